@@ -1,0 +1,61 @@
+"""The registry of variable names, units and CF attributes.
+
+Every Dataset the twin reads or writes takes its variable attributes from here, so a name means one
+thing with one unit everywhere. Units are CF/UDUNITS strings; names follow pvlib where pvlib has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import xarray as xr
+
+
+@dataclass(frozen=True)
+class Variable:
+    units: str
+    long_name: str
+    standard_name: str | None = None
+
+    def attrs(self) -> dict[str, str]:
+        out = {"units": self.units, "long_name": self.long_name}
+        if self.standard_name:
+            out["standard_name"] = self.standard_name
+        return out
+
+
+VARIABLES: dict[str, Variable] = {
+    # weather in (pvlib names)
+    "ghi": Variable("W m-2", "global horizontal irradiance, mean over the hour",
+                    "surface_downwelling_shortwave_flux_in_air"),
+    "dni": Variable("W m-2", "direct normal irradiance, mean over the hour",
+                    "surface_direct_along_beam_shortwave_flux_in_air"),
+    "dhi": Variable("W m-2", "diffuse horizontal irradiance, mean over the hour",
+                    "surface_diffuse_downwelling_shortwave_flux_in_air"),
+    "temp_air": Variable("degC", "dry-bulb air temperature at 2 m", "air_temperature"),
+    "temp_dew": Variable("degC", "dew-point temperature at 2 m", "dew_point_temperature"),
+    "relative_humidity": Variable("%", "relative humidity at 2 m", "relative_humidity"),
+    "pressure": Variable("Pa", "surface air pressure", "surface_air_pressure"),
+    "wind_speed": Variable("m s-1", "wind speed at measurement height", "wind_speed"),
+    "albedo": Variable("1", "ground albedo", "surface_albedo"),
+    "pm10": Variable("ug m-3", "PM10 mass concentration",
+                     "mass_concentration_of_pm10_ambient_aerosol_particles_in_air"),
+    "precipitable_water": Variable("cm", "precipitable water",
+                                   "lwe_thickness_of_atmosphere_mass_content_of_water_vapor"),
+    # geometry
+    "latitude": Variable("degrees_north", "latitude", "latitude"),
+    "longitude": Variable("degrees_east", "longitude", "longitude"),
+    "altitude": Variable("m", "altitude above mean sea level", "surface_altitude"),
+}
+
+WEATHER_REQUIRED = ("ghi", "dni", "dhi", "temp_air", "temp_dew", "relative_humidity", "pressure",
+                    "wind_speed")
+WEATHER_OPTIONAL = ("albedo", "pm10", "precipitable_water")
+
+
+def annotate(ds: xr.Dataset) -> xr.Dataset:
+    """Set the registry's CF attributes on every known variable and coordinate of ``ds`` (in place)."""
+    for name in list(ds.data_vars) + list(ds.coords):
+        if name in VARIABLES:
+            ds[name].attrs.update(VARIABLES[name].attrs())
+    return ds

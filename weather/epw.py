@@ -1,0 +1,70 @@
+"""EnergyPlus weather (EPW) files, read with pvlib and normalised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pvlib
+
+from weather.dataset import file_attrs, from_dataframe
+from weather.errors import WeatherError
+
+HEADER_LINES = 8
+FIELDS = 35
+# EPW "missing" codes (EnergyPlus Auxiliary Programs, Weather Converter, EPW data dictionary)
+MISSING = {"temp_air": 99.9, "temp_dew": 99.9, "relative_humidity": 999,
+           "atmospheric_pressure": 999999, "ghi": 9999, "dni": 9999, "dhi": 9999,
+           "wind_speed": 999, "albedo": 999, "precipitable_water": 999}
+
+
+def _check_layout(path: Path, source: str) -> int:
+    """Refuse a truncated file or rows with the wrong number of fields; return the row count."""
+    try:
+        lines = path.read_text(encoding="latin-1").splitlines()
+    except OSError as err:
+        raise WeatherError(source, f"cannot read file ({err.strerror})") from None
+    if len(lines) <= HEADER_LINES or not lines[0].startswith("LOCATION"):
+        raise WeatherError(source, "not an EPW file (no LOCATION header or no data rows)", row=1)
+    data = [ln for ln in lines[HEADER_LINES:] if ln.strip()]
+    for i, line in enumerate(data):
+        n = line.count(",") + 1
+        if n != FIELDS:
+            raise WeatherError(source, f"{n} fields where EPW has {FIELDS}",
+                               row=HEADER_LINES + i + 1)
+    if len(data) not in (8760, 8784):
+        raise WeatherError(source, f"truncated or padded: {len(data)} hourly rows where a year has "
+                           "8760 (or 8784)", row=HEADER_LINES + len(data))
+    return len(data)
+
+
+def read_epw(path, *, strict: bool = False, name: str | None = None):
+    """Read an EPW typical-year file into the twin's weather Dataset.
+
+    EPW hour N covers local standard time N-1 to N (pvlib labels it N-1, its start); the file's
+    time zone (LOCATION field) converts it to UTC, and the typical year is placed on one calendar
+    year and wrapped into a whole UTC year. EPW missing codes become NaN and go through QC.
+    ``strict=True`` refuses files that need any repair.
+    """
+    path = Path(path)
+    source = str(path)
+    _check_layout(path, source)
+    try:
+        frame, meta = pvlib.iotools.read_epw(path)
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise WeatherError(source, f"unreadable EPW ({err})") from None
+    frame = frame.rename(columns={"atmospheric_pressure": "pressure"})
+    frame["_row"] = np.arange(HEADER_LINES + 1, HEADER_LINES + 1 + len(frame))
+    for col, code in MISSING.items():
+        col = "pressure" if col == "atmospheric_pressure" else col
+        frame[col] = frame[col].where(frame[col] < code)
+    # EPW precipitable water is in mm (EnergyPlus Auxiliary Programs, EPW data dictionary): to cm.
+    # A value of 0 is not physical: CSWD files write 0 for "not given".
+    pw = frame["precipitable_water"]
+    frame["precipitable_water"] = (pw / 10).where(pw > 0)
+    label = name or f"{meta['city']}, {meta['state-prov']}, {meta['country']}".strip(", ")
+    return from_dataframe(
+        frame, meta["latitude"], meta["longitude"], meta["altitude"], name=label,
+        tz=None, source=source, strict=strict, typical_year=True, wind_height_m=10.0,
+        attrs={**file_attrs(path), "source_format": "EPW", "station": meta.get("WMO_code", ""),
+               "source_data_type": meta.get("data_type", "")})
