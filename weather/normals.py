@@ -77,10 +77,8 @@ def normals(ds: xr.Dataset) -> xr.Dataset:
     by_month, by_day = frame.groupby("month"), daily.groupby("month")
     wind = by_month["wind_speed"]
     wind_k = (wind.std() / wind.mean()) ** -1.086
-    harmonic = frame.groupby(["month", np.floor(frame["solar_hour"]).astype(int)])["wind_speed"] \
-        .mean().unstack()
-    phase = np.exp(2j * np.pi * (harmonic.columns.to_numpy() + 0.5) / 24)
-    first = (harmonic.to_numpy() * phase).sum(axis=1) * 2 / 24
+    phase = np.exp(2j * np.pi * frame["solar_hour"].to_numpy() / 24)
+    first = 2 * (frame["wind_speed"] * phase).groupby(frame["month"]).mean().to_numpy()
     month_mean_wind = wind.mean().to_numpy()
     wind_anomaly = frame["wind_speed"] - wind.transform("mean")
     values = {
