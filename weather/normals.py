@@ -117,6 +117,7 @@ def normals_to_mapping(n: xr.Dataset) -> dict:
     out = {k: [round(float(x), 4) for x in n[k].values] for k in MONTHLY}
     out.update({k: round(float(n[k]), 4) for k in ANNUAL})
     out["wind_height_m"] = float(n.attrs.get("wind_height_m", 10.0))
+    out["station_altitude_m"] = float(n["altitude"])
     out["source"] = str(n.attrs.get("source", ""))
     return out
 
@@ -137,5 +138,6 @@ def normals_from_mapping(m: dict, latitude: float, longitude: float, altitude: f
     for k, (u, ln) in ANNUAL.items():
         out[k] = ((), float(m[k]), {"units": u, "long_name": ln})
     out.attrs.update({"wind_height_m": float(m.get("wind_height_m", 10.0)),
+                      "station_altitude_m": float(m.get("station_altitude_m", altitude)),
                       "source": m.get("source", source)})
     return out

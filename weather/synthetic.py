@@ -21,7 +21,9 @@ Methods (each a published model; constants in :mod:`weather.aguiar` and below):
   both (Magnus, pvlib);
 * wind: a Gaussian AR(1) hourly process with the normals' lag-1 autocorrelation, mapped to the
   month's Weibull distribution, times a first-harmonic diurnal cycle, monthly mean constrained;
-* pressure: monthly mean plus an AR(1) daily anomaly.
+* pressure: monthly mean plus an AR(1) daily anomaly, scaled by the standard-atmosphere ratio
+  (pvlib ``alt2pres``) when the normals come from a station at another altitude than the site
+  (temperature is not lapse-rate corrected: the station is the best estimate of the site's climate).
 
 Same (seed, year): the same year; a different seed: a different, equally plausible year.
 """
@@ -201,8 +203,11 @@ def synthetic_year(normals: xr.Dataset, latitude: float, longitude: float, altit
                    _anomaly(rng, phi_t, n["temp_dew_daily_std"], day_month))
     for _ in range(3):  # the cap at saturation lowers the mean: constrain, cap, repeat
         dew = np.minimum(_constrain(dew, hour_month, n["temp_dew_mean"]), temp_air)
+    # normals measured at a station at another altitude: scale pressure by the standard atmosphere
+    station_altitude = float(normals.attrs.get("station_altitude_m", altitude))
     pressure = to_hours(_monthly_to_daily(n["pressure_mean"], day_pos) +
-                        _anomaly(rng, phi_t, n["pressure_daily_std"], day_month))
+                        _anomaly(rng, phi_t, n["pressure_daily_std"], day_month)) * \
+        pvlib.atmosphere.alt2pres(altitude) / pvlib.atmosphere.alt2pres(station_altitude)
 
     # wind: Gaussian AR(1) -> Weibull, diurnal cycle, monthly mean
     month_index = np.asarray(grid.month) - 1

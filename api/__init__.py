@@ -1,0 +1,1 @@
+"""The FastAPI scheduling service (issue 6): thin over twin/, not yet written."""
