@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -18,8 +19,9 @@ from weather.readers import FORMATS, read as read_weather
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Hourly energy-and-cooling digital twin of AI data centers in deserts.")
-console = Console()
-err_console = Console(stderr=True)
+# piped or captured output is not a terminal: do not squeeze tables to 80 columns
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 SitesDir = Annotated[Optional[list[Path]], typer.Option(
     "--sites-dir", help="Extra directory of site TOML files (also: env TWIN_SITES_DIR).")]
@@ -36,12 +38,11 @@ def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
     hours = ds.sizes["time"]
     return {
         "GHI kWh/m2/yr": f"{float(ds.ghi.sum()) / 1000 * 8760 / hours:,.0f}",
-        "T mean degC": f"{float(ds.temp_air.mean()):.1f}",
-        "T p99 degC": f"{float(np.percentile(ds.temp_air, 99)):.1f}",
-        "T p1 degC": f"{float(np.percentile(ds.temp_air, 1)):.1f}",
-        "RH mean %": f"{float(ds.relative_humidity.mean()):.0f}",
+        "T mean °C": f"{float(ds.temp_air.mean()):.1f}",
+        "T p1 °C": f"{float(np.percentile(ds.temp_air, 1)):.1f}",
+        "T p99 °C": f"{float(np.percentile(ds.temp_air, 99)):.1f}",
+        "RH %": f"{float(ds.relative_humidity.mean()):.0f}",
         "wind m/s": f"{float(ds.wind_speed.mean()):.1f}",
-        "QC repairs": f"{int(ds.attrs.get('qc_repaired_values', 0)):,}",
     }
 
 
@@ -54,8 +55,8 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
     except SiteError as err:
         raise _fail(err) from None
     table = Table(title=f"Hourly weather {year} (synthetic, seed {seed}) of {len(catalog)} sites")
-    table.add_column("site")
-    table.add_column("role")
+    table.add_column("site", no_wrap=True)
+    table.add_column("role", no_wrap=True)
     rows = []
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("building weather", total=len(catalog))
@@ -81,15 +82,15 @@ def sites(sites_dir: SitesDir = None):
     except SiteError as err:
         raise _fail(err) from None
     table = Table(title=f"{len(catalog)} sites")
-    for column in ("id", "name", "province", "role", "lat", "lon", "alt m", "IT MW", "GPUs",
-                   "PV MWp", "wind MW", "cooling", "weather from"):
-        table.add_column(column, justify="right" if column[0].islower() and " " in column else "left")
+    for column in ("id", "role", "lat", "lon", "alt m", "IT MW", "GPUs", "PV MWp", "wind",
+                   "cooling", "weather from"):
+        table.add_column(column, no_wrap=True)
     for site_id, s in catalog.items():
-        table.add_row(site_id, s.name, s.province, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}",
-                      f"{s.altitude_m:,.0f}", f"{s.it.capacity_w / 1e6:,.0f}",
+        station = Path(s.weather_station).stem.split(".")[-2]  # CHN_Ningxia.Hui.Yinchuan.536140_CSWD
+        table.add_row(site_id, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}",
+                      f"{s.altitude_m:,.0f}", f"{s.it.capacity_w / 1e6:,.1f}",
                       f"{s.it.gpu_count:,} {s.it.gpu_model}", f"{s.pv.capacity_wp / 1e6:,.0f}",
-                      f"{s.wind.turbine_count} x {s.wind.turbine_type}", s.cooling.topology,
-                      s.weather_station.split("_CSWD")[0])
+                      f"{s.wind.turbine_count} x {s.wind.turbine_type}", s.cooling.topology, station)
     console.print(table)
 
 
@@ -117,6 +118,7 @@ def weather_cmd(
     table.add_column("value", justify="right")
     for k, v in _weather_summary(ds).items():
         table.add_row(k, v)
+    table.add_row("QC repairs", f"{int(ds.attrs.get('qc_repaired_values', 0)):,}")
     console.print(table)
     report = weather.qc_report(ds.attrs)
     if len(report):

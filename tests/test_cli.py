@@ -1,0 +1,69 @@
+"""End-to-end: the `twin` command as a user runs it."""
+
+from importlib import resources
+
+import numpy as np
+import xarray as xr
+from typer.testing import CliRunner
+
+from sites import load_catalog
+from twin.cli import app
+
+runner = CliRunner()
+
+
+def test_run_builds_every_catalog_site_and_writes_netcdf(tmp_path):
+    result = runner.invoke(app, ["run", "--year", "2026", "--seed", "3", "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    catalog = load_catalog()
+    for site in catalog.values():
+        assert site.name in result.output
+    files = sorted(tmp_path.glob("*.nc"))
+    assert [f.stem for f in files] == sorted(catalog)
+    ds = xr.open_dataset(tmp_path / "golmud.nc")
+    assert ds.sizes["time"] == 8760 and ds.attrs["synthetic_seed"] == 3
+    assert ds.ghi.attrs["units"] == "W m-2" and np.isfinite(ds.ghi).all()
+
+
+def test_sites_table_lists_the_catalog():
+    result = runner.invoke(app, ["sites"])
+    assert result.exit_code == 0, result.output
+    for site_id in ("hami", "golmud", "zhongwei", "wuhu", "guian"):
+        assert site_id in result.output
+    assert "Yinchuan" in result.output  # Zhongwei's borrowed station is shown
+
+
+def test_weather_reads_a_file_and_reports_qc(golmud_path, tmp_path):
+    out = tmp_path / "g.nc"
+    result = runner.invoke(app, ["weather", "golmud", "--weather", str(golmud_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "dark daylight" in result.output and "quality control" in result.output
+    ds = xr.open_dataset(out)
+    assert ds.attrs["source_file"] == golmud_path.name and ds.attrs["qc_repaired_values"] > 0
+
+
+def test_bad_inputs_exit_2_with_one_line_not_a_traceback(golmud_path, tmp_path):
+    unknown = runner.invoke(app, ["weather", "atlantis"])
+    assert unknown.exit_code == 2 and "unknown site 'atlantis'" in unknown.output
+    assert "Traceback" not in unknown.output
+    strict = runner.invoke(app, ["weather", "golmud", "--weather", str(golmud_path), "--strict"])
+    assert strict.exit_code == 2 and "strict=True" in strict.output
+    cut = tmp_path / "cut.epw"
+    cut.write_text("\n".join(golmud_path.read_text(encoding="latin-1").splitlines()[:100]))
+    truncated = runner.invoke(app, ["weather", "golmud", "--weather", str(cut)])
+    assert truncated.exit_code == 2 and "truncated" in truncated.output
+    unknown_format = tmp_path / "w.xlsx"
+    unknown_format.write_text("x")
+    fmt = runner.invoke(app, ["weather", "golmud", "--weather", str(unknown_format)])
+    assert fmt.exit_code == 2 and "unknown weather format" in fmt.output
+
+
+def test_user_site_dir_adds_a_site(tmp_path, monkeypatch):
+    src = resources.files("sites") / "catalog" / "hami.toml"
+    text = src.read_text().replace('name = "Hami"', 'name = "Hami North"')
+    (tmp_path / "hami_north.toml").write_text(text)
+    result = runner.invoke(app, ["sites", "--sites-dir", str(tmp_path)])
+    assert result.exit_code == 0 and "hami_north" in result.output
+    monkeypatch.setenv("TWIN_SITES_DIR", str(tmp_path))
+    env = runner.invoke(app, ["weather", "hami_north", "--year", "2027"])
+    assert env.exit_code == 0 and "Hami North" in env.output
