@@ -165,7 +165,8 @@ def build_dataset(frame: pd.DataFrame, latitude: float, longitude: float, altitu
                   attrs: dict) -> xr.Dataset:
     """The CF Dataset of a clean frame (naive-UTC hourly index, canonical columns)."""
     ds = xr.Dataset({v: ("time", frame[v].to_numpy()) for v in frame.columns},
-                    coords={"time": frame.index.to_numpy(), "latitude": float(latitude),
+                    coords={"time": frame.index.to_numpy().astype("datetime64[ns]"),
+                            "latitude": float(latitude),
                             "longitude": float(longitude), "altitude": float(altitude)})
     annotate(ds)
     ds["wind_speed"].attrs["height"] = float(wind_height_m)

@@ -1,0 +1,39 @@
+"""One entry point for a weather file of any supported format, chosen by suffix and content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import xarray as xr
+
+from weather.epw import read_epw
+from weather.errors import WeatherError
+from weather.netcdf import read_netcdf
+from weather.nsrdb import read_nsrdb
+from weather.pvgis import read_pvgis_tmy
+
+FORMATS = "EPW (.epw), PVGIS TMY (.csv, .json), NSRDB/PSM (.csv), CF/ERA5 NetCDF (.nc)"
+
+
+def read(path, *, strict: bool = False, **site) -> xr.Dataset:
+    """Read any supported weather file into the twin's weather Dataset.
+
+    ``site`` (latitude, longitude, altitude) is passed to readers whose format may lack it
+    (NetCDF)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeatherError(str(path), "no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".epw":
+        return read_epw(path, strict=strict)
+    if suffix == ".json":
+        return read_pvgis_tmy(path, strict=strict)
+    if suffix in (".nc", ".nc4", ".netcdf"):
+        return read_netcdf(path, strict=strict, **site)
+    if suffix == ".csv":
+        with open(path, encoding="utf-8", errors="replace") as f:
+            head = f.readline()
+        if head.startswith("Latitude"):
+            return read_pvgis_tmy(path, strict=strict)
+        return read_nsrdb(path, strict=strict)
+    raise WeatherError(str(path), f"unknown weather format {suffix!r}; supported: {FORMATS}")
