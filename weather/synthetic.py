@@ -13,8 +13,8 @@ Methods (each a published model; constants in :mod:`weather.aguiar` and below):
   clear-sky index and rescaled so each day's sum equals its Kt; DNI and DHI by the Erbs-Driesse
   decomposition (Driesse et al. 2024, pvlib);
 * temperature: daily mean = the monthly normal interpolated between mid-months plus an AR(1)
-  anomaly (the normals' lag-1 autocorrelation) rescaled to the month's daily standard deviation; the daily range is
-  the monthly range scaled by Kt/Kt_m, the linearised form of Bristow and Campbell (1984):
+  anomaly (the normals' lag-1 autocorrelation) rescaled to the month's daily standard deviation;
+  the daily range is the monthly range scaled by Kt/Kt_m, the linearised form of Bristow and Campbell (1984):
   clear days have wide ranges, overcast days narrow ones; the hourly shape is Erbs, Klein and
   Beckman (1984) in local solar time; monthly means constrained to the normals;
 * dew point: the same AR(1) daily process, capped at the air temperature; relative humidity from
