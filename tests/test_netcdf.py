@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import weather
 from weather.errors import WeatherError
 from weather.netcdf import read_netcdf
 from weather.qc import report_from_attrs
@@ -181,6 +182,8 @@ def test_split_cds_download_read_as_a_list(truth, tmp_path):
     for var in whole.data_vars:
         np.testing.assert_array_equal(ds[var].to_numpy(), whole[var].to_numpy(), err_msg=var)
     assert ds.attrs["source_file"] == f"{instant.name}, {accum.name}"
+    via_read = weather.read([instant, accum], latitude=LAT, longitude=LON)  # the generic entry
+    np.testing.assert_array_equal(via_read["ghi"].to_numpy(), whole["ghi"].to_numpy())
 
 
 def test_legacy_packed_point_file_with_expver_and_no_fdir(truth, tmp_path):

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pvlib
 import xarray as xr
 
 from weather.dataset import check_site, file_attrs, from_dataframe
 from weather.errors import WeatherError
-from weather.solar_geometry import sun_and_sky
+from weather.solar_geometry import split_ghi, sun_and_sky
 
 G0 = 9.80665  # standard gravity [m s-2] (ECMWF IFS documentation; WMO)
 SECONDS_PER_HOUR = 3600.0
@@ -263,10 +262,7 @@ def read_netcdf(path, *, strict: bool = False, name: str | None = None, latitude
         notes.append(f"dni = fdir / (3600 cos z), z at the hour's midpoint (0 beyond "
                      f"{MAX_DNI_ZENITH_DEG:g} deg); dhi = ghi - fdir / 3600")
     else:
-        split = pvlib.irradiance.erbs_driesse(frame["ghi"].to_numpy(), sky["zenith"].to_numpy(),
-                                              dni_extra=sky["dni_extra"].to_numpy())
-        frame["dni"] = np.asarray(split["dni"])
-        frame["dhi"] = np.asarray(split["dhi"])
+        frame["dni"], frame["dhi"] = split_ghi(frame["ghi"], sky)
         notes.append("no fdir: dni and dhi split from ghi (Erbs-Driesse, pvlib)")
     frame.loc[frame["ghi"].isna(), ["dni", "dhi"]] = np.nan  # no split invented for a missing hour
     frame["_row"] = instant.get_indexer(labels) + 1

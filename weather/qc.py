@@ -38,11 +38,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pvlib
 from pvanalytics.quality import irradiance as qcrad
 
 from weather.errors import WeatherError
-from weather.solar_geometry import sun_and_sky
+from weather.solar_geometry import split_ghi, sun_and_sky
 
 # Physically possible range of each meteorological variable [its unit in twin.variables].
 LIMITS = {
@@ -241,12 +240,6 @@ def _retime(frame, sky, latitude, longitude, altitude, report: QCReport):
     frame["dni"] = np.where(shift & ~keep_missing, np.clip(dni_new, 0, None), frame["dni"])
 
 
-def _erbs_driesse(ghi, sky):
-    out = pvlib.irradiance.erbs_driesse(ghi, sky["zenith"].to_numpy(),
-                                        dni_extra=sky["dni_extra"].to_numpy())
-    return np.nan_to_num(np.asarray(out["dni"])), np.nan_to_num(np.asarray(out["dhi"]))
-
-
 def _irradiance(frame, sky, latitude, longitude, altitude, report: QCReport):
     z = sky["zenith"]
     elevation = sky["elevation"].to_numpy()
@@ -298,7 +291,7 @@ def _irradiance(frame, sky, latitude, longitude, altitude, report: QCReport):
     ghi[to_fill] = kc[to_fill] * ghi_clear[to_fill]
     ghi[elevation < -1.0] = 0.0
     split = to_fill | inconsistent | (comp_bad & ~from_closure)
-    dni, dhi = _erbs_driesse(ghi, sky)
+    dni, dhi = split_ghi(ghi, sky)
     frame["ghi"] = ghi
     frame.loc[split, "dni"] = dni[split]
     frame.loc[split, "dhi"] = dhi[split]

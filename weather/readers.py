@@ -19,7 +19,9 @@ def read(path, *, strict: bool = False, **site) -> xr.Dataset:
     """Read any supported weather file into the twin's weather Dataset.
 
     ``site`` (latitude, longitude, altitude) is passed to readers whose format may lack it
-    (NetCDF)."""
+    (NetCDF). A list of paths is a NetCDF download split into several files (as the CDS does)."""
+    if isinstance(path, (list, tuple)):
+        return read_netcdf(list(path), strict=strict, **site)
     path = Path(path)
     if not path.is_file():
         raise WeatherError(str(path), "no such file")

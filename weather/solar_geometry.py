@@ -44,3 +44,11 @@ def sun_and_sky(times: pd.DatetimeIndex, latitude: float, longitude: float, alti
         "dhi_clear": np.nan_to_num(cs["dhi"]),
     }, index=times)
     return out
+
+
+def split_ghi(ghi, sky: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """DNI and DHI [W m-2] from GHI by the Erbs-Driesse decomposition (Driesse et al. 2024,
+    pvlib), with the sun of ``sky`` (from :func:`sun_and_sky`). NaN GHI stays NaN."""
+    out = pvlib.irradiance.erbs_driesse(np.asarray(ghi, dtype=float), sky["zenith"].to_numpy(),
+                                        dni_extra=sky["dni_extra"].to_numpy())
+    return np.asarray(out["dni"]), np.asarray(out["dhi"])

@@ -39,7 +39,7 @@ from scipy import signal, special, stats
 from weather import aguiar
 from weather.dataset import build_dataset, check_site
 from weather.normals import solar_time_h
-from weather.solar_geometry import sun_and_sky
+from weather.solar_geometry import split_ghi, sun_and_sky
 
 MTM_TRIES = 50
 KT_TOLERANCE = 0.01
@@ -183,9 +183,7 @@ def synthetic_year(normals: xr.Dataset, latitude: float, longitude: float, altit
         kt_clear = np.where(extra > 0, sky["ghi_clear"].to_numpy().reshape(n_days, 24) / extra, 0)
     kt_day = _daily_kt(rng, n["clearness_index_mean"], day_month)
     ghi = (_hourly_kt(rng, kt_day, sin_el, kt_clear, extra) * extra).ravel()
-    split = pvlib.irradiance.erbs_driesse(ghi, sky["zenith"].to_numpy(),
-                                          dni_extra=sky["dni_extra"].to_numpy())
-    dni, dhi = np.nan_to_num(np.asarray(split["dni"])), np.nan_to_num(np.asarray(split["dhi"]))
+    dni, dhi = split_ghi(ghi, sky)
 
     # temperature, humidity, pressure: daily processes interpolated to the hours
     phi_t = float(n["temp_air_daily_autocorrelation"])
