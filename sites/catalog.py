@@ -23,6 +23,8 @@ from pydantic import (AllowInfNan, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 from typing_extensions import NotRequired, TypedDict
 
+from pvlib.albedo import SURFACE_ALBEDOS
+
 from weather.normals import ANNUAL, MONTHLY
 
 ENV_SITES_DIR = "TWIN_SITES_DIR"
@@ -30,6 +32,12 @@ BUNDLED_PREFIX = "sites/catalog"
 COOLING_TOPOLOGIES = ("air_economizer_adiabatic", "indirect_evaporative", "chiller_tower",
                       "liquid_dry_cooler", "liquid_tower")
 MOUNTINGS = ("fixed", "single_axis")
+TRANSPOSITIONS = ("perez", "haydavies")
+TEMPERATURE_MODELS = ("faiman", "sapm", "fuentes")
+SOILING_MODELS = ("none", "kimber", "hsu")
+WIND_PROFILES = ("log", "power")
+DENSITY_CORRECTIONS = ("iec", "none")
+WAKE_MODELS = ("dena_mean", "knorr_mean", "constant")
 ROLES = ("training", "inference")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -65,8 +73,9 @@ class ITConfig(_Frozen):
 
 
 class PVConfig(_Frozen):
-    """Solar PV plant. ``azimuth_deg`` is the panel azimuth (fixed) or the tracker axis azimuth
-    (single_axis, pvlib ``axis_azimuth``; 180 = north-south axis); degrees clockwise from north."""
+    """Solar PV plant and its loss model (``twin.solar``). ``azimuth_deg`` is the panel azimuth
+    (fixed) or the tracker axis azimuth (single_axis, pvlib ``axis_azimuth``; 180 = north-south
+    axis); degrees clockwise from north. Defaults and their sources are noted field by field."""
 
     capacity_wp: NonNegative
     mounting: Literal[MOUNTINGS]
@@ -74,14 +83,55 @@ class PVConfig(_Frozen):
     azimuth_deg: Annotated[float, Field(ge=0, lt=360)]
     dc_ac_ratio: Annotated[float, Field(gt=0.5, le=3)]
     gcr: Annotated[float, Field(gt=0, le=1)] | None = None
+    # single-axis trackers: rotation limit of current utility trackers (+-60 deg, pvlib default)
+    max_angle_deg: Annotated[float, Field(gt=0, le=90)] = 60.0
+    backtrack: bool = True
+    transposition: Literal[TRANSPOSITIONS] = "perez"
+    # ground albedo: a value, or a surface name of pvlib.albedo.SURFACE_ALBEDOS (sand: 0.40)
+    albedo: Annotated[float, Field(ge=0, le=1)] | str = "sand"
+    # rear/front efficiency; 0 = monofacial. Bifacial rows need gcr and module_height_m.
+    bifaciality: Annotated[float, Field(ge=0, le=1)] = 0.0
+    module_height_m: Annotated[float, Field(gt=0, le=10)] = 1.5
+    temperature_model: Literal[TEMPERATURE_MODELS] = "faiman"
+    # PVWatts v8 "standard" c-Si module temperature coefficient (Gilman et al. 2022, NREL/TP-7A40-83163)
+    gamma_pdc_per_k: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037
+    # PVWatts default DC losses other than soiling, shading and availability (modelled separately):
+    # mismatch 2 %, wiring 2 %, connections 0.5 %, light-induced degradation 1.5 %, nameplate 1 %
+    # (Dobos 2014, NREL/TP-6A20-62641, table 2), combined multiplicatively
+    dc_loss_fraction: Annotated[float, Field(ge=0, lt=0.5)] = 0.0679
+    inverter_efficiency: Annotated[float, Field(gt=0.5, le=1)] = 0.96  # PVWatts eta_inv_nom
+    # central-inverter high-temperature derating, linear in ambient temperature: full power to
+    # 35 degC, 90 % at 50 degC (SMA Sunny Central UP datasheet: 4,600 kVA at 35 degC, 4,140 kVA at 50 degC)
+    derate_start_degc: Finite = 35.0
+    derate_end_degc: Finite = 50.0
+    derate_end_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
+    # fraction of hours the plant is available (PVWatts default availability loss 3 %, Dobos 2014)
+    availability: Annotated[float, Field(gt=0, le=1)] = 0.97
+    soiling: Literal[SOILING_MODELS] = "kimber"
+    # Kimber et al. (2006) defaults (pvlib.soiling.kimber): 0.15 %/day, rain of 6 mm/day cleans,
+    # 14-day grace period, 30 % maximum loss; plus manual cleaning every cleaning_interval_days
+    soiling_rate_per_day: Annotated[float, Field(ge=0, le=0.05)] = 0.0015
+    cleaning_threshold_mm: NonNegative = 6.0
+    cleaning_interval_days: Annotated[float, Field(gt=0)] | None = 30.0
+    max_soiling: Annotated[float, Field(ge=0, le=1)] = 0.3
 
     @model_validator(mode="after")
     def _mounting_parameters(self) -> PVConfig:
         if self.mounting == "fixed" and self.tilt_deg is None:
             raise PydanticCustomError("missing_tilt", "fixed mounting needs tilt_deg")
-        if self.mounting == "single_axis" and self.gcr is None:
-            raise PydanticCustomError("missing_gcr", "single_axis mounting needs gcr")
+        if self.gcr is None and (self.mounting == "single_axis" or self.bifaciality > 0):
+            raise PydanticCustomError("missing_gcr", "single_axis mounting and bifacial rows need "
+                                      "gcr (ground coverage ratio)")
+        if isinstance(self.albedo, str) and self.albedo not in SURFACE_ALBEDOS:
+            raise PydanticCustomError("unknown_surface", f"unknown albedo surface {self.albedo!r}; "
+                                      f"known: {', '.join(SURFACE_ALBEDOS)} (or give a number)")
+        if self.derate_end_degc <= self.derate_start_degc:
+            raise PydanticCustomError("derating", "derate_end_degc must be above derate_start_degc")
         return self
+
+    @property
+    def albedo_value(self) -> float:
+        return SURFACE_ALBEDOS[self.albedo] if isinstance(self.albedo, str) else self.albedo
 
 
 @functools.lru_cache(maxsize=1)
@@ -94,13 +144,26 @@ def turbine_types() -> tuple[str, ...]:
 
 
 class WindConfig(_Frozen):
-    """Wind farm. ``hub_mean_wind_speed_m_s`` is the long-term hub-height mean of the region's
-    wind farms (the station's 10 m wind is scaled to it)."""
+    """Wind farm (``twin.wind``). ``hub_mean_wind_speed_m_s`` is the long-term hub-height mean of the
+    region's wind farms: the station's wind is scaled to it."""
 
     turbine_type: str
     turbine_count: Count
     hub_height_m: Annotated[float, Field(gt=0, le=300)]
     hub_mean_wind_speed_m_s: Annotated[float, Field(gt=0, le=25)]
+    # vertical profile: log law with roughness length, or power law (Hellman) with exponent
+    profile: Literal[WIND_PROFILES] = "log"
+    # open flat terrain, grass and few obstacles (Wieringa 1992 / WMO-No. 8 terrain class 4)
+    roughness_length_m: Annotated[float, Field(gt=0, le=2)] = 0.03
+    hellman_exponent: Annotated[float, Field(gt=0, lt=1)] = 1 / 7
+    # IEC 61400-12-1 normalisation of wind speed by (rho / 1.225)^(1/3), or none
+    density_correction: Literal[DENSITY_CORRECTIONS] = "iec"
+    # wake losses: a windpowerlib wind-efficiency curve (dena 2010 mean of German farms) applied to
+    # the wind speed, or a constant array efficiency applied to the power
+    wake_model: Literal[WAKE_MODELS] = "dena_mean"
+    array_efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
+    # fraction of hours available: an assumption within the 95-99 % usual for onshore fleets
+    availability: Annotated[float, Field(gt=0, le=1)] = 0.97
 
     @field_validator("turbine_type")
     @classmethod

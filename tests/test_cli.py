@@ -12,17 +12,37 @@ from twin.cli import app
 runner = CliRunner()
 
 
-def test_run_builds_every_catalog_site_and_writes_netcdf(tmp_path):
-    result = runner.invoke(app, ["run", "--year", "2026", "--seed", "3", "--out-dir", str(tmp_path)])
+def test_run_simulates_every_catalog_site_and_writes_netcdf(tmp_path):
+    out = tmp_path / "run.nc"
+    result = runner.invoke(app, ["run", "--year", "2026", "--seed", "3", "--out", str(out)])
     assert result.exit_code == 0, result.output
     catalog = load_catalog()
     for site in catalog.values():
         assert site.name in result.output
-    files = sorted(tmp_path.glob("*.nc"))
-    assert [f.stem for f in files] == sorted(catalog)
-    ds = xr.open_dataset(tmp_path / "golmud.nc")
-    assert ds.sizes["time"] == 8760 and ds.attrs["synthetic_seed"] == 3
-    assert ds.ghi.attrs["units"] == "W m-2" and np.isfinite(ds.ghi).all()
+    ds = xr.open_dataset(out)
+    assert sorted(ds.site.values.tolist()) == sorted(catalog)
+    assert ds.sizes["time"] == 8760 and "seed 3" in ds.attrs["weather_source"]
+    assert ds.pv_power.attrs["units"] == "W" and np.isfinite(ds.renewable_power).all()
+    golmud = ds.sel(site="golmud")
+    # the table shows the file's annual PV energy in MWh
+    assert f"{float(golmud.pv_power.mean()) * 8760 / 1e6:,.0f}" in result.output
+
+
+def test_simulate_with_weather_files_and_a_count_mismatch(golmud_path, tmp_path):
+    out = tmp_path / "g.nc"
+    result = runner.invoke(app, ["simulate", "golmud", "--weather", str(golmud_path),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    ds = xr.open_dataset(out)
+    assert golmud_path.name in ds.attrs["weather_source"] and ds.sizes["site"] == 1
+    bad = runner.invoke(app, ["simulate", "golmud", "hami", "--weather", str(golmud_path)])
+    assert bad.exit_code == 2 and "one per site" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_simulate_unknown_site_is_one_clear_line():
+    result = runner.invoke(app, ["simulate", "atlantis"])
+    assert result.exit_code == 2 and "unknown site 'atlantis'" in result.output
 
 
 def test_sites_table_lists_the_catalog():

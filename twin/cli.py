@@ -15,7 +15,9 @@ from rich.table import Table
 
 import weather
 from sites import SiteError, get_site, load_catalog
-from weather.readers import FORMATS, read as read_weather
+from twin.simulate import generation_summary, simulate
+from weather.readers import FORMATS
+from weather.readers import read as read_weather
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Hourly energy-and-cooling digital twin of AI data centers in deserts.")
@@ -46,32 +48,94 @@ def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
     }
 
 
+def _mw(watts) -> float:
+    """W -> MW (and Wh -> MWh): the one display conversion."""
+    return float(watts) / 1e6
+
+
+def _fmt(value, spec: str) -> str:
+    return "–" if not np.isfinite(value) else format(value, spec)
+
+
+def _generation_table(ds: xr.Dataset, title: str) -> Table:
+    summary = generation_summary(ds)
+    table = Table(title=title)
+    for column in ("site", "PV MWh/yr", "wind MWh/yr", "total MWh/yr", "PV CF", "wind CF",
+                   "total CF", "peak MW", "zero-output h", "wind scale"):
+        table.add_column(column, justify="left" if column == "site" else "right", no_wrap=True)
+    for site_id, row in summary.iterrows():
+        table.add_row(
+            row["name"], f"{_mw(row.pv_energy_wh):,.0f}", f"{_mw(row.wind_energy_wh):,.0f}",
+            f"{_mw(row.renewable_energy_wh):,.0f}", _fmt(row.pv_capacity_factor, ".1%"),
+            _fmt(row.wind_capacity_factor, ".1%"), _fmt(row.renewable_capacity_factor, ".1%"),
+            f"{_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
+            + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
+            f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
+    return table
+
+
+def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
+    steps = ("weather", "solar", "wind", "dataset")
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("simulating", total=len(steps))
+
+        def report(step: str):
+            progress.update(task, completed=steps.index(step), description=step)
+
+        return simulate(weather_in, sites, progress=report, **kwargs)
+
+
 @app.command()
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
-        out_dir: Annotated[Optional[Path], typer.Option(help="Write SITE.nc per site here.")] = None):
-    """The main job on the embedded defaults: hourly weather of every catalog site, summarised."""
+        out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None):
+    """The main job on the embedded defaults: a synthetic year of every catalog site, PV and wind."""
     try:
         catalog = load_catalog(sites_dir)
-    except SiteError as err:
+        ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed)
+    except (SiteError, weather.WeatherError, ValueError) as err:
         raise _fail(err) from None
-    table = Table(title=f"Hourly weather {year} (synthetic, seed {seed}) of {len(catalog)} sites")
-    table.add_column("site", no_wrap=True)
-    table.add_column("role", no_wrap=True)
-    rows = []
-    with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task("building weather", total=len(catalog))
-        for site_id, site in catalog.items():
-            ds = site.weather(year=year, seed=seed)
-            if out_dir:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                ds.to_netcdf(out_dir / f"{site_id}.nc")
-            rows.append((site.name, site.role, _weather_summary(ds)))
-            progress.advance(task)
-    for column in rows[0][2]:
-        table.add_column(column, justify="right")
-    for name, role, summary in rows:
-        table.add_row(name, role, *summary.values())
-    console.print(table)
+    console.print(_generation_table(
+        ds, f"Renewable generation {year} (synthetic weather, seed {seed}), {len(catalog)} sites"))
+    if out:
+        ds.to_netcdf(out)
+        console.print(f"wrote {out}")
+
+
+@app.command("simulate")
+def simulate_cmd(
+    site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
+    weather_files: Annotated[Optional[list[Path]], typer.Option(
+        "--weather", help=f"Weather file, one per SITE in order ({FORMATS}); default: synthetic "
+        "years.")] = None,
+    year: Year = 2025, seed: Seed = 0,
+    wind_scaling: Annotated[str, typer.Option(help="normals | weather | none: how station wind "
+                                              "is scaled to the wind-farm mean.")] = "normals",
+    allow_missing: Annotated[bool, typer.Option(help="Give NaN for hours with missing weather "
+                                                "instead of refusing.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
+    sites_dir: SitesDir = None,
+):
+    """PV and wind of one or more sites, every hour: a table of annual energy per site."""
+    try:
+        chosen = [get_site(s, sites_dir) for s in site]
+        if weather_files and len(weather_files) != len(chosen):
+            raise ValueError(f"{len(weather_files)} --weather file(s) for {len(chosen)} site(s): "
+                             "give one per site, in the same order")
+        weather_in = None
+        if weather_files:
+            with console.status("reading weather"):
+                weather_in = [read_weather(f, year=year, latitude=s.latitude, longitude=s.longitude,
+                                           altitude=s.altitude_m)
+                              for f, s in zip(weather_files, chosen)]
+        ds = _simulate_with_progress(weather_in, chosen, year=year, seed=seed,
+                                     wind_scaling=wind_scaling, allow_missing=allow_missing)
+    except (SiteError, weather.WeatherError, ValueError) as err:
+        raise _fail(err) from None
+    source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"
+    console.print(_generation_table(ds, f"Renewable generation ({source})"))
+    if out:
+        ds.to_netcdf(out)
+        console.print(f"wrote {out}")
 
 
 @app.command()

@@ -40,17 +40,38 @@ VARIABLES: dict[str, Variable] = {
     "albedo": Variable("1", "ground albedo", "surface_albedo"),
     "pm10": Variable("ug m-3", "PM10 mass concentration",
                      "mass_concentration_of_pm10_ambient_aerosol_particles_in_air"),
+    "pm2_5": Variable("ug m-3", "PM2.5 mass concentration",
+                      "mass_concentration_of_pm2p5_ambient_aerosol_particles_in_air"),
     "precipitable_water": Variable("cm", "precipitable water",
                                    "lwe_thickness_of_atmosphere_mass_content_of_water_vapor"),
+    "precipitation": Variable("mm", "liquid precipitation over the hour",
+                              "lwe_thickness_of_precipitation_amount"),
+    "wind_height": Variable("m", "height of the wind speed measurement above ground", "height"),
     # geometry
     "latitude": Variable("degrees_north", "latitude", "latitude"),
     "longitude": Variable("degrees_east", "longitude", "longitude"),
     "altitude": Variable("m", "altitude above mean sea level", "surface_altitude"),
+    # generation (twin.solar, twin.wind, twin.simulate)
+    "solar_zenith": Variable("degree", "apparent solar zenith angle at the hour's midpoint",
+                             "solar_zenith_angle"),
+    "poa_global": Variable("W m-2", "plane-of-array (front) global irradiance, mean over the hour"),
+    "soiling_loss": Variable("1", "fraction of plane-of-array irradiance lost to soiling"),
+    "temp_cell": Variable("degC", "PV cell temperature"),
+    "pv_power": Variable("W", "AC power of the PV plant, mean over the hour"),
+    "wind_speed_hub": Variable("m s-1", "wind speed at hub height after scaling to the wind-farm "
+                               "mean", "wind_speed"),
+    "air_density_hub": Variable("kg m-3", "air density at hub height", "air_density"),
+    "wind_power": Variable("W", "power of the wind farm, mean over the hour"),
+    "renewable_power": Variable("W", "PV plus wind power, mean over the hour"),
+    "pv_capacity": Variable("W", "PV plant DC nameplate capacity"),
+    "wind_capacity": Variable("W", "wind farm nameplate capacity"),
+    "wind_speed_scale": Variable("1", "factor scaling the station's hub-height wind to the "
+                                 "configured wind-farm mean"),
 }
 
 WEATHER_REQUIRED = ("ghi", "dni", "dhi", "temp_air", "temp_dew", "relative_humidity", "pressure",
                     "wind_speed")
-WEATHER_OPTIONAL = ("albedo", "pm10", "precipitable_water")
+WEATHER_OPTIONAL = ("albedo", "pm10", "pm2_5", "precipitable_water", "precipitation")
 
 
 def annotate(ds: xr.Dataset) -> xr.Dataset:

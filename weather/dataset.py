@@ -2,7 +2,7 @@
 
 Dataset contract (see DESIGN.md): dim ``time`` hourly in UTC, each label the start of its hour;
 variables ``ghi dni dhi temp_air temp_dew relative_humidity pressure wind_speed`` (+ optional
-``albedo pm10 precipitable_water``) with CF attributes from :mod:`twin.variables`; scalar coords
+``albedo pm10 pm2_5 precipitable_water precipitation``) with CF attributes from :mod:`twin.variables`; scalar coords
 ``latitude longitude altitude``; attributes naming the source, its hash and every QC repair.
 """
 
@@ -121,7 +121,7 @@ def from_dataframe(frame: pd.DataFrame, latitude: float, longitude: float, altit
 
     frame: hourly rows, index the start of each hour (tz-aware, or naive with ``tz=``); columns
     ``ghi dni dhi temp_air pressure wind_speed`` and ``temp_dew`` or ``relative_humidity`` (the
-    other is derived), optionally ``albedo pm10 precipitable_water``. Units as in
+    other is derived), optionally ``albedo pm10 pm2_5 precipitable_water precipitation``. Units as in
     :mod:`twin.variables` (W m-2, degC, %, Pa, m s-1); values in a recognisably wrong unit are
     converted and reported. ``typical_year``: the rows are a typical year, placed on one calendar
     year and wrapped into a whole UTC year. Runs quality control (:mod:`weather.qc`);

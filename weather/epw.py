@@ -15,7 +15,8 @@ FIELDS = 35
 # EPW "missing" codes (EnergyPlus Auxiliary Programs, Weather Converter, EPW data dictionary)
 MISSING = {"temp_air": 99.9, "temp_dew": 99.9, "relative_humidity": 999,
            "atmospheric_pressure": 999999, "ghi": 9999, "dni": 9999, "dhi": 9999,
-           "wind_speed": 999, "albedo": 999, "precipitable_water": 999}
+           "wind_speed": 999, "albedo": 999, "precipitable_water": 999,
+           "liquid_precipitation_depth": 999}
 
 
 def _check_layout(path: Path, source: str) -> int:
@@ -38,7 +39,8 @@ def _check_layout(path: Path, source: str) -> int:
     return len(data)
 
 
-def read_epw(path, *, strict: bool = False, name: str | None = None):
+def read_epw(path, *, strict: bool = False, name: str | None = None,
+             year: int | None = None):
     """Read an EPW typical-year file into the twin's weather Dataset.
 
     EPW hour N covers local standard time N-1 to N (pvlib labels it N-1, its start); the file's
@@ -53,10 +55,12 @@ def read_epw(path, *, strict: bool = False, name: str | None = None):
         frame, meta = pvlib.iotools.read_epw(path)
     except (ValueError, TypeError, KeyError, IndexError) as err:
         raise WeatherError(source, f"unreadable EPW ({err})") from None
-    frame = frame.rename(columns={"atmospheric_pressure": "pressure"})
+    frame = frame.rename(columns={"atmospheric_pressure": "pressure",
+                                  "liquid_precipitation_depth": "precipitation"})
     frame["_row"] = np.arange(HEADER_LINES + 1, HEADER_LINES + 1 + len(frame))
     for col, code in MISSING.items():
-        col = "pressure" if col == "atmospheric_pressure" else col
+        col = {"atmospheric_pressure": "pressure",
+               "liquid_precipitation_depth": "precipitation"}.get(col, col)
         frame[col] = frame[col].where(frame[col] < code)
     # EPW precipitable water is in mm (EnergyPlus Auxiliary Programs, EPW data dictionary): to cm.
     # A value of 0 is not physical: CSWD files write 0 for "not given".
@@ -65,6 +69,6 @@ def read_epw(path, *, strict: bool = False, name: str | None = None):
     label = name or f"{meta['city']}, {meta['state-prov']}, {meta['country']}".strip(", ")
     return from_dataframe(
         frame, meta["latitude"], meta["longitude"], meta["altitude"], name=label,
-        tz=None, source=source, strict=strict, typical_year=True, wind_height_m=10.0,
+        tz=None, source=source, strict=strict, typical_year=True, year=year, wind_height_m=10.0,
         attrs={**file_attrs(path), "source_format": "EPW", "station": meta.get("WMO_code", ""),
                "source_data_type": meta.get("data_type", "")})

@@ -112,7 +112,8 @@ def _unit_factors(meta: dict, frame, source: str) -> tuple[dict[str, float], lis
     return factors, notes
 
 
-def read_nsrdb(path, *, strict: bool = False, name: str | None = None):
+def read_nsrdb(path, *, strict: bool = False, name: str | None = None,
+               year: int | None = None):
     """Read an NSRDB PSM3/PSM4 CSV file (hourly) into the twin's weather Dataset.
 
     Parsed with :func:`pvlib.iotools.read_nsrdb_psm4` (PSM3 files share the layout). The file's
@@ -160,5 +161,6 @@ def read_nsrdb(path, *, strict: bool = False, name: str | None = None):
         attrs["source_notes"] = "; ".join(notes)
     return from_dataframe(
         out, meta["latitude"], meta["longitude"], meta["altitude"], name=label, tz=None,
-        source=source, strict=strict, typical_year=typical, wind_height_m=WIND_HEIGHT_M,
+        source=source, strict=strict, typical_year=typical, year=year if typical else None,
+        wind_height_m=WIND_HEIGHT_M,
         attrs=attrs)

@@ -52,7 +52,9 @@ LIMITS = {
     "wind_speed": (0.0, 75.0),
     "albedo": (0.0, 1.0),
     "pm10": (0.0, 30_000.0),
+    "pm2_5": (0.0, 30_000.0),
     "precipitable_water": (0.0, 10.0),
+    "precipitation": (0.0, 400.0),  # mm in one hour; the world record is about 300 mm
 }
 # A spike: an hour that departs from both neighbours by more than this, in the same direction.
 SPIKE_LIMITS = {"temp_air": 10.0, "temp_dew": 12.0, "pressure": 800.0, "wind_speed": 20.0}

@@ -15,9 +15,11 @@ from weather.pvgis import read_pvgis_tmy
 FORMATS = "EPW (.epw), PVGIS TMY (.csv, .json), NSRDB/PSM (.csv), CF/ERA5 NetCDF (.nc)"
 
 
-def read(path, *, strict: bool = False, **site) -> xr.Dataset:
+def read(path, *, strict: bool = False, year: int | None = None, **site) -> xr.Dataset:
     """Read any supported weather file into the twin's weather Dataset.
 
+    ``year``: the calendar year a typical-year file (EPW, PVGIS TMY, NSRDB TMY) is placed on, so
+    that files of several sites cover the same hours (default: the file's most common year).
     ``site`` (latitude, longitude, altitude) is passed to readers whose format may lack it
     (NetCDF). A list of paths is a NetCDF download split into several files (as the CDS does)."""
     if isinstance(path, (list, tuple)):
@@ -27,15 +29,15 @@ def read(path, *, strict: bool = False, **site) -> xr.Dataset:
         raise WeatherError(str(path), "no such file")
     suffix = path.suffix.lower()
     if suffix == ".epw":
-        return read_epw(path, strict=strict)
+        return read_epw(path, strict=strict, year=year)
     if suffix == ".json":
-        return read_pvgis_tmy(path, strict=strict)
+        return read_pvgis_tmy(path, strict=strict, year=year)
     if suffix in (".nc", ".nc4", ".netcdf"):
         return read_netcdf(path, strict=strict, **site)
     if suffix == ".csv":
         with open(path, encoding="utf-8", errors="replace") as f:
             head = f.readline()
         if head.startswith("Latitude"):
-            return read_pvgis_tmy(path, strict=strict)
-        return read_nsrdb(path, strict=strict)
+            return read_pvgis_tmy(path, strict=strict, year=year)
+        return read_nsrdb(path, strict=strict, year=year)
     raise WeatherError(str(path), f"unknown weather format {suffix!r}; supported: {FORMATS}")

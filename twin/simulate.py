@@ -1,0 +1,230 @@
+"""simulate(weather, sites) -> one xarray Dataset (site, time): the twin's steps, in order.
+
+1. sites: catalog Site objects (or ids), their locations and plant configuration;
+2. weather: one CF weather Dataset per site (or synthetic years), stacked on (site, time) and
+   checked: a missing value is an error unless ``allow_missing`` (then only those hours are NaN);
+3. PV (twin.solar) and wind (twin.wind) for all sites and hours in one vectorised pass;
+4. the Dataset: results, the inputs used, CF attributes (twin.variables), provenance.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from twin import __version__
+from twin.solar import PVArrays, pv_power
+from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
+from twin.wind import WindArrays, long_term_scale, wind_power
+from weather.errors import WeatherError
+
+WIND_SCALINGS = ("normals", "weather", "none")
+DEFAULT_WIND_HEIGHT_M = 10.0
+
+
+def _sites(sites) -> list:
+    from sites import Site, get_site
+
+    if isinstance(sites, (Site, str)):
+        sites = [sites]
+    elif isinstance(sites, Mapping):
+        sites = list(sites.values())
+    out = [get_site(s) if isinstance(s, str) else s for s in sites]
+    if not out:
+        raise ValueError("no sites to simulate")
+    ids = [s.id for s in out]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"a site is given twice: {', '.join(ids)}")
+    return out
+
+
+def _per_site_weather(weather, sites, year: int, seed: int) -> list[xr.Dataset]:
+    ids = [s.id for s in sites]
+    if weather is None:
+        return [s.weather(year=year, seed=seed) for s in sites]
+    if isinstance(weather, xr.Dataset):
+        if "site" not in weather.dims:
+            if len(sites) != 1:
+                raise ValueError(f"one weather Dataset without a site dimension for {len(sites)} "
+                                 "sites: give one Dataset per site (a mapping by site id)")
+            return [weather]
+        have = [str(v) for v in weather["site"].values]
+        if missing := [i for i in ids if i not in have]:
+            raise ValueError(f"weather has no site {', '.join(missing)} (it has {', '.join(have)})")
+        return [weather.sel(site=i) for i in ids]
+    if isinstance(weather, Mapping):
+        if missing := [i for i in ids if i not in weather]:
+            raise ValueError(f"no weather for site {', '.join(missing)}")
+        return [weather[i] for i in ids]
+    weather = list(weather)
+    if len(weather) != len(sites):
+        raise ValueError(f"{len(weather)} weather Datasets for {len(sites)} sites")
+    return weather
+
+
+def _wind_height(ds: xr.Dataset) -> float:
+    if "wind_height" in ds.coords or "wind_height" in ds:
+        return float(ds["wind_height"])
+    return float(ds["wind_speed"].attrs.get("height", DEFAULT_WIND_HEIGHT_M))
+
+
+def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dataset:
+    """One (site, time) Dataset from per-site weather over the same hours; optional variables are
+    kept where every site has them; the wind measurement height becomes ``wind_height(site)``."""
+    datasets = list(datasets)
+    time = datasets[0]["time"].values
+    for sid, ds in zip(site_ids, datasets):
+        missing = [v for v in WEATHER_REQUIRED if v not in ds]
+        if missing:
+            raise WeatherError(ds.attrs.get("source", sid), f"site {sid}: required variable(s) "
+                               f"missing: {', '.join(missing)}", variable=missing[0])
+        if ds.sizes.get("time") != len(time) or not np.array_equal(ds["time"].values, time):
+            raise ValueError(f"weather of {site_ids[0]} and {sid} cover different hours "
+                             f"({pd.Timestamp(time[0])}.. vs {pd.Timestamp(ds.time.values[0])}..):"
+                             " simulate them separately or put them on the same year")
+    names = list(WEATHER_REQUIRED) + [v for v in WEATHER_OPTIONAL if all(v in d for d in datasets)]
+    stacked = xr.Dataset(
+        {v: (("site", "time"), np.stack([d[v].values.astype(float) for d in datasets]))
+         for v in names},
+        coords={"site": site_ids, "time": time,
+                "wind_height": ("site", [_wind_height(d) for d in datasets])})
+    stacked.attrs["weather_source"] = json.dumps(
+        {sid: d.attrs.get("source_file") or d.attrs.get("source", "") for sid, d in
+         zip(site_ids, datasets)})
+    return annotate(stacked)
+
+
+def _check_missing(wx: xr.Dataset, names: list[str]):
+    for v in names:
+        bad = np.isnan(wx[v].values)
+        if bad.any():
+            i, t = np.argwhere(bad)[0]
+            raise WeatherError(
+                str(wx["site"].values[i]), f"{int(bad.sum())} missing value(s), first at "
+                f"{pd.Timestamp(wx.time.values[t])} UTC; repair the weather (weather.read does) or "
+                "pass allow_missing=True to get NaN output for those hours", variable=v,
+                time=str(pd.Timestamp(wx.time.values[t])))
+
+
+def normals_wind_mean(site) -> tuple[float, float]:
+    """Long-term mean station wind [m s-1] and its height [m] from the site's normals (monthly
+    means weighted by days in the month)."""
+    table = site.normals_table
+    days = [calendar.monthrange(2001, m)[1] for m in range(1, 13)]
+    return (float(np.average(table["wind_speed_mean"], weights=days)),
+            float(table.get("wind_height_m", DEFAULT_WIND_HEIGHT_M)))
+
+
+def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
+    if how == "normals":
+        means, heights = zip(*(normals_wind_mean(s) for s in sites))
+        return long_term_scale(w, np.array(means), np.array(heights))
+    if how == "weather":
+        return long_term_scale(w, np.nanmean(wx["wind_speed"].values, axis=1),
+                               wx["wind_height"].values)
+    if how == "none":
+        return np.ones(len(sites))
+    raise ValueError(f"unknown wind_scaling {how!r}; known: {', '.join(WIND_SCALINGS)}")
+
+
+def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
+             wind_scaling: str = "normals", allow_missing: bool = False,
+             progress: Callable[[str], None] | None = None) -> xr.Dataset:
+    """Hourly PV, wind and renewable power of every site, one vectorised pass over (site, time).
+
+    weather: ``None`` (a synthetic year per site from its normals, ``year``/``seed``), one weather
+    Dataset (one site), a Dataset with a ``site`` dimension, a mapping site id -> Dataset, or a
+    list in the order of ``sites``. All sites must cover the same hours. sites: a catalog Site,
+    a site id or name, or a list or mapping of them.
+    wind_scaling: ``normals`` scales the hub-height wind so that the station's long-term mean
+    (the site's normals) meets the configured wind-farm mean (keeps year-to-year variability);
+    ``weather`` uses this weather's own mean instead; ``none`` takes the wind as it is.
+    Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], their
+    intermediates and the weather used, CF attributes from :mod:`twin.variables`.
+    """
+    report = progress or (lambda step: None)
+    if sites is None:
+        raise ValueError("give the sites to simulate (Site objects or catalog ids)")
+    sites = _sites(sites)
+    ids = [s.id for s in sites]
+    report("weather")
+    wx = stack_weather(_per_site_weather(weather, sites, year, seed), ids)
+    if not allow_missing:
+        _check_missing(wx, [v for v in wx.data_vars])
+    arrays = {v: wx[v].values for v in wx.data_vars}
+    arrays.update(latitude=np.array([s.latitude for s in sites]),
+                  longitude=np.array([s.longitude for s in sites]),
+                  altitude=np.array([s.altitude_m for s in sites]))
+    time = pd.DatetimeIndex(wx["time"].values)
+
+    report("solar")
+    pv_params = PVArrays.from_configs([s.pv for s in sites])
+    pv = pv_power(pv_params, time, arrays)
+
+    report("wind")
+    w = WindArrays.from_configs([s.wind for s in sites])
+    scale = _wind_scale(w, sites, wx, wind_scaling)
+    wind = wind_power(w, arrays["wind_speed"], wx["wind_height"].values, arrays["pressure"],
+                      arrays["temp_air"], scale)
+
+    report("dataset")
+    dims = ("site", "time")
+    ds = xr.Dataset(
+        {**{k: (dims, v) for k, v in {**pv, **wind}.items()},
+         "renewable_power": (dims, pv["pv_power"] + wind["wind_power"]),
+         "pv_capacity": ("site", pv_params.capacity_wp),
+         "wind_capacity": ("site", w.capacity_w),
+         "wind_speed_scale": ("site", scale),
+         **{v: wx[v] for v in wx.data_vars}},
+        coords={"site": ids, "time": wx["time"].values, "wind_height": wx["wind_height"],
+                "latitude": ("site", arrays["latitude"]),
+                "longitude": ("site", arrays["longitude"]),
+                "altitude": ("site", arrays["altitude"]),
+                "name": ("site", [s.name for s in sites])})
+    annotate(ds)
+    ds["wind_speed_scale"].attrs["wind_scaling"] = wind_scaling
+    ds.attrs.update({
+        "Conventions": "CF-1.10",
+        "title": "desert-twin hourly generation",
+        "time_convention": "UTC; each label is the start of its hour; powers are the hour's mean",
+        "weather_source": wx.attrs["weather_source"] if weather is not None else json.dumps(
+            {s.id: f"synthetic year {year}, seed {seed}, from normals of {s.weather_station}"
+             for s in sites}),
+        "wind_scaling": wind_scaling,
+        "models": "PV: pvlib (SPA, Perez/Hay-Davies, physical IAM, Kimber/HSU soiling, "
+                  "Faiman/SAPM/Fuentes, PVWatts DC and inverter); wind: windpowerlib (log/power "
+                  "profile, ideal-gas density, oedb power curves, IEC density normalisation)",
+        "site_configuration": json.dumps(
+            {s.id: {"pv": s.pv.model_dump(), "wind": s.wind.model_dump()} for s in sites}),
+        "twin_version": __version__,
+        "history": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} twin.simulate",
+    })
+    return ds
+
+
+def generation_summary(ds: xr.Dataset) -> pd.DataFrame:
+    """Per site: annual energy [Wh/yr] (mean power x 8760 h), capacity factors, peak renewable
+    power [W] and hours with no renewable output (NaN hours are excluded and counted)."""
+    hours_per_year = 8760.0
+    pv, wind, total = (ds[v] for v in ("pv_power", "wind_power", "renewable_power"))
+    capacity = ds["pv_capacity"] + ds["wind_capacity"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame = pd.DataFrame({
+            "name": ds["name"].values,
+            "pv_energy_wh": pv.mean("time").values * hours_per_year,
+            "wind_energy_wh": wind.mean("time").values * hours_per_year,
+            "renewable_energy_wh": total.mean("time").values * hours_per_year,
+            "pv_capacity_factor": (pv.mean("time") / ds["pv_capacity"]).values,
+            "wind_capacity_factor": (wind.mean("time") / ds["wind_capacity"]).values,
+            "renewable_capacity_factor": (total.mean("time") / capacity).values,
+            "peak_renewable_w": total.max("time").values,
+            "zero_renewable_hours": (total <= 0).sum("time").values,
+            "missing_hours": total.isnull().sum("time").values,
+        }, index=pd.Index(ds["site"].values, name="site"))
+    return frame
