@@ -34,6 +34,7 @@ COOLING_TOPOLOGIES = ("air_economizer_adiabatic", "indirect_evaporative", "chill
 MOUNTINGS = ("fixed", "single_axis")
 TRANSPOSITIONS = ("perez", "haydavies")
 TEMPERATURE_MODELS = ("faiman", "sapm", "fuentes")
+SPECTRAL_MODELS = ("none", "airmass")
 SOILING_MODELS = ("none", "kimber", "hsu")
 WIND_PROFILES = ("log", "power")
 DENSITY_CORRECTIONS = ("iec", "none")
@@ -92,6 +93,14 @@ class PVConfig(_Frozen):
     # rear/front efficiency; 0 = monofacial. Bifacial rows need gcr and module_height_m.
     bifaciality: Annotated[float, Field(ge=0, le=1)] = 0.0
     module_height_m: Annotated[float, Field(gt=0, le=10)] = 1.5
+    # sky diffuse hidden by the row in front: view factor of a row inside an array (pvlib.bifacial
+    # .utils.vf_row_sky_2d_integ) over that of an open plane; needs gcr (PVWatts v8 also derates)
+    row_sky_shading: bool = True
+    # reflection loss of sky and ground diffuse light: the physical IAM integrated over the sky and
+    # ground (Marion 2017, pvlib.iam.marion_diffuse); PVWatts v5 applies the IAM to the beam only
+    diffuse_iam: bool = True
+    # spectral air-mass modifier of c-Si (De Soto et al. 2006) at the absolute air mass of the site
+    spectral: Literal[SPECTRAL_MODELS] = "airmass"
     temperature_model: Literal[TEMPERATURE_MODELS] = "faiman"
     # PVWatts v8 "standard" c-Si module temperature coefficient (Gilman et al. 2022, NREL/TP-7A40-83163)
     gamma_pdc_per_k: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037

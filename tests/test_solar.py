@@ -26,8 +26,9 @@ def golmud_weather(golmud):
     return golmud.weather(year=2025, seed=1)
 
 
-LOSSLESS = dict(soiling="none", dc_loss_fraction=0.0, availability=1.0, derate_start_degc=80.0,
-                derate_end_degc=90.0)
+LOSSLESS = {"soiling": "none", "dc_loss_fraction": 0.0, "availability": 1.0,
+            "derate_start_degc": 80.0, "derate_end_degc": 90.0, "row_sky_shading": False,
+            "diffuse_iam": False, "spectral": "none"}
 
 
 def test_sun_position_for_many_sites_equals_pvlib_per_site():
@@ -86,9 +87,9 @@ def test_power_is_bounded_and_zero_at_night(golmud, golmud_weather):
 
 def test_tracker_beats_fixed_and_bifacial_adds_a_plausible_gain(golmud, golmud_weather):
     energy = {}
-    for label, update in {"fixed": dict(mounting="fixed", tilt_deg=30.0),
-                          "tracker": dict(mounting="single_axis"),
-                          "bifacial": dict(mounting="single_axis", bifaciality=0.7)}.items():
+    for label, update in {"fixed": {"mounting": "fixed", "tilt_deg": 30.0},
+                          "tracker": {"mounting": "single_axis"},
+                          "bifacial": {"mounting": "single_axis", "bifaciality": 0.7}}.items():
         site = with_pv(golmud, dc_ac_ratio=1.0, **{**LOSSLESS, **update})
         energy[label] = float(simulate(golmud_weather, site).pv_power.sum())
     assert 1.10 < energy["tracker"] / energy["fixed"] < 1.40  # single-axis gain in a sunny climate
@@ -148,3 +149,25 @@ def test_fuentes_does_not_spread_a_missing_hour(golmud, golmud_weather):
     assert np.isnan(temp[100]) and np.isfinite(np.delete(temp, 100)).all()
     ref = simulate(golmud_weather, site).temp_cell.isel(site=0).to_numpy()
     assert np.allclose(temp[:100], ref[:100]) and np.allclose(temp[200:], ref[200:], atol=0.05)
+
+
+def test_row_shading_diffuse_reflection_and_spectrum_cost_plausible_energy(golmud, golmud_weather):
+    base = with_pv(golmud, dc_ac_ratio=1.0, **LOSSLESS)
+    energy = {"none": float(simulate(golmud_weather, base).pv_power.sum())}
+    for step, value in (("row_sky_shading", True), ("diffuse_iam", True), ("spectral", "airmass")):
+        site = with_pv(base, **{step: value})
+        energy[step] = float(simulate(golmud_weather, site).pv_power.sum())
+    # a sunny, high site: diffuse is ~25 % of the plane-of-array light
+    assert 0.995 > energy["row_sky_shading"] / energy["none"] > 0.97  # gcr 0.33 trackers
+    assert 0.995 > energy["diffuse_iam"] / energy["none"] > 0.97
+    assert 1.02 > energy["spectral"] / energy["none"] > 0.97
+
+
+def test_spectral_modifier_uses_the_sites_pressure(golmud, golmud_weather):
+    """Thin air at 2,800 m: lower absolute air mass, a different (bluer) spectrum than sea level."""
+    site = with_pv(golmud, **{**LOSSLESS, "spectral": "airmass"})
+    high = simulate(golmud_weather, site).pv_power.sum()
+    sea = golmud_weather.copy()
+    sea["pressure"] = sea["pressure"] * 101325.0 / float(golmud_weather.pressure.mean())
+    low = simulate(sea, site).pv_power.sum()
+    assert float(high) != pytest.approx(float(low), rel=1e-3)

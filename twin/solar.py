@@ -5,10 +5,12 @@ the chain follows PVWatts (Dobos 2014, NREL/TP-6A20-62641) with the desert effec
 
 sun (SPA at the hour's midpoint, at the measured pressure) -> orientation (fixed, or single-axis
 with backtracking) -> plane-of-array irradiance (Perez or Hay-Davies; ground reflection with the
-site's albedo) -> reflection loss of the beam (air-glass IAM) -> soiling (Kimber or HSU, with manual
-cleaning) -> optional bifacial rear gain (infinite sheds) -> cell temperature (Faiman, SAPM or
-Fuentes) -> PVWatts DC with temperature coefficient and DC losses -> PVWatts inverter with clipping
-at the AC rating and high-temperature derating -> availability.
+site's albedo; sky diffuse hidden by the row in front) -> reflection losses (air-glass IAM on the
+beam, its Marion integral on diffuse light) -> soiling (Kimber or HSU, with manual cleaning) ->
+spectral air-mass modifier at the site's pressure -> optional bifacial rear gain (infinite sheds)
+-> cell temperature (Faiman, SAPM or Fuentes) -> PVWatts DC with temperature coefficient and DC
+losses -> PVWatts inverter with clipping at the AC rating and high-temperature derating ->
+availability. With the row shading, diffuse IAM and spectral steps off it is PVWatts v5.
 
 NaN policy: an hour with a missing input is NaN in every output of that hour (and only that hour);
 pvlib's NaN at night (tracker angles, air mass) is resolved explicitly, never by filling zeros.
@@ -16,6 +18,7 @@ pvlib's NaN at night (tracker angles, air mass) is resolved explicitly, never by
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +29,11 @@ import pvlib
 FUENTES_NOCT_OPEN_RACK_DEGC = 45.0
 # PVWatts inverter reference efficiency (Dobos 2014, eq. 11).
 ETA_INV_REF = 0.9637
+# air-mass modifier of mono-crystalline Si, a0..a4 (De Soto, Klein and Beckman 2006, Solar Energy
+# 80, 78-88), as used by SAM's CEC module model and PVWatts v8
+DESOTO_AIRMASS = {"A0": 0.918093, "A1": 0.086257, "A2": -0.024459, "A3": 0.002816, "A4": -0.000126}
+# tilts [deg] at which tilt-only factors are tabulated (denser where the ground term changes fast)
+TILTS = np.concatenate([np.arange(0.0, 10.0), np.arange(10.0, 90.1, 5.0)])
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,9 @@ class PVArrays:
     backtrack: np.ndarray  # bool
     transposition: np.ndarray  # str
     albedo: np.ndarray
+    row_sky_shading: np.ndarray  # bool
+    diffuse_iam: np.ndarray  # bool
+    spectral: np.ndarray  # str
     bifaciality: np.ndarray
     module_height_m: np.ndarray
     temperature_model: np.ndarray  # str
@@ -74,6 +85,9 @@ class PVArrays:
             backtrack=col(lambda c: c.backtrack, bool),
             transposition=col(lambda c: c.transposition, object),
             albedo=col(lambda c: c.albedo_value),
+            row_sky_shading=col(lambda c: c.row_sky_shading and c.gcr is not None, bool),
+            diffuse_iam=col(lambda c: c.diffuse_iam, bool),
+            spectral=col(lambda c: c.spectral, object),
             bifaciality=col(lambda c: c.bifaciality),
             module_height_m=col(lambda c: c.module_height_m),
             temperature_model=col(lambda c: c.temperature_model, object),
@@ -170,6 +184,54 @@ def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo)
         sky[rows] = np.where(up[rows], out, isotropic[rows])
     ground = pvlib.irradiance.get_ground_diffuse(tilt, ghi, albedo)
     return {"aoi": aoi, "beam": beam, "sky_diffuse": sky, "ground_diffuse": ground}
+
+
+@functools.lru_cache(maxsize=None)
+def _row_sky_table(gcr: float) -> np.ndarray:
+    open_plane = (1 + np.cos(np.radians(TILTS))) / 2
+    return pvlib.bifacial.utils.vf_row_sky_2d_integ(TILTS, gcr) / open_plane
+
+
+@functools.lru_cache(maxsize=1)
+def _diffuse_iam_table() -> dict[str, np.ndarray]:
+    return pvlib.iam.marion_diffuse("physical", TILTS)
+
+
+def row_sky_factor(p: PVArrays, tilt) -> np.ndarray:
+    """Fraction of the sky diffuse that reaches a row inside an array ``(S, T)``: the row's sky view
+    factor (pvlib.bifacial.utils.vf_row_sky_2d_integ, averaged over the slant height) over that
+    of an open plane at the same tilt; 1 for sites without it (or without a gcr)."""
+    factor = np.ones_like(tilt)
+    rows = np.flatnonzero(p.row_sky_shading)
+    for gcr, idx in _groups(p.gcr[rows]):
+        r = rows[idx]
+        factor[r] = np.interp(np.abs(tilt[r]), TILTS, _row_sky_table(float(gcr)))
+    return factor
+
+
+def diffuse_iam(p: PVArrays, tilt) -> tuple[np.ndarray, np.ndarray]:
+    """Reflection loss factors of sky and ground diffuse light ``(S, T)`` (Marion 2017 integration
+    of the physical IAM, pvlib.iam.marion_diffuse); 1 where the site has them off."""
+    table = _diffuse_iam_table()
+    on = _col(p.diffuse_iam)
+    sky = np.where(on, np.interp(np.abs(tilt), TILTS, table["sky"]), 1.0)
+    ground = np.where(on, np.interp(np.abs(tilt), TILTS, table["ground"]), 1.0)
+    return sky, ground
+
+
+def spectral_factor(p: PVArrays, apparent_zenith, pressure) -> np.ndarray:
+    """Spectral mismatch factor ``(S, T)``: De Soto et al. (2006) c-Si polynomial in the absolute
+    air mass (Kasten-Young relative air mass at the measured pressure), or 1."""
+    factor = np.ones_like(apparent_zenith)
+    rows = np.flatnonzero(p.spectral == "airmass")
+    if unknown := set(p.spectral) - {"none", "airmass"}:
+        raise ValueError(f"unknown spectral model {unknown.pop()!r}; known: none, airmass")
+    if rows.size:
+        zenith = np.where(apparent_zenith[rows] < 90, apparent_zenith[rows], 0.0)
+        airmass = pvlib.atmosphere.get_absolute_airmass(
+            pvlib.atmosphere.get_relative_airmass(zenith), pressure[rows])
+        factor[rows] = pvlib.spectrum.spectral_factor_sapm(airmass, DESOTO_AIRMASS)
+    return factor
 
 
 def bifacial_rear(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) -> np.ndarray:
@@ -299,10 +361,13 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     albedo = _col(p.albedo) if albedo is None else albedo
     poa = plane_of_array(p, sun, tilt, azimuth, ghi, dni, dhi, albedo)
     iam = pvlib.iam.physical(poa["aoi"])  # air-glass-cell, n=1.526, K=4 m-1, L=2 mm (PVWatts v5)
-    front = poa["beam"] + poa["sky_diffuse"] + poa["ground_diffuse"]
+    iam_sky, iam_ground = diffuse_iam(p, tilt)
+    sky = poa["sky_diffuse"] * row_sky_factor(p, tilt)
+    front = poa["beam"] + sky + poa["ground_diffuse"]
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
                            weather.get("pm10"), tilt)
-    effective = (poa["beam"] * iam + poa["sky_diffuse"] + poa["ground_diffuse"]) * (1 - soiling)
+    effective = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * (
+        1 - soiling) * spectral_factor(p, sun["apparent_zenith"], weather["pressure"])
     if np.any(p.bifaciality > 0):
         effective = effective + bifacial_rear(p, sun, tilt, azimuth, ghi, dni, dhi, albedo)
     temp_cell = cell_temperature(p, time, front, temp_air, wind_speed, tilt)

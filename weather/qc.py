@@ -28,7 +28,10 @@ Checks and repairs, in order:
    whose GHI passed is repaired by splitting GHI into DNI and DHI with the Erbs-Driesse model
    (Driesse et al. 2024, pvlib); an hour whose GHI is missing but whose DNI and DHI passed gets GHI
    from closure; the rest get GHI from the gap fill of the clear-sky index (step 1 applied to
-   GHI/GHI_clear) and are then split by Erbs-Driesse.
+   GHI/GHI_clear) and are then split by Erbs-Driesse;
+8. a split (or re-timed) DNI above the QCRad limit (the extraterrestrial DNI): a GHI far above
+   clear sky near the horizon makes any decomposition return an impossible beam. DNI becomes the
+   clear-sky DNI times the clear-sky index capped at 1, DHI the closure remainder.
 """
 
 from __future__ import annotations
@@ -297,6 +300,17 @@ def _irradiance(frame, sky, latitude, longitude, altitude, report: QCReport):
     frame["ghi"] = ghi
     frame.loc[split, "dni"] = dni[split]
     frame.loc[split, "dhi"] = dhi[split]
+    _, _, dni_ok = (np.asarray(f) for f in qcrad.check_irradiance_limits_qcrad(
+        z, sky["dni_extra"], dni=frame["dni"]))
+    beam_bad = ~dni_ok & frame["dni"].notna().to_numpy()
+    report.add("dni", "DNI above the extraterrestrial DNI after repair", beam_bad, frame,
+               "clear-sky DNI x min(clear-sky index, 1), DHI from closure")
+    if beam_bad.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kc_hour = np.clip(np.where(ghi_clear > 0, ghi / ghi_clear, 0.0), 0.0, 1.0)
+        beam = sky["dni_clear"].to_numpy() * kc_hour
+        frame.loc[beam_bad, "dni"] = beam[beam_bad]
+        frame.loc[beam_bad, "dhi"] = np.clip(ghi - beam * cos_z, 0.0, None)[beam_bad]
 
 
 def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, altitude: float, *,
