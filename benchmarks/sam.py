@@ -10,6 +10,8 @@ number looks like (pressure between 0.5 and 1.1 is silently taken as atm): we co
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -136,8 +138,8 @@ def sam_solar_resource(ds: xr.Dataset) -> dict:
     tz = float(round(float(ds.longitude) / 15))
     t = pd.DatetimeIndex(ds.time.values) + pd.Timedelta(hours=tz)
 
-    def floats(a):
-        return [float(x) for x in a]
+    def floats(a):  # plain Python floats: PySAM refuses numpy scalars
+        return np.asarray(a, dtype=float).tolist()
 
     return {"lat": float(ds.latitude), "lon": float(ds.longitude), "tz": tz,
             "elev": float(ds.altitude), "year": floats(t.year), "month": floats(t.month),
@@ -172,3 +174,48 @@ def sam_pvwatts(version: int, resource: dict, system: str) -> np.ndarray:
     m.AdjustmentFactors.adjust_constant = 0.0
     m.execute(0)
     return np.array(m.Outputs.ac, float)
+
+
+# issue 3 tolerances: PV like v5 within 1 % and r >= 0.995; like v8 within 4 %; wind within 3 %
+TOLERANCES = {"pv_v5_pct": 1.0, "pv_v5_r": 0.995, "pv_v8_pct": 4.0, "wind_pct": 3.0}
+
+
+def _pct(ours: np.ndarray, ref: np.ndarray) -> float:
+    return 100 * (ours.sum() / ref.sum() - 1)
+
+
+def validate_epw(path) -> dict:
+    """Every comparison for one EPW: the twin against SAM Pvwattsv5, Pvwattsv8 (fixed and
+    single-axis) and Windpower. Read on 2019 so that SAM and the twin share one calendar."""
+    import weather
+
+    ds = weather.read_epw(path, year=2019)
+    resource = sam_solar_resource(ds)
+    row = {"file": Path(path).stem}
+    for system, label in (("fixed", "fixed"), ("single_axis", "1axis")):
+        v5, v8 = sam_pvwatts(5, resource, system), sam_pvwatts(8, resource, system)
+        ours5 = simulate(ds, pv_reference_site(ds, system, 5)).pv_power.values[0]
+        ours8 = simulate(ds, pv_reference_site(ds, system, 8)).pv_power.values[0]
+        row.update({f"{label}_v5_mwh": v5.sum() / 1e6, f"{label}_v5_pct": _pct(ours5, v5),
+                    f"{label}_v5_r": np.corrcoef(ours5, v5)[0, 1],
+                    f"{label}_v8_pct": _pct(ours8, v8),
+                    f"{label}_v5cfg_vs_v8_pct": _pct(ours5, v8)})
+    wind = compare_wind(ds)
+    row.update({"wind_sam_mwh": wind["sam_mwh"], "wind_pct": wind["diff_pct"],
+                "wind_r": wind["r"], "air_density": wind["mean_density"]})
+    return row
+
+
+def misses(row: dict) -> list[str]:
+    """The tolerances a validation row misses."""
+    out = []
+    for label in ("fixed", "1axis"):
+        if abs(row[f"{label}_v5_pct"]) > TOLERANCES["pv_v5_pct"]:
+            out.append(f"{label} v5 energy")
+        if row[f"{label}_v5_r"] < TOLERANCES["pv_v5_r"]:
+            out.append(f"{label} v5 correlation")
+        if abs(row[f"{label}_v8_pct"]) > TOLERANCES["pv_v8_pct"]:
+            out.append(f"{label} v8 energy")
+    if abs(row["wind_pct"]) > TOLERANCES["wind_pct"]:
+        out.append("wind energy")
+    return out

@@ -18,12 +18,15 @@ pvlib's NaN at night (tracker angles, air mass) is resolved explicitly, never by
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pvlib
+
+from twin.arrays import column, groups
 
 # Fuentes (1987) installed NOCT of an open-rack array, as used by PVWatts v5 (Dobos 2014, eq. 4).
 FUENTES_NOCT_OPEN_RACK_DEGC = 45.0
@@ -34,6 +37,11 @@ ETA_INV_REF = 0.9637
 DESOTO_AIRMASS = {"A0": 0.918093, "A1": 0.086257, "A2": -0.024459, "A3": 0.002816, "A4": -0.000126}
 # tilts [deg] at which tilt-only factors are tabulated (denser where the ground term changes fast)
 TILTS = np.concatenate([np.arange(0.0, 10.0), np.arange(10.0, 90.1, 5.0)])
+
+
+OPTICAL_FIELDS = ("tracked", "tilt_deg", "azimuth_deg", "gcr", "max_angle_deg", "backtrack",
+                  "transposition", "albedo", "row_sky_shading", "diffuse_iam", "spectral",
+                  "bifaciality", "module_height_m")
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,13 @@ class PVArrays:
     cleaning_interval_days: np.ndarray  # NaN: no manual cleaning
     max_soiling: np.ndarray
 
+    def optics(self, rows: np.ndarray) -> PVArrays:
+        """The optical parameters of the sites ``rows`` (one entry per index); the electrical and
+        soiling ones are left out (None), so that misuse fails loudly."""
+        return dataclasses.replace(self, **{
+            f: getattr(self, f)[rows] if f in OPTICAL_FIELDS else None
+            for f in self.__dataclass_fields__})
+
     @classmethod
     def from_configs(cls, configs) -> PVArrays:
         """Stack ``sites.PVConfig`` objects (one per site) into arrays."""
@@ -83,14 +98,14 @@ class PVArrays:
             gcr=col(lambda c: c.gcr if c.gcr is not None else np.nan),
             max_angle_deg=col(lambda c: c.max_angle_deg),
             backtrack=col(lambda c: c.backtrack, bool),
-            transposition=col(lambda c: c.transposition, object),
+            transposition=col(lambda c: c.transposition, str),
             albedo=col(lambda c: c.albedo_value),
             row_sky_shading=col(lambda c: c.row_sky_shading and c.gcr is not None, bool),
             diffuse_iam=col(lambda c: c.diffuse_iam, bool),
-            spectral=col(lambda c: c.spectral, object),
+            spectral=col(lambda c: c.spectral, str),
             bifaciality=col(lambda c: c.bifaciality),
             module_height_m=col(lambda c: c.module_height_m),
-            temperature_model=col(lambda c: c.temperature_model, object),
+            temperature_model=col(lambda c: c.temperature_model, str),
             gamma_pdc_per_k=col(lambda c: c.gamma_pdc_per_k),
             dc_loss_fraction=col(lambda c: c.dc_loss_fraction),
             dc_ac_ratio=col(lambda c: c.dc_ac_ratio),
@@ -99,7 +114,7 @@ class PVArrays:
             derate_end_degc=col(lambda c: c.derate_end_degc),
             derate_end_fraction=col(lambda c: c.derate_end_fraction),
             availability=col(lambda c: c.availability),
-            soiling=col(lambda c: c.soiling, object),
+            soiling=col(lambda c: c.soiling, str),
             soiling_rate_per_day=col(lambda c: c.soiling_rate_per_day),
             cleaning_threshold_mm=col(lambda c: c.cleaning_threshold_mm),
             cleaning_interval_days=col(lambda c: c.cleaning_interval_days or np.nan),
@@ -107,45 +122,70 @@ class PVArrays:
         )
 
 
-def _col(a) -> np.ndarray:
-    """A ``(site,)`` parameter as a ``(site, 1)`` column that broadcasts over time."""
-    return np.asarray(a)[:, None]
+def _sun_time_terms(time) -> tuple[np.ndarray, ...]:
+    """SPA's site-independent terms at each hour's midpoint: apparent sidereal time, geocentric
+    right ascension and declination [deg], Earth-Sun distance [AU], and the extraterrestrial DNI
+    [W m-2]. Cached per time axis: every simulation of the same hours shares them."""
+    return _sun_time_terms_cached(pd.DatetimeIndex(time).as_unit("ns").asi8.tobytes())
 
 
-def _groups(keys: np.ndarray):
-    """Row indices of each distinct value of ``keys`` (a model chosen per site)."""
-    for key in dict.fromkeys(keys.tolist()):
-        yield key, np.flatnonzero(keys == key)
-
-
-def sun_position(time, latitude, longitude, altitude, pressure, temp_air) -> dict[str, np.ndarray]:
-    """Solar position at each hour's midpoint for all sites at once.
-
-    NREL SPA (Reda and Andreas 2004) through ``pvlib.spa.solar_position_numpy``; its time terms are
-    computed once and broadcast over the sites. time: ``(T,)`` interval-start labels in UTC;
-    latitude, longitude [deg], altitude [m]: ``(S,)``; pressure [Pa] and temp_air [degC]
-    ``(S, T)`` for refraction. Returns apparent_zenith, zenith, azimuth [deg] ``(S, T)`` and
-    dni_extra [W m-2] ``(T,)``.
-    """
-    mid = pd.DatetimeIndex(time) + pd.Timedelta(minutes=30)
+@functools.lru_cache(maxsize=16)
+def _sun_time_terms_cached(stamps: bytes) -> tuple[np.ndarray, ...]:
+    time = pd.DatetimeIndex(np.frombuffer(stamps, dtype="datetime64[ns]"))
+    mid = time + pd.Timedelta(minutes=30)
     unixtime = ((mid - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1)).to_numpy(float)
     delta_t = pvlib.spa.calculate_deltat(mid.year.to_numpy(), mid.month.to_numpy())
-    app_zenith, zenith, _, _, azimuth, _ = pvlib.spa.solar_position_numpy(
-        unixtime, _col(latitude), _col(longitude), _col(altitude), np.asarray(pressure) / 100.0,
-        np.asarray(temp_air), delta_t, 0.5667, 1, sst=False, esd=False)
-    return {"apparent_zenith": app_zenith, "zenith": zenith, "azimuth": azimuth,
-            "dni_extra": pvlib.irradiance.get_extra_radiation(mid).to_numpy()}
+    v, alpha, delta = pvlib.spa.solar_position_numpy(unixtime, 0.0, 0.0, 0.0, 0.0, 0.0, delta_t,
+                                                     0.0, 1, sst=True)
+    distance = pvlib.spa.solar_position_numpy(unixtime, 0.0, 0.0, 0.0, 0.0, 0.0, delta_t, 0.0, 1,
+                                              esd=True)[0]
+    terms = (v, alpha, delta, distance, pvlib.irradiance.get_extra_radiation(mid).to_numpy())
+    for a in terms:
+        a.setflags(write=False)
+    return terms
+
+
+def sun_position(time, hour, latitude, longitude, altitude, pressure,
+                 temp_air) -> dict[str, np.ndarray]:
+    """Solar position at the hour's midpoint of each (site, hour) element.
+
+    NREL SPA (Reda and Andreas 2004) from pvlib.spa: its costly time terms (sidereal time, sun's
+    right ascension and declination, Earth-Sun distance) once per hour of ``time``, the topocentric
+    terms per element. time: ``(T,)`` interval-start labels in UTC; the other arguments are arrays
+    of one shape (e.g. the lit elements of a (site, time) grid), ``hour`` giving each element's
+    index into ``time``; latitude, longitude [deg], altitude [m]; pressure
+    [Pa] and temp_air [degC] for refraction. Returns apparent_zenith, zenith, azimuth [deg] and
+    dni_extra [W m-2] with the elements' shape.
+    """
+    spa = pvlib.spa
+    dtype = np.result_type(latitude)  # the time terms are double; elements in the caller's type
+    v, alpha, delta, distance, dni_extra = (x.astype(dtype)[hour] for x in _sun_time_terms(
+        pd.DatetimeIndex(time)))
+    hour_angle = spa.local_hour_angle(v, longitude, alpha)
+    xi = spa.equatorial_horizontal_parallax(distance)
+    u = spa.uterm(latitude)
+    x, y = spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude)
+    delta_alpha = spa.parallax_sun_right_ascension(x, xi, hour_angle, delta)
+    delta_prime = spa.topocentric_sun_declination(delta, x, y, xi, delta_alpha, hour_angle)
+    h_prime = spa.topocentric_local_hour_angle(hour_angle, delta_alpha)
+    e0 = spa.topocentric_elevation_angle_without_atmosphere(latitude, delta_prime, h_prime)
+    e = spa.topocentric_elevation_angle(e0, spa.atmospheric_refraction_correction(
+        np.asarray(pressure) / 100.0, temp_air, e0, 0.5667))
+    azimuth = spa.topocentric_azimuth_angle(
+        spa.topocentric_astronomers_azimuth(h_prime, delta_prime, latitude))
+    return {"apparent_zenith": 90.0 - e, "zenith": 90.0 - e0, "azimuth": azimuth,
+            "dni_extra": dni_extra}
 
 
 def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]:
     """Surface tilt and azimuth [deg] ``(S, T)``: fixed rows, or single-axis trackers (horizontal
     axis) with optional backtracking (pvlib.tracking.singleaxis, Marion and Dobos 2013). Trackers
     stow flat while the sun is down (pvlib returns NaN there)."""
-    shape = sun["zenith"].shape
-    tilt = np.broadcast_to(_col(p.tilt_deg), shape).copy()
-    azimuth = np.broadcast_to(_col(p.azimuth_deg), shape).copy()
+    shape, dtype = sun["zenith"].shape, sun["zenith"].dtype
+    tilt = np.broadcast_to(column(p.tilt_deg), shape).astype(dtype)
+    azimuth = np.broadcast_to(column(p.azimuth_deg), shape).astype(dtype)
     tracked = np.flatnonzero(p.tracked)
-    for backtrack, rows in _groups(p.backtrack[tracked]):
+    for backtrack, rows in groups(p.backtrack[tracked]):
         rows = tracked[rows]
         n = shape[1]
         limit = np.repeat(p.max_angle_deg[rows], n)
@@ -154,7 +194,7 @@ def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]
             axis_azimuth=np.repeat(p.azimuth_deg[rows], n), max_angle=(-limit, limit),
             backtrack=bool(backtrack), gcr=np.repeat(p.gcr[rows], n))
         sun_down = sun["apparent_zenith"][rows] >= 90
-        stow_azimuth = (_col(p.azimuth_deg[rows]) + 90.0) % 360
+        stow_azimuth = (column(p.azimuth_deg[rows]) + 90.0) % 360
         tilt[rows] = np.where(sun_down, 0.0, np.asarray(tr["surface_tilt"]).reshape(len(rows), n))
         azimuth[rows] = np.where(sun_down, stow_azimuth,
                                  np.asarray(tr["surface_azimuth"]).reshape(len(rows), n))
@@ -172,8 +212,8 @@ def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo)
     sky = isotropic.copy()
     up = (sun["zenith"] < 90) & (dhi > 0)
     airmass = pvlib.atmosphere.get_relative_airmass(np.where(up, sun["apparent_zenith"], 0.0))
-    for model, rows in _groups(p.transposition):
-        args = (tilt[rows], azimuth[rows], dhi[rows], dni[rows], sun["dni_extra"],
+    for model, rows in groups(p.transposition):
+        args = (tilt[rows], azimuth[rows], dhi[rows], dni[rows], sun["dni_extra"][rows],
                 sun["zenith"][rows], sun["azimuth"][rows])
         if model == "perez":
             out = pvlib.irradiance.perez(*args, airmass=airmass[rows])
@@ -203,7 +243,7 @@ def row_sky_factor(p: PVArrays, tilt) -> np.ndarray:
     of an open plane at the same tilt; 1 for sites without it (or without a gcr)."""
     factor = np.ones_like(tilt)
     rows = np.flatnonzero(p.row_sky_shading)
-    for gcr, idx in _groups(p.gcr[rows]):
+    for gcr, idx in groups(p.gcr[rows]):
         r = rows[idx]
         factor[r] = np.interp(np.abs(tilt[r]), TILTS, _row_sky_table(float(gcr)))
     return factor
@@ -213,7 +253,7 @@ def diffuse_iam(p: PVArrays, tilt) -> tuple[np.ndarray, np.ndarray]:
     """Reflection loss factors of sky and ground diffuse light ``(S, T)`` (Marion 2017 integration
     of the physical IAM, pvlib.iam.marion_diffuse); 1 where the site has them off."""
     table = _diffuse_iam_table()
-    on = _col(p.diffuse_iam)
+    on = column(p.diffuse_iam)
     sky = np.where(on, np.interp(np.abs(tilt), TILTS, table["sky"]), 1.0)
     ground = np.where(on, np.interp(np.abs(tilt), TILTS, table["ground"]), 1.0)
     return sky, ground
@@ -223,14 +263,14 @@ def spectral_factor(p: PVArrays, apparent_zenith, pressure) -> np.ndarray:
     """Spectral mismatch factor ``(S, T)``: De Soto et al. (2006) c-Si polynomial in the absolute
     air mass (Kasten-Young relative air mass at the measured pressure), or 1."""
     factor = np.ones_like(apparent_zenith)
-    rows = np.flatnonzero(p.spectral == "airmass")
-    if unknown := set(p.spectral) - {"none", "airmass"}:
-        raise ValueError(f"unknown spectral model {unknown.pop()!r}; known: none, airmass")
-    if rows.size:
-        zenith = np.where(apparent_zenith[rows] < 90, apparent_zenith[rows], 0.0)
-        airmass = pvlib.atmosphere.get_absolute_airmass(
-            pvlib.atmosphere.get_relative_airmass(zenith), pressure[rows])
-        factor[rows] = pvlib.spectrum.spectral_factor_sapm(airmass, DESOTO_AIRMASS)
+    for model, rows in groups(p.spectral):
+        if model == "airmass":
+            zenith = np.where(apparent_zenith[rows] < 90, apparent_zenith[rows], 0.0)
+            airmass = pvlib.atmosphere.get_absolute_airmass(
+                pvlib.atmosphere.get_relative_airmass(zenith), pressure[rows])
+            factor[rows] = pvlib.spectrum.spectral_factor_sapm(airmass, DESOTO_AIRMASS)
+        elif model != "none":
+            raise ValueError(f"unknown spectral model {model!r}; known: none, airmass")
     return factor
 
 
@@ -239,10 +279,8 @@ def bifacial_rear(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) 
     rows of 2.0 m slant width). pvlib takes scalar row geometry, so sites are grouped by it."""
     rear = np.zeros_like(ghi)
     rows_bifacial = np.flatnonzero(p.bifaciality > 0)
-    geometry = np.array([(p.gcr[i], p.module_height_m[i], p.bifaciality[i]) for i in rows_bifacial],
-                        dtype=object)
-    keys = np.array([str(g) for g in geometry], dtype=object)
-    for _, idx in _groups(keys):
+    geometry = np.column_stack([p.gcr, p.module_height_m, p.bifaciality])[rows_bifacial]
+    for _, idx in groups([str(g) for g in geometry.tolist()]):
         rows = rows_bifacial[idx]
         gcr, height, bifaciality = geometry[idx[0]]
         shape = (len(rows), ghi.shape[1])
@@ -251,7 +289,7 @@ def bifacial_rear(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) 
             "solar_zenith": sun["zenith"][rows], "solar_azimuth": sun["azimuth"][rows],
             "ghi": ghi[rows], "dhi": dhi[rows], "dni": dni[rows],
             "albedo": np.broadcast_to(albedo, ghi.shape)[rows],
-            "dni_extra": np.broadcast_to(sun["dni_extra"], shape)}.items()}
+            "dni_extra": sun["dni_extra"][rows]}.items()}
         out = pvlib.bifacial.infinite_sheds.get_irradiance(
             gcr=gcr, height=height / 2.0, pitch=1.0 / gcr, model="haydavies",
             bifaciality=bifaciality, **flat)  # lengths in units of the 2.0 m row width
@@ -272,13 +310,13 @@ def cell_temperature(p: PVArrays, time, poa_global, temp_air, wind_speed, tilt) 
     hours, so a missing hour cannot spread into the rest of the year."""
     out = np.full_like(poa_global, np.nan)
     params = pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]
-    for model, rows in _groups(p.temperature_model):
+    for model, rows in groups(p.temperature_model):
         if model == "faiman":
             out[rows] = pvlib.temperature.faiman(poa_global[rows], temp_air[rows], wind_speed[rows])
         elif model == "sapm":
             glass = np.where(p.bifaciality[rows] > 0, "open_rack_glass_glass",
                              "open_rack_glass_polymer")
-            coef = {k: _col([params[g][k] for g in glass]) for k in ("a", "b", "deltaT")}
+            coef = {k: column([params[g][k] for g in glass]) for k in ("a", "b", "deltaT")}
             out[rows] = pvlib.temperature.sapm_cell(poa_global[rows], temp_air[rows],
                                                     wind_speed[rows], **coef)
         elif model == "fuentes":
@@ -312,6 +350,7 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
     """
     index = pd.DatetimeIndex(time)
     loss = np.zeros((len(p.capacity_wp), len(index)))
+    kimber_done: dict[tuple, int] = {}  # sites with identical Kimber inputs share one result
     for i in range(len(loss)):
         model = p.soiling[i]
         if model == "none":
@@ -323,6 +362,12 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
             index[0].normalize(), index[-1],
             freq=pd.Timedelta(days=float(p.cleaning_interval_days[i])).round("h"))[1:])
         if model == "kimber":
+            key = (p.cleaning_threshold_mm[i], p.soiling_rate_per_day[i], p.max_soiling[i],
+                   p.cleaning_interval_days[i], rain.to_numpy().tobytes())
+            if key in kimber_done:
+                loss[i] = loss[kimber_done[key]]
+                continue
+            kimber_done[key] = i
             loss[i] = pvlib.soiling.kimber(
                 rain, cleaning_threshold=p.cleaning_threshold_mm[i],
                 soiling_loss_rate=p.soiling_rate_per_day[i], max_soiling=p.max_soiling[i],
@@ -341,8 +386,8 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
 def inverter_derating(temp_air, start_degc, end_degc, end_fraction) -> np.ndarray:
     """Fraction of the AC rating available at ambient ``temp_air`` [degC]: 1 up to ``start_degc``,
     falling linearly to ``end_fraction`` at ``end_degc`` and held there (datasheet derating)."""
-    x = np.clip((temp_air - _col(start_degc)) / _col(np.subtract(end_degc, start_degc)), 0.0, 1.0)
-    return 1.0 - (1.0 - _col(end_fraction)) * x
+    x = np.clip((temp_air - column(start_degc)) / column(np.subtract(end_degc, start_degc)), 0.0, 1.0)
+    return 1.0 - (1.0 - column(end_fraction)) * x
 
 
 def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -351,37 +396,59 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     weather: ``(S, T)`` arrays ghi, dni, dhi [W m-2], temp_air [degC], wind_speed [m s-1] (any
     height: used for cell cooling), pressure [Pa], optional albedo, precipitation [mm], pm2_5,
     pm10 [ug m-3]; plus ``latitude longitude altitude`` ``(S,)``.
+
+    The optics (sun, orientation, plane of array, reflection, spectrum, rear side) run on the lit
+    (site, hour) elements only, each as a one-hour "site" of shape ``(D, 1)``: dark hours give no
+    light whatever the geometry, and skipping them halves the work. They run in single precision
+    (7 significant digits, far inside the models' uncertainty): numpy's float32 sine and cosine
+    are vectorised and about 20 times faster than float64 ones. Soiling and cell temperature, which
+    carry state from hour to hour, and the electrical models run on the whole ``(S, T)`` grid in
+    double precision.
     """
     ghi, dni, dhi = weather["ghi"], weather["dni"], weather["dhi"]
     temp_air, wind_speed = weather["temp_air"], weather["wind_speed"]
-    sun = sun_position(time, weather["latitude"], weather["longitude"], weather["altitude"],
-                       weather["pressure"], temp_air)
-    tilt, azimuth = surface_orientation(p, sun)
-    albedo = weather.get("albedo")
-    albedo = _col(p.albedo) if albedo is None else albedo
-    poa = plane_of_array(p, sun, tilt, azimuth, ghi, dni, dhi, albedo)
+    rows, hours = np.nonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
+
+    def lit(a):
+        return np.broadcast_to(a, ghi.shape)[rows, hours][:, None].astype(np.float32)
+
+    def grid(a, dark=0.0):
+        out = np.broadcast_to(np.asarray(dark, dtype=float), ghi.shape).copy()
+        out[rows, hours] = a[:, 0]
+        return out
+
+    q = p.optics(rows)
+    site = {k: column(weather[k])[rows].astype(np.float32)
+            for k in ("latitude", "longitude", "altitude")}
+    sun = sun_position(time, hours[:, None], site["latitude"], site["longitude"],
+                       site["altitude"], lit(weather["pressure"]), lit(temp_air))
+    tilt, azimuth = surface_orientation(q, sun)
+    albedo = lit(weather["albedo"]) if "albedo" in weather else column(q.albedo)
+    ghi_l, dni_l, dhi_l = lit(ghi), lit(dni), lit(dhi)
+    poa = plane_of_array(q, sun, tilt, azimuth, ghi_l, dni_l, dhi_l, albedo)
     iam = pvlib.iam.physical(poa["aoi"])  # air-glass-cell, n=1.526, K=4 m-1, L=2 mm (PVWatts v5)
-    iam_sky, iam_ground = diffuse_iam(p, tilt)
-    sky = poa["sky_diffuse"] * row_sky_factor(p, tilt)
-    front = poa["beam"] + sky + poa["ground_diffuse"]
+    iam_sky, iam_ground = diffuse_iam(q, tilt)
+    sky = poa["sky_diffuse"] * row_sky_factor(q, tilt)
+    optical = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * \
+        spectral_factor(q, sun["apparent_zenith"], lit(weather["pressure"]))
+    tilt = grid(tilt, dark=column(np.where(p.tracked, 0.0, p.tilt_deg)))  # trackers stow flat
+    front = grid(poa["beam"] + sky + poa["ground_diffuse"])
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
                            weather.get("pm10"), tilt)
-    effective = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * (
-        1 - soiling) * spectral_factor(p, sun["apparent_zenith"], weather["pressure"])
+    effective = grid(optical) * (1 - soiling)
     if np.any(p.bifaciality > 0):
-        effective = effective + bifacial_rear(p, sun, tilt, azimuth, ghi, dni, dhi, albedo)
+        effective += grid(bifacial_rear(q, sun, lit(tilt), azimuth, ghi_l, dni_l, dhi_l, albedo))
     temp_cell = cell_temperature(p, time, front, temp_air, wind_speed, tilt)
-    pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, _col(p.capacity_wp),
-                                    _col(p.gamma_pdc_per_k)) * (1 - _col(p.dc_loss_fraction))
-    pac_rated = _col(p.capacity_wp / p.dc_ac_ratio)
-    pac = pvlib.inverter.pvwatts(pdc, pac_rated / _col(p.inverter_efficiency),
-                                 _col(p.inverter_efficiency), ETA_INV_REF)
+    pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, column(p.capacity_wp),
+                                    column(p.gamma_pdc_per_k)) * (1 - column(p.dc_loss_fraction))
+    pac_rated = column(p.capacity_wp / p.dc_ac_ratio)
+    pac = pvlib.inverter.pvwatts(pdc, pac_rated / column(p.inverter_efficiency),
+                                 column(p.inverter_efficiency), ETA_INV_REF)
     limit = pac_rated * inverter_derating(temp_air, p.derate_start_degc, p.derate_end_degc,
                                           p.derate_end_fraction)
-    pac = np.minimum(pac, limit) * _col(p.availability)
+    pac = np.minimum(pac, limit) * column(p.availability)
     missing = ~np.isfinite(ghi + dni + dhi + temp_air + wind_speed + weather["pressure"])
-    out = {"pv_power": pac, "poa_global": front, "soiling_loss": soiling, "temp_cell": temp_cell,
-           "solar_zenith": sun["apparent_zenith"]}
+    out = {"pv_power": pac, "poa_global": front, "soiling_loss": soiling, "temp_cell": temp_cell}
     for v in out.values():
         v[missing] = np.nan
     if np.isnan(pac[~missing]).any():  # a model produced NaN from valid inputs: a bug, not data

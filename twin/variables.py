@@ -52,8 +52,6 @@ VARIABLES: dict[str, Variable] = {
     "longitude": Variable("degrees_east", "longitude", "longitude"),
     "altitude": Variable("m", "altitude above mean sea level", "surface_altitude"),
     # generation (twin.solar, twin.wind, twin.simulate)
-    "solar_zenith": Variable("degree", "apparent solar zenith angle at the hour's midpoint",
-                             "solar_zenith_angle"),
     "poa_global": Variable("W m-2", "plane-of-array (front) global irradiance, mean over the hour"),
     "soiling_loss": Variable("1", "fraction of plane-of-array irradiance lost to soiling"),
     "temp_cell": Variable("degC", "PV cell temperature"),

@@ -17,6 +17,8 @@ from windpowerlib import density, temperature, wake_losses
 from windpowerlib import wind_speed as profiles
 from windpowerlib.wind_turbine import WindTurbine
 
+from twin.arrays import column, groups
+
 RHO_STANDARD = 1.225  # kg m-3, IEC 61400-12-1 reference air density
 TEMPERATURE_HEIGHT_M = 2.0  # screen height of station temperature and pressure
 
@@ -43,7 +45,7 @@ class WindArrays:
         def col(name, dtype=float):
             return np.array([getattr(c, name) for c in configs], dtype=dtype)
 
-        return cls(**{name: col(name, object if name in (
+        return cls(**{name: col(name, str if name in (
             "turbine_type", "profile", "density_correction", "wake_model") else float)
             for name in cls.__dataclass_fields__})
 
@@ -67,30 +69,21 @@ def power_curve(turbine_type: str) -> tuple[np.ndarray, np.ndarray, float]:
             float(turbine.nominal_power))
 
 
-def _col(a) -> np.ndarray:
-    return np.asarray(a)[:, None]
-
-
-def _groups(keys: np.ndarray):
-    for key in dict.fromkeys(keys.tolist()):
-        yield key, np.flatnonzero(keys == key)
-
-
 def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
     """Wind speed at hub height [m s-1] from ``wind_speed`` measured at ``height_m`` (scalar or
     ``(S,)``): log law with roughness length (windpowerlib.wind_speed.logarithmic_profile) or
     power law (windpowerlib.wind_speed.hellman), chosen per site."""
     wind_speed = np.asarray(wind_speed, dtype=float)
     height = np.broadcast_to(np.asarray(height_m, dtype=float), w.hub_height_m.shape)
-    out = np.full(np.broadcast_shapes(wind_speed.shape, _col(height).shape), np.nan)
-    keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height)], dtype=object)
-    for _, rows in _groups(keys):  # windpowerlib takes one measurement height per call
+    out = np.full(np.broadcast_shapes(wind_speed.shape, column(height).shape), np.nan)
+    keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height)], dtype=str)
+    for _, rows in groups(keys):  # windpowerlib takes one measurement height per call
         law, h = w.profile[rows[0]], float(height[rows[0]])
-        v, hub = wind_speed[rows], _col(w.hub_height_m[rows])
+        v, hub = wind_speed[rows], column(w.hub_height_m[rows])
         if law == "log":
-            out[rows] = profiles.logarithmic_profile(v, h, hub, _col(w.roughness_length_m[rows]))
+            out[rows] = profiles.logarithmic_profile(v, h, hub, column(w.roughness_length_m[rows]))
         elif law == "power":
-            out[rows] = profiles.hellman(v, h, hub, hellman_exponent=_col(w.hellman_exponent[rows]))
+            out[rows] = profiles.hellman(v, h, hub, hellman_exponent=column(w.hellman_exponent[rows]))
         else:
             raise ValueError(f"unknown wind profile {law!r}; known: log, power")
     return out
@@ -99,7 +92,7 @@ def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
 def long_term_scale(w: WindArrays, station_mean_m_s, station_height_m) -> np.ndarray:
     """Factor ``(S,)`` that makes the station's long-term mean, carried to hub height by the
     site's profile, equal the configured wind-farm hub-height mean."""
-    hub_mean = hub_wind_speed(w, _col(station_mean_m_s), station_height_m)[:, 0]
+    hub_mean = hub_wind_speed(w, column(station_mean_m_s), station_height_m)[:, 0]
     return w.hub_mean_wind_speed_m_s / hub_mean
 
 
@@ -107,7 +100,7 @@ def air_density_hub(w: WindArrays, pressure, temp_air, measured_at_m=TEMPERATURE
     """Air density at hub height [kg m-3] from station pressure [Pa] and temperature [degC]:
     temperature by the standard lapse rate (windpowerlib.temperature.linear_gradient), pressure
     falling 1/8 hPa per metre, ideal gas (windpowerlib.density.ideal_gas)."""
-    hub = _col(w.hub_height_m)
+    hub = column(w.hub_height_m)
     t_hub = temperature.linear_gradient(np.asarray(temp_air) + 273.15, measured_at_m, hub)
     return density.ideal_gas(np.asarray(pressure), measured_at_m, hub, t_hub)
 
@@ -118,17 +111,17 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
     curve and above its last producing wind speed (cut-out)."""
     v = np.array(wind_speed_hub, dtype=float)
     power = np.full_like(v, np.nan)
-    for model, rows in _groups(w.wake_model):
+    for model, rows in groups(w.wake_model):
         if model in ("dena_mean", "knorr_mean"):
             v[rows] = wake_losses.reduce_wind_speed(v[rows], wind_efficiency_curve_name=model)
         elif model != "constant":
             raise ValueError(f"unknown wake model {model!r}; known: dena_mean, knorr_mean, constant")
-    for correction, rows in _groups(w.density_correction):
+    for correction, rows in groups(w.density_correction):
         if correction == "iec":
             v[rows] = v[rows] * (air_density[rows] / RHO_STANDARD) ** (1 / 3)
         elif correction != "none":
             raise ValueError(f"unknown density correction {correction!r}; known: iec, none")
-    for turbine_type, rows in _groups(w.turbine_type):
+    for turbine_type, rows in groups(w.turbine_type):
         speeds, values, _ = power_curve(turbine_type)
         cut_out = speeds[np.flatnonzero(values > 0)[-1]]
         p = np.interp(v[rows], speeds, values, left=0.0, right=0.0)
@@ -143,8 +136,8 @@ def wind_power(w: WindArrays, wind_speed, height_m, pressure, temp_air, scale) -
     wind_speed [m s-1] measured at ``height_m``; pressure [Pa] and temp_air [degC] at the station;
     ``scale`` ``(S,)``: factor applied to the hub-height wind (see :func:`long_term_scale`).
     """
-    v_hub = hub_wind_speed(w, wind_speed, height_m) * _col(scale)
+    v_hub = hub_wind_speed(w, wind_speed, height_m) * column(scale)
     rho = air_density_hub(w, pressure, temp_air)
     per_turbine = turbine_power(w, v_hub, rho)
-    farm = per_turbine * _col(w.turbine_count * w.availability)
+    farm = per_turbine * column(w.turbine_count * w.availability)
     return {"wind_power": farm, "wind_speed_hub": v_hub, "air_density_hub": rho}

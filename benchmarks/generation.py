@@ -1,0 +1,156 @@
+"""Speed and memory of generation: twin.simulate() for many site-years in one vectorised pass,
+against a loop of pvlib ModelChain runs (PV only) and a loop of PySAM Pvwattsv8 + Windpower runs,
+all on the same weather. Prints a table (medians of repeated runs; no timed assertions anywhere).
+
+    python benchmarks/generation.py [--weather-dir ../shared/weather] [--site-years 100] [--repeat 3]
+
+Sites: the catalog's plants placed at the stations of the EPW files (cycled), so fixed and tracked
+PV, several turbine types and altitudes are mixed. Without EPW files, synthetic years are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pvlib
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import weather  # noqa: E402
+from benchmarks.sam import epw_site, sam_solar_resource, sam_wind  # noqa: E402
+from sites import load_catalog  # noqa: E402
+from twin.simulate import simulate  # noqa: E402
+from twin.wind import WindArrays, air_density_hub  # noqa: E402
+
+
+def build_sites(weather_dir: Path, n: int):
+    files = sorted(weather_dir.glob("*.epw"))
+    catalog = list(load_catalog().values())
+    if files:
+        years = [weather.read_epw(f, year=2019) for f in files]
+    else:
+        years = [s.weather(year=2019) for s in catalog]
+    sites, wx = [], {}
+    for i in range(n):
+        ds = years[i % len(years)]
+        site = epw_site(ds, base=catalog[i % len(catalog)].id).model_copy(update={"id": f"s{i:03d}"})
+        sites.append(site)
+        wx[site.id] = ds
+    return sites, wx, "EPW files" if files else "synthetic years"
+
+
+def twin_run(sites, wx):
+    simulate(wx, sites, wind_scaling="weather")
+
+
+def modelchain_run(sites, wx):
+    for site in sites:
+        ds, pv = wx[site.id], site.pv
+        frame = ds[["ghi", "dni", "dhi", "temp_air", "wind_speed", "pressure"]].to_dataframe()
+        frame.index = frame.index.tz_localize("UTC") + pd.Timedelta(minutes=30)
+        mount = (pvlib.pvsystem.FixedMount(pv.tilt_deg, pv.azimuth_deg) if pv.mounting == "fixed"
+                 else pvlib.pvsystem.SingleAxisTrackerMount(axis_azimuth=pv.azimuth_deg,
+                                                            backtrack=True, gcr=pv.gcr))
+        system = pvlib.pvsystem.PVSystem(
+            arrays=[pvlib.pvsystem.Array(mount, albedo=pv.albedo_value, module_parameters={
+                "pdc0": pv.capacity_wp, "gamma_pdc": pv.gamma_pdc_per_k},
+                temperature_model_parameters={"u0": 25.0, "u1": 6.84})],
+            inverter_parameters={"pdc0": pv.capacity_wp / pv.dc_ac_ratio / 0.96})
+        location = pvlib.location.Location(site.latitude, site.longitude, altitude=site.altitude_m)
+        mc = pvlib.modelchain.ModelChain(system, location, aoi_model="physical",
+                                         spectral_model="no_loss", temperature_model="faiman")
+        mc.run_model(frame)
+
+
+def pysam_inputs(sites, wx):
+    """SAM's inputs, prepared before timing: resource dicts and hub-height wind."""
+    out = []
+    for site in sites:
+        ds = wx[site.id]
+        w = WindArrays.from_configs([site.wind])
+        rho_args = (ds.pressure.values[None, :], ds.temp_air.values[None, :])
+        hub = site.wind.hub_height_m
+        out.append((sam_solar_resource(ds), ds.wind_speed.values * 1.5,
+                    ds.temp_air.values - 0.0065 * (hub - 2), ds.pressure.values - 12.5 * (hub - 2),
+                    air_density_hub(w, *rho_args)))
+    return out
+
+
+def pysam_run(sites, inputs):
+    import PySAM.Pvwattsv8 as Pvwattsv8
+
+    for site, (resource, speed, temp, pressure, _) in zip(sites, inputs):
+        m = Pvwattsv8.new()
+        m.SolarResource.solar_resource_data = resource
+        s = m.SystemDesign
+        s.system_capacity, s.dc_ac_ratio = site.pv.capacity_wp / 1000, site.pv.dc_ac_ratio
+        s.array_type = 0 if site.pv.mounting == "fixed" else 3
+        s.tilt, s.azimuth = (site.pv.tilt_deg or 0.0), site.pv.azimuth_deg
+        s.gcr, s.losses, s.module_type = site.pv.gcr or 0.3, 14.0, 0
+        m.AdjustmentFactors.adjust_constant = 0.0
+        m.execute(0)
+        sam_wind(site, speed, temp, pressure)
+
+
+def measure(fn, sites, data, *, repeat: int, memory_sites: int | None = None):
+    """Median wall time [s] over ``repeat`` runs, then the peak traced memory [MB] of one run
+    (over the first ``memory_sites`` sites only for the loops: tracemalloc slows them ~50x and
+    their peak does not grow with the number of sites run one after the other)."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(sites, data)
+        times.append(time.perf_counter() - t0)
+    subset = sites[:memory_sites] if memory_sites else sites
+    tracemalloc.start()
+    fn(subset, data if isinstance(data, dict) else data[:len(subset)])
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return statistics.median(times), peak
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weather-dir", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "weather")
+    parser.add_argument("--site-years", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    sites, wx, source = build_sites(args.weather_dir, args.site_years)
+    n = len(sites)
+    twin_run(sites[:2], {s.id: wx[s.id] for s in sites[:2]})  # one-time tables and imports
+    rows = {"twin simulate() (PV + wind, one pass)": measure(twin_run, sites, wx,
+                                                             repeat=args.repeat)}
+    rows["pvlib ModelChain loop (PV only)"] = measure(modelchain_run, sites, wx, repeat=1,
+                                                      memory_sites=5)
+    try:
+        inputs = pysam_inputs(sites, wx)
+        rows["PySAM Pvwattsv8 + Windpower loop"] = measure(pysam_run, sites, inputs, repeat=1,
+                                                           memory_sites=5)
+    except ImportError:
+        print("PySAM not installed (pip install nrel-pysam): its row is skipped", file=sys.stderr)
+    twin_seconds = rows["twin simulate() (PV + wind, one pass)"][0]
+    table = pd.DataFrame([{
+        "method": name, "site-years": n, "seconds": seconds,
+        "ms per site-year": 1000 * seconds / n, "site-years/s": n / seconds,
+        "twin speed-up": seconds / twin_seconds, "peak MB": peak}
+        for name, (seconds, peak) in rows.items()])
+    print(f"Generation speed on {n} site-years of {source} (twin: median of {args.repeat} runs; "
+          "loops: one run each; peak: tracemalloc, loops over 5 site-years)")
+    with pd.option_context("display.width", 200):
+        print(table.round(2).to_string(index=False))
+    print("targets: twin >= 15x the ModelChain loop and >= 10x the PySAM loop; peak < 1024 MB")
+    return 0
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    sys.exit(main())
