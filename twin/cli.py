@@ -57,7 +57,7 @@ def _fmt(value, spec: str) -> str:
     return "–" if not np.isfinite(value) else format(value, spec)
 
 
-def _generation_table(ds: xr.Dataset, title: str) -> Table:
+def _show_generation(ds: xr.Dataset, title: str):
     summary = generation_summary(ds)
     table = Table(title=title)
     for column in ("site", "PV MWh/yr", "wind MWh/yr", "total MWh/yr", "PV CF", "wind CF",
@@ -71,7 +71,9 @@ def _generation_table(ds: xr.Dataset, title: str) -> Table:
             f"{_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
             + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
             f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
-    return table
+    console.print(table)
+    if "wind_warning" in ds.attrs:
+        console.print(f"[yellow]note:[/] {ds.attrs['wind_warning']}")
 
 
 def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
@@ -94,8 +96,8 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed)
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise _fail(err) from None
-    console.print(_generation_table(
-        ds, f"Renewable generation {year} (synthetic weather, seed {seed}), {len(catalog)} sites"))
+    _show_generation(
+        ds, f"Renewable generation {year} (synthetic weather, seed {seed}), {len(catalog)} sites")
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
@@ -132,7 +134,7 @@ def simulate_cmd(
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise _fail(err) from None
     source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"
-    console.print(_generation_table(ds, f"Renewable generation ({source})"))
+    _show_generation(ds, f"Renewable generation ({source})")
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")

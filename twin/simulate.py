@@ -25,6 +25,9 @@ from twin.wind import WindArrays, long_term_scale, wind_power
 from weather.errors import WeatherError
 
 WIND_SCALINGS = ("normals", "weather", "none")
+# A station whose wind must be scaled by more than this to meet the wind farms' mean is sheltered:
+# its hourly shape (calms, gusts) is unlike the farms'; the Dataset says so.
+SHELTERED_SCALE = 3.0
 DEFAULT_WIND_HEIGHT_M = 10.0
 
 
@@ -189,6 +192,12 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                 "name": ("site", [s.name for s in sites])})
     annotate(ds)
     ds["wind_speed_scale"].attrs["wind_scaling"] = wind_scaling
+    sheltered = [f"{i} (x{f:.1f})" for i, f in zip(ids, scale) if f > SHELTERED_SCALE]
+    if sheltered:
+        ds.attrs["wind_warning"] = (
+            f"station wind scaled by more than {SHELTERED_SCALE:g} to meet the wind-farm mean at "
+            f"{', '.join(sheltered)}: a sheltered station; the hourly shape of its wind (calms, "
+            "gusts) is not the wind farms', so treat hourly wind power with care")
     ds.attrs.update({
         "Conventions": "CF-1.10",
         "title": "desert-twin hourly generation",

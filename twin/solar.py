@@ -390,6 +390,28 @@ def inverter_derating(temp_air, start_degc, end_degc, end_fraction) -> np.ndarra
     return 1.0 - (1.0 - column(end_fraction)) * x
 
 
+def optics(q: PVArrays, time, hour, lit: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The optical chain for lit (site, hour) elements, each a one-hour "site" ``(D, 1)``:
+    returns ``optical`` (front irradiance reaching the cells before soiling, after reflection,
+    row shading and spectrum), ``front`` (plane-of-array global), ``tilt`` and ``rear`` (bifacial
+    gain) [W m-2, deg]. ``lit``: latitude, longitude, altitude, pressure, temp_air, ghi, dni, dhi
+    and albedo of the elements; ``hour``: their index into ``time``."""
+    sun = sun_position(time, hour, lit["latitude"], lit["longitude"], lit["altitude"],
+                       lit["pressure"], lit["temp_air"])
+    tilt, azimuth = surface_orientation(q, sun)
+    ghi, dni, dhi, albedo = lit["ghi"], lit["dni"], lit["dhi"], lit["albedo"]
+    poa = plane_of_array(q, sun, tilt, azimuth, ghi, dni, dhi, albedo)
+    iam = pvlib.iam.physical(poa["aoi"])  # air-glass-cell, n=1.526, K=4 m-1, L=2 mm (PVWatts v5)
+    iam_sky, iam_ground = diffuse_iam(q, tilt)
+    sky = poa["sky_diffuse"] * row_sky_factor(q, tilt)
+    optical = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * \
+        spectral_factor(q, sun["apparent_zenith"], lit["pressure"])
+    rear = (bifacial_rear(q, sun, tilt, azimuth, ghi, dni, dhi, albedo)
+            if np.any(q.bifaciality > 0) else np.zeros_like(optical))
+    return {"optical": optical, "front": poa["beam"] + sky + poa["ground_diffuse"],
+            "tilt": tilt, "rear": rear}
+
+
 def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """AC power [W] of every site's PV plant, every hour, and the intermediate quantities.
 
@@ -397,8 +419,7 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     height: used for cell cooling), pressure [Pa], optional albedo, precipitation [mm], pm2_5,
     pm10 [ug m-3]; plus ``latitude longitude altitude`` ``(S,)``.
 
-    The optics (sun, orientation, plane of array, reflection, spectrum, rear side) run on the lit
-    (site, hour) elements only, each as a one-hour "site" of shape ``(D, 1)``: dark hours give no
+    The optics (:func:`optics`) run on the lit (site, hour) elements only: dark hours give no
     light whatever the geometry, and skipping them halves the work. They run in single precision
     (7 significant digits, far inside the models' uncertainty): numpy's float32 sine and cosine
     are vectorised and about 20 times faster than float64 ones. Soiling and cell temperature, which
@@ -417,27 +438,15 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
         out[rows, hours] = a[:, 0]
         return out
 
-    q = p.optics(rows)
-    site = {k: column(weather[k])[rows].astype(np.float32)
-            for k in ("latitude", "longitude", "altitude")}
-    sun = sun_position(time, hours[:, None], site["latitude"], site["longitude"],
-                       site["altitude"], lit(weather["pressure"]), lit(temp_air))
-    tilt, azimuth = surface_orientation(q, sun)
-    albedo = lit(weather["albedo"]) if "albedo" in weather else column(q.albedo)
-    ghi_l, dni_l, dhi_l = lit(ghi), lit(dni), lit(dhi)
-    poa = plane_of_array(q, sun, tilt, azimuth, ghi_l, dni_l, dhi_l, albedo)
-    iam = pvlib.iam.physical(poa["aoi"])  # air-glass-cell, n=1.526, K=4 m-1, L=2 mm (PVWatts v5)
-    iam_sky, iam_ground = diffuse_iam(q, tilt)
-    sky = poa["sky_diffuse"] * row_sky_factor(q, tilt)
-    optical = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * \
-        spectral_factor(q, sun["apparent_zenith"], lit(weather["pressure"]))
-    tilt = grid(tilt, dark=column(np.where(p.tracked, 0.0, p.tilt_deg)))  # trackers stow flat
-    front = grid(poa["beam"] + sky + poa["ground_diffuse"])
+    inputs = {k: lit(column(weather[k])) for k in ("latitude", "longitude", "altitude")}
+    inputs.update({k: lit(weather[k]) for k in ("pressure", "temp_air", "ghi", "dni", "dhi")})
+    inputs["albedo"] = lit(weather["albedo"] if "albedo" in weather else column(p.albedo))
+    light = optics(p.optics(rows), time, hours[:, None], inputs)
+    tilt = grid(light["tilt"], dark=column(np.where(p.tracked, 0.0, p.tilt_deg)))  # stow flat
+    front = grid(light["front"])
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
                            weather.get("pm10"), tilt)
-    effective = grid(optical) * (1 - soiling)
-    if np.any(p.bifaciality > 0):
-        effective += grid(bifacial_rear(q, sun, lit(tilt), azimuth, ghi_l, dni_l, dhi_l, albedo))
+    effective = grid(light["optical"]) * (1 - soiling) + grid(light["rear"])
     temp_cell = cell_temperature(p, time, front, temp_air, wind_speed, tilt)
     pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, column(p.capacity_wp),
                                     column(p.gamma_pdc_per_k)) * (1 - column(p.dc_loss_fraction))
