@@ -58,7 +58,7 @@ def twin_wind(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
 
 def sam_wind(site, speed_hub, temp_hub_c, pressure_hub_pa) -> np.ndarray:
     """PySAM Windpower [W], one turbine with the same power curve, data at hub height."""
-    import PySAM.Windpower as Windpower
+    from PySAM import Windpower
 
     speeds, values, nominal = power_curve(site.wind.turbine_type)
     # the same curve as the twin's: a hard cut-out after the last producing speed (SAM would
@@ -151,8 +151,8 @@ def sam_solar_resource(ds: xr.Dataset) -> dict:
 
 def sam_pvwatts(version: int, resource: dict, system: str) -> np.ndarray:
     """PySAM Pvwattsv5 or Pvwattsv8 AC power [W] of a validation system."""
-    import PySAM.Pvwattsv5 as Pvwattsv5
-    import PySAM.Pvwattsv8 as Pvwattsv8
+    from PySAM import Pvwattsv5
+    from PySAM import Pvwattsv8
 
     m = (Pvwattsv5 if version == 5 else Pvwattsv8).new()
     m.SolarResource.solar_resource_data = resource

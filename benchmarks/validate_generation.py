@@ -41,13 +41,13 @@ def main(argv=None) -> int:
         rows.append(row)
     table = pd.DataFrame(rows)
     with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(table.round({c: 4 if c.endswith("_r") else 2 for c in table.columns
+        print(table.round({c: 5 if c.endswith("_r") else 2 for c in table.columns
                            if c != "file"}).to_string(index=False))
     print("\ntolerance:", ", ".join(f"{k} {'>=' if k.endswith('_r') else '<='} {v}"
                                     for k, v in TOLERANCES.items()))
     worst = {c: table[c].abs().max() for c in table.columns if c.endswith("_pct")}
     print("worst |%|:", ", ".join(f"{k} {v:.2f}" for k, v in worst.items()))
-    print("lowest r: ", ", ".join(f"{c} {table[c].min():.4f}" for c in table.columns
+    print("lowest r: ", ", ".join(f"{c} {table[c].min():.5f}" for c in table.columns
                                   if c.endswith("_r")))
     missed = int((table["missed"] != "ok").sum())
     print(f"{len(table) - missed} of {len(table)} weather files within every tolerance")

@@ -68,6 +68,7 @@ def test_every_real_file_is_physical_after_qc(path):
     closure = (dni * cos_z + dhi)[lit] / ghi[lit]
     assert np.percentile(np.abs(closure - 1), 99) < 0.1  # components close to within QCRad's 8-15 %
     assert (ghi <= 1.5 * sky["dni_extra"] * np.clip(cos_z, 0, None) ** 1.2 + 100).all()
+    assert (dni <= sky["dni_extra"].to_numpy()).all()  # no beam above the extraterrestrial one
     assert (ds.temp_dew <= ds.temp_air + 1e-9).all()
     # re-timing moves the irradiance peak to the sun: mean diurnal centroid within 0.25 h
     offsets = json.loads(ds.attrs["qc_report"])["irradiance_timing_offset_h"]

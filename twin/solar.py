@@ -226,7 +226,7 @@ def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo)
     return {"aoi": aoi, "beam": beam, "sky_diffuse": sky, "ground_diffuse": ground}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _row_sky_table(gcr: float) -> np.ndarray:
     open_plane = (1 + np.cos(np.radians(TILTS))) / 2
     return pvlib.bifacial.utils.vf_row_sky_2d_integ(TILTS, gcr) / open_plane
