@@ -113,6 +113,7 @@ def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud, 
     loss = simulate(golmud_weather, site).soiling_loss.isel(site=0).to_series()
     assert loss.max() <= 0.004 * 20 + 1e-9 and loss.max() > 0.004 * 19
     assert loss.loc["2025-01-21 00:00"] == 0.0  # manual cleaning every 20 days from 1 January
+    assert "only manual cleaning" in simulate(golmud_weather, site).attrs["soiling_note"]
     wet = golmud_weather.copy()
     wet["precipitation"] = ("time", np.where(wet.time.dt.strftime("%m-%d %H") == "03-05 12", 20.0, 0.0))
     wet_loss = simulate(wet, with_pv(site, cleaning_interval_days=None)).soiling_loss.isel(site=0)

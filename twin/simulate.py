@@ -192,6 +192,9 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                 "name": ("site", [s.name for s in sites])})
     annotate(ds)
     ds["wind_speed_scale"].attrs["wind_scaling"] = wind_scaling
+    if "precipitation" not in wx and any(s.pv.soiling != "none" for s in sites):
+        ds.attrs["soiling_note"] = ("no precipitation in the weather: rain never cleans the "
+                                    "panels, only manual cleaning (pv.cleaning_interval_days)")
     sheltered = [f"{i} (x{f:.1f})" for i, f in zip(ids, scale) if f > SHELTERED_SCALE]
     if sheltered:
         ds.attrs["wind_warning"] = (
