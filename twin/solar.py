@@ -430,8 +430,8 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     temp_air, wind_speed = weather["temp_air"], weather["wind_speed"]
     rows, hours = np.nonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
 
-    def lit(a):
-        return np.broadcast_to(a, ghi.shape)[rows, hours][:, None].astype(np.float32)
+    def lit(a, dtype=np.float32):  # a (site,) column or (site, time) array at the lit elements
+        return np.broadcast_to(a, ghi.shape)[rows, hours][:, None].astype(dtype, copy=False)
 
     def grid(a, dark=0.0):
         out = np.broadcast_to(np.asarray(dark, dtype=float), ghi.shape).copy()
@@ -446,16 +446,21 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     front = grid(light["front"])
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
                            weather.get("pm10"), tilt)
-    effective = grid(light["optical"]) * (1 - soiling) + grid(light["rear"])
     temp_cell = cell_temperature(p, time, front, temp_air, wind_speed, tilt)
-    pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, column(p.capacity_wp),
-                                    column(p.gamma_pdc_per_k)) * (1 - column(p.dc_loss_fraction))
-    pac_rated = column(p.capacity_wp / p.dc_ac_ratio)
-    pac = pvlib.inverter.pvwatts(pdc, pac_rated / column(p.inverter_efficiency),
-                                 column(p.inverter_efficiency), ETA_INV_REF)
-    limit = pac_rated * inverter_derating(temp_air, p.derate_start_degc, p.derate_end_degc,
-                                          p.derate_end_fraction)
-    pac = np.minimum(pac, limit) * column(p.availability)
+
+    def per_lit(a):  # the electrical models in double precision
+        return lit(a, float)
+
+    effective = light["optical"] * (1 - per_lit(soiling)) + light["rear"]
+    pdc = pvlib.pvsystem.pvwatts_dc(effective, per_lit(temp_cell), per_lit(column(p.capacity_wp)),
+                                    per_lit(column(p.gamma_pdc_per_k))) * \
+        (1 - per_lit(column(p.dc_loss_fraction)))
+    pac_rated = per_lit(column(p.capacity_wp / p.dc_ac_ratio))
+    efficiency = per_lit(column(p.inverter_efficiency))
+    pac = pvlib.inverter.pvwatts(pdc, pac_rated / efficiency, efficiency, ETA_INV_REF)
+    limit = pac_rated * per_lit(inverter_derating(temp_air, p.derate_start_degc,
+                                                  p.derate_end_degc, p.derate_end_fraction))
+    pac = grid(np.minimum(pac, limit) * per_lit(column(p.availability)))  # dark: no power
     missing = ~np.isfinite(ghi + dni + dhi + temp_air + wind_speed + weather["pressure"])
     out = {"pv_power": pac, "poa_global": front, "soiling_loss": soiling, "temp_cell": temp_cell}
     for v in out.values():

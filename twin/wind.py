@@ -118,7 +118,7 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
             raise ValueError(f"unknown wake model {model!r}; known: dena_mean, knorr_mean, constant")
     for correction, rows in groups(w.density_correction):
         if correction == "iec":
-            v[rows] = v[rows] * (air_density[rows] / RHO_STANDARD) ** (1 / 3)
+            v[rows] = v[rows] * np.cbrt(air_density[rows] / RHO_STANDARD)
         elif correction != "none":
             raise ValueError(f"unknown density correction {correction!r}; known: iec, none")
     for turbine_type, rows in groups(w.turbine_type):
