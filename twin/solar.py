@@ -357,17 +357,19 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
             continue
         if model not in ("kimber", "hsu"):
             raise ValueError(f"unknown soiling model {model!r}; known: none, kimber, hsu")
+        if model == "kimber":
+            key = (p.cleaning_threshold_mm[i], p.soiling_rate_per_day[i], p.max_soiling[i],
+                   p.cleaning_interval_days[i],
+                   None if precipitation is None else precipitation[i].tobytes())
+            if key in kimber_done:
+                loss[i] = loss[kimber_done[key]]
+                continue
+            kimber_done[key] = i
         rain = pd.Series(0.0 if precipitation is None else precipitation[i], index=index)
         wash = (pd.DatetimeIndex([]) if np.isnan(p.cleaning_interval_days[i]) else pd.date_range(
             index[0].normalize(), index[-1],
             freq=pd.Timedelta(days=float(p.cleaning_interval_days[i])).round("h"))[1:])
         if model == "kimber":
-            key = (p.cleaning_threshold_mm[i], p.soiling_rate_per_day[i], p.max_soiling[i],
-                   p.cleaning_interval_days[i], rain.to_numpy().tobytes())
-            if key in kimber_done:
-                loss[i] = loss[kimber_done[key]]
-                continue
-            kimber_done[key] = i
             loss[i] = pvlib.soiling.kimber(
                 rain, cleaning_threshold=p.cleaning_threshold_mm[i],
                 soiling_loss_rate=p.soiling_rate_per_day[i], max_soiling=p.max_soiling[i],
@@ -430,8 +432,10 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     temp_air, wind_speed = weather["temp_air"], weather["wind_speed"]
     rows, hours = np.nonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
 
-    def lit(a, dtype=np.float32):  # a (site,) column or (site, time) array at the lit elements
-        return np.broadcast_to(a, ghi.shape)[rows, hours][:, None].astype(dtype, copy=False)
+    def lit(a, dtype=np.float32):  # a (site, 1) column or (site, time) array at the lit elements
+        a = np.asarray(a)
+        return (a[rows, 0] if a.shape[1] == 1 else a[rows, hours])[:, None].astype(dtype,
+                                                                                 copy=False)
 
     def grid(a, dark=0.0):
         out = np.broadcast_to(np.asarray(dark, dtype=float), ghi.shape).copy()

@@ -69,6 +69,14 @@ def power_curve(turbine_type: str) -> tuple[np.ndarray, np.ndarray, float]:
             float(turbine.nominal_power))
 
 
+@functools.cache
+def wind_efficiency_curve(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Wind speeds [m s-1] and wind-farm efficiencies of a windpowerlib wind-efficiency curve
+    (dena 2010, Knorr 2016), read once from the installed package."""
+    curve = wake_losses.get_wind_efficiency_curve(curve_name=name)
+    return curve["wind_speed"].to_numpy(float), curve["efficiency"].to_numpy(float)
+
+
 def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
     """Wind speed at hub height [m s-1] from ``wind_speed`` measured at ``height_m`` (scalar or
     ``(S,)``): log law with roughness length (windpowerlib.wind_speed.logarithmic_profile) or
@@ -112,8 +120,9 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
     v = np.array(wind_speed_hub, dtype=float)
     power = np.full_like(v, np.nan)
     for model, rows in groups(w.wake_model):
-        if model in ("dena_mean", "knorr_mean"):
-            v[rows] = wake_losses.reduce_wind_speed(v[rows], wind_efficiency_curve_name=model)
+        if model in ("dena_mean", "knorr_mean"):  # windpowerlib.wake_losses.reduce_wind_speed
+            speeds, efficiency = wind_efficiency_curve(model)
+            v[rows] = v[rows] * np.interp(v[rows], speeds, efficiency)
         elif model != "constant":
             raise ValueError(f"unknown wake model {model!r}; known: dena_mean, knorr_mean, constant")
     for correction, rows in groups(w.density_correction):
