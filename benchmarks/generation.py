@@ -10,7 +10,6 @@ PV, several turbine types and altitudes are mixed. Without EPW files, synthetic 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -25,6 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import weather  # noqa: E402
+from benchmarks import parser_with_weather_dir  # noqa: E402
 from benchmarks.sam import epw_site, sam_solar_resource, sam_wind  # noqa: E402
 from sites import load_catalog  # noqa: E402
 from twin.simulate import simulate  # noqa: E402
@@ -118,9 +118,7 @@ def measure(fn, sites, data, *, repeat: int, memory_sites: int | None = None):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weather-dir", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "weather")
+    parser = parser_with_weather_dir(__doc__)
     parser.add_argument("--site-years", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ adds); one turbine of the catalog's Golmud type at hub height against SAM Windpo
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -21,17 +20,15 @@ import pandas as pd
 if __package__ in (None, ""):  # run as a script from the repository root
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks import epw_files, parser_with_weather_dir  # noqa: E402
 from benchmarks.sam import TOLERANCES, misses, validate_epw  # noqa: E402
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weather-dir", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "weather")
+    parser = parser_with_weather_dir(__doc__)
     args = parser.parse_args(argv)
-    files = sorted(args.weather_dir.glob("*.epw"))
+    files = epw_files(args.weather_dir)
     if not files:
-        print(f"no EPW files in {args.weather_dir}", file=sys.stderr)
         return 2
     rows = []
     for path in files:

@@ -6,15 +6,18 @@ those normals, compared back with the real year. Prints a table; exits 1 when a 
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-import weather
-from weather.synthetic import synthetic_year
+if __package__ in (None, ""):  # run as a script from the repository root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import weather  # noqa: E402
+from benchmarks import epw_files, parser_with_weather_dir  # noqa: E402
+from weather.synthetic import synthetic_year  # noqa: E402
 
 TOLERANCES = {  # issue 2: monthly T 0.7 K, monthly GHI 7 %, annual GHI 3 %, P1/P99 T 2 K, wind 5 %
     "monthly_temp_K": 0.7, "monthly_ghi_pct": 7.0, "annual_ghi_pct": 3.0,
@@ -48,14 +51,11 @@ def validate_file(path: Path, seed: int) -> dict[str, float]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weather-dir", type=Path,
-                        default=Path(__file__).resolve().parents[2] / "shared" / "weather")
+    parser = parser_with_weather_dir(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     args = parser.parse_args(argv)
-    files = sorted(args.weather_dir.glob("*.epw"))
+    files = epw_files(args.weather_dir)
     if not files:
-        print(f"no EPW files in {args.weather_dir}", file=sys.stderr)
         return 2
     rows = []
     for path in files:

@@ -6,24 +6,19 @@ import pandas as pd
 import pvlib
 import pytest
 
-from sites import get_site
+from tests.conftest import with_settings
 from twin.simulate import simulate
 from twin.solar import sun_position
 from weather.errors import WeatherError
 
 
 def with_pv(site, **update):
-    return site.model_copy(update={"pv": site.pv.model_copy(update=update)})
+    return with_settings(site, "pv", **update)
 
 
 @pytest.fixture(scope="module")
-def golmud():
-    return get_site("golmud")
-
-
-@pytest.fixture(scope="module")
-def golmud_weather(golmud):
-    return golmud.weather(year=2025, seed=1)
+def golmud_weather(golmud_site):
+    return golmud_site.weather(year=2025, seed=1)
 
 
 LOSSLESS = {"soiling": "none", "dc_loss_fraction": 0.0, "availability": 1.0,
@@ -47,10 +42,10 @@ def test_sun_position_for_many_sites_equals_pvlib_per_site():
 
 
 @pytest.mark.parametrize("mounting", ["fixed", "single_axis"])
-def test_vectorised_chain_matches_pvlib_modelchain(golmud, golmud_weather, mounting):
+def test_vectorised_chain_matches_pvlib_modelchain(golmud_site, golmud_weather, mounting):
     """The same PVWatts-type system through pvlib's own ModelChain (per site, pandas) must give the
     same hourly AC power as the broadcast arrays: only the plumbing differs."""
-    site = with_pv(golmud, mounting=mounting, tilt_deg=30.0, gcr=0.35, albedo=0.25,
+    site = with_pv(golmud_site, mounting=mounting, tilt_deg=30.0, gcr=0.35, albedo=0.25,
                    transposition="haydavies", **LOSSLESS)
     ours = simulate(golmud_weather, site).pv_power.isel(site=0).to_numpy()
     wx = golmud_weather.to_dataframe()
@@ -65,7 +60,7 @@ def test_vectorised_chain_matches_pvlib_modelchain(golmud, golmud_weather, mount
         mount, albedo=0.25, module_parameters={"pdc0": pv.capacity_wp, "gamma_pdc": pv.gamma_pdc_per_k},
         temperature_model_parameters={"u0": 25.0, "u1": 6.84})],
         inverter_parameters={"pdc0": pv.capacity_wp / pv.dc_ac_ratio / 0.96, "eta_inv_nom": 0.96})
-    location = pvlib.location.Location(golmud.latitude, golmud.longitude, altitude=golmud.altitude_m)
+    location = pvlib.location.Location(golmud_site.latitude, golmud_site.longitude, altitude=golmud_site.altitude_m)
     mc = pvlib.modelchain.ModelChain(system, location, transposition_model="haydavies",
                                      aoi_model="physical", spectral_model="no_loss",
                                      temperature_model="faiman", losses_model="no_loss")
@@ -76,9 +71,9 @@ def test_vectorised_chain_matches_pvlib_modelchain(golmud, golmud_weather, mount
     assert np.corrcoef(ours, ref)[0, 1] > 0.999
 
 
-def test_power_is_bounded_and_zero_in_the_dark(golmud, golmud_weather):
-    ds = simulate(golmud_weather, golmud).isel(site=0)
-    rating = golmud.pv.capacity_wp / golmud.pv.dc_ac_ratio * golmud.pv.availability
+def test_power_is_bounded_and_zero_in_the_dark(golmud_site, golmud_weather):
+    ds = simulate(golmud_weather, golmud_site).isel(site=0)
+    rating = golmud_site.pv.capacity_wp / golmud_site.pv.dc_ac_ratio * golmud_site.pv.availability
     assert float(ds.pv_power.min()) >= 0.0
     assert float(ds.pv_power.max()) <= rating * (1 + 1e-9)
     dark = ((ds.ghi == 0) & (ds.dni == 0) & (ds.dhi == 0)).to_numpy()
@@ -87,12 +82,12 @@ def test_power_is_bounded_and_zero_in_the_dark(golmud, golmud_weather):
     assert float(ds.pv_power.max()) == pytest.approx(rating, rel=1e-6)
 
 
-def test_tracker_beats_fixed_and_bifacial_adds_a_plausible_gain(golmud, golmud_weather):
+def test_tracker_beats_fixed_and_bifacial_adds_a_plausible_gain(golmud_site, golmud_weather):
     energy = {}
     for label, update in {"fixed": {"mounting": "fixed", "tilt_deg": 30.0},
                           "tracker": {"mounting": "single_axis"},
                           "bifacial": {"mounting": "single_axis", "bifaciality": 0.7}}.items():
-        site = with_pv(golmud, dc_ac_ratio=1.0, **{**LOSSLESS, **update})
+        site = with_pv(golmud_site, dc_ac_ratio=1.0, **{**LOSSLESS, **update})
         energy[label] = float(simulate(golmud_weather, site).pv_power.sum())
     assert 1.10 < energy["tracker"] / energy["fixed"] < 1.40  # single-axis gain in a sunny climate
     # bifacial gain of trackers over sand (albedo 0.40): measured 3-12 % in the field (Rodriguez-
@@ -100,16 +95,16 @@ def test_tracker_beats_fixed_and_bifacial_adds_a_plausible_gain(golmud, golmud_w
     assert 1.03 < energy["bifacial"] / energy["tracker"] < 1.15
 
 
-def test_hot_hours_are_derated(golmud, golmud_weather):
+def test_hot_hours_are_derated(golmud_site, golmud_weather):
     hot = golmud_weather.copy()
     hot["temp_air"] = hot["temp_air"] * 0 + 55.0  # every hour above 50 degC
-    site = with_pv(golmud, derate_start_degc=35.0, derate_end_degc=50.0, derate_end_fraction=0.9)
+    site = with_pv(golmud_site, derate_start_degc=35.0, derate_end_degc=50.0, derate_end_fraction=0.9)
     ds = simulate(hot, site).isel(site=0)
-    assert float(ds.pv_power.max()) <= 0.9 * golmud.pv.capacity_wp / golmud.pv.dc_ac_ratio
+    assert float(ds.pv_power.max()) <= 0.9 * golmud_site.pv.capacity_wp / golmud_site.pv.dc_ac_ratio
 
 
-def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud, golmud_weather):
-    site = with_pv(golmud, soiling="kimber", soiling_rate_per_day=0.004, cleaning_interval_days=20)
+def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud_site, golmud_weather):
+    site = with_pv(golmud_site, soiling="kimber", soiling_rate_per_day=0.004, cleaning_interval_days=20)
     loss = simulate(golmud_weather, site).soiling_loss.isel(site=0).to_series()
     assert loss.max() <= 0.004 * 20 + 1e-9 and loss.max() > 0.004 * 19
     assert loss.loc["2025-01-21 00:00"] == 0.0  # manual cleaning every 20 days from 1 January
@@ -122,8 +117,8 @@ def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud, 
     assert float(dry_loss.isel(site=0).sel(time="2025-03-06 00:00")) > 0.2
 
 
-def test_hsu_soiling_needs_particulate_data(golmud, golmud_weather):
-    site = with_pv(golmud, soiling="hsu")
+def test_hsu_soiling_needs_particulate_data(golmud_site, golmud_weather):
+    site = with_pv(golmud_site, soiling="hsu")
     with pytest.raises(ValueError, match="pm2_5 and pm10"):
         simulate(golmud_weather, site)
     dusty = golmud_weather.copy()
@@ -133,29 +128,29 @@ def test_hsu_soiling_needs_particulate_data(golmud, golmud_weather):
     assert 0 < loss.max() < 0.3 and loss[24 * 5] > loss[24]  # accumulates between cleanings
 
 
-def test_missing_weather_is_refused_or_stays_in_its_hour(golmud, golmud_weather):
+def test_missing_weather_is_refused_or_stays_in_its_hour(golmud_site, golmud_weather):
     holed = golmud_weather.copy(deep=True)
     holed["ghi"][4000] = np.nan
     with pytest.raises(WeatherError, match="ghi.*missing value.*allow_missing"):
-        simulate(holed, golmud)
-    clean = simulate(golmud_weather, golmud).pv_power.isel(site=0).to_numpy()
-    ds = simulate(holed, golmud, allow_missing=True).pv_power.isel(site=0).to_numpy()
+        simulate(holed, golmud_site)
+    clean = simulate(golmud_weather, golmud_site).pv_power.isel(site=0).to_numpy()
+    ds = simulate(holed, golmud_site, allow_missing=True).pv_power.isel(site=0).to_numpy()
     assert np.isnan(ds[4000]) and np.isfinite(np.delete(ds, 4000)).all()
     assert np.array_equal(np.delete(ds, 4000), np.delete(clean, 4000))
 
 
-def test_fuentes_does_not_spread_a_missing_hour(golmud, golmud_weather):
+def test_fuentes_does_not_spread_a_missing_hour(golmud_site, golmud_weather):
     holed = golmud_weather.copy(deep=True)
     holed["temp_air"][100] = np.nan
-    site = with_pv(golmud, temperature_model="fuentes")
+    site = with_pv(golmud_site, temperature_model="fuentes")
     temp = simulate(holed, site, allow_missing=True).temp_cell.isel(site=0).to_numpy()
     assert np.isnan(temp[100]) and np.isfinite(np.delete(temp, 100)).all()
     ref = simulate(golmud_weather, site).temp_cell.isel(site=0).to_numpy()
     assert np.allclose(temp[:100], ref[:100]) and np.allclose(temp[200:], ref[200:], atol=0.05)
 
 
-def test_row_shading_diffuse_reflection_and_spectrum_cost_plausible_energy(golmud, golmud_weather):
-    base = with_pv(golmud, dc_ac_ratio=1.0, **LOSSLESS)
+def test_row_shading_diffuse_reflection_and_spectrum_cost_plausible_energy(golmud_site, golmud_weather):
+    base = with_pv(golmud_site, dc_ac_ratio=1.0, **LOSSLESS)
     energy = {"none": float(simulate(golmud_weather, base).pv_power.sum())}
     for step, value in (("row_sky_shading", True), ("diffuse_iam", True), ("spectral", "airmass")):
         site = with_pv(base, **{step: value})
@@ -166,9 +161,9 @@ def test_row_shading_diffuse_reflection_and_spectrum_cost_plausible_energy(golmu
     assert 1.02 > energy["spectral"] / energy["none"] > 0.97
 
 
-def test_spectral_modifier_uses_the_sites_pressure(golmud, golmud_weather):
+def test_spectral_modifier_uses_the_sites_pressure(golmud_site, golmud_weather):
     """Thin air at 2,800 m: lower absolute air mass, a different (bluer) spectrum than sea level."""
-    site = with_pv(golmud, **{**LOSSLESS, "spectral": "airmass"})
+    site = with_pv(golmud_site, **{**LOSSLESS, "spectral": "airmass"})
     high = simulate(golmud_weather, site).pv_power.sum()
     sea = golmud_weather.copy()
     sea["pressure"] = sea["pressure"] * 101325.0 / float(golmud_weather.pressure.mean())

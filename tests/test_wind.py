@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from windpowerlib import power_output
 
-from sites import get_site
+from tests.conftest import with_settings
 from twin.simulate import normals_wind_mean, simulate
 from twin.wind import (
     WindArrays,
@@ -17,26 +17,21 @@ from twin.wind import (
 
 
 def with_wind(site, **update):
-    return site.model_copy(update={"wind": site.wind.model_copy(update=update)})
+    return with_settings(site, "wind", **update)
 
 
 @pytest.fixture(scope="module")
-def golmud():
-    return get_site("golmud")
-
-
-@pytest.fixture(scope="module")
-def golmud_weather(golmud):
-    return golmud.weather(year=2025, seed=2)
+def golmud_weather(golmud_site):
+    return golmud_site.weather(year=2025, seed=2)
 
 
 def arrays(site, **update) -> WindArrays:
     return WindArrays.from_configs([with_wind(site, **update).wind])
 
 
-def test_power_curve_at_standard_density_equals_windpowerlib(golmud):
-    w = arrays(golmud, wake_model="constant", array_efficiency=1.0)
-    speeds, values, nominal = power_curve(golmud.wind.turbine_type)
+def test_power_curve_at_standard_density_equals_windpowerlib(golmud_site):
+    w = arrays(golmud_site, wake_model="constant", array_efficiency=1.0)
+    speeds, values, nominal = power_curve(golmud_site.wind.turbine_type)
     v = np.linspace(0, 24.9, 500)[None, :]
     ours = turbine_power(w, v, np.full_like(v, 1.225))
     ref = power_output.power_curve(v[0], speeds, values, density_correction=False)
@@ -44,9 +39,9 @@ def test_power_curve_at_standard_density_equals_windpowerlib(golmud):
     assert ours.max() == pytest.approx(nominal)
 
 
-def test_cut_in_and_cut_out(golmud):
-    w = arrays(golmud, wake_model="constant")
-    speeds, values, _ = power_curve(golmud.wind.turbine_type)
+def test_cut_in_and_cut_out(golmud_site):
+    w = arrays(golmud_site, wake_model="constant")
+    speeds, values, _ = power_curve(golmud_site.wind.turbine_type)
     producing = np.flatnonzero(values > 0)
     cut_in, cut_out = speeds[producing[0] - 1], speeds[producing[-1]]  # last zero, last producing
     v = np.array([[cut_in - 0.1, cut_out - 0.1, cut_out + 0.1, 40.0]])
@@ -54,60 +49,60 @@ def test_cut_in_and_cut_out(golmud):
     assert p[0] == 0 and p[1] > 0 and p[2] == 0 and p[3] == 0
 
 
-def test_air_density_at_sea_level_and_at_golmud(golmud):
-    w = arrays(golmud, hub_height_m=2.0)
+def test_air_density_at_sea_level_and_at_golmud(golmud_site):
+    w = arrays(golmud_site, hub_height_m=2.0)
     sea = air_density_hub(w, np.array([[101325.0]]), np.array([[15.0]]))
     assert sea[0, 0] == pytest.approx(1.225, rel=2e-3)  # ISA sea level
-    hub = arrays(golmud)
+    hub = arrays(golmud_site)
     rho = air_density_hub(hub, np.array([[72000.0]]), np.array([[5.0]]))  # Golmud, a mild day
     assert 0.85 < rho[0, 0] < 0.92
 
 
-def test_density_correction_matters_at_altitude(golmud, golmud_weather):
+def test_density_correction_matters_at_altitude(golmud_site, golmud_weather):
     """At 2,800 m the air is ~27 % thinner; ignoring it overstates the annual energy."""
-    energy = {c: float(simulate(golmud_weather, with_wind(golmud, density_correction=c))
+    energy = {c: float(simulate(golmud_weather, with_wind(golmud_site, density_correction=c))
                        .wind_power.sum()) for c in ("iec", "none")}
     assert 1.12 < energy["none"] / energy["iec"] < 1.45
 
 
-def test_log_and_power_law_profiles(golmud):
+def test_log_and_power_law_profiles(golmud_site):
     v10 = np.array([[5.0]])
-    log = hub_wind_speed(arrays(golmud, profile="log", roughness_length_m=0.03), v10, 10.0)
-    power = hub_wind_speed(arrays(golmud, profile="power", hellman_exponent=1 / 7), v10, 10.0)
+    log = hub_wind_speed(arrays(golmud_site, profile="log", roughness_length_m=0.03), v10, 10.0)
+    power = hub_wind_speed(arrays(golmud_site, profile="power", hellman_exponent=1 / 7), v10, 10.0)
     assert log[0, 0] == pytest.approx(5.0 * np.log(90 / 0.03) / np.log(10 / 0.03))
     assert power[0, 0] == pytest.approx(5.0 * 9 ** (1 / 7))
 
 
-def test_hub_wind_is_scaled_to_the_wind_farm_mean(golmud, golmud_weather):
-    ds = simulate(golmud_weather, golmud, wind_scaling="weather").isel(site=0)
-    assert float(ds.wind_speed_hub.mean()) == pytest.approx(golmud.wind.hub_mean_wind_speed_m_s)
+def test_hub_wind_is_scaled_to_the_wind_farm_mean(golmud_site, golmud_weather):
+    ds = simulate(golmud_weather, golmud_site, wind_scaling="weather").isel(site=0)
+    assert float(ds.wind_speed_hub.mean()) == pytest.approx(golmud_site.wind.hub_mean_wind_speed_m_s)
     assert float(ds.wind_speed_scale) > 1  # a town station at 10 m sees less than the farms
     # with the long-term normals, a synthetic year lands near the target, not exactly on it
-    ds = simulate(golmud_weather, golmud).isel(site=0)
-    assert float(ds.wind_speed_hub.mean()) == pytest.approx(golmud.wind.hub_mean_wind_speed_m_s,
+    ds = simulate(golmud_weather, golmud_site).isel(site=0)
+    assert float(ds.wind_speed_hub.mean()) == pytest.approx(golmud_site.wind.hub_mean_wind_speed_m_s,
                                                             rel=0.05)
-    mean, height = normals_wind_mean(golmud)
-    expected = golmud.wind.hub_mean_wind_speed_m_s / hub_wind_speed(
-        arrays(golmud), np.array([[mean]]), height)[0, 0]
+    mean, height = normals_wind_mean(golmud_site)
+    expected = golmud_site.wind.hub_mean_wind_speed_m_s / hub_wind_speed(
+        arrays(golmud_site), np.array([[mean]]), height)[0, 0]
     assert float(ds.wind_speed_scale) == pytest.approx(expected)
-    none = simulate(golmud_weather, golmud, wind_scaling="none").isel(site=0)
+    none = simulate(golmud_weather, golmud_site, wind_scaling="none").isel(site=0)
     assert float(none.wind_speed_scale) == 1.0
 
 
-def test_farm_power_is_bounded_and_wakes_cost_energy(golmud, golmud_weather):
-    ds = simulate(golmud_weather, golmud).isel(site=0)
-    _, _, nominal = power_curve(golmud.wind.turbine_type)
-    cap = nominal * golmud.wind.turbine_count
+def test_farm_power_is_bounded_and_wakes_cost_energy(golmud_site, golmud_weather):
+    ds = simulate(golmud_weather, golmud_site).isel(site=0)
+    _, _, nominal = power_curve(golmud_site.wind.turbine_type)
+    cap = nominal * golmud_site.wind.turbine_count
     assert float(ds.wind_capacity) == cap
     assert 0 <= float(ds.wind_power.min()) and float(ds.wind_power.max()) <= cap * 0.97 + 1e-6
-    no_wake = simulate(golmud_weather, with_wind(golmud, wake_model="constant"))
+    no_wake = simulate(golmud_weather, with_wind(golmud_site, wake_model="constant"))
     assert 1.0 < float(no_wake.wind_power.sum()) / float(ds.wind_power.sum()) < 1.15
 
 
-def test_wind_speed_height_from_weather_is_honoured(golmud, golmud_weather):
+def test_wind_speed_height_from_weather_is_honoured(golmud_site, golmud_weather):
     at2 = golmud_weather.copy()
     at2["wind_speed"].attrs["height"] = 2.0  # e.g. NSRDB: the same numbers measured lower
-    a = simulate(golmud_weather, golmud, wind_scaling="none").wind_speed_hub
-    b = simulate(at2, golmud, wind_scaling="none").wind_speed_hub
+    a = simulate(golmud_weather, golmud_site, wind_scaling="none").wind_speed_hub
+    b = simulate(at2, golmud_site, wind_scaling="none").wind_speed_hub
     ratio = np.log(10 / 0.03) / np.log(2 / 0.03)
     assert np.allclose(b, a * ratio)
