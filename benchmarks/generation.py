@@ -25,10 +25,10 @@ if __package__ in (None, ""):
 
 import weather  # noqa: E402
 from benchmarks import parser_with_weather_dir  # noqa: E402
-from benchmarks.sam import epw_site, sam_solar_resource, sam_wind  # noqa: E402
+from benchmarks.sam import epw_site, hub_conditions, sam_solar_resource, sam_wind  # noqa: E402
 from sites import load_catalog  # noqa: E402
 from twin.simulate import simulate  # noqa: E402
-from twin.wind import WindArrays, air_density_hub  # noqa: E402
+from twin.wind import WindArrays, hub_wind_speed  # noqa: E402
 
 
 def build_sites(weather_dir: Path, n: int):
@@ -71,23 +71,22 @@ def modelchain_run(sites, wx):
 
 
 def pysam_inputs(sites, wx):
-    """SAM's inputs, prepared before timing: resource dicts and hub-height wind."""
+    """SAM's inputs, prepared before timing: the solar resource, and the station wind carried to
+    hub height with the temperature and pressure there."""
     out = []
     for site in sites:
         ds = wx[site.id]
         w = WindArrays.from_configs([site.wind])
-        rho_args = (ds.pressure.values[None, :], ds.temp_air.values[None, :])
-        hub = site.wind.hub_height_m
-        out.append((sam_solar_resource(ds), ds.wind_speed.values * 1.5,
-                    ds.temp_air.values - 0.0065 * (hub - 2), ds.pressure.values - 12.5 * (hub - 2),
-                    air_density_hub(w, *rho_args)))
+        speed = hub_wind_speed(w, ds.wind_speed.values[None, :], ds.wind_speed.attrs["height"])[0]
+        out.append((sam_solar_resource(ds), speed,
+                    *hub_conditions(ds, site.wind.hub_height_m)))
     return out
 
 
 def pysam_run(sites, inputs):
     from PySAM import Pvwattsv8
 
-    for site, (resource, speed, temp, pressure, _) in zip(sites, inputs):
+    for site, (resource, speed, temp, pressure) in zip(sites, inputs):
         m = Pvwattsv8.new()
         m.SolarResource.solar_resource_data = resource
         s = m.SystemDesign

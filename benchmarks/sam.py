@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from windpowerlib import temperature
 
 from sites import get_site
 from twin.simulate import simulate
-from twin.wind import WindArrays, air_density_hub, power_curve
+from twin.wind import TEMPERATURE_HEIGHT_M, power_curve
 
 PA_PER_ATM = 101325.0
 WIND_SITE = "golmud"  # any catalog site: its turbine and hub height are used for every EPW
@@ -42,16 +43,21 @@ def wind_reference_site(ds: xr.Dataset):
     return site.model_copy(update={"wind": wind})
 
 
+def hub_conditions(ds: xr.Dataset, hub_height_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Temperature [degC] and pressure [Pa] at hub height as twin.wind derives them (windpowerlib:
+    standard lapse rate; pressure falling 1/8 hPa per metre), to give SAM the same air."""
+    hub, screen = hub_height_m, TEMPERATURE_HEIGHT_M
+    temp = temperature.linear_gradient(ds.temp_air.values + 273.15, screen, hub) - 273.15
+    return temp, ds.pressure.values - (hub - screen) * 12.5
+
+
 def twin_wind(ds: xr.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The twin's hourly wind power [W] of the reference site, and the hub-height wind speed,
     temperature [degC] and pressure [Pa] it used (given to SAM as measured at the hub)."""
     site = wind_reference_site(ds)
     out = simulate(ds, site, wind_scaling="weather").isel(site=0)
-    w = WindArrays.from_configs([site.wind])
-    hub = site.wind.hub_height_m
-    temp_hub = ds.temp_air.values - 0.0065 * (hub - 2.0)  # windpowerlib linear_gradient
-    pressure_hub = ds.pressure.values - (hub - 2.0) * 12.5  # 1/8 hPa per metre, as ideal_gas
-    rho = air_density_hub(w, ds.pressure.values[None, :], ds.temp_air.values[None, :])[0]
+    temp_hub, pressure_hub = hub_conditions(ds, site.wind.hub_height_m)
+    rho = pressure_hub / (287.058 * (temp_hub + 273.15))  # what SAM computes from them
     assert np.allclose(rho, out.air_density_hub.values)
     return out.wind_power.values, out.wind_speed_hub.values, temp_hub, pressure_hub
 
