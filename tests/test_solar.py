@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import with_settings
 from twin.simulate import simulate
-from twin.solar import sun_position
+from twin.solar import PVArrays, sun_position, surface_orientation
 from weather.errors import WeatherError
 
 
@@ -39,6 +39,29 @@ def test_sun_position_for_many_sites_equals_pvlib_per_site():
                                                     temperature=12.0)
         assert np.allclose(sun["apparent_zenith"][i], ref["apparent_zenith"], atol=1e-6)
         assert np.allclose(sun["azimuth"][i], ref["azimuth"], atol=1e-3)
+
+
+def test_tracker_orientation_equals_pvlib_singleaxis(golmud_site):
+    """Three trackers (backtracking at two ground coverage ratios, and one without) on axes
+    turned differently, over a year of sun positions including twilight."""
+    time = pd.date_range("2025-01-01", periods=8760, freq="h")
+    configs = [golmud_site.pv.model_copy(update={
+        "mounting": "single_axis", "azimuth_deg": az, "gcr": gcr, "backtrack": bt,
+        "max_angle_deg": limit}) for az, gcr, bt, limit in
+        ((180.0, 0.35, True, 60.0), (170.0, 0.5, True, 52.0), (200.0, 0.35, False, 45.0))]
+    p = PVArrays.from_configs(configs)
+    sun = sun_position(time, np.arange(8760)[None, :], np.full((3, 1), 36.4),
+                       np.full((3, 1), 94.9), np.full((3, 1), 2800.0), np.full((3, 8760), 73000.0),
+                       np.full((3, 8760), 5.0))
+    tilt, azimuth = surface_orientation(p, sun)
+    for i, c in enumerate(configs):
+        ref = pvlib.tracking.singleaxis(sun["apparent_zenith"][i], sun["azimuth"][i], 0.0,
+                                        c.azimuth_deg, c.max_angle_deg, c.backtrack, c.gcr)
+        up = np.isfinite(ref["surface_tilt"]) & (ref["surface_tilt"] > 0.01)
+        assert up.sum() > 4000
+        assert np.allclose(tilt[i][up], ref["surface_tilt"][up], atol=1e-6)
+        assert np.allclose(azimuth[i][up], ref["surface_azimuth"][up], atol=1e-6)
+        assert (tilt[i][sun["apparent_zenith"][i] >= 90] == 0).all()  # stowed flat at night
 
 
 @pytest.mark.parametrize("mounting", ["fixed", "single_axis"])

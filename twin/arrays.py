@@ -12,14 +12,20 @@ def column(a) -> np.ndarray:
 
 
 def groups(keys):
-    """``(key, indices)`` for each distinct value of ``keys`` (a model chosen per site), in order
-    of first appearance; one group without a search when all keys are equal (the usual case)."""
-    keys = np.asarray(keys)
-    if keys.size == 0:
+    """``(key, index)`` for each distinct value of ``keys`` (a model chosen per site, a sequence
+    or a ``pd.Categorical``), in order of first appearance. When all keys are equal (the usual
+    case) there is one group and its index is ``slice(None)``: arrays are used whole, not copied."""
+    if isinstance(keys, pd.Categorical):
+        codes, uniques = keys.codes, keys.categories
+    else:
+        keys = np.asarray(keys)
+        codes = uniques = None
+    if len(keys) == 0:
         return
-    if (keys == keys[0]).all():
-        yield keys[0].item(), np.arange(keys.size)
+    if codes is None and (keys == keys[0]).all() or codes is not None and len(uniques) == 1:
+        yield (keys[0] if codes is not None else keys[0].item()), slice(None)
         return
-    codes, uniques = pd.factorize(keys)
+    if codes is None:
+        codes, uniques = pd.factorize(keys)
     for code, key in enumerate(uniques):
         yield key, np.flatnonzero(codes == code)

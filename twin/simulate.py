@@ -93,7 +93,8 @@ def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dat
                              " simulate them separately or put them on the same year")
     names = list(WEATHER_REQUIRED) + [v for v in WEATHER_OPTIONAL if all(v in d for d in datasets)]
     stacked = xr.Dataset(
-        {v: (("site", "time"), np.stack([d[v].values for d in datasets]).astype(float, copy=False))
+        {v: (("site", "time"), np.stack([d.variables[v].values for d in datasets])
+             .astype(float, copy=False))
          for v in names},
         coords={"site": site_ids, "time": time,
                 "wind_height": ("site", [_wind_height(d) for d in datasets])})

@@ -80,9 +80,11 @@ class PVArrays:
     def optics(self, rows: np.ndarray) -> PVArrays:
         """The optical parameters of the sites ``rows`` (one entry per index); the electrical and
         soiling ones are left out (None), so that misuse fails loudly."""
-        return dataclasses.replace(self, **{
-            f: getattr(self, f)[rows] if f in OPTICAL_FIELDS else None
-            for f in self.__dataclass_fields__})
+        def take(a):  # models named by strings are coded per site, then taken as codes
+            return pd.Categorical(a)[rows] if a.dtype.kind == "U" else a[rows]
+
+        return dataclasses.replace(self, **{f: take(getattr(self, f)) if f in OPTICAL_FIELDS
+                                            else None for f in self.__dataclass_fields__})
 
     @classmethod
     def from_configs(cls, configs) -> PVArrays:
@@ -178,26 +180,34 @@ def sun_position(time, hour, latitude, longitude, altitude, pressure,
 
 
 def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Surface tilt and azimuth [deg] ``(S, T)``: fixed rows, or single-axis trackers (horizontal
-    axis) with optional backtracking (pvlib.tracking.singleaxis, Marion and Dobos 2013). Trackers
-    stow flat while the sun is down (pvlib returns NaN there)."""
+    """Surface tilt and azimuth [deg] ``(S, T)``: fixed rows, or single-axis trackers on a
+    horizontal axis. The tracker turns to the sun's projected zenith angle (Marion and Dobos 2013,
+    pvlib.shading.projected_solar_zenith_angle), backs off so that rows do not shade each other
+    (Anderson and Mikofski 2020, eq. 14) where it backtracks, and stops at its limit; this is
+    pvlib.tracking.singleaxis for a horizontal axis (tests compare them) without its angle of
+    incidence and frame conversions, which cost a third of the optics here. Trackers stow flat
+    while the sun is down."""
     shape, dtype = sun["zenith"].shape, sun["zenith"].dtype
     tilt = np.broadcast_to(column(p.tilt_deg), shape).astype(dtype)
     azimuth = np.broadcast_to(column(p.azimuth_deg), shape).astype(dtype)
-    tracked = np.flatnonzero(p.tracked)
-    for backtrack, rows in groups(p.backtrack[tracked]):
-        rows = tracked[rows]
-        n = shape[1]
-        limit = np.repeat(p.max_angle_deg[rows], n)
-        tr = pvlib.tracking.singleaxis(
-            sun["apparent_zenith"][rows].ravel(), sun["azimuth"][rows].ravel(), axis_tilt=0.0,
-            axis_azimuth=np.repeat(p.azimuth_deg[rows], n), max_angle=(-limit, limit),
-            backtrack=bool(backtrack), gcr=np.repeat(p.gcr[rows], n))
-        sun_down = sun["apparent_zenith"][rows] >= 90
-        stow_azimuth = (column(p.azimuth_deg[rows]) + 90.0) % 360
-        tilt[rows] = np.where(sun_down, 0.0, np.asarray(tr["surface_tilt"]).reshape(len(rows), n))
-        azimuth[rows] = np.where(sun_down, stow_azimuth,
-                                 np.asarray(tr["surface_azimuth"]).reshape(len(rows), n))
+    rows = np.flatnonzero(p.tracked)
+    if rows.size == 0:
+        return tilt, azimuth
+
+    def param(a):  # in the sun's precision, so the arithmetic stays single precision
+        return column(a[rows]).astype(dtype)
+
+    axis_azimuth, zenith = param(p.azimuth_deg), sun["apparent_zenith"][rows]
+    ideal = pvlib.shading.projected_solar_zenith_angle(zenith, sun["azimuth"][rows], 0.0,
+                                                       axis_azimuth)
+    shade = np.abs(np.cos(np.radians(ideal)) / param(p.gcr))  # > 1: rows do not shade
+    backtrack = column(p.backtrack[rows]) & (shade < 1)
+    theta = ideal - np.where(backtrack, np.sign(ideal) * np.degrees(
+        np.arccos(np.minimum(shade, 1))), 0)
+    limit = param(p.max_angle_deg)
+    theta = np.where(zenith >= 90, 0.0, np.clip(theta, -limit, limit))  # stowed flat at night
+    tilt[rows] = np.abs(theta)
+    azimuth[rows] = np.where(theta > 0, axis_azimuth + 90, axis_azimuth + 270) % 360
     return tilt, azimuth
 
 
@@ -282,7 +292,7 @@ def bifacial_rear(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) 
     geometry = np.column_stack([p.gcr, p.module_height_m, p.bifaciality])[rows_bifacial]
     for _, idx in groups([str(g) for g in geometry.tolist()]):
         rows = rows_bifacial[idx]
-        gcr, height, bifaciality = geometry[idx[0]]
+        gcr, height, bifaciality = geometry[idx][0]
         shape = (len(rows), ghi.shape[1])
         flat = {k: np.broadcast_to(v, shape).ravel() for k, v in {
             "surface_tilt": tilt[rows], "surface_azimuth": azimuth[rows],
@@ -321,7 +331,7 @@ def cell_temperature(p: PVArrays, time, poa_global, temp_air, wind_speed, tilt) 
                                                     wind_speed[rows], **coef)
         elif model == "fuentes":
             index = pd.DatetimeIndex(time)
-            for i in rows:
+            for i in np.arange(len(out))[rows]:
                 # pvlib's Fuentes takes one tilt: a tracker's mean tilt while it produces
                 producing = poa_global[i] > 0
                 surface_tilt = (float(np.mean(tilt[i][producing])) if p.tracked[i]
@@ -430,16 +440,17 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     """
     ghi, dni, dhi = weather["ghi"], weather["dni"], weather["dhi"]
     temp_air, wind_speed = weather["temp_air"], weather["wind_speed"]
-    rows, hours = np.nonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
+    flat = np.flatnonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
+    rows, hours = np.divmod(flat, ghi.shape[1])
 
     def lit(a, dtype=np.float32):  # a (site, 1) column or (site, time) array at the lit elements
         a = np.asarray(a)
-        return (a[rows, 0] if a.shape[1] == 1 else a[rows, hours])[:, None].astype(dtype,
-                                                                                 copy=False)
+        return (a[:, 0].take(rows) if a.shape[1] == 1 else np.ravel(a).take(flat))[:, None] \
+            .astype(dtype, copy=False)
 
     def grid(a, dark=0.0):
         out = np.broadcast_to(np.asarray(dark, dtype=float), ghi.shape).copy()
-        out[rows, hours] = a[:, 0]
+        np.put(out, flat, a[:, 0])
         return out
 
     inputs = {k: lit(column(weather[k])) for k in ("latitude", "longitude", "altitude")}

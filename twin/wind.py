@@ -86,7 +86,7 @@ def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
     out = np.full(np.broadcast_shapes(wind_speed.shape, column(height).shape), np.nan)
     keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height)], dtype=str)
     for _, rows in groups(keys):  # windpowerlib takes one measurement height per call
-        law, h = w.profile[rows[0]], float(height[rows[0]])
+        law, h = w.profile[rows][0], float(height[rows][0])
         v, hub = wind_speed[rows], column(w.hub_height_m[rows])
         if law == "log":
             out[rows] = profiles.logarithmic_profile(v, h, hub, column(w.roughness_length_m[rows]))
