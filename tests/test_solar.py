@@ -31,7 +31,7 @@ def test_sun_position_for_many_sites_equals_pvlib_per_site():
     lat, lon, alt = np.array([36.4, 42.8, -33.9]), np.array([94.9, 93.5, 18.4]), np.array([2800.0, 740, 10])
     pressure = np.full((3, len(time)), 90000.0)
     hour = np.arange(len(time))[None, :]
-    sun = sun_position(time, hour, lat[:, None], lon[:, None], alt[:, None], pressure,
+    sun = sun_position(time, hour, np.arange(3)[:, None], lat, lon, alt, pressure,
                        np.full((3, len(time)), 12.0))
     mid = time.tz_localize("UTC") + pd.Timedelta(minutes=30)
     for i in range(3):
@@ -50,8 +50,8 @@ def test_tracker_orientation_equals_pvlib_singleaxis(golmud_site):
         "max_angle_deg": limit}) for az, gcr, bt, limit in
         ((180.0, 0.35, True, 60.0), (170.0, 0.5, True, 52.0), (200.0, 0.35, False, 45.0))]
     p = PVArrays.from_configs(configs)
-    sun = sun_position(time, np.arange(8760)[None, :], np.full((3, 1), 36.4),
-                       np.full((3, 1), 94.9), np.full((3, 1), 2800.0), np.full((3, 8760), 73000.0),
+    sun = sun_position(time, np.arange(8760)[None, :], np.arange(3)[:, None], np.full(3, 36.4),
+                       np.full(3, 94.9), np.full(3, 2800.0), np.full((3, 8760), 73000.0),
                        np.full((3, 8760), 5.0))
     tilt, azimuth = surface_orientation(p, sun)
     for i, c in enumerate(configs):

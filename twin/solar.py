@@ -147,34 +147,42 @@ def _sun_time_terms_cached(stamps: bytes) -> tuple[np.ndarray, ...]:
     return terms
 
 
-def sun_position(time, hour, latitude, longitude, altitude, pressure,
+def sun_position(time, hour, site, latitude, longitude, altitude, pressure,
                  temp_air) -> dict[str, np.ndarray]:
     """Solar position at the hour's midpoint of each (site, hour) element.
 
     NREL SPA (Reda and Andreas 2004) from pvlib.spa: its costly time terms (sidereal time, sun's
-    right ascension and declination, Earth-Sun distance) once per hour of ``time``, the topocentric
-    terms per element. time: ``(T,)`` interval-start labels in UTC; the other arguments are arrays
-    of one shape (e.g. the lit elements of a (site, time) grid), ``hour`` giving each element's
-    index into ``time``; latitude, longitude [deg], altitude [m]; pressure
-    [Pa] and temp_air [degC] for refraction. Returns apparent_zenith, zenith, azimuth [deg] and
-    dni_extra [W m-2] with the elements' shape.
+    right ascension and declination, Earth-Sun distance) once per hour of ``time``, the observer's
+    terms once per site, the topocentric terms per element. time: ``(T,)`` interval-start labels
+    in UTC; latitude, longitude [deg], altitude [m]: ``(S,)`` per site; ``hour`` and ``site``:
+    each element's index into ``time`` and into the sites (arrays of one shape, e.g. the lit
+    elements of a (site, time) grid); pressure [Pa] and temp_air [degC] (for refraction) of the
+    elements, whose precision the results take. Returns apparent_zenith, zenith, azimuth [deg]
+    and dni_extra [W m-2] with the elements' shape.
     """
     spa = pvlib.spa
-    dtype = np.result_type(latitude)  # the time terms are double; elements in the caller's type
+    dtype = np.result_type(pressure)  # the time and site terms are double
     v, alpha, delta, distance, dni_extra = (x.astype(dtype)[hour] for x in _sun_time_terms(
         pd.DatetimeIndex(time)))
-    hour_angle = spa.local_hour_angle(v, longitude, alpha)
-    xi = spa.equatorial_horizontal_parallax(distance)
+    latitude, altitude = np.asarray(latitude, dtype=float), np.asarray(altitude, dtype=float)
     u = spa.uterm(latitude)
-    x, y = spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude)
+    lat, x, y, sin_lat, cos_lat, longitude = (np.asarray(a).astype(dtype)[site] for a in (
+        latitude, spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude),
+        np.sin(np.radians(latitude)), np.cos(np.radians(latitude)), longitude))
+    # local hour angle (SPA eq. 32) without its reduction to [0, 360): only its sine and
+    # cosine are used, and numpy's single-precision remainder is slow
+    hour_angle = v + longitude - alpha
+    xi = spa.equatorial_horizontal_parallax(distance)
     delta_alpha = spa.parallax_sun_right_ascension(x, xi, hour_angle, delta)
     delta_prime = spa.topocentric_sun_declination(delta, x, y, xi, delta_alpha, hour_angle)
     h_prime = spa.topocentric_local_hour_angle(hour_angle, delta_alpha)
-    e0 = spa.topocentric_elevation_angle_without_atmosphere(latitude, delta_prime, h_prime)
+    e0 = spa.topocentric_elevation_angle_without_atmosphere(lat, delta_prime, h_prime)
     e = spa.topocentric_elevation_angle(e0, spa.atmospheric_refraction_correction(
         np.asarray(pressure) / 100.0, temp_air, e0, 0.5667))
-    azimuth = spa.topocentric_azimuth_angle(
-        spa.topocentric_astronomers_azimuth(h_prime, delta_prime, latitude))
+    # topocentric azimuth from north (SPA eqs. 44-46) as one arctan2 in (-180, 180] plus 180
+    h = np.radians(h_prime)
+    azimuth = 180.0 + np.degrees(np.arctan2(np.sin(h), np.cos(h) * sin_lat - np.tan(
+        np.radians(delta_prime)) * cos_lat))
     return {"apparent_zenith": 90.0 - e, "zenith": 90.0 - e0, "azimuth": azimuth,
             "dni_extra": dni_extra}
 
@@ -402,13 +410,14 @@ def inverter_derating(temp_air, start_degc, end_degc, end_fraction) -> np.ndarra
     return 1.0 - (1.0 - column(end_fraction)) * x
 
 
-def optics(q: PVArrays, time, hour, lit: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def optics(q: PVArrays, time, hour, site, lit: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The optical chain for lit (site, hour) elements, each a one-hour "site" ``(D, 1)``:
     returns ``optical`` (front irradiance reaching the cells before soiling, after reflection,
     row shading and spectrum), ``front`` (plane-of-array global), ``tilt`` and ``rear`` (bifacial
-    gain) [W m-2, deg]. ``lit``: latitude, longitude, altitude, pressure, temp_air, ghi, dni, dhi
-    and albedo of the elements; ``hour``: their index into ``time``."""
-    sun = sun_position(time, hour, lit["latitude"], lit["longitude"], lit["altitude"],
+    gain) [W m-2, deg]. ``lit``: latitude, longitude, altitude ``(S,)`` of the sites, pressure,
+    temp_air, ghi, dni, dhi and albedo of the elements; ``hour`` and ``site``: their index into
+    ``time`` and into the sites."""
+    sun = sun_position(time, hour, site, lit["latitude"], lit["longitude"], lit["altitude"],
                        lit["pressure"], lit["temp_air"])
     tilt, azimuth = surface_orientation(q, sun)
     ghi, dni, dhi, albedo = lit["ghi"], lit["dni"], lit["dhi"], lit["albedo"]
@@ -453,10 +462,10 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
         np.put(out, flat, a[:, 0])
         return out
 
-    inputs = {k: lit(column(weather[k])) for k in ("latitude", "longitude", "altitude")}
+    inputs = {k: weather[k] for k in ("latitude", "longitude", "altitude")}
     inputs.update({k: lit(weather[k]) for k in ("pressure", "temp_air", "ghi", "dni", "dhi")})
     inputs["albedo"] = lit(weather["albedo"] if "albedo" in weather else column(p.albedo))
-    light = optics(p.optics(rows), time, hours[:, None], inputs)
+    light = optics(p.optics(rows), time, hours[:, None], rows[:, None], inputs)
     tilt = grid(light["tilt"], dark=column(np.where(p.tracked, 0.0, p.tilt_deg)))  # stow flat
     front = grid(light["front"])
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
