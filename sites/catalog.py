@@ -29,8 +29,11 @@ from weather.normals import ANNUAL, MONTHLY
 
 ENV_SITES_DIR = "TWIN_SITES_DIR"
 BUNDLED_PREFIX = "sites/catalog"
-COOLING_TOPOLOGIES = ("air_economizer_adiabatic", "indirect_evaporative", "chiller_tower",
-                      "liquid_dry_cooler", "liquid_tower")
+COOLING_TOPOLOGIES = ("airside_economizer", "chilled_water", "liquid_dry_cooler")
+AIR_PATHS = ("direct", "indirect")
+COOLING_CONTROLS = ("baseline", "optimised")
+ASHRAE_CLASSES = ("A1", "A2", "A3", "A4")
+SERVER_MODELS = ("H100", "H200", "H800", "H20", "Ascend910B", "Ascend910C", "CPU")
 MOUNTINGS = ("fixed", "single_axis")
 TRANSPOSITIONS = ("perez", "haydavies")
 TEMPERATURE_MODELS = ("faiman", "sapm", "fuentes")
@@ -65,12 +68,20 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class ITConfig(_Frozen):
-    """The IT load: design (nameplate) power of servers incl. CPUs, memory, NICs, fans."""
+Fraction = Annotated[float, AllowInfNan(False), Field(ge=0, le=1)]
 
-    capacity_w: NonNegative
-    gpu_model: str = Field(min_length=1)
-    gpu_count: Count
+
+class ITConfig(_Frozen):
+    """The IT load (``twin.it_load``): the design IT power the facility is built for (UPS and
+    plant sizing), the servers (accelerator model and count; ``CPU`` for CPU-only servers, whose
+    count is then ``gpu_count``) and their utilisation: a constant or 24 hourly values by hour
+    of day in China Standard Time (UTC+8); an hourly series can be given to ``simulate()``."""
+
+    capacity_w: Annotated[float, AllowInfNan(False), Field(gt=0)]
+    gpu_model: Literal[SERVER_MODELS]
+    gpu_count: Annotated[int, Field(gt=0)]
+    # ASSUMPTION: AI training clusters run busy; a mean within the 0.6-0.9 reported for them
+    utilisation: Fraction | Annotated[list[Fraction], Field(min_length=24, max_length=24)] = 0.8
 
 
 class PVConfig(_Frozen):
@@ -198,7 +209,84 @@ class GridConfig(_Frozen):
 
 
 class CoolingConfig(_Frozen):
+    """Cooling plant (``twin.cooling``) and facility losses (``twin.facility``). Defaults are the
+    hyperscale values of reference/cooling.md section 12 (Lei and Masanet 2020 ranges, LBNL) unless
+    noted; [A] marks an engineering assumption of that reference."""
+
     topology: Literal[COOLING_TOPOLOGIES]
+    # airside_economizer: outside air mixed into the hall (direct) or through an air-to-air heat
+    # exchanger (indirect evaporative cooler, IEC); the residual air load of liquid_dry_cooler
+    # always takes the indirect path
+    air_path: Literal[AIR_PATHS] = "indirect"
+    # evaporative assist: direct pads, the IEC's wet secondary side, the dry coolers' adiabatic
+    # pre-cooling; false makes a dry plant that uses no water
+    evaporative_assist: bool = True
+    # baseline: fixed setpoints; optimised: each hour the setpoints (within the ASHRAE
+    # recommended envelope) that minimise facility power
+    control: Literal[COOLING_CONTROLS] = "baseline"
+    supply_air_degc: Annotated[float, Field(ge=10, le=35)] = 22.5  # middle of 18-27 (LBNL prototype)
+    # recirculation: server inlet = supply + this (contained aisles 1-3 K, reference 2.2)
+    supply_approach_k: Annotated[float, Field(ge=0, le=15)] = 2.0
+    air_delta_t_k: Annotated[float, Field(gt=0, le=30)] = 14.0  # across the servers (12-15 K)
+    allowable_class: Literal[ASHRAE_CLASSES] = "A2"  # ASHRAE class of the air-cooled IT
+    # CRAH / air-handler fans: pressure rise at design flow and sea-level density, total efficiency
+    air_pressure_pa: Annotated[float, Field(gt=0, le=3000)] = 500.0
+    fan_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
+    direct_evaporative_effectiveness: Annotated[float, Field(gt=0, lt=1)] = 0.85  # 0.7-0.9
+    iec_dry_effectiveness: Annotated[float, Field(gt=0, lt=1)] = 0.72  # EnergyPlus example
+    iec_wet_effectiveness: Annotated[float, Field(gt=0, lt=1)] = 0.70  # EnergyPlus example
+    # IEC secondary air: 1.4 x primary flow, fan 200 W and pump 150 W per m3/s (EnergyPlus example)
+    iec_secondary_flow_ratio: Annotated[float, Field(gt=0, le=5)] = 1.4
+    iec_secondary_fan_w_per_m3s: NonNegative = 200.0
+    iec_pump_w_per_m3s: NonNegative = 150.0
+    # mechanical trim of air systems: DX / air-cooled, rated COP at 35 degC outdoor (EnergyPlus
+    # Coil:Cooling:DX:SingleSpeed example, reference 4.5)
+    dx_cop: Annotated[float, Field(gt=0, le=15)] = 3.0
+    # chilled water: coil effectiveness, water-side temperature rise, tower and HX approaches
+    coil_effectiveness: Annotated[float, Field(gt=0, le=1)] = 0.8  # HTE 0.7-0.82 (Lei)
+    water_delta_t_k: Annotated[float, Field(gt=0, le=20)] = 5.6
+    tower_approach_k: Annotated[float, Field(gt=0, le=15)] = 4.0  # AT_CT 2.8-6.7
+    hx_approach_k: Annotated[float, Field(ge=0, le=10)] = 2.2  # AT_HE 1.7-2.8
+    cycles_of_concentration: Annotated[float, Field(gt=1, le=20)] = 6.0  # 3-15
+    drift_fraction: Annotated[float, Field(ge=0, le=0.01)] = 0.0005  # of circulating water (E+ 0.05 %)
+    # liquid: share of chip heat to cold plates, facility-water supply (ASHRAE W32 baseline, the
+    # optimised control may raise it to the class limit), CDU and dry-cooler approaches
+    liquid_fraction: Fraction = 0.8
+    facility_water_degc: Annotated[float, Field(ge=2, le=45)] = 32.0
+    facility_water_max_degc: Annotated[float, Field(ge=2, le=45)] = 40.0
+    cdu_approach_k: Annotated[float, Field(ge=0, le=15)] = 5.0
+    dry_cooler_approach_k: Annotated[float, Field(gt=0, le=20)] = 8.0
+    liquid_delta_t_k: Annotated[float, Field(gt=0, le=20)] = 10.0  # cold-plate loop rise
+    # dry-cooler fans: air temperature rise, pressure rise at design, efficiency (reference 5.3)
+    dry_cooler_air_delta_t_k: Annotated[float, Field(gt=0, le=30)] = 12.0
+    dry_cooler_pressure_pa: Annotated[float, Field(gt=0, le=1000)] = 200.0
+    dry_cooler_fan_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.6
+    # pumps: head and efficiency (150-250 kPa, 0.7)
+    pump_head_pa: Annotated[float, Field(gt=0, le=1e6)] = 200_000.0
+    pump_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
+    # dust: outside air locked out above this PM10 [A 500-1000 ug m-3]; filters from clean to
+    # final pressure drop (MERV 13: 75-125 -> 250 Pa), changed every filter_change_days, or
+    # sooner when the captured dust (PM10, 85 % capture) reaches the filters' capacity
+    pm10_lockout_ug_m3: Annotated[float, Field(gt=0)] = 500.0
+    filter_clean_pa: NonNegative = 100.0
+    filter_final_pa: NonNegative = 250.0
+    filter_change_days: Annotated[float, Field(gt=0, le=3650)] = 90.0
+    filter_dust_capacity_kg_per_m2: Annotated[float, Field(gt=0)] = 0.5  # [A] 0.3-1
+    # electrical: UPS losses at no load, proportional and square-law (fractions of the rated
+    # power; Rasmussen 2007, APC white paper 113) giving 96.2 % at full and 95.4 % at half load;
+    # distribution 1 %, lighting and misc. 0.1 % of IT (reference 12)
+    ups_loss_coefficients: tuple[NonNegative, NonNegative, NonNegative] = (0.012, 0.02, 0.008)
+    distribution_loss_fraction: Annotated[float, Field(ge=0, le=0.2)] = 0.01
+    lighting_fraction: Annotated[float, Field(ge=0, le=0.1)] = 0.001
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.filter_final_pa < self.filter_clean_pa:
+            raise PydanticCustomError("filter", "filter_final_pa must not be below filter_clean_pa")
+        if self.facility_water_max_degc < self.facility_water_degc:
+            raise PydanticCustomError("facility_water", "facility_water_max_degc must not be "
+                                      "below facility_water_degc")
+        return self
 
 
 Monthly = Annotated[list[Finite], Field(min_length=12, max_length=12)]

@@ -15,6 +15,7 @@ from rich.table import Table
 
 import weather
 from sites import SiteError, get_site, load_catalog
+from twin.facility import facility_summary
 from twin.simulate import generation_summary, simulate
 from weather.readers import FORMATS
 from weather.readers import read as read_weather
@@ -74,10 +75,27 @@ def _show_generation(ds: xr.Dataset, title: str):
     console.print(table)
     if "wind_warning" in ds.attrs:
         console.print(f"[yellow]note:[/] {ds.attrs['wind_warning']}")
+    if "facility_power" in ds:
+        _show_facility(ds)
+
+
+def _show_facility(ds: xr.Dataset):
+    summary = facility_summary(ds)
+    table = Table(title="Facility: annual PUE and WUE (energy weighted)")
+    for col in ("site", "cooling", "control", "IT MWh", "PUE", "PUE baseline", "cooling saving",
+                "WUE L/kWh", "peak PUE", "h free", "h mechanical", "h > allowable"):
+        table.add_column(col, justify="left" if col in ("site", "cooling", "control") else "right")
+    for site_id, r in summary.iterrows():
+        table.add_row(site_id, r.topology, r.control, f"{_mw(r.it_energy_wh):,.0f}",
+                      _fmt(r.pue, ".3f"), _fmt(r.pue_baseline, ".3f"),
+                      _fmt(r.cooling_saving_pct / 100, ".1%"), _fmt(r.wue_l_per_kwh, ".2f"),
+                      _fmt(r.peak_pue, ".2f"), f"{r.hours_economizer + r.hours_evaporative:,}",
+                      f"{r.hours_mechanical:,}", f"{r.hours_outside_allowable:,}")
+    console.print(table)
 
 
 def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
-    steps = ("weather", "solar", "wind", "dataset")
+    steps = ("weather", "solar", "wind", "facility", "dataset")
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("simulating", total=len(steps))
 

@@ -4,7 +4,9 @@
 2. weather: one CF weather Dataset per site (or synthetic years), stacked on (site, time) and
    checked: a missing value is an error unless ``allow_missing`` (then only those hours are NaN);
 3. PV (twin.solar) and wind (twin.wind) for all sites and hours in one vectorised pass;
-4. the Dataset: results, the inputs used, CF attributes (twin.variables), provenance.
+4. the facility (twin.facility): IT load, losses and cooling at each site's control -> facility
+   power, PUE, water use, cooling mode and ASHRAE envelope hours;
+5. the Dataset: results, the inputs used, CF attributes (twin.variables), provenance.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import pandas as pd
 import xarray as xr
 
 from twin import __version__
+from twin.cooling import MODES
+from twin.facility import Facility
 from twin.solar import PVArrays, pv_power
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
 from twin.wind import WindArrays, long_term_scale, wind_power
@@ -116,6 +120,22 @@ def _check_missing(wx: xr.Dataset, names: list[str]):
                 time=str(pd.Timestamp(wx.time.values[t])))
 
 
+def _utilisation(utilisation, ids: list[str], hours: int):
+    if utilisation is None:
+        return None
+    if isinstance(utilisation, xr.DataArray) and "site" in utilisation.dims:
+        utilisation = utilisation.sel(site=ids).transpose("site", "time")
+    u = np.asarray(utilisation, dtype=float)
+    if u.shape != (len(ids), hours):
+        raise ValueError(f"utilisation has shape {u.shape}; expected (site, time) = "
+                         f"({len(ids)}, {hours})")
+    bad = ~np.isfinite(u) | (u < 0) | (u > 1)
+    if bad.any():
+        i, t = np.argwhere(bad)[0]
+        raise ValueError(f"utilisation must be within 0..1: site {ids[i]} hour {t} has {u[i, t]}")
+    return u
+
+
 def normals_wind_mean(site) -> tuple[float, float]:
     """Long-term mean station wind [m s-1] and its height [m] from the site's normals (monthly
     means weighted by days in the month)."""
@@ -138,8 +158,8 @@ def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
 
 
 def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
-             wind_scaling: str = "normals", allow_missing: bool = False,
-             progress: Callable[[str], None] | None = None) -> xr.Dataset:
+             wind_scaling: str = "normals", allow_missing: bool = False, utilisation=None,
+             facility: bool = True, progress: Callable[[str], None] | None = None) -> xr.Dataset:
     """Hourly PV, wind and renewable power of every site, one vectorised pass over (site, time).
 
     weather: ``None`` (a synthetic year per site from its normals, ``year``/``seed``), one weather
@@ -149,6 +169,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     wind_scaling: ``normals`` scales the hub-height wind so that the station's long-term mean
     (the site's normals) meets the configured wind-farm mean (keeps year-to-year variability);
     ``weather`` uses this weather's own mean instead; ``none`` takes the wind as it is.
+    utilisation: an hourly series ``(site, time)`` (array or DataArray, 0..1) replacing the sites'
+    configured utilisation. facility: False stops after generation (PV and wind only).
     Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], their
     intermediates and the weather used, CF attributes from :mod:`twin.variables`.
     """
@@ -177,10 +199,20 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     wind = wind_power(w, arrays["wind_speed"], wx["wind_height"].values, arrays["pressure"],
                       arrays["temp_air"], scale)
 
+    plant = {}
+    if facility:
+        report("facility")
+        plant = Facility(sites, time, arrays, arrays["altitude"],
+                         utilisation=_utilisation(utilisation, ids, len(time))).run()
+        missing = np.isnan(arrays["temp_air"] + arrays["temp_dew"] + arrays["pressure"])
+        for v in plant.values():
+            if v.dtype.kind == "f":
+                v[missing] = np.nan
+
     report("dataset")
     dims = ("site", "time")
     ds = xr.Dataset(
-        {**{k: (dims, v) for k, v in {**pv, **wind}.items()},
+        {**{k: (dims, v) for k, v in {**pv, **wind, **plant}.items()},
          "renewable_power": (dims, pv["pv_power"] + wind["wind_power"]),
          "pv_capacity": ("site", pv_params.capacity_wp),
          "wind_capacity": ("site", w.capacity_w),
@@ -190,8 +222,13 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                 "latitude": ("site", arrays["latitude"]),
                 "longitude": ("site", arrays["longitude"]),
                 "altitude": ("site", arrays["altitude"]),
-                "name": ("site", [s.name for s in sites])})
+                "name": ("site", [s.name for s in sites]),
+                "cooling_topology": ("site", [s.cooling.topology for s in sites]),
+                "cooling_control": ("site", [s.cooling.control for s in sites])})
     annotate(ds)
+    if facility:
+        ds["cooling_mode"].attrs.update(flag_values=list(range(len(MODES))),
+                                        flag_meanings=" ".join(MODES))
     ds["wind_speed_scale"].attrs["wind_scaling"] = wind_scaling
     if "precipitation" not in wx and any(s.pv.soiling != "none" for s in sites):
         ds.attrs["soiling_note"] = ("no precipitation in the weather: rain never cleans the "
@@ -204,7 +241,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
             "gusts) is not the wind farms', so treat hourly wind power with care")
     ds.attrs.update({
         "Conventions": "CF-1.10",
-        "title": "desert-twin hourly generation",
+        "title": "desert-twin hourly generation, facility power, PUE and water",
         "time_convention": "UTC; each label is the start of its hour; powers are the hour's mean",
         "weather_source": wx.attrs["weather_source"] if weather is not None else json.dumps(
             {s.id: f"synthetic year {year}, seed {seed}, from normals of {s.weather_station}"
@@ -212,9 +249,13 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         "wind_scaling": wind_scaling,
         "models": "PV: pvlib (SPA, Perez/Hay-Davies, physical IAM, Kimber/HSU soiling, "
                   "Faiman/SAPM/Fuentes, PVWatts DC and inverter); wind: windpowerlib (log/power "
-                  "profile, ideal-gas density, oedb power curves, IEC density normalisation)",
+                  "profile, ideal-gas density, oedb power curves, IEC density normalisation); "
+                  "facility: IT load with fans and leakage, UPS/distribution/lighting losses, "
+                  "cooling plant by topology (reference/cooling.md: EnergyPlus, Lei and Masanet "
+                  "2020), ASHRAE TC 9.9 envelopes",
         "site_configuration": json.dumps(
-            {s.id: {"pv": s.pv.model_dump(), "wind": s.wind.model_dump()} for s in sites}),
+            {s.id: {"pv": s.pv.model_dump(), "wind": s.wind.model_dump(),
+                    "it": s.it.model_dump(), "cooling": s.cooling.model_dump()} for s in sites}),
         "twin_version": __version__,
         "history": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} twin.simulate",
     })

@@ -65,6 +65,28 @@ VARIABLES: dict[str, Variable] = {
     "wind_capacity": Variable("W", "wind farm nameplate capacity"),
     "wind_speed_scale": Variable("1", "factor scaling the station's hub-height wind to the "
                                  "configured wind-farm mean"),
+    # IT, cooling and facility (twin.it_load, twin.cooling, twin.facility)
+    "utilisation": Variable("1", "mean utilisation of the servers over the hour"),
+    "it_power": Variable("W", "IT power (servers incl. their fans), mean over the hour"),
+    "server_fan_power": Variable("W", "server fan power (part of IT power)"),
+    "electrical_losses": Variable("W", "UPS, distribution and lighting losses"),
+    "cooling_power": Variable("W", "electric power of the cooling plant"),
+    "cooling_fan_power": Variable("W", "air-handler, heat-exchanger, dry-cooler and tower fans"),
+    "cooling_pump_power": Variable("W", "cooling pumps"),
+    "mechanical_cooling_power": Variable("W", "chiller or DX compressor power"),
+    "facility_power": Variable("W", "total facility power: IT + losses + cooling"),
+    "pue": Variable("1", "power usage effectiveness of the hour: facility over IT power"),
+    "water_use": Variable("L h-1", "site water use: evaporation, drift, blowdown, sprays, "
+                          "humidification"),
+    "cooling_mode": Variable("1", "cooling mode of the hour"),
+    "supply_air_temperature": Variable("degC", "supply air temperature setpoint"),
+    "facility_water_temperature": Variable("degC", "facility water supply temperature setpoint"),
+    "inlet_outside_recommended": Variable("1", "server inlet outside the ASHRAE recommended "
+                                          "envelope"),
+    "inlet_outside_allowable": Variable("1", "server inlet outside the ASHRAE allowable envelope "
+                                        "of the site's class, derated for altitude"),
+    "cooling_power_baseline": Variable("W", "cooling power under the baseline control"),
+    "facility_power_baseline": Variable("W", "facility power under the baseline control"),
 }
 
 WEATHER_REQUIRED = ("ghi", "dni", "dhi", "temp_air", "temp_dew", "relative_humidity", "pressure",

@@ -1,0 +1,273 @@
+"""Cooling plants, one hourly model per topology, vectorised over (site, time).
+
+Equations and default parameters are those of ``reference/cooling.md`` (section numbers below),
+built on EnergyPlus (engineering reference; Chiller:Electric:EIR, evaporative coolers, fans) and on
+the Lei and Masanet (2020, Energy 197, 117556) hourly PUE/WUE model. Psychrometrics at the site's
+pressure come from :mod:`twin.psychrometrics`.
+
+Each topology takes the heat it must remove [W] and its setpoints and returns the electric power
+of its parts [W], its water use [L h-1] and the mode of each hour:
+
+``economizer`` (outside air or dry heat rejection alone, fans and pumps only), ``evaporative``
+(free cooling with water), ``partial`` (free cooling plus mechanical trim), ``mechanical``.
+
+Parameters arrive as a namespace of ``(site, 1)`` columns (:func:`site_columns`); weather as
+``(site, time)`` arrays of the outdoor state (:func:`outdoor_state`).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from twin.psychrometrics import humidity_ratio_from_dew_point, humidity_ratio_from_wet_bulb, state
+
+MODES = ("economizer", "evaporative", "partial", "mechanical")
+ECONOMIZER, EVAPORATIVE, PARTIAL, MECHANICAL = range(4)
+
+CP_AIR = 1006.0  # J kg-1 K-1, dry air (ASHRAE HOF 2017 ch. 1)
+CP_WATER = 4186.0  # J kg-1 K-1
+RHO_WATER = 997.0  # kg m-3
+RHO_AIR_DESIGN = 1.204  # kg m-3, 20 degC at 101,325 Pa: fans are rated here (reference 8)
+# hall humidity kept within the ASHRAE recommended dew points (reference 3.2)
+DEW_POINT_MIN_DEGC, DEW_POINT_MAX_DEGC = -9.0, 15.0
+# EnergyPlus Coil:Cooling:DX:SingleSpeed EIR(T) of the 2-zone data-centre example (reference 4.5):
+# x entering-coil wet bulb, y outdoor dry bulb [degC]; rated at 19.4 / 35 degC; valid y 18-46.1
+DX_EIRFT = (0.297145, 0.0430933, -0.000748766, 0.00597727, 0.000482112, -0.000956448)
+DX_RATED_WET_BULB_DEGC, DX_OUTDOOR_RANGE_DEGC = 19.4, (18.0, 46.1)
+# cooling towers: fan pressure rise 150-300 Pa, efficiency 0.7-0.9, water/air mass ratio 0.6-2
+# (Lei and Masanet parameter sets, reference 5.1)
+TOWER_FAN_PRESSURE_PA, TOWER_FAN_EFFICIENCY, TOWER_LIQUID_TO_GAS = 200.0, 0.8, 1.0
+# captured fraction of PM10 by MERV 13 filters (ASHRAE 52.2 E3 >= 85 %) and their face velocity
+FILTER_CAPTURE, FILTER_FACE_VELOCITY_M_S = 0.85, 2.5
+
+
+def outdoor_state(temp_air, temp_dew, pressure) -> dict[str, np.ndarray]:
+    """The outdoor air ``(S, T)``: dry bulb, pressure and the psychrometric state at the site's
+    pressure, plus the humidity ratios of the recommended dew-point limits at that pressure."""
+    return {"temp_air": temp_air, "pressure": pressure, **state(temp_air, temp_dew, pressure),
+            "humidity_ratio_min": humidity_ratio_from_dew_point(DEW_POINT_MIN_DEGC, pressure),
+            "humidity_ratio_max": humidity_ratio_from_dew_point(DEW_POINT_MAX_DEGC, pressure)}
+
+
+def site_columns(configs) -> SimpleNamespace:
+    """Every field of the sites' cooling configurations as a ``(site, 1)`` column."""
+    fields = type(configs[0]).model_fields
+    return SimpleNamespace(**{f: np.array([getattr(c, f) for c in configs])[:, None]
+                              for f in fields if f != "ups_loss_coefficients"})
+
+
+def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency):
+    """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3] through a
+    system whose pressure drop is ``design_pressure_pa`` at the design mass flow and the rating
+    density 1.204 kg m-3: the drop scales with rho V^2 (fixed ducts and coils), so power scales
+    with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume and about twice the power,
+    reference 8)."""
+    volume = mass_flow / density
+    design_volume = design_mass_flow / RHO_AIR_DESIGN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(design_volume > 0, volume / design_volume, 0.0)
+    pressure = design_pressure_pa * (density / RHO_AIR_DESIGN) * ratio ** 2
+    return volume * pressure / efficiency
+
+
+def dx_cop(rated_cop, outdoor_degc):
+    """COP of DX / air-cooled mechanical cooling at the outdoor dry bulb: the rated COP over the
+    EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range."""
+    a, b, c, d, e, f = DX_EIRFT
+    x = DX_RATED_WET_BULB_DEGC
+
+    def eirft(y):
+        return a + b * x + c * x * x + d * y + e * y * y + f * x * y
+
+    y = np.clip(outdoor_degc, *DX_OUTDOOR_RANGE_DEGC)
+    return rated_cop * eirft(35.0) / eirft(y)
+
+
+def chiller_cop(load_ratio, condenser_degc):
+    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
+    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data)."""
+    load = np.clip(load_ratio, 0.1, 1.0)
+    t = np.clip(condenser_degc, 10.0, 40.0)
+    return (16.798751 + 0.008840 * t ** 2 - 8.528931 * load ** 2 + 9.885294 * load
+            - 0.760621 * t + 0.084615 * load * t)
+
+
+def latent_heat(temp_degc):
+    """Latent heat of vaporisation of water [J kg-1] (Lei and Masanet fit, reference 5.2)."""
+    return (-0.0013 * temp_degc ** 2 - 2.3097 * temp_degc + 2500.5) * 1000.0
+
+
+def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
+    """Filter pressure drop [Pa] ``(S, T)`` at design flow (reference 9.1, dP = dP_clean + k M):
+    from clean towards final as the filters age over ``filter_change_days`` or, where PM10 is
+    known, as they fill with the dust captured from the outside air they pass
+    (``outside_air_kg_s``), whichever is further; changed at the interval or when full."""
+    shape = np.shape(outside_air_kg_s)
+    face_m2 = design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S
+    loading = np.zeros(shape) if pm10 is None else np.nan_to_num(
+        FILTER_CAPTURE * pm10 * 1e-9 * outside_air_kg_s / RHO_AIR_DESIGN * 3600.0
+        / (face_m2 * c.filter_dust_capacity_kg_per_m2))  # fraction of capacity per hour
+    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (shape[0], 1))
+    fraction = np.empty(shape)
+    for i in range(shape[0]):  # a few filter changes per site and year
+        dust = np.concatenate([[0.0], np.cumsum(loading[i])])
+        start, n = 0, int(interval[i, 0])
+        while start < shape[1]:
+            end = min(start + n, shape[1])
+            full = start + int(np.searchsorted(dust[start + 1:end + 1] - dust[start], 1.0))
+            end = min(end, full + 1)
+            fraction[i, start:end] = np.maximum(np.arange(end - start) / n,
+                                                dust[start + 1:end + 1] - dust[start])
+            start = end
+    return c.filter_clean_pa + (c.filter_final_pa - c.filter_clean_pa) * np.clip(fraction, 0, 1)
+
+
+def _air_handler(c, q_air, density, design_q_air, outside_air, pm10):
+    """Air-handler fan power [W] for the heat ``q_air`` at the configured temperature rise,
+    through the system and its filters (:func:`filter_pressure`)."""
+    mass = q_air / (CP_AIR * c.air_delta_t_k)
+    design_mass = design_q_air / (CP_AIR * c.air_delta_t_k)
+    filters = filter_pressure(c, np.broadcast_to(outside_air, np.shape(mass)), design_mass, pm10)
+    return fan_power(mass, density, design_mass, c.air_pressure_pa + filters, c.fan_efficiency)
+
+
+def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None):
+    """An air-cooled hall (reference 6.2-6.4, 12 step 4): heat ``q_air`` [W] leaves in return air
+    at supply + air_delta_t_k. ``direct``: outside air mixed in while its dew point is within
+    the recommended envelope and dust does not lock it out (``lockout``), humidified to the
+    recommended minimum dew point, evaporatively cooled by pads when assisted; otherwise the hall
+    recirculates. Indirect: an air-to-air heat exchanger, dry or with a wet secondary side.
+    Mechanical trim (DX) removes what free cooling cannot. ``out``: outdoor temp_air, wet_bulb,
+    humidity_ratio, pressure, density ``(S, T)``."""
+    t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
+    assist = c.evaporative_assist.astype(bool)
+    bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
+    t_ra = supply_air + c.air_delta_t_k
+    w_min, w_max = out["humidity_ratio_min"], out["humidity_ratio_max"]
+    mass = q_air / (CP_AIR * c.air_delta_t_k)
+    shape = np.broadcast_shapes(np.shape(t_oa), np.shape(q_air), np.shape(supply_air))
+    zero = np.zeros(shape)
+    if direct:
+        usable = (w_oa <= w_max) & ~lockout
+        econ = usable & (t_oa <= supply_air)
+        w_evap_sa = humidity_ratio_from_wet_bulb(supply_air, t_wb, p)  # sprayed down to supply
+        t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+        w_pad = humidity_ratio_from_wet_bulb(t_pad, t_wb, p)
+        evap = usable & ~econ & assist & (t_pad <= supply_air) & (w_evap_sa <= w_max)
+        pad_ok = assist & (w_pad <= w_max)
+        t_pre = np.where(pad_ok, t_pad, t_oa)
+        partial = usable & ~econ & ~evap & (t_pre < t_ra)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mix = np.where(econ, np.clip((t_ra - supply_air) / (t_ra - t_oa), 0.0, 1.0), 1.0)
+        outside = np.where(econ, mix * mass, np.where(evap | partial, mass, 0.0))
+        w_in = np.where(evap, w_evap_sa, np.where(partial & pad_ok, w_pad, w_oa))
+        humidify = np.where(econ | evap | partial, np.maximum(w_min - w_in, 0.0), 0.0)
+        sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
+        water_kg_s = outside * (humidify + sprayed * bleed)
+        w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min), np.clip(w_oa, w_min, w_max))
+        secondary = zero
+    else:
+        t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)
+        t_wet = t_ra - c.iec_wet_effectiveness * (t_ra - t_wb)
+        econ = t_dry <= supply_air
+        evap = ~econ & assist & (t_wet <= supply_air)
+        wet = assist & (t_wet < t_dry)
+        t_pre = np.where(wet, t_wet, t_dry)
+        partial = ~econ & ~evap & (t_pre < t_ra)
+        volume = mass / out["supply_density"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            needed = np.where(econ, np.clip((t_ra - supply_air) / (t_ra - t_dry), 0.0, 1.0), 1.0)
+        running = econ | evap | partial
+        secondary_volume = np.where(running, needed * c.iec_secondary_flow_ratio * volume, 0.0)
+        wet_on = (evap | partial) & wet
+        secondary = secondary_volume * c.iec_secondary_fan_w_per_m3s + np.where(
+            wet_on, secondary_volume * c.iec_pump_w_per_m3s, 0.0)
+        q_evaporative = np.where(wet_on, mass * CP_AIR * (t_ra - np.maximum(t_pre, supply_air)),
+                                 0.0)
+        water_kg_s = q_evaporative / latent_heat(t_wb) * bleed
+        outside = zero
+        w_hall = np.clip(w_oa, w_min, w_max)
+    trim = np.where(partial, mass * CP_AIR * (t_pre - supply_air), np.where(
+        econ | evap, 0.0, q_air))
+    fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
+    mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
+    return {"fan_power": fans, "secondary_power": secondary,
+            "mechanical_power": trim / dx_cop(c.dx_cop, t_oa), "mechanical_heat": trim,
+            "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode,
+            "hall_humidity_ratio": w_hall, "outside_air": outside}
+
+
+def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
+    """Direct-to-chip liquid (reference 7.1, 5.3, 5.4): the facility water returns at supply +
+    liquid_delta_t_k and is cooled by dry coolers towards dry bulb + approach (with adiabatic
+    pre-cooling towards the wet bulb when assisted and not locked out by dust); an air-cooled
+    chiller trims the fraction they cannot (the waterside-economiser partial formula). Dry-cooler
+    fans move air at dry_cooler_air_delta_t_k rise, scaled with density; two pumped loops (CDU
+    secondary and facility water)."""
+    t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
+    returning = facility_water + c.liquid_delta_t_k
+    span = returning - facility_water
+
+    def free_fraction(air_in):
+        return np.clip((returning - (air_in + c.dry_cooler_approach_k)) / span, 0.0, 1.0)
+
+    dry = free_fraction(t_oa)
+    t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+    pad = c.evaporative_assist.astype(bool) & (dry < 1.0) & ~lockout
+    free = np.where(pad, free_fraction(t_pad), dry)
+    q_dry, q_chiller = free * q_liquid, (1.0 - free) * q_liquid
+    air = q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)
+    design_air = design_q_liquid / (CP_AIR * c.dry_cooler_air_delta_t_k)
+    fans = fan_power(air, out["density"], design_air, c.dry_cooler_pressure_pa,
+                     c.dry_cooler_fan_efficiency)
+    sprayed = np.where(pad, np.maximum(humidity_ratio_from_wet_bulb(t_pad, t_wb, p) - w_oa, 0.0),
+                       0.0)
+    bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
+    water_kg_s = air * sprayed * bleed
+    pumps = 2 * q_liquid / (CP_WATER * c.liquid_delta_t_k) / RHO_WATER * c.pump_head_pa / \
+        c.pump_efficiency
+    mode = np.select([(free >= 1) & ~pad, free >= 1, free > 0], [ECONOMIZER, EVAPORATIVE, PARTIAL],
+                     MECHANICAL)
+    return {"fan_power": fans, "pump_power": pumps,
+            "mechanical_power": q_chiller / dx_cop(c.dx_cop, t_oa), "mechanical_heat": q_chiller,
+            "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode}
+
+
+def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
+    """Chilled-water plant (reference 5.1, 5.2, 5.4, 4.4): CRAH coils with effectiveness
+    coil_effectiveness need water at T_ra - (T_ra - T_sa) / HTE; cooling towers give wet bulb +
+    approach, a plate heat exchanger its approach more (water-side economiser: all, part or none
+    of the load free); water-cooled chillers (Lei and Masanet COP at the condenser-water
+    temperature and load ratio) carry the rest. Towers evaporate the rejected heat (IT, losses and
+    chiller work), plus drift and blowdown at the cycles of concentration; tower fans move air at
+    a liquid-to-gas ratio of 1; chilled- and condenser-water pumps."""
+    t_wb = out["wet_bulb"]
+    t_ra = supply_air + c.air_delta_t_k
+    supply_water = t_ra - (t_ra - supply_air) / c.coil_effectiveness
+    return_water = supply_water + c.water_delta_t_k
+    economiser_water = t_wb + c.tower_approach_k + c.hx_approach_k
+    free = np.clip((return_water - economiser_water) / (return_water - supply_water), 0.0, 1.0)
+    q_chiller = (1.0 - free) * q_air
+    condenser = t_wb + c.tower_approach_k
+    chiller = np.where(q_chiller > 0, q_chiller / chiller_cop(q_chiller / design_q_air, condenser),
+                       0.0)
+    rejected = q_air + chiller
+    circulating = rejected / (CP_WATER * c.water_delta_t_k)  # kg s-1 through the towers
+    evaporated = rejected / latent_heat(condenser + c.water_delta_t_k / 2)
+    drift = c.drift_fraction * circulating
+    blowdown = np.maximum(evaporated / (c.cycles_of_concentration - 1) - drift, 0.0)
+    design_rejected = design_q_air * 1.2  # chiller work at full load about a fifth of the load
+    tower_fans = fan_power(circulating / TOWER_LIQUID_TO_GAS, out["density"],
+                           design_rejected / (CP_WATER * c.water_delta_t_k) / TOWER_LIQUID_TO_GAS,
+                           TOWER_FAN_PRESSURE_PA, TOWER_FAN_EFFICIENCY)
+    pumps = (q_air / (CP_WATER * c.water_delta_t_k) + circulating) / RHO_WATER * \
+        c.pump_head_pa / c.pump_efficiency
+    fans = _air_handler(c, q_air, out["supply_density"], design_q_air, 0.0, None)
+    mode = np.select([free >= 1, free > 0], [ECONOMIZER, PARTIAL], MECHANICAL)
+    return {"fan_power": fans + tower_fans, "pump_power": pumps, "mechanical_power": chiller,
+            "mechanical_heat": q_chiller,
+            "water_use": (evaporated + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0,
+            "mode": mode, "hall_humidity_ratio": np.clip(
+                out["humidity_ratio"], out["humidity_ratio_min"], out["humidity_ratio_max"])}

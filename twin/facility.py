@@ -1,0 +1,267 @@
+"""The facility hour by hour: IT load, electrical losses and cooling -> facility power, PUE, water.
+
+For every (site, hour): servers at their utilisation draw IT power that depends on the server inlet
+air (fans, leakage) and, for liquid-cooled servers, on the coolant (:mod:`twin.it_load`); the UPS
+(no-load, proportional and square-law losses: Rasmussen 2007, APC white paper 113), distribution
+and lighting add losses; all of it is heat that the site's cooling plant removes
+(:mod:`twin.cooling`). PUE_h = facility / IT; annual PUE and WUE are energy weighted (The Green
+Grid; reference/cooling.md section 1): sum of facility energy over sum of IT energy.
+
+Control: ``baseline`` holds the configured setpoints; ``optimised`` chooses, each hour, the supply
+air temperature within the ASHRAE recommended envelope and the facility-water temperature (liquid
+plants) that minimise facility power, by evaluating the whole facility at candidate setpoints
+(the cooling mode follows: the cheapest one the weather allows at that setpoint).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from twin import cooling
+from twin.arrays import groups
+from twin.it_load import SERVERS, design_it_power, it_power, utilisation_series
+from twin.psychrometrics import (humidity_ratio_from_dew_point, moist_air_density,
+                                 saturation_vapour_pressure)
+
+# ASHRAE TC 9.9 allowable envelopes of the server inlet (reference 3.1): dry bulb min and max,
+# dew point max [degC], relative humidity min and max [%]; dew point min -12 degC for all
+ALLOWABLE = {"A1": (15.0, 32.0, 17.0, 8.0, 80.0), "A2": (10.0, 35.0, 21.0, 8.0, 80.0),
+             "A3": (5.0, 40.0, 24.0, 8.0, 85.0), "A4": (5.0, 45.0, 24.0, 8.0, 90.0)}
+ALLOWABLE_DEW_POINT_MIN_DEGC = -12.0
+# above 950 m the allowable maximum falls 1 K per this many metres (reference 3.3)
+DERATING_M_PER_K = {"A1": 300.0, "A2": 300.0, "A3": 175.0, "A4": 125.0}
+# recommended envelope (reference 3.2): dry bulb 18-27 degC, dew point -9..15 degC, RH <= 60 %
+RECOMMENDED_DEGC, RECOMMENDED_DEW_POINT_DEGC, RECOMMENDED_RH_MAX = (18.0, 27.0), (-9.0, 15.0), 60.0
+# optimised control: candidates between these (supply air: the recommended envelope less the
+# recirculation approach; facility water: this far below the baseline up to its maximum)
+CANDIDATES = 5
+FACILITY_WATER_SEARCH_BELOW_K = 8.0
+
+
+def ups_loss(it_power_w, rated_w, coefficients):
+    """UPS loss [W]: rated x (c0 + c1 PLR + c2 PLR^2), PLR = load / rated (no-load,
+    proportional and square-law losses, Rasmussen 2007)."""
+    plr = it_power_w / rated_w
+    c0, c1, c2 = (coefficients[:, k:k + 1] for k in range(3))
+    return rated_w * (c0 + c1 * plr + c2 * plr ** 2)
+
+
+def allowable_max_degc(ashrae_class, altitude_m):
+    """The class's allowable maximum inlet dry bulb [degC] derated for altitude above 950 m."""
+    top = ALLOWABLE[ashrae_class][1]
+    return top - max(altitude_m - 950.0, 0.0) / DERATING_M_PER_K[ashrae_class]
+
+
+def _subset(ns: SimpleNamespace, rows) -> SimpleNamespace:
+    return SimpleNamespace(**{k: v[rows] for k, v in vars(ns).items()})
+
+
+def _servers(sites):
+    models = np.array([s.it.gpu_model for s in sites])
+    per_server = np.array([max(SERVERS[m].accelerators, 1) for m in models])
+    count = np.ceil(np.array([s.it.gpu_count for s in sites]) / per_server)
+    design = design_it_power(models, count)
+    capacity = np.array([s.it.capacity_w for s in sites])
+    for s, d, cap in zip(sites, design, capacity):
+        if d > 1.1 * cap:
+            raise ValueError(
+                f"site {s.id}: {s.it.gpu_count:,} {s.it.gpu_model} draw up to {d / 1e6:.2f} MW at "
+                f"full load, more than it.capacity_w {cap / 1e6:.2f} MW (+10 %) that the UPS and "
+                "cooling are built for: raise it.capacity_w or lower it.gpu_count")
+    return models, count, capacity
+
+
+class Facility:
+    """The facility model of a set of sites over one weather period; :meth:`evaluate` gives every
+    hourly quantity at given setpoints, :meth:`run` applies each site's control."""
+
+    def __init__(self, sites, time, weather: dict, altitude, utilisation=None):
+        self.sites, self.time = sites, pd.DatetimeIndex(time)
+        self.c = cooling.site_columns([s.cooling for s in sites])
+        self.ups = np.array([s.cooling.ups_loss_coefficients for s in sites], dtype=float)
+        self.models, self.servers, self.capacity = _servers(sites)
+        self.topology = np.array([s.cooling.topology for s in sites])
+        self.liquid = self.topology == "liquid_dry_cooler"
+        self.utilisation = utilisation_series(self.time, [s.it.utilisation for s in sites]) \
+            if utilisation is None else utilisation
+        self.outdoor = cooling.outdoor_state(weather["temp_air"], weather["temp_dew"],
+                                             weather["pressure"])
+        self.pm10 = weather.get("pm10")
+        self.lockout = (self.pm10 > self.c.pm10_lockout_ug_m3) if self.pm10 is not None else \
+            np.zeros(np.shape(weather["temp_air"]), dtype=bool)
+        self.altitude = np.asarray(altitude, dtype=float)
+        design = self._it(np.ones((len(sites), 1)), self.c.supply_air_degc,
+                          self.c.facility_water_degc)
+        scale = self.capacity[:, None] / design["it_power"]  # the plant is sized for capacity_w
+        losses = self._losses(self.capacity[:, None])
+        self.design_q_liquid = design["heat_to_liquid"] * scale
+        self.design_q_air = design["heat_to_air"] * scale + losses
+
+    def _it(self, utilisation, supply_air, facility_water) -> dict:
+        shape = np.broadcast_shapes(np.shape(utilisation), np.shape(supply_air),
+                                    np.shape(facility_water))
+        inlet = np.broadcast_to(supply_air + self.c.supply_approach_k, shape)
+        u = np.broadcast_to(utilisation, shape)
+        out = {k: np.zeros(shape) for k in ("it_power", "server_fan_power", "heat_to_liquid",
+                                            "heat_to_air")}
+        for liquid, rows in groups(self.liquid):
+            c = _subset(self.c, rows)
+            kwargs = dict(liquid_fraction=c.liquid_fraction[:, 0],
+                          leak_reference_liquid_degc=(c.facility_water_degc + c.cdu_approach_k)[
+                              :, 0]) if liquid else {}
+            coolant = np.broadcast_to(facility_water + self.c.cdu_approach_k, shape)[rows] \
+                if liquid else None
+            part = it_power(self.models[rows], self.servers[rows], u[rows], inlet[rows], coolant,
+                            **kwargs)
+            for k in out:
+                out[k][rows] = part[k]
+        return out
+
+    def _losses(self, it):
+        return ups_loss(it, self.capacity[:, None], self.ups) + it * (
+            self.c.distribution_loss_fraction + self.c.lighting_fraction)
+
+    def evaluate(self, supply_air, facility_water) -> dict[str, np.ndarray]:
+        """Every hourly quantity ``(S, T)`` at supply-air and facility-water setpoints [degC]
+        (``(S, 1)`` or ``(S, T)``; facility water is used by liquid plants only)."""
+        c, o = self.c, self.outdoor
+        shape = np.shape(o["temp_air"])
+        supply_air = np.broadcast_to(supply_air, shape)
+        facility_water = np.broadcast_to(facility_water, shape)
+        it = self._it(self.utilisation, supply_air, facility_water)
+        losses = self._losses(it["it_power"])
+        q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
+        o = {**o, "supply_density": moist_air_density(supply_air, np.minimum(
+            o["humidity_ratio"], 0.012), o["pressure"])}
+        parts = {k: np.zeros(shape) for k in ("fan_power", "secondary_power", "pump_power",
+                                              "mechanical_power", "mechanical_heat", "water_use")}
+        mode = np.zeros(shape, dtype=np.int8)
+        w_hall = np.array(o["humidity_ratio"])
+        keys = [f"{t}/{a}" for t, a in zip(self.topology, c.air_path[:, 0])]
+        for key, rows in groups(keys):
+            topology, path = key.split("/")
+            cs, os_ = _subset(c, rows), {k: v[rows] for k, v in o.items()}
+            sa = supply_air[rows]
+            if topology == "chilled_water":
+                results = [cooling.chilled_water(cs, os_, q_air[rows], sa,
+                                                 design_q_air=self.design_q_air[rows])]
+            else:
+                air = cooling.air_side(
+                    cs, os_, q_air[rows], sa, direct=(path == "direct" and topology !=
+                                                      "liquid_dry_cooler"),
+                    design_q_air=self.design_q_air[rows], lockout=self.lockout[rows],
+                    pm10=None if self.pm10 is None else self.pm10[rows])
+                results = [air]
+                if topology == "liquid_dry_cooler":
+                    results.append(cooling.liquid_side(
+                        cs, os_, q_liquid[rows], facility_water[rows],
+                        design_q_liquid=self.design_q_liquid[rows], lockout=self.lockout[rows]))
+            for r in results:
+                for k in parts:
+                    if k in r:
+                        parts[k][rows] += r[k]
+            mode[rows] = np.maximum.reduce([r["mode"] for r in results])
+            w_hall[rows] = results[0]["hall_humidity_ratio"]
+        cooling_power = parts["fan_power"] + parts["secondary_power"] + parts["pump_power"] + \
+            parts["mechanical_power"]
+        facility = it["it_power"] + losses + cooling_power
+        inlet = supply_air + c.supply_approach_k
+        recommended, allowable = self._envelopes(inlet, w_hall)
+        return {"it_power": it["it_power"], "server_fan_power": it["server_fan_power"],
+                "electrical_losses": losses, "cooling_power": cooling_power,
+                "cooling_fan_power": parts["fan_power"] + parts["secondary_power"],
+                "cooling_pump_power": parts["pump_power"],
+                "mechanical_cooling_power": parts["mechanical_power"],
+                "facility_power": facility, "pue": facility / it["it_power"],
+                "water_use": parts["water_use"], "cooling_mode": mode,
+                "supply_air_temperature": np.array(supply_air, dtype=float),
+                "facility_water_temperature": np.where(self.liquid[:, None], facility_water,
+                                                       np.nan),
+                "inlet_outside_recommended": ~recommended, "inlet_outside_allowable": ~allowable,
+                "utilisation": np.broadcast_to(self.utilisation, shape).astype(float)}
+
+    def _envelopes(self, inlet, humidity_ratio):
+        """Server inlet inside the recommended and the allowable envelope ``(S, T)`` bool; dew
+        points compared as humidity ratios at the site's pressure (0.01 K tolerance)."""
+        p = self.outdoor["pressure"]
+        vapour = p * humidity_ratio / (0.621945 + humidity_ratio)  # ASHRAE HOF eq. 20
+        rh = 100.0 * vapour / saturation_vapour_pressure(inlet)
+        tol = 0.01
+
+        def w(dew):
+            return humidity_ratio_from_dew_point(dew, p)
+
+        recommended = ((inlet >= RECOMMENDED_DEGC[0]) & (inlet <= RECOMMENDED_DEGC[1])
+                       & (humidity_ratio >= w(RECOMMENDED_DEW_POINT_DEGC[0] - tol))
+                       & (humidity_ratio <= w(RECOMMENDED_DEW_POINT_DEGC[1] + tol))
+                       & (rh <= RECOMMENDED_RH_MAX))
+        limits = np.array([ALLOWABLE[s.cooling.allowable_class] for s in self.sites])
+        top = np.array([allowable_max_degc(s.cooling.allowable_class, a)
+                        for s, a in zip(self.sites, self.altitude)])[:, None]
+        allowable = ((inlet >= limits[:, :1]) & (inlet <= top)
+                     & (humidity_ratio >= w(ALLOWABLE_DEW_POINT_MIN_DEGC - tol))
+                     & (humidity_ratio <= w(limits[:, 2:3] + tol))
+                     & (rh >= limits[:, 3:4]) & (rh <= limits[:, 4:5]))
+        return recommended, allowable
+
+    def _best(self, candidates, evaluate_at):
+        """Per element, the candidate setpoint ``(S, 1)`` giving the least facility power."""
+        power = np.stack([evaluate_at(x)["facility_power"] for x in candidates])
+        return np.take_along_axis(np.stack([np.broadcast_to(x, power.shape[1:])
+                                            for x in candidates]),
+                                  np.argmin(power, axis=0)[None], axis=0)[0]
+
+    def run(self) -> dict[str, np.ndarray]:
+        """Each site under its control; ``*_baseline`` entries give the baseline's cooling and
+        facility power for comparison (equal to the result where the control is baseline)."""
+        c = self.c
+        baseline = self.evaluate(c.supply_air_degc, c.facility_water_degc)
+        optimised = (c.control == "optimised")[:, 0]
+        if not optimised.any():
+            result = baseline
+        else:
+            top = RECOMMENDED_DEGC[1] - c.supply_approach_k
+            supplies = [RECOMMENDED_DEGC[0] + (top - RECOMMENDED_DEGC[0]) * k / (CANDIDATES - 1)
+                        for k in range(CANDIDATES)]
+            low = c.facility_water_degc - FACILITY_WATER_SEARCH_BELOW_K
+            waters = [low + (c.facility_water_max_degc - low) * k / (CANDIDATES - 1)
+                      for k in range(CANDIDATES)]
+            water = self._best(waters, lambda w: self.evaluate(c.supply_air_degc, w)) \
+                if self.liquid[optimised].any() else c.facility_water_degc
+            supply = self._best(supplies, lambda s: self.evaluate(s, water))
+            chosen = self.evaluate(np.where(optimised[:, None], supply, c.supply_air_degc),
+                                   np.where(optimised[:, None], water, c.facility_water_degc))
+            result = {k: np.where(optimised[:, None], v, baseline[k]) for k, v in chosen.items()}
+        result["cooling_power_baseline"] = baseline["cooling_power"]
+        result["facility_power_baseline"] = baseline["facility_power"]
+        return result
+
+
+def facility_summary(ds) -> pd.DataFrame:
+    """Per site and year: energy-weighted annual PUE (sum of facility over sum of IT energy),
+    WUE [L kWh-1 of IT], IT and cooling energy [Wh], the optimised control's cooling saving
+    against the baseline [%], peak hourly PUE, and hours per cooling mode and outside the ASHRAE
+    envelopes."""
+    it, facility = ds["it_power"].sum("time"), ds["facility_power"].sum("time")
+    cooling_energy = ds["cooling_power"].sum("time")
+    baseline = ds["cooling_power_baseline"].sum("time")
+    frame = pd.DataFrame({
+        "name": ds["name"].values,
+        "topology": ds["cooling_topology"].values,
+        "control": ds["cooling_control"].values,
+        "it_energy_wh": it.values,
+        "cooling_energy_wh": cooling_energy.values,
+        "pue": (facility / it).values,
+        "pue_baseline": (ds["facility_power_baseline"].sum("time") / it).values,
+        "cooling_saving_pct": (100 * (1 - cooling_energy / baseline)).values,
+        "wue_l_per_kwh": (ds["water_use"].sum("time") / (it / 1000.0)).values,
+        "peak_pue": ds["pue"].max("time").values,
+        "hours_outside_recommended": ds["inlet_outside_recommended"].sum("time").values,
+        "hours_outside_allowable": ds["inlet_outside_allowable"].sum("time").values,
+    }, index=pd.Index(ds["site"].values, name="site"))
+    for code, mode in enumerate(cooling.MODES):
+        frame[f"hours_{mode}"] = (ds["cooling_mode"] == code).sum("time").values
+    return frame

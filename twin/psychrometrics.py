@@ -1,0 +1,164 @@
+"""Vectorised moist-air psychrometrics in SI at the site's pressure.
+
+Equations from ASHRAE Handbook - Fundamentals 2017 (SI), chapter 1, the ones PsychroLib implements:
+saturation pressure over ice and over water (Hyland-Wexler, eqs. 5 and 6), humidity ratio from vapour
+pressure (eq. 20), specific volume (eq. 26), enthalpy (eq. 30) and the thermodynamic wet bulb over a
+wet (eq. 33) or iced (eq. 35) surface. Arrays of any broadcastable shape in, float64 arrays out; NaN
+stays in its own element. Units: temperature [degC], pressure [Pa], humidity ratio W [kg water / kg
+dry air], relative humidity [%], enthalpy [J / kg dry air], density [kg moist air / m3].
+
+Where ASHRAE leaves a choice we follow PsychroLib: eqs. 5/6 switch at the triple point (0.01 degC), so
+p_ws is continuous. Near 0 degC eqs. 33 and 35 can both have a root (an ice bulb up to ~0.8 K below
+zero and a liquid wet bulb just above it); we return the liquid one, PsychroLib's bisection either.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+KELVIN = 273.15
+TRIPLE_POINT_DEGC = 0.01  # eqs. 5/6 switch (PsychroLib's choice: continuous p_ws)
+MOLAR_MASS_RATIO = 0.621945  # M_water / M_dry_air, eq. 20
+R_DRY_AIR = 287.042  # J kg-1 K-1, eq. 26
+VOLUME_VAPOUR_FACTOR = 1.607858  # 1 / MOLAR_MASS_RATIO, eq. 26
+CP_DRY_AIR = 1.006  # kJ kg-1 K-1, eq. 30
+CP_VAPOUR = 1.86  # kJ kg-1 K-1, eq. 30
+H_VAPOUR_0C = 2501.0  # kJ kg-1, eq. 30
+DEW_ABOVE_DRY_TOLERANCE_K = 0.05  # a larger excess is an error, a smaller one weather-file rounding
+# Newton converges quadratically: after a step s the error is < 0.04 s^2 K for these two equations,
+# so these step sizes leave errors below 1e-7 K (dew point) and 1e-4 K (wet bulb)
+DEW_POINT_STEP_K = 1e-3
+WET_BULB_STEP_K = 0.05
+MAX_NEWTON_STEPS = 30
+BLOCK = 2**15  # elements per block in `state`: cache-sized blocks make numpy ~2x faster
+# ln p_ws = C0/T + C1 + C2 T + C3 T^2 + C4 T^3 + C5 T^4 + C6 ln T, T [K], p_ws [Pa]
+LN_PWS_ICE = (-5.6745359e03, 6.3925247, -9.677843e-03, 6.2215701e-07, 2.0747825e-09, -9.484024e-13,
+              4.1635019)  # eq. 5, -100..0 degC
+LN_PWS_WATER = (-5.8002206e03, 1.3914993, -4.8640239e-02, 4.1764768e-05, -1.4452093e-08, 0.0,
+                6.5459673)  # eq. 6, 0..200 degC
+# eqs. 33 (wet, t* >= 0) and 35 (iced): W = ((A - B t*) W_s(t*) - 1.006 (t - t*)) / (A + 1.86 t - C t*)
+WET_BULB_WATER = (2501.0, 2.326, 4.186)
+WET_BULB_ICE = (2830.0, 0.24, 2.1)
+
+
+def _ln_pws(temp_degc, c):
+    """ln p_ws [ln Pa] from eq. 5 or 6 (coefficients ``c``)."""
+    t = temp_degc + KELVIN
+    return c[0] / t + c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))) + c[6] * np.log(t)
+
+
+def _ln_pws_slope(temp_degc, c):
+    """d ln p_ws / dT [K-1] from eq. 5 or 6 (coefficients ``c``)."""
+    t = temp_degc + KELVIN
+    return (c[6] - c[0] / t) / t + c[2] + t * (2 * c[3] + t * (3 * c[4] + t * 4 * c[5]))
+
+
+def _newton(residual, x, args, todo, step_tolerance):
+    """Newton on flat arrays, in place on ``x[todo]``; each pass only visits elements still moving.
+
+    ``residual(x, *args)`` returns the residual and its derivative. NaN elements drop out at once.
+    """
+    for _ in range(MAX_NEWTON_STEPS):
+        value, derivative = residual(x[todo], *(a[todo] for a in args))
+        step = value / derivative
+        x[todo] -= step
+        todo = todo[np.abs(step) > step_tolerance]
+        if todo.size == 0:
+            return x
+    raise RuntimeError(f"Newton iteration did not converge for {todo.size} element(s)")
+
+
+def saturation_vapour_pressure(temp_degc):
+    """Saturation vapour pressure [Pa]: over ice at or below 0.01 degC (eq. 5), over water above (eq. 6)."""
+    t = np.asarray(temp_degc, dtype=float)
+    ln_p = np.array(_ln_pws(t, LN_PWS_WATER))
+    ice = t <= TRIPLE_POINT_DEGC
+    if ice.any():
+        ln_p[ice] = _ln_pws(t[ice], LN_PWS_ICE)
+    return np.exp(ln_p)
+
+
+def _humidity_ratio(vapour_pressure_pa, pressure_pa):
+    return MOLAR_MASS_RATIO * vapour_pressure_pa / (pressure_pa - vapour_pressure_pa)  # eq. 20
+
+
+def _vapour_pressure(humidity_ratio, pressure_pa):
+    return pressure_pa * humidity_ratio / (MOLAR_MASS_RATIO + humidity_ratio)  # eq. 20 inverted
+
+
+P_WS_0C = float(np.exp(_ln_pws(0.0, LN_PWS_WATER)))  # Pa, over water (eq. 6)
+
+
+def humidity_ratio_from_dew_point(temp_dew_degc, pressure_pa):
+    """Humidity ratio [kg/kg] from dew point [degC] and pressure [Pa] (eq. 20 with p_w = p_ws(t_dew))."""
+    return _humidity_ratio(saturation_vapour_pressure(temp_dew_degc), np.asarray(pressure_pa, dtype=float))
+
+
+def humidity_ratio_from_rh(temp_degc, relative_humidity_pct, pressure_pa):
+    """Humidity ratio [kg/kg] from dry bulb [degC], relative humidity [%] and pressure [Pa] (eq. 20)."""
+    p_w = np.asarray(relative_humidity_pct, dtype=float) / 100.0 * saturation_vapour_pressure(temp_degc)
+    return _humidity_ratio(p_w, np.asarray(pressure_pa, dtype=float))
+
+
+def relative_humidity(temp_degc, humidity_ratio, pressure_pa):
+    """Relative humidity [%] from dry bulb [degC], humidity ratio [kg/kg] and pressure [Pa]."""
+    p_w = _vapour_pressure(np.asarray(humidity_ratio, dtype=float), np.asarray(pressure_pa, dtype=float))
+    return 100.0 * p_w / saturation_vapour_pressure(temp_degc)
+
+
+def _dew_point_residual(temp, ln_p_w, c):
+    return _ln_pws(temp, c) - ln_p_w, _ln_pws_slope(temp, c)
+
+
+def dew_point(humidity_ratio, pressure_pa):
+    """Dew point [degC] from humidity ratio [kg/kg] and pressure [Pa]: eq. 5 or 6 inverted.
+
+    Newton on ln p_ws (concave in t) from a Magnus (WMO) first guess. W <= 0 gives NaN.
+    """
+    w, p = np.broadcast_arrays(np.asarray(humidity_ratio, dtype=float), np.asarray(pressure_pa, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ln_p_w = np.log(_vapour_pressure(w, p)).ravel()
+    gamma = ln_p_w - np.log(611.2)
+    temp = 243.12 * gamma / (17.62 - gamma)
+    ice = ln_p_w <= _ln_pws(TRIPLE_POINT_DEGC, LN_PWS_WATER)
+    for c, todo in ((LN_PWS_ICE, np.flatnonzero(ice)), (LN_PWS_WATER, np.flatnonzero(~ice))):
+        _newton(functools.partial(_dew_point_residual, c=c), temp, (ln_p_w,), todo, DEW_POINT_STEP_K)
+    return temp.reshape(w.shape)
+
+
+def humidity_ratio_from_wet_bulb(temp_degc, wet_bulb_degc, pressure_pa):
+    """Humidity ratio [kg/kg] from dry bulb and wet bulb [degC], pressure [Pa] (eq. 33; eq. 35 below 0)."""
+    t, t_wb = np.asarray(temp_degc, dtype=float), np.asarray(wet_bulb_degc, dtype=float)
+    a, b, c = (np.where(t_wb < 0.0, ice, water) for ice, water in zip(WET_BULB_ICE, WET_BULB_WATER))
+    w_s = humidity_ratio_from_dew_point(t_wb, pressure_pa)
+    return ((a - b * t_wb) * w_s - CP_DRY_AIR * (t - t_wb)) / (a + CP_VAPOUR * t - c * t_wb)
+
+
+def _wet_bulb_residual(t_wb, t, w, p, ice):
+    """Eq. 33 (35 if ``ice``) times its denominator, and its derivative in t*: increasing, convex."""
+    a, b, c = WET_BULB_ICE if ice else WET_BULB_WATER
+    ln_pws = LN_PWS_ICE if ice else LN_PWS_WATER
+    p_ws = np.exp(_ln_pws(t_wb, ln_pws))
+    w_s = _humidity_ratio(p_ws, p)
+    wet = (a - b * t_wb) * w_s
+    value = wet - CP_DRY_AIR * (t - t_wb) - w * (a + CP_VAPOUR * t - c * t_wb)
+    return value, wet * _ln_pws_slope(t_wb, ln_pws) * p / (p - p_ws) - b * w_s + CP_DRY_AIR + c * w
+
+
+def _wet_bulb(t, w, p, t_dew):
+    """Wet bulb [degC] on flat arrays by Newton from midway between the dew point and the dry bulb."""
+    # eq. 33's residual at t* = 0 is > 0 where its root is below 0 degC: use eq. 35 (ice) there
+    ice = H_VAPOUR_0C * (_humidity_ratio(P_WS_0C, p) - w) - t * (CP_DRY_AIR + CP_VAPOUR * w) > 0
+    t_wb = 0.5 * (t + t_dew)
+    for phase, todo in ((True, np.flatnonzero(ice)), (False, np.flatnonzero(~ice))):
+        _newton(functools.partial(_wet_bulb_residual, ice=phase), t_wb, (t, w, p), todo, WET_BULB_STEP_K)
+    return np.minimum(t_wb, t)
+
+
+def wet_bulb(temp_degc, humidity_ratio, pressure_pa):
+    """Thermodynamic wet bulb [degC] from dry bulb [degC], humidity ratio [kg/kg], pressure [Pa] (eqs. 33, 35)."""
+    t, w, p = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (temp_degc, humidity_ratio, pressure_pa)))
+    t, w, p = t.ravel(), w.ravel(), p.ravel()
+    return _wet_bulb(t, w, p, np.minimum(dew_point(w, p), t)).reshape(np.shape(temp_degc + w))
