@@ -167,7 +167,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
         water_kg_s = outside * (humidify + sprayed * bleed)
         w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min), np.clip(w_oa, w_min, w_max))
-        secondary = zero
+        secondary = pumps = zero
     else:
         t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)
         t_wet = t_ra - c.iec_wet_effectiveness * (t_ra - t_wb)
@@ -175,15 +175,20 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         evap = ~econ & assist & (t_wet <= supply_air)
         wet = assist & (t_wet < t_dry)
         t_pre = np.where(wet, t_wet, t_dry)
-        partial = ~econ & ~evap & (t_pre < t_ra)
         volume = mass / out["supply_density"]
+        full_secondary = c.iec_secondary_flow_ratio * volume
+        # pre-cooling runs only where the compressor work it saves exceeds its fans and pump
+        saved = mass * CP_AIR * (t_ra - t_pre) / dx_cop(c.dx_cop, t_oa)
+        cost = full_secondary * (c.iec_secondary_fan_w_per_m3s + np.where(
+            wet, c.iec_pump_w_per_m3s, 0.0))
+        partial = ~econ & ~evap & (t_pre < t_ra) & (saved > cost)
         with np.errstate(invalid="ignore", divide="ignore"):
             needed = np.where(econ, np.clip((t_ra - supply_air) / (t_ra - t_dry), 0.0, 1.0), 1.0)
         running = econ | evap | partial
-        secondary_volume = np.where(running, needed * c.iec_secondary_flow_ratio * volume, 0.0)
+        secondary_volume = np.where(running, needed * full_secondary, 0.0)
         wet_on = (evap | partial) & wet
-        secondary = secondary_volume * c.iec_secondary_fan_w_per_m3s + np.where(
-            wet_on, secondary_volume * c.iec_pump_w_per_m3s, 0.0)
+        secondary = secondary_volume * c.iec_secondary_fan_w_per_m3s
+        pumps = np.where(wet_on, secondary_volume * c.iec_pump_w_per_m3s, 0.0)
         q_evaporative = np.where(wet_on, mass * CP_AIR * (t_ra - np.maximum(t_pre, supply_air)),
                                  0.0)
         water_kg_s = q_evaporative / latent_heat(t_wb) * bleed
@@ -193,7 +198,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         econ | evap, 0.0, q_air))
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
     mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
-    return {"fan_power": fans, "secondary_power": secondary,
+    return {"fan_power": fans, "secondary_power": secondary, "pump_power": pumps,
             "mechanical_power": trim / dx_cop(c.dx_cop, t_oa), "mechanical_heat": trim,
             "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode,
             "hall_humidity_ratio": w_hall, "outside_air": outside}

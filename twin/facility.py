@@ -225,10 +225,10 @@ class Facility:
         else:
             top = RECOMMENDED_DEGC[1] - c.supply_approach_k
             supplies = [RECOMMENDED_DEGC[0] + (top - RECOMMENDED_DEGC[0]) * k / (CANDIDATES - 1)
-                        for k in range(CANDIDATES)]
+                        for k in range(CANDIDATES)] + [c.supply_air_degc]
             low = c.facility_water_degc - FACILITY_WATER_SEARCH_BELOW_K
             waters = [low + (c.facility_water_max_degc - low) * k / (CANDIDATES - 1)
-                      for k in range(CANDIDATES)]
+                      for k in range(CANDIDATES)] + [c.facility_water_degc]
             water = self._best(waters, lambda w: self.evaluate(c.supply_air_degc, w)) \
                 if self.liquid[optimised].any() else c.facility_water_degc
             supply = self._best(supplies, lambda s: self.evaluate(s, water))

@@ -150,7 +150,7 @@ def _wet_bulb_residual(t_wb, t, w, p, ice):
 def _wet_bulb(t, w, p, t_dew):
     """Wet bulb [degC] on flat arrays by Newton from midway between the dew point and the dry bulb."""
     # eq. 33's residual at t* = 0 is > 0 where its root is below 0 degC: use eq. 35 (ice) there
-    ice = H_VAPOUR_0C * (_humidity_ratio(P_WS_0C, p) - w) - t * (CP_DRY_AIR + CP_VAPOUR * w) > 0
+    ice = WET_BULB_WATER[0] * (_humidity_ratio(P_WS_0C, p) - w) - t * (CP_DRY_AIR + CP_VAPOUR * w) > 0
     t_wb = 0.5 * (t + t_dew)
     for phase, todo in ((True, np.flatnonzero(ice)), (False, np.flatnonzero(~ice))):
         _newton(functools.partial(_wet_bulb_residual, ice=phase), t_wb, (t, w, p), todo, WET_BULB_STEP_K)
@@ -160,5 +160,56 @@ def _wet_bulb(t, w, p, t_dew):
 def wet_bulb(temp_degc, humidity_ratio, pressure_pa):
     """Thermodynamic wet bulb [degC] from dry bulb [degC], humidity ratio [kg/kg], pressure [Pa] (eqs. 33, 35)."""
     t, w, p = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (temp_degc, humidity_ratio, pressure_pa)))
-    t, w, p = t.ravel(), w.ravel(), p.ravel()
-    return _wet_bulb(t, w, p, np.minimum(dew_point(w, p), t)).reshape(np.shape(temp_degc + w))
+    flat = [a.ravel() for a in (t, w, p)]
+    return _wet_bulb(*flat, np.minimum(dew_point(flat[1], flat[2]), flat[0])).reshape(t.shape)
+
+
+def enthalpy(temp_degc, humidity_ratio):
+    """Moist-air specific enthalpy [J / kg dry air] (eq. 30)."""
+    t, w = np.asarray(temp_degc, dtype=float), np.asarray(humidity_ratio, dtype=float)
+    return 1000.0 * (CP_DRY_AIR * t + w * (H_VAPOUR_0C + CP_VAPOUR * t))
+
+
+def dry_bulb_from_enthalpy(enthalpy_j_per_kg, humidity_ratio):
+    """Dry bulb [degC] from enthalpy [J / kg dry air] and humidity ratio [kg/kg] (eq. 30 inverted)."""
+    h, w = np.asarray(enthalpy_j_per_kg, dtype=float) / 1000.0, np.asarray(humidity_ratio, dtype=float)
+    return (h - H_VAPOUR_0C * w) / (CP_DRY_AIR + CP_VAPOUR * w)
+
+
+def moist_air_density(temp_degc, humidity_ratio, pressure_pa):
+    """Moist-air density [kg / m3] = (1 + W) / v, specific volume v from eq. 26."""
+    t, w = np.asarray(temp_degc, dtype=float), np.asarray(humidity_ratio, dtype=float)
+    volume = R_DRY_AIR * (t + KELVIN) * (1.0 + VOLUME_VAPOUR_FACTOR * w) / np.asarray(pressure_pa, dtype=float)
+    return (1.0 + w) / volume
+
+
+def _state(t, t_dew, p):
+    p_w = saturation_vapour_pressure(t_dew)
+    w = _humidity_ratio(p_w, p)
+    return {"humidity_ratio": w, "wet_bulb": _wet_bulb(t, w, p, t_dew), "dew_point": t_dew,
+            "enthalpy": enthalpy(t, w), "density": moist_air_density(t, w, p),
+            "relative_humidity": 100.0 * p_w / saturation_vapour_pressure(t)}
+
+
+def state(temp_air, temp_dew, pressure):
+    """Moist-air state from dry bulb [degC], dew point [degC] and pressure [Pa], broadcast together.
+
+    Returns a dict of arrays: humidity_ratio [kg/kg], wet_bulb [degC], dew_point [degC],
+    enthalpy [J / kg dry air], density [kg / m3], relative_humidity [%]. A dew point above the dry bulb
+    by less than DEW_ABOVE_DRY_TOLERANCE_K is taken as the dry bulb; a larger excess raises ValueError.
+    """
+    t, t_dew, p = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (temp_air, temp_dew, pressure)))
+    excess = t_dew - t
+    bad = excess >= DEW_ABOVE_DRY_TOLERANCE_K
+    if bad.any():
+        first = np.unravel_index(np.argmax(bad), bad.shape)
+        raise ValueError(
+            f"dew point above dry bulb by {DEW_ABOVE_DRY_TOLERANCE_K} K or more in {int(bad.sum())} "
+            f"element(s); first at index {tuple(int(i) for i in first)}: temp_dew {t_dew[first]:.2f} degC, "
+            f"temp_air {t[first]:.2f} degC")
+    flat = [a.ravel() for a in (t, np.where(excess > 0, t, t_dew), p)]
+    result = {}
+    for start in range(0, t.size, BLOCK):
+        for name, values in _state(*(a[start:start + BLOCK] for a in flat)).items():
+            result.setdefault(name, np.empty(t.size))[start:start + BLOCK] = values
+    return {name: values.reshape(t.shape) for name, values in result.items()}

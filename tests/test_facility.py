@@ -1,0 +1,491 @@
+"""The facility model (twin.facility, twin.cooling) through simulate(): energy balance and PUE
+invariants for every topology, monotonicity in dry bulb, water-free dry plants, altitude, dust,
+the optimised control, the climate ordering of the catalog's designs on real weather, errors and
+the Dataset's CF attributes.
+
+Weather is either the catalog's synthetic year or hand-built from a synthetic year's structure with
+temp_air / temp_dew / pressure (and pm10) overwritten, so the climate is known exactly."""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import weather
+from sites import SiteError, get_site, load_site
+from tests.conftest import SHARED_WEATHER, needs_shared, with_settings
+from twin import cooling
+from twin.cooling import ECONOMIZER, EVAPORATIVE, MECHANICAL, MODES
+from twin.facility import RECOMMENDED_DEGC, facility_summary
+from twin.psychrometrics import saturation_vapour_pressure
+from twin.simulate import simulate
+
+TOPOLOGIES = {  # variant name -> cooling settings
+    "direct": {"topology": "airside_economizer", "air_path": "direct"},
+    "indirect": {"topology": "airside_economizer", "air_path": "indirect"},
+    "chilled": {"topology": "chilled_water"},
+    "liquid": {"topology": "liquid_dry_cooler"},
+}
+# a day of a training cluster with a quiet night (China Standard Time hours 0-23)
+DAILY_PROFILE = [0.3] * 7 + [0.95] * 13 + [0.55] * 4
+SEA_LEVEL_PA, ALTITUDE_PA = 101_325.0, 71_900.0  # 2,800 m: reference/cooling.md section 8
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def variant(site, name: str, **cooling_update):
+    """A copy of ``site`` under its own id with cooling settings replaced."""
+    new = with_settings(site, "cooling", **cooling_update)
+    return new.model_copy(update={"id": f"{site.id}_{name}", "name": f"{site.name} {name}"})
+
+
+def variants(site, **common):
+    """One copy of ``site`` per topology (dict id -> Site), with ``common`` cooling settings."""
+    out = [variant(site, name, **{**spec, **common}) for name, spec in TOPOLOGIES.items()]
+    return {s.id: s for s in out}
+
+
+def hand_weather(template, temp_air, temp_dew, pressure):
+    """A weather Dataset with ``template``'s structure over ``len(temp_air)`` hours and the given
+    dry bulb, dew point [degC] and pressure [Pa] (scalars broadcast); relative humidity made
+    consistent with them."""
+    temp_air = np.asarray(temp_air, dtype=float)
+    n = temp_air.size
+    ds = template.isel(time=slice(0, n)).copy(deep=True)
+    temp_dew = np.broadcast_to(np.asarray(temp_dew, dtype=float), (n,))
+    ds["temp_air"] = ("time", temp_air, ds["temp_air"].attrs)
+    ds["temp_dew"] = ("time", np.array(temp_dew), ds["temp_dew"].attrs)
+    pressure = np.broadcast_to(np.asarray(pressure, dtype=float), (n,))
+    ds["pressure"] = ("time", np.array(pressure), ds["pressure"].attrs)
+    rh = 100.0 * saturation_vapour_pressure(temp_dew) / saturation_vapour_pressure(temp_air)
+    ds["relative_humidity"] = ("time", rh, ds["relative_humidity"].attrs)
+    return ds
+
+
+def row(ds, site_id, var):
+    return ds[var].sel(site=site_id).to_numpy()
+
+
+@pytest.fixture(scope="module")
+def template(golmud_site):
+    return golmud_site.weather(year=2025, seed=1)
+
+
+# --- 1. invariants of every topology over a synthetic year ---------------------------------------
+
+@pytest.fixture(scope="module")
+def year_run():
+    """Every topology, wet and dry, on a hot dry (Turpan) and a hot humid (Wuhu) synthetic year,
+    with a varying daily utilisation; one simulate call."""
+    sites, wx = {}, {}
+    for sid in ("turpan", "wuhu"):
+        base = with_settings(get_site(sid), "it", utilisation=DAILY_PROFILE)
+        year = base.weather(year=2025, seed=1)
+        for assist in (True, False):
+            for s in variants(base, evaporative_assist=assist).values():
+                s = s.model_copy(update={"id": f"{s.id}_{'wet' if assist else 'dry'}"})
+                sites[s.id], wx[s.id] = s, year
+    return simulate(wx, sites)
+
+
+def test_invariants_every_topology_every_hour(year_run):
+    """PUE >= 1; facility = IT + electrical losses + cooling, and cooling = cooling fans + pumps +
+    mechanical cooling, every hour: these are exactly the parts Facility.evaluate sums
+    (``cooling_fan_power`` holds the air-handler, IEC secondary, dry-cooler and tower fans, the IEC
+    secondary pump included there with them; ``facility = it + losses + cooling``)."""
+    ds = year_run
+    assert ds.sizes["time"] == 8760 and ds.sizes["site"] == 16
+    for sid in ds["site"].values:
+        it, fac, pue = (row(ds, sid, v) for v in ("it_power", "facility_power", "pue"))
+        losses, cool = row(ds, sid, "electrical_losses"), row(ds, sid, "cooling_power")
+        fans, pumps = row(ds, sid, "cooling_fan_power"), row(ds, sid, "cooling_pump_power")
+        mech = row(ds, sid, "mechanical_cooling_power")
+        assert np.isfinite(fac).all() and (it > 0).all(), sid
+        assert (pue >= 1.0).all(), f"{sid}: PUE below 1 at {np.flatnonzero(pue < 1)[:5]}"
+        np.testing.assert_allclose(pue, fac / it, rtol=1e-12, err_msg=sid)
+        np.testing.assert_allclose(fac, it + losses + cool, rtol=1e-9, err_msg=sid)
+        np.testing.assert_allclose(cool, fans + pumps + mech, rtol=1e-9, err_msg=sid)
+        for name, part in (("losses", losses), ("fans", fans), ("pumps", pumps), ("mech", mech),
+                           ("water", row(ds, sid, "water_use"))):
+            assert (part >= 0).all(), f"{sid}: negative {name}"
+        assert np.isin(row(ds, sid, "cooling_mode"), range(len(MODES))).all()
+        # baseline control: the baseline columns are the result itself
+        np.testing.assert_array_equal(row(ds, sid, "facility_power_baseline"), fac)
+    # the year exercises more than free cooling: trim or mechanical cooling somewhere in each
+    # climate, free cooling (economiser) somewhere too
+    modes = ds["cooling_mode"].to_numpy()
+    assert (modes == ECONOMIZER).any() and (modes >= 2).any()
+
+
+def test_annual_pue_is_energy_weighted(year_run):
+    """Annual PUE = sum of facility energy / sum of IT energy (reference section 1), not the mean of
+    hourly PUE, which differs when the IT load varies over the day."""
+    ds = year_run
+    summary = facility_summary(ds)
+    for sid in ds["site"].values:
+        it, fac = row(ds, sid, "it_power"), row(ds, sid, "facility_power")
+        assert it.std() / it.mean() > 0.1, "the daily profile should make the IT load vary"
+        weighted = fac.sum() / it.sum()
+        assert summary.loc[sid, "pue"] == pytest.approx(weighted, rel=1e-12)
+        assert summary.loc[sid, "it_energy_wh"] == pytest.approx(it.sum(), rel=1e-12)
+        assert abs(row(ds, sid, "pue").mean() - weighted) > 1e-4, sid
+        assert summary.loc[sid, "wue_l_per_kwh"] == pytest.approx(
+            row(ds, sid, "water_use").sum() / (it.sum() / 1000.0), rel=1e-12)
+        n_modes = sum(summary.loc[sid, f"hours_{m}"] for m in MODES)
+        assert n_modes == ds.sizes["time"]
+
+
+# --- 2. monotonic in dry bulb at fixed humidity ratio --------------------------------------------
+
+SWEEP_TOP_DEGC, SWEEP_STEP_K = 45.0, 0.5
+
+
+@pytest.mark.parametrize("pressure", [SEA_LEVEL_PA, ALTITUDE_PA])
+@pytest.mark.parametrize("assist", [True, False], ids=["wet", "dry"])
+@pytest.mark.parametrize("dew, start", [(-25.0, -20.0), (-5.0, -5.0), (12.0, 12.0)],
+                         ids=["dew-25", "dew-5", "dew12"])
+def test_facility_power_never_falls_as_dry_bulb_rises(golmud_site, template, pressure, assist,
+                                                      dew, start):
+    """Dry bulb from ``start`` to 45 degC in 0.5 K steps at a constant dew point (a fixed humidity
+    ratio; the sweep starts at the dew point, as air cannot be colder than its dew point: a dew
+    point of -25 degC covers -20..45, -5 and 12 degC drier and more humid air over the warm part)
+    and fixed pressure, constant utilisation and baseline setpoints: facility power must not fall
+    as it gets warmer, for every topology. Filters are neutralised (final = clean pressure drop):
+    they age along the time axis, which here is also the temperature axis, and would add a rise of
+    their own that could hide a fall; the test is about the weather only."""
+    temps = np.arange(start, SWEEP_TOP_DEGC + 1e-9, SWEEP_STEP_K)
+    base = with_settings(golmud_site, "it", utilisation=0.7)
+    sites = variants(base, evaporative_assist=assist, filter_final_pa=base.cooling.filter_clean_pa)
+    wx = hand_weather(template, temps, dew, pressure)
+    ds = simulate({i: wx for i in sites}, sites)
+    failures = []
+    for sid in sites:
+        power = row(ds, sid, "facility_power")
+        step = np.diff(power)
+        bad = np.flatnonzero(step < -1e-6 * power[1:])
+        if bad.size:
+            k = bad[0]
+            mode = row(ds, sid, "cooling_mode")
+            failures.append(
+                f"{sid}: facility power falls {-step[k]:.0f} W ({-step[k] / power[k]:.2%}) from "
+                f"{temps[k]} to {temps[k + 1]} degC (mode {MODES[mode[k]]} -> "
+                f"{MODES[mode[k + 1]]}); {bad.size} falls in all")
+    assert not failures, "\n".join(failures)
+
+
+# --- 3. dry plants use no water ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def hot_dry():
+    """A hot dry desert synthetic year (Turpan)."""
+    site = get_site("turpan")
+    return site, site.weather(year=2025, seed=1)
+
+
+def test_dry_topologies_use_no_water(hot_dry):
+    site, wx = hot_dry
+    sites = {s.id: s for s in (
+        variant(site, "liquid_dry", topology="liquid_dry_cooler", evaporative_assist=False),
+        variant(site, "liquid_wet", topology="liquid_dry_cooler", evaporative_assist=True),
+        variant(site, "iec_dry", topology="airside_economizer", air_path="indirect",
+                evaporative_assist=False),
+        variant(site, "iec_wet", topology="airside_economizer", air_path="indirect",
+                evaporative_assist=True))}
+    ds = simulate({i: wx for i in sites}, sites)
+    assert (row(ds, "turpan_liquid_dry", "water_use") == 0).all()
+    assert (row(ds, "turpan_iec_dry", "water_use") == 0).all()
+    # the same plants with evaporative assist in the same hot dry year do use water, in the hours
+    # when dry cooling alone is not enough
+    for wet in ("turpan_liquid_wet", "turpan_iec_wet"):
+        water = row(ds, wet, "water_use")
+        assert (water > 0).sum() > 100, wet
+        assert (water[row(ds, wet, "cooling_mode") == ECONOMIZER] == 0).all(), wet
+    # the dry cooler's spray hours are warm ones
+    temp = row(ds, "turpan_liquid_wet", "temp_air")
+    assert temp[row(ds, "turpan_liquid_wet", "water_use") > 0].min() > np.median(temp)
+
+
+# --- 4. altitude ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("assist", [True, False], ids=["wet", "dry"])
+def test_fan_power_per_watt_of_heat_higher_at_altitude(golmud_site, template, assist):
+    """Same site, dry bulb and dew point at 71.9 kPa (2,800 m) and 101.3 kPa: air is 0.71 times as
+    dense, the same heat needs 1.41 times the air volume and, through fixed ducts, about twice the
+    fan power (reference section 8). Indirect airside economiser, hours in the same mode; the
+    air-cooled heat is IT power plus electrical losses (no liquid path)."""
+    base = variant(with_settings(golmud_site, "it", utilisation=0.7), "iec",
+                   topology="airside_economizer", air_path="indirect", evaporative_assist=assist,
+                   filter_final_pa=golmud_site.cooling.filter_clean_pa)
+    high, low = (base.model_copy(update={"id": f"{base.id}_{k}"}) for k in ("high", "sea"))
+    temps = np.arange(-15.0, 42.0 + 1e-9, 0.5)
+    ds = simulate({high.id: hand_weather(template, temps, -20.0, ALTITUDE_PA),
+                   low.id: hand_weather(template, temps, -20.0, SEA_LEVEL_PA)}, [high, low])
+
+    def per_watt(sid):
+        heat = row(ds, sid, "it_power") + row(ds, sid, "electrical_losses")
+        return row(ds, sid, "cooling_fan_power") / heat
+
+    same = row(ds, high.id, "cooling_mode") == row(ds, low.id, "cooling_mode")
+    assert same.sum() > 0.8 * temps.size
+    ratio = (per_watt(high.id) / per_watt(low.id))[same]
+    assert ((ratio >= 1.3) & (ratio <= 2.2)).all(), (ratio.min(), ratio.max())
+    # the air handler alone (no IEC secondary fans: mechanical hours, dry plant) follows the fan
+    # laws, m^3 / rho^2 at equal mass flow: (101.3 / 71.9)^2 = 1.99
+    mech = same & (row(ds, high.id, "cooling_mode") == MECHANICAL)
+    if not assist:
+        assert mech.any()
+    expected = (SEA_LEVEL_PA / ALTITUDE_PA) ** 2
+    mech_ratio = (per_watt(high.id) / per_watt(low.id))[mech]
+    np.testing.assert_allclose(mech_ratio, expected, rtol=0.03)
+
+
+# --- 5. dust -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def dusty_month(golmud_site, template):
+    """A direct airside economiser in a cold month (January, Golmud synthetic weather, much
+    outside-air cooling) with and without PM10: a dusty background of 300 ug m-3 and two storms of
+    900 ug m-3, above the 500 ug m-3 lockout."""
+    site = variant(golmud_site, "direct", topology="airside_economizer", air_path="direct")
+    hours = 24 * 31
+    wx = template.isel(time=slice(0, hours)).copy(deep=True)
+    pm10 = np.full(hours, 300.0)
+    pm10[100:160] = 900.0
+    pm10[400:430] = 900.0
+    wx_dust = wx.copy(deep=True)
+    wx_dust["pm10"] = ("time", pm10)
+    return site, pm10, simulate(wx_dust, site), simulate(wx, site)
+
+
+def test_dust_locks_out_outside_air(dusty_month):
+    site, pm10, dust, clean = dusty_month
+    locked = pm10 > site.cooling.pm10_lockout_ug_m3
+    mode, mode_clean = row(dust, site.id, "cooling_mode"), row(clean, site.id, "cooling_mode")
+    # without dust those hours would have used outside air: the test means something
+    assert np.isin(mode_clean[locked], (ECONOMIZER, EVAPORATIVE)).sum() > 0.5 * locked.sum()
+    assert not np.isin(mode[locked], (ECONOMIZER, EVAPORATIVE)).any()
+    # below the lockout, dust does not change the mode
+    np.testing.assert_array_equal(mode[~locked], mode_clean[~locked])
+
+
+def test_dust_loads_filters_and_raises_fan_power(dusty_month):
+    """The filters fill with the dust of the outside air they pass: in a dusty month the air-handler
+    fans draw more than in the same month without PM10, whose filters only age with time. Until a
+    dust-triggered change (the filter_pressure tests cover changes), the dusty filters are at least
+    as loaded as the ageing ones every hour, and the gap grows."""
+    site, _, dust, clean = dusty_month
+    fans, fans_clean = row(dust, site.id, "cooling_fan_power"), row(clean, site.id,
+                                                                     "cooling_fan_power")
+    assert fans.mean() > 1.02 * fans_clean.mean()
+    # a change shows as a drop by the filters' share of the pressure (up to 150 of 750 Pa); the
+    # clean fans move only with the air density (pressure and humidity of the hour), well under 5 %
+    assert not (np.diff(fans_clean) < -0.05 * fans_clean[1:]).any()
+    drops = np.flatnonzero(np.diff(fans) < -0.05 * fans[1:])
+    before = slice(0, drops[0] + 1 if drops.size else fans.size)
+    assert (fans[before] >= fans_clean[before] * (1 - 1e-12)).all()
+    gap = (fans - fans_clean)[before]
+    assert gap[-24:].mean() > gap[:24].mean() + 0.01 * fans_clean.mean()
+
+
+def _filter_config(change_days=10.0, clean=100.0, final=250.0, capacity=0.5):
+    def col(x):  # a (site, 1) column
+        return np.array([[float(x)]])
+
+    return SimpleNamespace(filter_change_days=col(change_days), filter_clean_pa=col(clean),
+                           filter_final_pa=col(final), filter_dust_capacity_kg_per_m2=col(capacity))
+
+
+def _resets(p):
+    return np.flatnonzero(np.diff(p) < 0) + 1  # first hour on fresh filters
+
+
+def test_filter_pressure_ages_and_resets_on_schedule():
+    c = _filter_config(change_days=10.0)
+    design = 50.0  # kg s-1
+    p = cooling.filter_pressure(c, np.full((1, 1000), design), design)[0]
+    assert p[0] == pytest.approx(100.0)
+    assert (p >= 100.0).all() and (p <= 250.0).all()
+    np.testing.assert_array_equal(_resets(p), [240, 480, 720, 960])
+    for start, end in zip([0, 240, 480, 720], [240, 480, 720, 960]):
+        assert (np.diff(p[start:end]) > 0).all()  # rises between changes
+        assert p[start] == pytest.approx(100.0) and p[end - 1] > 249.0
+
+
+def test_filter_pressure_fills_with_dust_at_the_captured_mass_rate():
+    """At design flow through the filters and 1,000 ug m-3, MERV 13 filters (85 % capture, 2.5 m/s
+    face velocity, 0.5 kg m-2 capacity, reference 9.1) are full after capacity / captured mass per
+    face area and hour; they reach the final pressure drop then and are changed."""
+    c = _filter_config(change_days=90.0)
+    design, pm10 = 50.0, 1000.0
+    face_m2 = design / cooling.RHO_AIR_DESIGN / 2.5
+    captured_kg_per_h = 0.85 * pm10 * 1e-9 * design / cooling.RHO_AIR_DESIGN * 3600.0
+    hours_to_full = 0.5 * face_m2 / captured_kg_per_h
+    p = cooling.filter_pressure(c, np.full((1, 600), design), design, np.full((1, 600), pm10))[0]
+    resets = _resets(p)
+    assert len(resets) >= 5
+    spacing = np.diff(np.concatenate([[0], resets]))
+    assert np.all(np.abs(spacing - hours_to_full) <= 1.0), (spacing, hours_to_full)
+    assert (p >= 100.0).all() and (p <= 250.0).all()
+    assert p[resets - 1] == pytest.approx(250.0)  # full before each change
+    # no outside air through the filters: no dust, only ageing
+    still = cooling.filter_pressure(c, np.zeros((1, 600)), design, np.full((1, 600), pm10))[0]
+    assert _resets(still).size == 0 and (np.diff(still) > 0).all()
+    # final = clean: no pressure rise at all
+    flat = cooling.filter_pressure(_filter_config(final=100.0), np.full((1, 600), design), design,
+                                   np.full((1, 600), pm10))[0]
+    assert (flat == 100.0).all()
+
+
+# --- 6. optimised control ------------------------------------------------------------------------
+
+def test_optimised_control_never_costs_energy(hot_dry):
+    site, wx = hot_dry
+    sites = variants(site, control="optimised")
+    sites.update({s.id: s for s in (
+        variant(site, "liquid_dry_opt", topology="liquid_dry_cooler", evaporative_assist=False,
+                control="optimised"),
+        variant(site, "iec_dry_opt", topology="airside_economizer", air_path="indirect",
+                evaporative_assist=False, control="optimised"))})
+    ds = simulate({i: wx for i in sites}, sites)
+    total, total_baseline = 0.0, 0.0
+    for sid, s in sites.items():
+        fac, base = row(ds, sid, "facility_power"), row(ds, sid, "facility_power_baseline")
+        assert fac.sum() <= base.sum() * (1 + 1e-12), f"{sid}: optimised uses more energy"
+        total, total_baseline = total + fac.sum(), total_baseline + base.sum()
+        approach = s.cooling.supply_approach_k
+        supply = row(ds, sid, "supply_air_temperature")
+        assert (supply >= RECOMMENDED_DEGC[0] - 1e-9).all(), sid
+        assert (supply <= RECOMMENDED_DEGC[1] - approach + 1e-9).all(), sid
+        inlet = supply + approach
+        assert ((inlet >= 18.0 - 1e-9) & (inlet <= 27.0 + 1e-9)).all(), sid
+        if s.cooling.topology == "liquid_dry_cooler":
+            water = row(ds, sid, "facility_water_temperature")
+            assert (water <= s.cooling.facility_water_max_degc + 1e-9).all()
+    assert total < total_baseline  # it does something in a hot desert year
+    summary = facility_summary(ds)
+    assert (summary["pue"] <= summary["pue_baseline"] + 1e-12).all()
+
+
+# --- 7. climate ordering on the real station years -----------------------------------------------
+
+WESTERN_HUBS = ["hami", "ulanqab", "zhongwei", "qingyang", "golmud"]
+EASTERN = ["chongqing", "wuhu", "shanghai"]
+
+
+@needs_shared
+def test_western_hubs_below_1_2_and_below_the_humid_east():
+    """The catalog's default designs on their stations' real typical years (reference 10.1:
+    western hub PUE < 1.2): every western hub below 1.2 and below each hot humid eastern site."""
+    sites = {i: get_site(i) for i in WESTERN_HUBS + EASTERN}
+    wx = {i: weather.read_epw(SHARED_WEATHER / s.weather_station, year=2019)
+          for i, s in sites.items()}
+    pue = facility_summary(simulate(wx, sites))["pue"]
+    for hub in WESTERN_HUBS:
+        assert pue[hub] < 1.2, f"{hub}: annual PUE {pue[hub]:.3f}"
+        for east in EASTERN:
+            assert pue[east] > pue[hub], f"{east} {pue[east]:.3f} vs {hub} {pue[hub]:.3f}"
+
+
+# --- 8. errors -----------------------------------------------------------------------------------
+
+def _toml_value(v) -> str:
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, float) and math.isnan(v):
+        return "nan"
+    return repr(v)
+
+
+def write_site(folder: Path, site_id: str, data: dict) -> Path:
+    """A site file: top-level scalars, then one level of tables."""
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for table, body in ((k, v) for k, v in data.items() if isinstance(v, dict)):
+        lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in body.items()]
+    path = folder / f"{site_id}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def hami_data() -> dict:
+    text = resources.files("sites").joinpath("catalog", "hami.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def test_unchanged_site_file_loads(tmp_path):
+    site = load_site(write_site(tmp_path, "hami_copy", hami_data()))
+    assert site.cooling.topology == "airside_economizer"
+
+
+@pytest.mark.parametrize("table, key, value, field, named", [
+    ("cooling", "topology", "immersion_tank", "cooling.topology", "topology"),
+    ("it", "gpu_model", "B300", "it.gpu_model", "gpu_model"),
+    ("it", "utilisation", 1.5, "it.utilisation", "utilisation"),
+    ("cooling", "filter_final_pa", 50.0, "cooling", "filter_final_pa"),
+])
+def test_bad_site_file_is_refused_naming_the_field(tmp_path, table, key, value, field, named):
+    data = hami_data()
+    data[table][key] = value
+    path = write_site(tmp_path, "bad_site", data)
+    with pytest.raises(SiteError) as err:
+        load_site(path)
+    assert err.value.field is not None and err.value.field.startswith(field), err.value.field
+    assert named in str(err.value) and str(path) in str(err.value)
+
+
+def test_it_power_beyond_capacity_is_refused(golmud_site, template):
+    site = with_settings(golmud_site, "it", gpu_count=4 * golmud_site.it.gpu_count)
+    with pytest.raises(ValueError, match="capacity_w"):
+        simulate(template.isel(time=slice(0, 48)), site)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda n: np.full((1, n), 1.2), r"within 0\.\.1"),
+    (lambda n: np.full((1, n), -0.1), r"within 0\.\.1"),
+    (lambda n: np.full((1, n + 1), 0.5), r"shape"),
+    (lambda n: np.full(n, 0.5), r"shape"),
+    (lambda n: np.full((2, n), 0.5), r"shape"),
+], ids=["above_1", "negative", "too_many_hours", "one_dimensional", "too_many_sites"])
+def test_bad_hourly_utilisation_is_refused(golmud_site, template, bad, message):
+    n = 48
+    wx = template.isel(time=slice(0, n))
+    with pytest.raises(ValueError, match=message):
+        simulate(wx, golmud_site, utilisation=bad(n))
+
+
+def test_hourly_utilisation_is_used(golmud_site, template):
+    n = 48
+    u = np.linspace(0.1, 1.0, n)[None, :]
+    ds = simulate(template.isel(time=slice(0, n)), golmud_site, utilisation=u)
+    np.testing.assert_allclose(ds["utilisation"].to_numpy(), u)
+    assert (np.diff(ds["it_power"].to_numpy()[0]) > 0).all()
+
+
+# --- 9. the Dataset ------------------------------------------------------------------------------
+
+def test_dataset_variables_and_attributes(golmud_site, template):
+    ds = simulate(template.isel(time=slice(0, 72)), golmud_site)
+    for v in ("it_power", "facility_power", "pue", "water_use", "cooling_mode",
+              "inlet_outside_recommended", "inlet_outside_allowable", "cooling_power",
+              "electrical_losses", "facility_power_baseline"):
+        assert ds[v].dims == ("site", "time"), v
+        assert ds[v].attrs.get("units"), v
+        assert ds[v].attrs.get("long_name"), v
+    units = {v: ds[v].attrs["units"] for v in ("it_power", "facility_power", "pue", "water_use")}
+    assert units == {"it_power": "W", "facility_power": "W", "pue": "1", "water_use": "L h-1"}
+    mode = ds["cooling_mode"]
+    assert list(mode.attrs["flag_values"]) == list(range(len(MODES)))
+    assert mode.attrs["flag_meanings"].split() == list(MODES)
+    assert np.isin(mode.to_numpy(), mode.attrs["flag_values"]).all()
+    for v in ("inlet_outside_recommended", "inlet_outside_allowable"):
+        assert ds[v].dtype == bool, v
+    assert ds["cooling_topology"].values.tolist() == ["liquid_dry_cooler"]
