@@ -1,103 +1,103 @@
 """Vectorised moist-air psychrometrics in SI at the site's pressure.
 
-Equations from ASHRAE Handbook - Fundamentals 2017 (SI), chapter 1, the ones PsychroLib implements:
-saturation pressure over ice and over water (Hyland-Wexler, eqs. 5 and 6), humidity ratio from vapour
-pressure (eq. 20), specific volume (eq. 26), enthalpy (eq. 30) and the thermodynamic wet bulb over a
-wet (eq. 33) or iced (eq. 35) surface. Arrays of any broadcastable shape in, float64 arrays out; NaN
-stays in its own element. Units: temperature [degC], pressure [Pa], humidity ratio W [kg water / kg
-dry air], relative humidity [%], enthalpy [J / kg dry air], density [kg moist air / m3].
-
-Where ASHRAE leaves a choice we follow PsychroLib: eqs. 5/6 switch at the triple point (0.01 degC), so
-p_ws is continuous. Near 0 degC eqs. 33 and 35 can both have a root (an ice bulb up to ~0.8 K below
-zero and a liquid wet bulb just above it); we return the liquid one, PsychroLib's bisection either.
+ASHRAE Handbook - Fundamentals 2017 (SI), chapter 1, the equations PsychroLib implements: saturation
+pressure over ice and over water (Hyland-Wexler, eqs. 5 and 6), humidity ratio (eq. 20), specific
+volume (eq. 26), enthalpy (eq. 30), thermodynamic wet bulb over a wet (eq. 33) or iced (eq. 35)
+surface. Broadcastable arrays in, float64 arrays out; NaN stays in its element. Units: temperature
+[degC], pressure [Pa], humidity ratio W [kg water / kg dry air], relative humidity [%], enthalpy
+[J / kg dry air], density [kg moist air / m3]. As PsychroLib, eqs. 5/6 switch at the triple point
+(0.01 degC) so p_ws is continuous; in eqs. 33/35 W_s(t*) is over water/ice (PsychroLib: over ice up
+to 0.01 degC, < 1e-6 kg/kg apart). Near 0 degC eqs. 33 and 35 can both have a root (an ice bulb up to
+~0.8 K below zero, a liquid wet bulb just above it); we return the liquid one, PsychroLib either.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 KELVIN = 273.15
-TRIPLE_POINT_DEGC = 0.01  # eqs. 5/6 switch (PsychroLib's choice: continuous p_ws)
+TRIPLE_POINT_DEGC = 0.01  # eqs. 5/6 switch
 MOLAR_MASS_RATIO = 0.621945  # M_water / M_dry_air, eq. 20
 R_DRY_AIR = 287.042  # J kg-1 K-1, eq. 26
 VOLUME_VAPOUR_FACTOR = 1.607858  # 1 / MOLAR_MASS_RATIO, eq. 26
-CP_DRY_AIR = 1.006  # kJ kg-1 K-1, eq. 30
-CP_VAPOUR = 1.86  # kJ kg-1 K-1, eq. 30
-H_VAPOUR_0C = 2501.0  # kJ kg-1, eq. 30
+CP_DRY_AIR, CP_VAPOUR, H_VAPOUR_0C = 1.006, 1.86, 2501.0  # kJ kg-1 K-1, kJ kg-1 K-1, kJ kg-1; eq. 30
 DEW_ABOVE_DRY_TOLERANCE_K = 0.05  # a larger excess is an error, a smaller one weather-file rounding
-# Newton converges quadratically: after a step s the error is < 0.04 s^2 K for both equations, so these
-# steps leave errors below 1e-7 K (dew point) and 1e-4 K (wet bulb)
-DEW_POINT_STEP_K = 1e-3
-WET_BULB_STEP_K = 0.05
-MAX_NEWTON_STEPS = 30
-BLOCK = 2**15  # elements per block in `state`: cache-sized blocks make numpy about twice as fast
-# ln p_ws = C0/T + C1 + C2 T + C3 T^2 + C4 T^3 + C5 T^4 + C6 ln T, T [K], p_ws [Pa]; index by "ice"
+# Newton's error after a step s is below 0.04 s^2 K here, so these leave < 1e-7 K and < 1e-4 K
+DEW_POINT_STEP_K, WET_BULB_STEP_K, MAX_NEWTON_STEPS = 1e-3, 0.05, 30
+WET_BULB_LOG_OFFSET_K = 100.0  # keeps both sides of the wet-bulb energy balance > 0 above -100 degC
+BLOCK = 2**16  # elements per block in `state`: cache-sized blocks make numpy about twice as fast
+# ln p_ws = C0/T + C1 + C2 T + C3 T^2 + C4 T^3 + C5 T^4 + C6 ln T, T [K], p_ws [Pa]; key: over ice
 LN_PWS = {True: (-5.6745359e03, 6.3925247, -9.677843e-03, 6.2215701e-07, 2.0747825e-09, -9.484024e-13,
                  4.1635019),  # eq. 5, -100..0 degC
           False: (-5.8002206e03, 1.3914993, -4.8640239e-02, 4.1764768e-05, -1.4452093e-08, 0.0,
                   6.5459673)}  # eq. 6, 0..200 degC
-# eqs. 35 (iced) and 33 (wet): W = ((A - B t*) W_s(t*) - 1.006 (t - t*)) / (A + 1.86 t - C t*)
+# eqs. 35 (ice), 33 (water): W = ((A - B t*) W_s(t*) - 1.006 (t - t*)) / (A + 1.86 t - C t*)
 WET_BULB_ABC = {True: (2830.0, 0.24, 2.1), False: (2501.0, 2.326, 4.186)}
 
 
 def _ln_pws(temp_degc, c):
-    """ln p_ws [ln Pa] from eq. 5 or 6 (coefficients ``c``)."""
     t = temp_degc + KELVIN
     return c[0] / t + c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))) + c[6] * np.log(t)
 
 
 def _ln_pws_slope(temp_degc, c):
-    """d ln p_ws / dT [K-1] from eq. 5 or 6 (coefficients ``c``)."""
     t = temp_degc + KELVIN
     return (c[6] - c[0] / t) / t + c[2] + t * (2 * c[3] + t * (3 * c[4] + t * 4 * c[5]))
 
 
-def _newton(residual, x, converged_step, *args):
-    """Vectorised Newton from ``x`` until every step is below ``converged_step``; NaN stays NaN.
-
-    ``residual(x, *args)`` returns the residual and its derivative in x.
-    """
-    for _ in range(MAX_NEWTON_STEPS):
-        value, derivative = residual(x, *args)
-        step = value / derivative
-        x = x - step
-        if not np.any(np.abs(step) > converged_step):
-            return x
-    raise RuntimeError(f"{residual.__name__}: Newton iteration did not converge")
-
-
-def _by_phase(ice, func, *arrays):
-    """``func(ice_phase, *arrays)`` evaluated apart on the ice and the water elements (same-shape arrays)."""
-    if not np.any(ice):
-        return func(False, *arrays)
-    if np.all(ice):
-        return func(True, *arrays)
-    out = np.empty(np.shape(ice))
-    for phase, mask in ((True, ice), (False, ~ice)):
-        out[mask] = func(phase, *(a[mask] for a in arrays))
-    return out
+P_WS_0C = float(np.exp(_ln_pws(0.0, LN_PWS[False])))  # Pa, over water
 
 
 def _floats(*arrays):
     return np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in arrays))
 
 
+def _by_phase(ice, func, *arrays):
+    """``func(over_ice, *arrays)`` applied apart to the ice and the water elements of ``arrays``."""
+    if not np.any(ice) or np.all(ice):
+        return func(bool(np.any(ice)), *arrays)
+    out = np.empty(np.shape(ice))
+    for over_ice, mask in ((True, ice), (False, ~ice)):
+        out[mask] = func(over_ice, *(a[mask] for a in arrays))
+    return out
+
+
+def _newton(residual, x, converged_step, *args):
+    """Newton on 1-D ``x`` until every step is < ``converged_step``; once few elements still move
+    (typically after two passes) only those are iterated. ``residual`` returns value and derivative."""
+    x = np.array(x, dtype=float)
+    index, x_moving = np.arange(x.size), x
+    for _ in range(MAX_NEWTON_STEPS):
+        value, derivative = residual(x_moving, *args)
+        step = value / derivative
+        x_moving = x_moving - step
+        moving = np.abs(step) > converged_step  # NaN compares False: NaN stays NaN and stops at once
+        if np.count_nonzero(moving) <= moving.size // 4:
+            x[index] = x_moving
+            if not moving.any():
+                return x
+            index, x_moving, args = index[moving], x_moving[moving], [a[moving] for a in args]
+    raise RuntimeError(f"Newton iteration did not converge for {index.size} element(s)")
+
+
+def _p_ws(temp_degc, ice):
+    return _by_phase(ice, lambda over_ice, t: np.exp(_ln_pws(t, LN_PWS[over_ice])), temp_degc)
+
+
 def saturation_vapour_pressure(temp_degc):
     """Saturation vapour pressure [Pa]: over ice at or below 0.01 degC (eq. 5), over water above (eq. 6)."""
     t = np.asarray(temp_degc, dtype=float)
-    return _by_phase(t <= TRIPLE_POINT_DEGC, lambda ice, t: np.exp(_ln_pws(t, LN_PWS[ice])), t)
+    return _p_ws(t, t <= TRIPLE_POINT_DEGC)
 
 
 def _humidity_ratio(vapour_pressure_pa, pressure_pa):
     return MOLAR_MASS_RATIO * vapour_pressure_pa / (pressure_pa - vapour_pressure_pa)  # eq. 20
 
 
-def _vapour_pressure(humidity_ratio, pressure_pa):
-    return pressure_pa * humidity_ratio / (MOLAR_MASS_RATIO + humidity_ratio)  # eq. 20 inverted
-
-
 def humidity_ratio_from_dew_point(temp_dew_degc, pressure_pa):
-    """Humidity ratio [kg/kg] from dew point [degC] and pressure [Pa] (eq. 20 with p_w = p_ws(t_dew))."""
+    """Humidity ratio [kg/kg] from dew point [degC] and pressure [Pa] (eq. 20, p_w = p_ws(t_dew))."""
     return _humidity_ratio(saturation_vapour_pressure(temp_dew_degc), np.asarray(pressure_pa, dtype=float))
 
 
@@ -107,99 +107,116 @@ def humidity_ratio_from_rh(temp_degc, relative_humidity_pct, pressure_pa):
     return _humidity_ratio(p_w, np.asarray(pressure_pa, dtype=float))
 
 
+def _vapour_pressure(humidity_ratio, pressure_pa):
+    return pressure_pa * humidity_ratio / (MOLAR_MASS_RATIO + humidity_ratio)  # eq. 20 inverted
+
+
 def relative_humidity(temp_degc, humidity_ratio, pressure_pa):
     """Relative humidity [%] from dry bulb [degC], humidity ratio [kg/kg] and pressure [Pa]."""
-    p_w = _vapour_pressure(np.asarray(humidity_ratio, dtype=float), np.asarray(pressure_pa, dtype=float))
+    p_w = _vapour_pressure(*_floats(humidity_ratio, pressure_pa))
     return 100.0 * p_w / saturation_vapour_pressure(temp_degc)
 
 
-def _dew_point_residual(temp, ln_p_w, ice):
-    c = LN_PWS[ice]
+def _dew_point_residual(temp, ln_p_w, c):
     return _ln_pws(temp, c) - ln_p_w, _ln_pws_slope(temp, c)
 
 
 def dew_point(humidity_ratio, pressure_pa):
-    """Dew point [degC] from humidity ratio [kg/kg] and pressure [Pa]: eq. 5 or 6 inverted.
-
-    Newton on ln p_ws (concave in t) from a Magnus (WMO) first guess. W <= 0 gives NaN.
-    """
+    """Dew point [degC] from humidity ratio [kg/kg] and pressure [Pa]: eq. 5 or 6 inverted by Newton on
+    ln p_ws (concave, so it converges from anywhere) from a Magnus first guess. W <= 0 gives NaN."""
+    w, p = _floats(humidity_ratio, pressure_pa)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ln_p_w = np.log(_vapour_pressure(*_floats(humidity_ratio, pressure_pa)))
-    gamma = ln_p_w - np.log(611.2)
-    return _by_phase(ln_p_w <= _ln_pws(TRIPLE_POINT_DEGC, LN_PWS[False]),
-                     lambda ice, start, ln_p_w: _newton(_dew_point_residual, start, DEW_POINT_STEP_K, ln_p_w, ice),
-                     243.12 * gamma / (17.62 - gamma), ln_p_w)
+        ln_p_w = np.log(_vapour_pressure(w, p)).ravel()
+        gamma = ln_p_w - np.log(611.2)
+        start = 243.12 * gamma / (17.62 - gamma)  # Magnus over water (WMO)
+
+    def solve(over_ice, start, ln_p_w):
+        residual = functools.partial(_dew_point_residual, c=LN_PWS[over_ice])
+        return _newton(residual, start, DEW_POINT_STEP_K, ln_p_w)
+
+    over_ice = ln_p_w <= _ln_pws(TRIPLE_POINT_DEGC, LN_PWS[False])
+    return _by_phase(over_ice, solve, start, ln_p_w).reshape(w.shape)
 
 
 def humidity_ratio_from_wet_bulb(temp_degc, wet_bulb_degc, pressure_pa):
-    """Humidity ratio [kg/kg] from dry bulb and wet bulb [degC], pressure [Pa] (eq. 33; eq. 35 below 0)."""
+    """Humidity ratio [kg/kg] from dry bulb, wet bulb [degC] and pressure [Pa]: eq. 33, or eq. 35 below 0.
+
+    W_s(t*) is taken over water for eq. 33 and over ice for eq. 35 (PsychroLib takes it over ice up to
+    0.01 degC: up to 6e-7 kg/kg lower for 0 <= t* <= 0.01 degC), so this inverts `wet_bulb` exactly.
+    """
     t, t_wb, p = _floats(temp_degc, wet_bulb_degc, pressure_pa)
-    a, b, c = (np.where(t_wb < 0.0, ice, water) for ice, water in zip(WET_BULB_ABC[True], WET_BULB_ABC[False]))
-    return ((a - b * t_wb) * humidity_ratio_from_dew_point(t_wb, p) - CP_DRY_AIR * (t - t_wb)) / (
-        a + CP_VAPOUR * t - c * t_wb)
+    ice = t_wb < 0.0
+    a, b, c = (np.where(ice, i, w) for i, w in zip(WET_BULB_ABC[True], WET_BULB_ABC[False], strict=True))
+    w_s = _humidity_ratio(_p_ws(t_wb, ice), p)
+    return ((a - b * t_wb) * w_s - CP_DRY_AIR * (t - t_wb)) / (a + CP_VAPOUR * t - c * t_wb)
 
 
-def _wet_bulb_residual(t_wb, t, w, p, ice):
-    """Eq. 33 (35 if ``ice``) times its denominator, and its derivative in t*: increasing, convex."""
-    a, b, c = WET_BULB_ABC[ice]
-    p_ws = np.exp(_ln_pws(t_wb, LN_PWS[ice]))
+def _wet_bulb_residual(t_wb, p, c_w, ln_rhs, over_ice):
+    """Eq. 33 (35 over ice) times its denominator is the energy balance h_s(t*) - C t* (W_s* - W) = h
+    (eq. 32). Newton on the log of its sides (offset to stay > 0), as the left one grows about
+    exponentially in t*: three steps where Newton on the sides themselves takes four or five."""
+    a, b, _ = WET_BULB_ABC[over_ice]
+    p_ws = np.exp(_ln_pws(t_wb, LN_PWS[over_ice]))
     w_s = _humidity_ratio(p_ws, p)
     wet = (a - b * t_wb) * w_s
-    value = wet - CP_DRY_AIR * (t - t_wb) - w * (a + CP_VAPOUR * t - c * t_wb)
-    return value, wet * _ln_pws_slope(t_wb, LN_PWS[ice]) * p / (p - p_ws) - b * w_s + CP_DRY_AIR + c * w
+    lhs = CP_DRY_AIR * (t_wb + WET_BULB_LOG_OFFSET_K) + wet + c_w * t_wb
+    slope = CP_DRY_AIR + c_w + wet * _ln_pws_slope(t_wb, LN_PWS[over_ice]) * p / (p - p_ws) - b * w_s
+    return np.log(lhs) - ln_rhs, slope / lhs
 
 
 def _wet_bulb(t, w, p, t_dew):
-    """Wet bulb [degC] (same-shape arrays) by Newton from midway between the dew point and the dry bulb."""
+    """Wet bulb [degC] of 1-D arrays, Newton from midway between dew point and dry bulb."""
+    def solve(over_ice, t, w, p, t_dew):
+        a, _, c = WET_BULB_ABC[over_ice]
+        ln_rhs = np.log(CP_DRY_AIR * (t + WET_BULB_LOG_OFFSET_K) + w * (a + CP_VAPOUR * t))
+        residual = functools.partial(_wet_bulb_residual, over_ice=over_ice)
+        return _newton(residual, 0.5 * (t + t_dew), WET_BULB_STEP_K, p, c * w, ln_rhs)
+
     # eq. 33's residual at t* = 0 is > 0 where its root is below 0 degC: use eq. 35 (ice) there
     a = WET_BULB_ABC[False][0]
-    ice = a * (_humidity_ratio(np.exp(_ln_pws(0.0, LN_PWS[False])), p) - w) - t * (CP_DRY_AIR + CP_VAPOUR * w) > 0
-
-    def solve(ice, t, w, p, t_dew):
-        return _newton(_wet_bulb_residual, 0.5 * (t + t_dew), WET_BULB_STEP_K, t, w, p, ice)
-
-    return np.minimum(_by_phase(ice, solve, t, w, p, t_dew), t)
+    over_ice = a * (_humidity_ratio(P_WS_0C, p) - w) - t * (CP_DRY_AIR + CP_VAPOUR * w) > 0
+    return np.minimum(_by_phase(over_ice, solve, t, w, p, t_dew), t)
 
 
 def wet_bulb(temp_degc, humidity_ratio, pressure_pa):
-    """Thermodynamic wet bulb [degC] from dry bulb [degC], humidity ratio [kg/kg], pressure [Pa] (eqs. 33, 35)."""
+    """Thermodynamic wet bulb [degC] from dry bulb [degC], humidity ratio [kg/kg] and pressure [Pa]."""
     t, w, p = _floats(temp_degc, humidity_ratio, pressure_pa)
-    return _wet_bulb(t, w, p, np.minimum(dew_point(w, p), t))
+    flat = [a.ravel() for a in (t, w, p)]
+    return _wet_bulb(*flat, np.minimum(dew_point(flat[1], flat[2]), flat[0])).reshape(t.shape)
 
 
 def enthalpy(temp_degc, humidity_ratio):
     """Moist-air specific enthalpy [J / kg dry air] (eq. 30)."""
-    t, w = np.asarray(temp_degc, dtype=float), np.asarray(humidity_ratio, dtype=float)
+    t, w = _floats(temp_degc, humidity_ratio)
     return 1000.0 * (CP_DRY_AIR * t + w * (H_VAPOUR_0C + CP_VAPOUR * t))
 
 
 def dry_bulb_from_enthalpy(enthalpy_j_per_kg, humidity_ratio):
     """Dry bulb [degC] from enthalpy [J / kg dry air] and humidity ratio [kg/kg] (eq. 30 inverted)."""
-    h, w = np.asarray(enthalpy_j_per_kg, dtype=float) / 1000.0, np.asarray(humidity_ratio, dtype=float)
-    return (h - H_VAPOUR_0C * w) / (CP_DRY_AIR + CP_VAPOUR * w)
+    h, w = _floats(enthalpy_j_per_kg, humidity_ratio)
+    return (h / 1000.0 - H_VAPOUR_0C * w) / (CP_DRY_AIR + CP_VAPOUR * w)
 
 
 def moist_air_density(temp_degc, humidity_ratio, pressure_pa):
     """Moist-air density [kg / m3] = (1 + W) / v, specific volume v from eq. 26."""
-    t, w = np.asarray(temp_degc, dtype=float), np.asarray(humidity_ratio, dtype=float)
-    volume = R_DRY_AIR * (t + KELVIN) * (1.0 + VOLUME_VAPOUR_FACTOR * w) / np.asarray(pressure_pa, dtype=float)
-    return (1.0 + w) / volume
+    t, w, p = _floats(temp_degc, humidity_ratio, pressure_pa)
+    return (1.0 + w) * p / (R_DRY_AIR * (t + KELVIN) * (1.0 + VOLUME_VAPOUR_FACTOR * w))
 
 
 def _state(t, t_dew, p):
     p_w = saturation_vapour_pressure(t_dew)
     w = _humidity_ratio(p_w, p)
-    return {"humidity_ratio": w, "wet_bulb": _wet_bulb(t, w, p, t_dew), "dew_point": t_dew,
-            "enthalpy": enthalpy(t, w), "density": moist_air_density(t, w, p),
+    return {"humidity_ratio": w, "wet_bulb": _wet_bulb(t, w, p, t_dew), "enthalpy": enthalpy(t, w),
+            "density": moist_air_density(t, w, p),
             "relative_humidity": 100.0 * p_w / saturation_vapour_pressure(t)}
 
 
 def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_TOLERANCE_K):
     """Moist-air state from dry bulb [degC], dew point [degC] and pressure [Pa], broadcast together.
 
-    Returns a dict of arrays: humidity_ratio [kg/kg], wet_bulb [degC], dew_point [degC],
-    enthalpy [J / kg dry air], density [kg / m3], relative_humidity [%]. A dew point above the dry bulb
-    by less than ``dew_above_dry_tolerance_k`` is taken as the dry bulb; a larger excess raises ValueError.
+    Returns arrays humidity_ratio [kg/kg], wet_bulb [degC], dew_point [degC], enthalpy [J / kg dry air],
+    density [kg / m3] and relative_humidity [%]. A dew point above the dry bulb by less than
+    ``dew_above_dry_tolerance_k`` [K] is taken as the dry bulb; a larger excess raises ValueError.
     """
     t, t_dew, p = _floats(temp_air, temp_dew, pressure)
     excess = t_dew - t
@@ -207,12 +224,12 @@ def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_
     if bad.any():
         first = np.unravel_index(np.argmax(bad), bad.shape)
         raise ValueError(
-            f"dew point above dry bulb by {dew_above_dry_tolerance_k} K or more in {int(bad.sum())} "
-            f"element(s); first at index {tuple(int(i) for i in first)}: temp_dew {t_dew[first]:.2f} degC, "
+            f"dew point above dry bulb by {dew_above_dry_tolerance_k} K or more in {bad.sum()} element(s), "
+            f"first at index {tuple(int(i) for i in first)}: temp_dew {t_dew[first]:.2f} degC > "
             f"temp_air {t[first]:.2f} degC")
-    flat = [a.ravel() for a in (t, np.where(excess > 0, t, t_dew), p)]
-    result = {}
-    for start in range(0, t.size, BLOCK):
+    t_dew = np.where(excess > 0, t, t_dew)
+    flat, result = [a.ravel() for a in (t, t_dew, p)], {}
+    for start in range(0, max(t.size, 1), BLOCK):  # at least once, so empty input gives empty arrays
         for name, values in _state(*(a[start:start + BLOCK] for a in flat)).items():
-            result.setdefault(name, np.empty(t.size))[start:start + BLOCK] = values
-    return {name: values.reshape(t.shape) for name, values in result.items()}
+            result.setdefault(name, np.empty(t.shape)).reshape(-1)[start:start + BLOCK] = values
+    return {"dew_point": t_dew, **result}
