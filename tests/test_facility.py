@@ -8,9 +8,6 @@ temp_air / temp_dew / pressure (and pm10) overwritten, so the climate is known e
 
 from __future__ import annotations
 
-import math
-import tomllib
-from importlib import resources
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,7 +16,7 @@ import pytest
 
 import weather
 from sites import SiteError, get_site, load_site
-from tests.conftest import SHARED_WEATHER, needs_shared, with_settings
+from tests.conftest import SHARED_WEATHER, dump_toml, hami_data, needs_shared, with_settings
 from twin import cooling
 from twin.cooling import ECONOMIZER, EVAPORATIVE, MECHANICAL, MODES
 from twin.facility import RECOMMENDED_DEGC, facility_summary
@@ -394,31 +391,10 @@ def test_western_hubs_below_1_2_and_below_the_humid_east():
 
 # --- 8. errors -----------------------------------------------------------------------------------
 
-def _toml_value(v) -> str:
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    return repr(v)
-
-
 def write_site(folder: Path, site_id: str, data: dict) -> Path:
-    """A site file: top-level scalars, then one level of tables."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for table, body in ((k, v) for k, v in data.items() if isinstance(v, dict)):
-        lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in body.items()]
     path = folder / f"{site_id}.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(dump_toml(data), encoding="utf-8")
     return path
-
-
-def hami_data() -> dict:
-    text = resources.files("sites").joinpath("catalog", "hami.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
 
 
 def test_unchanged_site_file_loads(tmp_path):

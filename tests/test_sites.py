@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from sites import (COOLING_TOPOLOGIES, Site, SiteError, get_site, load_catalog, load_site,
                    turbine_types)
+from tests.conftest import dump_toml, hami_data
 from sites.make_normals import render_normals, replace_normals, station_normals
 
 WEATHER_DIR = Path(__file__).resolve().parents[2] / "shared" / "weather"
@@ -24,30 +25,6 @@ NAMED = ["hami", "turpan", "urumqi", "golmud", "xining", "zhongwei", "qingyang",
          "ulanqab", "hohhot", "guian", "chongqing", "wuhu", "shanghai", "beijing"]
 needs_weather = pytest.mark.skipif(not WEATHER_DIR.is_dir(),
                                    reason=f"station EPW files not found at {WEATHER_DIR}")
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, float) and math.isnan(v):
-        return "nan"
-    return repr(v)
-
-
-def dump_toml(data: dict) -> str:
-    """Enough of a TOML writer for a site file: top-level scalars, then one level of tables."""
-    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for table, body in ((k, v) for k, v in data.items() if isinstance(v, dict)):
-        lines += ["", f"[{table}]"] + [f"{k} = {_toml_value(v)}" for k, v in body.items()]
-    return "\n".join(lines) + "\n"
-
-
-def hami_data() -> dict:
-    return tomllib.loads(CATALOG.joinpath("hami.toml").read_text(encoding="utf-8"))
 
 
 def write_site(folder: Path, site_id: str, data: dict) -> Path:
