@@ -18,14 +18,11 @@ def groups(keys):
     if isinstance(keys, pd.Categorical):
         codes, uniques = keys.codes, keys.categories
     else:
-        keys = np.asarray(keys)
-        codes = uniques = None
-    if len(keys) == 0:
+        codes, uniques = pd.factorize(np.asarray(keys))
+    uniques = np.asarray(uniques).tolist()  # plain Python keys
+    present = np.unique(codes)
+    if present.size == 1:
+        yield uniques[present[0]], slice(None)
         return
-    if codes is None and (keys == keys[0]).all() or codes is not None and len(uniques) == 1:
-        yield (keys[0] if codes is not None else keys[0].item()), slice(None)
-        return
-    if codes is None:
-        codes, uniques = pd.factorize(keys)
-    for code, key in enumerate(uniques):
-        yield key, np.flatnonzero(codes == code)
+    for code in present:
+        yield uniques[code], np.flatnonzero(codes == code)

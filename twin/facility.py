@@ -134,8 +134,8 @@ class Facility:
         it = self._it(self.utilisation, supply_air, facility_water)
         losses = self._losses(it["it_power"])
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
-        o = {**o, "supply_density": moist_air_density(supply_air, np.minimum(
-            o["humidity_ratio"], 0.012), o["pressure"])}
+        hall = np.clip(o["humidity_ratio"], o["humidity_ratio_min"], o["humidity_ratio_max"])
+        o = {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"])}
         parts = {k: np.zeros(shape) for k in ("fan_power", "secondary_power", "pump_power",
                                               "mechanical_power", "mechanical_heat", "water_use")}
         mode = np.zeros(shape, dtype=np.int8)

@@ -156,7 +156,7 @@ def check_utilisation(utilisation, time=None) -> np.ndarray:
         site, hour = _first_bad(bad)
         when = f"hour {hour}" if time is None else f"hour {hour} ({pd.DatetimeIndex(time)[hour]})"
         raise ValueError(f"utilisation at site index {site}, {when}, is {float(u[site, hour])}; "
-                         "it must be a number in 0..1 (first bad hour shown)")
+                         "it must be a number within 0..1 (first bad hour shown)")
     return u
 
 

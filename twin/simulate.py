@@ -23,6 +23,7 @@ import xarray as xr
 from twin import __version__
 from twin.cooling import MODES
 from twin.facility import Facility
+from twin.it_load import check_utilisation
 from twin.solar import PVArrays, pv_power
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
 from twin.wind import WindArrays, long_term_scale, wind_power
@@ -120,20 +121,17 @@ def _check_missing(wx: xr.Dataset, names: list[str]):
                 time=str(pd.Timestamp(wx.time.values[t])))
 
 
-def _utilisation(utilisation, ids: list[str], hours: int):
+def _utilisation(utilisation, ids: list[str], time):
+    """A user's hourly utilisation as a checked ``(site, time)`` array (or None)."""
     if utilisation is None:
         return None
     if isinstance(utilisation, xr.DataArray) and "site" in utilisation.dims:
         utilisation = utilisation.sel(site=ids).transpose("site", "time")
     u = np.asarray(utilisation, dtype=float)
-    if u.shape != (len(ids), hours):
+    if u.shape != (len(ids), len(time)):
         raise ValueError(f"utilisation has shape {u.shape}; expected (site, time) = "
-                         f"({len(ids)}, {hours})")
-    bad = ~np.isfinite(u) | (u < 0) | (u > 1)
-    if bad.any():
-        i, t = np.argwhere(bad)[0]
-        raise ValueError(f"utilisation must be within 0..1: site {ids[i]} hour {t} has {u[i, t]}")
-    return u
+                         f"({len(ids)}, {len(time)})")
+    return check_utilisation(u, time)
 
 
 def normals_wind_mean(site) -> tuple[float, float]:
@@ -203,7 +201,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     if facility:
         report("facility")
         plant = Facility(sites, time, arrays, arrays["altitude"],
-                         utilisation=_utilisation(utilisation, ids, len(time))).run()
+                         utilisation=_utilisation(utilisation, ids, time)).run()
         missing = np.isnan(arrays["temp_air"] + arrays["temp_dew"] + arrays["pressure"])
         for v in plant.values():
             if v.dtype.kind == "f":
