@@ -13,16 +13,14 @@ def column(a) -> np.ndarray:
 
 def groups(keys):
     """``(key, index)`` for each distinct value of ``keys`` (a model chosen per site, a sequence
-    or a ``pd.Categorical``), in order of first appearance. When all keys are equal (the usual
-    case) there is one group and its index is ``slice(None)``: arrays are used whole, not copied."""
+    or a ``pd.Categorical``), in order of first appearance. A group whose sites are adjacent (all
+    sites, in the usual case) has a ``slice`` index: its arrays are views, not copies."""
     if isinstance(keys, pd.Categorical):
         codes, uniques = keys.codes, keys.categories
     else:
         codes, uniques = pd.factorize(np.asarray(keys))
     uniques = np.asarray(uniques).tolist()  # plain Python keys
-    present = np.unique(codes)
-    if present.size == 1:
-        yield uniques[present[0]], slice(None)
-        return
-    for code in present:
-        yield uniques[code], np.flatnonzero(codes == code)
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        adjacent = rows[-1] - rows[0] + 1 == rows.size
+        yield uniques[code], slice(rows[0], rows[-1] + 1) if adjacent else rows

@@ -44,9 +44,11 @@ FILTER_CAPTURE, FILTER_FACE_VELOCITY_M_S = 0.85, 2.5
 
 
 def outdoor_state(temp_air, temp_dew, pressure) -> dict[str, np.ndarray]:
-    """The outdoor air ``(S, T)``: dry bulb, pressure and the psychrometric state at the site's
-    pressure, plus the humidity ratios of the recommended dew-point limits at that pressure."""
-    return {"temp_air": temp_air, "pressure": pressure, **state(temp_air, temp_dew, pressure),
+    """The outdoor air ``(S, T)``: dry bulb, pressure, humidity ratio, wet bulb and
+    density at the site's pressure, plus the humidity ratios of the recommended dew-point limits at that pressure."""
+    names = ("humidity_ratio", "wet_bulb", "density")
+    air = state(temp_air, temp_dew, pressure, names=names)
+    return {"temp_air": temp_air, "pressure": pressure, **{k: air[k] for k in names},
             "humidity_ratio_min": humidity_ratio_from_dew_point(DEW_POINT_MIN_DEGC, pressure),
             "humidity_ratio_max": humidity_ratio_from_dew_point(DEW_POINT_MAX_DEGC, pressure)}
 
@@ -65,11 +67,11 @@ def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficien
     with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume and about twice the power,
     reference 8)."""
     volume = mass_flow / density
-    design_volume = design_mass_flow / RHO_AIR_DESIGN
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(design_volume > 0, volume / design_volume, 0.0)
-    pressure = design_pressure_pa * (density / RHO_AIR_DESIGN) * ratio ** 2
-    return volume * pressure / efficiency
+    design_volume = np.asarray(design_mass_flow / RHO_AIR_DESIGN, dtype=float)
+    per_design_volume = np.divide(1.0, design_volume, out=np.zeros_like(design_volume),
+                                  where=design_volume > 0)
+    ratio = volume * per_design_volume
+    return (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
 
 
 def dx_cop(rated_cop, outdoor_degc):
@@ -105,11 +107,13 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     known, as they fill with the dust captured from the outside air they pass
     (``outside_air_kg_s``), whichever is further; changed at the interval or when full."""
     shape = np.shape(outside_air_kg_s)
+    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (shape[0], 1))
+    if pm10 is None or not np.any(outside_air_kg_s):  # no dust: the filters only age
+        return _filter_drop(c, np.arange(shape[1]) % interval / interval)
     face_m2 = design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S
-    loading = np.zeros(shape) if pm10 is None else np.nan_to_num(
+    loading = np.nan_to_num(
         FILTER_CAPTURE * pm10 * 1e-9 * outside_air_kg_s / RHO_AIR_DESIGN * 3600.0
         / (face_m2 * c.filter_dust_capacity_kg_per_m2))  # fraction of capacity per hour
-    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (shape[0], 1))
     fraction = np.empty(shape)
     for i in range(shape[0]):  # a few filter changes per site and year
         dust = np.concatenate([[0.0], np.cumsum(loading[i])])
@@ -121,7 +125,11 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
             fraction[i, start:end] = np.maximum(np.arange(end - start) / n,
                                                 dust[start + 1:end + 1] - dust[start])
             start = end
-    return c.filter_clean_pa + (c.filter_final_pa - c.filter_clean_pa) * np.clip(fraction, 0, 1)
+    return _filter_drop(c, np.clip(fraction, 0, 1))
+
+
+def _filter_drop(c, fraction):
+    return c.filter_clean_pa + (c.filter_final_pa - c.filter_clean_pa) * fraction
 
 
 def _air_handler(c, q_air, density, design_q_air, outside_air, pm10):
@@ -147,8 +155,6 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     t_ra = supply_air + c.air_delta_t_k
     w_min, w_max = out["humidity_ratio_min"], out["humidity_ratio_max"]
     mass = q_air / (CP_AIR * c.air_delta_t_k)
-    shape = np.broadcast_shapes(np.shape(t_oa), np.shape(q_air), np.shape(supply_air))
-    zero = np.zeros(shape)
     if direct:
         usable = (w_oa <= w_max) & ~lockout
         econ = usable & (t_oa <= supply_air)
@@ -167,7 +173,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
         water_kg_s = outside * (humidify + sprayed * bleed)
         w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min), np.clip(w_oa, w_min, w_max))
-        secondary = pumps = zero
+        secondary = pumps = 0.0
     else:
         t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)
         t_wet = t_ra - c.iec_wet_effectiveness * (t_ra - t_wb)
@@ -192,16 +198,16 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         q_evaporative = np.where(wet_on, mass * CP_AIR * (t_ra - np.maximum(t_pre, supply_air)),
                                  0.0)
         water_kg_s = q_evaporative / latent_heat(t_wb) * bleed
-        outside = zero
+        outside = 0.0
         w_hall = np.clip(w_oa, w_min, w_max)
     trim = np.where(partial, mass * CP_AIR * (t_pre - supply_air), np.where(
         econ | evap, 0.0, q_air))
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
     mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
-    return {"fan_power": fans, "secondary_power": secondary, "pump_power": pumps,
-            "mechanical_power": trim / dx_cop(c.dx_cop, t_oa), "mechanical_heat": trim,
+    return {"fan_power": fans + secondary, "pump_power": pumps,
+            "mechanical_power": trim / dx_cop(c.dx_cop, t_oa),
             "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode,
-            "hall_humidity_ratio": w_hall, "outside_air": outside}
+            "hall_humidity_ratio": w_hall}
 
 
 def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
@@ -236,7 +242,7 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
     mode = np.select([(free >= 1) & ~pad, free >= 1, free > 0], [ECONOMIZER, EVAPORATIVE, PARTIAL],
                      MECHANICAL)
     return {"fan_power": fans, "pump_power": pumps,
-            "mechanical_power": q_chiller / dx_cop(c.dx_cop, t_oa), "mechanical_heat": q_chiller,
+            "mechanical_power": q_chiller / dx_cop(c.dx_cop, t_oa),
             "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode}
 
 
@@ -272,7 +278,6 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, 0.0, None)
     mode = np.select([free >= 1, free > 0], [ECONOMIZER, PARTIAL], MECHANICAL)
     return {"fan_power": fans + tower_fans, "pump_power": pumps, "mechanical_power": chiller,
-            "mechanical_heat": q_chiller,
             "water_use": (evaporated + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0,
             "mode": mode, "hall_humidity_ratio": np.clip(
                 out["humidity_ratio"], out["humidity_ratio_min"], out["humidity_ratio_max"])}

@@ -15,6 +15,7 @@ plants) that minimise facility power, by evaluating the whole facility at candid
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -41,12 +42,12 @@ CANDIDATES = 5
 FACILITY_WATER_SEARCH_BELOW_K = 8.0
 
 
-def ups_loss(it_power_w, rated_w, coefficients):
+def ups_loss(it_power_w, rated_w, coefficients, proportional=0.0):
     """UPS loss [W]: rated x (c0 + c1 PLR + c2 PLR^2), PLR = load / rated (no-load,
-    proportional and square-law losses, Rasmussen 2007)."""
-    plr = it_power_w / rated_w
+    proportional and square-law losses, Rasmussen 2007), plus ``proportional`` x load (the
+    distribution and lighting fractions)."""
     c0, c1, c2 = (coefficients[:, k:k + 1] for k in range(3))
-    return rated_w * (c0 + c1 * plr + c2 * plr ** 2)
+    return it_power_w * ((c1 + proportional) + (c2 / rated_w) * it_power_w) + rated_w * c0
 
 
 def allowable_max_degc(ashrae_class, altitude_m):
@@ -101,45 +102,29 @@ class Facility:
         self.design_q_air = design["heat_to_air"] * scale + losses
 
     def _it(self, utilisation, supply_air, facility_water) -> dict:
-        shape = np.broadcast_shapes(np.shape(utilisation), np.shape(supply_air),
-                                    np.shape(facility_water))
-        inlet = np.broadcast_to(supply_air + self.c.supply_approach_k, shape)
-        u = np.broadcast_to(utilisation, shape)
-        out = {k: np.zeros(shape) for k in ("it_power", "server_fan_power", "heat_to_liquid",
-                                            "heat_to_air")}
-        for liquid, rows in groups(self.liquid):
-            c = _subset(self.c, rows)
-            kwargs = dict(liquid_fraction=c.liquid_fraction[:, 0],
-                          leak_reference_liquid_degc=(c.facility_water_degc + c.cdu_approach_k)[
-                              :, 0]) if liquid else {}
-            coolant = np.broadcast_to(facility_water + self.c.cdu_approach_k, shape)[rows] \
-                if liquid else None
-            part = it_power(self.models[rows], self.servers[rows], u[rows], inlet[rows], coolant,
-                            **kwargs)
-            for k in out:
-                out[k][rows] = part[k]
-        return out
+        c = self.c
+        return it_power(self.models, self.servers, utilisation, supply_air + c.supply_approach_k,
+                        facility_water + c.cdu_approach_k,
+                        liquid_fraction=np.where(self.liquid, c.liquid_fraction[:, 0], 0.0),
+                        leak_reference_liquid_degc=(c.facility_water_degc + c.cdu_approach_k)[:, 0])
 
     def _losses(self, it):
-        return ups_loss(it, self.capacity[:, None], self.ups) + it * (
-            self.c.distribution_loss_fraction + self.c.lighting_fraction)
+        return ups_loss(it, self.capacity[:, None], self.ups,
+                        self.c.distribution_loss_fraction + self.c.lighting_fraction)
 
     def evaluate(self, supply_air, facility_water) -> dict[str, np.ndarray]:
-        """Every hourly quantity ``(S, T)`` at supply-air and facility-water setpoints [degC]
+        """Power, water and mode ``(S, T)`` at supply-air and facility-water setpoints [degC]
         (``(S, 1)`` or ``(S, T)``; facility water is used by liquid plants only)."""
         c, o = self.c, self.outdoor
         shape = np.shape(o["temp_air"])
-        supply_air = np.broadcast_to(supply_air, shape)
-        facility_water = np.broadcast_to(facility_water, shape)
         it = self._it(self.utilisation, supply_air, facility_water)
         losses = self._losses(it["it_power"])
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
         hall = np.clip(o["humidity_ratio"], o["humidity_ratio_min"], o["humidity_ratio_max"])
         o = {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"])}
-        parts = {k: np.zeros(shape) for k in ("fan_power", "secondary_power", "pump_power",
-                                              "mechanical_power", "mechanical_heat", "water_use")}
-        mode = np.zeros(shape, dtype=np.int8)
-        w_hall = np.array(o["humidity_ratio"])
+        parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
+                                              "water_use")}
+        mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
         keys = [f"{t}/{a}" for t, a in zip(self.topology, c.air_path[:, 0])]
         for key, rows in groups(keys):
             topology, path = key.split("/")
@@ -159,29 +144,20 @@ class Facility:
                     results.append(cooling.liquid_side(
                         cs, os_, q_liquid[rows], facility_water[rows],
                         design_q_liquid=self.design_q_liquid[rows], lockout=self.lockout[rows]))
-            for r in results:
-                for k in parts:
-                    if k in r:
-                        parts[k][rows] += r[k]
+            for k, part in parts.items():
+                part[rows] = functools.reduce(np.add, [r[k] for r in results])
             mode[rows] = np.maximum.reduce([r["mode"] for r in results])
             w_hall[rows] = results[0]["hall_humidity_ratio"]
-        cooling_power = parts["fan_power"] + parts["secondary_power"] + parts["pump_power"] + \
-            parts["mechanical_power"]
+        cooling_power = parts["fan_power"] + parts["pump_power"] + parts["mechanical_power"]
         facility = it["it_power"] + losses + cooling_power
-        inlet = supply_air + c.supply_approach_k
-        recommended, allowable = self._envelopes(inlet, w_hall)
         return {"it_power": it["it_power"], "server_fan_power": it["server_fan_power"],
                 "electrical_losses": losses, "cooling_power": cooling_power,
-                "cooling_fan_power": parts["fan_power"] + parts["secondary_power"],
+                "cooling_fan_power": parts["fan_power"],
                 "cooling_pump_power": parts["pump_power"],
                 "mechanical_cooling_power": parts["mechanical_power"],
                 "facility_power": facility, "pue": facility / it["it_power"],
                 "water_use": parts["water_use"], "cooling_mode": mode,
-                "supply_air_temperature": np.array(supply_air, dtype=float),
-                "facility_water_temperature": np.where(self.liquid[:, None], facility_water,
-                                                       np.nan),
-                "inlet_outside_recommended": ~recommended, "inlet_outside_allowable": ~allowable,
-                "utilisation": np.broadcast_to(self.utilisation, shape).astype(float)}
+                "hall_humidity_ratio": w_hall}
 
     def _envelopes(self, inlet, humidity_ratio):
         """Server inlet inside the recommended and the allowable envelope ``(S, T)`` bool; dew
@@ -218,25 +194,34 @@ class Facility:
         """Each site under its control; ``*_baseline`` entries give the baseline's cooling and
         facility power for comparison (equal to the result where the control is baseline)."""
         c = self.c
-        baseline = self.evaluate(c.supply_air_degc, c.facility_water_degc)
+        supply, water = c.supply_air_degc, c.facility_water_degc
+        baseline = self.evaluate(supply, water)
+        result = baseline
         optimised = (c.control == "optimised")[:, 0]
-        if not optimised.any():
-            result = baseline
-        else:
+        if optimised.any():
             top = RECOMMENDED_DEGC[1] - c.supply_approach_k
             supplies = [RECOMMENDED_DEGC[0] + (top - RECOMMENDED_DEGC[0]) * k / (CANDIDATES - 1)
-                        for k in range(CANDIDATES)] + [c.supply_air_degc]
-            low = c.facility_water_degc - FACILITY_WATER_SEARCH_BELOW_K
+                        for k in range(CANDIDATES)] + [supply]
+            low = water - FACILITY_WATER_SEARCH_BELOW_K
             waters = [low + (c.facility_water_max_degc - low) * k / (CANDIDATES - 1)
-                      for k in range(CANDIDATES)] + [c.facility_water_degc]
-            water = self._best(waters, lambda w: self.evaluate(c.supply_air_degc, w)) \
-                if self.liquid[optimised].any() else c.facility_water_degc
-            supply = self._best(supplies, lambda s: self.evaluate(s, water))
-            chosen = self.evaluate(np.where(optimised[:, None], supply, c.supply_air_degc),
-                                   np.where(optimised[:, None], water, c.facility_water_degc))
-            result = {k: np.where(optimised[:, None], v, baseline[k]) for k, v in chosen.items()}
-        result["cooling_power_baseline"] = baseline["cooling_power"]
-        result["facility_power_baseline"] = baseline["facility_power"]
+                      for k in range(CANDIDATES)] + [water]
+            if self.liquid[optimised].any():
+                water = np.where(optimised[:, None],
+                                 self._best(waters, lambda w: self.evaluate(supply, w)), water)
+            supply = np.where(optimised[:, None],
+                              self._best(supplies, lambda s: self.evaluate(s, water)), supply)
+            result = self.evaluate(supply, water)  # the baseline's setpoints where not optimised
+        shape = result["facility_power"].shape
+        recommended, allowable = self._envelopes(supply + c.supply_approach_k,
+                                                 result.pop("hall_humidity_ratio"))
+        result.update({
+            "inlet_outside_recommended": ~recommended, "inlet_outside_allowable": ~allowable,
+            "supply_air_temperature": np.broadcast_to(supply, shape).astype(float),
+            "facility_water_temperature": np.broadcast_to(
+                np.where(self.liquid[:, None], water, np.nan), shape).astype(float),
+            "utilisation": np.broadcast_to(self.utilisation, shape).astype(float),
+            "cooling_power_baseline": baseline["cooling_power"],
+            "facility_power_baseline": baseline["facility_power"]})
         return result
 
 

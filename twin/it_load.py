@@ -136,7 +136,8 @@ def server_fan_power(fan_design_w, airflow_fraction, liquid_fraction=0.0) -> np.
     """Server fan power [W]: P_fan,des phi^3 (fan laws; SustainDC after Breen et al. 2010 eq. 3),
     times (1 - liquid_fraction): direct-to-chip servers keep fans only for the residual air heat
     (70-90 % less, reference/cooling.md 7.2)."""
-    return fan_design_w * np.asarray(airflow_fraction, dtype=float) ** 3 * (1.0 - liquid_fraction)
+    phi = np.asarray(airflow_fraction, dtype=float)
+    return (fan_design_w * (1.0 - liquid_fraction)) * (phi * phi * phi)
 
 
 def _first_bad(bad: np.ndarray) -> tuple[int, int]:
@@ -214,21 +215,22 @@ def _site_param(value, n_sites: int, name: str, low=-np.inf, high=np.inf) -> np.
 
 
 def _temperature(value, shape, name: str, check: np.ndarray | None = None) -> np.ndarray:
-    """A temperature [degC] broadcast to ``shape``; NaN (where ``check`` is True) or values above
-    100 degC (Kelvin?) raise ``ValueError`` naming the site index and the first bad hour."""
+    """A temperature [degC] that broadcasts to ``shape`` (returned as given, not broadcast); NaN
+    (where ``check`` is True) or values above 100 degC (Kelvin?) raise ``ValueError`` naming the
+    site index and the first bad hour."""
     t = np.asarray(value, dtype=float)
     try:
-        t = np.broadcast_to(t, shape)
+        np.broadcast_shapes(t.shape, shape)
     except ValueError:
         raise ValueError(f"{name} must broadcast to (site, time) {shape}, got {t.shape}") from None
     bad = ~(t <= MAX_PLAUSIBLE_DEGC)
     if check is not None:
-        bad &= check
+        bad = bad & check
     if bad.any():
-        site, hour = _first_bad(bad)
+        site, hour = _first_bad(np.broadcast_to(bad, shape))
         raise ValueError(f"{name} at site index {site}, hour {hour}, is "
-                         f"{float(t[site, hour])} degC; it must be a temperature in degC "
-                         "(not NaN, not Kelvin)")
+                         f"{float(np.broadcast_to(t, shape)[site, hour])} degC; it must be a "
+                         "temperature in degC (not NaN, not Kelvin)")
     return t
 
 
@@ -284,7 +286,7 @@ def it_power(models, server_count, utilisation, inlet_temp_degc, coolant_temp_de
         ref_liquid = _site_param(leak_reference_liquid_degc, n_sites,
                                  "leak_reference_liquid_degc", high=MAX_PLAUSIBLE_DEGC)
         coolant = _temperature(coolant_temp_degc, u.shape, "coolant_temp_degc",
-                               check=np.broadcast_to(column(liquid), u.shape))
+                               check=column(liquid))
         leak_liquid = leakage_factor(np.where(column(liquid), coolant, 0.0), column(ref_liquid),
                                      k_leak_per_k=k_leak_per_k, min_delta_k=leak_min_delta_k)
         leak = np.where(column(liquid), (1.0 - column(lf)) * leak + column(lf) * leak_liquid, leak)

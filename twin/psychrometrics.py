@@ -203,19 +203,25 @@ def moist_air_density(temp_degc, humidity_ratio, pressure_pa):
     return (1.0 + w) * p / (R_DRY_AIR * (t + KELVIN) * (1.0 + VOLUME_VAPOUR_FACTOR * w))
 
 
-def _state(t, t_dew, p):
+STATE = ("humidity_ratio", "wet_bulb", "enthalpy", "density", "relative_humidity")
+
+
+def _state(t, t_dew, p, names):
     p_w = saturation_vapour_pressure(t_dew)
     w = _humidity_ratio(p_w, p)
-    return {"humidity_ratio": w, "wet_bulb": _wet_bulb(t, w, p, t_dew), "enthalpy": enthalpy(t, w),
-            "density": moist_air_density(t, w, p),
-            "relative_humidity": 100.0 * p_w / saturation_vapour_pressure(t)}
+    compute = {"humidity_ratio": lambda: w, "wet_bulb": lambda: _wet_bulb(t, w, p, t_dew),
+               "enthalpy": lambda: enthalpy(t, w), "density": lambda: moist_air_density(t, w, p),
+               "relative_humidity": lambda: 100.0 * p_w / saturation_vapour_pressure(t)}
+    return {name: compute[name]() for name in names}
 
 
-def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_TOLERANCE_K):
+def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_TOLERANCE_K,
+          names=STATE):
     """Moist-air state from dry bulb [degC], dew point [degC] and pressure [Pa], broadcast together.
 
-    Returns arrays humidity_ratio [kg/kg], wet_bulb [degC], dew_point [degC], enthalpy [J / kg dry air],
-    density [kg / m3] and relative_humidity [%]. A dew point above the dry bulb by less than
+    Returns arrays dew_point [degC] and those of ``names`` (default all): humidity_ratio [kg/kg],
+    wet_bulb [degC], enthalpy [J / kg dry air], density [kg / m3], relative_humidity [%]. An
+    unknown name raises ``ValueError``. A dew point above the dry bulb by less than
     ``dew_above_dry_tolerance_k`` [K] is taken as the dry bulb; a larger excess raises ValueError.
     """
     t, t_dew, p = _floats(temp_air, temp_dew, pressure)
@@ -227,9 +233,12 @@ def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_
             f"dew point above dry bulb by {dew_above_dry_tolerance_k} K or more in {bad.sum()} element(s), "
             f"first at index {tuple(int(i) for i in first)}: temp_dew {t_dew[first]:.2f} degC > "
             f"temp_air {t[first]:.2f} degC")
+    if unknown := set(names) - set(STATE):
+        raise ValueError(f"unknown state quantity {', '.join(sorted(unknown))}; known: "
+                         f"{', '.join(STATE)}")
     t_dew = np.where(excess > 0, t, t_dew)
     flat, result = [a.ravel() for a in (t, t_dew, p)], {}
     for start in range(0, max(t.size, 1), BLOCK):  # at least once, so empty input gives empty arrays
-        for name, values in _state(*(a[start:start + BLOCK] for a in flat)).items():
+        for name, values in _state(*(a[start:start + BLOCK] for a in flat), names).items():
             result.setdefault(name, np.empty(t.shape)).reshape(-1)[start:start + BLOCK] = values
     return {"dew_point": t_dew, **result}

@@ -203,9 +203,10 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         plant = Facility(sites, time, arrays, arrays["altitude"],
                          utilisation=_utilisation(utilisation, ids, time)).run()
         missing = np.isnan(arrays["temp_air"] + arrays["temp_dew"] + arrays["pressure"])
-        for v in plant.values():
-            if v.dtype.kind == "f":
-                v[missing] = np.nan
+        if missing.any():
+            for v in plant.values():
+                if v.dtype.kind == "f":
+                    v[missing] = np.nan
 
     report("dataset")
     dims = ("site", "time")
