@@ -8,6 +8,7 @@ temp_air / temp_dew / pressure (and pm10) overwritten, so the climate is known e
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -118,6 +119,31 @@ def test_invariants_every_topology_every_hour(year_run):
     # climate, free cooling (economiser) somewhere too
     modes = ds["cooling_mode"].to_numpy()
     assert (modes == ECONOMIZER).any() and (modes >= 2).any()
+
+
+def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
+    """simulate() runs the facility on blocks of sites (twin.simulate.by_site_block): one site
+    per block and all sites in one block give the same numbers, with mixed topologies and a
+    user's hourly utilisation that differs between sites."""
+    module = importlib.import_module("twin.simulate")  # twin.simulate is also the function
+    base = get_site("turpan")
+    sites = {**variants(base), **variants(base, control="optimised",
+                                           evaporative_assist=False)}
+    sites = {f"{k}_{i}": s.model_copy(update={"id": f"{k}_{i}"})
+             for i, (k, s) in enumerate(sites.items())}
+    hours = 24 * 14
+    wx = template.isel(time=slice(0, hours))
+    rng = np.random.default_rng(3)
+    utilisation = rng.uniform(0.2, 1.0, (len(sites), hours))
+    runs = []
+    for block in (1, 10**9):
+        monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", block)
+        runs.append(simulate({k: wx for k in sites}, list(sites.values()),
+                             utilisation=utilisation, wind_scaling="none"))
+    one_by_one, together = runs
+    for v in together.data_vars:
+        np.testing.assert_array_equal(one_by_one[v].values, together[v].values, err_msg=v)
+    assert together["utilisation"].values == pytest.approx(utilisation)
 
 
 def test_annual_pue_is_energy_weighted(year_run):

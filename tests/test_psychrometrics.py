@@ -191,6 +191,18 @@ def test_scalars_and_broadcasting():
     assert ps.state(np.empty((0, 5)), 0.0, SEA_LEVEL_PA)["wet_bulb"].shape == (0, 5)
 
 
+def test_state_of_chosen_quantities():
+    """``names`` picks quantities (same values as the full state); an unknown one is refused."""
+    t, t_dew = np.linspace(-20.0, 45.0, 50), np.linspace(-30.0, 25.0, 50)
+    full = ps.state(t, t_dew, 80e3)
+    some = ps.state(t, t_dew, 80e3, names=("wet_bulb", "density"))
+    assert set(some) == {"dew_point", "wet_bulb", "density"}
+    for k in some:
+        np.testing.assert_array_equal(some[k], full[k])
+    with pytest.raises(ValueError, match="unknown state quantity wetbulb; known: humidity_ratio"):
+        ps.state(t, t_dew, 80e3, names=("wetbulb",))
+
+
 def test_nan_stays_in_its_element():
     t = np.array([[-20.0, 0.005, 10.0, 35.0], [45.0, -5.0, 20.0, 5.0]])
     t_dew = t - np.array([[2.0, 1.0, 15.0, 30.0], [40.0, 3.0, 0.0, 10.0]])

@@ -155,6 +155,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     t_ra = supply_air + c.air_delta_t_k
     w_min, w_max = out["humidity_ratio_min"], out["humidity_ratio_max"]
     mass = q_air / (CP_AIR * c.air_delta_t_k)
+    cop = dx_cop(c.dx_cop, t_oa)
     if direct:
         usable = (w_oa <= w_max) & ~lockout
         econ = usable & (t_oa <= supply_air)
@@ -184,7 +185,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         volume = mass / out["supply_density"]
         full_secondary = c.iec_secondary_flow_ratio * volume
         # pre-cooling runs only where the compressor work it saves exceeds its fans and pump
-        saved = mass * CP_AIR * (t_ra - t_pre) / dx_cop(c.dx_cop, t_oa)
+        saved = mass * CP_AIR * (t_ra - t_pre) / cop
         cost = full_secondary * (c.iec_secondary_fan_w_per_m3s + np.where(
             wet, c.iec_pump_w_per_m3s, 0.0))
         partial = ~econ & ~evap & (t_pre < t_ra) & (saved > cost)
@@ -205,7 +206,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
     mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
     return {"fan_power": fans + secondary, "pump_power": pumps,
-            "mechanical_power": trim / dx_cop(c.dx_cop, t_oa),
+            "mechanical_power": trim / cop,
             "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode,
             "hall_humidity_ratio": w_hall}
 

@@ -24,8 +24,7 @@ import pandas as pd
 from twin import cooling
 from twin.arrays import groups
 from twin.it_load import SERVERS, design_it_power, it_power, utilisation_series
-from twin.psychrometrics import (humidity_ratio_from_dew_point, moist_air_density,
-                                 saturation_vapour_pressure)
+from twin.psychrometrics import moist_air_density, saturation_vapour_pressure
 
 # ASHRAE TC 9.9 allowable envelopes of the server inlet (reference 3.1): dry bulb min and max,
 # dew point max [degC], relative humidity min and max [%]; dew point min -12 degC for all
@@ -161,25 +160,26 @@ class Facility:
 
     def _envelopes(self, inlet, humidity_ratio):
         """Server inlet inside the recommended and the allowable envelope ``(S, T)`` bool; dew
-        points compared as humidity ratios at the site's pressure (0.01 K tolerance)."""
+        points compared as vapour pressures (0.01 K tolerance)."""
         p = self.outdoor["pressure"]
         vapour = p * humidity_ratio / (0.621945 + humidity_ratio)  # ASHRAE HOF eq. 20
         rh = 100.0 * vapour / saturation_vapour_pressure(inlet)
         tol = 0.01
 
-        def w(dew):
-            return humidity_ratio_from_dew_point(dew, p)
+        def dew_below(dew):
+            return vapour <= saturation_vapour_pressure(dew + tol)
+
+        def dew_above(dew):
+            return vapour >= saturation_vapour_pressure(dew - tol)
 
         recommended = ((inlet >= RECOMMENDED_DEGC[0]) & (inlet <= RECOMMENDED_DEGC[1])
-                       & (humidity_ratio >= w(RECOMMENDED_DEW_POINT_DEGC[0] - tol))
-                       & (humidity_ratio <= w(RECOMMENDED_DEW_POINT_DEGC[1] + tol))
-                       & (rh <= RECOMMENDED_RH_MAX))
+                       & dew_above(RECOMMENDED_DEW_POINT_DEGC[0])
+                       & dew_below(RECOMMENDED_DEW_POINT_DEGC[1]) & (rh <= RECOMMENDED_RH_MAX))
         limits = np.array([ALLOWABLE[s.cooling.allowable_class] for s in self.sites])
         top = np.array([allowable_max_degc(s.cooling.allowable_class, a)
                         for s, a in zip(self.sites, self.altitude)])[:, None]
         allowable = ((inlet >= limits[:, :1]) & (inlet <= top)
-                     & (humidity_ratio >= w(ALLOWABLE_DEW_POINT_MIN_DEGC - tol))
-                     & (humidity_ratio <= w(limits[:, 2:3] + tol))
+                     & dew_above(ALLOWABLE_DEW_POINT_MIN_DEGC) & dew_below(limits[:, 2:3])
                      & (rh >= limits[:, 3:4]) & (rh <= limits[:, 4:5]))
         return recommended, allowable
 

@@ -34,6 +34,7 @@ WIND_SCALINGS = ("normals", "weather", "none")
 # its hourly shape (calms, gusts) is unlike the farms'; the Dataset says so.
 SHELTERED_SCALE = 3.0
 DEFAULT_WIND_HEIGHT_M = 10.0
+SITE_BLOCK_ELEMENTS = 2**15
 
 
 def _sites(sites) -> list:
@@ -134,6 +135,22 @@ def _utilisation(utilisation, ids: list[str], time):
     return check_utilisation(u, time)
 
 
+def by_site_block(step, n_sites: int, n_hours: int) -> dict[str, np.ndarray]:
+    """``step(rows)``, a dict of ``(site, time)`` arrays for the sites ``rows`` (a slice), run
+    on blocks of about SITE_BLOCK_ELEMENTS site-hours and put together: the facility model's
+    many elementwise steps run about 15 % faster on arrays that stay in the processor's cache
+    (benchmarks/generation.py)."""
+    size = max(1, SITE_BLOCK_ELEMENTS // max(n_hours, 1))
+    out = {}
+    for start in range(0, n_sites, size):
+        rows = slice(start, min(start + size, n_sites))
+        for k, v in step(rows).items():
+            if k not in out:
+                out[k] = np.empty((n_sites, *v.shape[1:]), dtype=v.dtype)
+            out[k][rows] = v
+    return out
+
+
 def normals_wind_mean(site) -> tuple[float, float]:
     """Long-term mean station wind [m s-1] and its height [m] from the site's normals (monthly
     means weighted by days in the month)."""
@@ -200,8 +217,10 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     plant = {}
     if facility:
         report("facility")
-        plant = Facility(sites, time, arrays, arrays["altitude"],
-                         utilisation=_utilisation(utilisation, ids, time)).run()
+        u = _utilisation(utilisation, ids, time)
+        plant = by_site_block(lambda rows: Facility(
+            sites[rows], time, {k: v[rows] for k, v in arrays.items()}, arrays["altitude"][rows],
+            utilisation=None if u is None else u[rows]).run(), len(sites), len(time))
         missing = np.isnan(arrays["temp_air"] + arrays["temp_dew"] + arrays["pressure"])
         if missing.any():
             for v in plant.values():
