@@ -198,14 +198,52 @@ class WindConfig(_Frozen):
 
 
 class BatteryConfig(_Frozen):
+    """On-site battery (``twin.storage``): energy and power ratings (energy_wh = power_w = 0: no
+    battery), round-trip efficiency at the AC terminals (split equally between charging and
+    discharging), the state-of-charge window and self-discharge. It charges from renewable
+    surplus only, so what it delivers is renewable energy."""
+
     energy_wh: NonNegative
     power_w: NonNegative
     round_trip_efficiency: Annotated[float, Field(gt=0, le=1)]
+    # ASSUMPTION: an LFP operating window of 5-95 % and about 3 % self-discharge a month
+    soc_min: Fraction = 0.05
+    soc_max: Fraction = 0.95
+    self_discharge_per_day: Annotated[float, AllowInfNan(False), Field(ge=0, lt=1)] = 0.001
+    initial_soc: Fraction = 0.5  # at the first hour, fraction of energy_wh
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BatteryConfig:
+        if (self.energy_wh > 0) != (self.power_w > 0):
+            raise PydanticCustomError(
+                "battery_ratings", "energy_wh and power_w must both be > 0 (a battery) or both 0 "
+                f"(none); got energy_wh={self.energy_wh:g}, power_w={self.power_w:g}")
+        if not self.soc_min < self.soc_max:
+            raise PydanticCustomError("soc_window", f"soc_min ({self.soc_min:g}) must be below "
+                                      f"soc_max ({self.soc_max:g})")
+        if not self.soc_min <= self.initial_soc <= self.soc_max:
+            raise PydanticCustomError("initial_soc", f"initial_soc ({self.initial_soc:g}) must lie "
+                                      f"within soc_min..soc_max ({self.soc_min:g}..{self.soc_max:g})")
+        return self
+
+
+Daily = Annotated[list[NonNegative], Field(min_length=24, max_length=24)]
+# ASSUMPTION (illustrative: set the province's own schedule): a large-industry time-of-use tariff
+# around a flat 0.45 CNY/kWh, peak 1.6x and valley 0.4x of it, i.e. peak/valley = 4, the least
+# NDRC 2021 No. 1093 sets where the grid's peak-valley load difference exceeds 40 %; valley
+# 23:00-07:00, peak 08:00-11:00 and 17:00-22:00 China Standard Time, flat otherwise.
+DEFAULT_TARIFF_PER_KWH = [0.18] * 7 + [0.45] + [0.72] * 3 + [0.45] * 6 + [0.72] * 5 + [0.45, 0.18]
 
 
 class GridConfig(_Frozen):
+    """Grid connection (``twin.storage``): import capacity, the carbon intensity of grid
+    electricity and its price, each a constant or 24 hourly values by hour of day in China
+    Standard Time (UTC+8)."""
+
     import_capacity_w: NonNegative
-    carbon_intensity_g_per_kwh: NonNegative
+    carbon_intensity_g_per_kwh: NonNegative | Daily
+    tariff_per_kwh: NonNegative | Daily = DEFAULT_TARIFF_PER_KWH
+    currency: str = Field("CNY", min_length=1)
 
 
 class CoolingConfig(_Frozen):
@@ -347,7 +385,10 @@ class Site(_Frozen):
 
 
 def _field(loc: tuple) -> str:
-    return ".".join("normals" if p == "normals_table" else str(p) for p in loc) or "(file)"
+    """The TOML path of an error location, without pydantic's union-member tags
+    (``constrained-float``, ``list[...]``)."""
+    parts = [p for p in loc if isinstance(p, int) or p.isidentifier()]
+    return ".".join("normals" if p == "normals_table" else str(p) for p in parts) or "(file)"
 
 
 def _parse(text: str, source: str, site_id: str) -> Site:

@@ -51,6 +51,13 @@ def dump_toml(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_site(folder: Path, site_id: str, data: dict) -> Path:
+    """``data`` written as the site file ``folder/site_id.toml``."""
+    path = folder / f"{site_id}.toml"
+    path.write_text(dump_toml(data), encoding="utf-8")
+    return path
+
+
 def hami_data() -> dict:
     """The bundled Hami site file as a dict (to alter and write back with dump_toml)."""
     text = resources.files("sites").joinpath("catalog", "hami.toml").read_text(encoding="utf-8")

@@ -9,7 +9,6 @@ temp_air / temp_dew / pressure (and pm10) overwritten, so the climate is known e
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +16,8 @@ import pytest
 
 import weather
 from sites import SiteError, get_site, load_site
-from tests.conftest import SHARED_WEATHER, dump_toml, hami_data, needs_shared, with_settings
+from tests.conftest import (SHARED_WEATHER, hami_data, needs_shared, with_settings,
+                            write_site)
 from twin import cooling
 from twin.cooling import ECONOMIZER, EVAPORATIVE, MECHANICAL, MODES
 from twin.facility import RECOMMENDED_DEGC, facility_summary
@@ -416,12 +416,6 @@ def test_western_hubs_below_1_2_and_below_the_humid_east():
 
 
 # --- 8. errors -----------------------------------------------------------------------------------
-
-def write_site(folder: Path, site_id: str, data: dict) -> Path:
-    path = folder / f"{site_id}.toml"
-    path.write_text(dump_toml(data), encoding="utf-8")
-    return path
-
 
 def test_unchanged_site_file_loads(tmp_path):
     site = load_site(write_site(tmp_path, "hami_copy", hami_data()))

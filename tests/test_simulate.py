@@ -29,7 +29,9 @@ def test_dataset_contract(result, pair):
     assert ds.latitude.values.tolist() == [s.latitude for s in pair]
     for name, var in ds.variables.items():
         if name in VARIABLES:
-            assert var.attrs["units"] == VARIABLES[name].units, name
+            currency = var.attrs.get("currency")  # prices: the currency before the registry's unit
+            units = f"{currency} {VARIABLES[name].units}" if currency else VARIABLES[name].units
+            assert var.attrs["units"] == units, name
             assert var.attrs["long_name"] == VARIABLES[name].long_name, name
     assert np.array_equal(ds.renewable_power, ds.pv_power + ds.wind_power)
     assert ds.attrs["twin_version"] and "pvlib" in ds.attrs["models"]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from sites import (COOLING_TOPOLOGIES, Site, SiteError, get_site, load_catalog, load_site,
                    turbine_types)
-from tests.conftest import dump_toml, hami_data
+from tests.conftest import hami_data, write_site
 from sites.make_normals import render_normals, replace_normals, station_normals
 
 WEATHER_DIR = Path(__file__).resolve().parents[2] / "shared" / "weather"
@@ -25,12 +25,6 @@ NAMED = ["hami", "turpan", "urumqi", "golmud", "xining", "zhongwei", "qingyang",
          "ulanqab", "hohhot", "guian", "chongqing", "wuhu", "shanghai", "beijing"]
 needs_weather = pytest.mark.skipif(not WEATHER_DIR.is_dir(),
                                    reason=f"station EPW files not found at {WEATHER_DIR}")
-
-
-def write_site(folder: Path, site_id: str, data: dict) -> Path:
-    path = folder / f"{site_id}.toml"
-    path.write_text(dump_toml(data), encoding="utf-8")
-    return path
 
 
 def epw_location(station: str) -> dict:

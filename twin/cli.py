@@ -16,7 +16,8 @@ from rich.table import Table
 import weather
 from sites import SiteError, get_site, load_catalog
 from twin.facility import facility_summary
-from twin.simulate import generation_summary, simulate
+from twin.simulate import BATTERY_POLICIES, generation_summary, simulate
+from twin.storage import balance_summary
 from weather.readers import FORMATS
 from weather.readers import read as read_weather
 
@@ -77,6 +78,8 @@ def _show_generation(ds: xr.Dataset, title: str):
         console.print(f"[yellow]note:[/] {ds.attrs['wind_warning']}")
     if "facility_power" in ds:
         _show_facility(ds)
+    if "grid_import" in ds:
+        _show_balance(ds)
 
 
 def _show_facility(ds: xr.Dataset):
@@ -94,8 +97,27 @@ def _show_facility(ds: xr.Dataset):
     console.print(table)
 
 
+def _show_balance(ds: xr.Dataset):
+    summary = balance_summary(ds)
+    currency = ds["grid_cost"].attrs["currency"]
+    policy = ds["it_available_power"].attrs["battery_policy"]
+    table = Table(title="Power balance and IT power renewables can carry "
+                        f"(battery policy: {policy})")
+    for col in ("site", "renewable", "h fully renewable", "grid MWh", "tCO2", f"cost {currency}",
+                "curtailed MWh", "unserved MWh", "battery cycles", "IT avail. mean MW",
+                "IT avail. P10 MW"):
+        table.add_column(col, justify="left" if col == "site" else "right")
+    for site_id, r in summary.iterrows():
+        table.add_row(site_id, _fmt(r.renewable_fraction, ".1%"), f"{r.hours_fully_renewable:,}",
+                      f"{_mw(r.grid_energy_wh):,.0f}", f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
+                      f"{_mw(r.curtailed_energy_wh):,.0f}", f"{_mw(r.unserved_energy_wh):,.1f}",
+                      f"{r.battery_cycles:,.0f}", f"{_mw(r.it_available_mean_w):,.2f}",
+                      f"{_mw(r.it_available_p10_w):,.2f}")
+    console.print(table)
+
+
 def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
-    steps = ("weather", "solar", "wind", "facility", "dataset")
+    steps = ("weather", "solar", "wind", "facility", "balance", "availability", "dataset")
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("simulating", total=len(steps))
 
@@ -108,7 +130,8 @@ def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
 @app.command()
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None):
-    """The main job on the embedded defaults: a synthetic year of every catalog site, PV and wind."""
+    """The main job on the embedded defaults: a synthetic year of every catalog site: PV and
+    wind, facility power, PUE and water, the power balance and the IT power renewables carry."""
     try:
         catalog = load_catalog(sites_dir)
         ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed)
@@ -132,10 +155,14 @@ def simulate_cmd(
                                               "is scaled to the wind-farm mean.")] = "normals",
     allow_missing: Annotated[bool, typer.Option(help="Give NaN for hours with missing weather "
                                                 "instead of refusing.")] = False,
+    battery_policy: Annotated[str, typer.Option(
+        help=f"{' | '.join(BATTERY_POLICIES)}: whether available IT power counts what the "
+             "battery could deliver.")] = "none",
     out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
     sites_dir: SitesDir = None,
 ):
-    """PV and wind of one or more sites, every hour: a table of annual energy per site."""
+    """One or more sites, every hour: tables of annual energy, PUE and WUE, and the power
+    balance with the IT power renewables can carry."""
     try:
         chosen = [get_site(s, sites_dir) for s in site]
         if weather_files and len(weather_files) != len(chosen):
@@ -148,7 +175,8 @@ def simulate_cmd(
                                            altitude=s.altitude_m)
                               for f, s in zip(weather_files, chosen)]
         ds = _simulate_with_progress(weather_in, chosen, year=year, seed=seed,
-                                     wind_scaling=wind_scaling, allow_missing=allow_missing)
+                                     wind_scaling=wind_scaling, allow_missing=allow_missing,
+                                     battery_policy=battery_policy)
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise _fail(err) from None
     source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"

@@ -38,6 +38,8 @@ RECOMMENDED_DEGC, RECOMMENDED_DEW_POINT_DEGC, RECOMMENDED_RH_MAX = (18.0, 27.0),
 # optimised control: candidates between these (supply air: the recommended envelope less the
 # recirculation approach; facility water: this far below the baseline up to its maximum)
 CANDIDATES = 5
+# utilisations at which each hour's load curve (facility power against IT power) is evaluated
+LOAD_LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 FACILITY_WATER_SEARCH_BELOW_K = 8.0
 
 
@@ -111,12 +113,14 @@ class Facility:
         return ups_loss(it, self.capacity[:, None], self.ups,
                         self.c.distribution_loss_fraction + self.c.lighting_fraction)
 
-    def evaluate(self, supply_air, facility_water) -> dict[str, np.ndarray]:
+    def evaluate(self, supply_air, facility_water, utilisation=None) -> dict[str, np.ndarray]:
         """Power, water and mode ``(S, T)`` at supply-air and facility-water setpoints [degC]
-        (``(S, 1)`` or ``(S, T)``; facility water is used by liquid plants only)."""
+        (``(S, 1)`` or ``(S, T)``; facility water is used by liquid plants only) and at the
+        sites' utilisation (or ``utilisation``, broadcast to ``(S, T)``)."""
         c, o = self.c, self.outdoor
         shape = np.shape(o["temp_air"])
-        it = self._it(self.utilisation, supply_air, facility_water)
+        u = self.utilisation if utilisation is None else np.broadcast_to(utilisation, shape)
+        it = self._it(u, supply_air, facility_water)
         losses = self._losses(it["it_power"])
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
         hall = np.clip(o["humidity_ratio"], o["humidity_ratio_min"], o["humidity_ratio_max"])
@@ -211,6 +215,7 @@ class Facility:
             supply = np.where(optimised[:, None],
                               self._best(supplies, lambda s: self.evaluate(s, water)), supply)
             result = self.evaluate(supply, water)  # the baseline's setpoints where not optimised
+        self.setpoints = supply, water
         shape = result["facility_power"].shape
         recommended, allowable = self._envelopes(supply + c.supply_approach_k,
                                                  result.pop("hall_humidity_ratio"))
@@ -223,6 +228,47 @@ class Facility:
             "cooling_power_baseline": baseline["cooling_power"],
             "facility_power_baseline": baseline["facility_power"]})
         return result
+
+
+    def load_curves(self, levels=LOAD_LEVELS) -> dict[str, np.ndarray]:
+        """IT and facility power [W] ``(S, T, K)`` with every server at each utilisation of
+        ``levels`` (rising), at the setpoints :meth:`run` chose: each site-hour's facility power
+        as a function of its IT load."""
+        curves = [self.evaluate(*self.setpoints, utilisation=u) for u in levels]
+        return {"load_curve_it_power": np.stack([c["it_power"] for c in curves], axis=-1),
+                "load_curve_facility_power": np.stack([c["facility_power"] for c in curves],
+                                                      axis=-1)}
+
+
+def available_it_power(supply_w, curve_it, curve_facility):
+    """The largest IT power ``(S, T)`` [W] whose facility power (IT, losses and that hour's
+    cooling) the supply ``(S, T)`` [W] can carry: the load curves ``(S, T, K)``
+    (:meth:`Facility.load_curves`, facility power rising with IT power) inverted by linear
+    interpolation between levels; 0 where the supply cannot carry the idle cluster, full load
+    where it carries more. NaN supply or curves give NaN."""
+    supply = np.asarray(supply_w, dtype=float)[..., None]
+    k = np.count_nonzero(curve_facility <= supply, axis=-1)  # levels the supply carries
+    top = curve_it.shape[-1] - 1
+    lo = np.clip(k - 1, 0, top - 1)[..., None]
+    it0, it1 = (np.take_along_axis(curve_it, i, axis=-1)[..., 0] for i in (lo, lo + 1))
+    f0, f1 = (np.take_along_axis(curve_facility, i, axis=-1)[..., 0] for i in (lo, lo + 1))
+    between = it0 + (supply[..., 0] - f0) * (it1 - it0) / (f1 - f0)
+    out = np.where(k == 0, 0.0, np.where(k > top, curve_it[..., -1], between))
+    bad = np.isnan(supply[..., 0]) | np.isnan(curve_facility).any(axis=-1)
+    return np.where(bad, np.nan, out)
+
+
+def linear_form(curve_it, curve_facility):
+    """Least-squares ``facility_power ~= a + b it_power`` of each site-hour over its load curve
+    ``(S, T, K)``: intercept ``a`` [W] (fixed overhead), marginal PUE ``b`` [1] and the largest
+    deviation over the curve's levels [W], each ``(S, T)``."""
+    x_mean = curve_it.mean(axis=-1, keepdims=True)
+    y_mean = curve_facility.mean(axis=-1, keepdims=True)
+    dx = curve_it - x_mean
+    slope = (dx * (curve_facility - y_mean)).sum(axis=-1) / (dx * dx).sum(axis=-1)
+    intercept = y_mean[..., 0] - slope * x_mean[..., 0]
+    error = np.abs(curve_facility - (intercept[..., None] + slope[..., None] * curve_it))
+    return intercept, slope, error.max(axis=-1)
 
 
 def facility_summary(ds) -> pd.DataFrame:

@@ -6,7 +6,11 @@
 3. PV (twin.solar) and wind (twin.wind) for all sites and hours in one vectorised pass;
 4. the facility (twin.facility): IT load, losses and cooling at each site's control -> facility
    power, PUE, water use, cooling mode and ASHRAE envelope hours;
-5. the Dataset: results, the inputs used, CF attributes (twin.variables), provenance.
+5. the power balance (twin.storage): renewables, battery, grid import, curtailment, unserved
+   power, grid carbon and cost;
+6. availability (twin.facility): the IT power renewables (and the battery, by policy) can carry
+   each hour, headroom after committed load, and the linear form facility ~= a + b IT;
+7. the Dataset: results, the inputs used, CF attributes (twin.variables), provenance.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import xarray as xr
 
 from twin import __version__
 from twin.cooling import MODES
-from twin.facility import Facility
+from twin.facility import LOAD_LEVELS, Facility, available_it_power, linear_form
 from twin.it_load import check_utilisation
 from twin.solar import PVArrays, pv_power
+from twin.storage import BatteryArrays, daily_profile, power_balance
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
 from twin.wind import WindArrays, long_term_scale, wind_power
 from weather.errors import WeatherError
 
 WIND_SCALINGS = ("normals", "weather", "none")
+STEPS = ("generation", "facility", "balance", "availability")
+BATTERY_POLICIES = ("none", "balance")
 # A station whose wind must be scaled by more than this to meet the wind farms' mean is sheltered:
 # its hourly shape (calms, gusts) is unlike the farms'; the Dataset says so.
 SHELTERED_SCALE = 3.0
@@ -122,17 +129,22 @@ def _check_missing(wx: xr.Dataset, names: list[str]):
                 time=str(pd.Timestamp(wx.time.values[t])))
 
 
+def _site_time(value, ids: list[str], time, name: str) -> np.ndarray:
+    """A user's ``(site, time)`` series (array, or DataArray with a site dimension) as floats."""
+    if isinstance(value, xr.DataArray) and "site" in value.dims:
+        value = value.sel(site=ids).transpose("site", "time")
+    a = np.asarray(value, dtype=float)
+    if a.shape != (len(ids), len(time)):
+        raise ValueError(f"{name} has shape {a.shape}; expected (site, time) = "
+                         f"({len(ids)}, {len(time)})")
+    return a
+
+
 def _utilisation(utilisation, ids: list[str], time):
     """A user's hourly utilisation as a checked ``(site, time)`` array (or None)."""
     if utilisation is None:
         return None
-    if isinstance(utilisation, xr.DataArray) and "site" in utilisation.dims:
-        utilisation = utilisation.sel(site=ids).transpose("site", "time")
-    u = np.asarray(utilisation, dtype=float)
-    if u.shape != (len(ids), len(time)):
-        raise ValueError(f"utilisation has shape {u.shape}; expected (site, time) = "
-                         f"({len(ids)}, {len(time)})")
-    return check_utilisation(u, time)
+    return check_utilisation(_site_time(utilisation, ids, time, "utilisation"), time)
 
 
 def by_site_block(step, n_sites: int, n_hours: int) -> dict[str, np.ndarray]:
@@ -149,6 +161,38 @@ def by_site_block(step, n_sites: int, n_hours: int) -> dict[str, np.ndarray]:
                 out[k] = np.empty((n_sites, *v.shape[1:]), dtype=v.dtype)
             out[k][rows] = v
     return out
+
+
+def _balance(sites, time, renewable, facility_power):
+    """The power balance (twin.storage) with the sites' batteries, grid limits, carbon
+    intensity and tariff: hourly flows ``(S, T)`` and per-site ratings ``(S,)``."""
+    if len({s.grid.currency for s in sites}) > 1:
+        raise ValueError("sites price grid electricity in different currencies ("
+                         f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate them "
+                         "separately")
+    battery = BatteryArrays.from_configs([s.battery for s in sites])
+    limit = np.array([s.grid.import_capacity_w for s in sites])
+    flows = power_balance(battery, renewable, facility_power, limit)
+    intensity = daily_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
+                              "grid.carbon_intensity_g_per_kwh")
+    price = daily_profile(time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
+    kw = flows["grid_import"] / 1000.0
+    flows.update(carbon_intensity=intensity, electricity_price=price,
+                 grid_emissions=kw * intensity / 1000.0, grid_cost=kw * price)
+    return flows, {"battery_energy": battery.energy_wh, "grid_import_capacity": limit}
+
+
+def _committed(committed, ids: list[str], time) -> np.ndarray:
+    """Committed IT power as a checked ``(site, time)`` array [W] (zero when None)."""
+    if committed is None:
+        return np.zeros((len(ids), len(time)))
+    c = _site_time(committed, ids, time, "committed_it_power")
+    bad = ~(c >= 0)
+    if bad.any():
+        i, t = np.argwhere(bad)[0]
+        raise ValueError(f"committed_it_power at site {ids[i]}, {pd.Timestamp(time[t])} UTC, is "
+                         f"{c[i, t]}; it must be a power >= 0 [W]")
+    return c
 
 
 def normals_wind_mean(site) -> tuple[float, float]:
@@ -174,7 +218,9 @@ def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
 
 def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
              wind_scaling: str = "normals", allow_missing: bool = False, utilisation=None,
-             facility: bool = True, progress: Callable[[str], None] | None = None) -> xr.Dataset:
+             until: str = "availability", battery_policy: str = "none",
+             committed_it_power=None, progress: Callable[[str], None] | None = None
+             ) -> xr.Dataset:
     """Hourly PV, wind and renewable power of every site, one vectorised pass over (site, time).
 
     weather: ``None`` (a synthetic year per site from its normals, ``year``/``seed``), one weather
@@ -185,11 +231,21 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     (the site's normals) meets the configured wind-farm mean (keeps year-to-year variability);
     ``weather`` uses this weather's own mean instead; ``none`` takes the wind as it is.
     utilisation: an hourly series ``(site, time)`` (array or DataArray, 0..1) replacing the sites'
-    configured utilisation. facility: False stops after generation (PV and wind only).
-    Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], their
-    intermediates and the weather used, CF attributes from :mod:`twin.variables`.
+    configured utilisation. until: the last step run, one of STEPS (``generation`` gives PV and
+    wind only). battery_policy: what availability counts besides renewables: ``none``, or
+    ``balance`` (what the battery could deliver each hour in the power balance).
+    committed_it_power: IT power already committed ``(site, time)`` [W] (default 0), taken off
+    the available IT power to give the headroom.
+    Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], the facility's
+    power, PUE and water, the power balance, availability, their intermediates and the weather
+    used, CF attributes from :mod:`twin.variables`.
     """
     report = progress or (lambda step: None)
+    if until not in STEPS:
+        raise ValueError(f"unknown step {until!r}; known: {', '.join(STEPS)}")
+    if battery_policy not in BATTERY_POLICIES:
+        raise ValueError(f"unknown battery_policy {battery_policy!r}; known: "
+                         f"{', '.join(BATTERY_POLICIES)}")
     if sites is None:
         raise ValueError("give the sites to simulate (Site objects or catalog ids)")
     sites = _sites(sites)
@@ -214,24 +270,49 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     wind = wind_power(w, arrays["wind_speed"], wx["wind_height"].values, arrays["pressure"],
                       arrays["temp_air"], scale)
 
-    plant = {}
-    if facility:
+    renewable = pv["pv_power"] + wind["wind_power"]
+    reached = STEPS.index(until)
+    plant, flows, per_site = {}, {}, {}
+    if reached >= STEPS.index("facility"):
         report("facility")
         u = _utilisation(utilisation, ids, time)
-        plant = by_site_block(lambda rows: Facility(
-            sites[rows], time, {k: v[rows] for k, v in arrays.items()}, arrays["altitude"][rows],
-            utilisation=None if u is None else u[rows]).run(), len(sites), len(time))
+
+        def facility_step(rows):
+            model = Facility(sites[rows], time, {k: v[rows] for k, v in arrays.items()},
+                             arrays["altitude"][rows], utilisation=None if u is None else u[rows])
+            out = model.run()
+            if reached >= STEPS.index("availability"):
+                out.update(model.load_curves())
+            return out
+
+        plant = by_site_block(facility_step, len(sites), len(time))
         missing = np.isnan(arrays["temp_air"] + arrays["temp_dew"] + arrays["pressure"])
         if missing.any():
             for v in plant.values():
                 if v.dtype.kind == "f":
                     v[missing] = np.nan
+    if reached >= STEPS.index("balance"):
+        report("balance")
+        flows, per_site = _balance(sites, time, renewable, plant["facility_power"])
+    if reached >= STEPS.index("availability"):
+        report("availability")
+        curves = plant.pop("load_curve_it_power"), plant.pop("load_curve_facility_power")
+        supply = renewable + (flows["battery_dischargeable_power"] if battery_policy ==
+                              "balance" else 0.0)
+        available = available_it_power(supply, *curves)
+        committed = _committed(committed_it_power, ids, time)
+        intercept, slope, error = linear_form(*curves)
+        flows.update(it_available_power=available, it_committed_power=committed,
+                     it_headroom=np.maximum(available - committed, 0.0),
+                     facility_power_intercept=intercept, marginal_pue=slope)
+        per_site["facility_linear_max_error"] = np.nanmax(error, axis=1)
 
     report("dataset")
     dims = ("site", "time")
     ds = xr.Dataset(
-        {**{k: (dims, v) for k, v in {**pv, **wind, **plant}.items()},
-         "renewable_power": (dims, pv["pv_power"] + wind["wind_power"]),
+        {**{k: (dims, v) for k, v in {**pv, **wind, **plant, **flows}.items()},
+         **{k: ("site", v) for k, v in per_site.items()},
+         "renewable_power": (dims, renewable),
          "pv_capacity": ("site", pv_params.capacity_wp),
          "wind_capacity": ("site", w.capacity_w),
          "wind_speed_scale": ("site", scale),
@@ -244,9 +325,15 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                 "cooling_topology": ("site", [s.cooling.topology for s in sites]),
                 "cooling_control": ("site", [s.cooling.control for s in sites])})
     annotate(ds)
-    if facility:
+    if plant:
         ds["cooling_mode"].attrs.update(flag_values=list(range(len(MODES))),
                                         flag_meanings=" ".join(MODES))
+    if flows:
+        currency = sites[0].grid.currency
+        for v, units in (("electricity_price", "kWh-1"), ("grid_cost", "h-1")):
+            ds[v].attrs.update(units=f"{currency} {units}", currency=currency)
+    if "it_available_power" in ds:
+        ds["it_available_power"].attrs["battery_policy"] = battery_policy
     ds["wind_speed_scale"].attrs["wind_scaling"] = wind_scaling
     if "precipitation" not in wx and any(s.pv.soiling != "none" for s in sites):
         ds.attrs["soiling_note"] = ("no precipitation in the weather: rain never cleans the "
@@ -259,7 +346,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
             "gusts) is not the wind farms', so treat hourly wind power with care")
     ds.attrs.update({
         "Conventions": "CF-1.10",
-        "title": "desert-twin hourly generation, facility power, PUE and water",
+        "title": "desert-twin hourly generation, facility power, PUE, water, power balance and "
+                 "available IT power",
         "time_convention": "UTC; each label is the start of its hour; powers are the hour's mean",
         "weather_source": wx.attrs["weather_source"] if weather is not None else json.dumps(
             {s.id: f"synthetic year {year}, seed {seed}, from normals of {s.weather_station}"
@@ -270,10 +358,13 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                   "profile, ideal-gas density, oedb power curves, IEC density normalisation); "
                   "facility: IT load with fans and leakage, UPS/distribution/lighting losses, "
                   "cooling plant by topology (reference/cooling.md: EnergyPlus, Lei and Masanet "
-                  "2020), ASHRAE TC 9.9 envelopes",
+                  "2020), ASHRAE TC 9.9 envelopes; balance: load-following battery dispatch "
+                  "(renewables first, battery, grid to its limit); availability: each hour's "
+                  f"load curve at utilisations {', '.join(f'{u:g}' for u in LOAD_LEVELS)}, "
+                  "inverted by linear interpolation",
         "site_configuration": json.dumps(
-            {s.id: {"pv": s.pv.model_dump(), "wind": s.wind.model_dump(),
-                    "it": s.it.model_dump(), "cooling": s.cooling.model_dump()} for s in sites}),
+            {s.id: {k: getattr(s, k).model_dump() for k in ("pv", "wind", "it", "cooling",
+                                                            "battery", "grid")} for s in sites}),
         "twin_version": __version__,
         "history": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} twin.simulate",
     })

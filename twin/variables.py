@@ -87,6 +87,34 @@ VARIABLES: dict[str, Variable] = {
                                         "of the site's class, derated for altitude"),
     "cooling_power_baseline": Variable("W", "cooling power under the baseline control"),
     "facility_power_baseline": Variable("W", "facility power under the baseline control"),
+    # power balance (twin.storage)
+    "battery_power": Variable("W", "battery power into the facility (> 0 discharging, < 0 "
+                              "charging)"),
+    "battery_soc": Variable("1", "battery state of charge at the end of the hour, fraction of "
+                            "its energy rating (0 without a battery)"),
+    "battery_dischargeable_power": Variable("W", "power the battery could deliver at the start "
+                                            "of the hour"),
+    "grid_import": Variable("W", "power imported from the grid"),
+    "curtailment": Variable("W", "renewable power neither used nor stored"),
+    "unserved_power": Variable("W", "facility demand met by nothing (grid import limit reached)"),
+    "carbon_intensity": Variable("g kWh-1", "carbon intensity of grid electricity (CO2)"),
+    "electricity_price": Variable("kWh-1", "price of grid electricity (currency in attribute "
+                                  "currency)"),
+    "grid_emissions": Variable("kg h-1", "CO2 emitted for the grid import"),
+    "grid_cost": Variable("h-1", "cost of the grid import (currency in attribute currency)"),
+    "battery_energy": Variable("W h", "battery energy rating"),
+    "grid_import_capacity": Variable("W", "grid import capacity"),
+    # availability for schedulers (twin.facility)
+    "it_available_power": Variable("W", "largest IT power the renewables (and battery, by "
+                                   "policy) can carry after that hour's cooling and losses"),
+    "it_committed_power": Variable("W", "IT power already committed (reservations)"),
+    "it_headroom": Variable("W", "available IT power minus committed IT power, at least 0"),
+    "facility_power_intercept": Variable("W", "a of facility power ~= a + b IT power (fixed "
+                                         "overhead of the hour)"),
+    "marginal_pue": Variable("1", "b of facility power ~= a + b IT power (facility power per "
+                             "watt of IT)"),
+    "facility_linear_max_error": Variable("W", "largest error of facility power ~= a + b IT "
+                                          "power over the load curve and the hours"),
 }
 
 WEATHER_REQUIRED = ("ghi", "dni", "dhi", "temp_air", "temp_dew", "relative_humidity", "pressure",

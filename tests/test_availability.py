@@ -1,0 +1,150 @@
+"""Availability for schedulers (twin.facility load curves, simulate's availability step): the
+inverted facility model against brute force, monotonicity, the battery policy, headroom after a
+committed load, the linear form facility ~= a + b IT, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sites import get_site
+from tests.conftest import with_settings
+from twin.facility import Facility, available_it_power
+from twin.simulate import simulate
+
+HOURS = 72  # three summer days
+
+
+@pytest.fixture(scope="module")
+def small():
+    """An air-cooled and a liquid-cooled site on three July days of synthetic weather."""
+    air = get_site("turpan")
+    liquid = with_settings(get_site("hami"), "cooling", topology="liquid_dry_cooler")
+    liquid = liquid.model_copy(update={"id": "hami_liquid"})
+    sites = [air, liquid]
+    wx = {s.id: s.weather(year=2025, seed=2).sel(time=slice("2025-07-10", None))
+          .isel(time=slice(0, HOURS)) for s in sites}
+    return sites, wx, simulate(wx, sites, battery_policy="none")
+
+
+def brute_force(sites, wx, ds, steps=2001):
+    """Largest IT power with facility power <= renewable power, every site-hour, by evaluating the
+    facility at ``steps`` utilisations from 0 to 1 (the run's setpoints)."""
+    time = ds["time"].values
+    arrays = {v: np.stack([wx[s.id][v].values for s in sites]) for v in
+              ("temp_air", "temp_dew", "pressure")}
+    model = Facility(sites, time, arrays, np.array([s.altitude_m for s in sites]))
+    model.run()
+    supply = ds["renewable_power"].values
+    best = np.zeros(supply.shape)
+    for u in np.linspace(0.0, 1.0, steps):
+        out = model.evaluate(*model.setpoints, utilisation=u)
+        it = np.broadcast_to(out["it_power"], supply.shape)
+        best = np.where(out["facility_power"] <= supply, np.maximum(best, it), best)
+    return best
+
+
+def test_available_it_power_matches_brute_force(small):
+    """Interpolating six levels of each hour's load curve finds the IT power that brute force
+    over 2,001 utilisations finds, within 0.5 % of the IT capacity (the curve bends slightly
+    between levels: fans go with the cube of airflow, UPS losses with the square of load)."""
+    sites, wx, ds = small
+    expected = brute_force(sites, wx, ds)
+    got = ds["it_available_power"].values
+    capacity = np.array([s.it.capacity_w for s in sites])[:, None]
+    error = np.abs(got - expected) / capacity
+    assert error.max() < 0.005, f"largest error {error.max():.2%} of capacity"
+    carried = (expected > 0) & (expected < np.nanmax(expected, axis=1, keepdims=True))
+    assert carried.any() and (expected == 0).any(), "the days should span none to full"
+
+
+def test_what_is_available_is_carried(small):
+    """Facility power at the available IT power (evaluated directly) does not exceed the supply
+    by more than the interpolation tolerance."""
+    sites, wx, ds = small
+    time = ds["time"].values
+    arrays = {v: np.stack([wx[s.id][v].values for s in sites]) for v in
+              ("temp_air", "temp_dew", "pressure")}
+    model = Facility(sites, time, arrays, np.array([s.altitude_m for s in sites]))
+    model.run()
+    it_full = model.evaluate(*model.setpoints, utilisation=1.0)["it_power"]
+    available = ds["it_available_power"].values
+    # the utilisation giving the available IT power, read off the curve by bisection
+    low, high = np.zeros(available.shape), np.ones(available.shape)
+    for _ in range(40):
+        mid = (low + high) / 2
+        it = np.broadcast_to(model.evaluate(*model.setpoints, utilisation=mid)["it_power"],
+                             available.shape)
+        low, high = np.where(it < available, mid, low), np.where(it < available, high, mid)
+    on = available > 0
+    facility = model.evaluate(*model.setpoints, utilisation=high)["facility_power"]
+    capacity = np.array([s.it.capacity_w for s in sites])[:, None] * np.ones(available.shape)
+    supply = ds["renewable_power"].values
+    assert (facility[on] <= supply[on] + 0.005 * capacity[on]).all()
+    assert (available <= np.broadcast_to(it_full, available.shape) + 1e-6).all()
+
+
+def test_more_supply_never_means_less_available(small):
+    _, _, ds = small
+    assert "load_curve_it_power" not in ds, "load curves are internal, not in the Dataset"
+    supply = ds["renewable_power"].values
+    rng = np.random.default_rng(0)
+    levels = np.sort(rng.uniform(0.0, 1.0, 6))
+    it = np.broadcast_to(levels, supply.shape + (6,)) * 3e6
+    facility = 1e5 + 1.15 * it + 1e-8 * it ** 2
+    a = available_it_power(supply, it, facility)
+    b = available_it_power(supply * 1.1, it, facility)
+    assert (b >= a).all()
+    # exact on a straight curve: the inverse of facility = 1e5 + 1.15 IT
+    straight = available_it_power(np.array([[1e5 + 1.15 * 1e6]]), np.array([[[0, 2e6, 3e6]]]),
+                                  1e5 + 1.15 * np.array([[[0, 2e6, 3e6]]]))
+    assert straight[0, 0] == pytest.approx(1e6)
+
+
+def test_battery_policy_adds_what_the_battery_can_deliver(small):
+    sites, wx, none = small
+    with_battery = simulate(wx, sites, battery_policy="balance")
+    more = with_battery["it_available_power"] - none["it_available_power"]
+    assert (more >= -1e-6).all() and (more > 0).any()
+    assert with_battery["it_available_power"].attrs["battery_policy"] == "balance"
+
+
+def test_headroom_is_available_minus_committed_never_negative(small):
+    sites, wx, ds = small
+    committed = np.full((len(sites), HOURS), 1.0e6)
+    run = simulate(wx, sites, committed_it_power=committed)
+    expected = np.maximum(ds["it_available_power"].values - 1.0e6, 0.0)
+    np.testing.assert_allclose(run["it_headroom"].values, expected)
+    assert (run["it_headroom"] == 0).any() and (run["it_headroom"] > 0).any()
+
+
+@pytest.mark.parametrize("committed, message", [
+    (np.full((2, HOURS), -1.0), "must be a power >= 0"),
+    (np.full((2, HOURS - 1), 1.0), "expected \\(site, time\\)"),
+])
+def test_bad_committed_load_is_refused(small, committed, message):
+    sites, wx, _ = small
+    with pytest.raises(ValueError, match=message):
+        simulate(wx, sites, committed_it_power=committed)
+
+
+def test_linear_form_within_its_reported_error(small):
+    """a + b IT reproduces the facility power at the run's own IT load within the reported
+    maximum error (plus 0.5 % for points between levels); the marginal PUE of a facility is at
+    least 1: every extra watt of IT is a watt of facility power and some cooling."""
+    _, _, ds = small
+    linear = ds["facility_power_intercept"] + ds["marginal_pue"] * ds["it_power"]
+    error = np.abs(linear - ds["facility_power"])
+    assert (error <= ds["facility_linear_max_error"] + 0.005 * ds["facility_power"]).all()
+    assert (ds["marginal_pue"] >= 1.0).all() and (ds["marginal_pue"] < 2.0).all()
+    assert (ds["facility_linear_max_error"] < 0.03 * ds["facility_power"].max("time")).all()
+
+
+def test_unknown_step_or_policy_is_refused(small):
+    sites, wx, _ = small
+    with pytest.raises(ValueError, match="unknown step 'cooling'; known: generation"):
+        simulate(wx, sites, until="cooling")
+    with pytest.raises(ValueError, match="unknown battery_policy 'grid'; known: none, balance"):
+        simulate(wx, sites, battery_policy="grid")
+    generation_only = simulate(wx, sites, until="generation")
+    assert "facility_power" not in generation_only and "pv_power" in generation_only

@@ -1,0 +1,135 @@
+"""Batteries and the hourly power balance of each site: renewables, storage, grid, curtailment.
+
+Every hour, in this order (the load-following dispatch of HOMER and of NREL SAM's manual
+battery dispatch): renewable generation meets the facility's demand; a surplus charges the battery
+(up to its power rating and the room below ``soc_max``) and the rest is curtailed; a deficit is met
+by the battery (power rating, energy above ``soc_min``), then by the grid up to the import
+capacity; what is left is unserved. The battery charges from renewables only, so what it delivers
+is renewable energy. Round-trip efficiency is split equally between charging and discharging
+(eta_c = eta_d = sqrt(RTE)); self-discharge takes a fixed fraction of the stored energy each hour,
+never below the ``soc_min`` reserve (the battery management keeps it).
+
+Powers [W] are hourly means, so one hour moves ``power x 1 h`` [Wh]. Sign: ``battery_power`` > 0
+discharges into the facility, < 0 charges. Every hour closes:
+renewable + battery_power + grid_import + unserved = demand + curtailment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from twin.it_load import cst_hour_of_day
+
+HOUR_H = 1.0  # the twin's time step [h]
+
+
+@dataclass(frozen=True)
+class BatteryArrays:
+    """The sites' batteries as ``(S,)`` arrays (from ``sites.BatteryConfig``)."""
+
+    energy_wh: np.ndarray
+    power_w: np.ndarray
+    charge_efficiency: np.ndarray
+    discharge_efficiency: np.ndarray
+    soc_min: np.ndarray
+    soc_max: np.ndarray
+    keep_per_hour: np.ndarray  # fraction of the stored energy left after an hour's self-discharge
+    initial_soc: np.ndarray
+
+    @classmethod
+    def from_configs(cls, configs) -> BatteryArrays:
+        def col(name):
+            return np.array([getattr(c, name) for c in configs], dtype=float)
+
+        leg = np.sqrt(col("round_trip_efficiency"))
+        return cls(energy_wh=col("energy_wh"), power_w=col("power_w"), charge_efficiency=leg,
+                   discharge_efficiency=leg, soc_min=col("soc_min"), soc_max=col("soc_max"),
+                   keep_per_hour=(1.0 - col("self_discharge_per_day")) ** (HOUR_H / 24.0),
+                   initial_soc=col("initial_soc"))
+
+
+def daily_profile(time, values, name: str) -> np.ndarray:
+    """``(S, T)`` hourly values from one entry per site: a constant or 24 values by hour of day
+    in China Standard Time (UTC+8). NaN, negative or misshapen entries raise ``ValueError``."""
+    hours = cst_hour_of_day(time)
+    out = np.empty((len(values), len(hours)))
+    for i, v in enumerate(values):
+        v = np.asarray(v, dtype=float)
+        if v.shape not in ((), (24,)) or not (np.isfinite(v) & (v >= 0)).all():
+            raise ValueError(f"{name} at site index {i} must be a number >= 0 or 24 such values "
+                             f"(China Standard Time hours 0-23), got {v.tolist()}")
+        out[i] = v if v.ndim == 0 else v[hours]
+    return out
+
+
+def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity_w
+                  ) -> dict[str, np.ndarray]:
+    """The hourly balance ``(S, T)`` of renewable generation against the facility's demand [W]
+    with each site's battery and grid import capacity ``(S,)`` [W].
+
+    Returns battery_power (> 0 discharging), battery_soc (end of hour, fraction of energy_wh; 0
+    without a battery), battery_dischargeable_power (what the battery could deliver at the start
+    of the hour), grid_import, curtailment and unserved_power [W]. Hours where renewable or demand
+    is NaN move nothing and are NaN in every output."""
+    renewable_w, demand_w = np.asarray(renewable_w, float), np.asarray(demand_w, float)
+    missing = np.isnan(renewable_w) | np.isnan(demand_w)
+    net = np.where(missing, 0.0, renewable_w - demand_w)
+    surplus, deficit = np.maximum(net, 0.0), np.maximum(-net, 0.0)
+    charge, discharge, soc, dischargeable = (np.zeros(net.shape) for _ in range(4))
+    rows = np.flatnonzero(battery.energy_wh > 0)
+    if rows.size:
+        b = {k: v[rows] for k, v in vars(battery).items()}
+        energy, power = b["energy_wh"], b["power_w"]
+        floor, top = b["soc_min"] * energy, b["soc_max"] * energy
+        eta_c, eta_d, keep = b["charge_efficiency"], b["discharge_efficiency"], b["keep_per_hour"]
+        stored = b["initial_soc"] * energy
+        s, d = surplus[rows], deficit[rows]
+        c_out, d_out, soc_out, can_out = (np.empty(s.shape) for _ in range(4))
+        for t in range(net.shape[1]):  # the state of charge carries from hour to hour
+            stored = np.maximum(stored * keep, np.minimum(stored, floor))
+            can = np.minimum(power, (stored - floor) * eta_d / HOUR_H)
+            c = np.minimum(np.minimum(s[:, t], power), (top - stored) / (eta_c * HOUR_H))
+            dis = np.minimum(d[:, t], can)
+            stored = stored + (c * eta_c - dis / eta_d) * HOUR_H
+            c_out[:, t], d_out[:, t], soc_out[:, t], can_out[:, t] = c, dis, stored / energy, can
+        charge[rows], discharge[rows], soc[rows], dischargeable[rows] = c_out, d_out, soc_out, \
+            can_out
+    short = deficit - discharge
+    grid = np.minimum(short, np.asarray(import_capacity_w, float)[:, None])
+    out = {"battery_power": discharge - charge, "battery_soc": soc,
+           "battery_dischargeable_power": dischargeable, "grid_import": grid,
+           "curtailment": surplus - charge, "unserved_power": short - grid}
+    for v in out.values():
+        v[missing] = np.nan
+    return out
+
+
+def balance_summary(ds) -> pd.DataFrame:
+    """Per site and period: renewable fraction of facility energy (met by renewables directly or
+    through the battery), hours fully renewable, grid energy [Wh], emissions [t CO2], cost
+    [currency], curtailed and unserved energy [Wh], battery equivalent full cycles (energy
+    discharged over energy_wh), and mean and P10 of the IT power renewables can carry [W]."""
+    hours = ds["facility_power"]
+    grid, unserved = ds["grid_import"], ds["unserved_power"]
+    facility_energy = hours.sum("time") * HOUR_H
+    discharged = ds["battery_power"].clip(min=0).sum("time") * HOUR_H
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cycles = (discharged / ds["battery_energy"]).where(ds["battery_energy"] > 0, 0.0)
+        frame = pd.DataFrame({
+            "renewable_fraction": (1 - (grid + unserved).sum("time") * HOUR_H
+                                   / facility_energy).values,
+            "hours_fully_renewable": ((grid <= 0) & (unserved <= 0)).sum("time").values,
+            "grid_energy_wh": (grid.sum("time") * HOUR_H).values,
+            "emissions_t": (ds["grid_emissions"].sum("time") * HOUR_H / 1000.0).values,
+            "cost": (ds["grid_cost"].sum("time") * HOUR_H).values,
+            "curtailed_energy_wh": (ds["curtailment"].sum("time") * HOUR_H).values,
+            "unserved_energy_wh": (unserved.sum("time") * HOUR_H).values,
+            "battery_cycles": cycles.values,
+            "it_available_mean_w": ds["it_available_power"].mean("time").values,
+            "it_available_p10_w": ds["it_available_power"].quantile(0.1, "time").values,
+        }, index=pd.Index(ds["site"].values, name="site"))
+    frame.insert(0, "name", ds["name"].values)
+    return frame
