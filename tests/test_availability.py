@@ -45,7 +45,7 @@ def brute_force(sites, wx, ds, steps=2001):
 
 
 def test_available_it_power_matches_brute_force(small):
-    """Interpolating six levels of each hour's load curve finds the IT power that brute force
+    """Interpolating four levels of each hour's load curve finds the IT power that brute force
     over 2,001 utilisations finds, within 0.5 % of the IT capacity (the curve bends slightly
     between levels: fans go with the cube of airflow, UPS losses with the square of load)."""
     sites, wx, ds = small

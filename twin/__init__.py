@@ -7,6 +7,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-from twin.simulate import generation_summary, simulate  # noqa: E402  (needs __version__ above)
+# noqa: E402 below: these need __version__ above
+from twin.facility import facility_summary  # noqa: E402
+from twin.simulate import generation_summary, simulate  # noqa: E402
+from twin.storage import balance_summary  # noqa: E402
 
-__all__ = ["__version__", "generation_summary", "simulate"]
+__all__ = ["__version__", "balance_summary", "facility_summary", "generation_summary", "simulate"]

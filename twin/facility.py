@@ -38,8 +38,10 @@ RECOMMENDED_DEGC, RECOMMENDED_DEW_POINT_DEGC, RECOMMENDED_RH_MAX = (18.0, 27.0),
 # optimised control: candidates between these (supply air: the recommended envelope less the
 # recirculation approach; facility water: this far below the baseline up to its maximum)
 CANDIDATES = 5
-# utilisations at which each hour's load curve (facility power against IT power) is evaluated
-LOAD_LEVELS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# utilisations at which each hour's load curve (facility power against IT power) is evaluated;
+# interpolating four finds the available IT power within 0.2 % of the IT capacity of brute force
+# over 2,001 (tests/test_availability.py: 0.11 %)
+LOAD_LEVELS = (0.0, 1 / 3, 2 / 3, 1.0)
 FACILITY_WATER_SEARCH_BELOW_K = 8.0
 
 

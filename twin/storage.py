@@ -86,17 +86,19 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
         floor, top = b["soc_min"] * energy, b["soc_max"] * energy
         eta_c, eta_d, keep = b["charge_efficiency"], b["discharge_efficiency"], b["keep_per_hour"]
         stored = b["initial_soc"] * energy
-        s, d = surplus[rows], deficit[rows]
-        c_out, d_out, soc_out, can_out = (np.empty(s.shape) for _ in range(4))
-        for t in range(net.shape[1]):  # the state of charge carries from hour to hour
+        # hour by hour (the state of charge carries over), on (time, site) copies so that each
+        # hour's values are adjacent in memory
+        s, d = np.minimum(surplus[rows], power[:, None]).T.copy(), deficit[rows].T.copy()
+        c_out, d_out, stored_out, can_out = (np.empty(s.shape) for _ in range(4))
+        for t in range(s.shape[0]):
             stored = np.maximum(stored * keep, np.minimum(stored, floor))
-            can = np.minimum(power, (stored - floor) * eta_d / HOUR_H)
-            c = np.minimum(np.minimum(s[:, t], power), (top - stored) / (eta_c * HOUR_H))
-            dis = np.minimum(d[:, t], can)
+            can = np.minimum(power, (stored - floor) * (eta_d / HOUR_H))
+            c = np.minimum(s[t], (top - stored) / (eta_c * HOUR_H))
+            dis = np.minimum(d[t], can)
             stored = stored + (c * eta_c - dis / eta_d) * HOUR_H
-            c_out[:, t], d_out[:, t], soc_out[:, t], can_out[:, t] = c, dis, stored / energy, can
-        charge[rows], discharge[rows], soc[rows], dischargeable[rows] = c_out, d_out, soc_out, \
-            can_out
+            c_out[t], d_out[t], stored_out[t], can_out[t] = c, dis, stored, can
+        charge[rows], discharge[rows], dischargeable[rows] = c_out.T, d_out.T, can_out.T
+        soc[rows] = stored_out.T / energy[:, None]
     short = deficit - discharge
     grid = np.minimum(short, np.asarray(import_capacity_w, float)[:, None])
     out = {"battery_power": discharge - charge, "battery_soc": soc,
