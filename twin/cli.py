@@ -127,14 +127,21 @@ def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
         return simulate(weather_in, sites, progress=report, **kwargs)
 
 
+BatteryPolicy = Annotated[str, typer.Option(
+    help=f"{' | '.join(BATTERY_POLICIES)}: whether the available IT power counts what the battery "
+         "could deliver.")]
+
+
 @app.command()
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
+        battery_policy: BatteryPolicy = "none",
         out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None):
     """The main job on the embedded defaults: a synthetic year of every catalog site: PV and
     wind, facility power, PUE and water, the power balance and the IT power renewables carry."""
     try:
         catalog = load_catalog(sites_dir)
-        ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed)
+        ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed,
+                                     battery_policy=battery_policy)
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise _fail(err) from None
     _show_generation(
@@ -155,9 +162,7 @@ def simulate_cmd(
                                               "is scaled to the wind-farm mean.")] = "normals",
     allow_missing: Annotated[bool, typer.Option(help="Give NaN for hours with missing weather "
                                                 "instead of refusing.")] = False,
-    battery_policy: Annotated[str, typer.Option(
-        help=f"{' | '.join(BATTERY_POLICIES)}: whether available IT power counts what the "
-             "battery could deliver.")] = "none",
+    battery_policy: BatteryPolicy = "none",
     out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
     sites_dir: SitesDir = None,
 ):
