@@ -1,1 +1,1 @@
-"""The FastAPI scheduling service (issue 6): thin over twin/, not yet written."""
+"""The FastAPI scheduling service, thin over twin/: ``api.app.create_app``."""

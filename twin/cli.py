@@ -248,3 +248,36 @@ def weather_cmd(
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: Annotated[Optional[Path], typer.Option(
+        help="SQLite file of the reservations (env TWIN_DB_PATH; default "
+             "./twin-reservations.sqlite3).")] = None,
+    year: Annotated[Optional[int], typer.Option(
+        help="Climate year mapped onto calendar dates (env TWIN_YEAR; default 2025).")] = None,
+    battery_policy: Annotated[Optional[str], typer.Option(
+        help=f"{' | '.join(BATTERY_POLICIES)}: what available IT power counts besides "
+             "renewables (env TWIN_BATTERY_POLICY; default balance).")] = None,
+    sites_dir: SitesDir = None,
+):
+    """The scheduling service: HTTP API under /v1 (OpenAPI at /docs). API keys for writes come
+    from the environment: TWIN_API_KEYS="key1:tenant1,key2:tenant2"."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    given = {"db_path": db, "year": year, "battery_policy": battery_policy,
+             "sites_dir": sites_dir}
+    try:
+        settings = Settings.from_env(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as err:
+        raise _fail(err) from None
+    err_console.print(f"simulating {len(load_catalog(settings.sites_dir))} sites for the climate "
+                      f"year {settings.year}, then serving on http://{host}:{port}/v1 "
+                      f"(reservations in {settings.db_path})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

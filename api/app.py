@@ -1,0 +1,328 @@
+"""The FastAPI app: ``create_app(settings)``. Thin over ``twin/``: the twin's hourly results
+(``api.data``), the scheduler (``twin.schedule``) and the reservations (``api.store``).
+
+Every answer derived from the twin says which time data it used (``data_mode``: the climate
+year mapped onto calendar dates). Every bad request gets a 4xx with a reason."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from api import schemas
+from api.data import DATA_MODE, TIMESERIES, TwinData, ceil_hour, hours, utc
+from api.settings import Settings
+from api.store import CapacityExceeded, IdempotencyConflict, Store
+from twin import __version__
+from twin.schedule import Job, JobDoesNotFit, search_windows
+
+API_KEY_HEADER = "X-API-Key"
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``limit`` bytes with 413, whether or not
+    the client sent a Content-Length."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await self._refuse(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
+                return await self._refuse(scope, receive, send)
+
+        async def replay():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    async def _refuse(self, scope, receive, send):
+        response = JSONResponse({"detail": f"request body over {self.limit} bytes"}, 413)
+        await response(scope, receive, send)
+
+
+def _twin_data(request: Request) -> TwinData:
+    return request.app.state.data
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _tenant(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+    keys = request.app.state.settings.api_keys
+    if not x_api_key:
+        raise HTTPException(401, f"this needs an API key in the {API_KEY_HEADER} header")
+    if x_api_key not in keys:
+        raise HTTPException(401, "unknown API key")
+    return keys[x_api_key]
+
+
+# dependencies of the routes (module level: FastAPI resolves the annotations here)
+Data = Annotated[TwinData, Depends(_twin_data)]
+Reservations = Annotated[Store, Depends(_store)]
+Tenant = Annotated[str, Depends(_tenant)]
+
+
+def create_app(settings: Settings | None = None, data: TwinData | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+    """The service. ``data``: the twin's results (computed at start-up when None; tests share
+    one); ``clock``: the current UTC time."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.data = data or TwinData(settings.year, settings.seed, settings.battery_policy,
+                                          settings.sites_dir)
+        app.state.store = Store(settings.db_path)
+        yield
+
+    app = FastAPI(title="desert-twin scheduling service", version=__version__,
+                  lifespan=lifespan, description=__doc__)
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+
+    def known_sites(d: TwinData, ids: list[str] | None) -> list[str]:
+        if ids is None:
+            return list(d.catalog)
+        unknown = [s for s in ids if s not in d.catalog]
+        if unknown:
+            raise HTTPException(422, f"unknown site(s) {', '.join(unknown)}; known: "
+                                     f"{', '.join(d.catalog)}")
+        return list(dict.fromkeys(ids))
+
+    def period(start: datetime, end: datetime) -> pd.DatetimeIndex:
+        if end <= start:
+            raise HTTPException(422, f"end {end:%Y-%m-%dT%H:%MZ} is not after start "
+                                     f"{start:%Y-%m-%dT%H:%MZ}")
+        if end - start > timedelta(hours=settings.max_horizon_h):
+            raise HTTPException(422, f"the period is longer than the service's horizon of "
+                                     f"{settings.max_horizon_h} h")
+        return hours(start, end)
+
+    def site_out(d: TwinData, site_id: str) -> dict:
+        s = d.catalog[site_id]
+        return {"id": s.id, "name": s.name, "province": s.province, "role": s.role,
+                "latitude": s.latitude, "longitude": s.longitude, "altitude_m": s.altitude_m,
+                "it_capacity_mw": s.it.capacity_w / 1e6, "annual": d.site_summary(site_id)}
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, err: RequestValidationError):
+        # the Carbon Aware SDK answers bad parameters with 400; the rest of the API with 422
+        status = 400 if request.url.path.startswith("/emissions/") else 422
+        return JSONResponse({"detail": jsonable_encoder(err.errors())}, status)
+
+    @app.exception_handler(JobDoesNotFit)
+    async def _no_fit(request, err: JobDoesNotFit):
+        return JSONResponse({"detail": str(err)}, 422)
+
+    @app.exception_handler(CapacityExceeded)
+    @app.exception_handler(IdempotencyConflict)
+    async def _conflict(request, err: Exception):
+        return JSONResponse({"detail": str(err)}, 409)
+
+    errors = {404: {"model": schemas.Problem}, 422: {"model": schemas.Problem}}
+
+    @app.get("/v1/sites", response_model=list[schemas.SiteOut])
+    def list_sites(d: Data):
+        """The catalog with each site's annual figures (renewable fraction, PUE, WUE, ...)."""
+        return [site_out(d, s) for s in d.catalog]
+
+    @app.get("/v1/sites/{site_id}", response_model=schemas.SiteDetailOut, responses=errors)
+    def get_site(site_id: str, d: Data):
+        """One site: its configuration and annual figures."""
+        if site_id not in d.catalog:
+            raise HTTPException(404, f"no site {site_id!r}; known: {', '.join(d.catalog)}")
+        return {**site_out(d, site_id), "configuration": d.configuration(site_id)}
+
+    @app.get("/v1/sites/{site_id}/timeseries", response_model=schemas.TimeseriesOut,
+             responses={**errors, 200: {"content": {"text/csv": {}}}})
+    def timeseries(site_id: str, d: Data, r: Reservations,
+                   start: datetime | None = None, end: datetime | None = None,
+                   variables: Annotated[str | None, Query(
+                       description=f"comma-separated, of: {', '.join(TIMESERIES)}, "
+                                   "it_headroom_w; default all")] = None,
+                   format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"):
+        """Hourly values of one site between start and end (default: the next 24 h), including
+        the IT headroom after every tenant's reservations."""
+        if site_id not in d.catalog:
+            raise HTTPException(404, f"no site {site_id!r}; known: {', '.join(d.catalog)}")
+        now = clock()
+        start = utc(start) if start else now.replace(minute=0, second=0, microsecond=0)
+        calendar = period(start, utc(end) if end else start + timedelta(hours=24))
+        known = [*TIMESERIES, "it_headroom_w"]
+        names = known if variables is None else [v.strip() for v in variables.split(",")]
+        if unknown := [v for v in names if v not in known]:
+            raise HTTPException(422, f"unknown variable(s) {', '.join(unknown)}; known: "
+                                     f"{', '.join(known)}")
+        values = {}
+        for name in names:
+            if name == "it_headroom_w":
+                held = r.held([site_id], calendar[0], len(calendar), now)
+                row = np.maximum(d.values("it_available_power", [site_id], calendar) - held, 0)
+            else:
+                row = d.values(TIMESERIES[name], [site_id], calendar)
+            values[name] = row[0]
+        if format == "csv":
+            out = io.StringIO()
+            pd.DataFrame(values, index=pd.Index(calendar, name="time")).to_csv(out)
+            return Response(out.getvalue(), media_type="text/csv",
+                            headers={"X-Data-Mode": DATA_MODE})
+        return {"site": site_id, "data_mode": DATA_MODE, "time": list(calendar),
+                "values": {k: [None if np.isnan(x) else float(x) for x in v]
+                           for k, v in values.items()}}
+
+    def job_from(body: schemas.JobIn, now: datetime, allowed: list[str]) -> Job:
+        earliest = ceil_hour(max(utc(body.earliest_start or now), now))
+        deadline = utc(body.deadline)
+        if deadline - earliest > timedelta(hours=settings.max_horizon_h):
+            raise HTTPException(422, f"from {earliest:%Y-%m-%dT%H:%MZ} to the deadline is more "
+                                     f"than the service's horizon of {settings.max_horizon_h} h")
+        try:
+            return Job(it_power_w=body.it_power_w(), duration_h=body.duration_h,
+                       earliest_start=pd.Timestamp(earliest), deadline=pd.Timestamp(deadline),
+                       sites=tuple(allowed), interruptible=body.interruptible, name=body.name)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from None
+
+    def option_out(d: TwinData, o) -> dict:
+        return {"site": o.site, "start": o.start, "end": o.end,
+                "hours": list(o.hours) if o.hours and len(o.hours) else None,
+                "renewable_fraction": o.renewable_fraction,
+                "grid_energy_mwh": o.grid_energy_wh / 1e6, "emissions_kg_co2": o.emissions_kg,
+                "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
+                "run_now": o.run_now}
+
+    @app.post("/v1/windows:search", response_model=schemas.SearchOut,
+              responses={422: {"model": schemas.Problem}})
+    def search(body: schemas.SearchIn, d: Data, r: Reservations):
+        """Ranked (site, start) options for one job by grid energy, carbon or cost, best first;
+        the "run now" option (flagged, and appended when not ranked) for comparison. Headroom
+        counts every tenant's reservations."""
+        now = clock()
+        allowed = known_sites(d, body.sites)
+        job = job_from(body, now, allowed)
+        calendar = hours(job.earliest_start, ceil_hour(job.deadline))
+        held = r.held(allowed, calendar[0], len(calendar), now)
+        options = search_windows(d.timeline(allowed, calendar, held), job, body.objective,
+                                 limit=body.limit)
+        run_now = next((o for o in options if o.run_now), None)
+        return {"data_mode": DATA_MODE, "objective": body.objective,
+                "it_power_mw": job.it_power_w / 1e6,
+                "options": [option_out(d, o) for o in options],
+                "run_now": None if run_now is None else option_out(d, run_now)}
+
+    @app.get("/emissions/forecasts/current", tags=["Carbon Aware SDK"],
+             responses={400: {"model": schemas.Problem}})
+    def carbon_aware_forecast(d: Data, location: Annotated[list[str], Query()],
+                              dataStartAt: datetime | None = None,  # noqa: N803 (SDK names)
+                              dataEndAt: datetime | None = None,  # noqa: N803
+                              windowSize: Annotated[int | None, Query(gt=0)] = None):  # noqa: N803
+        """Green Software Foundation Carbon Aware SDK ``GetCurrentForecastData``: for each
+        location (site id), the carbon intensity [g CO2 / kWh] of the site's electricity each
+        hour (grid share of the facility's supply, on-site renewables and battery counted, times
+        the grid's intensity), averaged over windowSize minutes (default 60) from each hour
+        start, and the optimal (lowest) window. Bad parameters get 400, as in the SDK."""
+        now = clock()
+        if unknown := [s for s in location if s not in d.catalog]:
+            raise HTTPException(400, f"unknown location(s) {', '.join(unknown)}; known: "
+                                     f"{', '.join(d.catalog)}")
+        start = utc(dataStartAt) if dataStartAt else now.replace(minute=0, second=0,
+                                                                 microsecond=0)
+        end = utc(dataEndAt) if dataEndAt else start + timedelta(hours=24)
+        window_h = max(1, -(-(windowSize or 60) // 60))
+        if end <= start or end - start > timedelta(hours=settings.max_horizon_h):
+            raise HTTPException(400, f"dataStartAt..dataEndAt must be a period of at most "
+                                     f"{settings.max_horizon_h} h")
+        calendar = hours(start, end + timedelta(hours=window_h - 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = d.values("grid_import", location, calendar) / d.values(
+                "facility_power", location, calendar)
+        intensity = np.nan_to_num(share) * d.values("carbon_intensity", location, calendar)
+        n = len(calendar) - window_h + 1
+        if n < 1:
+            raise HTTPException(400, "windowSize is longer than the data period")
+        windows = np.stack([intensity[:, k:k + n] for k in range(window_h)]).mean(axis=0)
+        out = []
+        for i, site in enumerate(location):
+            points = [{"location": site, "timestamp": t, "duration": window_h * 60,
+                       "value": float(v)} for t, v in zip(calendar[:n], windows[i])]
+            best = min(v["value"] for v in points)
+            out.append({"generatedAt": now, "requestedAt": now, "location": site,
+                        "dataStartAt": calendar[0], "dataEndAt": calendar[n - 1],
+                        "windowSize": window_h * 60,
+                        "optimalDataPoints": [p for p in points if p["value"] == best],
+                        "forecastData": points})
+        return out
+
+    def reservation_out(res, now: datetime) -> dict:
+        out = res.as_dict(now)
+        out["it_power_mw"] = out.pop("it_power_w") / 1e6
+        return {k: v for k, v in out.items() if k != "tenant" and k != "cancelled"}
+
+    @app.post("/v1/reservations", response_model=schemas.ReservationOut, status_code=201,
+              responses={200: {"model": schemas.ReservationOut, "description": "replayed"},
+                         401: {"model": schemas.Problem}, 409: {"model": schemas.Problem},
+                         422: {"model": schemas.Problem}})
+    def reserve(body: schemas.ReservationIn, t: Tenant, d: Data, r: Reservations,
+                idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
+        """Hold IT power at a site over whole UTC hours; never more than the site's IT capacity
+        in any hour, across all tenants. Replaying the same Idempotency-Key returns the first
+        answer (200) instead of holding twice."""
+        now = clock()
+        if body.site not in d.catalog:
+            raise HTTPException(422, f"unknown site {body.site!r}; known: {', '.join(d.catalog)}")
+        start, end = utc(body.start), utc(body.end)
+        if start != ceil_hour(start) or end != ceil_hour(end):
+            raise HTTPException(422, "start and end must be whole UTC hours")
+        period(start, end)
+        ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
+        res, created = r.reserve(t, body.site, start, end, body.it_power_mw * 1e6,
+                                 d.catalog[body.site].it.capacity_w, ttl, now, idempotency_key)
+        return JSONResponse(schemas.ReservationOut(**reservation_out(res, now)).model_dump(
+            mode="json"), 201 if created else 200)
+
+    @app.get("/v1/reservations", response_model=list[schemas.ReservationOut],
+             responses={401: {"model": schemas.Problem}})
+    def list_reservations(t: Tenant, r: Reservations):
+        """The tenant's reservations (held, expired and cancelled)."""
+        now = clock()
+        return [reservation_out(x, now) for x in r.list(t)]
+
+    @app.get("/v1/reservations/{reservation_id}", response_model=schemas.ReservationOut,
+             responses={401: {"model": schemas.Problem}, 404: {"model": schemas.Problem}})
+    def get_reservation(reservation_id: str, t: Tenant, r: Reservations):
+        res = r.get(reservation_id)
+        if res is None or res.tenant != t:
+            raise HTTPException(404, f"you have no reservation {reservation_id!r}")
+        return reservation_out(res, clock())
+
+    @app.delete("/v1/reservations/{reservation_id}", response_model=schemas.ReservationOut,
+                responses={401: {"model": schemas.Problem}, 404: {"model": schemas.Problem}})
+    def cancel_reservation(reservation_id: str, t: Tenant, r: Reservations):
+        """Cancel one of the tenant's reservations: its capacity is free again at once."""
+        res = r.cancel(reservation_id, t)
+        if res is None:
+            raise HTTPException(404, f"you have no reservation {reservation_id!r}")
+        return reservation_out(res, clock())
+
+    return app

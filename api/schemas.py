@@ -1,0 +1,133 @@
+"""Request and response bodies of the HTTP API: units in field names (MW, MWh, h, kg), times as
+ISO 8601 with a time zone (UTC in answers), unknown fields refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import numpy as np
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from sites.catalog import SERVER_MODELS
+from twin.it_load import SERVERS, design_it_power
+from twin.schedule import OBJECTIVES
+
+Objective = Literal[OBJECTIVES]
+SiteId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class JobIn(_In):
+    """A compute job: its IT power (MW, or a GPU count and model) for a duration, a window it must
+    run in, where it may run, and whether it can pause and resume (interruptible)."""
+
+    name: str = Field("", max_length=200)
+    it_power_mw: float | None = Field(None, gt=0, le=1000, description="IT power [MW]")
+    gpu_count: int | None = Field(None, gt=0, le=10_000_000)
+    gpu_model: Literal[SERVER_MODELS] = "H100"
+    duration_h: int = Field(gt=0, le=24 * 366)
+    earliest_start: AwareDatetime | None = Field(None, description="default: now")
+    deadline: AwareDatetime = Field(description="the job must end by then")
+    sites: list[SiteId] | None = Field(None, max_length=100, description="allowed; default all")
+    interruptible: bool = False
+    kind: Literal["training", "inference"] = "training"
+
+    @model_validator(mode="after")
+    def _one_size(self) -> JobIn:
+        if (self.it_power_mw is None) == (self.gpu_count is None):
+            raise ValueError("give the job's size as it_power_mw or as gpu_count (with "
+                             "gpu_model), not both and not neither")
+        return self
+
+    def it_power_w(self) -> float:
+        if self.it_power_mw is not None:
+            return self.it_power_mw * 1e6
+        per_server = max(SERVERS[self.gpu_model].accelerators, 1)
+        servers = np.ceil(self.gpu_count / per_server)
+        return float(design_it_power(np.array([self.gpu_model]), np.array([servers]))[0])
+
+
+class SearchIn(JobIn):
+    objective: Objective = "grid_energy"
+    limit: int = Field(10, gt=0, le=50, description="ranked options returned")
+
+
+class PlanIn(_In):
+    jobs: list[JobIn] = Field(min_length=1)
+    objective: Objective = "grid_energy"
+    time_limit_s: float | None = Field(None, gt=0, le=60)
+
+
+class OptionOut(BaseModel):
+    site: str
+    start: datetime
+    end: datetime
+    hours: list[datetime] | None = Field(None, description="interruptible jobs: the hours run")
+    renewable_fraction: float
+    grid_energy_mwh: float
+    emissions_kg_co2: float
+    cost: float
+    currency: str
+    mean_pue: float
+    run_now: bool
+
+
+class SearchOut(BaseModel):
+    data_mode: str
+    objective: str
+    it_power_mw: float
+    options: list[OptionOut] = Field(description="best first; the run-now option, flagged, "
+                                                 "is appended when it is not ranked")
+    run_now: OptionOut | None = Field(description="starting at the earliest start, for "
+                                                  "comparison (None when it does not fit)")
+
+
+class ReservationIn(_In):
+    site: SiteId
+    start: AwareDatetime = Field(description="a whole UTC hour")
+    end: AwareDatetime = Field(description="a whole UTC hour after start")
+    it_power_mw: float = Field(gt=0, le=1000)
+    ttl_s: int | None = Field(None, gt=0, le=366 * 24 * 3600,
+                              description="how long the hold lasts (default: the service's)")
+
+
+class ReservationOut(BaseModel):
+    id: str
+    site: str
+    start: datetime
+    end: datetime
+    it_power_mw: float
+    created: datetime
+    expires: datetime
+    status: Literal["held", "expired", "cancelled"]
+
+
+class SiteOut(BaseModel):
+    id: str
+    name: str
+    province: str
+    role: str
+    latitude: float
+    longitude: float
+    altitude_m: float
+    it_capacity_mw: float
+    annual: dict[str, float | int | str]
+
+
+class SiteDetailOut(SiteOut):
+    configuration: dict
+
+
+class TimeseriesOut(BaseModel):
+    site: str
+    data_mode: str
+    time: list[datetime]
+    values: dict[str, list[float | None]]
+
+
+class Problem(BaseModel):
+    detail: str

@@ -1,0 +1,60 @@
+"""Service settings: one frozen pydantic model, from keyword arguments or the environment
+(``TWIN_*`` variables), handed to the app factory and reaching routes through a dependency."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "TWIN_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # SQLite file of the reservations (WAL mode): a restart keeps every committed reservation
+    db_path: Path = Path("twin-reservations.sqlite3")
+    # API keys -> tenant; writes (reservations) need one, reads do not
+    api_keys: dict[str, str] = Field(default_factory=dict)
+    # the climate year mapped onto calendar dates (typical-year mode) and its synthetic weather
+    year: int = 2025
+    seed: int = 0
+    sites_dir: list[Path] | None = None
+    # what available IT power counts besides renewables: "none" or "balance" (the battery)
+    battery_policy: Literal["none", "balance"] = "balance"
+    # limits on what one request may ask
+    max_horizon_h: Annotated[int, Field(gt=0)] = 24 * 31
+    max_jobs: Annotated[int, Field(gt=0)] = 200
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1_000_000
+    max_options: Annotated[int, Field(gt=0)] = 50
+    plan_time_limit_s: Annotated[float, Field(gt=0)] = 10.0
+    reservation_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600  # default hold of a reservation
+
+    @classmethod
+    def from_env(cls, **overrides) -> Settings:
+        """Settings from ``TWIN_DB_PATH``, ``TWIN_API_KEYS`` ("key1:tenant1,key2:tenant2"),
+        ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``, ``TWIN_BATTERY_POLICY`` and
+        ``TWIN_MAX_*``, then ``overrides``."""
+        env = {k[len(ENV_PREFIX):].lower(): v for k, v in os.environ.items()
+               if k.startswith(ENV_PREFIX)}
+        values: dict = {k: v for k, v in env.items()
+                        if k in cls.model_fields and k not in ("api_keys", "sites_dir")}
+        if env.get("api_keys"):
+            values["api_keys"] = parse_api_keys(env["api_keys"])
+        if env.get("sites_dir"):
+            values["sites_dir"] = [Path(p) for p in env["sites_dir"].split(os.pathsep) if p]
+        return cls(**{**values, **overrides})
+
+
+def parse_api_keys(text: str) -> dict[str, str]:
+    """``"key1:tenant1,key2:tenant2"`` -> {key: tenant}; a malformed entry raises ValueError."""
+    keys = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key, sep, tenant = entry.partition(":")
+        if not sep or not key or not tenant:
+            raise ValueError(f"API key entry {entry!r} is not key:tenant")
+        keys[key] = tenant
+    return keys

@@ -1,0 +1,184 @@
+"""Reservations in SQLite: WAL journal, one transaction per write, capacity checked inside it.
+
+A reservation holds IT power [W] at one site over whole UTC hours [start, end) until it expires
+or is cancelled. The capacity check and the insert run in one ``BEGIN IMMEDIATE`` transaction,
+which takes SQLite's write lock first: concurrent writers queue, so two reservations can never
+both see the same free capacity. WAL with ``synchronous=FULL`` makes a committed reservation
+survive a killed process or a power cut (SQLite "WAL mode", "PRAGMA synchronous").
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS reservations (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    idempotency_key TEXT,
+    request TEXT NOT NULL,
+    site TEXT NOT NULL,
+    start_h INTEGER NOT NULL,   -- hours since 1970-01-01 UTC
+    end_h INTEGER NOT NULL,
+    it_power_w REAL NOT NULL,
+    created TEXT NOT NULL,
+    expires_h REAL NOT NULL,    -- hours since 1970-01-01 UTC (fractional)
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (tenant, idempotency_key)
+);
+CREATE INDEX IF NOT EXISTS reservations_site_time ON reservations (site, start_h, end_h);
+"""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class CapacityExceeded(Exception):
+    """The reservation would put more IT power on a site-hour than the site has."""
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was used before with a different request."""
+
+
+def hour_number(t: datetime) -> float:
+    return (t - EPOCH) / timedelta(hours=1)
+
+
+def hour_time(h: float) -> datetime:
+    return EPOCH + timedelta(hours=h)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    tenant: str
+    site: str
+    start: datetime
+    end: datetime
+    it_power_w: float
+    created: datetime
+    expires: datetime
+    cancelled: bool
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Reservation:
+        return cls(id=row["id"], tenant=row["tenant"], site=row["site"],
+                   start=hour_time(row["start_h"]), end=hour_time(row["end_h"]),
+                   it_power_w=row["it_power_w"], created=datetime.fromisoformat(row["created"]),
+                   expires=hour_time(row["expires_h"]), cancelled=bool(row["cancelled"]))
+
+    def status(self, now: datetime) -> str:
+        return "cancelled" if self.cancelled else "expired" if self.expires <= now else "held"
+
+    def as_dict(self, now: datetime) -> dict:
+        return {**asdict(self), "status": self.status(now)}
+
+
+class Store:
+    """The reservations database at ``path`` (created on first use)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def reserve(self, tenant: str, site: str, start: datetime, end: datetime, it_power_w: float,
+                capacity_w: float, ttl: timedelta, now: datetime,
+                idempotency_key: str | None = None) -> tuple[Reservation, bool]:
+        """Hold ``it_power_w`` at ``site`` over [start, end) (whole UTC hours) if every hour
+        stays within ``capacity_w`` with the reservations held there. Returns the reservation
+        and whether it was created (False: the same idempotent request made before)."""
+        request = json.dumps([site, start.isoformat(), end.isoformat(), it_power_w])
+        start_h, end_h = round(hour_number(start)), round(hour_number(end))
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if idempotency_key is not None:
+                row = db.execute("SELECT * FROM reservations WHERE tenant = ? AND "
+                                 "idempotency_key = ?", (tenant, idempotency_key)).fetchone()
+                if row is not None:
+                    db.execute("ROLLBACK")
+                    if row["request"] != request:
+                        raise IdempotencyConflict(
+                            f"idempotency key {idempotency_key!r} was used for another request")
+                    return Reservation.from_row(row), False
+            held = self._held(db, site, start_h, end_h, hour_number(now))
+            worst = float(held.max()) if held.size else 0.0
+            if worst + it_power_w > capacity_w * (1 + 1e-12):
+                db.execute("ROLLBACK")
+                raise CapacityExceeded(
+                    f"site {site} has {capacity_w / 1e6:.3f} MW of IT capacity; "
+                    f"{worst / 1e6:.3f} MW is already held in the busiest hour of "
+                    f"{start:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}, so "
+                    f"{it_power_w / 1e6:.3f} MW more does not fit")
+            row = (str(uuid.uuid4()), tenant, idempotency_key, request, site, start_h, end_h,
+                   it_power_w, now.isoformat(), hour_number(now + ttl))
+            db.execute("INSERT INTO reservations (id, tenant, idempotency_key, request, site, "
+                       "start_h, end_h, it_power_w, created, expires_h) VALUES "
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            db.execute("COMMIT")
+            return self.get(row[0]), True
+        finally:
+            db.close()
+
+    @staticmethod
+    def _held(db, site: str, start_h: int, end_h: int, now_h: float) -> np.ndarray:
+        """IT power [W] held at ``site`` in each hour of [start_h, end_h)."""
+        held = np.zeros(end_h - start_h)
+        for r in db.execute("SELECT start_h, end_h, it_power_w FROM reservations WHERE site = ? "
+                            "AND cancelled = 0 AND expires_h > ? AND start_h < ? AND end_h > ?",
+                            (site, now_h, end_h, start_h)):
+            held[max(r[0], start_h) - start_h:min(r[1], end_h) - start_h] += r[2]
+        return held
+
+    def held(self, sites: list[str], start: datetime, hours: int, now: datetime) -> np.ndarray:
+        """IT power [W] held by all tenants, ``(len(sites), hours)`` from ``start``."""
+        start_h = round(hour_number(start))
+        db = self._connect()
+        try:
+            return np.array([self._held(db, s, start_h, start_h + hours, hour_number(now))
+                             for s in sites]).reshape(len(sites), hours)
+        finally:
+            db.close()
+
+    def get(self, reservation_id: str) -> Reservation | None:
+        db = self._connect()
+        try:
+            row = db.execute("SELECT * FROM reservations WHERE id = ?",
+                             (reservation_id,)).fetchone()
+            return None if row is None else Reservation.from_row(row)
+        finally:
+            db.close()
+
+    def list(self, tenant: str) -> list[Reservation]:
+        db = self._connect()
+        try:
+            return [Reservation.from_row(r) for r in db.execute(
+                "SELECT * FROM reservations WHERE tenant = ? ORDER BY start_h, created", (tenant,))]
+        finally:
+            db.close()
+
+    def cancel(self, reservation_id: str, tenant: str) -> Reservation | None:
+        """Cancel the tenant's reservation; None when the tenant has no such reservation."""
+        db = self._connect()
+        try:
+            db.execute("UPDATE reservations SET cancelled = 1 WHERE id = ? AND tenant = ?",
+                       (reservation_id, tenant))
+            row = db.execute("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
+                             (reservation_id, tenant)).fetchone()
+            return None if row is None else Reservation.from_row(row)
+        finally:
+            db.close()

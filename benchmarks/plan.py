@@ -1,0 +1,135 @@
+"""Speed and quality of twin.schedule.plan(): 100 jobs (most interruptible, some rigid) on ten
+catalog sites for one week, solved jointly by scipy.optimize.milp (HiGHS) against the greedy plan.
+Prints a table per objective (medians of repeated runs; no timed assertions anywhere).
+
+    python benchmarks/plan.py [--jobs 100] [--interruptible 0.7] [--repeat 3] [--seed 1]
+
+The Timeline is twin.simulate() of the sites (synthetic weather from their normals) over the week
+from --start; if the simulation fails, a synthetic Timeline of the same shape is used instead.
+Target (reported, not asserted): optimal in under 2 s on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import twin  # noqa: E402
+from twin.schedule import OBJECTIVES, Job, Timeline, _milp_problem, plan, plan_greedy  # noqa: E402
+
+SITES = ["hami", "golmud", "zhongwei", "qingyang", "ulanqab", "hohhot", "urumqi", "guian",
+         "dunhuang", "wuhu"]
+HOURS = 168
+TARGET_S = 2.0
+UNITS = {"grid_energy": ("grid MWh", 1e-6), "carbon": ("t CO2", 1e-3), "cost": ("{currency}", 1.0)}
+
+
+def build_timeline(start: str, seed: int) -> tuple[Timeline, str]:
+    """The week from ``start`` of the sites simulated, or a synthetic Timeline if that fails."""
+    try:
+        ds = twin.simulate(None, SITES).sel(time=slice(start, None)).isel(time=slice(0, HOURS))
+        return Timeline.from_dataset(ds), f"twin.simulate() of {len(SITES)} catalog sites"
+    except Exception as e:  # the benchmark still measures the solver on synthetic data
+        print(f"twin.simulate() failed ({e}); using a synthetic Timeline", file=sys.stderr)
+    rng = np.random.default_rng(seed)
+    shape = (len(SITES), HOURS)
+    time_ = pd.date_range(start, periods=HOURS, freq="h", tz="UTC")
+    capacity = rng.choice([1.28e6, 2.56e6, 5.12e6, 10.24e6], len(SITES))
+    solar = np.clip(np.sin(np.pi * ((time_.hour.to_numpy() + 8 - 6) % 24) / 12), 0, None)
+    headroom = capacity[:, None] * np.clip(solar + rng.uniform(-0.3, 0.6, shape), 0, 1)
+    price = np.where(np.isin((time_.hour.to_numpy() + 8) % 24, range(8, 22)), 0.72, 0.18)
+    timeline = Timeline(site_ids=tuple(SITES), time=time_, it_capacity_w=capacity,
+                        it_headroom_w=headroom, it_committed_w=np.zeros(shape),
+                        marginal_pue=rng.uniform(1.08, 1.3, shape), pue=rng.uniform(1.1, 1.4, shape),
+                        carbon_intensity_g_per_kwh=np.repeat(rng.uniform(150, 700, (len(SITES), 1)),
+                                                             HOURS, axis=1),
+                        price_per_kwh=np.broadcast_to(price, shape), currency="CNY")
+    return timeline, "a synthetic Timeline"
+
+
+def make_jobs(timeline: Timeline, n: int, interruptible: float, seed: int) -> list[Job]:
+    """``n`` jobs of 0.2-3 MW for 2-24 h with windows inside the week; a fifth of them limited
+    to three sites (among those large enough)."""
+    rng = np.random.default_rng(seed)
+    t0, hours = timeline.time[0], timeline.time.size
+    jobs = []
+    for k in range(n):
+        power = rng.uniform(0.2e6, 3e6)
+        duration = int(rng.integers(2, 25))
+        earliest = int(rng.integers(0, hours - duration + 1))
+        deadline = earliest + duration + int(rng.integers(0, hours - earliest - duration + 1))
+        large = [s for s, c in zip(timeline.site_ids, timeline.it_capacity_w) if c >= power]
+        sites = tuple(rng.choice(large, 3, replace=False)) if rng.random() < 0.2 else None
+        jobs.append(Job(power, duration, t0 + pd.Timedelta(hours=earliest),
+                        t0 + pd.Timedelta(hours=deadline), sites=sites,
+                        interruptible=k < round(interruptible * n), name=f"job{k:03d}"))
+    return jobs
+
+
+def problem_size(timeline: Timeline, jobs, objective: str) -> dict:
+    problem = _milp_problem(timeline, jobs, objective)[0]
+    matrix = problem["constraints"].A
+    return {"columns": matrix.shape[1], "binaries": int(problem["integrality"].sum()),
+            "rows": matrix.shape[0], "nonzeros": matrix.nnz}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100)
+    parser.add_argument("--interruptible", type=float, default=0.7,
+                        help="share of the jobs that are interruptible (default 0.7)")
+    parser.add_argument("--start", default="2025-07-01", help="first day of the week (UTC)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=10.0, help="plan()'s [s]")
+    args = parser.parse_args(argv)
+    timeline, source = build_timeline(args.start, args.seed)
+    jobs = make_jobs(timeline, args.jobs, args.interruptible, args.seed)
+    n_int = sum(j.interruptible for j in jobs)
+    rows = []
+    for objective in OBJECTIVES:
+        unit, scale = UNITS[objective]
+        unit = unit.format(currency=timeline.currency)
+        walls, plans = [], []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            plans.append(plan(timeline, jobs, objective, time_limit_s=args.time_limit))
+            walls.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        greedy = plan_greedy(timeline, jobs, objective)
+        greedy_s = time.perf_counter() - t0
+        best = plans[-1]
+        size = problem_size(timeline, jobs, objective)
+        rows.append({
+            "objective": objective, "unit": unit, **size,
+            "method": best.method, "status": best.status, "mip gap": best.mip_gap,
+            "solve s": statistics.median(p.solve_seconds for p in plans),
+            "plan() s": statistics.median(walls),
+            "objective value": best.objective_value * scale,
+            "greedy value": greedy.objective_value * scale, "greedy s": greedy_s,
+            "greedy excess %": 100 * (greedy.objective_value / best.objective_value - 1)
+            if best.objective_value > 0 else float("nan")})
+    table = pd.DataFrame(rows)
+    print(f"plan() of {len(jobs)} jobs ({n_int} interruptible, {len(jobs) - n_int} rigid) on "
+          f"{source}, {timeline.time.size} h from {timeline.time[0]:%Y-%m-%d %H:%M} UTC; "
+          f"medians of {args.repeat} runs; time limit {args.time_limit:g} s")
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.round(4).to_string(index=False))
+    for row in rows:
+        ok = row["status"] == "optimal" and row["plan() s"] < TARGET_S
+        print(f"target {row['objective']}: optimal in under {TARGET_S:g} s: "
+              f"{'met' if ok else 'MISSED'} ({row['status']}, {row['plan() s']:.2f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

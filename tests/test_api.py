@@ -1,0 +1,273 @@
+"""The HTTP API through FastAPI's TestClient: sites, time series (JSON and CSV), window search,
+reservations (tenants, idempotency, capacity, expiry, restart), and bad requests (4xx with a
+reason, never a 500). The twin's data are computed once for the module (catalog, year 2025)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.data import TwinData
+from api.settings import Settings
+
+NOW = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
+KEYS = {"key-a": "tenant-a", "key-b": "tenant-b"}
+A, B = {"X-API-Key": "key-a"}, {"X-API-Key": "key-b"}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return TwinData(year=2025, seed=0, battery_policy="balance")
+
+
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def client(tmp_path, data, clock):
+    settings = Settings(db_path=tmp_path / "r.sqlite3", api_keys=KEYS, max_body_bytes=20_000)
+    with TestClient(create_app(settings, data=data, clock=clock),
+                    raise_server_exceptions=False) as c:
+        yield c
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def test_sites_list_and_detail(client, data):
+    sites = client.get("/v1/sites").json()
+    assert [s["id"] for s in sites] == list(data.catalog)
+    for s in sites:
+        assert 0 <= s["annual"]["renewable_fraction"] <= 1 and s["annual"]["pue"] >= 1
+    hami = client.get("/v1/sites/hami").json()
+    assert hami["configuration"]["cooling"]["topology"] == "airside_economizer"
+    assert hami["it_capacity_mw"] == pytest.approx(data.catalog["hami"].it.capacity_w / 1e6)
+    missing = client.get("/v1/sites/atlantis")
+    assert missing.status_code == 404 and "atlantis" in missing.json()["detail"]
+
+
+def test_timeseries_maps_calendar_hours_onto_the_climate_year(client, data):
+    """2026-07-01 10:00 UTC answers with the climate year's 2025-07-01 10:00 UTC."""
+    r = client.get("/v1/sites/golmud/timeseries", params={
+        "start": "2026-07-01T10:00:00Z", "end": "2026-07-01T13:00:00Z",
+        "variables": "renewable_power_w,pue,carbon_intensity_g_per_kwh"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["data_mode"] == "typical_year" and len(body["time"]) == 3
+    climate = data.ds.sel(site="golmud", time=slice("2025-07-01T10:00", "2025-07-01T12:00"))
+    np.testing.assert_allclose(body["values"]["renewable_power_w"], climate["renewable_power"])
+    np.testing.assert_allclose(body["values"]["pue"], climate["pue"])
+    default = client.get("/v1/sites/golmud/timeseries").json()  # the next 24 h from the clock
+    assert len(default["time"]) == 24 and default["time"][0].startswith("2026-07-01T00:00")
+    assert "it_headroom_w" in default["values"] and "marginal_pue" in default["values"]
+
+
+def test_timeseries_as_csv(client):
+    r = client.get("/v1/sites/hami/timeseries", params={"format": "csv", "variables": "pue"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.strip().splitlines()
+    assert lines[0] == "time,pue" and len(lines) == 25
+    assert all(float(line.split(",")[1]) >= 1 for line in lines[1:])
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"variables": "pue,sunshine"}, "unknown variable(s) sunshine"),
+    ({"start": "2026-07-02T00:00:00Z", "end": "2026-07-01T00:00:00Z"}, "not after start"),
+    ({"start": "2026-01-01T00:00:00Z", "end": "2027-06-01T00:00:00Z"}, "horizon"),
+    ({"start": "yesterday"}, "datetime"),
+    ({"format": "xml"}, "pattern"),
+])
+def test_bad_timeseries_requests(client, params, words):
+    r = client.get("/v1/sites/hami/timeseries", params=params)
+    assert r.status_code == 422 and words in r.text, r.text
+
+
+def reserve(client, headers, site="golmud", start=NOW, hours=4, mw=1.0, key=None, **extra):
+    body = {"site": site, "start": iso(start), "end": iso(start + timedelta(hours=hours)),
+            "it_power_mw": mw, **extra}
+    return client.post("/v1/reservations", json=body,
+                       headers={**headers, **({"Idempotency-Key": key} if key else {})})
+
+
+def test_reservations_need_a_key_and_stay_with_their_tenant(client):
+    assert reserve(client, {}).status_code == 401
+    assert reserve(client, {"X-API-Key": "guess"}).status_code == 401
+    made = reserve(client, A)
+    assert made.status_code == 201, made.text
+    rid = made.json()["id"]
+    assert made.json()["status"] == "held"
+    assert [r["id"] for r in client.get("/v1/reservations", headers=A).json()] == [rid]
+    assert client.get("/v1/reservations", headers=B).json() == []
+    assert client.get(f"/v1/reservations/{rid}", headers=B).status_code == 404
+    assert client.delete(f"/v1/reservations/{rid}", headers=B).status_code == 404
+    assert client.get(f"/v1/reservations/{rid}", headers=A).json()["status"] == "held"
+    cancelled = client.delete(f"/v1/reservations/{rid}", headers=A)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+
+def test_idempotency_key_replays_and_refuses_another_request(client):
+    first = reserve(client, A, key="job-42")
+    again = reserve(client, A, key="job-42")
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    other = reserve(client, A, key="job-42", mw=2.0)
+    assert other.status_code == 409 and "idempotency key" in other.json()["detail"]
+    assert len(client.get("/v1/reservations", headers=A).json()) == 1
+    # the same key is another tenant's own key
+    assert reserve(client, B, key="job-42").status_code == 201
+
+
+def test_capacity_is_never_oversubscribed_and_frees_on_cancel_and_expiry(client, data, clock):
+    capacity = data.catalog["golmud"].it.capacity_w / 1e6
+    full = reserve(client, A, mw=capacity, ttl_s=3600)
+    assert full.status_code == 201
+    more = reserve(client, B, start=NOW + timedelta(hours=3), mw=0.1)
+    assert more.status_code == 409 and "capacity" in more.json()["detail"]
+    assert reserve(client, B, start=NOW + timedelta(hours=4), mw=0.1).status_code == 201
+    clock.now = NOW + timedelta(hours=2)  # the first hold has expired
+    assert client.get(f"/v1/reservations/{full.json()['id']}", headers=A).json()["status"] == \
+        "expired"
+    assert reserve(client, B, start=NOW + timedelta(hours=3), mw=0.1).status_code == 201
+
+
+def test_headroom_counts_reservations(client):
+    params = {"start": iso(NOW), "end": iso(NOW + timedelta(hours=24)),
+              "variables": "it_available_power_w,it_headroom_w"}
+    before = client.get("/v1/sites/ulanqab/timeseries", params=params).json()["values"]
+    assert reserve(client, A, site="ulanqab", hours=24, mw=1.5).status_code == 201
+    after = client.get("/v1/sites/ulanqab/timeseries", params=params).json()["values"]
+    expected = np.maximum(np.array(before["it_available_power_w"]) - 1.5e6, 0)
+    np.testing.assert_allclose(after["it_headroom_w"], expected)
+    assert (np.array(before["it_headroom_w"]) > np.array(after["it_headroom_w"])).any()
+
+
+def test_reservations_survive_a_restart(tmp_path, data, clock):
+    settings = Settings(db_path=tmp_path / "keep.sqlite3", api_keys=KEYS)
+    with TestClient(create_app(settings, data=data, clock=clock)) as c:
+        rid = reserve(c, A).json()["id"]
+    with TestClient(create_app(settings, data=data, clock=clock)) as c:
+        assert c.get(f"/v1/reservations/{rid}", headers=A).json()["status"] == "held"
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"site": "golmud", "start": "2026-07-01T00:30:00Z", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": 1}, "whole UTC hours"),
+    ({"site": "golmud", "start": "2026-07-01T00:00:00", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": 1}, "timezone"),
+    ({"site": "golmud", "start": "2026-07-01T02:00:00Z", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": 1}, "not after start"),
+    ({"site": "moon", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": 1}, "unknown site"),
+    ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": -1}, "greater than 0"),
+    ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": 1, "priority": "high"}, "Extra inputs"),
+    ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
+      "it_power_mw": "NaN"}, "it_power_mw"),
+])
+def test_bad_reservations_get_422_with_a_reason(client, body, words):
+    r = client.post("/v1/reservations", json=body, headers=A)
+    assert r.status_code == 422 and words in r.text, r.text
+
+
+def test_hostile_bodies(client):
+    huge = client.post("/v1/reservations", content=b"{" + b" " * 30_000 + b"}", headers={
+        **A, "Content-Type": "application/json"})
+    assert huge.status_code == 413 and "bytes" in huge.json()["detail"]
+    broken = client.post("/v1/reservations", content=b'{"site": ', headers={
+        **A, "Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert client.post("/v1/reservations", content=b"[]", headers=A).status_code == 422
+    assert client.get("/v1/nothing").status_code == 404
+
+
+def job(**extra) -> dict:
+    return {"it_power_mw": 1.0, "duration_h": 6, "earliest_start": iso(NOW),
+            "deadline": iso(NOW + timedelta(days=2)), **extra}
+
+
+def test_window_search_ranks_options_and_offers_run_now(client):
+    r = client.post("/v1/windows:search", json=job(objective="carbon", limit=5))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["data_mode"] == "typical_year" and body["it_power_mw"] == 1.0
+    ranked = [o for o in body["options"] if not o["run_now"]] or body["options"]
+    emissions = [o["emissions_kg_co2"] for o in body["options"][:len(ranked)]]
+    assert emissions == sorted(emissions)
+    now = body["run_now"]
+    assert now is not None and now["start"].startswith("2026-07-01T00:00")
+    assert min(o["emissions_kg_co2"] for o in body["options"]) <= now["emissions_kg_co2"]
+    for o in body["options"]:
+        start, end = (datetime.fromisoformat(o[k]) for k in ("start", "end"))
+        assert end - start == timedelta(hours=6) and start >= NOW
+        assert end <= NOW + timedelta(days=2) and 0 <= o["renewable_fraction"] <= 1
+        assert o["mean_pue"] >= 1 and o["currency"] == "CNY"
+
+
+def test_window_search_by_gpu_count_and_interruptible(client):
+    r = client.post("/v1/windows:search", json=job(it_power_mw=None, gpu_count=800,
+                                                   gpu_model="H100", interruptible=True,
+                                                   sites=["hami", "golmud"]))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert 0.9 < body["it_power_mw"] < 1.1  # 100 servers of ~10.2 kW
+    assert {o["site"] for o in body["options"]} <= {"hami", "golmud"}
+    assert all(len(o["hours"]) == 6 for o in body["options"])
+
+
+@pytest.mark.parametrize("change, status, words", [
+    ({"it_power_mw": 500.0}, 422, "capacity"),
+    ({"sites": ["hami", "narnia"]}, 422, "unknown site(s) narnia"),
+    ({"deadline": iso(NOW + timedelta(days=90))}, 422, "horizon"),
+    ({"deadline": iso(NOW + timedelta(hours=3))}, 422, "deadline is too close"),
+    ({"gpu_count": 8}, 422, "not both"),
+    ({"objective": "vibes"}, 422, "objective"),
+    ({"duration_h": 0}, 422, "duration_h"),
+    ({"deadline": "2026-07-02T00:00:00"}, 422, "timezone"),
+])
+def test_jobs_that_cannot_be_placed_get_a_reason(client, change, status, words):
+    r = client.post("/v1/windows:search", json=job(**change))
+    assert r.status_code == status and words in r.text, r.text
+
+
+def test_reservations_take_capacity_from_the_search(client, data):
+    capacity = data.catalog["golmud"].it.capacity_w / 1e6
+    assert reserve(client, A, hours=48, mw=capacity).status_code == 201
+    r = client.post("/v1/windows:search", json=job(sites=["golmud"]))
+    assert r.status_code == 422 and "golmud" in r.json()["detail"]
+
+
+def test_carbon_aware_sdk_forecast(client, data):
+    params = {"location": ["hami", "wuhu"], "dataStartAt": "2026-07-01T00:00:00Z",
+              "dataEndAt": "2026-07-02T00:00:00Z", "windowSize": 120}
+    r = client.get("/emissions/forecasts/current", params=params)
+    assert r.status_code == 200, r.text
+    forecasts = r.json()
+    assert [f["location"] for f in forecasts] == ["hami", "wuhu"]
+    wuhu = forecasts[1]
+    values = [p["value"] for p in wuhu["forecastData"]]
+    assert len(values) == 24 and all(p["duration"] == 120 for p in wuhu["forecastData"])
+    assert wuhu["optimalDataPoints"][0]["value"] == min(values)
+    # independently: the grid's share of the facility's supply times the grid intensity, hourly,
+    # averaged over two hours
+    climate = data.ds.sel(site="wuhu", time=slice("2025-07-01T00:00", "2025-07-02T00:00"))
+    hourly = (climate["grid_import"] / climate["facility_power"] * climate["carbon_intensity"])
+    np.testing.assert_allclose(values, (hourly.values[:-1] + hourly.values[1:]) / 2)
+    bad = client.get("/emissions/forecasts/current", params={"location": "atlantis"})
+    assert bad.status_code == 400 and "atlantis" in bad.text
+    assert client.get("/emissions/forecasts/current").status_code == 400
