@@ -24,6 +24,7 @@ from api.data import DATA_MODE, TIMESERIES, TwinData, ceil_hour, hours, utc
 from api.settings import Settings
 from api.store import CapacityExceeded, IdempotencyConflict, Store
 from twin import __version__
+from twin.latency import region_location, round_trip_ms
 from twin.schedule import Job, JobDoesNotFit, search_windows
 
 API_KEY_HEADER = "X-API-Key"
@@ -204,8 +205,31 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         except ValueError as err:
             raise HTTPException(422, str(err)) from None
 
-    def option_out(d: TwinData, o) -> dict:
-        return {"site": o.site, "start": o.start, "end": o.end,
+    def round_trips(d: TwinData, body: schemas.JobIn, site_ids: list[str]) -> dict[str, float]:
+        """Fibre round trip [ms] from the job's user region to each site (0 without one)."""
+        if body.user_region is None:
+            return dict.fromkeys(site_ids, 0.0)
+        lat, lon = region_location(body.user_region)
+        rtt = round_trip_ms(lat, lon, [d.catalog[s].latitude for s in site_ids],
+                            [d.catalog[s].longitude for s in site_ids], settings.route_factor)
+        return dict(zip(site_ids, np.atleast_1d(rtt).tolist()))
+
+    def within_budget(d: TwinData, body: schemas.JobIn) -> tuple[list[str], dict[str, float]]:
+        """The allowed sites the job's latency budget admits, and their round trips."""
+        allowed = known_sites(d, body.sites)
+        rtt = round_trips(d, body, allowed)
+        if body.latency_budget_ms is not None:
+            near = [s for s in allowed if rtt[s] <= body.latency_budget_ms]
+            if not near:
+                best = min(allowed, key=rtt.get)
+                raise HTTPException(422, f"no allowed site is within {body.latency_budget_ms:g} "
+                                         f"ms of {body.user_region}: the nearest, {best}, is "
+                                         f"{rtt[best]:.1f} ms away (fibre round trip)")
+            allowed = near
+        return allowed, rtt
+
+    def option_out(d: TwinData, o, rtt: dict[str, float]) -> dict:
+        return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
                 "hours": list(o.hours) if o.hours and len(o.hours) else None,
                 "renewable_fraction": o.renewable_fraction,
                 "grid_energy_mwh": o.grid_energy_wh / 1e6, "emissions_kg_co2": o.emissions_kg,
@@ -219,7 +243,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         the "run now" option (flagged, and appended when not ranked) for comparison. Headroom
         counts every tenant's reservations."""
         now = clock()
-        allowed = known_sites(d, body.sites)
+        allowed, rtt = within_budget(d, body)
         job = job_from(body, now, allowed)
         calendar = hours(job.earliest_start, ceil_hour(job.deadline))
         held = r.held(allowed, calendar[0], len(calendar), now)
@@ -228,8 +252,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         run_now = next((o for o in options if o.run_now), None)
         return {"data_mode": DATA_MODE, "objective": body.objective,
                 "it_power_mw": job.it_power_w / 1e6,
-                "options": [option_out(d, o) for o in options],
-                "run_now": None if run_now is None else option_out(d, run_now)}
+                "options": [option_out(d, o, rtt) for o in options],
+                "run_now": None if run_now is None else option_out(d, run_now, rtt)}
 
     @app.get("/emissions/forecasts/current", tags=["Carbon Aware SDK"],
              responses={400: {"model": schemas.Problem}})

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from sites.catalog import SERVER_MODELS
 from twin.it_load import SERVERS, design_it_power
+from twin.latency import REGIONS
 from twin.schedule import OBJECTIVES
 
 Objective = Literal[OBJECTIVES]
@@ -35,12 +36,20 @@ class JobIn(_In):
     sites: list[SiteId] | None = Field(None, max_length=100, description="allowed; default all")
     interruptible: bool = False
     kind: Literal["training", "inference"] = "training"
+    latency_budget_ms: float | None = Field(None, gt=0, le=10_000, description=(
+        "inference: round-trip budget from the user region; sites beyond it are not offered"))
+    user_region: Literal[tuple(REGIONS)] | None = Field(None, description="where the users are")
 
     @model_validator(mode="after")
     def _one_size(self) -> JobIn:
         if (self.it_power_mw is None) == (self.gpu_count is None):
             raise ValueError("give the job's size as it_power_mw or as gpu_count (with "
                              "gpu_model), not both and not neither")
+        if self.kind == "inference" and (self.latency_budget_ms is None
+                                         or self.user_region is None):
+            raise ValueError("an inference job needs latency_budget_ms and user_region")
+        if (self.latency_budget_ms is None) != (self.user_region is None):
+            raise ValueError("latency_budget_ms and user_region go together")
         return self
 
     def it_power_w(self) -> float:
@@ -74,6 +83,8 @@ class OptionOut(BaseModel):
     currency: str
     mean_pue: float
     run_now: bool
+    round_trip_ms: float = Field(description="fibre round trip from the user region (0 "
+                                             "without one)")
 
 
 class SearchOut(BaseModel):

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from twin.latency import ROUTE_FACTOR
+
 ENV_PREFIX = "TWIN_"
 
 
@@ -25,6 +27,8 @@ class Settings(BaseModel):
     sites_dir: list[Path] | None = None
     # what available IT power counts besides renewables: "none" or "balance" (the battery)
     battery_policy: Literal["none", "balance"] = "balance"
+    # fibre route length over the great circle, for inference latency (twin.latency)
+    route_factor: Annotated[float, Field(ge=1)] = ROUTE_FACTOR
     # limits on what one request may ask
     max_horizon_h: Annotated[int, Field(gt=0)] = 24 * 31
     max_jobs: Annotated[int, Field(gt=0)] = 200

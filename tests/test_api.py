@@ -271,3 +271,34 @@ def test_carbon_aware_sdk_forecast(client, data):
     bad = client.get("/emissions/forecasts/current", params={"location": "atlantis"})
     assert bad.status_code == 400 and "atlantis" in bad.text
     assert client.get("/emissions/forecasts/current").status_code == 400
+
+
+def fibre_round_trip_ms(site, lat, lon) -> float:
+    """Independent check: spherical law of cosines, 1.5 x route, light at c / 1.468."""
+    p1, p2 = np.radians(site.latitude), np.radians(lat)
+    angle = np.arccos(np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2)
+                      * np.cos(np.radians(lon - site.longitude)))
+    return 2 * 6371.0 * angle * 1.5 / (299_792.458 / 1.468) * 1000
+
+
+def test_inference_goes_only_where_the_latency_budget_allows(client, data):
+    """Shanghai users with a 20 ms budget: only sites within 20 ms of fibre round trip are
+    offered (the western hubs, 2,000-3,000 km away, are not); training has no such limit."""
+    r = client.post("/v1/windows:search", json=job(kind="inference", latency_budget_ms=20,
+                                                   user_region="shanghai", limit=50))
+    assert r.status_code == 200, r.text
+    options = r.json()["options"]
+    near = {s for s, site in data.catalog.items()
+            if fibre_round_trip_ms(site, 31.23, 121.47) <= 20}
+    assert options and {o["site"] for o in options} <= near
+    assert not near & {"hami", "golmud", "zhongwei", "turpan", "urumqi"}
+    for o in options:
+        expected = fibre_round_trip_ms(data.catalog[o["site"]], 31.23, 121.47)
+        assert o["round_trip_ms"] == pytest.approx(expected, rel=0.01)
+    far = client.post("/v1/windows:search", json=job(kind="inference", latency_budget_ms=20,
+                                                     user_region="shanghai", sites=["hami"]))
+    assert far.status_code == 422 and "hami" in far.json()["detail"]
+    missing = client.post("/v1/windows:search", json=job(kind="inference"))
+    assert missing.status_code == 422 and "latency_budget_ms" in missing.text
+    training = client.post("/v1/windows:search", json=job(sites=["hami"]))
+    assert training.status_code == 200 and training.json()["options"][0]["round_trip_ms"] == 0
