@@ -15,7 +15,6 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
@@ -84,6 +83,12 @@ Reservations = Annotated[Store, Depends(_store)]
 Tenant = Annotated[str, Depends(_tenant)]
 
 
+def readable(errors) -> str:
+    """Validation errors as one line: ``where: what`` for each, ``;``-separated."""
+    return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                     for e in errors)
+
+
 def create_app(settings: Settings | None = None, data: TwinData | None = None,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
     """The service. ``data``: the twin's results (computed at start-up when None; tests share
@@ -92,14 +97,16 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.data = data or TwinData(settings.year, settings.seed, settings.battery_policy,
-                                          settings.sites_dir)
-        app.state.store = Store(settings.db_path)
+        if getattr(app.state, "data", None) is None:
+            app.state.data = TwinData(settings.year, settings.seed, settings.battery_policy,
+                                      settings.sites_dir)
         yield
 
+    problem = {"model": schemas.Problem}
     app = FastAPI(title="desert-twin scheduling service", version=__version__,
-                  lifespan=lifespan, description=__doc__)
-    app.state.settings = settings
+                  lifespan=lifespan, description=__doc__,
+                  responses={400: problem, 413: problem, 422: problem})
+    app.state.settings, app.state.store, app.state.data = settings, Store(settings.db_path), data
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
 
     def known_sites(d: TwinData, ids: list[str] | None) -> list[str]:
@@ -130,7 +137,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     async def _invalid(request: Request, err: RequestValidationError):
         # the Carbon Aware SDK answers bad parameters with 400; the rest of the API with 422
         status = 400 if request.url.path.startswith("/emissions/") else 422
-        return JSONResponse({"detail": jsonable_encoder(err.errors())}, status)
+        return JSONResponse({"detail": readable(err.errors())}, status)
 
     @app.exception_handler(JobDoesNotFit)
     async def _no_fit(request, err: JobDoesNotFit):

@@ -70,9 +70,12 @@ class TwinData:
                         price_per_kwh=get("electricity_price"), currency=self.currency)
 
     def site_summary(self, site_id: str) -> dict:
-        """The site's annual figures (floats and ints), units in the keys."""
+        """The site's annual figures (floats, ints and names), units in the keys; None where a
+        figure is undefined (the wind capacity factor of a site without wind turbines)."""
         row = self.summary.loc[site_id]
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        values = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        return {k: None if isinstance(v, float) and not np.isfinite(v) else v
+                for k, v in values.items()}
 
     def configuration(self, site_id: str) -> dict:
         return json.loads(self.ds.attrs["site_configuration"])[site_id]

@@ -126,7 +126,7 @@ class SiteOut(BaseModel):
     longitude: float
     altitude_m: float
     it_capacity_mw: float
-    annual: dict[str, float | int | str]
+    annual: dict[str, float | int | str | None]
 
 
 class SiteDetailOut(SiteOut):
