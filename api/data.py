@@ -43,17 +43,24 @@ class TwinData:
         self.summary = twin.facility_summary(self.ds).join(
             twin.balance_summary(self.ds).drop(columns="name")).join(
             twin.generation_summary(self.ds).drop(columns="name"))
+        # answers read numpy arrays, not the Dataset: a request costs microseconds, not xarray's
+        # milliseconds of indexing
+        self._arrays = {v: self.ds[v].values for v in self.ds.data_vars
+                        if self.ds[v].dims == ("site", "time")}
+        self._rows = {s: i for i, s in enumerate(self.ds["site"].values)}
         climate = pd.DatetimeIndex(self.ds["time"].values)
-        self._index = pd.Series(np.arange(len(climate)), index=climate.strftime("%m-%d %H"))
+        self._hour_of = np.full((13, 32, 24), -1)  # [month, day, hour] -> climate-year hour
+        self._hour_of[climate.month, climate.day, climate.hour] = np.arange(len(climate))
+        self._hour_of[2, 29] = self._hour_of[2, 28]
 
     def climate_hours(self, calendar: pd.DatetimeIndex) -> np.ndarray:
         """Index into the climate year of each calendar hour (typical-year mode)."""
-        keys = calendar.strftime("%m-%d %H").str.replace("02-29", "02-28")
-        return self._index.reindex(keys).to_numpy()
+        return self._hour_of[calendar.month, calendar.day, calendar.hour]
 
     def values(self, variable: str, site_ids: list[str], calendar: pd.DatetimeIndex):
         """``(site, hour)`` values of a Dataset variable on calendar hours."""
-        return self.ds[variable].sel(site=site_ids).values[:, self.climate_hours(calendar)]
+        rows = [self._rows[s] for s in site_ids]
+        return self._arrays[variable][np.ix_(rows, self.climate_hours(calendar))]
 
     def timeline(self, site_ids: list[str], calendar: pd.DatetimeIndex,
                  held_w: np.ndarray) -> Timeline:
