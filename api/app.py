@@ -24,7 +24,7 @@ from api.settings import Settings
 from api.store import CapacityExceeded, IdempotencyConflict, Store
 from twin import __version__
 from twin.latency import region_location, round_trip_ms
-from twin.schedule import Job, JobDoesNotFit, search_windows
+from twin.schedule import Job, JobDoesNotFit, plan, search_windows
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -304,6 +304,49 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                         "optimalDataPoints": [p for p in points if p["value"] == best],
                         "forecastData": points})
         return out
+
+    @app.post("/v1/plans", response_model=schemas.PlanOut,
+              responses={422: {"model": schemas.Problem}})
+    def make_plan(body: schemas.PlanIn, d: Data, r: Reservations):
+        """Many jobs at once, jointly over sites and hours (scipy.optimize.milp / HiGHS: a
+        linear programme for interruptible jobs, a mixed-integer one for rigid jobs) within a
+        time limit, the gap reported; the greedy plan when the solver finds none. Headroom
+        counts every tenant's reservations; the plan holds nothing (reserve it)."""
+        if len(body.jobs) > settings.max_jobs:
+            raise HTTPException(422, f"{len(body.jobs)} jobs: at most {settings.max_jobs} per "
+                                     "plan")
+        now = clock()
+        jobs, rtt = [], {}
+        for i, spec in enumerate(body.jobs):
+            if not spec.name:
+                spec = spec.model_copy(update={"name": f"job {i}"})
+            allowed, trips = within_budget(d, spec)
+            rtt.update(trips)
+            jobs.append(job_from(spec, now, allowed))
+        site_ids = [s for s in d.catalog if any(s in j.sites for j in jobs)]
+        start = min(j.earliest_start for j in jobs)
+        end = ceil_hour(max(j.deadline for j in jobs))
+        if end - start > timedelta(hours=settings.max_horizon_h):
+            raise HTTPException(422, f"the jobs span {start:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}"
+                                     f", more than the service's horizon of "
+                                     f"{settings.max_horizon_h} h")
+        calendar = hours(start, end)
+        held = r.held(site_ids, calendar[0], len(calendar), now)
+        result = plan(d.timeline(site_ids, calendar, held), jobs, body.objective,
+                      min(body.time_limit_s or settings.plan_time_limit_s,
+                          settings.plan_time_limit_s))
+        return {"data_mode": DATA_MODE, "objective": body.objective, "method": result.method,
+                "status": result.status, "objective_value": result.objective_value,
+                "mip_gap": None if not np.isfinite(result.mip_gap) else result.mip_gap,
+                "solve_seconds": result.solve_seconds,
+                "grid_energy_mwh": result.grid_energy_wh / 1e6,
+                "emissions_kg_co2": result.emissions_kg, "cost": result.cost,
+                "currency": d.currency,
+                "assignments": [{"name": a.job.name, "it_power_mw": a.job.it_power_w / 1e6,
+                                 "sites": list(a.sites), "start": a.start, "end": a.end,
+                                 "runs": [{"site": s, "start": t, "fraction": f}
+                                          for s, t, f in a.runs]}
+                                for a in result.assignments]}
 
     def reservation_out(res, now: datetime) -> dict:
         out = res.as_dict(now)

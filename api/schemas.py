@@ -97,6 +97,36 @@ class SearchOut(BaseModel):
                                                   "comparison (None when it does not fit)")
 
 
+class RunOut(BaseModel):
+    site: str
+    start: datetime
+    fraction: float = Field(description="of the hour at the job's power (1 for rigid jobs)")
+
+
+class AssignmentOut(BaseModel):
+    name: str
+    it_power_mw: float
+    sites: list[str]
+    start: datetime
+    end: datetime
+    runs: list[RunOut]
+
+
+class PlanOut(BaseModel):
+    data_mode: str
+    objective: str
+    method: Literal["milp", "greedy"]
+    status: str
+    objective_value: float
+    mip_gap: float | None = Field(description="relative gap of the MILP; None for greedy")
+    solve_seconds: float
+    grid_energy_mwh: float
+    emissions_kg_co2: float
+    cost: float
+    currency: str
+    assignments: list[AssignmentOut]
+
+
 class ReservationIn(_In):
     site: SiteId
     start: AwareDatetime = Field(description="a whole UTC hour")

@@ -39,7 +39,7 @@ def clock():
 
 @pytest.fixture
 def client(tmp_path, data, clock):
-    settings = Settings(db_path=tmp_path / "r.sqlite3", api_keys=KEYS, max_body_bytes=20_000)
+    settings = Settings(db_path=tmp_path / "r.sqlite3", api_keys=KEYS, max_body_bytes=100_000)
     with TestClient(create_app(settings, data=data, clock=clock),
                     raise_server_exceptions=False) as c:
         yield c
@@ -186,7 +186,7 @@ def test_bad_reservations_get_422_with_a_reason(client, body, words):
 
 
 def test_hostile_bodies(client):
-    huge = client.post("/v1/reservations", content=b"{" + b" " * 30_000 + b"}", headers={
+    huge = client.post("/v1/reservations", content=b"{" + b" " * 150_000 + b"}", headers={
         **A, "Content-Type": "application/json"})
     assert huge.status_code == 413 and "bytes" in huge.json()["detail"]
     broken = client.post("/v1/reservations", content=b'{"site": ', headers={
@@ -302,3 +302,33 @@ def test_inference_goes_only_where_the_latency_budget_allows(client, data):
     assert missing.status_code == 422 and "latency_budget_ms" in missing.text
     training = client.post("/v1/windows:search", json=job(sites=["hami"]))
     assert training.status_code == 200 and training.json()["options"][0]["round_trip_ms"] == 0
+
+
+def test_plan_places_every_job_within_capacity(client, data):
+    jobs = [job(name=f"train-{i}", it_power_mw=0.8, duration_h=4, sites=["golmud", "hami"],
+                interruptible=bool(i % 2)) for i in range(5)]
+    r = client.post("/v1/plans", json={"jobs": jobs, "objective": "cost"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["method"] in ("milp", "greedy") and len(body["assignments"]) == 5
+    load = {}
+    for a, spec in zip(body["assignments"], jobs):
+        assert a["name"] == spec["name"] and set(a["sites"]) <= {"golmud", "hami"}
+        assert sum(run["fraction"] for run in a["runs"]) == pytest.approx(4)
+        for run in a["runs"]:
+            t = datetime.fromisoformat(run["start"])
+            assert NOW <= t < NOW + timedelta(days=2)
+            load[run["site"], t] = load.get((run["site"], t), 0) + 0.8 * run["fraction"]
+    for (site, _), mw in load.items():
+        assert mw <= data.catalog[site].it.capacity_w / 1e6 + 1e-6
+    if body["method"] == "milp":
+        assert body["status"] == "optimal" and body["mip_gap"] <= 1e-4
+
+
+def test_plan_limits_and_jobs_that_fit_nowhere(client):
+    too_many = client.post("/v1/plans", json={"jobs": [job()] * 201})
+    assert too_many.status_code == 422 and "at most 200" in too_many.text
+    nowhere = client.post("/v1/plans", json={"jobs": [job(), job(it_power_mw=400.0,
+                                                                 name="giant")]})
+    assert nowhere.status_code == 422 and "giant" in nowhere.json()["detail"]
+    assert client.post("/v1/plans", json={"jobs": []}).status_code == 422
