@@ -87,3 +87,38 @@ def test_user_site_dir_adds_a_site(tmp_path, monkeypatch):
     monkeypatch.setenv("TWIN_SITES_DIR", str(tmp_path))
     env = runner.invoke(app, ["weather", "hami_north", "--year", "2027"])
     assert env.exit_code == 0 and "Hami North" in env.output
+
+
+def test_slurm_prints_sbatch_options_for_the_best_window():
+    """In the controller's zone (Asia/Shanghai, UTC+8): --begin is the best option's start, the
+    window ends by the deadline, --time is the run time."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    deadline = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    result = runner.invoke(app, ["slurm", "--deadline", deadline.strftime("%Y-%m-%dT%H:%M:%S"),
+                                 "--hours", "6", "--it-power-mw", "0.5", "--site", "golmud",
+                                 "--tz", "Asia/Shanghai"])
+    assert result.exit_code == 0, result.output
+    best = re.search(r"golmud (\S+) \.\. (\S+),", result.output)
+    line = re.search(r"sbatch --begin=(\S+) --deadline=(\S+) --time=6:00:00", result.output)
+    assert best and line, result.output
+    start = datetime.fromisoformat(best.group(1))
+    assert datetime.fromisoformat(line.group(1)) == start.astimezone(UTC).replace(
+        tzinfo=None) + timedelta(hours=8)
+    assert datetime.fromisoformat(line.group(2)) == deadline.replace(tzinfo=None) + \
+        timedelta(hours=8)
+    assert datetime.fromisoformat(best.group(2)) <= deadline
+
+
+def test_slurm_job_that_cannot_fit_is_one_clear_line():
+    from datetime import UTC, datetime, timedelta
+
+    deadline = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:00:00")
+    too_big = runner.invoke(app, ["slurm", "--deadline", deadline, "--hours", "6",
+                                  "--it-power-mw", "900", "--site", "golmud"])
+    assert too_big.exit_code == 2 and "capacity" in too_big.output
+    too_far = runner.invoke(app, ["slurm", "--deadline", "2099-01-02T00:00:00", "--hours", "6",
+                                  "--it-power-mw", "1"])
+    assert too_far.exit_code == 2 and "horizon" in too_far.output
+    assert "Traceback" not in too_big.output + too_far.output

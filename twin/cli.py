@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -281,3 +282,75 @@ def serve(
                       f"year {settings.year}, then serving on http://{host}:{port}/v1 "
                       f"(reservations in {settings.db_path})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def slurm(
+    deadline: Annotated[datetime, typer.Option(help="The job must end by then (UTC unless a "
+                                                    "zone is given).")],
+    hours: Annotated[int, typer.Option(min=1, help="Run time [h].")],
+    it_power_mw: Annotated[Optional[float], typer.Option(help="IT power [MW].")] = None,
+    gpus: Annotated[Optional[int], typer.Option(help="Or: a GPU count (of --gpu-model).")] = None,
+    gpu_model: Annotated[str, typer.Option()] = "H100",
+    earliest: Annotated[Optional[datetime], typer.Option(help="Not before (default: now).")] = None,
+    site: Annotated[Optional[list[str]], typer.Option(help="Allowed site(s); default all.")] = None,
+    objective: Annotated[str, typer.Option(help="grid_energy | carbon | cost")] = "carbon",
+    interruptible: Annotated[bool, typer.Option(help="The job can pause and resume.")] = False,
+    url: Annotated[Optional[str], typer.Option(
+        help="A running `twin serve` (counts its reservations); default: compute here.")] = None,
+    tz: Annotated[str, typer.Option(help="Time zone of the Slurm controller, whose local time "
+                                         "--begin and --deadline are read in.")] = "UTC",
+    sites_dir: SitesDir = None,
+):
+    """The sbatch options (--begin, --deadline, --time) that run a job in its best window, found
+    by the twin's window search (on a running service with --url, or computed here)."""
+    import zoneinfo
+
+    import httpx
+
+    from api.app import create_app
+    from api.settings import Settings
+
+    body = {"it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
+            "duration_h": hours, "deadline": _aware(deadline).isoformat(), "sites": site,
+            "earliest_start": _aware(earliest).isoformat() if earliest else None,
+            "objective": objective, "interruptible": interruptible}
+    try:
+        zone = zoneinfo.ZoneInfo(tz)
+        if url:
+            answer = httpx.post(f"{url.rstrip('/')}/v1/windows:search", json=body, timeout=60)
+        else:
+            import tempfile
+            import warnings
+
+            with warnings.catch_warnings():  # starlette's note on its httpx dependency
+                warnings.simplefilter("ignore", DeprecationWarning)
+                from fastapi.testclient import TestClient
+
+            with console.status("simulating the sites"), tempfile.TemporaryDirectory() as \
+                    folder, TestClient(create_app(Settings(db_path=Path(folder) / "none.sqlite3",
+                                                           sites_dir=sites_dir))) as client:
+                answer = client.post("/v1/windows:search", json=body)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, httpx.HTTPError) as err:
+        raise _fail(err) from None
+    if answer.status_code != 200:
+        raise _fail(ValueError(answer.json().get("detail", answer.text)))
+    result = answer.json()
+    best, now_option = result["options"][0], result["run_now"]
+
+    def local(t: str) -> str:
+        return datetime.fromisoformat(t).astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+
+    console.print(f"# best by {objective}: {best['site']} {best['start']} .. {best['end']}, "
+                  f"renewable {best['renewable_fraction']:.0%}, {best['emissions_kg_co2']:,.0f} "
+                  f"kg CO2, {best['cost']:,.0f} {best['currency']}"
+                  + (f" (run now at {now_option['site']}: {now_option['emissions_kg_co2']:,.0f} "
+                     f"kg CO2)" if now_option else ""), highlight=False)
+    console.print(f"# times in {tz}; data: {result['data_mode']}", highlight=False)
+    console.print(f"sbatch --begin={local(best['start'])} --deadline={local(body['deadline'])} "
+                  f"--time={hours}:00:00", highlight=False)
+
+
+def _aware(t: datetime) -> datetime:
+    """Typer's datetimes are naive: take them as UTC."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
