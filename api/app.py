@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from api import schemas
-from api.data import DATA_MODE, TIMESERIES, TwinData, ceil_hour, hours, utc
+from api.data import TIMESERIES, TwinData, ceil_hour, hours, utc
 from api.settings import Settings
 from api.store import CapacityExceeded, IdempotencyConflict, Store
 from twin import __version__
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     async def lifespan(app: FastAPI):
         if getattr(app.state, "data", None) is None:
             app.state.data = TwinData(settings.year, settings.seed, settings.battery_policy,
-                                      settings.sites_dir)
+                                      settings.sites_dir, settings.forecast_dir)
         yield
 
     problem = {"model": schemas.Problem}
@@ -194,8 +194,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
             out = io.StringIO()
             pd.DataFrame(values, index=pd.Index(calendar, name="time")).to_csv(out)
             return Response(out.getvalue(), media_type="text/csv",
-                            headers={"X-Data-Mode": DATA_MODE})
-        return {"site": site_id, "data_mode": DATA_MODE, "time": list(calendar),
+                            headers={"X-Data-Mode": d.mode([site_id], calendar)})
+        return {"site": site_id, "data_mode": d.mode([site_id], calendar), "time": list(calendar),
                 "values": {k: [None if np.isnan(x) else float(x) for x in v]
                            for k, v in values.items()}}
 
@@ -257,7 +257,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         options = search_windows(d.timeline(allowed, calendar, held), job, body.objective,
                                  limit=body.limit)
         run_now = next((o for o in options if o.run_now), None)
-        return {"data_mode": DATA_MODE, "objective": body.objective,
+        return {"data_mode": d.mode(allowed, calendar), "objective": body.objective,
                 "it_power_mw": job.it_power_w / 1e6,
                 "options": [option_out(d, o, rtt) for o in options],
                 "run_now": None if run_now is None else option_out(d, run_now, rtt)}
@@ -335,7 +335,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         result = plan(d.timeline(site_ids, calendar, held), jobs, body.objective,
                       min(body.time_limit_s or settings.plan_time_limit_s,
                           settings.plan_time_limit_s))
-        return {"data_mode": DATA_MODE, "objective": body.objective, "method": result.method,
+        return {"data_mode": d.mode(site_ids, calendar), "objective": body.objective,
+                "method": result.method,
                 "status": result.status, "objective_value": result.objective_value,
                 "mip_gap": None if not np.isfinite(result.mip_gap) else result.mip_gap,
                 "solve_seconds": result.solve_seconds,

@@ -1,20 +1,24 @@
 """The twin's results the service answers from: every catalog site simulated once at start-up for
 a synthetic climate year, mapped onto calendar dates (typical-year mode: a calendar hour takes
-the climate year's hour with the same month, day and time; 29 February takes 28 February)."""
+the climate year's hour with the same month, day and time; 29 February takes 28 February); and,
+where a weather forecast file is given for a site, that site simulated on the forecast, which
+answers for the hours it covers (forecast mode). Every answer says which it used."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import twin
+import weather
 from sites import load_catalog
 from twin.schedule import Timeline
 
-DATA_MODE = "typical_year"
+TYPICAL_YEAR, FORECAST = "typical_year", "forecast"
 # hourly variables of GET /v1/sites/{id}/timeseries: API name (units in it) -> Dataset variable
 TIMESERIES = {"renewable_power_w": "renewable_power", "pv_power_w": "pv_power",
               "wind_power_w": "wind_power", "facility_power_w": "facility_power",
@@ -34,7 +38,8 @@ def hours(start: datetime, end: datetime) -> pd.DatetimeIndex:
 class TwinData:
     """Every catalog site's hourly results for one climate year (``twin.simulate``)."""
 
-    def __init__(self, year: int, seed: int, battery_policy: str, sites_dir=None):
+    def __init__(self, year: int, seed: int, battery_policy: str, sites_dir=None,
+                 forecast_dir=None):
         self.catalog = load_catalog(sites_dir)
         self.ds = twin.simulate(None, list(self.catalog.values()), year=year, seed=seed,
                                 battery_policy=battery_policy)
@@ -52,6 +57,34 @@ class TwinData:
         self._hour_of = np.full((13, 32, 24), -1)  # [month, day, hour] -> climate-year hour
         self._hour_of[climate.month, climate.day, climate.hour] = np.arange(len(climate))
         self._hour_of[2, 29] = self._hour_of[2, 28]
+        self.forecasts = {} if forecast_dir is None else self._forecasts(Path(forecast_dir))
+
+    def _forecasts(self, folder: Path) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
+        """Each ``SITE.nc`` in ``folder`` (ERA5-style NetCDF, weather.read) simulated: the
+        site's forecast hours and its ``(time,)`` arrays."""
+        if not folder.is_dir():
+            raise ValueError(f"forecast directory {folder} does not exist")
+        out = {}
+        for path in sorted(folder.glob("*.nc")):
+            site = self.catalog.get(path.stem)
+            if site is None:
+                raise ValueError(f"forecast file {path}: no catalog site {path.stem!r} (name "
+                                 f"files SITE.nc; sites: {', '.join(self.catalog)})")
+            wx = weather.read(path, latitude=site.latitude, longitude=site.longitude,
+                              altitude=site.altitude_m)
+            ds = twin.simulate(wx, site, battery_policy=self.battery_policy).isel(site=0)
+            out[site.id] = (pd.DatetimeIndex(ds["time"].values).tz_localize(UTC),
+                            {v: ds[v].values for v in self._arrays})
+        return out
+
+    def mode(self, site_ids: list[str], calendar: pd.DatetimeIndex) -> str:
+        """Which data answer for these sites and hours: typical_year, forecast, or both."""
+        covered = [self.forecasts[s][0].get_indexer(calendar) >= 0 for s in site_ids
+                   if s in self.forecasts]
+        hits = sum(int(c.sum()) for c in covered)
+        if hits == 0:
+            return TYPICAL_YEAR
+        return FORECAST if hits == len(site_ids) * len(calendar) else f"{FORECAST}+{TYPICAL_YEAR}"
 
     def climate_hours(self, calendar: pd.DatetimeIndex) -> np.ndarray:
         """Index into the climate year of each calendar hour (typical-year mode)."""
@@ -60,7 +93,14 @@ class TwinData:
     def values(self, variable: str, site_ids: list[str], calendar: pd.DatetimeIndex):
         """``(site, hour)`` values of a Dataset variable on calendar hours."""
         rows = [self._rows[s] for s in site_ids]
-        return self._arrays[variable][np.ix_(rows, self.climate_hours(calendar))]
+        out = self._arrays[variable][np.ix_(rows, self.climate_hours(calendar))]
+        for i, s in enumerate(site_ids):
+            if s in self.forecasts:
+                times, arrays = self.forecasts[s]
+                position = times.get_indexer(calendar)
+                hit = position >= 0
+                out[i, hit] = arrays[variable][position[hit]]
+        return out
 
     def timeline(self, site_ids: list[str], calendar: pd.DatetimeIndex,
                  held_w: np.ndarray) -> Timeline:

@@ -25,6 +25,8 @@ class Settings(BaseModel):
     year: int = 2025
     seed: int = 0
     sites_dir: list[Path] | None = None
+    # weather forecasts: ERA5-style NetCDF files named SITE.nc; their hours answer from them
+    forecast_dir: Path | None = None
     # what available IT power counts besides renewables: "none" or "balance" (the battery)
     battery_policy: Literal["none", "balance"] = "balance"
     # fibre route length over the great circle, for inference latency (twin.latency)

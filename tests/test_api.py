@@ -332,3 +332,63 @@ def test_plan_limits_and_jobs_that_fit_nowhere(client):
                                                                  name="giant")]})
     assert nowhere.status_code == 422 and "giant" in nowhere.json()["detail"]
     assert client.post("/v1/plans", json={"jobs": []}).status_code == 422
+
+
+def write_era5_forecast(path, site, start: datetime, hours: int, sun: bool):
+    """An ERA5-style NetCDF forecast (weather.read_netcdf's format) of ``hours`` from ``start``
+    built from the site's synthetic weather; ``sun=False`` makes every hour dark."""
+    import pandas as pd
+    import xarray as xr
+
+    wx = site.weather(year=start.year, seed=9).sel(
+        time=slice(start.replace(tzinfo=None), None)).isel(time=slice(0, hours + 1))
+    valid = pd.DatetimeIndex(wx["time"].values)
+    ghi_before = np.r_[0.0, wx["ghi"].values[:-1]] * (1.0 if sun else 0.0)  # hour ending at t
+    speed = wx["wind_speed"].values
+    fields = {"t2m": (wx["temp_air"].values + 273.15, "K"),
+              "d2m": (wx["temp_dew"].values + 273.15, "K"),
+              "ssrd": (ghi_before * 3600.0, "J m**-2"), "u10": (speed, "m s**-1"),
+              "v10": (np.zeros_like(speed), "m s**-1"), "sp": (wx["pressure"].values, "Pa")}
+    lats, lons = [site.latitude + 0.1, site.latitude - 0.1], [site.longitude - 0.1,
+                                                              site.longitude + 0.1]
+    ds = xr.Dataset({k: (("valid_time", "latitude", "longitude"),
+                         np.broadcast_to(v[:, None, None], (len(valid), 2, 2)).copy(),
+                         {"units": u}) for k, (v, u) in fields.items()},
+                    coords={"valid_time": valid, "latitude": lats, "longitude": lons})
+    ds.to_netcdf(path)
+
+
+def test_forecast_file_answers_for_its_hours_and_says_so(tmp_path, data, clock):
+    """A dark three-day forecast for Golmud: its hours have no PV and say 'forecast'; hours
+    after it and other sites stay on the typical year."""
+    folder = tmp_path / "forecasts"
+    folder.mkdir()
+    write_era5_forecast(folder / "golmud.nc", data.catalog["golmud"], NOW, 72, sun=False)
+    forecast = TwinData(year=2025, seed=0, battery_policy="balance", forecast_dir=folder)
+    settings = Settings(db_path=tmp_path / "f.sqlite3", api_keys=KEYS)
+    with TestClient(create_app(settings, data=forecast, clock=clock)) as c:
+        inside = c.get("/v1/sites/golmud/timeseries", params={
+            "start": iso(NOW), "end": iso(NOW + timedelta(hours=72)), "variables": "pv_power_w"})
+        assert inside.json()["data_mode"] == "forecast"
+        assert max(inside.json()["values"]["pv_power_w"]) == 0
+        typical = data.values("pv_power", ["golmud"], pd_hours(NOW, 72))
+        assert typical.max() > 0  # the typical year has sun in those hours
+        both = c.get("/v1/sites/golmud/timeseries", params={
+            "start": iso(NOW + timedelta(hours=48)), "end": iso(NOW + timedelta(hours=96))})
+        assert both.json()["data_mode"] == "forecast+typical_year"
+        other = c.get("/v1/sites/hami/timeseries", params={"start": iso(NOW)})
+        assert other.json()["data_mode"] == "typical_year"
+        search = c.post("/v1/windows:search", json=job(sites=["golmud"], deadline=iso(
+            NOW + timedelta(hours=48))))
+        assert search.json()["data_mode"] == "forecast"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    write_era5_forecast(bad / "atlantis.nc", data.catalog["golmud"], NOW, 24, sun=True)
+    with pytest.raises(ValueError, match="no catalog site 'atlantis'"):
+        TwinData(year=2025, seed=0, battery_policy="balance", forecast_dir=bad)
+
+
+def pd_hours(start, n):
+    import pandas as pd
+
+    return pd.date_range(start, periods=n, freq="h")

@@ -4,16 +4,15 @@ every answer matches the documented schema, and forbidden requests are refused."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
-from schemathesis.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
 
 from api.app import create_app
 from api.data import TwinData

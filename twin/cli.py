@@ -263,6 +263,9 @@ def serve(
     battery_policy: Annotated[Optional[str], typer.Option(
         help=f"{' | '.join(BATTERY_POLICIES)}: what available IT power counts besides "
              "renewables (env TWIN_BATTERY_POLICY; default balance).")] = None,
+    forecast_dir: Annotated[Optional[Path], typer.Option(
+        help="Weather forecasts, ERA5-style NetCDF named SITE.nc: their hours answer from them "
+             "(env TWIN_FORECAST_DIR).")] = None,
     sites_dir: SitesDir = None,
 ):
     """The scheduling service: HTTP API under /v1 (OpenAPI at /docs). API keys for writes come
@@ -273,7 +276,7 @@ def serve(
     from api.settings import Settings
 
     given = {"db_path": db, "year": year, "battery_policy": battery_policy,
-             "sites_dir": sites_dir}
+             "sites_dir": sites_dir, "forecast_dir": forecast_dir}
     try:
         settings = Settings.from_env(**{k: v for k, v in given.items() if v is not None})
     except ValueError as err:
