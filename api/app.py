@@ -192,7 +192,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
             values[name] = row[0]
         if format == "csv":
             out = io.StringIO()
-            pd.DataFrame(values, index=pd.Index(calendar, name="time")).to_csv(out)
+            pd.DataFrame(values, index=pd.Index(calendar, name="time")).to_csv(
+                out, date_format="%Y-%m-%dT%H:%M:%SZ")
             return Response(out.getvalue(), media_type="text/csv",
                             headers={"X-Data-Mode": d.mode([site_id], calendar)})
         return {"site": site_id, "data_mode": d.mode([site_id], calendar), "time": list(calendar),
@@ -235,9 +236,9 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
             allowed = near
         return allowed, rtt
 
-    def option_out(d: TwinData, o, rtt: dict[str, float]) -> dict:
+    def option_out(d: TwinData, o, rtt: dict[str, float], interruptible: bool) -> dict:
         return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
-                "hours": list(o.hours) if o.hours and len(o.hours) else None,
+                "hours": list(o.hours) if interruptible else None,
                 "renewable_fraction": o.renewable_fraction,
                 "grid_energy_mwh": o.grid_energy_wh / 1e6, "emissions_kg_co2": o.emissions_kg,
                 "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
@@ -259,8 +260,9 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         run_now = next((o for o in options if o.run_now), None)
         return {"data_mode": d.mode(allowed, calendar), "objective": body.objective,
                 "it_power_mw": job.it_power_w / 1e6,
-                "options": [option_out(d, o, rtt) for o in options],
-                "run_now": None if run_now is None else option_out(d, run_now, rtt)}
+                "options": [option_out(d, o, rtt, job.interruptible) for o in options],
+                "run_now": None if run_now is None else option_out(d, run_now, rtt,
+                                                                   job.interruptible)}
 
     @app.get("/emissions/forecasts/current", tags=["Carbon Aware SDK"],
              responses={400: {"model": schemas.Problem}})
