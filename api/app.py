@@ -148,7 +148,12 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     async def _conflict(request, err: Exception):
         return JSONResponse({"detail": str(err)}, 409)
 
-    errors = {404: {"model": schemas.Problem}, 422: {"model": schemas.Problem}}
+    errors = {404: problem}
+
+    def existing(d: TwinData, site_id: str) -> str:
+        if site_id not in d.catalog:
+            raise HTTPException(404, f"no site {site_id!r}; known: {', '.join(d.catalog)}")
+        return site_id
 
     @app.get("/v1/sites", response_model=list[schemas.SiteOut])
     def list_sites(d: Data):
@@ -158,8 +163,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     @app.get("/v1/sites/{site_id}", response_model=schemas.SiteDetailOut, responses=errors)
     def get_site(site_id: str, d: Data):
         """One site: its configuration and annual figures."""
-        if site_id not in d.catalog:
-            raise HTTPException(404, f"no site {site_id!r}; known: {', '.join(d.catalog)}")
+        existing(d, site_id)
         return {**site_out(d, site_id), "configuration": d.configuration(site_id)}
 
     @app.get("/v1/sites/{site_id}/timeseries", response_model=schemas.TimeseriesOut,
@@ -172,8 +176,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json"):
         """Hourly values of one site between start and end (default: the next 24 h), including
         the IT headroom after every tenant's reservations."""
-        if site_id not in d.catalog:
-            raise HTTPException(404, f"no site {site_id!r}; known: {', '.join(d.catalog)}")
+        existing(d, site_id)
         now = clock()
         start = utc(start) if start else now.replace(minute=0, second=0, microsecond=0)
         calendar = period(start, utc(end) if end else start + timedelta(hours=24))
