@@ -357,3 +357,82 @@ def slurm(
 def _aware(t: datetime) -> datetime:
     """Typer's datetimes are naive: take them as UTC."""
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+@app.command()
+def study(
+    site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
+    out: Annotated[Path, typer.Option(help="The study's Zarr store (resumed if it exists).")],
+    years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 30,
+    first_year: Annotated[int, typer.Option(
+        help="First year: a synthetic year's seed, or the year of SITE_YEAR files in "
+             "--weather-dir.")] = 1,
+    weather_dir: Annotated[Optional[Path], typer.Option(
+        help="Real weather files named SITE_YEAR.epw|.nc|.csv; default: synthetic years.")] = None,
+    scenario: Annotated[Optional[list[str]], typer.Option(
+        help="Climate scenario: baseline or a warming such as +1.5K (repeatable).")] = None,
+    variant: Annotated[Optional[list[str]], typer.Option(
+        help="Design variant axis table.field=v1,v2 (repeatable; the grid of all).")] = None,
+    battery_policy: BatteryPolicy = "none",
+    workers: Annotated[int, typer.Option(min=1, help="Local Dask worker processes.")] = 2,
+    scheduler: Annotated[Optional[str], typer.Option(
+        help="A Dask scheduler (tcp://HOST:PORT) instead of a local cluster; its workers must "
+             "see --out.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a store of another study.")] = False,
+    summary_csv: Annotated[Optional[Path], typer.Option(
+        "--summary", help="Also write the P10/P50/P90 table as CSV.")] = None,
+    sites_dir: SitesDir = None,
+):
+    """A climate-year study: sites x years x scenarios x design variants through the whole twin,
+    on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
+    from distributed import Client, LocalCluster
+
+    from twin.study import Scenario, Study, parse_variants, run_study, summary
+
+    try:
+        chosen = [get_site(s, sites_dir) for s in site]
+        spec = Study(tuple(s.id for s in chosen), tuple(range(first_year, first_year + years)),
+                     tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),
+                     tuple(parse_variants(variant or [])),
+                     weather_dir=str(weather_dir) if weather_dir else None,
+                     sites_dir=str(sites_dir[0]) if sites_dir else None,
+                     battery_policy=battery_policy)
+        for v in spec.variants:  # a bad variant is refused before any work starts
+            [v.apply(s) for s in chosen]
+    except (SiteError, ValueError) as err:
+        raise _fail(err) from None
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
+                                                   dashboard_address=None)
+    try:
+        with Client(scheduler or cluster) as client, Progress(console=err_console) as progress:
+            task = progress.add_task(f"{spec.site_years()} site-years", total=len(spec.tasks()))
+            ds = run_study(spec, out, client=client, overwrite=overwrite,
+                           progress=lambda done, total: progress.update(task, completed=done))
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted: finished tasks are kept in {out}; run the same command "
+                          "again to resume")
+        raise typer.Exit(code=130) from None
+    except (SiteError, weather.WeatherError, ValueError) as err:
+        raise _fail(err) from None
+    finally:
+        if cluster is not None:
+            cluster.close()
+    table = summary(ds)
+    if summary_csv:
+        table.to_csv(summary_csv)
+    _show_study(table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years")
+    console.print(f"wrote {out}" + (f" and {summary_csv}" if summary_csv else ""))
+
+
+def _show_study(table, title: str):
+    shown = {"renewable_fraction": ("renewable", ".1%"), "annual_pue": ("PUE", ".3f"),
+             "wue": ("WUE L/kWh", ".2f"), "hours_over_allowable": ("h > allowable", ",.0f"),
+             "curtailed_energy": ("curtailed MWh", ",.0f"), "emissions": ("tCO2", ",.0f")}
+    out = Table(title=title)
+    for col in ("site", "scenario", "variant", *(label for label, _ in shown.values())):
+        out.add_column(col, justify="left" if col in ("site", "scenario", "variant") else "right")
+    for (s, scen, var), row in table.iterrows():
+        out.add_row(s, scen, var, *(" / ".join(format(row[f"{k}_p{p}"], spec)
+                                              for p in (10, 50, 90))
+                                    for k, (_, spec) in shown.items()))
+    console.print(out)

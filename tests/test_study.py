@@ -1,0 +1,165 @@
+"""Climate-year studies (twin.study, `twin study`): the Belcher morphing, design variants, the
+Zarr store, a Dask LocalCluster with two workers equal to the serial run, resuming after an
+interruption, the P10/P50/P90 summary, real-weather years and the command line."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from sites import get_site
+from tests.conftest import SHARED_WEATHER, needs_shared
+from twin.cli import app
+from twin.psychrometrics import saturation_vapour_pressure
+from twin.study import (ANNUAL, STORED, Scenario, Study, Variant, morph, parse_variants,
+                        run_study, summary)
+
+SMALL = Study(("hami", "golmud"), (1, 2), (Scenario("baseline"), Scenario.parse("+2K")),
+              tuple(parse_variants(["cooling.evaporative_assist=true,false"])))
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory):
+    path = tmp_path_factory.mktemp("serial") / "s.zarr"
+    return path, run_study(SMALL, path).load()
+
+
+def test_morph_shifts_the_monthly_mean_and_stretches_the_daily_range():
+    wx = get_site("turpan").weather(year=2025, seed=3)
+    warm = morph(wx, Scenario("w", temperature_shift_k=[1.0] * 6 + [3.0] * 6,
+                              daily_range_change_k=2.0))
+    t0, t1 = wx["temp_air"].to_series(), warm["temp_air"].to_series()
+    shift = (t1.groupby(t1.index.month).mean() - t0.groupby(t0.index.month).mean()).to_numpy()
+    np.testing.assert_allclose(shift, [1.0] * 6 + [3.0] * 6, atol=1e-9)
+
+    def mean_range(t):
+        daily = t.groupby(t.index.floor("D")).agg(["max", "min"])
+        return (daily["max"] - daily["min"]).groupby(daily.index.month).mean().to_numpy()
+
+    np.testing.assert_allclose(mean_range(t1) - mean_range(t0), 2.0, atol=1e-9)
+    # relative humidity kept: the dew point follows the new temperature
+    rh = 100 * saturation_vapour_pressure(warm["temp_dew"].values) / saturation_vapour_pressure(
+        warm["temp_air"].values)
+    np.testing.assert_allclose(rh, np.clip(wx["relative_humidity"].values, 1, 100), atol=0.5)
+    assert (warm["temp_dew"] <= warm["temp_air"]).all()
+    assert morph(wx, Scenario("baseline")) is wx
+
+
+def test_scenarios_and_variants_parse_and_refuse_nonsense():
+    assert Scenario.parse("+1.5K").temperature_shift_k == (1.5,) * 12
+    with pytest.raises(ValueError, match="warming such as"):
+        Scenario.parse("hot")
+    grid = parse_variants(["cooling.topology=chilled_water,liquid_dry_cooler",
+                           "pv.capacity_wp=1e7,2e7,3e7"])
+    assert len(grid) == 6 and grid[-1].updates == {"cooling.topology": "liquid_dry_cooler",
+                                                   "pv.capacity_wp": 3e7}
+    hami = get_site("hami")
+    assert grid[0].apply(hami).cooling.topology == "chilled_water"
+    with pytest.raises(ValueError, match="immersion"):
+        Variant("x", {"cooling.topology": "immersion"}).apply(hami)
+    with pytest.raises(ValueError, match="not a setting"):
+        Variant("x", {"topology": "chilled_water"}).apply(hami)
+
+
+def test_store_layout_and_what_it_holds(serial):
+    _, ds = serial
+    assert dict(ds.sizes) == {"site": 2, "year": 2, "scenario": 2, "variant": 2, "time": 8760}
+    for v in STORED:
+        assert ds[v].dims[-1] == "time" and np.isfinite(ds[v]).all(), v
+        assert "units" in ds[v].attrs
+    for v in ANNUAL:
+        assert np.isfinite(ds[v]).all() and ds[v].attrs["units"], v
+    # annual figures agree with the stored hours: renewable fraction from grid and facility power
+    fraction = 1 - ds["grid_import"].sum("time") / ds["facility_power"].sum("time")
+    np.testing.assert_allclose(ds["renewable_fraction"], fraction, rtol=1e-5)
+    warmer = ds["temp_air"].sel(scenario="+2K").mean("time") - ds["temp_air"].sel(
+        scenario="baseline").mean("time")
+    np.testing.assert_allclose(warmer, 2.0, atol=1e-3)
+    # no evaporative assist at Hami: no water; with it, water
+    dry = ds["wue"].sel(site="hami", variant="cooling.evaporative_assist=false")
+    wet = ds["wue"].sel(site="hami", variant="cooling.evaporative_assist=true")
+    assert (dry == 0).all() and (wet > 0).all()
+
+
+def test_summary_quantiles_over_years(serial):
+    _, ds = serial
+    table = summary(ds)
+    assert len(table) == 2 * 2 * 2
+    row = table.loc[("golmud", "+2K", "cooling.evaporative_assist=true")]
+    years = ds["annual_pue"].sel(site="golmud", scenario="+2K",
+                                 variant="cooling.evaporative_assist=true").values
+    assert row["annual_pue_p50"] == pytest.approx(np.median(years))
+    assert row["annual_pue_p10"] <= row["annual_pue_p50"] <= row["annual_pue_p90"]
+
+
+def test_two_workers_give_the_serial_result(serial, tmp_path):
+    from distributed import Client, LocalCluster
+
+    _, expected = serial
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        got = run_study(SMALL, tmp_path / "parallel.zarr", client=client).load()
+    xr.testing.assert_identical(got, expected)
+
+
+def test_interrupted_study_resumes_without_redoing_tasks(serial, tmp_path):
+    _, expected = serial
+    path = tmp_path / "resume.zarr"
+
+    def stop_after_three(done, total):
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(SMALL, path, progress=stop_after_three)
+    seen = []
+    resumed = run_study(SMALL, path, progress=lambda done, total: seen.append(done)).load()
+    assert seen[0] == 3 and seen[-1] == len(SMALL.tasks()) == 8
+    assert len(seen) == 1 + 8 - 3  # only the five missing tasks ran
+    xr.testing.assert_identical(resumed, expected)
+
+
+def test_a_store_of_another_study_is_refused(serial, tmp_path):
+    path, _ = serial
+    copy = tmp_path / "copy.zarr"
+    shutil.copytree(path, copy)
+    other = Study(("hami",), (1,))
+    with pytest.raises(ValueError, match="another study"):
+        run_study(other, copy)
+    assert run_study(other, copy, overwrite=True).sizes["site"] == 1
+
+
+@needs_shared
+def test_real_weather_years_from_a_directory(tmp_path):
+    folder = tmp_path / "weather"
+    folder.mkdir()
+    epw = SHARED_WEATHER / "CHN_Qinghai.Golmud.528180_CSWD.epw"
+    for year in (2001, 2002):
+        (folder / f"golmud_{year}.epw").symlink_to(epw)
+    study = Study(("golmud",), (2001, 2002), weather_dir=str(folder))
+    ds = run_study(study, tmp_path / "real.zarr").load()
+    assert ds.sizes["time"] == 8760
+    np.testing.assert_array_equal(ds["temp_air"].isel(year=0), ds["temp_air"].isel(year=1))
+    missing = Study(("golmud",), (2003,), weather_dir=str(folder))
+    with pytest.raises(ValueError, match="no weather file golmud_2003"):
+        run_study(missing, tmp_path / "missing.zarr")
+
+
+def test_command_line_study_with_one_worker(tmp_path):
+    runner = CliRunner()
+    out, csv = tmp_path / "cli.zarr", tmp_path / "summary.csv"
+    result = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",
+                                 "--workers", "1", "--out", str(out), "--summary", str(csv)])
+    assert result.exit_code == 0, result.output
+    assert "P10 / P50 / P90" in result.output and "golmud" in result.output
+    assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_p10")
+    again = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",
+                                "--workers", "1", "--out", str(out)])
+    assert again.exit_code == 0  # nothing left to run: the store is reused as it is
+    bad = runner.invoke(app, ["study", "golmud", "--variant", "cooling.topology=immersion",
+                              "--out", str(tmp_path / "bad.zarr")])
+    assert bad.exit_code == 2 and "immersion" in bad.output and "Traceback" not in bad.output

@@ -1,0 +1,300 @@
+"""Plots and a one-file HTML report of a climate-year study store (:mod:`twin.study`).
+
+Three plots per (site, scenario, variant), over the study's years:
+
+- supply and demand by month: monthly mean renewable and facility power [MW], the median year
+  as a line and the P10-P90 range of the years as a band;
+- a PUE heatmap: hourly PUE [1] averaged over the years, by day of year and hour of day;
+- duration curves of the IT power renewables can carry [MW], one per year and their median.
+
+Calendar days, months and hours are those of China Standard Time (UTC+8, no daylight saving),
+so that the heatmap's rows are local hours: Xinjiang's solar noon falls near 14:00. The stored
+year is a cyclic climate year, so the last 8 UTC hours of 31 December, which fall on 1 January
+in CST, fill 1 January's first 8 hours.
+
+Figures are :class:`matplotlib.figure.Figure` objects rendered by the Agg backend when saved:
+no pyplot, so no global figure registry to fill or close.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from matplotlib.figure import Figure
+
+from twin.study import ANNUAL, QUANTILES, summary
+
+CST_OFFSET = pd.Timedelta(hours=8)  # China Standard Time: UTC+8 all year, no DST since 1991
+W_PER_MW = 1e6
+DPI = 100
+FIGSIZE_IN = (8.0, 4.0)
+PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power")
+# annual figure -> (header, display unit, factor from the stored unit, format)
+SUMMARY_COLUMNS = {
+    "renewable_fraction": ("renewable fraction", "%", 100.0, ".1f"),
+    "annual_pue": ("PUE", "1", 1.0, ".3f"),
+    "wue": ("WUE", "L/kWh", 1.0, ".3f"),
+    "hours_over_allowable": ("hours over allowable", "h", 1.0, ",.0f"),
+    "curtailed_energy": ("curtailed energy", "MWh", 1.0, ",.0f"),
+    "grid_energy": ("grid energy", "MWh", 1.0, ",.0f"),
+    "emissions": ("CO2 emissions", "t", 1.0, ",.0f"),
+    "it_available_mean": ("mean available IT power", "MW", 1.0, ".2f"),
+}
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def cst_times(time) -> pd.DatetimeIndex:
+    """The hour starts ``time`` (UTC, naive) as naive China Standard Time hour starts."""
+    return pd.DatetimeIndex(time) + CST_OFFSET
+
+
+def safe_name(text: str) -> str:
+    """``text`` as a file-name part: ``+`` spelled ``plus`` (so ``+1.5K`` and ``-1.5K`` stay
+    apart) and every run of other characters than letters, digits, ``.``, ``_`` and ``-`` one
+    ``-``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text.replace("+", "plus"))
+
+
+def _hourly(ds: xr.Dataset, site: str, scenario: str, variant: str,
+            names: Sequence[str]) -> xr.Dataset:
+    """The hourly ``names`` of one (site, scenario, variant), ``(year, time)``, loaded; a year
+    the study has not run yet (all NaN) raises ValueError."""
+    part = ds[list(names)].sel(site=site, scenario=scenario, variant=variant).load()
+    for name in names:
+        missing = part[name].isnull().all("time")
+        if missing.any():
+            years = part["year"].values[missing.values].tolist()
+            raise ValueError(f"{name} of {site}/{scenario}/{variant} is missing for years "
+                             f"{years}: finish the study (run it again to resume) first")
+    return part
+
+
+def _title(site: str, scenario: str, variant: str) -> str:
+    return f"{site}, {scenario}, {variant}"
+
+
+def monthly_means_mw(power: xr.DataArray) -> xr.DataArray:
+    """Mean power [MW] of each CST month ``(year, month)`` of ``power`` [W] ``(year, time)``."""
+    month = cst_times(power["time"].values).month
+    return power.assign_coords(month=("time", month)).groupby("month").mean("time") / W_PER_MW
+
+
+def plot_supply_demand_by_month(ds: xr.Dataset, site: str, scenario: str,
+                                variant: str) -> Figure:
+    """Monthly mean renewable and facility power [MW] of one site, scenario and variant: the
+    P50 over the study's years as a line, their P10-P90 range as a band."""
+    part = _hourly(ds, site, scenario, variant, ("renewable_power", "facility_power"))
+    fig = Figure(figsize=FIGSIZE_IN)
+    ax = fig.add_subplot()
+    for name, label, colour in (("renewable_power", "renewable (PV + wind)", "tab:green"),
+                                ("facility_power", "facility", "tab:red")):
+        q = monthly_means_mw(part[name]).quantile(list(QUANTILES), dim="year")
+        months = q["month"].values
+        ax.fill_between(months, q.sel(quantile=QUANTILES[0]).values,
+                        q.sel(quantile=QUANTILES[-1]).values,
+                        color=colour, alpha=0.25, linewidth=0)
+        ax.plot(months, q.sel(quantile=0.5).values, marker="o", color=colour,
+                label=f"{label}, P50 (band P10-P90)")
+    ax.set_xticks(range(1, 13), MONTHS)
+    ax.set_xlabel("month (China Standard Time)")
+    ax.set_ylabel("monthly mean power [MW]")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Supply and demand by month: {_title(site, scenario, variant)}")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def day_hour_grid(values: np.ndarray, time) -> np.ndarray:
+    """``values`` ``(time,)`` at hour starts ``time`` (UTC) laid out ``(CST hour, CST day of
+    year - 1)``; 1 January's first 8 hours are the last 8 of the cyclic year (see the module)."""
+    local = cst_times(time)
+    grid = np.full((24, local.dayofyear.max()), np.nan)
+    grid[local.hour, local.dayofyear - 1] = values
+    return grid
+
+
+def plot_pue_heatmap(ds: xr.Dataset, site: str, scenario: str, variant: str) -> Figure:
+    """Hourly PUE [1] averaged over the study's years, by day of year (x) and hour of day in
+    China Standard Time (y), of one site, scenario and variant."""
+    pue = _hourly(ds, site, scenario, variant, ("pue",))["pue"].mean("year")
+    grid = day_hour_grid(pue.values, pue["time"].values)
+    fig = Figure(figsize=FIGSIZE_IN)
+    ax = fig.add_subplot()
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
+                      extent=(0.5, grid.shape[1] + 0.5, -0.5, 23.5))
+    fig.colorbar(image, ax=ax, label="PUE [1], mean over years")
+    ax.set_xlabel("day of year (China Standard Time)")
+    ax.set_ylabel("hour of day, CST (UTC+8)")
+    ax.set_yticks(range(0, 24, 3))
+    ax.set_title(f"Hourly PUE: {_title(site, scenario, variant)}")
+    fig.tight_layout()
+    return fig
+
+
+def duration_curves_mw(power: xr.DataArray) -> np.ndarray:
+    """Each year's hourly ``power`` [W] ``(year, time)`` sorted from the highest [MW]."""
+    return -np.sort(-power.values, axis=-1) / W_PER_MW
+
+
+def plot_available_duration(ds: xr.Dataset, site: str, scenario: str, variant: str) -> Figure:
+    """Duration curves of the IT power renewables can carry [MW] of one site, scenario and
+    variant: one faint curve per year, and their median at each rank in bold."""
+    power = _hourly(ds, site, scenario, variant, ("it_available_power",))["it_available_power"]
+    curves = duration_curves_mw(power)
+    hours = np.arange(1, curves.shape[-1] + 1)
+    fig = Figure(figsize=FIGSIZE_IN)
+    ax = fig.add_subplot()
+    for curve in curves:
+        ax.plot(hours, curve, color="tab:blue", alpha=0.25, linewidth=0.8)
+    ax.plot(hours, np.median(curves, axis=0), color="tab:blue", linewidth=2.2,
+            label=f"median of {curves.shape[0]} years (faint: each year)")
+    ax.set_xlim(0, hours[-1])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("hours of the year at or above [h]")
+    ax.set_ylabel("available IT power [MW]")
+    ax.set_title(f"Available IT power duration: {_title(site, scenario, variant)}")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+PLOTS = {"supply_demand": plot_supply_demand_by_month, "pue_heatmap": plot_pue_heatmap,
+         "available_duration": plot_available_duration}
+KINDS = tuple(PLOTS)
+
+
+def _combinations(ds: xr.Dataset) -> list[tuple[str, str, str]]:
+    return [(str(s), str(c), str(v)) for s in ds["site"].values for c in ds["scenario"].values
+            for v in ds["variant"].values]
+
+
+def _pngs(ds: xr.Dataset, site: str, scenario: str, variant: str) -> dict[str, bytes]:
+    """The PNG of each plot kind of one (site, scenario, variant), its data loaded once."""
+    part = ds[list(PLOTTED)].sel(site=[site], scenario=[scenario], variant=[variant]).load()
+    out = {}
+    for kind, plot in PLOTS.items():
+        buffer = io.BytesIO()
+        plot(part, site, scenario, variant).savefig(buffer, format="png", dpi=DPI)
+        out[kind] = buffer.getvalue()
+    return out
+
+
+def plot_file_name(site: str, scenario: str, variant: str, kind: str) -> str:
+    """``{site}_{scenario}_{variant}_{kind}.png``, each part made safe by :func:`safe_name`."""
+    return "_".join(safe_name(p) for p in (site, scenario, variant, kind)) + ".png"
+
+
+def write_plots(ds: xr.Dataset, folder: Path) -> list[Path]:
+    """The three plots of every (site, scenario, variant) of the study ``ds`` as PNG files
+    (100 dpi) in ``folder`` (created), named by :func:`plot_file_name`; returns their paths.
+    Names that clash once made safe raise ValueError."""
+    folder = Path(folder)
+    combos = _combinations(ds)
+    names = [[plot_file_name(*combo, kind) for kind in KINDS] for combo in combos]
+    flat = [n for row in names for n in row]
+    if len(set(flat)) != len(flat):
+        raise ValueError("scenario or variant names clash once made safe for file names: "
+                         f"{sorted({n for n in flat if flat.count(n) > 1})}")
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for combo, row in zip(combos, names):
+        pngs = _pngs(ds, *combo)
+        for kind, name in zip(KINDS, row):
+            path = folder / name
+            path.write_bytes(pngs[kind])
+            paths.append(path)
+    return paths
+
+
+def _monthly_text(values: Sequence[float]) -> str:
+    """One value when every month has it, else the 12 monthly values."""
+    return f"{values[0]:g}" if len(set(values)) == 1 else ", ".join(f"{v:g}" for v in values)
+
+
+def _study_html(config: dict) -> str:
+    """The study's description (its JSON configuration) as a definition list."""
+    scenarios = "".join(
+        f"<li>{html.escape(s['name'])}: dry bulb {_monthly_text(s['temperature_shift_k'])} K, "
+        f"daily range {_monthly_text(s['daily_range_change_k'])} K, relative humidity "
+        f"{_monthly_text(s['relative_humidity_shift_pct'])} %</li>" for s in config["scenarios"])
+    variants = "".join(
+        f"<li>{html.escape(v['name'])}</li>" for v in config["variants"])
+    weather = (f"files in {html.escape(config['weather_dir'])}" if config.get("weather_dir")
+               else "synthetic years from each site's normals (seed = year)")
+    items = {"sites": html.escape(", ".join(config["site_ids"])),
+             "years": html.escape(", ".join(str(y) for y in config["years"])),
+             "weather": weather,
+             "battery policy": html.escape(str(config.get("battery_policy"))),
+             "climate scenarios (monthly changes)": f"<ul>{scenarios}</ul>",
+             "design variants": f"<ul>{variants}</ul>"}
+    return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items.items()) + "</dl>"
+
+
+def _cell(value: float, spec: str) -> str:
+    return "–" if not np.isfinite(value) else format(value, spec)
+
+
+def _summary_html(frame: pd.DataFrame) -> str:
+    """The P10/P50/P90 table of :func:`twin.study.summary` in display units."""
+    percentiles = [round(100 * q) for q in QUANTILES]
+    head1 = "".join(f'<th colspan="{len(percentiles)}">{html.escape(h)} [{html.escape(u)}]</th>'
+                    for h, u, _, _ in (SUMMARY_COLUMNS[v] for v in ANNUAL))
+    head2 = "".join(f"<th>P{p}</th>" for _ in ANNUAL for p in percentiles)
+    rows = []
+    for (site, scenario, variant), row in frame.iterrows():
+        cells = "".join(
+            f"<td>{_cell(row[f'{v}_p{p}'] * SUMMARY_COLUMNS[v][2], SUMMARY_COLUMNS[v][3])}</td>"
+            for v in ANNUAL for p in percentiles)
+        rows.append(f"<tr><th>{html.escape(str(site))}</th><th>{html.escape(str(scenario))}</th>"
+                    f"<th>{html.escape(str(variant))}</th>{cells}</tr>")
+    return ('<div class="wide"><table><thead>'
+            f'<tr><th rowspan="2">site</th><th rowspan="2">scenario</th>'
+            f'<th rowspan="2">variant</th>{head1}</tr><tr>{head2}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:90em}
+table{border-collapse:collapse;font-size:0.85em}th,td{border:1px solid #ccc;padding:0.2em 0.4em}
+td{text-align:right}thead th{background:#f0f0f0}.wide{overflow-x:auto}
+img{max-width:100%;height:auto;display:block;margin:0.5em 0}dd ul{margin:0;padding-left:1.2em}"""
+
+
+def html_report(ds: xr.Dataset, path: Path) -> Path:
+    """One self-contained HTML file at ``path`` for the study ``ds``: its description, the
+    P10/P50/P90 table over years of the annual figures, and the three plots of every (site,
+    scenario, variant) embedded as PNG data URIs. Returns ``path``."""
+    path = Path(path)
+    config = json.loads(ds.attrs["study"])
+    title = str(ds.attrs.get("title", "climate-year study"))
+    sections = []
+    for combo in _combinations(ds):
+        heading = html.escape(_title(*combo))
+        images = "".join(
+            f'<img alt="{html.escape(kind.replace("_", " "))}: {heading}" '
+            f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
+            for kind, png in _pngs(ds, *combo).items())
+        sections.append(f"<section><h3>{heading}</h3>{images}</section>")
+    document = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><h2>Study</h2>{_study_html(config)}"
+        f"<p>{html.escape(str(ds.attrs.get('time_convention', '')))}; plots in China Standard "
+        "Time (UTC+8).</p>"
+        "<h2>Annual figures over the years</h2>"
+        f"<p>P10, P50 and P90 over {len(config['years'])} years.</p>{_summary_html(summary(ds))}"
+        f"<h2>Plots</h2>{''.join(sections)}</body></html>\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(document, encoding="utf-8")
+    return path

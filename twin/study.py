@@ -1,0 +1,331 @@
+"""Climate-year studies: many sites x years x climate scenarios x design variants, on Dask.
+
+A study runs the whole twin (:func:`twin.simulate`) for every (year, scenario, variant) on all
+its sites at once: one task each, on a Dask cluster (a local one by default). Each task writes
+its results straight into its own chunks of a Zarr store and then leaves a marker, so memory stays
+bounded whatever the study's size, and a study interrupted (Ctrl-C, a killed worker) resumes
+without redoing finished tasks.
+
+- Years: real weather where the user has it (``weather_dir`` with files ``SITE_YEAR.epw|.nc|
+  .csv``), otherwise synthetic years from each site's normals, one seed per year. Every year is
+  stored on the hours of a non-leap year (29 February dropped) so that years line up.
+- Scenarios: the hourly weather morphed for a warmer climate (Belcher, Hacker and Powell 2005,
+  Building Serv. Eng. Res. Technol. 26(1) 49-61): dry bulb shifted by the month's mean change
+  and stretched by the change of its daily range, T = T0 + dT_m + a_m (T0 - <T0>_m) with
+  a_m = d(range)_m / <range0>_m; relative humidity shifted by the month's change (default 0,
+  i.e. kept), so humidity matches the new temperature; the dew point follows from both.
+- Variants: a grid of site settings (``cooling.topology=chilled_water``, ``pv.capacity_wp=2e7``,
+  ...), validated as the site files are.
+
+Store (Zarr): hourly variables of :data:`STORED` ``(site, year, scenario, variant, time)`` and
+annual figures of :data:`ANNUAL` ``(site, year, scenario, variant)``, CF attributes from
+:mod:`twin.variables`; :func:`summary` gives P10/P50/P90 over years.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from twin.facility import facility_summary
+from twin.psychrometrics import dew_point, humidity_ratio_from_rh
+from twin.simulate import simulate
+from twin.storage import balance_summary
+from twin.variables import annotate
+
+BASE_YEAR = 2025  # the non-leap calendar every year is stored on
+HOURS = 8760
+STORED = ("renewable_power", "pv_power", "wind_power", "it_power", "facility_power", "pue",
+          "water_use", "it_available_power", "grid_import", "curtailment", "battery_soc",
+          "temp_air")
+ANNUAL = {"renewable_fraction": ("1", "fraction of facility energy from renewables"),
+          "annual_pue": ("1", "energy-weighted annual PUE"),
+          "wue": ("L kWh-1", "water use per kWh of IT energy"),
+          "hours_over_allowable": ("h", "hours with the server inlet outside the ASHRAE "
+                                        "allowable envelope"),
+          "curtailed_energy": ("MW h", "renewable energy curtailed"),
+          "grid_energy": ("MW h", "grid energy imported"),
+          "emissions": ("t", "CO2 emitted for the grid import"),
+          "it_available_mean": ("MW", "mean IT power renewables can carry")}
+QUANTILES = (0.1, 0.5, 0.9)
+DONE = "_done"  # folder of task markers inside the store
+
+
+def _monthly(value, name: str) -> tuple[float, ...]:
+    values = np.broadcast_to(np.asarray(value, dtype=float), (12,))
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} must be finite (one value or 12 monthly values)")
+    return tuple(float(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Monthly changes of the climate [K, K, %]: mean dry bulb, its daily range, and relative
+    humidity. One value applies to every month."""
+
+    name: str
+    temperature_shift_k: tuple[float, ...] = (0.0,) * 12
+    daily_range_change_k: tuple[float, ...] = (0.0,) * 12
+    relative_humidity_shift_pct: tuple[float, ...] = (0.0,) * 12
+
+    def __post_init__(self):
+        for f in ("temperature_shift_k", "daily_range_change_k", "relative_humidity_shift_pct"):
+            object.__setattr__(self, f, _monthly(getattr(self, f), f"{self.name}: {f}"))
+
+    @classmethod
+    def parse(cls, text: str) -> Scenario:
+        """``baseline`` or a uniform warming such as ``+1.5K`` or ``+2``."""
+        if text.strip().lower() in ("baseline", "0", "+0k"):
+            return cls("baseline")
+        try:
+            delta = float(text.strip().upper().removesuffix("K"))
+        except ValueError:
+            raise ValueError(f"scenario {text!r}: give a warming such as +1.5K (or baseline)") \
+                from None
+        return cls(f"{delta:+g}K", temperature_shift_k=delta)
+
+
+def morph(wx: xr.Dataset, scenario: Scenario) -> xr.Dataset:
+    """The weather of ``wx`` in the climate of ``scenario`` (Belcher et al. 2005, see module)."""
+    if scenario.name == "baseline" or not any(
+            any(getattr(scenario, f)) for f in ("temperature_shift_k", "daily_range_change_k",
+                                                "relative_humidity_shift_pct")):
+        return wx
+    t0 = wx["temp_air"].to_series()
+    month = t0.index.month.to_numpy() - 1
+    day = t0.index.floor("D")
+    daily = t0.groupby(day).agg(["max", "min"])
+    mean_range = (daily["max"] - daily["min"]).groupby(daily.index.month).mean()
+    mean_t = t0.groupby(t0.index.month).transform("mean").to_numpy()
+    shift = np.array(scenario.temperature_shift_k)[month]
+    stretch = (np.array(scenario.daily_range_change_k) / mean_range.reindex(
+        range(1, 13)).to_numpy())[month]
+    t = t0.to_numpy() + shift + np.nan_to_num(stretch) * (t0.to_numpy() - mean_t)
+    rh = np.clip(wx["relative_humidity"].to_numpy()
+                 + np.array(scenario.relative_humidity_shift_pct)[month], 1.0, 100.0)
+    p = wx["pressure"].to_numpy()
+    out = wx.copy()
+    out["temp_air"] = (wx["temp_air"].dims, t, wx["temp_air"].attrs)
+    out["relative_humidity"] = (wx["relative_humidity"].dims, rh, wx["relative_humidity"].attrs)
+    out["temp_dew"] = (wx["temp_dew"].dims, np.minimum(dew_point(humidity_ratio_from_rh(
+        t, rh, p), p), t), wx["temp_dew"].attrs)
+    out.attrs["climate_scenario"] = f"{scenario.name} (Belcher et al. 2005 morphing)"
+    return out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A design variant: site settings by dotted name (``cooling.topology``) -> value."""
+
+    name: str
+    updates: dict = field(default_factory=dict)
+
+    def apply(self, site):
+        """``site`` with the updates, validated as a site file is (ValueError naming them)."""
+        from sites import Site
+
+        data = site.model_dump(by_alias=True)
+        for key, value in self.updates.items():
+            table, _, name = key.partition(".")
+            if not name or table not in data or not isinstance(data[table], dict):
+                raise ValueError(f"variant {self.name}: {key!r} is not a setting (table.field, "
+                                 "e.g. cooling.topology)")
+            data[table][name] = value
+        try:
+            return Site.model_validate(data)
+        except ValueError as err:
+            raise ValueError(f"variant {self.name} at site {site.id}: {err}") from None
+
+
+def _value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_variants(specs: Sequence[str]) -> list[Variant]:
+    """The grid of ``table.field=value1,value2`` specifications (each a dimension); no spec
+    gives the one variant ``as_configured``."""
+    axes = []
+    for spec in specs:
+        key, sep, values = spec.partition("=")
+        if not sep or not values:
+            raise ValueError(f"variant {spec!r}: write table.field=value[,value...]")
+        axes.append([(key.strip(), _value(v.strip())) for v in values.split(",")])
+    if not axes:
+        return [Variant("as_configured")]
+    return [Variant(" ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}"
+                             for k, v in combo), dict(combo))
+            for combo in itertools.product(*axes)]
+
+
+@dataclass(frozen=True)
+class Study:
+    """What a study computes: sites x years x scenarios x variants (see the module)."""
+
+    site_ids: tuple[str, ...]
+    years: tuple[int, ...]
+    scenarios: tuple[Scenario, ...] = (Scenario("baseline"),)
+    variants: tuple[Variant, ...] = (Variant("as_configured"),)
+    weather_dir: str | None = None
+    sites_dir: str | None = None
+    battery_policy: str = "none"
+
+    def tasks(self) -> list[tuple[int, int, int]]:
+        return list(itertools.product(range(len(self.years)), range(len(self.scenarios)),
+                                      range(len(self.variants))))
+
+    def config(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+    def site_years(self) -> int:
+        return len(self.site_ids) * len(self.tasks())
+
+
+def _sites(study: Study):
+    from sites import get_site
+
+    extra = [study.sites_dir] if study.sites_dir else None
+    return [get_site(s, extra) for s in study.site_ids]
+
+
+def _weather(study: Study, site, year: int) -> xr.Dataset:
+    """The site's weather of ``year``: its file in weather_dir, or a synthetic year (seed =
+    year) laid on the base calendar."""
+    if study.weather_dir:
+        import weather
+
+        files = sorted(Path(study.weather_dir).glob(f"{site.id}_{year}.*"))
+        if not files:
+            raise ValueError(f"no weather file {site.id}_{year}.* in {study.weather_dir}")
+        wx = weather.read(files[0], latitude=site.latitude, longitude=site.longitude,
+                          altitude=site.altitude_m)
+        keep = ~((wx.indexes["time"].month == 2) & (wx.indexes["time"].day == 29))
+        wx = wx.isel(time=np.flatnonzero(keep))
+        if wx.sizes["time"] != HOURS:
+            raise ValueError(f"{files[0]}: {wx.sizes['time']} hours, not one year")
+        return wx.assign_coords(time=pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS,
+                                                   freq="h"))
+    return site.weather(year=BASE_YEAR, seed=year)
+
+
+def annual_figures(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """The :data:`ANNUAL` figures ``(site,)`` of one simulated year."""
+    facility, balance = facility_summary(ds), balance_summary(ds)
+    return {"renewable_fraction": balance["renewable_fraction"].to_numpy(),
+            "annual_pue": facility["pue"].to_numpy(),
+            "wue": facility["wue_l_per_kwh"].to_numpy(),
+            "hours_over_allowable": facility["hours_outside_allowable"].to_numpy(float),
+            "curtailed_energy": balance["curtailed_energy_wh"].to_numpy() / 1e6,
+            "grid_energy": balance["grid_energy_wh"].to_numpy() / 1e6,
+            "emissions": balance["emissions_t"].to_numpy(),
+            "it_available_mean": ds["it_available_power"].mean("time").to_numpy() / 1e6}
+
+
+def run_task(study: Study, store: str, task: tuple[int, int, int]) -> tuple[int, int, int]:
+    """One (year, scenario, variant) of ``study``: simulate every site, write the results into
+    their region of ``store``, then leave the task's marker. Runs on a Dask worker."""
+    i, j, k = task
+    sites = [study.variants[k].apply(s) for s in _sites(study)]
+    wx = {s.id: morph(_weather(study, s, study.years[i]), study.scenarios[j]) for s in sites}
+    ds = simulate(wx, sites, battery_policy=study.battery_policy)
+    dims = ("site", "year", "scenario", "variant")
+    out = xr.Dataset(
+        {**{v: ((*dims, "time"), ds[v].values.astype(np.float32)[:, None, None, None, :])
+            for v in STORED},
+         **{v: (dims, a[:, None, None, None]) for v, a in annual_figures(ds).items()}})
+    region = {"site": slice(None), "year": slice(i, i + 1), "scenario": slice(j, j + 1),
+              "variant": slice(k, k + 1), "time": slice(None)}
+    out.to_zarr(store, region=region, zarr_format=2)
+    (Path(store) / DONE / f"{i}_{j}_{k}").touch()
+    return task
+
+
+def _template(study: Study) -> xr.Dataset:
+    """The store's layout: every variable as a lazy array chunked one task per chunk."""
+    import dask.array as da
+
+    dims = ("site", "year", "scenario", "variant")
+    shape = (len(study.site_ids), len(study.years), len(study.scenarios), len(study.variants))
+    chunks = (len(study.site_ids), 1, 1, 1)
+    ds = xr.Dataset(
+        {**{v: ((*dims, "time"), da.full((*shape, HOURS), np.nan, chunks=(*chunks, HOURS),
+                                         dtype=np.float32)) for v in STORED},
+         **{v: (dims, da.full(shape, np.nan, chunks=chunks)) for v in ANNUAL}},
+        coords={"site": list(study.site_ids), "year": list(study.years),
+                "scenario": [s.name for s in study.scenarios],
+                "variant": [v.name for v in study.variants],
+                "time": pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS, freq="h")})
+    annotate(ds)
+    for v, (units, long_name) in ANNUAL.items():
+        ds[v].attrs.update(units=units, long_name=long_name)
+    ds.attrs.update({"Conventions": "CF-1.10", "title": "desert-twin climate-year study",
+                     "study": study.config(),
+                     "time_convention": f"UTC hour starts on the {BASE_YEAR} calendar for every "
+                                        "year (29 February dropped)"})
+    return ds
+
+
+def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple[int, int, int]]:
+    """Create ``store`` for ``study`` (or reuse it when it holds the same study) and return the
+    tasks still to run. A store of another study raises ValueError unless ``overwrite``."""
+    store = Path(store)
+    if store.exists() and overwrite:
+        shutil.rmtree(store)
+    if store.exists():
+        existing = xr.open_zarr(store).attrs.get("study")
+        if existing != study.config():
+            raise ValueError(f"{store} holds another study: give a new path, or overwrite it")
+    else:
+        _template(study).to_zarr(store, compute=False, zarr_format=2)
+        (store / DONE).mkdir()
+    done = {p.name for p in (store / DONE).iterdir()}
+    return [t for t in study.tasks() if "_".join(map(str, t)) not in done]
+
+
+def run_study(study: Study, store: Path, client=None, overwrite: bool = False,
+              progress: Callable[[int, int], None] | None = None) -> xr.Dataset:
+    """Run the tasks of ``study`` not yet in ``store`` on the Dask ``client`` (None: one after
+    the other in this process), reporting ``progress(done, total)``; returns the store, opened
+    lazily."""
+    store = Path(store)
+    todo = open_store(study, store, overwrite)
+    total = len(study.tasks())
+    finished = total - len(todo)
+    report = progress or (lambda done, all_: None)
+    report(finished, total)
+    if client is None:
+        for task in todo:
+            run_task(study, str(store), task)
+            finished += 1
+            report(finished, total)
+    else:
+        from distributed import as_completed
+
+        futures = [client.submit(run_task, study, str(store), t, pure=False) for t in todo]
+        for future in as_completed(futures):
+            future.result()  # a failed task raises here, with its own error
+            finished += 1
+            report(finished, total)
+    return xr.open_zarr(store)
+
+
+def summary(ds: xr.Dataset) -> pd.DataFrame:
+    """P10, P50 and P90 over the years of every annual figure, per site, scenario and variant."""
+    figures = ds[list(ANNUAL)].load()
+    q = figures.quantile(list(QUANTILES), dim="year")
+    frame = q.to_dataframe().drop(columns=[c for c in q.coords if c not in q.dims],
+                                  errors="ignore")
+    frame = frame.unstack("quantile")
+    frame.columns = [f"{v}_p{round(100 * p)}" for v, p in frame.columns]
+    return frame
