@@ -24,6 +24,7 @@ annual figures of :data:`ANNUAL` ``(site, year, scenario, variant)``, CF attribu
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import shutil
@@ -192,11 +193,20 @@ class Study:
         return len(self.site_ids) * len(self.tasks())
 
 
+@functools.lru_cache(maxsize=8)
+def _catalog(sites_dir: str | None) -> dict:
+    """The site catalog, read once per worker process."""
+    from sites import load_catalog
+
+    return load_catalog([sites_dir] if sites_dir else None)
+
+
 def _sites(study: Study):
     from sites import get_site
 
-    extra = [study.sites_dir] if study.sites_dir else None
-    return [get_site(s, extra) for s in study.site_ids]
+    catalog = _catalog(study.sites_dir)
+    return [catalog[s] if s in catalog else get_site(s, [study.sites_dir] if study.sites_dir
+                                                     else None) for s in study.site_ids]
 
 
 def _weather(study: Study, site, year: int) -> xr.Dataset:

@@ -30,6 +30,8 @@ Same (seed, year): the same year; a different seed: a different, equally plausib
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pvlib
@@ -151,6 +153,24 @@ def _constrain(values: np.ndarray, month: np.ndarray, target_by_month, *, scale=
     return out
 
 
+def _hours(year: int, longitude: float) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """The year's UTC hours, and the whole days of 24 UTC hours starting near local solar
+    midnight that the generator works on (the year is cut out of them)."""
+    times = pd.date_range(pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1), freq="h",
+                          inclusive="left")
+    day_start = pd.Timedelta(hours=(-round(longitude / 15.0)) % 24)
+    n_days = len(times) // 24 + 2
+    return times, pd.date_range(times[0] - pd.Timedelta(days=1) + day_start,
+                                periods=n_days * 24, freq="h")
+
+
+@functools.lru_cache(maxsize=64)
+def _sky(year: int, latitude: float, longitude: float, altitude: float) -> pd.DataFrame:
+    """Sun and clear sky over the generator's hours: the same for every seed, so computed once
+    per site and year (climate-year studies draw many seeds of one calendar year). Read only."""
+    return sun_and_sky(_hours(year, longitude)[1], latitude, longitude, altitude)
+
+
 def synthetic_year(normals: xr.Dataset, latitude: float, longitude: float, altitude: float,
                    year: int, seed: int = 0, *, name: str = "") -> xr.Dataset:
     """A synthetic hourly year (UTC, interval-start labels) with the statistics of ``normals``.
@@ -162,15 +182,11 @@ def synthetic_year(normals: xr.Dataset, latitude: float, longitude: float, altit
     check_site(source, latitude, longitude, altitude)
     n = {k: normals[k].to_numpy() for k in normals.data_vars}
     rng = np.random.default_rng([int(seed), int(year)])
-    times = pd.date_range(pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1), freq="h",
-                          inclusive="left")
-    # work on whole days of 24 UTC hours starting near local solar midnight, then cut the year out
-    day_start = pd.Timedelta(hours=(-round(longitude / 15.0)) % 24)
-    n_days = len(times) // 24 + 2
-    grid = pd.date_range(times[0] - pd.Timedelta(days=1) + day_start, periods=n_days * 24, freq="h")
+    times, grid = _hours(year, longitude)
+    n_days = len(grid) // 24
     grid_solar = solar_time_h(grid, longitude) % 24  # at each hour's midpoint
     in_year = np.asarray((grid >= times[0]) & (grid <= times[-1]))
-    sky = sun_and_sky(grid, latitude, longitude, altitude)
+    sky = _sky(year, latitude, longitude, altitude)
     noon = grid[12::24]
     day_month = np.asarray(noon.month)
     day_pos = day_month + (np.asarray(noon.day) - 0.5) / np.asarray(noon.days_in_month)
