@@ -153,10 +153,14 @@ def test_command_line_study_with_one_worker(tmp_path):
     runner = CliRunner()
     out, csv = tmp_path / "cli.zarr", tmp_path / "summary.csv"
     result = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",
-                                 "--workers", "1", "--out", str(out), "--summary", str(csv)])
+                                 "--workers", "1", "--out", str(out), "--summary", str(csv),
+                                 "--plots", str(tmp_path / "png"), "--report",
+                                 str(tmp_path / "report.html")])
     assert result.exit_code == 0, result.output
     assert "P10 / P50 / P90" in result.output and "golmud" in result.output
     assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_p10")
+    assert len(list((tmp_path / "png").glob("*.png"))) == 3
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3
     again = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",
                                 "--workers", "1", "--out", str(out)])
     assert again.exit_code == 0  # nothing left to run: the store is reused as it is

@@ -381,12 +381,18 @@ def study(
     overwrite: Annotated[bool, typer.Option(help="Replace a store of another study.")] = False,
     summary_csv: Annotated[Optional[Path], typer.Option(
         "--summary", help="Also write the P10/P50/P90 table as CSV.")] = None,
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Also write PNG plots into this folder (supply vs demand by month, PUE heatmap, "
+             "available IT duration curves).")] = None,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Also write one self-contained HTML report.")] = None,
     sites_dir: SitesDir = None,
 ):
     """A climate-year study: sites x years x scenarios x design variants through the whole twin,
     on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
     from distributed import Client, LocalCluster
 
+    from twin.report import html_report, write_plots
     from twin.study import Scenario, Study, parse_variants, run_study, summary
 
     try:
@@ -418,10 +424,19 @@ def study(
         if cluster is not None:
             cluster.close()
     table = summary(ds)
+    _show_study(table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years")
+    written = [out]
     if summary_csv:
         table.to_csv(summary_csv)
-    _show_study(table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years")
-    console.print(f"wrote {out}" + (f" and {summary_csv}" if summary_csv else ""))
+        written.append(summary_csv)
+    if plots:
+        plots.mkdir(parents=True, exist_ok=True)
+        with console.status("plotting"):
+            written.append(f"{len(write_plots(ds, plots))} PNG in {plots}")
+    if report:
+        with console.status("writing the report"):
+            written.append(html_report(ds, report))
+    console.print("wrote " + ", ".join(str(w) for w in written))
 
 
 def _show_study(table, title: str):
