@@ -334,14 +334,16 @@ def test_plan_limits_and_jobs_that_fit_nowhere(client):
     assert client.post("/v1/plans", json={"jobs": []}).status_code == 422
 
 
-def write_era5_forecast(path, site, start: datetime, hours: int, sun: bool):
-    """An ERA5-style NetCDF forecast (weather.read_netcdf's format) of ``hours`` from ``start``
-    built from the site's synthetic weather; ``sun=False`` makes every hour dark."""
+def write_era5_forecast(path, site, start: datetime, hours: int, sun: bool, years: int = 1):
+    """An ERA5-style NetCDF (weather.read_netcdf's format) of ``hours`` from ``start`` built
+    from the site's synthetic weather of ``years`` calendar years (and the hour after them);
+    ``sun=False`` makes every hour dark."""
     import pandas as pd
     import xarray as xr
 
-    wx = site.weather(year=start.year, seed=9).sel(
-        time=slice(start.replace(tzinfo=None), None)).isel(time=slice(0, hours + 1))
+    wx = xr.concat([site.weather(year=start.year + k, seed=9) for k in range(years + 1)],
+                   "time").sel(time=slice(start.replace(tzinfo=None), None)).isel(
+        time=slice(0, hours + 1))
     valid = pd.DatetimeIndex(wx["time"].values)
     ghi_before = np.r_[0.0, wx["ghi"].values[:-1]] * (1.0 if sun else 0.0)  # hour ending at t
     speed = wx["wind_speed"].values

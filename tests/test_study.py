@@ -15,8 +15,7 @@ from sites import get_site
 from tests.conftest import SHARED_WEATHER, needs_shared
 from twin.cli import app
 from twin.psychrometrics import saturation_vapour_pressure
-from twin.study import (ANNUAL, STORED, Scenario, Study, Variant, morph, parse_variants,
-                        run_study, summary)
+from twin.study import ANNUAL, STORED, Scenario, Study, Variant, morph, parse_variants, run_study, summary
 
 SMALL = Study(("hami", "golmud"), (1, 2), (Scenario("baseline"), Scenario.parse("+2K")),
               tuple(parse_variants(["cooling.evaporative_assist=true,false"])))
@@ -167,3 +166,27 @@ def test_command_line_study_with_one_worker(tmp_path):
     bad = runner.invoke(app, ["study", "golmud", "--variant", "cooling.topology=immersion",
                               "--out", str(tmp_path / "bad.zarr")])
     assert bad.exit_code == 2 and "immersion" in bad.output and "Traceback" not in bad.output
+
+
+def test_real_years_from_one_multi_year_netcdf(tmp_path):
+    """An ERA5-style file of two years (2027 and 2028, a leap year) at Golmud: each study year
+    is its own year of the file, 29 February dropped."""
+    from datetime import UTC, datetime
+
+    from tests.test_api import write_era5_forecast
+
+    site = get_site("golmud")
+    path = tmp_path / "era5.nc"
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    write_era5_forecast(path, site, start, 8760 + 8784, sun=True, years=2)
+    study = Study(("golmud",), (2027, 2028), weather_dir=str(path))
+    ds = run_study(study, tmp_path / "multi.zarr").load()
+    import weather
+
+    raw = weather.read(path, latitude=site.latitude, longitude=site.longitude,
+                       altitude=site.altitude_m)
+    for year in (2027, 2028):
+        hours = raw["temp_air"].sel(time=str(year))
+        hours = hours[~((hours.time.dt.month == 2) & (hours.time.dt.day == 29))]
+        np.testing.assert_allclose(ds["temp_air"].sel(year=year).values[0, 0, 0], hours.values,
+                                   rtol=1e-6)

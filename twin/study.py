@@ -6,8 +6,9 @@ its results straight into its own chunks of a Zarr store and then leaves a marke
 bounded whatever the study's size, and a study interrupted (Ctrl-C, a killed worker) resumes
 without redoing finished tasks.
 
-- Years: real weather where the user has it (``weather_dir`` with files ``SITE_YEAR.epw|.nc|
-  .csv``), otherwise synthetic years from each site's normals, one seed per year. Every year is
+- Years: real weather where the user has it (``weather_dir``: a folder of files
+  ``SITE_YEAR.epw|.nc|.csv``, or one multi-year ERA5-style NetCDF covering the sites), otherwise
+  synthetic years from each site's normals, one seed per year. Every year is
   stored on the hours of a non-leap year (29 February dropped) so that years line up.
 - Scenarios: the hourly weather morphed for a warmer climate (Belcher, Hacker and Powell 2005,
   Building Serv. Eng. Res. Technol. 26(1) 49-61): dry bulb shifted by the month's mean change
@@ -209,24 +210,40 @@ def _sites(study: Study):
                                                      else None) for s in study.site_ids]
 
 
-def _weather(study: Study, site, year: int) -> xr.Dataset:
-    """The site's weather of ``year``: its file in weather_dir, or a synthetic year (seed =
-    year) laid on the base calendar."""
-    if study.weather_dir:
-        import weather
+@functools.lru_cache(maxsize=16)
+def _multi_year(path: str, latitude: float, longitude: float, altitude: float) -> xr.Dataset:
+    """A site's point of a multi-year weather file, read once per worker process."""
+    import weather
 
-        files = sorted(Path(study.weather_dir).glob(f"{site.id}_{year}.*"))
-        if not files:
-            raise ValueError(f"no weather file {site.id}_{year}.* in {study.weather_dir}")
-        wx = weather.read(files[0], latitude=site.latitude, longitude=site.longitude,
-                          altitude=site.altitude_m)
-        keep = ~((wx.indexes["time"].month == 2) & (wx.indexes["time"].day == 29))
-        wx = wx.isel(time=np.flatnonzero(keep))
-        if wx.sizes["time"] != HOURS:
-            raise ValueError(f"{files[0]}: {wx.sizes['time']} hours, not one year")
-        return wx.assign_coords(time=pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS,
-                                                   freq="h"))
-    return site.weather(year=BASE_YEAR, seed=year)
+    return weather.read(path, latitude=latitude, longitude=longitude, altitude=altitude)
+
+
+def _on_base_calendar(wx: xr.Dataset, source: str) -> xr.Dataset:
+    """One year of weather on the hours of the base year (29 February dropped)."""
+    times = wx.indexes["time"]
+    wx = wx.isel(time=np.flatnonzero(~((times.month == 2) & (times.day == 29))))
+    if wx.sizes["time"] != HOURS:
+        raise ValueError(f"{source}: {wx.sizes['time']} hours, not one whole year")
+    return wx.assign_coords(time=pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS, freq="h"))
+
+
+def _weather(study: Study, site, year: int) -> xr.Dataset:
+    """The site's weather of ``year``: from ``weather_dir`` (a folder of SITE_YEAR files, or one
+    multi-year NetCDF), or a synthetic year (seed = year) on the base calendar."""
+    if not study.weather_dir:
+        return site.weather(year=BASE_YEAR, seed=year)
+    source = Path(study.weather_dir)
+    if source.is_file():
+        wx = _multi_year(str(source), site.latitude, site.longitude, site.altitude_m)
+        return _on_base_calendar(wx.sel(time=str(year)), f"{source}, year {year}")
+    import weather
+
+    files = sorted(source.glob(f"{site.id}_{year}.*"))
+    if not files:
+        raise ValueError(f"no weather file {site.id}_{year}.* in {source}")
+    return _on_base_calendar(weather.read(files[0], latitude=site.latitude,
+                                          longitude=site.longitude, altitude=site.altitude_m),
+                             str(files[0]))
 
 
 def annual_figures(ds: xr.Dataset) -> dict[str, np.ndarray]:

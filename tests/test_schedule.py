@@ -1,0 +1,416 @@
+"""Scheduling (twin.schedule): search_windows on hand-made timelines whose best placement is known
+by construction, a window's metrics against a hand calculation, the run-now option, objectives,
+capacity, interruptible jobs, the reasons a job does not fit, bad input; plan() against brute
+force, its capacity, the LP of interruptible jobs, the greedy fallback; a real simulated week."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import OptimizeResult
+
+import twin
+from sites import get_site
+from twin import schedule
+from twin.schedule import Job, JobDoesNotFit, Timeline, plan, search_windows
+
+T0 = pd.Timestamp("2025-07-01", tz="UTC")
+MW = 1e6
+
+
+def at(hours: float) -> pd.Timestamp:
+    return T0 + pd.Timedelta(hours=hours)
+
+
+def per_site(values, shape):
+    """``(S, T)`` from a scalar, one value per site, or a full array."""
+    a = np.asarray(values, dtype=float)
+    return np.broadcast_to(a[:, None] if a.ndim == 1 else a, shape).copy()
+
+
+def make_timeline(headroom_mw, capacity_mw=(10.0, 10.0), committed_mw=0.0, mpue=1.2,
+                  carbon=500.0, price=0.5, sites=("a", "b")) -> Timeline:
+    headroom = np.asarray(headroom_mw, dtype=float) * MW
+    shape = headroom.shape
+    mpue = per_site(mpue, shape)
+    return Timeline(site_ids=sites, time=pd.date_range(T0, periods=shape[1], freq="h"),
+                    it_capacity_w=np.asarray(capacity_mw, dtype=float) * MW,
+                    it_headroom_w=headroom, it_committed_w=per_site(committed_mw, shape) * MW,
+                    marginal_pue=mpue, pue=mpue + 0.05,
+                    carbon_intensity_g_per_kwh=per_site(carbon, shape),
+                    price_per_kwh=per_site(price, shape), currency="CNY")
+
+
+def job(power_mw, hours, start_h=0.0, deadline_h=24.0, **kw) -> Job:
+    return Job(power_mw * MW, hours, at(start_h), at(deadline_h), **kw)
+
+
+# ---- search_windows ------------------------------------------------------------------------
+
+
+def test_search_finds_the_only_renewable_window():
+    headroom = np.zeros((2, 24))
+    headroom[1, 10:15] = 5.0  # site b carries 5 MW of IT on renewables in hours 10-14 only
+    options = search_windows(make_timeline(headroom), job(4.0, 5))
+    best = options[0]
+    assert (best.site, best.start, best.end) == ("b", at(10), at(15))
+    assert best.hours == tuple(at(h) for h in range(10, 15))
+    assert best.grid_energy_wh == 0 and best.renewable_fraction == 1.0
+    assert all(o.grid_energy_wh > 0 for o in options[1:])
+
+
+def test_ties_go_to_the_earlier_start_and_limit_is_kept():
+    headroom = np.zeros((2, 24))
+    headroom[1, 10:15] = 5.0
+    options = search_windows(make_timeline(headroom), job(4.0, 2), limit=4)
+    assert [(o.site, o.start) for o in options[:4]] == [("b", at(h)) for h in (10, 11, 12, 13)]
+    assert len(options) == 5 and options[-1].run_now and options[-1].start == T0
+
+
+def test_window_metrics_by_hand():
+    timeline = make_timeline([[1.0, 2.0, 3.0, 0.0]], capacity_mw=[10.0], sites=("a",),
+                             mpue=[[1.1, 1.2, 1.3, 1.4]], carbon=[[100, 200, 300, 400]],
+                             price=[[0.1, 0.2, 0.3, 0.4]])
+    # a 2.5 MW job for 2 h that can only run in hours 1 and 2
+    options = search_windows(timeline, job(2.5, 2, start_h=1, deadline_h=3))
+    assert len(options) == 1
+    o = options[0]
+    grid_kwh = 1.2 * (2.5 - 2.0) * 1000  # hour 1: 0.5 MW above the headroom; hour 2: none
+    facility_kwh = 2.5 * 1000 * (1.2 + 1.3)
+    assert o.grid_energy_wh == pytest.approx(grid_kwh * 1000)
+    assert o.emissions_kg == pytest.approx(grid_kwh * 200 / 1000)
+    assert o.cost == pytest.approx(grid_kwh * 0.2)
+    assert o.renewable_fraction == pytest.approx(1 - grid_kwh / facility_kwh)
+    assert o.mean_pue == pytest.approx(facility_kwh / (2.5 * 1000 * 2))
+    assert o.run_now and (o.start, o.end) == (at(1), at(3))
+
+
+def test_run_now_starts_at_the_next_hour_at_the_best_site():
+    headroom = np.zeros((2, 24))
+    headroom[0, 12:16] = 5.0
+    timeline = make_timeline(headroom, carbon=[600.0, 100.0])
+    options = search_windows(timeline, job(2.0, 4, start_h=2.5), objective="carbon")
+    assert (options[0].site, options[0].start, options[0].emissions_kg) == ("a", at(12), 0.0)
+    now = [o for o in options if o.run_now]
+    assert len(now) == 1
+    assert (now[0].site, now[0].start, now[0].end) == ("b", at(3), at(7))
+    assert now[0].emissions_kg == pytest.approx(1.2 * 2.0 * 4 * 1000 * 100 / 1000)
+
+
+def test_carbon_and_cost_choose_differently():
+    timeline = make_timeline(np.zeros((2, 12)), carbon=[100.0, 800.0], price=[1.0, 0.1])
+    j = job(1.0, 3, deadline_h=12)
+    assert search_windows(timeline, j, objective="carbon")[0].site == "a"
+    assert search_windows(timeline, j, objective="cost")[0].site == "b"
+
+
+def test_capacity_excludes_windows():
+    headroom = np.zeros((2, 24))
+    headroom[0, 2:7] = 10.0  # renewable at a, but committed load leaves no room there
+    committed = np.zeros((2, 24))
+    committed[0, :12] = 8.0
+    timeline = make_timeline(headroom, capacity_mw=(10.0, 3.0), committed_mw=committed)
+    options = search_windows(timeline, job(4.0, 4), limit=50)
+    assert options and all(o.site == "a" and o.start >= at(12) for o in options)
+    assert len(options) == 24 - 12 - 4 + 1  # every start from 12:00 to 20:00, no more
+
+
+def test_interruptible_picks_the_cheapest_hours():
+    price = [[5, 1, 4, 1, 3, 1, 2, 1, 6, 7, 8, 9]]
+    timeline = make_timeline(np.zeros((1, 12)), capacity_mw=[5.0], sites=("a",), price=price)
+    options = search_windows(timeline, job(1.0, 3, deadline_h=12, interruptible=True),
+                             objective="cost")
+    best = options[0]
+    assert best.hours == (at(1), at(3), at(5))  # four hours cost 1: the earliest three
+    assert (best.start, best.end) == (at(1), at(6))
+    assert best.cost == pytest.approx(3 * 1.2 * 1000 * 1.0)
+    now = [o for o in options if o.run_now]
+    assert len(now) == 1 and now[0].hours == (at(0), at(1), at(2))
+
+
+def test_interruptible_gives_one_option_per_site():
+    headroom = np.zeros((2, 12))
+    headroom[1, [2, 5, 9]] = 5.0
+    options = search_windows(make_timeline(headroom),
+                             job(1.0, 3, deadline_h=12, interruptible=True))
+    ranked = [o for o in options if not o.run_now or o.hours != (at(0), at(1), at(2))]
+    assert [o.site for o in ranked] == ["b", "a"]
+    assert ranked[0].hours == (at(2), at(5), at(9)) and ranked[0].grid_energy_wh == 0
+
+
+# ---- when a job does not fit ---------------------------------------------------------------
+
+
+def test_too_big_for_capacity_says_what_is_free():
+    timeline = make_timeline(np.zeros((2, 24)), capacity_mw=(10.0, 12.5))
+    with pytest.raises(JobDoesNotFit, match=r"40 MW .* 12 consecutive hours.*largest free: "
+                                            r"12\.5 MW at b"):
+        search_windows(timeline, job(40.0, 12, name="big"))
+
+
+def test_committed_load_blocks_every_window():
+    committed = np.zeros((1, 24))
+    committed[0, ::3] = 9.0  # every third hour is nearly full
+    timeline = make_timeline(np.zeros((1, 24)), capacity_mw=[10.0], committed_mw=committed,
+                             sites=("a",))
+    with pytest.raises(JobDoesNotFit, match=r"for 4 consecutive hours.*largest free: 1 MW"):
+        search_windows(timeline, job(2.0, 4))
+    # interruptible, it fits in the free hours
+    assert search_windows(timeline, job(2.0, 4, interruptible=True))[0].site == "a"
+
+
+def test_deadline_too_close():
+    with pytest.raises(JobDoesNotFit, match="deadline is too close"):
+        job(1.0, 5, start_h=0.5, deadline_h=5.5)  # 4 whole hours between 01:00 and 05:00
+
+
+def test_window_beyond_the_horizon():
+    timeline = make_timeline(np.zeros((2, 24)))
+    with pytest.raises(JobDoesNotFit, match=r"4 h inside the timeline's horizon.*needs 6 h"):
+        search_windows(timeline, job(1.0, 6, start_h=20, deadline_h=30))
+    # a window reaching past the horizon still gets the hours inside it
+    options = search_windows(timeline, job(1.0, 3, start_h=20, deadline_h=30))
+    assert all(at(20) <= o.start and o.end <= at(24) for o in options)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"power_mw": 0.0}, "it_power_w"),
+    ({"power_mw": -1.0}, "it_power_w"),
+    ({"power_mw": float("nan")}, "it_power_w"),
+    ({"hours": 0}, "duration_h"),
+    ({"hours": 1.5}, "duration_h"),
+    ({"hours": True}, "duration_h"),
+    ({"start_h": 10.0, "deadline_h": 5.0}, "not after the earliest start"),
+    ({"sites": ()}, "sites is empty"),
+])
+def test_bad_job_values(kwargs, message):
+    args = {"power_mw": 1.0, "hours": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        job(args.pop("power_mw"), args.pop("hours"), **args)
+
+
+def test_bad_search_input():
+    timeline = make_timeline(np.zeros((2, 24)))
+    with pytest.raises(ValueError, match="grid_energy, carbon, cost"):
+        search_windows(timeline, job(1.0, 2), objective="water")
+    with pytest.raises(ValueError, match="unknown site.*nowhere"):
+        search_windows(timeline, job(1.0, 2, sites=("a", "nowhere")))
+    with pytest.raises(ValueError, match="limit"):
+        search_windows(timeline, job(1.0, 2), limit=0)
+
+
+def test_timeline_refuses_bad_arrays():
+    good = make_timeline(np.zeros((2, 4)))
+    headroom = np.zeros((2, 4))
+    headroom[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"it_headroom_w is nan at site b, 2025-07-01 02:00"):
+        make_timeline(headroom)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        Timeline(**{**vars(good), "pue": np.ones((2, 3))})
+    with pytest.raises(ValueError, match="consecutive whole UTC hours"):
+        Timeline(**{**vars(good), "time": good.time + pd.Timedelta(minutes=30)})
+
+
+def test_select_and_with_committed():
+    timeline = make_timeline(np.full((2, 24), 3.0))
+    sub = timeline.select(sites=["b"], start=at(6), end=at(12))
+    assert sub.site_ids == ("b",) and list(sub.time) == [at(h) for h in range(6, 12)]
+    extra = np.zeros((2, 24))
+    extra[0, 0] = 5.0 * MW
+    more = timeline.with_committed(extra)
+    assert more.it_committed_w[0, 0] == 5.0 * MW and more.it_headroom_w[0, 0] == 0.0
+    assert more.it_headroom_w[0, 1] == 3.0 * MW
+    with pytest.raises(ValueError, match="unknown site"):
+        timeline.select(sites=["c"])
+
+
+# ---- plan ----------------------------------------------------------------------------------
+
+
+def brute_force(timeline: Timeline, jobs, weight) -> float:
+    """The least sum over site-hours of weight x marginal PUE x IT above the headroom [W h]
+    over every combination of (site, start) of rigid jobs that keeps within capacity."""
+    n_sites, n_hours = timeline.it_headroom_w.shape
+    choices = [[(s, k) for s in range(n_sites) for k in range(n_hours)
+                if j.earliest_start <= timeline.time[k]
+                and timeline.time[k] + pd.Timedelta(hours=j.duration_h) <= j.deadline]
+               for j in jobs]
+    free = timeline.it_capacity_w[:, None] - timeline.it_committed_w
+    best = np.inf
+    for combo in itertools.product(*choices):
+        load = np.zeros((n_sites, n_hours))
+        for j, (s, k) in zip(jobs, combo):
+            load[s, k:k + j.duration_h] += j.it_power_w
+        if (load > free + 1e-6).any():
+            continue
+        grid = timeline.marginal_pue * np.clip(load - timeline.it_headroom_w, 0, None)
+        best = min(best, float((weight * grid).sum()))
+    return best
+
+
+@pytest.fixture(scope="module")
+def crowded():
+    """Two 3 MW sites over 12 hours with uneven headroom, marginal PUE and carbon, and three
+    rigid jobs that cannot all run at one site at once."""
+    rng = np.random.default_rng(7)
+    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                             carbon=[200.0, 700.0])
+    jobs = [job(1.5, 3, deadline_h=12, name="j1"), job(1.0, 4, start_h=2, deadline_h=12),
+            job(2.0, 2, deadline_h=9, name="j3")]
+    return timeline, jobs
+
+
+@pytest.mark.parametrize("objective, weight", [("grid_energy", 1.0), ("carbon", "carbon")])
+def test_plan_equals_brute_force(crowded, objective, weight):
+    timeline, jobs = crowded
+    w = timeline.carbon_intensity_g_per_kwh / 1e6 if weight == "carbon" else weight
+    result = plan(timeline, jobs, objective=objective)
+    assert (result.method, result.status) == ("milp", "optimal")
+    assert result.objective_value == pytest.approx(brute_force(timeline, jobs, w), rel=1e-6,
+                                                   abs=1e-9)
+    assert result.objective_value < plan_of_runs_now(timeline, jobs, w)
+
+
+def plan_of_runs_now(timeline, jobs, weight) -> float:
+    """Every job started at its earliest start at site a: a worse plan, for contrast."""
+    load = np.zeros(timeline.it_headroom_w.shape)
+    for j in jobs:
+        k = timeline.time.get_loc(j.earliest_start)
+        load[0, k:k + j.duration_h] += j.it_power_w
+    return float((weight * timeline.marginal_pue
+                  * np.clip(load - timeline.it_headroom_w, 0, None)).sum())
+
+
+def check_feasible(timeline: Timeline, jobs, result) -> None:
+    """Each job runs its hours inside its window at allowed sites, rigid jobs back to back at
+    one site; the IT power per site-hour, rebuilt from the runs, stays within capacity."""
+    load = np.zeros(timeline.it_headroom_w.shape)
+    assert [a.job for a in result.assignments] == list(jobs)
+    for a in result.assignments:
+        j = a.job
+        sites, hours, fractions = zip(*a.runs)
+        assert sum(fractions) == pytest.approx(j.duration_h, rel=1e-6)
+        assert min(hours) >= j.earliest_start and max(hours) + pd.Timedelta(hours=1) <= j.deadline
+        if j.sites is not None:
+            assert set(sites) <= set(j.sites)
+        if not j.interruptible:
+            assert len(set(sites)) == 1 and fractions == (1.0,) * j.duration_h
+            assert list(hours) == list(pd.date_range(a.start, periods=j.duration_h, freq="h"))
+        per_hour = pd.Series(fractions).groupby(pd.Series(hours)).sum()
+        assert (per_hour <= 1 + 1e-6).all()
+        for s, h, f in a.runs:
+            load[timeline.site_ids.index(s), timeline.time.get_loc(h)] += j.it_power_w * f
+    np.testing.assert_allclose(result.it_power_w, load, atol=1e-3)
+    assert (load <= timeline.it_capacity_w[:, None] - timeline.it_committed_w + 1.0).all()
+
+
+@pytest.fixture(scope="module")
+def busy():
+    """Three sites, two days, twelve jobs (half interruptible) that crowd the capacity."""
+    rng = np.random.default_rng(3)
+    shape = (3, 48)
+    hour = np.arange(48) % 24
+    sun = np.clip(np.sin(np.pi * (hour - 6) / 12), 0, None)
+    timeline = make_timeline(sun * rng.uniform(1.0, 4.0, (3, 1)), capacity_mw=(2.0, 3.0, 4.0),
+                             committed_mw=rng.choice([0.0, 0.5], shape), carbon=[300, 500, 700],
+                             mpue=rng.uniform(1.1, 1.3, shape), sites=("a", "b", "c"))
+    jobs = []
+    for k in range(12):
+        hours = int(rng.integers(2, 10))
+        start = int(rng.integers(0, 48 - hours))
+        deadline = start + hours + int(rng.integers(0, 48 - start - hours + 1))
+        jobs.append(job(rng.uniform(0.3, 1.8), hours, start, deadline, interruptible=k % 2 == 0,
+                        sites=("b", "c") if k == 5 else None, name=f"j{k}"))
+    return timeline, jobs
+
+
+def test_plan_keeps_capacity_and_windows(busy):
+    timeline, jobs = busy
+    result = plan(timeline, jobs, objective="carbon")
+    assert result.method == "milp" and result.status == "optimal"
+    check_feasible(timeline, jobs, result)
+    greedy = schedule.plan_greedy(timeline, jobs, objective="carbon")
+    check_feasible(timeline, jobs, greedy)
+    assert result.objective_value <= greedy.objective_value * (1 + 1e-6)
+
+
+def test_interruptible_jobs_make_an_lp():
+    # 3 MWh of renewables (hours 0 and 1) for 4 MWh of jobs: 1 MWh more at the cheapest
+    # marginal PUE with room, hour 1 (1.1), is the least grid energy
+    timeline = make_timeline([[2.0, 1.0, 0.0, 0.0, 0.0, 0.0]], capacity_mw=[2.0], sites=("a",),
+                             mpue=[[1.1, 1.1, 1.5, 1.2, 1.3, 1.4]])
+    jobs = [job(1.0, 2, deadline_h=6, interruptible=True, name=n) for n in "xy"]
+    result = plan(timeline, jobs)
+    assert (result.method, result.status, result.mip_gap) == ("milp", "optimal", 0.0)
+    assert result.grid_energy_wh == pytest.approx(1.1 * MW, rel=1e-6)
+    check_feasible(timeline, jobs, result)
+
+
+def test_greedy_fallback_when_the_solver_finds_nothing(busy, monkeypatch):
+    timeline, jobs = busy
+    monkeypatch.setattr(schedule, "milp", lambda **kw: OptimizeResult(
+        x=None, status=1, mip_gap=None, message="time limit reached"))
+    result = plan(timeline, jobs)
+    assert (result.method, result.status) == ("greedy", "time_limit")
+    assert np.isnan(result.mip_gap)
+    check_feasible(timeline, jobs, result)
+
+
+def test_plan_names_the_job_that_does_not_fit(busy):
+    timeline, jobs = busy
+    with pytest.raises(JobDoesNotFit, match=r"jobs\[1\]: job 'huge'.*5 MW"):
+        plan(timeline, [jobs[0], job(5.0, 2, deadline_h=48, name="huge")])
+    with pytest.raises(ValueError, match="no jobs"):
+        plan(timeline, [])
+
+
+# ---- a simulated week ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def week():
+    ds = twin.simulate(None, ["hami", "golmud"]).isel(time=slice(0, 168))
+    return ds, Timeline.from_dataset(ds)
+
+
+def test_timeline_from_a_simulated_week(week):
+    ds, timeline = week
+    assert timeline.site_ids == ("hami", "golmud") and timeline.time.size == 168
+    assert timeline.time[0] == pd.Timestamp(ds.time.values[0], tz="UTC")
+    assert list(timeline.it_capacity_w) == [get_site(s).it.capacity_w for s in ("hami", "golmud")]
+    assert timeline.currency == ds["electricity_price"].attrs["currency"]
+    reserved = np.full((2, 168), 1.0 * MW)
+    held = Timeline.from_dataset(ds, committed_w=reserved)
+    np.testing.assert_allclose(held.it_committed_w, ds["it_committed_power"].values + 1.0 * MW)
+    np.testing.assert_allclose(held.it_headroom_w,
+                               np.maximum(ds["it_headroom"].values - 1.0 * MW, 0.0))
+
+
+@pytest.mark.parametrize("interruptible", [False, True])
+def test_search_on_a_simulated_week(week, interruptible):
+    _, timeline = week
+    j = Job(1.0 * MW, 6, timeline.time[10], timeline.time[100], interruptible=interruptible)
+    options = search_windows(timeline, j, objective="carbon")
+    assert options and any(o.run_now for o in options)
+    for o in options:
+        assert o.site in timeline.site_ids and len(o.hours) == 6
+        assert j.earliest_start <= o.start and o.end <= j.deadline
+        assert set(o.hours) <= set(timeline.time)
+        assert 0.0 <= o.renewable_fraction <= 1.0 and o.mean_pue > 1.0
+    ranked = [o.emissions_kg for o in options if not o.run_now] or [options[0].emissions_kg]
+    assert ranked == sorted(ranked)
+
+
+def test_plan_on_a_simulated_week(week):
+    _, timeline = week
+    jobs = [Job(p * MW, d, timeline.time[s], timeline.time[s] + pd.Timedelta(hours=w),
+                interruptible=i, name=f"w{k}")
+            for k, (p, d, s, w, i) in enumerate([(2.0, 8, 0, 48, False), (1.5, 12, 20, 80, True),
+                                                 (1.0, 6, 30, 60, False), (2.4, 4, 100, 60, True)])]
+    result = plan(timeline, jobs, objective="cost")
+    assert result.status == "optimal"
+    check_feasible(timeline, jobs, result)
