@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -312,11 +312,13 @@ def slurm(
     import httpx
 
     from api.app import create_app
+    from api.data import utc
     from api.settings import Settings
 
+    # Typer's datetimes are naive: utc() takes them as UTC
     body = {"it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
-            "duration_h": hours, "deadline": _aware(deadline).isoformat(), "sites": site,
-            "earliest_start": _aware(earliest).isoformat() if earliest else None,
+            "duration_h": hours, "deadline": utc(deadline).isoformat(), "sites": site,
+            "earliest_start": utc(earliest).isoformat() if earliest else None,
             "objective": objective, "interruptible": interruptible}
     try:
         zone = zoneinfo.ZoneInfo(tz)
@@ -352,11 +354,6 @@ def slurm(
     console.print(f"# times in {tz}; data: {result['data_mode']}", highlight=False)
     console.print(f"sbatch --begin={local(best['start'])} --deadline={local(body['deadline'])} "
                   f"--time={hours}:00:00", highlight=False)
-
-
-def _aware(t: datetime) -> datetime:
-    """Typer's datetimes are naive: take them as UTC."""
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 @app.command()
