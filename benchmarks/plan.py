@@ -28,6 +28,7 @@ from twin.schedule import OBJECTIVES, Job, Timeline, _milp_problem, plan, plan_g
 
 SITES = ["hami", "golmud", "zhongwei", "qingyang", "ulanqab", "hohhot", "urumqi", "guian",
          "dunhuang", "wuhu"]
+CAPACITY_MW = [2.5, 2.56, 5.12, 2.56, 10.24, 5.12, 5.12, 2.56, 1.28, 1.664]  # their it.capacity_w
 HOURS = 168
 TARGET_S = 2.0
 UNITS = {"grid_energy": ("grid MWh", 1e-6), "carbon": ("t CO2", 1e-3), "cost": ("{currency}", 1.0)}
@@ -40,20 +41,26 @@ def build_timeline(start: str, seed: int) -> tuple[Timeline, str]:
         return Timeline.from_dataset(ds), f"twin.simulate() of {len(SITES)} catalog sites"
     except Exception as e:  # the benchmark still measures the solver on synthetic data
         print(f"twin.simulate() failed ({e}); using a synthetic Timeline", file=sys.stderr)
+    return synthetic_timeline(start, seed), "a synthetic Timeline"
+
+
+def synthetic_timeline(start: str, seed: int) -> Timeline:
+    """The sites' IT capacities with a daytime (UTC+8) renewable headroom plus noise, random
+    marginal PUE and carbon intensity, and a two-level time-of-use price."""
     rng = np.random.default_rng(seed)
     shape = (len(SITES), HOURS)
     time_ = pd.date_range(start, periods=HOURS, freq="h", tz="UTC")
-    capacity = rng.choice([1.28e6, 2.56e6, 5.12e6, 10.24e6], len(SITES))
-    solar = np.clip(np.sin(np.pi * ((time_.hour.to_numpy() + 8 - 6) % 24) / 12), 0, None)
-    headroom = capacity[:, None] * np.clip(solar + rng.uniform(-0.3, 0.6, shape), 0, 1)
-    price = np.where(np.isin((time_.hour.to_numpy() + 8) % 24, range(8, 22)), 0.72, 0.18)
-    timeline = Timeline(site_ids=tuple(SITES), time=time_, it_capacity_w=capacity,
-                        it_headroom_w=headroom, it_committed_w=np.zeros(shape),
-                        marginal_pue=rng.uniform(1.08, 1.3, shape), pue=rng.uniform(1.1, 1.4, shape),
-                        carbon_intensity_g_per_kwh=np.repeat(rng.uniform(150, 700, (len(SITES), 1)),
-                                                             HOURS, axis=1),
-                        price_per_kwh=np.broadcast_to(price, shape), currency="CNY")
-    return timeline, "a synthetic Timeline"
+    local_hour = (time_.hour.to_numpy() + 8) % 24
+    capacity = np.array(CAPACITY_MW) * 1e6
+    sun = np.clip(np.sin(np.pi * (local_hour - 6) / 12), 0, None)
+    headroom = capacity[:, None] * np.clip(sun + rng.uniform(-0.3, 0.6, shape), 0, 1)
+    price = np.where((local_hour >= 8) & (local_hour < 22), 0.72, 0.18)
+    carbon = np.repeat(rng.uniform(150, 700, (len(SITES), 1)), HOURS, axis=1)
+    return Timeline(site_ids=tuple(SITES), time=time_, it_capacity_w=capacity,
+                    it_headroom_w=headroom, it_committed_w=np.zeros(shape),
+                    marginal_pue=rng.uniform(1.08, 1.3, shape), pue=rng.uniform(1.1, 1.4, shape),
+                    carbon_intensity_g_per_kwh=carbon,
+                    price_per_kwh=np.broadcast_to(price, shape), currency="CNY")
 
 
 def make_jobs(timeline: Timeline, n: int, interruptible: float, seed: int) -> list[Job]:

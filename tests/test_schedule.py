@@ -136,9 +136,12 @@ def test_interruptible_gives_one_option_per_site():
     headroom[1, [2, 5, 9]] = 5.0
     options = search_windows(make_timeline(headroom),
                              job(1.0, 3, deadline_h=12, interruptible=True))
-    ranked = [o for o in options if not o.run_now or o.hours != (at(0), at(1), at(2))]
-    assert [o.site for o in ranked] == ["b", "a"]
-    assert ranked[0].hours == (at(2), at(5), at(9)) and ranked[0].grid_energy_wh == 0
+    # site a: every hour costs the same, so its earliest; run now: hours 0-2 at b (one
+    # renewable hour there), not among the ranked options, so appended
+    assert [(o.site, o.hours, o.run_now) for o in options] == [
+        ("b", (at(2), at(5), at(9)), False), ("a", (at(0), at(1), at(2)), False),
+        ("b", (at(0), at(1), at(2)), True)]
+    assert options[0].grid_energy_wh == 0
 
 
 # ---- when a job does not fit ---------------------------------------------------------------
@@ -286,9 +289,11 @@ def plan_of_runs_now(timeline, jobs, weight) -> float:
 
 
 def check_feasible(timeline: Timeline, jobs, result) -> None:
-    """Each job runs its hours inside its window at allowed sites, rigid jobs back to back at
-    one site; the IT power per site-hour, rebuilt from the runs, stays within capacity."""
+    """Each job runs its hours inside its window at allowed sites where it fits, rigid jobs back
+    to back at one site, never above its power in an hour; the IT power per site-hour, rebuilt
+    from the runs, is the plan's and stays within capacity."""
     load = np.zeros(timeline.it_headroom_w.shape)
+    free = timeline.it_capacity_w[:, None] - timeline.it_committed_w
     assert [a.job for a in result.assignments] == list(jobs)
     for a in result.assignments:
         j = a.job
@@ -303,9 +308,11 @@ def check_feasible(timeline: Timeline, jobs, result) -> None:
         per_hour = pd.Series(fractions).groupby(pd.Series(hours)).sum()
         assert (per_hour <= 1 + 1e-6).all()
         for s, h, f in a.runs:
-            load[timeline.site_ids.index(s), timeline.time.get_loc(h)] += j.it_power_w * f
+            i, t = timeline.site_ids.index(s), timeline.time.get_loc(h)
+            assert j.it_power_w <= free[i, t] + 1.0  # it fits there on its own
+            load[i, t] += j.it_power_w * f
     np.testing.assert_allclose(result.it_power_w, load, atol=1e-3)
-    assert (load <= timeline.it_capacity_w[:, None] - timeline.it_committed_w + 1.0).all()
+    assert (load <= free + 1.0).all()
 
 
 @pytest.fixture(scope="module")
