@@ -60,15 +60,16 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-def _twin_data(request: Request) -> TwinData:
+# async: FastAPI would run plain functions in its thread pool, a hop each per request
+async def _twin_data(request: Request) -> TwinData:
     return request.app.state.data
 
 
-def _store(request: Request) -> Store:
+async def _store(request: Request) -> Store:
     return request.app.state.store
 
 
-def _tenant(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+async def _tenant(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
     keys = request.app.state.settings.api_keys
     if not x_api_key:
         raise HTTPException(401, f"this needs an API key in the {API_KEY_HEADER} header")

@@ -1,4 +1,4 @@
-"""Speed of the scheduling service under load: `twin serve` (one uvicorn process) on loopback,
+"""Speed of the scheduling service under load: `twin serve` (one process per core) on loopback,
 driven by hey (a load generator: `apt install hey`). Window searches at a fixed rate (default
 200 requests per second) and flat out, against a cheap reference request (GET one site) at the
 same rate, in the same run. Prints a table (p50, p99 latency, throughput, non-2xx answers); no
@@ -29,11 +29,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen:
+def start_server(db: Path, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH",
                                                                                   "")])}
     server = subprocess.Popen([sys.executable, "-c", "from twin.cli import app; app()", "serve",
-                               "--port", str(port), "--db", str(db)], env=env,
+                               "--port", str(port), "--db", str(db), "--workers",
+                               str(workers)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -74,6 +75,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--server-workers", type=int, default=os.cpu_count() or 1,
+                        help="twin serve --workers (default: one per core)")
     args = parser.parse_args(argv)
     if shutil.which("hey") is None:
         print("hey is not installed (apt install hey): nothing measured", file=sys.stderr)
@@ -82,7 +85,7 @@ def main(argv=None) -> int:
     search = {"it_power_mw": 1.0, "duration_h": 6, "deadline": (now + timedelta(days=2))
               .isoformat(), "objective": "carbon"}
     with tempfile.TemporaryDirectory() as folder:
-        server = start_server(Path(folder) / "bench.sqlite3", args.port)
+        server = start_server(Path(folder) / "bench.sqlite3", args.port, args.server_workers)
         try:
             base = f"http://127.0.0.1:{args.port}"
             runs = {
@@ -98,7 +101,8 @@ def main(argv=None) -> int:
             server.terminate()
             server.wait(timeout=30)
     table = pd.DataFrame(runs).T
-    print(f"twin serve (one process) on loopback, hey with {args.connections} connections for "
+    print(f"twin serve ({args.server_workers} process(es)) on loopback, hey with "
+          f"{args.connections} connections for "
           f"{args.seconds} s each; window search: 1 MW for 6 h within 48 h over all catalog "
           "sites, by carbon")
     with pd.option_context("display.width", 200):

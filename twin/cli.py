@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -266,25 +267,33 @@ def serve(
     forecast_dir: Annotated[Optional[Path], typer.Option(
         help="Weather forecasts, ERA5-style NetCDF named SITE.nc: their hours answer from them "
              "(env TWIN_FORECAST_DIR).")] = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Server processes (each simulates the sites at start-up; they share the "
+                    "reservations database).")] = 1,
     sites_dir: SitesDir = None,
 ):
     """The scheduling service: HTTP API under /v1 (OpenAPI at /docs). API keys for writes come
     from the environment: TWIN_API_KEYS="key1:tenant1,key2:tenant2"."""
     import uvicorn
 
-    from api.app import create_app
-    from api.settings import Settings
+    from api.settings import ENV_PREFIX, Settings
 
     given = {"db_path": db, "year": year, "battery_policy": battery_policy,
-             "sites_dir": sites_dir, "forecast_dir": forecast_dir}
+             "forecast_dir": forecast_dir,
+             "sites_dir": os.pathsep.join(map(str, sites_dir)) if sites_dir else None}
+    # the server processes build their settings from the environment (api.app.create_app)
+    os.environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in given.items()
+                       if v is not None})
     try:
-        settings = Settings.from_env(**{k: v for k, v in given.items() if v is not None})
-    except ValueError as err:
+        settings = Settings.from_env()
+        catalog = load_catalog(settings.sites_dir)
+    except (SiteError, ValueError) as err:
         raise _fail(err) from None
-    err_console.print(f"simulating {len(load_catalog(settings.sites_dir))} sites for the climate "
-                      f"year {settings.year}, then serving on http://{host}:{port}/v1 "
+    err_console.print(f"simulating {len(catalog)} sites for the climate year {settings.year} in "
+                      f"{workers} process(es), then serving on http://{host}:{port}/v1 "
                       f"(reservations in {settings.db_path})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
 
 
 @app.command()
