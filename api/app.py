@@ -113,6 +113,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     def known_sites(d: TwinData, ids: list[str] | None) -> list[str]:
         if ids is None:
             return list(d.catalog)
+        if not ids:
+            raise HTTPException(422, "sites is empty: leave it out to allow every site")
         unknown = [s for s in ids if s not in d.catalog]
         if unknown:
             raise HTTPException(422, f"unknown site(s) {', '.join(unknown)}; known: "
@@ -170,7 +172,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     @app.get("/v1/sites/{site_id}/timeseries", response_model=schemas.TimeseriesOut,
              responses={**errors, 200: {"content": {"text/csv": {}}}})
     def timeseries(site_id: str, d: Data, r: Reservations,
-                   start: datetime | None = None, end: datetime | None = None,
+                   start: schemas.QueryTime | None = None,
+                   end: schemas.QueryTime | None = None,
                    variables: Annotated[str | None, Query(
                        description=f"comma-separated, of: {', '.join(TIMESERIES)}, "
                                    "it_headroom_w; default all")] = None,
@@ -271,8 +274,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     @app.get("/emissions/forecasts/current", tags=["Carbon Aware SDK"],
              responses={400: {"model": schemas.Problem}})
     def carbon_aware_forecast(d: Data, location: Annotated[list[str], Query()],
-                              dataStartAt: datetime | None = None,  # noqa: N803 (SDK names)
-                              dataEndAt: datetime | None = None,  # noqa: N803
+                              dataStartAt: schemas.QueryTime | None = None,  # noqa: N803 (SDK)
+                              dataEndAt: schemas.QueryTime | None = None,  # noqa: N803
                               windowSize: Annotated[int | None, Query(gt=0)] = None):  # noqa: N803
         """Green Software Foundation Carbon Aware SDK ``GetCurrentForecastData``: for each
         location (site id), the carbon intensity [g CO2 / kWh] of the site's electricity each

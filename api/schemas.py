@@ -3,17 +3,33 @@ ISO 8601 with a time zone (UTC in answers), unknown fields refused."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from sites.catalog import SERVER_MODELS
 from twin.it_load import SERVERS, design_it_power
 from twin.latency import REGIONS
 from twin.schedule import OBJECTIVES
 
+YEARS = (1900, 2200)  # times outside are refused (and could not be computed on)
+
+
+def _in_range(t: datetime) -> datetime:
+    """The time in UTC (naive: taken as UTC), refused outside YEARS."""
+    try:
+        utc = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not YEARS[0] <= utc.year <= YEARS[1]:
+        raise ValueError(f"time {t.isoformat()} is outside the years {YEARS[0]}-{YEARS[1]}")
+    return utc
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_in_range)]  # bodies: a zone is required
+QueryTime = Annotated[datetime, AfterValidator(_in_range)]  # query parameters: naive is UTC
 Objective = Literal[OBJECTIVES]
 SiteId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -31,9 +47,10 @@ class JobIn(_In):
     gpu_count: int | None = Field(None, gt=0, le=10_000_000)
     gpu_model: Literal[SERVER_MODELS] = "H100"
     duration_h: int = Field(gt=0, le=24 * 366)
-    earliest_start: AwareDatetime | None = Field(None, description="default: now")
-    deadline: AwareDatetime = Field(description="the job must end by then")
-    sites: list[SiteId] | None = Field(None, max_length=100, description="allowed; default all")
+    earliest_start: Time | None = Field(None, description="default: now")
+    deadline: Time = Field(description="the job must end by then")
+    sites: list[SiteId] | None = Field(None, min_length=1, max_length=100,
+                                       description="allowed; default all")
     interruptible: bool = False
     kind: Literal["training", "inference"] = "training"
     latency_budget_ms: float | None = Field(None, gt=0, le=10_000, description=(
@@ -129,8 +146,8 @@ class PlanOut(BaseModel):
 
 class ReservationIn(_In):
     site: SiteId
-    start: AwareDatetime = Field(description="a whole UTC hour")
-    end: AwareDatetime = Field(description="a whole UTC hour after start")
+    start: Time = Field(description="a whole UTC hour")
+    end: Time = Field(description="a whole UTC hour after start")
     it_power_mw: float = Field(gt=0, le=1000)
     ttl_s: int | None = Field(None, gt=0, le=366 * 24 * 3600,
                               description="how long the hold lasts (default: the service's)")

@@ -233,6 +233,8 @@ def test_window_search_by_gpu_count_and_interruptible(client):
 @pytest.mark.parametrize("change, status, words", [
     ({"it_power_mw": 500.0}, 422, "capacity"),
     ({"sites": ["hami", "narnia"]}, 422, "unknown site(s) narnia"),
+    ({"sites": [], "latency_budget_ms": 10, "user_region": "beijing", "kind": "inference"}, 422,
+     "sites"),
     ({"deadline": iso(NOW + timedelta(days=90))}, 422, "horizon"),
     ({"deadline": iso(NOW + timedelta(hours=3))}, 422, "deadline is too close"),
     ({"gpu_count": 8}, 422, "not both"),
@@ -394,3 +396,17 @@ def pd_hours(start, n):
     import pandas as pd
 
     return pd.date_range(start, periods=n, freq="h")
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/v1/sites/hami/timeseries", {"start": "0001-01-01T00:00:00"}),
+    ("/v1/sites/hami/timeseries", {"start": "9999-12-31T23:00:00Z"}),
+])
+def test_times_outside_the_supported_years_are_refused(client, path, params):
+    r = client.get(path, params=params)
+    assert r.status_code == 422 and "outside the years 1900-2200" in r.text
+
+
+def test_job_times_outside_the_supported_years_are_refused(client):
+    r = client.post("/v1/plans", json={"jobs": [job(earliest_start="0001-01-01T00:00:00+00:01")]})
+    assert r.status_code == 422 and "outside the years" in r.text
