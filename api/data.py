@@ -45,6 +45,7 @@ class TwinData:
                                 battery_policy=battery_policy)
         self.year, self.battery_policy = year, battery_policy
         self.currency = self.ds["grid_cost"].attrs["currency"]
+        self._configuration = json.loads(self.ds.attrs["site_configuration"])
         self.summary = twin.facility_summary(self.ds).join(
             twin.balance_summary(self.ds).drop(columns="name")).join(
             twin.generation_summary(self.ds).drop(columns="name"))
@@ -125,7 +126,7 @@ class TwinData:
                 for k, v in values.items()}
 
     def configuration(self, site_id: str) -> dict:
-        return json.loads(self.ds.attrs["site_configuration"])[site_id]
+        return self._configuration[site_id]
 
 
 def utc(t: datetime) -> datetime:
