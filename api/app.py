@@ -25,6 +25,7 @@ from api.store import CapacityExceeded, IdempotencyConflict, Store
 from twin import __version__
 from twin.latency import region_location, round_trip_ms
 from twin.schedule import Job, JobDoesNotFit, plan, search_windows
+from twin.variables import W_PER_MW, to_mw
 
 API_KEY_HEADER = "X-API-Key"
 
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         s = d.catalog[site_id]
         return {"id": s.id, "name": s.name, "province": s.province, "role": s.role,
                 "latitude": s.latitude, "longitude": s.longitude, "altitude_m": s.altitude_m,
-                "it_capacity_mw": s.it.capacity_w / 1e6, "annual": d.site_summary(site_id)}
+                "it_capacity_mw": to_mw(s.it.capacity_w), "annual": d.site_summary(site_id)}
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, err: RequestValidationError):
@@ -247,7 +248,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
                 "hours": list(o.hours) if interruptible else None,
                 "renewable_fraction": o.renewable_fraction,
-                "grid_energy_mwh": o.grid_energy_wh / 1e6, "emissions_kg_co2": o.emissions_kg,
+                "grid_energy_mwh": to_mw(o.grid_energy_wh), "emissions_kg_co2": o.emissions_kg,
                 "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
                 "run_now": o.run_now}
 
@@ -266,7 +267,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                                  limit=body.limit)
         run_now = next((o for o in options if o.run_now), None)
         return {"data_mode": d.mode(allowed, calendar), "objective": body.objective,
-                "it_power_mw": job.it_power_w / 1e6,
+                "it_power_mw": to_mw(job.it_power_w),
                 "options": [option_out(d, o, rtt, job.interruptible) for o in options],
                 "run_now": None if run_now is None else option_out(d, run_now, rtt,
                                                                    job.interruptible)}
@@ -349,10 +350,10 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                 "status": result.status, "objective_value": result.objective_value,
                 "mip_gap": None if not np.isfinite(result.mip_gap) else result.mip_gap,
                 "solve_seconds": result.solve_seconds,
-                "grid_energy_mwh": result.grid_energy_wh / 1e6,
+                "grid_energy_mwh": to_mw(result.grid_energy_wh),
                 "emissions_kg_co2": result.emissions_kg, "cost": result.cost,
                 "currency": d.currency,
-                "assignments": [{"name": a.job.name, "it_power_mw": a.job.it_power_w / 1e6,
+                "assignments": [{"name": a.job.name, "it_power_mw": to_mw(a.job.it_power_w),
                                  "sites": list(a.sites), "start": a.start, "end": a.end,
                                  "runs": [{"site": s, "start": t, "fraction": f}
                                           for s, t, f in a.runs]}
@@ -360,7 +361,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
 
     def reservation_out(res, now: datetime) -> dict:
         out = res.as_dict(now)
-        out["it_power_mw"] = out.pop("it_power_w") / 1e6
+        out["it_power_mw"] = to_mw(out.pop("it_power_w"))
         return {k: v for k, v in out.items() if k != "tenant" and k != "cancelled"}
 
     @app.post("/v1/reservations", response_model=schemas.ReservationOut, status_code=201,
@@ -380,7 +381,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
             raise HTTPException(422, "start and end must be whole UTC hours")
         period(start, end)
         ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
-        res, created = r.reserve(t, body.site, start, end, body.it_power_mw * 1e6,
+        res, created = r.reserve(t, body.site, start, end, body.it_power_mw * W_PER_MW,
                                  d.catalog[body.site].it.capacity_w, ttl, now, idempotency_key)
         return JSONResponse(schemas.ReservationOut(**reservation_out(res, now)).model_dump(
             mode="json"), 201 if created else 200)

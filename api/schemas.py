@@ -13,6 +13,7 @@ from sites.catalog import SERVER_MODELS
 from twin.it_load import SERVERS, design_it_power
 from twin.latency import REGIONS
 from twin.schedule import OBJECTIVES
+from twin.variables import W_PER_MW
 
 YEARS = (1900, 2200)  # times outside are refused (and could not be computed on)
 
@@ -71,7 +72,7 @@ class JobIn(_In):
 
     def it_power_w(self) -> float:
         if self.it_power_mw is not None:
-            return self.it_power_mw * 1e6
+            return self.it_power_mw * W_PER_MW
         per_server = max(SERVERS[self.gpu_model].accelerators, 1)
         servers = np.ceil(self.gpu_count / per_server)
         return float(design_it_power(np.array([self.gpu_model]), np.array([servers]))[0])

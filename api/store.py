@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from twin.variables import to_mw
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY,
@@ -120,10 +122,10 @@ class Store:
             if worst + it_power_w > capacity_w * (1 + 1e-12):
                 db.execute("ROLLBACK")
                 raise CapacityExceeded(
-                    f"site {site} has {capacity_w / 1e6:.3f} MW of IT capacity; "
-                    f"{worst / 1e6:.3f} MW is already held in the busiest hour of "
+                    f"site {site} has {to_mw(capacity_w):.3f} MW of IT capacity; "
+                    f"{to_mw(worst):.3f} MW is already held in the busiest hour of "
                     f"{start:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}, so "
-                    f"{it_power_w / 1e6:.3f} MW more does not fit")
+                    f"{to_mw(it_power_w):.3f} MW more does not fit")
             row = (str(uuid.uuid4()), tenant, idempotency_key, request, site, start_h, end_h,
                    it_power_w, now.isoformat(), hour_number(now + ttl))
             db.execute("INSERT INTO reservations (id, tenant, idempotency_key, request, site, "

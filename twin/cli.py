@@ -20,6 +20,7 @@ from sites import SiteError, get_site, load_catalog
 from twin.facility import facility_summary
 from twin.simulate import BATTERY_POLICIES, generation_summary, simulate
 from twin.storage import balance_summary
+from twin.variables import to_mw
 from weather.readers import FORMATS
 from weather.readers import read as read_weather
 
@@ -52,11 +53,6 @@ def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
     }
 
 
-def _mw(watts) -> float:
-    """W -> MW (and Wh -> MWh): the one display conversion."""
-    return float(watts) / 1e6
-
-
 def _fmt(value, spec: str) -> str:
     return "–" if not np.isfinite(value) else format(value, spec)
 
@@ -69,10 +65,10 @@ def _show_generation(ds: xr.Dataset, title: str):
         table.add_column(column, justify="left" if column == "site" else "right", no_wrap=True)
     for site_id, row in summary.iterrows():
         table.add_row(
-            row["name"], f"{_mw(row.pv_energy_wh):,.0f}", f"{_mw(row.wind_energy_wh):,.0f}",
-            f"{_mw(row.renewable_energy_wh):,.0f}", _fmt(row.pv_capacity_factor, ".1%"),
+            row["name"], f"{to_mw(row.pv_energy_wh):,.0f}", f"{to_mw(row.wind_energy_wh):,.0f}",
+            f"{to_mw(row.renewable_energy_wh):,.0f}", _fmt(row.pv_capacity_factor, ".1%"),
             _fmt(row.wind_capacity_factor, ".1%"), _fmt(row.renewable_capacity_factor, ".1%"),
-            f"{_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
+            f"{to_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
             + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
             f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
     console.print(table)
@@ -91,7 +87,7 @@ def _show_facility(ds: xr.Dataset):
                 "WUE L/kWh", "peak PUE", "h free", "h mechanical", "h > allowable"):
         table.add_column(col, justify="left" if col in ("site", "cooling", "control") else "right")
     for site_id, r in summary.iterrows():
-        table.add_row(site_id, r.topology, r.control, f"{_mw(r.it_energy_wh):,.0f}",
+        table.add_row(site_id, r.topology, r.control, f"{to_mw(r.it_energy_wh):,.0f}",
                       _fmt(r.pue, ".3f"), _fmt(r.pue_baseline, ".3f"),
                       _fmt(r.cooling_saving_pct / 100, ".1%"), _fmt(r.wue_l_per_kwh, ".2f"),
                       _fmt(r.peak_pue, ".2f"), f"{r.hours_economizer + r.hours_evaporative:,}",
@@ -111,10 +107,10 @@ def _show_balance(ds: xr.Dataset):
         table.add_column(col, justify="left" if col == "site" else "right")
     for site_id, r in summary.iterrows():
         table.add_row(site_id, _fmt(r.renewable_fraction, ".1%"), f"{r.hours_fully_renewable:,}",
-                      f"{_mw(r.grid_energy_wh):,.0f}", f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
-                      f"{_mw(r.curtailed_energy_wh):,.0f}", f"{_mw(r.unserved_energy_wh):,.1f}",
-                      f"{r.battery_cycles:,.0f}", f"{_mw(r.it_available_mean_w):,.2f}",
-                      f"{_mw(r.it_available_p10_w):,.2f}")
+                      f"{to_mw(r.grid_energy_wh):,.0f}", f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
+                      f"{to_mw(r.curtailed_energy_wh):,.0f}", f"{to_mw(r.unserved_energy_wh):,.1f}",
+                      f"{r.battery_cycles:,.0f}", f"{to_mw(r.it_available_mean_w):,.2f}",
+                      f"{to_mw(r.it_available_p10_w):,.2f}")
     console.print(table)
 
 
@@ -207,8 +203,8 @@ def sites(sites_dir: SitesDir = None):
     for site_id, s in catalog.items():
         station = Path(s.weather_station).stem.split(".")[-2]  # CHN_Ningxia.Hui.Yinchuan.536140_CSWD
         table.add_row(site_id, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}",
-                      f"{s.altitude_m:,.0f}", f"{s.it.capacity_w / 1e6:,.1f}",
-                      f"{s.it.gpu_count:,} {s.it.gpu_model}", f"{s.pv.capacity_wp / 1e6:,.0f}",
+                      f"{s.altitude_m:,.0f}", f"{to_mw(s.it.capacity_w):,.1f}",
+                      f"{s.it.gpu_count:,} {s.it.gpu_model}", f"{to_mw(s.pv.capacity_wp):,.0f}",
                       f"{s.wind.turbine_count} x {s.wind.turbine_type}", s.cooling.topology, station)
     console.print(table)
 

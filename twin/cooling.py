@@ -44,8 +44,8 @@ FILTER_CAPTURE, FILTER_FACE_VELOCITY_M_S = 0.85, 2.5
 
 
 def outdoor_state(temp_air, temp_dew, pressure) -> dict[str, np.ndarray]:
-    """The outdoor air ``(S, T)``: dry bulb, pressure, humidity ratio, wet bulb and
-    density at the site's pressure, plus the humidity ratios of the recommended dew-point limits at that pressure."""
+    """The outdoor air ``(S, T)``: dry bulb, pressure, humidity ratio, wet bulb and density at
+    the site's pressure, plus the humidity ratios of the recommended dew-point limits there."""
     names = ("humidity_ratio", "wet_bulb", "density")
     air = state(temp_air, temp_dew, pressure, names=names)
     return {"temp_air": temp_air, "pressure": pressure, **{k: air[k] for k in names},

@@ -31,10 +31,11 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from twin.it_load import CST_OFFSET_H
 from twin.study import ANNUAL, QUANTILES, summary
+from twin.variables import W_PER_MW
 
-CST_OFFSET = pd.Timedelta(hours=8)  # China Standard Time: UTC+8 all year, no DST since 1991
-W_PER_MW = 1e6
+CST_OFFSET = pd.Timedelta(hours=CST_OFFSET_H)
 DPI = 100
 FIGSIZE_IN = (8.0, 4.0)
 PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power")

@@ -49,6 +49,8 @@ import pandas as pd
 import scipy.sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from twin.variables import W_PER_MW
+
 # objective -> the per-hour metric of hourly_accounting it minimises
 OBJECTIVE_METRIC = {"grid_energy": "grid_wh", "carbon": "emissions_kg", "cost": "cost"}
 OBJECTIVES = tuple(OBJECTIVE_METRIC)
@@ -56,7 +58,6 @@ HOUR = pd.Timedelta(hours=1)
 # slack on capacity checks [W]: rounding in sums of job powers, far below any real IT load
 CAPACITY_TOLERANCE_W = 1e-3
 # the solver works in MW so that its coefficients are near 1 (HiGHS tolerances are absolute)
-W_PER_MW = 1e6
 # the solver's objective: the largest weight of a grid MWh (HiGHS's tolerances are absolute:
 # 1e-7 on reduced costs), and the earlier-hours tie-break per MWh of job relative to it
 OBJECTIVE_SCALE = 100.0

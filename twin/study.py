@@ -42,7 +42,7 @@ from twin.facility import facility_summary
 from twin.psychrometrics import dew_point, humidity_ratio_from_rh
 from twin.simulate import simulate
 from twin.storage import balance_summary
-from twin.variables import annotate
+from twin.variables import annotate, to_mw
 
 BASE_YEAR = 2025  # the non-leap calendar every year is stored on
 HOURS = 8760
@@ -253,10 +253,10 @@ def annual_figures(ds: xr.Dataset) -> dict[str, np.ndarray]:
             "annual_pue": facility["pue"].to_numpy(),
             "wue": facility["wue_l_per_kwh"].to_numpy(),
             "hours_over_allowable": facility["hours_outside_allowable"].to_numpy(float),
-            "curtailed_energy": balance["curtailed_energy_wh"].to_numpy() / 1e6,
-            "grid_energy": balance["grid_energy_wh"].to_numpy() / 1e6,
+            "curtailed_energy": to_mw(balance["curtailed_energy_wh"].to_numpy()),
+            "grid_energy": to_mw(balance["grid_energy_wh"].to_numpy()),
             "emissions": balance["emissions_t"].to_numpy(),
-            "it_available_mean": ds["it_available_power"].mean("time").to_numpy() / 1e6}
+            "it_available_mean": to_mw(ds["it_available_power"].mean("time").to_numpy())}
 
 
 def run_task(study: Study, store: str, task: tuple[int, int, int]) -> tuple[int, int, int]:

@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 import xarray as xr
 
+W_PER_MW = 1e6  # W (and Wh) inside the library; MW (MWh) only for people
+
+
+def to_mw(watts):
+    """W -> MW (and Wh -> MWh): the one display conversion."""
+    return watts / W_PER_MW
+
 
 @dataclass(frozen=True)
 class Variable:
