@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from api import schemas
-from api.data import TIMESERIES, TwinData, ceil_hour, hours, utc
+from api.data import TIMESERIES, TwinData, ceil_hour, hours
 from api.settings import Settings
 from api.store import CapacityExceeded, IdempotencyConflict, Store
 from twin import __version__
@@ -183,8 +183,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         the IT headroom after every tenant's reservations."""
         existing(d, site_id)
         now = clock()
-        start = utc(start) if start else now.replace(minute=0, second=0, microsecond=0)
-        calendar = period(start, utc(end) if end else start + timedelta(hours=24))
+        start = start or now.replace(minute=0, second=0, microsecond=0)
+        calendar = period(start, end or start + timedelta(hours=24))
         known = [*TIMESERIES, "it_headroom_w"]
         names = known if variables is None else [v.strip() for v in variables.split(",")]
         if unknown := [v for v in names if v not in known]:
@@ -209,8 +209,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                            for k, v in values.items()}}
 
     def job_from(body: schemas.JobIn, now: datetime, allowed: list[str]) -> Job:
-        earliest = ceil_hour(max(utc(body.earliest_start or now), now))
-        deadline = utc(body.deadline)
+        earliest, deadline = ceil_hour(max(body.earliest_start or now, now)), body.deadline
         if deadline - earliest > timedelta(hours=settings.max_horizon_h):
             raise HTTPException(422, f"from {earliest:%Y-%m-%dT%H:%MZ} to the deadline is more "
                                      f"than the service's horizon of {settings.max_horizon_h} h")
@@ -287,9 +286,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         if unknown := [s for s in location if s not in d.catalog]:
             raise HTTPException(400, f"unknown location(s) {', '.join(unknown)}; known: "
                                      f"{', '.join(d.catalog)}")
-        start = utc(dataStartAt) if dataStartAt else now.replace(minute=0, second=0,
-                                                                 microsecond=0)
-        end = utc(dataEndAt) if dataEndAt else start + timedelta(hours=24)
+        start = dataStartAt or now.replace(minute=0, second=0, microsecond=0)
+        end = dataEndAt or start + timedelta(hours=24)
         window_h = max(1, -(-(windowSize or 60) // 60))
         if end <= start or end - start > timedelta(hours=settings.max_horizon_h):
             raise HTTPException(400, f"dataStartAt..dataEndAt must be a period of at most "
@@ -376,7 +374,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         now = clock()
         if body.site not in d.catalog:
             raise HTTPException(422, f"unknown site {body.site!r}; known: {', '.join(d.catalog)}")
-        start, end = utc(body.start), utc(body.end)
+        start, end = body.start, body.end
         if start != ceil_hour(start) or end != ceil_hour(end):
             raise HTTPException(422, "start and end must be whole UTC hours")
         period(start, end)

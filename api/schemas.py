@@ -3,12 +3,13 @@ ISO 8601 with a time zone (UTC in answers), unknown fields refused."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from api.data import utc
 from sites.catalog import SERVER_MODELS
 from twin.it_load import SERVERS, design_it_power
 from twin.latency import REGIONS
@@ -19,14 +20,15 @@ YEARS = (1900, 2200)  # times outside are refused (and could not be computed on)
 
 
 def _in_range(t: datetime) -> datetime:
-    """The time in UTC (naive: taken as UTC), refused outside YEARS."""
+    """The time in UTC (naive: taken as UTC), refused outside YEARS: every time a request gives
+    reaches the routes as an aware UTC datetime."""
     try:
-        utc = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+        in_utc = utc(t)
     except OverflowError:
-        utc = None
-    if utc is None or not YEARS[0] <= utc.year <= YEARS[1]:
+        in_utc = None
+    if in_utc is None or not YEARS[0] <= in_utc.year <= YEARS[1]:
         raise ValueError(f"time {t.isoformat()} is outside the years {YEARS[0]}-{YEARS[1]}")
-    return utc
+    return in_utc
 
 
 Time = Annotated[AwareDatetime, AfterValidator(_in_range)]  # bodies: a zone is required
