@@ -1,9 +1,13 @@
 import math
 import tomllib
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import xarray as xr
 
 SHARED_WEATHER = Path(__file__).resolve().parents[2] / "shared" / "weather"
 EPW_FILES = sorted(SHARED_WEATHER.glob("*.epw"))
@@ -62,3 +66,26 @@ def hami_data() -> dict:
     """The bundled Hami site file as a dict (to alter and write back with dump_toml)."""
     text = resources.files("sites").joinpath("catalog", "hami.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
+
+
+def write_era5(path, site, start: datetime, hours: int, sun: bool, years: int = 1):
+    """An ERA5-style NetCDF (weather.read_netcdf's format) of ``hours`` from ``start`` built
+    from the site's synthetic weather of ``years`` calendar years (and the hour after them);
+    ``sun=False`` makes every hour dark."""
+    wx = xr.concat([site.weather(year=start.year + k, seed=9) for k in range(years + 1)],
+                   "time").sel(time=slice(start.replace(tzinfo=None), None)).isel(
+        time=slice(0, hours + 1))
+    valid = pd.DatetimeIndex(wx["time"].values)
+    ghi_before = np.r_[0.0, wx["ghi"].values[:-1]] * (1.0 if sun else 0.0)  # hour ending at t
+    speed = wx["wind_speed"].values
+    fields = {"t2m": (wx["temp_air"].values + 273.15, "K"),
+              "d2m": (wx["temp_dew"].values + 273.15, "K"),
+              "ssrd": (ghi_before * 3600.0, "J m**-2"), "u10": (speed, "m s**-1"),
+              "v10": (np.zeros_like(speed), "m s**-1"), "sp": (wx["pressure"].values, "Pa")}
+    lats, lons = [site.latitude + 0.1, site.latitude - 0.1], [site.longitude - 0.1,
+                                                              site.longitude + 0.1]
+    ds = xr.Dataset({k: (("valid_time", "latitude", "longitude"),
+                         np.broadcast_to(v[:, None, None], (len(valid), 2, 2)).copy(),
+                         {"units": u}) for k, (v, u) in fields.items()},
+                    coords={"valid_time": valid, "latitude": lats, "longitude": lons})
+    ds.to_netcdf(path)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.data import TwinData
 from api.settings import Settings
+from tests.conftest import write_era5
 
 NOW = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
 KEYS = {"key-a": "tenant-a", "key-b": "tenant-b"}
@@ -336,38 +337,12 @@ def test_plan_limits_and_jobs_that_fit_nowhere(client):
     assert client.post("/v1/plans", json={"jobs": []}).status_code == 422
 
 
-def write_era5_forecast(path, site, start: datetime, hours: int, sun: bool, years: int = 1):
-    """An ERA5-style NetCDF (weather.read_netcdf's format) of ``hours`` from ``start`` built
-    from the site's synthetic weather of ``years`` calendar years (and the hour after them);
-    ``sun=False`` makes every hour dark."""
-    import pandas as pd
-    import xarray as xr
-
-    wx = xr.concat([site.weather(year=start.year + k, seed=9) for k in range(years + 1)],
-                   "time").sel(time=slice(start.replace(tzinfo=None), None)).isel(
-        time=slice(0, hours + 1))
-    valid = pd.DatetimeIndex(wx["time"].values)
-    ghi_before = np.r_[0.0, wx["ghi"].values[:-1]] * (1.0 if sun else 0.0)  # hour ending at t
-    speed = wx["wind_speed"].values
-    fields = {"t2m": (wx["temp_air"].values + 273.15, "K"),
-              "d2m": (wx["temp_dew"].values + 273.15, "K"),
-              "ssrd": (ghi_before * 3600.0, "J m**-2"), "u10": (speed, "m s**-1"),
-              "v10": (np.zeros_like(speed), "m s**-1"), "sp": (wx["pressure"].values, "Pa")}
-    lats, lons = [site.latitude + 0.1, site.latitude - 0.1], [site.longitude - 0.1,
-                                                              site.longitude + 0.1]
-    ds = xr.Dataset({k: (("valid_time", "latitude", "longitude"),
-                         np.broadcast_to(v[:, None, None], (len(valid), 2, 2)).copy(),
-                         {"units": u}) for k, (v, u) in fields.items()},
-                    coords={"valid_time": valid, "latitude": lats, "longitude": lons})
-    ds.to_netcdf(path)
-
-
 def test_forecast_file_answers_for_its_hours_and_says_so(tmp_path, data, clock):
     """A dark three-day forecast for Golmud: its hours have no PV and say 'forecast'; hours
     after it and other sites stay on the typical year."""
     folder = tmp_path / "forecasts"
     folder.mkdir()
-    write_era5_forecast(folder / "golmud.nc", data.catalog["golmud"], NOW, 72, sun=False)
+    write_era5(folder / "golmud.nc", data.catalog["golmud"], NOW, 72, sun=False)
     forecast = TwinData(year=2025, seed=0, battery_policy="balance", forecast_dir=folder)
     settings = Settings(db_path=tmp_path / "f.sqlite3", api_keys=KEYS)
     with TestClient(create_app(settings, data=forecast, clock=clock)) as c:
@@ -387,7 +362,7 @@ def test_forecast_file_answers_for_its_hours_and_says_so(tmp_path, data, clock):
         assert search.json()["data_mode"] == "forecast"
     bad = tmp_path / "bad"
     bad.mkdir()
-    write_era5_forecast(bad / "atlantis.nc", data.catalog["golmud"], NOW, 24, sun=True)
+    write_era5(bad / "atlantis.nc", data.catalog["golmud"], NOW, 24, sun=True)
     with pytest.raises(ValueError, match="no catalog site 'atlantis'"):
         TwinData(year=2025, seed=0, battery_policy="balance", forecast_dir=bad)
 

@@ -12,10 +12,20 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from sites import get_site
-from tests.conftest import SHARED_WEATHER, needs_shared
+from tests.conftest import SHARED_WEATHER, needs_shared, write_era5
 from twin.cli import app
 from twin.psychrometrics import saturation_vapour_pressure
-from twin.study import ANNUAL, STORED, Scenario, Study, Variant, morph, parse_variants, run_study, summary
+from twin.study import (
+    ANNUAL,
+    STORED,
+    Scenario,
+    Study,
+    Variant,
+    morph,
+    parse_variants,
+    run_study,
+    summary,
+)
 
 SMALL = Study(("hami", "golmud"), (1, 2), (Scenario("baseline"), Scenario.parse("+2K")),
               tuple(parse_variants(["cooling.evaporative_assist=true,false"])))
@@ -173,12 +183,11 @@ def test_real_years_from_one_multi_year_netcdf(tmp_path):
     is its own year of the file, 29 February dropped."""
     from datetime import UTC, datetime
 
-    from tests.test_api import write_era5_forecast
 
     site = get_site("golmud")
     path = tmp_path / "era5.nc"
     start = datetime(2027, 1, 1, tzinfo=UTC)
-    write_era5_forecast(path, site, start, 8760 + 8784, sun=True, years=2)
+    write_era5(path, site, start, 8760 + 8784, sun=True, years=2)
     study = Study(("golmud",), (2027, 2028), weather_dir=str(path))
     ds = run_study(study, tmp_path / "multi.zarr").load()
     import weather
