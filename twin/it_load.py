@@ -181,20 +181,23 @@ def utilisation_series(time, spec) -> np.ndarray:
     time = pd.DatetimeIndex(time)
     if isinstance(spec, np.ndarray) and spec.ndim == 2 and spec.shape[1] == len(time):
         return check_utilisation(spec, time)
-    profiles = []
-    for site, entry in enumerate(spec):
-        values = np.asarray(entry, dtype=float)
-        if values.ndim == 0:
-            profiles.append(np.full(HOURS_PER_DAY, float(values)))
-        elif values.shape == (HOURS_PER_DAY,):
-            profiles.append(values)
-        else:
-            raise ValueError(
-                f"utilisation for site index {site} must be a constant or {HOURS_PER_DAY} hourly "
-                f"values (China Standard Time), got shape {values.shape}; a (site, time) array "
-                f"must have {len(time)} columns")
-    profiles = np.array(profiles, dtype=float).reshape(-1, HOURS_PER_DAY)
-    return check_utilisation(profiles[:, cst_hour_of_day(time)], time)
+    return check_utilisation(daily_profile(time, spec, "utilisation"), time)
+
+
+def daily_profile(time, values, name: str) -> np.ndarray:
+    """``(site, time)`` hourly values from one entry per site: a constant, or 24 values indexed
+    by the hour of day in China Standard Time (UTC+8) of the UTC hour starts ``time``. An entry
+    of another shape raises ``ValueError``; the values themselves are the caller's to check."""
+    hours = cst_hour_of_day(time)
+    out = np.empty((len(values), len(hours)))
+    for site, entry in enumerate(values):
+        v = np.asarray(entry, dtype=float)
+        if v.shape not in ((), (HOURS_PER_DAY,)):
+            raise ValueError(f"{name} at site index {site} must be one value or {HOURS_PER_DAY} "
+                             f"hourly values (China Standard Time hours 0-23), got shape "
+                             f"{v.shape}")
+        out[site] = v if v.ndim == 0 else v[hours]
+    return out
 
 
 def _site_param(value, n_sites: int, name: str, low=-np.inf, high=np.inf) -> np.ndarray:

@@ -29,7 +29,7 @@ from twin.cooling import MODES
 from twin.facility import LOAD_LEVELS, Facility, available_it_power, linear_form
 from twin.it_load import check_utilisation
 from twin.solar import PVArrays, pv_power
-from twin.storage import BatteryArrays, daily_profile, power_balance
+from twin.storage import BatteryArrays, non_negative_profile, power_balance
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
 from twin.wind import WindArrays, long_term_scale, wind_power
 from weather.errors import WeatherError
@@ -173,9 +173,9 @@ def _balance(sites, time, renewable, facility_power):
     battery = BatteryArrays.from_configs([s.battery for s in sites])
     limit = np.array([s.grid.import_capacity_w for s in sites])
     flows = power_balance(battery, renewable, facility_power, limit)
-    intensity = daily_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
+    intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
                               "grid.carbon_intensity_g_per_kwh")
-    price = daily_profile(time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
+    price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
     kw = flows["grid_import"] / 1000.0
     flows.update(carbon_intensity=intensity, electricity_price=price,
                  grid_emissions=kw * intensity / 1000.0, grid_cost=kw * price)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.it_load import cst_hour_of_day
+from twin.it_load import daily_profile
 
 HOUR_H = 1.0  # the twin's time step [h]
 
@@ -51,17 +51,15 @@ class BatteryArrays:
                    initial_soc=col("initial_soc"))
 
 
-def daily_profile(time, values, name: str) -> np.ndarray:
-    """``(S, T)`` hourly values from one entry per site: a constant or 24 values by hour of day
-    in China Standard Time (UTC+8). NaN, negative or misshapen entries raise ``ValueError``."""
-    hours = cst_hour_of_day(time)
-    out = np.empty((len(values), len(hours)))
-    for i, v in enumerate(values):
-        v = np.asarray(v, dtype=float)
-        if v.shape not in ((), (24,)) or not (np.isfinite(v) & (v >= 0)).all():
-            raise ValueError(f"{name} at site index {i} must be a number >= 0 or 24 such values "
-                             f"(China Standard Time hours 0-23), got {v.tolist()}")
-        out[i] = v if v.ndim == 0 else v[hours]
+def non_negative_profile(time, values, name: str) -> np.ndarray:
+    """``(S, T)`` hourly values of a per-site constant or 24-hour CST profile
+    (:func:`twin.it_load.daily_profile`); NaN or negative values raise ``ValueError``."""
+    out = daily_profile(time, values, name)
+    bad = ~(np.isfinite(out) & (out >= 0))
+    if bad.any():
+        site = int(np.argwhere(bad)[0][0])
+        raise ValueError(f"{name} at site index {site} must be numbers >= 0, got "
+                         f"{np.asarray(values[site]).tolist()}")
     return out
 
 
