@@ -10,13 +10,16 @@ import io
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from importlib import metadata, resources
+from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from api import schemas
 from api.data import TIMESERIES, TwinData, ceil_hour, hours
@@ -28,6 +31,7 @@ from twin.schedule import Job, JobDoesNotFit, plan, search_windows
 from twin.variables import W_PER_MW, to_mw
 
 API_KEY_HEADER = "X-API-Key"
+STATIC = Path(__file__).with_name("static")  # the dashboard page, its script and style
 
 
 class BodyLimit:
@@ -51,7 +55,15 @@ class BodyLimit:
             if len(body) > self.limit:
                 return await self._refuse(scope, receive, send)
 
+        replayed = False
+
         async def replay():
+            # the body once, then the client's own messages: a file or streaming response
+            # waits for http.disconnect, and a replay forever would spin it
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
         return await self.app(scope, replay, send)
@@ -408,4 +420,20 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
             raise HTTPException(404, f"you have no reservation {reservation_id!r}")
         return reservation_out(res, clock())
 
+    # the dashboard: one static page over the public API above; Plotly served from its package
+    # (never a CDN), under a URL carrying its version, so browsers may cache it for good
+    plotly_js = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+    page = (STATIC / "index.html").read_text(encoding="utf-8").replace(
+        "{{plotly_version}}", metadata.version("plotly"))
+
+    @app.get("/", include_in_schema=False)
+    def dashboard():
+        return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_bundle():
+        return FileResponse(plotly_js, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")  # after plotly's route
     return app

@@ -27,7 +27,8 @@ TIMESERIES = {"renewable_power_w": "renewable_power", "pv_power_w": "pv_power",
               "facility_power_intercept_w": "facility_power_intercept",
               "carbon_intensity_g_per_kwh": "carbon_intensity",
               "electricity_price_per_kwh": "electricity_price", "battery_soc": "battery_soc",
-              "grid_import_w": "grid_import", "temp_air_degc": "temp_air"}
+              "battery_power_w": "battery_power", "grid_import_w": "grid_import",
+              "temp_air_degc": "temp_air"}
 
 
 def hours(start: datetime, end: datetime) -> pd.DatetimeIndex:
