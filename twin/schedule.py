@@ -509,7 +509,11 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     over the rigid jobs running of max(P - headroom, 0), which whole starts satisfy but
     fractional ones (a job split to fit under the headroom) do not. On benchmarks/plan.py it
     lifts the LP bound from 63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %;
-    grouping the interruptible jobs and one column per site-hour halved it again."""
+    grouping the interruptible jobs and one column per site-hour halved it again. Tried on the
+    same benchmark and dropped, all slower: cumulative start variables (z = started by hour t,
+    sparser rows; 5-10x slower in HiGHS), MIP starts from the greedy plan or from an LP-rounding
+    dive (5-10 % above the optimum), no tie-break (1.3-1.5x slower); HiGHS's heuristic, symmetry
+    and presolve options changed little."""
     n_hours = timeline.time.size
     free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
     power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
