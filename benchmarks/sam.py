@@ -157,8 +157,7 @@ def sam_solar_resource(ds: xr.Dataset) -> dict:
 
 def sam_pvwatts(version: int, resource: dict, system: str) -> np.ndarray:
     """PySAM Pvwattsv5 or Pvwattsv8 AC power [W] of a validation system."""
-    from PySAM import Pvwattsv5
-    from PySAM import Pvwattsv8
+    from PySAM import Pvwattsv5, Pvwattsv8
 
     m = (Pvwattsv5 if version == 5 else Pvwattsv8).new()
     m.SolarResource.solar_resource_data = resource

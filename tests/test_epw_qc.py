@@ -8,9 +8,9 @@ import pvlib
 import pytest
 
 import weather
+from tests.conftest import EPW_FILES, needs_shared
 from weather.qc import fill_gaps
 from weather.solar_geometry import sun_and_sky
-from tests.conftest import EPW_FILES, needs_shared
 
 
 @pytest.fixture(scope="module")

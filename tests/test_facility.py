@@ -16,8 +16,7 @@ import pytest
 
 import weather
 from sites import SiteError, get_site, load_site
-from tests.conftest import (SHARED_WEATHER, hami_data, needs_shared, with_settings,
-                            write_site)
+from tests.conftest import SHARED_WEATHER, hami_data, needs_shared, with_settings, write_site
 from twin import cooling
 from twin.cooling import ECONOMIZER, EVAPORATIVE, MECHANICAL, MODES
 from twin.facility import RECOMMENDED_DEGC, facility_summary

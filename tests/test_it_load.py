@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from sites.catalog import SERVER_MODELS
-
 from twin.it_load import (
     SERVERS,
     ServerSpec,

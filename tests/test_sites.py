@@ -14,10 +14,9 @@ import pytest
 import xarray as xr
 from pydantic import ValidationError
 
-from sites import (COOLING_TOPOLOGIES, Site, SiteError, get_site, load_catalog, load_site,
-                   turbine_types)
-from tests.conftest import hami_data, write_site
+from sites import COOLING_TOPOLOGIES, Site, SiteError, get_site, load_catalog, load_site, turbine_types
 from sites.make_normals import render_normals, replace_normals, station_normals
+from tests.conftest import hami_data, write_site
 
 WEATHER_DIR = Path(__file__).resolve().parents[2] / "shared" / "weather"
 CATALOG = resources.files("sites").joinpath("catalog")

@@ -83,7 +83,8 @@ def test_vectorised_chain_matches_pvlib_modelchain(golmud_site, golmud_weather, 
         mount, albedo=0.25, module_parameters={"pdc0": pv.capacity_wp, "gamma_pdc": pv.gamma_pdc_per_k},
         temperature_model_parameters={"u0": 25.0, "u1": 6.84})],
         inverter_parameters={"pdc0": pv.capacity_wp / pv.dc_ac_ratio / 0.96, "eta_inv_nom": 0.96})
-    location = pvlib.location.Location(golmud_site.latitude, golmud_site.longitude, altitude=golmud_site.altitude_m)
+    location = pvlib.location.Location(golmud_site.latitude, golmud_site.longitude,
+                                       altitude=golmud_site.altitude_m)
     mc = pvlib.modelchain.ModelChain(system, location, transposition_model="haydavies",
                                      aoi_model="physical", spectral_model="no_loss",
                                      temperature_model="faiman", losses_model="no_loss")
