@@ -223,6 +223,27 @@ def test_switching_the_site_changes_the_charts(page, server):
     assert_clean(page, server)
 
 
+def test_the_address_keeps_the_site_and_week(browser, server):
+    from selenium.webdriver.support.ui import Select
+
+    sites = [s["id"] for s in httpx.get(f"{server.url}/v1/sites").json()]
+    browser.get(f"{server.url}/?site={sites[2]}&week=2026-07-13")  # a link someone shared
+    wait_for(browser, shown_site(browser, sites[2]))
+    assert browser.find_element("id", "week").get_attribute("value") == "2026-07-13"
+    assert week_of(browser)[0].startswith("2026-07-13")
+    np.testing.assert_allclose(trace(charts(browser)["chart-power"], "PV")["y"],
+                               mw(api_week(server, browser, sites[2])["values"]["pv_power_w"]))
+    Select(browser.find_element("id", "site-select")).select_by_value(sites[1])
+    wait_for(browser, shown_site(browser, sites[1]))
+    assert browser.execute_script("return location.search") == f"?site={sites[1]}&week=2026-07-13"
+    browser.get(f"{server.url}/?site=atlantis&week=not-a-date")  # neither is known
+    wait_for(browser, shown_site(browser, sites[0]))
+    assert browser.find_element("id", "status").text.startswith("no site atlantis in the catalog")
+    monday = datetime.now(UTC).date() - timedelta(days=datetime.now(UTC).weekday())
+    assert browser.find_element("id", "week").get_attribute("value") == monday.isoformat()
+    assert_clean(browser, server)
+
+
 def form_body(driver) -> dict:
     """The search form's request, as the page sends it."""
     def value(id_):

@@ -14,7 +14,7 @@ const PLOT_CONFIG = {displaylogo: false, responsive: true};
 const COLOURS = {pv: "#f2a900", wind: "#3b8ec2", facility: "#222", battery: "#2ca02c",
   grid: "#c0392b", available: "#6a3d9a", headroom: "#b39ddb", pue: "#d35400"};
 
-const state = {sites: [], site: null, weekTicket: 0, heatmapKey: null};
+const state = {sites: [], site: null, weekTicket: 0, heatmapKey: null, notice: ""};
 const $ = (id) => document.getElementById(id);
 
 async function api(path, init) {
@@ -94,14 +94,21 @@ function choose(siteId) {
   refresh();
 }
 
+// the view in the address (?site=turpan&week=2026-07-13): a link shows the same site and week
+function remember() {
+  const query = new URLSearchParams({site: state.site, week: $("week").value});
+  history.replaceState(null, "", `${location.pathname}?${query}`);
+}
+
 // ---- one site's week and its year ----------------------------------------------------------
 
 async function refresh() {
+  remember();
   status(`loading ${siteName(state.site)}…`, "loading");
   try {
     await Promise.all([loadWeek(), loadHeatmap()]);
-    status(`${state.sites.length} sites; showing ${siteName(state.site)} (${state.site})`,
-      "ready");
+    const showing = `${siteName(state.site)} (${state.site})`;
+    status(`${state.notice}${state.sites.length} sites; showing ${showing}`, "ready");
   } catch (err) {
     status(`could not load ${state.site}: ${err.message}`, "error");
   }
@@ -224,10 +231,13 @@ function showOptions(answer) {
 // ---- start ---------------------------------------------------------------------------------
 
 async function start() {
+  const asked = new URLSearchParams(location.search);
   const now = new Date();
   const monday = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(),
     now.getUTCDate() - ((now.getUTCDay() + 6) % 7));
-  $("week").value = new Date(monday).toISOString().slice(0, 10);
+  const week = asked.get("week");
+  $("week").value = /^\d{4}-\d{2}-\d{2}$/.test(week ?? "") && !isNaN(Date.parse(week)) ? week
+    : new Date(monday).toISOString().slice(0, 10);
   const nextHour = new Date(Math.ceil(now.getTime() / HOUR_MS) * HOUR_MS);
   $("search-earliest").value = toInput(nextHour);
   $("search-deadline").value = toInput(new Date(nextHour.getTime() + 48 * HOUR_MS));
@@ -243,7 +253,10 @@ async function start() {
     return;
   }
   renderCatalog();
-  choose(state.sites[0].id);
+  const site = asked.get("site");
+  const known = state.sites.some((s) => s.id === site);
+  if (site && !known) state.notice = `no site ${site} in the catalog; `;
+  choose(known ? site : state.sites[0].id);
 }
 
 start();
