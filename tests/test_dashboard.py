@@ -50,6 +50,10 @@ def test_page_and_its_files_are_served_without_a_cdn(client):
     assert plotly.headers["content-type"].startswith("text/javascript")
     assert "max-age=31536000" in plotly.headers["cache-control"]
     assert len(plotly.content) > 1_000_000 and b"plotly" in plotly.content[:2000].lower()
+    assert plotly.headers["content-encoding"] == "gzip"  # httpx asks for it, and decodes it
+    assert int(plotly.headers["content-length"]) < len(plotly.content) / 2
+    plain = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.content == plotly.content
     assert client.get("/static/dashboard.js").headers["content-type"].startswith(
         "text/javascript")
     assert client.get("/static/nothing.js").status_code == 404
