@@ -357,6 +357,18 @@ def test_interruptible_jobs_make_an_lp():
     check_feasible(timeline, jobs, result)
 
 
+def test_greedy_plan_places_interruptible_jobs_by_the_lp(busy):
+    # with no rigid job the greedy plan is the linear program: plan()'s optimum; with rigid
+    # jobs it is no better than the optimum and places every job within capacity
+    timeline, jobs = busy
+    flexible = [j for j in jobs if j.interruptible]
+    assert schedule.plan_greedy(timeline, flexible, "cost").objective_value == pytest.approx(
+        plan(timeline, flexible, "cost").objective_value, rel=1e-6)
+    greedy = schedule.plan_greedy(timeline, jobs, "cost")
+    check_feasible(timeline, jobs, greedy)
+    assert greedy.objective_value >= plan(timeline, jobs, "cost").objective_value * (1 - 1e-6)
+
+
 def test_greedy_fallback_when_the_solver_finds_nothing(busy, monkeypatch):
     timeline, jobs = busy
     monkeypatch.setattr(schedule, "milp", lambda **kw: OptimizeResult(

@@ -31,9 +31,10 @@ that fit the same site-hours is spread over those sites per hour, so that jobs t
 interruptible make a linear program. Each touched site-hour has one row: the jobs' IT power
 less a grid part is at most the headroom, the grid part at most the free capacity beyond it;
 the objective weighs the grid part by the marginal PUE and the objective's weight. When the
-solver finds no solution in its time limit, a greedy plan (largest jobs first, each at its best
-window given the ones placed) is returned instead, and the better of the two when it stops at
-the limit with a solution.
+solver finds no solution in its time limit, a greedy plan (the rigid jobs one at a time,
+largest first, each at its best window given the ones placed; then the interruptible ones by
+the linear program) is returned instead, and the better of the two when it stops at the limit
+with a solution.
 """
 
 from __future__ import annotations
@@ -459,20 +460,48 @@ def _plan_of_runs(timeline: Timeline, jobs, runs, objective: str, **report) -> P
 
 def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
                 status: str = "greedy") -> Plan:
-    """Jobs placed one at a time, largest IT energy first (ties: in the given order), each at
-    the best option of :func:`search_windows` on the timeline with the jobs placed before it
-    committed. ``status`` is reported in the Plan. JobDoesNotFit names a job that does not fit."""
+    """Rigid jobs placed one at a time, largest IT energy first (ties: in the given order),
+    each at the best option of :func:`search_windows` on the timeline with the jobs placed
+    before it committed; then the interruptible jobs together, by the linear program of
+    :func:`plan` on the capacity and headroom the rigid jobs left (one at a time like the rigid
+    ones when that program has no solution). ``status`` is reported in the Plan.
+    JobDoesNotFit names a job that does not fit."""
     _check_objective(objective)
     jobs = list(jobs)
     t0 = clock.perf_counter()
-    current, runs = timeline, [None] * len(jobs)
-    for j in sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h):
+    runs = [None] * len(jobs)
+    by_energy = sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h)
+    current = _one_by_one(timeline, jobs, [j for j in by_energy if not jobs[j].interruptible],
+                          objective, runs)
+    flexible = [j for j in by_energy if jobs[j].interruptible]
+    if flexible:
+        lp = None
+        try:
+            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
+            lp = milp(**problem, options={"presolve": False})  # no integer columns: an LP
+        except JobDoesNotFit:
+            pass  # placed one at a time below, which names the job in the jobs given
+        if lp is not None and lp.x is not None:
+            for j, run in zip(flexible, _milp_runs([jobs[j] for j in flexible], columns, lp.x)):
+                runs[j] = run
+        else:
+            _one_by_one(current, jobs, flexible, objective, runs)
+    return _plan_of_runs(timeline, jobs, runs, objective, status=status, mip_gap=float("nan"),
+                         solve_seconds=clock.perf_counter() - t0, method="greedy")
+
+
+def _one_by_one(timeline: Timeline, jobs, order, objective: str, runs) -> Timeline:
+    """The jobs ``order`` (indices) placed in turn at their best option of
+    :func:`search_windows`, each with those before it committed; their runs stored in
+    ``runs``; the timeline with them all committed."""
+    current = timeline
+    for j in order:
         job = jobs[j]
         try:
             best = search_windows(current, job, objective, limit=1)[0]
         except JobDoesNotFit as e:
             placed = sum(r is not None for r in runs)
-            raise JobDoesNotFit(f"jobs[{j}]: {e} (greedy plan, after placing {placed} larger "
+            raise JobDoesNotFit(f"jobs[{j}]: {e} (greedy plan, after placing {placed} "
                                 "job(s))") from e
         row = timeline.site_ids.index(best.site)
         hours = timeline.time.get_indexer(pd.DatetimeIndex(best.hours))
@@ -480,8 +509,7 @@ def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
         extra[row, hours] = job.it_power_w
         current = current.with_committed(extra)
         runs[j] = (np.full(hours.size, row), hours, np.ones(hours.size))
-    return _plan_of_runs(timeline, jobs, runs, objective, status=status, mip_gap=float("nan"),
-                         solve_seconds=clock.perf_counter() - t0, method="greedy")
+    return current
 
 
 def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
