@@ -26,10 +26,10 @@ from fastapi.staticfiles import StaticFiles
 from api import schemas
 from api.data import TIMESERIES, TwinData, ceil_hour, hours
 from api.settings import Settings
-from api.store import CapacityExceeded, IdempotencyConflict, Store
+from api.store import Block, CapacityExceeded, IdempotencyConflict, Store
 from twin import __version__
 from twin.latency import region_location, round_trip_ms
-from twin.schedule import Job, JobDoesNotFit, plan, search_windows
+from twin.schedule import HOUR, Assignment, Job, JobDoesNotFit, plan, search_windows
 from twin.variables import W_PER_MW, to_mw
 
 API_KEY_HEADER = "X-API-Key"
@@ -97,6 +97,20 @@ async def _tenant(request: Request, x_api_key: Annotated[str | None, Header()] =
 Data = Annotated[TwinData, Depends(_twin_data)]
 Reservations = Annotated[Store, Depends(_store)]
 Tenant = Annotated[str, Depends(_tenant)]
+
+
+def holds(a: Assignment) -> list[dict]:
+    """A planned job's runs as blocks of constant IT power [MW] over consecutive hours at one
+    site, in time order per site."""
+    blocks = []
+    for site, t, fraction in sorted(a.runs):
+        mw = to_mw(a.job.it_power_w * fraction)
+        last = blocks[-1] if blocks else {}
+        if (last.get("site"), last.get("end"), last.get("it_power_mw")) == (site, t, mw):
+            last["end"] = t + HOUR
+        else:
+            blocks.append({"site": site, "start": t, "end": t + HOUR, "it_power_mw": mw})
+    return blocks
 
 
 def readable(errors) -> str:
@@ -333,7 +347,8 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         """Many jobs at once, jointly over sites and hours (scipy.optimize.milp / HiGHS: a
         linear programme for interruptible jobs, a mixed-integer one for rigid jobs) within a
         time limit, the gap reported; the greedy plan when the solver finds none. Headroom
-        counts every tenant's reservations; the plan holds nothing (reserve it)."""
+        counts every tenant's reservations; the plan holds nothing: POST its jobs' ``holds``
+        to /v1/reservations:batch to hold it."""
         if len(body.jobs) > settings.max_jobs:
             raise HTTPException(422, f"{len(body.jobs)} jobs: at most {settings.max_jobs} per "
                                      "plan")
@@ -368,8 +383,17 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                 "assignments": [{"name": a.job.name, "it_power_mw": to_mw(a.job.it_power_w),
                                  "sites": list(a.sites), "start": a.start, "end": a.end,
                                  "runs": [{"site": s, "start": t, "fraction": f}
-                                          for s, t, f in a.runs]}
+                                          for s, t, f in a.runs], "holds": holds(a)}
                                 for a in result.assignments]}
+
+    def block(d: TwinData, spec: schemas.BlockIn) -> Block:
+        if spec.site not in d.catalog:
+            raise HTTPException(422, f"unknown site {spec.site!r}; known: {', '.join(d.catalog)}")
+        if spec.start != ceil_hour(spec.start) or spec.end != ceil_hour(spec.end):
+            raise HTTPException(422, "start and end must be whole UTC hours")
+        period(spec.start, spec.end)
+        return Block(spec.site, spec.start, spec.end, spec.it_power_mw * W_PER_MW,
+                     d.catalog[spec.site].it.capacity_w)
 
     def reservation_out(res, now: datetime) -> dict:
         out = res.as_dict(now)
@@ -386,17 +410,32 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         in any hour, across all tenants. Replaying the same Idempotency-Key returns the first
         answer (200) instead of holding twice."""
         now = clock()
-        if body.site not in d.catalog:
-            raise HTTPException(422, f"unknown site {body.site!r}; known: {', '.join(d.catalog)}")
-        start, end = body.start, body.end
-        if start != ceil_hour(start) or end != ceil_hour(end):
-            raise HTTPException(422, "start and end must be whole UTC hours")
-        period(start, end)
         ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
-        res, created = r.reserve(t, body.site, start, end, body.it_power_mw * W_PER_MW,
-                                 d.catalog[body.site].it.capacity_w, ttl, now, idempotency_key)
-        return JSONResponse(schemas.ReservationOut(**reservation_out(res, now)).model_dump(
+        res, created = r.reserve_all(t, [block(d, body)], ttl, now, idempotency_key)
+        return JSONResponse(schemas.ReservationOut(**reservation_out(res[0], now)).model_dump(
             mode="json"), 201 if created else 200)
+
+    @app.post("/v1/reservations:batch", response_model=list[schemas.ReservationOut],
+              status_code=201,
+              responses={200: {"model": list[schemas.ReservationOut], "description": "replayed"},
+                         401: {"model": schemas.Problem}, 409: {"model": schemas.Problem},
+                         422: {"model": schemas.Problem}})
+    def reserve_all(body: schemas.ReservationsIn, t: Tenant, d: Data, r: Reservations,
+                    idempotency_key: Annotated[str | None, Header(max_length=200)] = None):
+        """Hold every block or none, in one transaction (e.g. a plan's holds, which may put
+        several jobs on the same site-hours): 409 naming the first block that does not fit,
+        nothing held. Replaying the same Idempotency-Key returns the first answer (200)."""
+        now = clock()
+        blocks = []
+        for i, spec in enumerate(body.reservations):
+            try:
+                blocks.append(block(d, spec))
+            except HTTPException as e:
+                raise HTTPException(e.status_code, f"reservations[{i}]: {e.detail}") from e
+        ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
+        res, created = r.reserve_all(t, blocks, ttl, now, idempotency_key)
+        return JSONResponse([schemas.ReservationOut(**reservation_out(x, now)).model_dump(
+            mode="json") for x in res], 201 if created else 200)
 
     @app.get("/v1/reservations", response_model=list[schemas.ReservationOut],
              responses={401: {"model": schemas.Problem}})

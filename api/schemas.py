@@ -3,11 +3,20 @@ ISO 8601 with a time zone (UTC in answers), unknown fields refused."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from api.data import utc
 from sites.catalog import SERVER_MODELS
@@ -31,8 +40,17 @@ def _in_range(t: datetime) -> datetime:
     return in_utc
 
 
-Time = Annotated[AwareDatetime, AfterValidator(_in_range)]  # bodies: a zone is required
-QueryTime = Annotated[datetime, AfterValidator(_in_range)]  # query parameters: naive is UTC
+def _iso(value):
+    """Times as ISO 8601 text (or datetimes, from Python); pydantic would read numbers as Unix
+    times, which the schema (a date-time string) does not offer."""
+    if isinstance(value, datetime) or (isinstance(value, str)
+                                       and re.match(r"\s*\d{4}-\d\d-\d\d", value)):
+        return value
+    raise ValueError(f"{value!r} is not an ISO 8601 time such as 2026-07-01T08:00:00Z")
+
+
+Time = Annotated[AwareDatetime, BeforeValidator(_iso), AfterValidator(_in_range)]  # with a zone
+QueryTime = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_in_range)]  # naive: UTC
 Objective = Literal[OBJECTIVES]
 SiteId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -123,6 +141,20 @@ class RunOut(BaseModel):
     fraction: float = Field(description="of the hour at the job's power (1 for rigid jobs)")
 
 
+class BlockIn(_In):
+    site: SiteId
+    start: Time = Field(description="a whole UTC hour")
+    end: Time = Field(description="a whole UTC hour after start")
+    it_power_mw: float = Field(gt=0, le=1000)
+
+
+class BlockOut(BaseModel):
+    site: str
+    start: datetime
+    end: datetime
+    it_power_mw: float
+
+
 class AssignmentOut(BaseModel):
     name: str
     it_power_mw: float
@@ -130,6 +162,9 @@ class AssignmentOut(BaseModel):
     start: datetime
     end: datetime
     runs: list[RunOut]
+    holds: list[BlockOut] = Field(description=(
+        "the job's IT power as blocks of constant power over consecutive hours at one site: "
+        "POST every job's holds to /v1/reservations:batch to hold the plan"))
 
 
 class PlanOut(BaseModel):
@@ -147,13 +182,18 @@ class PlanOut(BaseModel):
     assignments: list[AssignmentOut]
 
 
-class ReservationIn(_In):
-    site: SiteId
-    start: Time = Field(description="a whole UTC hour")
-    end: Time = Field(description="a whole UTC hour after start")
-    it_power_mw: float = Field(gt=0, le=1000)
-    ttl_s: int | None = Field(None, gt=0, le=366 * 24 * 3600,
-                              description="how long the hold lasts (default: the service's)")
+TTL = Field(None, gt=0, le=366 * 24 * 3600,
+            description="how long the hold lasts (default: the service's)")
+
+
+class ReservationIn(BlockIn):
+    ttl_s: int | None = TTL
+
+
+class ReservationsIn(_In):
+    reservations: list[BlockIn] = Field(min_length=1, description=(
+        "held all or none; as many as the body limit allows"))
+    ttl_s: int | None = TTL
 
 
 class ReservationOut(BaseModel):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from twin.schedule import CAPACITY_TOLERANCE_W
 from twin.variables import to_mw
 
 SCHEMA = """
@@ -54,6 +55,18 @@ def hour_number(t: datetime) -> float:
 
 def hour_time(h: float) -> datetime:
     return EPOCH + timedelta(hours=h)
+
+
+@dataclass(frozen=True)
+class Block:
+    """IT power [W] to hold at ``site`` over whole UTC hours [start, end), within the site's
+    ``capacity_w``."""
+
+    site: str
+    start: datetime
+    end: datetime
+    it_power_w: float
+    capacity_w: float
 
 
 @dataclass(frozen=True)
@@ -103,36 +116,53 @@ class Store:
         """Hold ``it_power_w`` at ``site`` over [start, end) (whole UTC hours) if every hour
         stays within ``capacity_w`` with the reservations held there. Returns the reservation
         and whether it was created (False: the same idempotent request made before)."""
-        request = json.dumps([site, start.isoformat(), end.isoformat(), it_power_w])
-        start_h, end_h = round(hour_number(start)), round(hour_number(end))
+        held, created = self.reserve_all(tenant, [Block(site, start, end, it_power_w,
+                                                        capacity_w)], ttl, now, idempotency_key)
+        return held[0], created
+
+    def reserve_all(self, tenant: str, blocks: list[Block], ttl: timedelta, now: datetime,
+                    idempotency_key: str | None = None) -> tuple[list[Reservation], bool]:
+        """Hold every block, or none (CapacityExceeded naming the first that does not fit,
+        counting the blocks before it): one transaction. Replaying ``idempotency_key`` with the
+        same blocks returns the reservations made the first time, and False."""
+        requests = [json.dumps([b.site, b.start.isoformat(), b.end.isoformat(), b.it_power_w])
+                    for b in blocks]
+        # the first block keeps the key itself (as a single reservation does), the others #i
+        keys = [None] * len(blocks) if idempotency_key is None else \
+            [idempotency_key] + [f"{idempotency_key}#{i}" for i in range(1, len(blocks) + 1)]
         db = self._connect()
         try:
             db.execute("BEGIN IMMEDIATE")
             if idempotency_key is not None:
-                row = db.execute("SELECT * FROM reservations WHERE tenant = ? AND "
-                                 "idempotency_key = ?", (tenant, idempotency_key)).fetchone()
-                if row is not None:
+                rows = [db.execute("SELECT * FROM reservations WHERE tenant = ? AND "
+                                   "idempotency_key = ?", (tenant, k)).fetchone() for k in keys]
+                if rows[0] is not None:
                     db.execute("ROLLBACK")
-                    if row["request"] != request:
+                    if [None if r is None else r["request"] for r in rows] != requests + [None]:
                         raise IdempotencyConflict(
                             f"idempotency key {idempotency_key!r} was used for another request")
-                    return Reservation.from_row(row), False
-            held = self._held(db, site, start_h, end_h, hour_number(now))
-            worst = float(held.max()) if held.size else 0.0
-            if worst + it_power_w > capacity_w * (1 + 1e-12):
-                db.execute("ROLLBACK")
-                raise CapacityExceeded(
-                    f"site {site} has {to_mw(capacity_w):.3f} MW of IT capacity; "
-                    f"{to_mw(worst):.3f} MW is already held in the busiest hour of "
-                    f"{start:%Y-%m-%dT%H:%MZ}..{end:%Y-%m-%dT%H:%MZ}, so "
-                    f"{to_mw(it_power_w):.3f} MW more does not fit")
-            row = (str(uuid.uuid4()), tenant, idempotency_key, request, site, start_h, end_h,
-                   it_power_w, now.isoformat(), hour_number(now + ttl))
-            db.execute("INSERT INTO reservations (id, tenant, idempotency_key, request, site, "
-                       "start_h, end_h, it_power_w, created, expires_h) VALUES "
-                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    return [Reservation.from_row(r) for r in rows[:-1]], False
+            ids = []
+            for i, (b, request) in enumerate(zip(blocks, requests)):
+                start_h, end_h = round(hour_number(b.start)), round(hour_number(b.end))
+                held = self._held(db, b.site, start_h, end_h, hour_number(now))
+                worst = float(held.max()) if held.size else 0.0
+                if worst + b.it_power_w > b.capacity_w + CAPACITY_TOLERANCE_W:
+                    db.execute("ROLLBACK")
+                    which = f"block {i} of {len(blocks)}: " if len(blocks) > 1 else ""
+                    raise CapacityExceeded(
+                        f"{which}site {b.site} has {to_mw(b.capacity_w):.3f} MW of IT capacity; "
+                        f"{to_mw(worst):.3f} MW is already held in the busiest hour of "
+                        f"{b.start:%Y-%m-%dT%H:%MZ}..{b.end:%Y-%m-%dT%H:%MZ}, so "
+                        f"{to_mw(b.it_power_w):.3f} MW more does not fit; nothing was held")
+                ids.append(str(uuid.uuid4()))
+                db.execute("INSERT INTO reservations (id, tenant, idempotency_key, request, "
+                           "site, start_h, end_h, it_power_w, created, expires_h) VALUES "
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (ids[-1], tenant, keys[i], request, b.site, start_h, end_h,
+                            b.it_power_w, now.isoformat(), hour_number(now + ttl)))
             db.execute("COMMIT")
-            return self.get(row[0]), True
+            return [self.get(i) for i in ids], True
         finally:
             db.close()
 

@@ -90,7 +90,8 @@ def test_timeseries_as_csv(client):
     ({"variables": "pue,sunshine"}, "unknown variable(s) sunshine"),
     ({"start": "2026-07-02T00:00:00Z", "end": "2026-07-01T00:00:00Z"}, "not after start"),
     ({"start": "2026-01-01T00:00:00Z", "end": "2027-06-01T00:00:00Z"}, "horizon"),
-    ({"start": "yesterday"}, "datetime"),
+    ({"start": "yesterday"}, "not an ISO 8601 time"),
+    ({"start": "0.0", "end": "1.5"}, "'0.0' is not an ISO 8601 time"),  # no Unix times
     ({"format": "xml"}, "pattern"),
 ])
 def test_bad_timeseries_requests(client, params, words):
@@ -180,6 +181,8 @@ def test_reservations_survive_a_restart(tmp_path, data, clock):
       "it_power_mw": 1, "priority": "high"}, "Extra inputs"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
       "it_power_mw": "NaN"}, "it_power_mw"),
+    ({"site": "golmud", "start": 1782864000, "end": "2026-07-01T02:00:00Z", "it_power_mw": 1},
+     "not an ISO 8601 time"),
 ])
 def test_bad_reservations_get_422_with_a_reason(client, body, words):
     r = client.post("/v1/reservations", json=body, headers=A)
@@ -326,6 +329,86 @@ def test_plan_places_every_job_within_capacity(client, data):
         assert mw <= data.catalog[site].it.capacity_w / 1e6 + 1e-6
     if body["method"] == "milp":
         assert body["status"] == "optimal" and body["mip_gap"] <= 1e-4
+
+
+def batch(client, headers, blocks, key=None, **extra):
+    return client.post("/v1/reservations:batch", json={"reservations": blocks, **extra},
+                       headers={**headers, **({"Idempotency-Key": key} if key else {})})
+
+
+def block(site="golmud", start=NOW, hours=4, mw=1.0) -> dict:
+    return {"site": site, "start": iso(start), "end": iso(start + timedelta(hours=hours)),
+            "it_power_mw": mw}
+
+
+def held_mw(client, headers, site, hours) -> np.ndarray:
+    """IT power the tenant holds at ``site`` per hour from NOW [MW], from its reservations."""
+    held = np.zeros(hours)
+    for r in client.get("/v1/reservations", headers=headers).json():
+        if r["site"] == site and r["status"] == "held":
+            first = (datetime.fromisoformat(r["start"]) - NOW) // timedelta(hours=1)
+            last = (datetime.fromisoformat(r["end"]) - NOW) // timedelta(hours=1)
+            held[first:last] += r["it_power_mw"]
+    return held
+
+
+def test_batch_holds_every_block_or_none(client, data):
+    capacity = data.catalog["golmud"].it.capacity_w / 1e6
+    # two blocks sharing hours 2-3 that fit together, and one at hami
+    made = batch(client, A, [block(mw=capacity / 2), block(start=NOW + timedelta(hours=2),
+                                                           mw=capacity / 2), block("hami")])
+    assert made.status_code == 201, made.text
+    ids = [r["id"] for r in made.json()]
+    assert len(set(ids)) == 3 and {r["site"] for r in made.json()} == {"golmud", "hami"}
+    assert sorted(r["id"] for r in client.get("/v1/reservations", headers=A).json()) == \
+        sorted(ids)
+    # a batch whose last block does not fit (hour 3 is full) holds nothing
+    before = client.get("/v1/reservations", headers=B).json()
+    refused = batch(client, B, [block("hami", mw=0.5), block(start=NOW + timedelta(hours=3),
+                                                             mw=0.1)])
+    assert refused.status_code == 409
+    assert "block 1 of 2" in refused.json()["detail"] and "nothing was held" in \
+        refused.json()["detail"]
+    assert client.get("/v1/reservations", headers=B).json() == before == []
+    # within a batch the blocks count against each other
+    over = batch(client, B, [block("ulanqab", mw=6.0), block("ulanqab", mw=6.0)])
+    assert over.status_code == 409 and "block 1 of 2" in over.json()["detail"]
+    bad = batch(client, A, [block(), block(site="moon")])
+    assert bad.status_code == 422 and "reservations[1]: unknown site" in bad.json()["detail"]
+    assert batch(client, A, []).status_code == 422
+    assert batch(client, {}, [block()]).status_code == 401
+
+
+def test_batch_idempotency_replays_the_whole_batch(client):
+    blocks = [block("hami"), block("golmud", mw=0.5)]
+    first = batch(client, A, blocks, key="plan-7")
+    again = batch(client, A, blocks, key="plan-7")
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert [r["id"] for r in again.json()] == [r["id"] for r in first.json()]
+    for other in (blocks[:1], blocks + [block("ulanqab")], [blocks[0], block("golmud")]):
+        conflict = batch(client, A, other, key="plan-7")
+        assert conflict.status_code == 409 and "idempotency key" in conflict.json()["detail"]
+    assert len(client.get("/v1/reservations", headers=A).json()) == 2
+
+
+def test_a_plans_holds_hold_exactly_its_it_power(client, data):
+    jobs = [job(name=f"j{i}", it_power_mw=0.9, duration_h=5, sites=["golmud", "hami"],
+                interruptible=bool(i % 2)) for i in range(4)]
+    body = client.post("/v1/plans", json={"jobs": jobs, "objective": "carbon"}).json()
+    expected = {}
+    for a in body["assignments"]:
+        for run in a["runs"]:
+            key = run["site"], datetime.fromisoformat(run["start"])
+            expected[key] = expected.get(key, 0) + 0.9 * run["fraction"]
+        for h in a["holds"]:  # blocks of whole hours at one power
+            assert h["it_power_mw"] <= 0.9 + 1e-9 and h["start"] < h["end"]
+    holds = [h for a in body["assignments"] for h in a["holds"]]
+    assert len(holds) <= sum(len(a["runs"]) for a in body["assignments"])
+    made = batch(client, A, holds)
+    assert made.status_code == 201, made.text
+    for site in ("golmud", "hami"):
+        want = [expected.get((site, NOW + timedelta(hours=h)), 0.0) for h in range(48)]
+        np.testing.assert_allclose(held_mw(client, A, site, 48), want, atol=1e-6)
 
 
 def test_plan_limits_and_jobs_that_fit_nowhere(client):
