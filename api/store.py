@@ -3,7 +3,8 @@
 A reservation holds IT power [W] at one site over whole UTC hours [start, end) until it expires
 or is cancelled. The capacity check and the insert run in one ``BEGIN IMMEDIATE`` transaction,
 which takes SQLite's write lock first: concurrent writers queue, so two reservations can never
-both see the same free capacity. WAL with ``synchronous=FULL`` makes a committed reservation
+both see the same free capacity; a batch of reservations is held all or none in one such
+transaction. WAL with ``synchronous=FULL`` makes a committed reservation
 survive a killed process or a power cut (SQLite "WAL mode", "PRAGMA synchronous").
 """
 
@@ -110,18 +111,8 @@ class Store:
         db.execute("PRAGMA synchronous=FULL")
         return db
 
-    def reserve(self, tenant: str, site: str, start: datetime, end: datetime, it_power_w: float,
-                capacity_w: float, ttl: timedelta, now: datetime,
-                idempotency_key: str | None = None) -> tuple[Reservation, bool]:
-        """Hold ``it_power_w`` at ``site`` over [start, end) (whole UTC hours) if every hour
-        stays within ``capacity_w`` with the reservations held there. Returns the reservation
-        and whether it was created (False: the same idempotent request made before)."""
-        held, created = self.reserve_all(tenant, [Block(site, start, end, it_power_w,
-                                                        capacity_w)], ttl, now, idempotency_key)
-        return held[0], created
-
-    def reserve_all(self, tenant: str, blocks: list[Block], ttl: timedelta, now: datetime,
-                    idempotency_key: str | None = None) -> tuple[list[Reservation], bool]:
+    def reserve(self, tenant: str, blocks: list[Block], ttl: timedelta, now: datetime,
+                idempotency_key: str | None = None) -> tuple[list[Reservation], bool]:
         """Hold every block, or none (CapacityExceeded naming the first that does not fit,
         counting the blocks before it): one transaction. Replaying ``idempotency_key`` with the
         same blocks returns the reservations made the first time, and False."""
