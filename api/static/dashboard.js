@@ -57,6 +57,13 @@ function plot(id, traces, layout, site) {
 
 // ---- the catalog ---------------------------------------------------------------------------
 
+// a site's label below its point when a neighbour to the west would cover it from above
+function labelPosition(site) {
+  const crowded = state.sites.some((s) => s.longitude < site.longitude &&
+    site.longitude - s.longitude < 4 && Math.abs(s.latitude - site.latitude) < 2);
+  return crowded ? "bottom center" : "top center";
+}
+
 function renderCatalog() {
   const rows = state.sites.map((s) => {
     const row = document.createElement("tr");
@@ -75,11 +82,11 @@ function renderCatalog() {
   plot("chart-map", [{
     type: "scatter", mode: "markers+text", x: state.sites.map((s) => s.longitude),
     y: state.sites.map((s) => s.latitude), text: state.sites.map((s) => s.id),
-    customdata: state.sites.map((s) => s.id), textposition: "top center",
+    customdata: state.sites.map((s) => s.id), textposition: state.sites.map(labelPosition),
     marker: {size: 12, color: renewable, colorscale: "Viridis",
       colorbar: {title: {text: "renewable [%]"}}},
     hovertemplate: "%{customdata}: %{marker.color:.1f} % renewable<extra></extra>",
-  }], {title: {text: "where they are (click one)"}, hovermode: "closest",
+  }], {title: {text: "where they are (click one)", x: 0.02}, hovermode: "closest",
     xaxis: {title: {text: "longitude [°E]"}},
     yaxis: {title: {text: "latitude [°N]"}, scaleanchor: "x"}}, "");
   $("chart-map").on("plotly_click", (event) => choose(event.points[0].customdata));
