@@ -248,6 +248,27 @@ def test_the_address_keeps_the_site_and_week(browser, server):
     assert_clean(browser, server)
 
 
+def test_the_china_standard_time_clock_shifts_the_charts(page, server):
+    from selenium.webdriver.support.ui import Select
+
+    before = charts(page)
+    Select(page.find_element("id", "clock")).select_by_value("8")
+    wait_for(page, lambda d: status(d) == "ready" and "hour of day (UTC+8)" in d.execute_script(
+        "return JSON.stringify(document.getElementById('heatmap').layout.xaxis.title)"))
+    after = charts(page)
+    assert "clock=8" in page.execute_script("return location.search")
+    # the week starts at midnight UTC+8, 8 h earlier: the same PUE, 8 h later on the axis
+    utc, cst = trace(before["chart-pue"], "PUE"), trace(after["chart-pue"], "PUE")
+    assert cst["x"][0] == utc["x"][0] and cst["x"][0].endswith("T00:00:00")
+    np.testing.assert_allclose(cst["y"][8:], utc["y"][:-8])
+    # the heatmap's hour h of a day is UTC hour h - 8 (of the day before for h < 8)
+    z_utc = np.array(before["heatmap"]["traces"][0]["z"], dtype=float)
+    z_cst = np.array(after["heatmap"]["traces"][0]["z"], dtype=float)
+    np.testing.assert_allclose(z_cst[1:, 8:], z_utc[1:, :16])
+    np.testing.assert_allclose(z_cst[1:, :8], z_utc[:-1, 16:])
+    assert_clean(page, server)
+
+
 def form_body(driver) -> dict:
     """The search form's request, as the page sends it."""
     def value(id_):

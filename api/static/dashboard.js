@@ -42,8 +42,15 @@ function status(text, kind) {
 const fromInput = (id) => new Date(`${$(id).value}:00Z`);
 const toInput = (date) => date.toISOString().slice(0, 16);
 
+// the charts' clock: UTC or China Standard Time (every catalog site's, UTC+8 all year)
+const offsetMs = () => Number($("clock").value) * HOUR_MS;
+const clockName = () => (offsetMs() ? "UTC+8" : "UTC");
+// an answer's UTC time as the chart's clock shows it (Plotly reads a time without zone as is)
+const onClock = (t) => new Date(Date.parse(t) + offsetMs()).toISOString().slice(0, 19);
+
+// midnight of the chosen day on the chart's clock
 function weekStart() {
-  return new Date(`${$("week").value}T00:00:00Z`);
+  return new Date(Date.parse(`${$("week").value}T00:00:00Z`) - offsetMs());
 }
 
 function plot(id, traces, layout, site) {
@@ -104,6 +111,7 @@ function choose(siteId) {
 // the view in the address (?site=turpan&week=2026-07-13): a link shows the same site and week
 function remember() {
   const query = new URLSearchParams({site: state.site, week: $("week").value});
+  if (offsetMs()) query.set("clock", $("clock").value);
   history.replaceState(null, "", `${location.pathname}?${query}`);
 }
 
@@ -129,7 +137,7 @@ async function loadWeek() {
     end: iso(new Date(start.getTime() + WEEK_H * HOUR_MS)), variables: WEEK_VARIABLES.join(",")});
   const answer = await api(`/v1/sites/${encodeURIComponent(site)}/timeseries?${query}`);
   if (ticket !== state.weekTicket) return; // a later choice is on its way
-  const x = answer.time;
+  const x = answer.time.map(onClock);
   const v = answer.values;
   const title = (what) => ({text: `${what}: ${siteName(site)}, week from ${$("week").value}`});
   $("data-mode").textContent = `data: ${answer.data_mode}`;
@@ -159,14 +167,16 @@ async function loadWeek() {
 
 async function loadHeatmap() {
   const site = state.site;
-  const year = weekStart().getUTCFullYear();
-  const key = `${site} ${year}`;
+  const year = Number($("week").value.slice(0, 4));
+  const offset = offsetMs();
+  const key = `${site} ${year} ${offset}`;
   if (key === state.heatmapKey) return;
   state.heatmapKey = key;
-  // month by month: each request within the service's horizon (744 h), all in parallel
+  // month by month on the chart's clock: each request within the service's horizon (744 h),
+  // all in parallel
   const months = await Promise.all([...Array(12).keys()].map((m) => {
-    const query = new URLSearchParams({start: iso(new Date(Date.UTC(year, m, 1))),
-      end: iso(new Date(Date.UTC(year, m + 1, 1))), variables: "pue"});
+    const query = new URLSearchParams({start: iso(new Date(Date.UTC(year, m, 1) - offset)),
+      end: iso(new Date(Date.UTC(year, m + 1, 1) - offset)), variables: "pue"});
     return api(`/v1/sites/${encodeURIComponent(site)}/timeseries?${query}`);
   }));
   if (key !== state.heatmapKey) return;
@@ -175,7 +185,7 @@ async function loadHeatmap() {
   const z = Array.from({length: days}, () => Array(24).fill(null));
   for (const month of months) {
     month.time.forEach((t, i) => {
-      const ms = Date.parse(t);
+      const ms = Date.parse(t) + offset;
       z[Math.floor((ms - first) / DAY_MS)][new Date(ms).getUTCHours()] = month.values.pue[i];
     });
   }
@@ -184,9 +194,9 @@ async function loadHeatmap() {
   $("heatmap-mode").textContent = `data: ${modes}`;
   plot("heatmap", [{type: "heatmap", x: [...Array(24).keys()], y, z, colorscale: "YlOrRd",
     colorbar: {title: {text: "PUE"}},
-    hovertemplate: "%{y} %{x}:00 UTC: PUE %{z:.3f}<extra></extra>"}],
+    hovertemplate: `%{y} %{x}:00 ${clockName()}: PUE %{z:.3f}<extra></extra>`}],
   {title: {text: `PUE by day and hour: ${siteName(site)}, ${year}`}, hovermode: "closest",
-    xaxis: {title: {text: "hour of day (UTC)"}, dtick: 3},
+    xaxis: {title: {text: `hour of day (${clockName()})`}, dtick: 3},
     yaxis: {autorange: "reversed"}}, site);
 }
 
@@ -243,6 +253,7 @@ async function start() {
   const monday = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(),
     now.getUTCDate() - ((now.getUTCDay() + 6) % 7));
   const week = asked.get("week");
+  if (asked.get("clock") === "8") $("clock").value = "8";
   $("week").value = /^\d{4}-\d{2}-\d{2}$/.test(week ?? "") && !isNaN(Date.parse(week)) ? week
     : new Date(monday).toISOString().slice(0, 10);
   const nextHour = new Date(Math.ceil(now.getTime() / HOUR_MS) * HOUR_MS);
@@ -252,6 +263,7 @@ async function start() {
   $("week").addEventListener("change", () => {
     if ($("week").value) refresh();
   });
+  $("clock").addEventListener("change", refresh);
   $("search-form").addEventListener("submit", search);
   try {
     state.sites = await api("/v1/sites");
