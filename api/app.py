@@ -328,7 +328,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
         n = len(calendar) - window_h + 1
         if n < 1:
             raise HTTPException(400, "windowSize is longer than the data period")
-        windows = np.stack([intensity[:, k:k + n] for k in range(window_h)]).mean(axis=0)
+        windows = np.lib.stride_tricks.sliding_window_view(intensity, window_h, axis=1).mean(2)
         out = []
         for i, site in enumerate(location):
             points = [{"location": site, "timestamp": t, "duration": window_h * 60,
@@ -353,13 +353,11 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
             raise HTTPException(422, f"{len(body.jobs)} jobs: at most {settings.max_jobs} per "
                                      "plan")
         now = clock()
-        jobs, rtt = [], {}
+        jobs = []
         for i, spec in enumerate(body.jobs):
             if not spec.name:
                 spec = spec.model_copy(update={"name": f"job {i}"})
-            allowed, trips = within_budget(d, spec)
-            rtt.update(trips)
-            jobs.append(job_from(spec, now, allowed))
+            jobs.append(job_from(spec, now, within_budget(d, spec)[0]))
         site_ids = [s for s in d.catalog if any(s in j.sites for j in jobs)]
         start = min(j.earliest_start for j in jobs)
         end = ceil_hour(max(j.deadline for j in jobs))
@@ -387,8 +385,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
                                 for a in result.assignments]}
 
     def block(d: TwinData, spec: schemas.BlockIn) -> Block:
-        if spec.site not in d.catalog:
-            raise HTTPException(422, f"unknown site {spec.site!r}; known: {', '.join(d.catalog)}")
+        known_sites(d, [spec.site])
         if spec.start != ceil_hour(spec.start) or spec.end != ceil_hour(spec.end):
             raise HTTPException(422, "start and end must be whole UTC hours")
         period(spec.start, spec.end)

@@ -35,7 +35,6 @@ class Settings(BaseModel):
     max_horizon_h: Annotated[int, Field(gt=0)] = 24 * 31
     max_jobs: Annotated[int, Field(gt=0)] = 200
     max_body_bytes: Annotated[int, Field(gt=0)] = 1_000_000
-    max_options: Annotated[int, Field(gt=0)] = 50
     plan_time_limit_s: Annotated[float, Field(gt=0)] = 10.0
     reservation_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600  # default hold of a reservation
 
