@@ -12,7 +12,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from sites import get_site
-from tests.conftest import SHARED_WEATHER, needs_shared, write_era5
+from tests.conftest import SHARED_WEATHER, hami_data, needs_shared, write_era5, write_site
 from twin.cli import app
 from twin.psychrometrics import saturation_vapour_pressure
 from twin.study import (
@@ -176,6 +176,20 @@ def test_command_line_study_with_one_worker(tmp_path):
     bad = runner.invoke(app, ["study", "golmud", "--variant", "cooling.topology=immersion",
                               "--out", str(tmp_path / "bad.zarr")])
     assert bad.exit_code == 2 and "immersion" in bad.output and "Traceback" not in bad.output
+
+
+def test_command_line_study_reads_every_sites_dir(tmp_path):
+    # the site lives in the second folder given: the workers must see both
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    data = hami_data()
+    data["name"] = "Hami B"
+    write_site(second, "hami_b", data)
+    result = CliRunner().invoke(app, ["study", "hami_b", "--years", "1", "--workers", "1",
+                                      "--out", str(tmp_path / "b.zarr"), "--sites-dir",
+                                      str(first), "--sites-dir", str(second)])
+    assert result.exit_code == 0, result.output
+    assert "hami_b" in result.output
 
 
 def test_real_years_from_one_multi_year_netcdf(tmp_path):

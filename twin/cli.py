@@ -403,7 +403,7 @@ def study(
                      tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),
                      tuple(parse_variants(variant or [])),
                      weather_dir=str(weather_dir) if weather_dir else None,
-                     sites_dir=str(sites_dir[0]) if sites_dir else None,
+                     sites_dir=tuple(map(str, sites_dir)) if sites_dir else None,
                      battery_policy=battery_policy)
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]

@@ -180,7 +180,7 @@ class Study:
     scenarios: tuple[Scenario, ...] = (Scenario("baseline"),)
     variants: tuple[Variant, ...] = (Variant("as_configured"),)
     weather_dir: str | None = None
-    sites_dir: str | None = None
+    sites_dir: tuple[str, ...] | None = None  # folders of site TOML files besides the catalog
     battery_policy: str = "none"
 
     def tasks(self) -> list[tuple[int, int, int]]:
@@ -195,19 +195,18 @@ class Study:
 
 
 @functools.lru_cache(maxsize=8)
-def _catalog(sites_dir: str | None) -> dict:
+def _catalog(sites_dir: tuple[str, ...] | None) -> dict:
     """The site catalog, read once per worker process."""
     from sites import load_catalog
 
-    return load_catalog([sites_dir] if sites_dir else None)
+    return load_catalog(list(sites_dir) if sites_dir else None)
 
 
 def _sites(study: Study):
-    from sites import get_site
-
     catalog = _catalog(study.sites_dir)
-    return [catalog[s] if s in catalog else get_site(s, [study.sites_dir] if study.sites_dir
-                                                     else None) for s in study.site_ids]
+    if unknown := [s for s in study.site_ids if s not in catalog]:
+        raise ValueError(f"unknown site id(s) {', '.join(unknown)}; known: {', '.join(catalog)}")
+    return [catalog[s] for s in study.site_ids]
 
 
 @functools.lru_cache(maxsize=16)
