@@ -20,7 +20,7 @@ from sites import SiteError, get_site, load_catalog
 from twin.facility import facility_summary
 from twin.simulate import BATTERY_POLICIES, generation_summary, simulate
 from twin.storage import balance_summary
-from twin.variables import to_mw
+from twin.variables import fmt, to_mw
 from weather.readers import FORMATS
 from weather.readers import read as read_weather
 
@@ -53,10 +53,6 @@ def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
     }
 
 
-def _fmt(value, spec: str) -> str:
-    return "–" if not np.isfinite(value) else format(value, spec)
-
-
 def _show_generation(ds: xr.Dataset, title: str):
     summary = generation_summary(ds)
     table = Table(title=title)
@@ -66,8 +62,8 @@ def _show_generation(ds: xr.Dataset, title: str):
     for site_id, row in summary.iterrows():
         table.add_row(
             row["name"], f"{to_mw(row.pv_energy_wh):,.0f}", f"{to_mw(row.wind_energy_wh):,.0f}",
-            f"{to_mw(row.renewable_energy_wh):,.0f}", _fmt(row.pv_capacity_factor, ".1%"),
-            _fmt(row.wind_capacity_factor, ".1%"), _fmt(row.renewable_capacity_factor, ".1%"),
+            f"{to_mw(row.renewable_energy_wh):,.0f}", fmt(row.pv_capacity_factor, ".1%"),
+            fmt(row.wind_capacity_factor, ".1%"), fmt(row.renewable_capacity_factor, ".1%"),
             f"{to_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
             + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
             f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
@@ -88,9 +84,9 @@ def _show_facility(ds: xr.Dataset):
         table.add_column(col, justify="left" if col in ("site", "cooling", "control") else "right")
     for site_id, r in summary.iterrows():
         table.add_row(site_id, r.topology, r.control, f"{to_mw(r.it_energy_wh):,.0f}",
-                      _fmt(r.pue, ".3f"), _fmt(r.pue_baseline, ".3f"),
-                      _fmt(r.cooling_saving_pct / 100, ".1%"), _fmt(r.wue_l_per_kwh, ".2f"),
-                      _fmt(r.peak_pue, ".2f"), f"{r.hours_economizer + r.hours_evaporative:,}",
+                      fmt(r.pue, ".3f"), fmt(r.pue_baseline, ".3f"),
+                      fmt(r.cooling_saving_pct / 100, ".1%"), fmt(r.wue_l_per_kwh, ".2f"),
+                      fmt(r.peak_pue, ".2f"), f"{r.hours_economizer + r.hours_evaporative:,}",
                       f"{r.hours_mechanical:,}", f"{r.hours_outside_allowable:,}")
     console.print(table)
 
@@ -106,7 +102,7 @@ def _show_balance(ds: xr.Dataset):
                 "IT avail. P10 MW"):
         table.add_column(col, justify="left" if col == "site" else "right")
     for site_id, r in summary.iterrows():
-        table.add_row(site_id, _fmt(r.renewable_fraction, ".1%"), f"{r.hours_fully_renewable:,}",
+        table.add_row(site_id, fmt(r.renewable_fraction, ".1%"), f"{r.hours_fully_renewable:,}",
                       f"{to_mw(r.grid_energy_wh):,.0f}", f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
                       f"{to_mw(r.curtailed_energy_wh):,.0f}", f"{to_mw(r.unserved_energy_wh):,.1f}",
                       f"{r.battery_cycles:,.0f}", f"{to_mw(r.it_available_mean_w):,.2f}",
@@ -394,7 +390,7 @@ def study(
     on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
     from distributed import Client, LocalCluster
 
-    from twin.report import html_report, write_plots
+    from twin.report import html_report, render, write_plots
     from twin.study import Scenario, Study, parse_variants, run_study, summary
 
     try:
@@ -431,25 +427,30 @@ def study(
     if summary_csv:
         table.to_csv(summary_csv)
         written.append(summary_csv)
-    if plots:
-        plots.mkdir(parents=True, exist_ok=True)
+    if plots or report:
         with console.status("plotting"):
-            written.append(f"{len(write_plots(ds, plots))} PNG in {plots}")
+            pngs = render(ds)  # once for both
+    if plots:
+        written.append(f"{len(write_plots(ds, plots, pngs))} PNG in {plots}")
     if report:
-        with console.status("writing the report"):
-            written.append(html_report(ds, report))
+        written.append(html_report(ds, report, pngs, table))
     console.print("wrote " + ", ".join(str(w) for w in written))
 
 
 def _show_study(table, title: str):
-    shown = {"renewable_fraction": ("renewable", ".1%"), "annual_pue": ("PUE", ".3f"),
-             "wue": ("WUE L/kWh", ".2f"), "hours_over_allowable": ("h > allowable", ",.0f"),
-             "curtailed_energy": ("curtailed MWh", ",.0f"), "emissions": ("tCO2", ",.0f")}
+    from twin.report import SUMMARY_COLUMNS
+    from twin.study import QUANTILES
+
+    shown = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable",
+             "curtailed_energy", "emissions")
     out = Table(title=title)
-    for col in ("site", "scenario", "variant", *(label for label, _ in shown.values())):
-        out.add_column(col, justify="left" if col in ("site", "scenario", "variant") else "right")
+    for col in ("site", "scenario", "variant"):
+        out.add_column(col)
+    for k in shown:
+        header, unit, _, _ = SUMMARY_COLUMNS[k]
+        out.add_column(header if unit == "1" else f"{header} [{unit}]", justify="right")
     for (s, scen, var), row in table.iterrows():
-        out.add_row(s, scen, var, *(" / ".join(format(row[f"{k}_p{p}"], spec)
-                                              for p in (10, 50, 90))
-                                    for k, (_, spec) in shown.items()))
+        out.add_row(s, scen, var, *(" / ".join(
+            fmt(row[f"{k}_p{round(100 * q)}"] * SUMMARY_COLUMNS[k][2], SUMMARY_COLUMNS[k][3])
+            for q in QUANTILES) for k in shown))
     console.print(out)

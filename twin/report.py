@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 
 from twin.it_load import CST_OFFSET_H
 from twin.study import ANNUAL, QUANTILES, summary
-from twin.variables import W_PER_MW
+from twin.variables import W_PER_MW, fmt
 
 CST_OFFSET = pd.Timedelta(hours=CST_OFFSET_H)
 DPI = 100
@@ -197,10 +197,16 @@ def plot_file_name(site: str, scenario: str, variant: str, kind: str) -> str:
     return "_".join(safe_name(p) for p in (site, scenario, variant, kind)) + ".png"
 
 
-def write_plots(ds: xr.Dataset, folder: Path) -> list[Path]:
+def render(ds: xr.Dataset) -> dict[tuple[str, str, str], dict[str, bytes]]:
+    """The three plots of every (site, scenario, variant) of the study ``ds`` as PNG bytes."""
+    return {combo: _pngs(ds, *combo) for combo in _combinations(ds)}
+
+
+def write_plots(ds: xr.Dataset, folder: Path, pngs=None) -> list[Path]:
     """The three plots of every (site, scenario, variant) of the study ``ds`` as PNG files
     (100 dpi) in ``folder`` (created), named by :func:`plot_file_name`; returns their paths.
-    Names that clash once made safe raise ValueError."""
+    ``pngs``: :func:`render` of ``ds``, when already made. Names that clash once made safe
+    raise ValueError."""
     folder = Path(folder)
     combos = _combinations(ds)
     names = [[plot_file_name(*combo, kind) for kind in KINDS] for combo in combos]
@@ -208,13 +214,13 @@ def write_plots(ds: xr.Dataset, folder: Path) -> list[Path]:
     if len(set(flat)) != len(flat):
         raise ValueError("scenario or variant names clash once made safe for file names: "
                          f"{sorted({n for n in flat if flat.count(n) > 1})}")
+    pngs = pngs or render(ds)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for combo, row in zip(combos, names):
-        pngs = _pngs(ds, *combo)
         for kind, name in zip(KINDS, row):
             path = folder / name
-            path.write_bytes(pngs[kind])
+            path.write_bytes(pngs[combo][kind])
             paths.append(path)
     return paths
 
@@ -243,10 +249,6 @@ def _study_html(config: dict) -> str:
     return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items.items()) + "</dl>"
 
 
-def _cell(value: float, spec: str) -> str:
-    return "–" if not np.isfinite(value) else format(value, spec)
-
-
 def _summary_html(frame: pd.DataFrame) -> str:
     """The P10/P50/P90 table of :func:`twin.study.summary` in display units."""
     percentiles = [round(100 * q) for q in QUANTILES]
@@ -256,7 +258,7 @@ def _summary_html(frame: pd.DataFrame) -> str:
     rows = []
     for (site, scenario, variant), row in frame.iterrows():
         cells = "".join(
-            f"<td>{_cell(row[f'{v}_p{p}'] * SUMMARY_COLUMNS[v][2], SUMMARY_COLUMNS[v][3])}</td>"
+            f"<td>{fmt(row[f'{v}_p{p}'] * SUMMARY_COLUMNS[v][2], SUMMARY_COLUMNS[v][3])}</td>"
             for v in ANNUAL for p in percentiles)
         rows.append(f"<tr><th>{html.escape(str(site))}</th><th>{html.escape(str(scenario))}</th>"
                     f"<th>{html.escape(str(variant))}</th>{cells}</tr>")
@@ -272,11 +274,15 @@ td{text-align:right}thead th{background:#f0f0f0}.wide{overflow-x:auto}
 img{max-width:100%;height:auto;display:block;margin:0.5em 0}dd ul{margin:0;padding-left:1.2em}"""
 
 
-def html_report(ds: xr.Dataset, path: Path) -> Path:
+def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | None = None
+                ) -> Path:
     """One self-contained HTML file at ``path`` for the study ``ds``: its description, the
     P10/P50/P90 table over years of the annual figures, and the three plots of every (site,
-    scenario, variant) embedded as PNG data URIs. Returns ``path``."""
+    scenario, variant) embedded as PNG data URIs. ``pngs`` (:func:`render`) and ``table``
+    (:func:`twin.study.summary`) of ``ds`` when already made. Returns ``path``."""
     path = Path(path)
+    pngs = pngs or render(ds)
+    table = summary(ds) if table is None else table
     config = json.loads(ds.attrs["study"])
     title = str(ds.attrs.get("title", "climate-year study"))
     sections = []
@@ -285,7 +291,7 @@ def html_report(ds: xr.Dataset, path: Path) -> Path:
         images = "".join(
             f'<img alt="{html.escape(kind.replace("_", " "))}: {heading}" '
             f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
-            for kind, png in _pngs(ds, *combo).items())
+            for kind, png in pngs[combo].items())
         sections.append(f"<section><h3>{heading}</h3>{images}</section>")
     document = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -294,7 +300,7 @@ def html_report(ds: xr.Dataset, path: Path) -> Path:
         f"<p>{html.escape(str(ds.attrs.get('time_convention', '')))}; plots in China Standard "
         "Time (UTC+8).</p>"
         "<h2>Annual figures over the years</h2>"
-        f"<p>P10, P50 and P90 over {len(config['years'])} years.</p>{_summary_html(summary(ds))}"
+        f"<p>P10, P50 and P90 over {len(config['years'])} years.</p>{_summary_html(table)}"
         f"<h2>Plots</h2>{''.join(sections)}</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")

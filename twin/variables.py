@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import xarray as xr
 
 W_PER_MW = 1e6  # W (and Wh) inside the library; MW (MWh) only for people
@@ -16,6 +17,11 @@ W_PER_MW = 1e6  # W (and Wh) inside the library; MW (MWh) only for people
 def to_mw(watts):
     """W -> MW (and Wh -> MWh): the one display conversion."""
     return watts / W_PER_MW
+
+
+def fmt(value: float, spec: str) -> str:
+    """A figure for people: ``format(value, spec)``, or "–" where it is undefined (NaN)."""
+    return "–" if not np.isfinite(value) else format(value, spec)
 
 
 @dataclass(frozen=True)
