@@ -112,11 +112,13 @@ class TwinData:
             return self.values(v, site_ids, calendar)
 
         capacity = np.array([self.catalog[s].it.capacity_w for s in site_ids])
+        available = get("it_available_power")
         return Timeline(site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
-                        it_headroom_w=np.maximum(get("it_available_power") - held_w, 0.0),
-                        it_committed_w=held_w, marginal_pue=get("marginal_pue"), pue=get("pue"),
+                        it_headroom_w=available, it_committed_w=np.zeros_like(available),
+                        marginal_pue=get("marginal_pue"), pue=get("pue"),
                         carbon_intensity_g_per_kwh=get("carbon_intensity"),
-                        price_per_kwh=get("electricity_price"), currency=self.currency)
+                        price_per_kwh=get("electricity_price"),
+                        currency=self.currency).with_committed(held_w)
 
     def site_summary(self, site_id: str) -> dict:
         """The site's annual figures (floats, ints and names), units in the keys; None where a

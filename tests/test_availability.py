@@ -120,6 +120,7 @@ def test_headroom_is_available_minus_committed_never_negative(small):
 
 @pytest.mark.parametrize("committed, message", [
     (np.full((2, HOURS), -1.0), "must be a power >= 0"),
+    (np.full((2, HOURS), np.inf), "must be a power >= 0 \\[W\\], finite"),
     (np.full((2, HOURS - 1), 1.0), "expected \\(site, time\\)"),
 ])
 def test_bad_committed_load_is_refused(small, committed, message):

@@ -187,11 +187,11 @@ def _committed(committed, ids: list[str], time) -> np.ndarray:
     if committed is None:
         return np.zeros((len(ids), len(time)))
     c = _site_time(committed, ids, time, "committed_it_power")
-    bad = ~(c >= 0)
+    bad = ~(np.isfinite(c) & (c >= 0))
     if bad.any():
         i, t = np.argwhere(bad)[0]
         raise ValueError(f"committed_it_power at site {ids[i]}, {pd.Timestamp(time[t])} UTC, is "
-                         f"{c[i, t]}; it must be a power >= 0 [W]")
+                         f"{c[i, t]}; it must be a power >= 0 [W], finite")
     return c
 
 
