@@ -436,7 +436,10 @@ def _user_dirs(extra_dirs) -> list[tuple[Path, str]]:
     for d, label in dirs:
         if not d.is_dir():
             raise SiteError(label, "not a directory of site files")
-    return dirs
+    # a folder given twice (the environment and the argument, as `twin serve` does) is read
+    # once, where it comes last
+    last = {entry[0].resolve(): entry for entry in dirs}
+    return [entry for entry in dirs if last[entry[0].resolve()] is entry]
 
 
 def load_catalog(extra_dirs=None) -> dict[str, Site]:

@@ -308,6 +308,23 @@ def test_extra_dirs_add_and_override_and_win_over_the_env_dir(tmp_path, monkeypa
     assert load_catalog()["hami"].it.gpu_count == 3000
 
 
+def test_a_folder_given_twice_is_read_once_where_it_comes_last(tmp_path, monkeypatch):
+    import sites.catalog
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    data = hami_data()
+    write_site(first, "hami", {**data, "it": {**data["it"], "gpu_count": 3000}})
+    write_site(second, "hami", {**data, "it": {**data["it"], "gpu_count": 4000}})
+    read = []
+    real = sites.catalog.load_site
+    monkeypatch.setattr(sites.catalog, "load_site", lambda p: read.append(p) or real(p))
+    monkeypatch.setenv("TWIN_SITES_DIR", str(first))
+    # `twin serve` gives its folders both ways; the later "first" wins over "second"
+    assert load_catalog(extra_dirs=[second, first])["hami"].it.gpu_count == 3000
+    assert read == [second / "hami.toml", first / "hami.toml"]
+
+
 def test_a_bad_user_file_fails_loudly(tmp_path):
     data = hami_data()
     data["battery"]["energy_wh"] = -1.0
