@@ -25,6 +25,7 @@ from twin import cooling
 from twin.arrays import groups
 from twin.it_load import SERVERS, design_it_power, it_power, utilisation_series
 from twin.psychrometrics import moist_air_density, saturation_vapour_pressure
+from twin.variables import to_mw
 
 # ASHRAE TC 9.9 allowable envelopes of the server inlet (reference 3.1): dry bulb min and max,
 # dew point max [degC], relative humidity min and max [%]; dew point min -12 degC for all
@@ -72,8 +73,8 @@ def _servers(sites):
     for s, d, cap in zip(sites, design, capacity):
         if d > 1.1 * cap:
             raise ValueError(
-                f"site {s.id}: {s.it.gpu_count:,} {s.it.gpu_model} draw up to {d / 1e6:.2f} MW at "
-                f"full load, more than it.capacity_w {cap / 1e6:.2f} MW (+10 %) that the UPS and "
+                f"site {s.id}: {s.it.gpu_count:,} {s.it.gpu_model} draw up to {to_mw(d):.2f} MW at "
+                f"full load, more than it.capacity_w {to_mw(cap):.2f} MW (+10 %) that the UPS and "
                 "cooling are built for: raise it.capacity_w or lower it.gpu_count")
     return models, count, capacity
 
