@@ -401,10 +401,24 @@ def _parse(text: str, source: str, site_id: str) -> Site:
         raise SiteError(source, f"TOML syntax error: {err}") from None
     if "id" in data:
         raise SiteError(source, "the id is the file name: remove the key", field="id")
+    return validate_site({"id": site_id, **data}, source)
+
+
+def _given(value) -> str:
+    """The refused value, when it is one short value (not a whole table)."""
+    if isinstance(value, (str, int, float, bool)) and len(repr(value)) <= 60:
+        return f" (got {value!r})"
+    return ""
+
+
+def validate_site(data: dict, source: str) -> Site:
+    """``data`` (a site file's tables, with its id) as a Site; SiteError naming ``source`` and
+    the TOML field of every problem."""
     try:
-        return Site.model_validate({"id": site_id, **data})
+        return Site.model_validate(data)
     except ValidationError as err:
-        problems = [(_field(e["loc"]), e["msg"]) for e in err.errors(include_url=False)]
+        problems = [(_field(e["loc"]), e["msg"] + _given(e.get("input")))
+                    for e in err.errors(include_url=False)]
         (field, message), *more = problems
         raise SiteError(source, message, field=field, more=more) from None
 

@@ -132,8 +132,9 @@ class Variant:
     updates: dict = field(default_factory=dict)
 
     def apply(self, site):
-        """``site`` with the updates, validated as a site file is (ValueError naming them)."""
-        from sites import Site
+        """``site`` with the updates, validated as a site file is (SiteError naming the
+        variant, the site and the field)."""
+        from sites.catalog import validate_site
 
         data = site.model_dump(by_alias=True)
         for key, value in self.updates.items():
@@ -142,10 +143,7 @@ class Variant:
                 raise ValueError(f"variant {self.name}: {key!r} is not a setting (table.field, "
                                  "e.g. cooling.topology)")
             data[table][name] = value
-        try:
-            return Site.model_validate(data)
-        except ValueError as err:
-            raise ValueError(f"variant {self.name} at site {site.id}: {err}") from None
+        return validate_site(data, f"variant {self.name} at site {site.id}")
 
 
 def _value(text: str):
@@ -255,7 +253,7 @@ def annual_figures(ds: xr.Dataset) -> dict[str, np.ndarray]:
             "curtailed_energy": to_mw(balance["curtailed_energy_wh"].to_numpy()),
             "grid_energy": to_mw(balance["grid_energy_wh"].to_numpy()),
             "emissions": balance["emissions_t"].to_numpy(),
-            "it_available_mean": to_mw(ds["it_available_power"].mean("time").to_numpy())}
+            "it_available_mean": to_mw(balance["it_available_mean_w"].to_numpy())}
 
 
 def run_task(study: Study, store: str, task: tuple[int, int, int]) -> tuple[int, int, int]:
