@@ -610,6 +610,8 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
         free.ravel()[cells] - renewable + CAPACITY_TOLERANCE_W / W_PER_MW]))
     weight = (timeline.marginal_pue * _grid_weights(timeline)[OBJECTIVE_METRIC[objective]]
               ).ravel()[cells]
+    # solver objective -> the objective's units (the tie-break aside): g is in MW for an hour
+    to_objective = W_PER_MW * (weight.max() / OBJECTIVE_SCALE if weight.max() > 0 else 1.0)
     weight = OBJECTIVE_SCALE * weight / weight.max() if weight.max() > 0 else weight
     # earlier hours first: TIE_BREAK of the scale per MWh, rising with the hour run
     tie = OBJECTIVE_SCALE * TIE_BREAK / n_hours
@@ -619,7 +621,8 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     problem = {"c": c, "integrality": integrality, "bounds": bounds,
                "constraints": LinearConstraint(matrix, lower, upper)}
     columns = {"y_job": y_job, "y_row": y_row, "y_first": y_first, "u_job": u_job,
-               "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh}
+               "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh,
+               "to_objective": to_objective}
     return problem, columns
 
 
