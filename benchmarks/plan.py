@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import milp
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import twin  # noqa: E402
-from twin.schedule import OBJECTIVES, Job, Timeline, _milp_problem, plan, plan_greedy  # noqa: E402
+from twin.schedule import (OBJECTIVES, Job, Timeline, _milp_problem, plan, plan_greedy,  # noqa: E402
+                           solve)
 
 SITES = ["hami", "golmud", "zhongwei", "qingyang", "ulanqab", "hohhot", "urumqi", "guian",
          "dunhuang", "wuhu"]
@@ -88,10 +88,10 @@ def problem_size(timeline: Timeline, jobs, objective: str) -> dict:
     objective's units: how far the solver's branch and bound and cuts must close."""
     problem, columns = _milp_problem(timeline, jobs, objective)
     matrix = problem["constraints"].A
-    lp = milp(**{**problem, "integrality": np.zeros_like(problem["integrality"])})
+    lp = solve({**problem, "integrality": np.zeros_like(problem["integrality"])})
     return {"columns": matrix.shape[1], "binaries": int(problem["integrality"].sum()),
             "rows": matrix.shape[0], "nonzeros": matrix.nnz,
-            "lp_bound": lp.fun * columns["to_objective"]}
+            "lp_bound": problem["c"] @ lp.x * columns["to_objective"]}
 
 
 def main(argv=None) -> int:

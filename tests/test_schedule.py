@@ -10,7 +10,6 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.optimize import OptimizeResult
 
 import twin
 from sites import get_site
@@ -371,8 +370,8 @@ def test_greedy_plan_places_interruptible_jobs_by_the_lp(busy):
 
 def test_greedy_fallback_when_the_solver_finds_nothing(busy, monkeypatch):
     timeline, jobs = busy
-    monkeypatch.setattr(schedule, "milp", lambda **kw: OptimizeResult(
-        x=None, status=1, mip_gap=None, message="time limit reached"))
+    monkeypatch.setattr(schedule, "solve", lambda problem, time_limit_s=None: schedule.Solved(
+        "time_limit", None, float("inf")))
     result = plan(timeline, jobs)
     assert (result.method, result.status) == ("greedy", "time_limit")
     assert np.isnan(result.mip_gap)

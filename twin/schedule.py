@@ -45,10 +45,11 @@ import numbers
 import time as clock
 from dataclasses import dataclass
 
+import highspy
 import numpy as np
 import pandas as pd
 import scipy.sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint
 
 from twin.variables import W_PER_MW
 
@@ -65,7 +66,16 @@ OBJECTIVE_SCALE = 100.0
 TIE_BREAK = 1e-6
 # run fractions below this in the solver's answer are taken as not run
 MIN_FRACTION = 1e-6
-MILP_STATUS = {0: "optimal", 1: "time_limit", 2: "infeasible", 3: "unbounded", 4: "failed"}
+# HiGHS's outcome -> Plan.status ("failed" for any other)
+_STATUS = highspy.HighsModelStatus
+SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
+                 _STATUS.kInfeasible: "infeasible", _STATUS.kUnbounded: "unbounded"}
+# HiGHS's presolve removes next to nothing here (only feasible starts and touched site-hours are
+# built) and slowed benchmarks/plan.py down; its root reduced-cost and feasibility-jump heuristics
+# took a third of the solve time without finding the plans sooner (module docstring of plan())
+HIGHS_OPTIONS = {"output_flag": False, "presolve": "off",
+                 "mip_heuristic_run_root_reduced_cost": False,
+                 "mip_heuristic_run_feasibility_jump": False}
 SITE_HOUR_FIELDS = ("it_headroom_w", "it_committed_w", "marginal_pue", "pue",
                     "carbon_intensity_g_per_kwh", "price_per_kwh")
 # Dataset variable of twin.simulate -> Timeline field
@@ -478,7 +488,7 @@ def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
         lp = None
         try:
             problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
-            lp = milp(**problem, options={"presolve": False})  # no integer columns: an LP
+            lp = solve(problem)  # no integer columns: a linear program
         except JobDoesNotFit:
             pass  # placed one at a time below, which names the job in the jobs given
         if lp is not None and lp.x is not None:
@@ -626,6 +636,52 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     return problem, columns
 
 
+@dataclass(frozen=True)
+class Solved:
+    """What HiGHS gave: ``status`` (a Plan status), the columns' values ``x`` (None when it
+    found no solution) and the relative MIP gap (0 for a linear program solved)."""
+    status: str
+    x: np.ndarray | None
+    mip_gap: float
+
+
+def solve(problem, time_limit_s: float | None = None) -> Solved:
+    """``problem`` (the arguments of ``scipy.optimize.milp`` that :func:`_milp_problem` builds)
+    solved by HiGHS through its own Python interface, highspy, with HIGHS_OPTIONS."""
+    matrix = problem["constraints"].A.tocsr()
+    n = matrix.shape[1]
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, matrix.shape[0]
+    lp.col_cost_ = problem["c"]
+    lp.col_lower_ = np.broadcast_to(problem["bounds"].lb, n).astype(float)
+    lp.col_upper_ = np.broadcast_to(problem["bounds"].ub, n).astype(float)
+    lp.row_lower_ = problem["constraints"].lb
+    lp.row_upper_ = problem["constraints"].ub
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = matrix.indptr, matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    integer = problem["integrality"].astype(bool)
+    if integer.any():
+        lp.integrality_ = np.where(integer, highspy.HighsVarType.kInteger,
+                                   highspy.HighsVarType.kContinuous).tolist()
+    highs = highspy.Highs()
+    for option, value in HIGHS_OPTIONS.items():
+        highs.setOptionValue(option, value)
+    if time_limit_s is not None:
+        highs.setOptionValue("time_limit", float(time_limit_s))
+    highs.passModel(lp)
+    highs.run()
+    status = SOLVER_STATUS.get(highs.getModelStatus(), "failed")
+    info = highs.getInfo()
+    found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+    x = np.array(highs.getSolution().col_value) if found else None
+    if integer.any():
+        gap = float(info.mip_gap)
+    else:
+        gap = 0.0 if status == "optimal" else float("nan")
+    return Solved(status, x, gap)
+
+
 def _northwest_corner(group_a, a, group_b, b):
     """Pairs ``(i, k, amount)`` splitting, within each group, the amounts ``a`` over the amounts
     ``b`` (totals equal to the solver's tolerance: ``a`` is rescaled to ``b``'s), both filled in
@@ -689,17 +745,13 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
         raise ValueError(f"time_limit_s must be > 0; got {time_limit_s}")
     problem, columns = _milp_problem(timeline, jobs, objective)
     t0 = clock.perf_counter()
-    # HiGHS's presolve removes next to nothing here (only feasible starts and touched site-hours
-    # are built) and slowed benchmarks/plan.py down (3 job seeds x 3 objectives: 69 s vs 61 s)
-    result = milp(**problem, options={"time_limit": float(time_limit_s), "presolve": False})
+    result = solve(problem, time_limit_s)
     seconds = clock.perf_counter() - t0
-    status = MILP_STATUS.get(result.status, "failed")
+    status = result.status
     if result.x is None:
         return plan_greedy(timeline, jobs, objective, status=status)
-    gap = result.mip_gap if result.mip_gap is not None else (0.0 if status == "optimal"
-                                                             else float("nan"))
     solved = _plan_of_runs(timeline, jobs, _milp_runs(jobs, columns, result.x), objective,
-                           status=status, mip_gap=float(gap), solve_seconds=seconds,
+                           status=status, mip_gap=result.mip_gap, solve_seconds=seconds,
                            method="milp")
     if status == "optimal":
         return solved
