@@ -21,20 +21,20 @@ the job's facility energy over its IT energy.
 
 :func:`search_windows` ranks the placements of one job, vectorised over start hours with
 cumulative sums. :func:`plan` places many jobs jointly, sharing each site-hour's capacity and
-headroom, as a mixed-integer linear program solved by ``scipy.optimize.milp`` with HiGHS
+headroom, as a mixed-integer linear program solved by HiGHS through its Python interface highspy
 (Huangfu and Hall 2018, "Parallelizing the dual revised simplex method", Mathematical
-Programming Computation 10, 119-142): a rigid job has a binary start variable per feasible
-(site, start hour), the time-indexed formulation of Sousa and Wolsey (1992, "A time indexed
-formulation of non-preemptive single machine scheduling problems", Mathematical Programming 54,
-353-367); an interruptible job has a continuous run fraction per hour, and the power of jobs
-that fit the same site-hours is spread over those sites per hour, so that jobs that are all
-interruptible make a linear program. Each touched site-hour has one row: the jobs' IT power
-less a grid part is at most the headroom, the grid part at most the free capacity beyond it;
-the objective weighs the grid part by the marginal PUE and the objective's weight. When the
-solver finds no solution in its time limit, a greedy plan (the rigid jobs one at a time,
-largest first, each at its best window given the ones placed; then the interruptible ones by
-the linear program) is returned instead, and the better of the two when it stops at the limit
-with a solution.
+Programming Computation 10, 119-142, the reference HiGHS asks users to cite): a rigid job has a
+binary start variable per feasible (site, start hour), the time-indexed formulation of Sousa and
+Wolsey (1992, "A time indexed formulation of non-preemptive single machine scheduling problems",
+Mathematical Programming 54, 353-367); an interruptible job has a continuous run fraction per
+hour, and the power of jobs that fit the same site-hours is spread over those sites per hour, so
+that jobs that are all interruptible make a linear program. Each touched site-hour has one row:
+the jobs' IT power less a grid part is at most the headroom, the grid part at most the free
+capacity beyond it; the objective weighs the grid part by the marginal PUE and the objective's
+weight. When the solver finds no solution in its time limit, a greedy plan (the rigid jobs one
+at a time, largest first, each at its best window given the ones placed; then the interruptible
+ones by the linear program) is returned instead, and the better of the two when it stops at the
+limit with a solution.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
                  _STATUS.kInfeasible: "infeasible", _STATUS.kUnbounded: "unbounded"}
 # HiGHS's presolve removes next to nothing here (only feasible starts and touched site-hours are
 # built) and slowed benchmarks/plan.py down; its root reduced-cost and feasibility-jump heuristics
-# took a third of the solve time without finding the plans sooner (module docstring of plan())
+# took a third of the solve time (py-spy --native profile of a seed-2 solve) without finding the
+# plans sooner: off, benchmarks/plan.py's seed 1 took 1.0-1.6 s instead of 1.7-2.3 s
+# (highspy 1.16 both)
 HIGHS_OPTIONS = {"output_flag": False, "presolve": "off",
                  "mip_heuristic_run_root_reduced_cost": False,
                  "mip_heuristic_run_feasibility_jump": False}
@@ -534,7 +536,8 @@ def _stack(parts) -> list[np.ndarray]:
 
 
 def _milp_problem(timeline: Timeline, jobs, objective: str):
-    """The joint placement as arguments of ``scipy.optimize.milp`` and the columns' meaning.
+    """The joint placement as the arguments of ``scipy.optimize.milp`` (``c``, ``integrality``,
+    ``bounds``, ``constraints``; :func:`solve` hands them to HiGHS) and the columns' meaning.
 
     Columns: ``y`` a rigid job's binary start at a site and hour; ``u`` the fraction of an hour
     an interruptible job runs (at most 1: never more than its power at once); ``v`` [MW] the IT
@@ -543,16 +546,30 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     [MW] per touched site-hour, the IT power above the renewable headroom, its cost the marginal
     PUE times the objective's weight. Rows: each job's runs (1 start; duration_h hours); each
     group-hour (its jobs' power = its power over sites); each site-hour (rigid jobs' and groups'
-    IT power - g <= headroom, g <= free capacity - headroom); and the valid inequality g >= sum
-    over the rigid jobs running of max(P - headroom, 0), which whole starts satisfy but
-    fractional ones (a job split to fit under the headroom) do not. On benchmarks/plan.py it
+    IT power - g <= headroom, g <= free capacity - headroom); and, at site-hours with headroom
+    (without, the site-hour row says it), the valid inequality g >= sum over the rigid jobs
+    running of max(P - headroom, 0), which whole starts satisfy but fractional ones (a job
+    split to fit under the headroom) do not. On benchmarks/plan.py it
     lifts the LP bound from 63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %;
-    grouping the interruptible jobs and one column per site-hour halved it again. Tried on the
-    same benchmark and dropped, all slower: cumulative start variables (z = started by hour t,
-    sparser rows; 5-10x slower in HiGHS), MIP starts from a greedy plan (one job at a time,
-    3.3x the optimum) or from an LP-rounding dive (5-10 % above it), no tie-break (1.3-1.5x
-    slower); HiGHS 1.16 (highspy) is 10-25 % faster than scipy's 1.12; its heuristic, symmetry,
-    restart, cut and presolve options changed little."""
+    grouping the interruptible jobs and one column per site-hour halved it again.
+
+    The bound left is weak where rigid jobs could share the best site-windows in fractions
+    across sites: with each rigid job held to its site in the optimum (start hours still free)
+    the LP bound is 97-100 % of the optimum, against 56-97 % with the sites free (the two "LP
+    bound" columns of benchmarks/plan.py). Tried on the same benchmark and dropped: cumulative
+    start variables (z = started by hour t, sparser rows; 5-10x slower in HiGHS); MIP starts
+    from a greedy plan or an LP-rounding dive (slower), even from the optimum (seeds 2-3 still
+    1.8-7.9 s); no tie-break (1.3-1.5x slower); a rigid job's own excess max(P - headroom, 0)
+    priced in its start's cost and only min(P, headroom) in the row (the same LP bound, 30 %
+    more nonzeros for the capacity rows it then needs); cover cuts on a job's share of a
+    site-hour, separated in rounds (seed 2: bound 66 -> 82 % of the optimum, below the 92 %
+    HiGHS's own cuts reach); set-packing rows for the jobs over half a site's capacity (bound
+    +0.5-2 %); site-choice binaries, with or without binary start hours and continuous y (no
+    gain, or slower); rigid jobs first, then the interruptible ones (the rigid-only optimum is a
+    lower bound, matched in 5 of 9 job-set objectives, but it takes 0.2-2.7 s on its own and
+    misses elsewhere); SCIP 9 (seed 2, carbon: 43 s). HiGHS's presolve, symmetry, restart, cut
+    pool, pseudocost, RINS/RENS and random-seed options moved times within run-to-run noise;
+    HIGHS_OPTIONS switches off the two heuristics that took a third of the time."""
     n_hours = timeline.time.size
     free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
     power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
@@ -591,7 +608,7 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     renewable = np.minimum(timeline.it_headroom_w.ravel()[cells] / W_PER_MW,
                            free.ravel()[cells])
     excess = power[y_job[entry_y]] - renewable[entry_cell]
-    strong = excess > 0
+    strong = (excess > 0) & (renewable[entry_cell] > 0)  # else the site-hour row says it
     strong_cells, strong_of = np.unique(entry_cell[strong], return_inverse=True)
 
     n_y, n_u, n_v, n_cell = y_job.size, u_job.size, v_group.size, cells.size
@@ -732,7 +749,7 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     """All ``jobs`` placed jointly to minimise the objective summed over site-hours (grid
     energy, emissions or cost of the grid power max(b (jobs' IT - headroom), 0)), each
     site-hour's jobs within its free capacity; ties go to earlier hours (a tie-break of 1e-6 of
-    the objective's scale). Solved with ``scipy.optimize.milp`` (HiGHS) within ``time_limit_s``;
+    the objective's scale). Solved by HiGHS (:func:`solve`) within ``time_limit_s``;
     when it finds no solution, the greedy plan of :func:`plan_greedy`, and when the time limit
     stops it, the better of its solution and the greedy plan. An interruptible job may move
     between its sites from hour to hour and run fractions of hours there, never more than its
