@@ -84,6 +84,8 @@ def test_normals_measure_what_they_say(golmud_path):
     np.testing.assert_allclose(n.wind_speed_mean, 5, atol=0.01)
     np.testing.assert_allclose(n.wind_speed_diurnal_amplitude, 0.3, atol=0.01)
     np.testing.assert_allclose(n.wind_speed_peak_hour, 16, atol=0.1)
+    # every day alike: no day-to-day temperature anomaly, so no persistence (not NaN)
+    assert float(n.temp_air_daily_autocorrelation) == 0.0
 
 
 @needs_shared

@@ -44,7 +44,11 @@ def solar_time_h(time: pd.DatetimeIndex, longitude: float) -> np.ndarray:
 
 
 def _lag1(x: np.ndarray) -> float:
+    """Lag-1 autocorrelation of the finite values of ``x``; 0 for a series without variance (a
+    year whose days are all alike has no anomaly whose persistence could be measured)."""
     x = x[np.isfinite(x)]
+    if x.size < 3 or np.ptp(x[:-1]) == 0 or np.ptp(x[1:]) == 0:
+        return 0.0
     return float(np.corrcoef(x[:-1], x[1:])[0, 1])
 
 
