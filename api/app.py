@@ -344,7 +344,7 @@ def create_app(settings: Settings | None = None, data: TwinData | None = None,
     @app.post("/v1/plans", response_model=schemas.PlanOut,
               responses={422: {"model": schemas.Problem}})
     def make_plan(body: schemas.PlanIn, d: Data, r: Reservations):
-        """Many jobs at once, jointly over sites and hours (scipy.optimize.milp / HiGHS: a
+        """Many jobs at once, jointly over sites and hours (HiGHS through highspy: a
         linear programme for interruptible jobs, a mixed-integer one for rigid jobs) within a
         time limit, the gap reported; the greedy plan when the solver finds none. Headroom
         counts every tenant's reservations; the plan holds nothing: POST its jobs' ``holds``
