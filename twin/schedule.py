@@ -549,9 +549,9 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     IT power - g <= headroom, g <= free capacity - headroom); and, at site-hours with headroom
     (without, the site-hour row says it), the valid inequality g >= sum over the rigid jobs
     running of max(P - headroom, 0), which whole starts satisfy but fractional ones (a job
-    split to fit under the headroom) do not. On benchmarks/plan.py it
-    lifts the LP bound from 63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %;
-    grouping the interruptible jobs and one column per site-hour halved it again.
+    split to fit under the headroom) do not. On benchmarks/plan.py it lifts the LP bound from
+    63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %; grouping the
+    interruptible jobs and one column per site-hour halved it again.
 
     The bound left is weak where rigid jobs could share the best site-windows in fractions
     across sites: with each rigid job held to its site in the optimum (start hours still free)
@@ -561,15 +561,18 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     from a greedy plan or an LP-rounding dive (slower), even from the optimum (seeds 2-3 still
     1.8-7.9 s); no tie-break (1.3-1.5x slower); a rigid job's own excess max(P - headroom, 0)
     priced in its start's cost and only min(P, headroom) in the row (the same LP bound, 30 %
-    more nonzeros for the capacity rows it then needs); cover cuts on a job's share of a
-    site-hour, separated in rounds (seed 2: bound 66 -> 82 % of the optimum, below the 92 %
-    HiGHS's own cuts reach); set-packing rows for the jobs over half a site's capacity (bound
-    +0.5-2 %); site-choice binaries, with or without binary start hours and continuous y (no
-    gain, or slower); rigid jobs first, then the interruptible ones (the rigid-only optimum is a
-    lower bound, matched in 5 of 9 job-set objectives, but it takes 0.2-2.7 s on its own and
-    misses elsewhere); SCIP 9 (seed 2, carbon: 43 s). HiGHS's presolve, symmetry, restart, cut
-    pool, pseudocost, RINS/RENS and random-seed options moved times within run-to-run noise;
-    HIGHS_OPTIONS switches off the two heuristics that took a third of the time."""
+    more nonzeros for the capacity rows it then needs); cover cuts on a job's share of a site-
+    hour, separated in rounds (seed 2: bound 66 -> 82 % of the optimum, below the 92 % HiGHS's
+    own cuts reach); set-packing rows for the jobs over half a site's capacity (bound +0.5-2 %);
+    site-choice binaries beside y (no gain) or instead of it, with start-hour binaries and y
+    continuous (slower); rigid jobs first, then the interruptible ones (the rigid-only optimum
+    is a lower bound, matched in 5 of 9 job-set objectives, but it takes 0.2-2.7 s on its own
+    and misses elsewhere); SCIP 9 (seed 2, carbon: 43 s). HiGHS's presolve, symmetry, restart,
+    cut pool, pseudocost, RINS/RENS and random-seed options moved times within run-to-run noise;
+    HIGHS_OPTIONS switches off the two heuristics that took a third of the time. Where the time
+    goes: the root node's cut separation (py-spy: 73 % of seed 2's carbon solve, HiGHS's path
+    separator 46 %), which the continuous network of the interruptible jobs makes costly:
+    without them the rigid jobs of seeds 2, 3 and 8 solve 3-9x faster."""
     n_hours = timeline.time.size
     free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
     power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
@@ -765,7 +768,7 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     result = solve(problem, time_limit_s)
     seconds = clock.perf_counter() - t0
     status = result.status
-    if result.x is None:
+    if result.x is None:  # infeasible, or stopped before a solution
         return plan_greedy(timeline, jobs, objective, status=status)
     solved = _plan_of_runs(timeline, jobs, _milp_runs(jobs, columns, result.x), objective,
                            status=status, mip_gap=result.mip_gap, solve_seconds=seconds,
