@@ -565,10 +565,13 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     hour, separated in rounds (seed 2: bound 66 -> 82 % of the optimum, below the 92 % HiGHS's
     own cuts reach); set-packing rows for the jobs over half a site's capacity (bound +0.5-2 %);
     site-choice binaries beside y (no gain) or instead of it, with start-hour binaries and y
-    continuous (slower); rigid jobs first, then the interruptible ones (the rigid-only optimum
-    is a lower bound, matched in 5 of 9 job-set objectives, but it takes 0.2-2.7 s on its own
-    and misses elsewhere); SCIP 9 (seed 2, carbon: 43 s). HiGHS's presolve, symmetry, restart,
-    cut pool, pseudocost, RINS/RENS and random-seed options moved times within run-to-run noise;
+    continuous (slower); rigid jobs first, then the interruptible ones: the rigid-only optimum
+    plus the interruptible-only one is a lower bound (grid cost is convex and 0 at no load,
+    hence superadditive) and equalled the optimum in all 12 job-set objectives of seeds 1, 2, 3
+    and 8, but the rigid-first plans reached it in only 6 (interruptible-first in none), and the
+    rigid-only solve alone takes 0.2-2.1 s, so the full solve after a miss lost more than the
+    hits won; SCIP 9 (seed 2, carbon: 43 s). HiGHS's presolve, symmetry, restart, cut pool,
+    pseudocost, RINS/RENS and random-seed options moved times within run-to-run noise;
     HIGHS_OPTIONS switches off the two heuristics that took a third of the time. Where the time
     goes: the root node's cut separation (py-spy: 73 % of seed 2's carbon solve, HiGHS's path
     separator 46 %), which the continuous network of the interruptible jobs makes costly:
