@@ -571,13 +571,13 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     and 8 (not in seed 4's grid energy: 5 % below), but the rigid-first plans reached it in 12
     of 30 (seeds 1-10; interruptible-first in none), the rigid-only solve alone takes 0.2-2.1 s,
     so the full solve after a miss lost more than the hits won, and a row holding the objective
-    above the bound made HiGHS 1.3-2.6x slower; SCIP 9 (seed 2, carbon: 43 s). HiGHS's presolve,
-    symmetry, restart, cut pool, pseudocost, RINS/RENS and random-seed options moved times
-    within run-to-run noise; HIGHS_OPTIONS switches off the two heuristics that took a third of
-    the time. Where the time goes: the root node's cut separation (py-spy: 73 % of seed 2's
-    carbon solve, HiGHS's path separator 46 %), which the continuous network of the
-    interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve 3-9x
-    faster."""
+    above the bound made HiGHS slower in 5 of 7 tries (up to 2.6x); SCIP 9 (seed 2, carbon: 43
+    s). HiGHS's presolve, symmetry, restart, cut pool, pseudocost, RINS/RENS and random-seed
+    options moved times within run-to-run noise; HIGHS_OPTIONS switches off the two heuristics
+    that took a third of the time. Where the time goes: the root node's cut separation (py-spy:
+    73 % of seed 2's carbon solve, HiGHS's path separator 46 %), which the continuous network of
+    the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
+    3-9x faster."""
     n_hours = timeline.time.size
     free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
     power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
