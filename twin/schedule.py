@@ -577,7 +577,7 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     that took a third of the time. Where the time goes: the root node's cut separation (py-spy:
     73 % of seed 2's carbon solve, HiGHS's path separator 46 %), which the continuous network of
     the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
-    3-9x faster."""
+    2.7-7.3x faster."""
     n_hours = timeline.time.size
     free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
     power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
