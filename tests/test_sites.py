@@ -294,13 +294,20 @@ def test_env_dir_adds_a_site_and_overrides_a_bundled_one(tmp_path, monkeypatch):
     assert "kashgar" not in load_catalog() and load_catalog()["hami"].it.gpu_count == 2000
 
 
-def test_extra_dirs_add_and_override_and_win_over_the_env_dir(tmp_path, monkeypatch):
-    env_dir, extra = tmp_path / "env", tmp_path / "extra"
-    env_dir.mkdir(), extra.mkdir()
+@pytest.fixture
+def two_hami_dirs(tmp_path):
+    """Two folders with a Hami site file each: 3000 GPUs in the first, 4000 in the second."""
+    folders = tmp_path / "first", tmp_path / "second"
     data = hami_data()
-    write_site(env_dir, "hami", {**data, "it": {**data["it"], "gpu_count": 3000}})
-    write_site(extra, "hami", {**data, "it": {**data["it"], "gpu_count": 4000}})
-    write_site(extra, "korla", {**data, "name": "Korla"})
+    for folder, gpus in zip(folders, (3000, 4000)):
+        folder.mkdir()
+        write_site(folder, "hami", {**data, "it": {**data["it"], "gpu_count": gpus}})
+    return folders
+
+
+def test_extra_dirs_add_and_override_and_win_over_the_env_dir(two_hami_dirs, monkeypatch):
+    env_dir, extra = two_hami_dirs
+    write_site(extra, "korla", {**hami_data(), "name": "Korla"})
     monkeypatch.setenv("TWIN_SITES_DIR", str(env_dir))
     sites = load_catalog(extra_dirs=[extra])
     assert sites["hami"].it.gpu_count == 4000 and sites["korla"].name == "Korla"
@@ -308,14 +315,10 @@ def test_extra_dirs_add_and_override_and_win_over_the_env_dir(tmp_path, monkeypa
     assert load_catalog()["hami"].it.gpu_count == 3000
 
 
-def test_a_folder_given_twice_is_read_once_where_it_comes_last(tmp_path, monkeypatch):
+def test_a_folder_given_twice_is_read_once_where_it_comes_last(two_hami_dirs, monkeypatch):
     import sites.catalog
 
-    first, second = tmp_path / "first", tmp_path / "second"
-    first.mkdir(), second.mkdir()
-    data = hami_data()
-    write_site(first, "hami", {**data, "it": {**data["it"], "gpu_count": 3000}})
-    write_site(second, "hami", {**data, "it": {**data["it"], "gpu_count": 4000}})
+    first, second = two_hami_dirs
     read = []
     real = sites.catalog.load_site
     monkeypatch.setattr(sites.catalog, "load_site", lambda p: read.append(p) or real(p))

@@ -197,7 +197,6 @@ def test_real_years_from_one_multi_year_netcdf(tmp_path):
     is its own year of the file, 29 February dropped."""
     from datetime import UTC, datetime
 
-
     site = get_site("golmud")
     path = tmp_path / "era5.nc"
     start = datetime(2027, 1, 1, tzinfo=UTC)
