@@ -438,7 +438,7 @@ def study(
 
 
 def _show_study(table, title: str):
-    from twin.report import SUMMARY_COLUMNS
+    from twin.report import SUMMARY_COLUMNS, summary_cell
     from twin.study import QUANTILES
 
     shown = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable",
@@ -450,7 +450,6 @@ def _show_study(table, title: str):
         header, unit, _, _ = SUMMARY_COLUMNS[k]
         out.add_column(header if unit == "1" else f"{header} [{unit}]", justify="right")
     for (s, scen, var), row in table.iterrows():
-        out.add_row(s, scen, var, *(" / ".join(
-            fmt(row[f"{k}_p{round(100 * q)}"] * SUMMARY_COLUMNS[k][2], SUMMARY_COLUMNS[k][3])
-            for q in QUANTILES) for k in shown))
+        out.add_row(s, scen, var, *(" / ".join(summary_cell(row, k, round(100 * q))
+                                              for q in QUANTILES) for k in shown))
     console.print(out)

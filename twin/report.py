@@ -249,6 +249,13 @@ def _study_html(config: dict) -> str:
     return "<dl>" + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items.items()) + "</dl>"
 
 
+def summary_cell(row: pd.Series, key: str, percentile: int) -> str:
+    """One figure of a :func:`twin.study.summary` row, ``key`` at ``percentile``, in the display
+    unit and format of SUMMARY_COLUMNS ("–" where undefined)."""
+    _, _, scale, spec = SUMMARY_COLUMNS[key]
+    return fmt(row[f"{key}_p{percentile}"] * scale, spec)
+
+
 def _summary_html(frame: pd.DataFrame) -> str:
     """The P10/P50/P90 table of :func:`twin.study.summary` in display units."""
     percentiles = [round(100 * q) for q in QUANTILES]
@@ -258,8 +265,7 @@ def _summary_html(frame: pd.DataFrame) -> str:
     rows = []
     for (site, scenario, variant), row in frame.iterrows():
         cells = "".join(
-            f"<td>{fmt(row[f'{v}_p{p}'] * SUMMARY_COLUMNS[v][2], SUMMARY_COLUMNS[v][3])}</td>"
-            for v in ANNUAL for p in percentiles)
+            f"<td>{summary_cell(row, v, p)}</td>" for v in ANNUAL for p in percentiles)
         rows.append(f"<tr><th>{html.escape(str(site))}</th><th>{html.escape(str(scenario))}</th>"
                     f"<th>{html.escape(str(variant))}</th>{cells}</tr>")
     return ('<div class="wide"><table><thead>'
