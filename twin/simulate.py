@@ -174,7 +174,7 @@ def _balance(sites, time, renewable, facility_power):
     limit = np.array([s.grid.import_capacity_w for s in sites])
     flows = power_balance(battery, renewable, facility_power, limit)
     intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
-                              "grid.carbon_intensity_g_per_kwh")
+                                     "grid.carbon_intensity_g_per_kwh")
     price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
     kw = flows["grid_import"] / 1000.0
     flows.update(carbon_intensity=intensity, electricity_price=price,
