@@ -73,8 +73,8 @@ SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
 # HiGHS's presolve removes next to nothing here (only feasible starts and touched site-hours are
 # built) and slowed benchmarks/plan.py down; its root reduced-cost and feasibility-jump heuristics
 # took a third of the solve time (py-spy --native profile of a seed-2 solve) without finding the
-# plans sooner: off, benchmarks/plan.py's seed 1 took 1.0-1.6 s instead of 1.7-2.3 s
-# (highspy 1.16 both)
+# plans sooner: benchmarks/plan.py's seed 1 takes 0.8-1.2 s with them off, 1.5-1.9 s with them
+# on (HIGHS_OPTIONS updated before benchmarks.plan.main runs)
 HIGHS_OPTIONS = {"output_flag": False, "presolve": "off",
                  "mip_heuristic_run_root_reduced_cost": False,
                  "mip_heuristic_run_feasibility_jump": False}
@@ -577,7 +577,7 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     that took a third of the time. Where the time goes: the root node's cut separation (py-spy:
     73 % of seed 2's carbon solve, HiGHS's path separator 46 %), which the continuous network of
     the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
-    2.7-7.3x faster."""
+    2.7-7x faster."""
     n_hours = timeline.time.size
     free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
     power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
