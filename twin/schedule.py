@@ -575,7 +575,7 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     s). HiGHS's presolve, symmetry, restart, cut pool, pseudocost, RINS/RENS and random-seed
     options moved times within run-to-run noise; HIGHS_OPTIONS switches off the two heuristics
     that took a third of the time. Where the time goes: the root node's cut separation (py-spy:
-    73 % of seed 2's carbon solve, HiGHS's path separator 46 %), which the continuous network of
+    72 % of seed 2's carbon solve, HiGHS's path separator 43 %), which the continuous network of
     the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
     2.7-7x faster."""
     n_hours = timeline.time.size
