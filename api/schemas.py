@@ -7,7 +7,6 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -18,11 +17,11 @@ from pydantic import (
     model_validator,
 )
 
-from api.data import utc
-from sites.catalog import SERVER_MODELS
-from twin.it_load import SERVERS, design_it_power
+from twin.it_load import servers_from_gpus
 from twin.latency import REGIONS
+from twin.model_names import ROLES, SERVER_MODELS
 from twin.schedule import OBJECTIVES
+from twin.timebase import utc
 from twin.variables import W_PER_MW
 
 YEARS = (1900, 2200)  # times outside are refused (and could not be computed on)
@@ -73,7 +72,7 @@ class JobIn(_In):
     sites: list[SiteId] | None = Field(None, min_length=1, max_length=100,
                                        description="allowed; default all")
     interruptible: bool = False
-    kind: Literal["training", "inference"] = "training"
+    kind: Literal[ROLES] = "training"
     latency_budget_ms: float | None = Field(None, gt=0, le=10_000, description=(
         "inference: round-trip budget from the user region; sites beyond it are not offered"))
     user_region: Literal[tuple(REGIONS)] | None = Field(None, description="where the users are")
@@ -93,9 +92,7 @@ class JobIn(_In):
     def it_power_w(self) -> float:
         if self.it_power_mw is not None:
             return self.it_power_mw * W_PER_MW
-        per_server = max(SERVERS[self.gpu_model].accelerators, 1)
-        servers = np.ceil(self.gpu_count / per_server)
-        return float(design_it_power(np.array([self.gpu_model]), np.array([servers]))[0])
+        return float(servers_from_gpus([self.gpu_model], [self.gpu_count])[1][0])
 
 
 class SearchIn(JobIn):

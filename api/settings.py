@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from twin.latency import ROUTE_FACTOR
+from twin.outlook import DEFAULT_BATTERY_POLICY, DEFAULT_HORIZON_H, DEFAULT_SEED, DEFAULT_YEAR
+from twin.simulate import BATTERY_POLICIES
 
 ENV_PREFIX = "TWIN_"
 
@@ -22,17 +24,17 @@ class Settings(BaseModel):
     # API keys -> tenant; writes (reservations) need one, reads do not
     api_keys: dict[str, str] = Field(default_factory=dict)
     # the climate year mapped onto calendar dates (typical-year mode) and its synthetic weather
-    year: int = 2025
-    seed: int = 0
+    year: int = DEFAULT_YEAR
+    seed: int = DEFAULT_SEED
     sites_dir: list[Path] | None = None
     # weather forecasts: ERA5-style NetCDF files named SITE.nc; their hours answer from them
     forecast_dir: Path | None = None
     # what available IT power counts besides renewables: "none" or "balance" (the battery)
-    battery_policy: Literal["none", "balance"] = "balance"
+    battery_policy: Literal[BATTERY_POLICIES] = DEFAULT_BATTERY_POLICY
     # fibre route length over the great circle, for inference latency (twin.latency)
     route_factor: Annotated[float, Field(ge=1)] = ROUTE_FACTOR
     # limits on what one request may ask
-    max_horizon_h: Annotated[int, Field(gt=0)] = 24 * 31
+    max_horizon_h: Annotated[int, Field(gt=0)] = DEFAULT_HORIZON_H
     max_jobs: Annotated[int, Field(gt=0)] = 200
     max_body_bytes: Annotated[int, Field(gt=0)] = 1_000_000
     plan_time_limit_s: Annotated[float, Field(gt=0)] = 10.0

@@ -4,7 +4,8 @@ cooling, PUE; balance; availability), and generation against a loop of pvlib Mod
 only) and a loop of PySAM Pvwattsv8 + Windpower runs, on the same weather.
 Prints a table (medians of repeated runs; no timed assertions anywhere).
 
-    python benchmarks/generation.py [--weather-dir ../shared/weather] [--site-years 100] [--repeat 3]
+    python benchmarks/generation.py [--weather-dir ../shared/weather]
+        [--site-years 100] [--repeat 3]
 
 Sites: the catalog's plants placed at the stations of the EPW files (cycled), so fixed and tracked
 PV, several turbine types and altitudes are mixed. Without EPW files, synthetic years are used.
@@ -43,7 +44,8 @@ def build_sites(weather_dir: Path, n: int):
     sites, wx = [], {}
     for i in range(n):
         ds = years[i % len(years)]
-        site = epw_site(ds, base=catalog[i % len(catalog)].id).model_copy(update={"id": f"s{i:03d}"})
+        site = epw_site(ds, base=catalog[i % len(catalog)].id).model_copy(
+            update={"id": f"s{i:03d}"})
         sites.append(site)
         wx[site.id] = ds
     return sites, wx, "EPW files" if files else "synthetic years"
@@ -137,8 +139,9 @@ def main(argv=None) -> int:
     # each step's cost is the difference between runs stopping after it and before it, the runs
     # taken in turn so that all see the same allocator state; generation alone is then timed
     # back to back, as the loops are
-    turns = [{step: measure(lambda si, d: twin_run(si, d, until=step), sites, wx, repeat=1,
-                            memory=False)[0] for step in STEPS} for _ in range(args.repeat)]
+    turns = [{step: measure(lambda si, d, step=step: twin_run(si, d, until=step), sites, wx,
+                            repeat=1, memory=False)[0]
+              for step in STEPS} for _ in range(args.repeat)]
     step_seconds = {step: statistics.median(t[step] - t[before] for t in turns)
                     for before, step in zip(STEPS, STEPS[1:])}
     paired_generation = statistics.median(t["generation"] for t in turns)

@@ -1,5 +1,5 @@
-"""Speed and quality of twin.schedule.plan(): 100 jobs (most interruptible, some rigid) on ten
-catalog sites for one week, solved jointly by HiGHS (highspy) against the greedy plan. Prints a
+"""Speed and quality of twin.schedule_milp.plan(): 100 jobs (most interruptible, some rigid) on
+ten catalog sites for one week, solved jointly by HiGHS (highspy) against the greedy plan. Prints a
 table per job set (--seed) with a row per objective (medians of repeated runs; no timed assertions
 anywhere) and, for several job sets, how many plans met the target.
 
@@ -8,11 +8,45 @@ anywhere) and, for several job sets, how many plans met the target.
 The Timeline is twin.simulate() of the sites (synthetic weather from their normals) over the week
 from --start; if the simulation fails, a synthetic Timeline of the same shape is used instead.
 Target (reported, not asserted): optimal in under 2 s on a 2-core machine.
+
+Formulations tried and dropped
+------------------------------
+Measured with this script on the model of twin.schedule_milp._milp_problem (its docstring says
+what the columns y u v g, the rows and the valid inequality are). The valid inequality lifts the
+LP bound from 63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %; grouping the
+interruptible jobs and one column per site-hour halved it again.
+
+The bound left is weak where rigid jobs could share the best site-windows in fractions
+across sites: with each rigid job held to its site in the optimum (start hours still free)
+the LP bound is 97-100 % of the optimum, against 56-97 % with the sites free (the two "LP
+bound" columns of benchmarks/plan.py). Tried on the same benchmark and dropped: cumulative
+start variables (z = started by hour t, sparser rows; 5-10x slower in HiGHS); MIP starts
+from a greedy plan or an LP-rounding dive (slower), even from the optimum (seeds 2-3 still
+1.8-7.9 s); no tie-break (1.3-1.5x slower); a rigid job's own excess max(P - headroom, 0)
+priced in its start's cost and only min(P, headroom) in the row (the same LP bound, 30 %
+more nonzeros for the capacity rows it then needs); cover cuts on a job's share of a site-
+hour, separated in rounds (seed 2: bound 66 -> 82 % of the optimum, below the 92 % HiGHS's
+own cuts reach); set-packing rows for the jobs over half a site's capacity (bound +0.5-2 %);
+site-choice binaries beside y (no gain) or instead of it, with start-hour binaries and y
+continuous (slower); rigid jobs first, then the interruptible ones: the rigid-only optimum
+plus the interruptible-only one is a lower bound (grid cost is convex and 0 at no load,
+hence superadditive) and equalled the optimum in all 12 job-set objectives of seeds 1, 2, 3
+and 8 (not in seed 4's grid energy: 5 % below), but the rigid-first plans reached it in 12
+of 30 (seeds 1-10; interruptible-first in none), the rigid-only solve alone takes 0.2-2.1 s,
+so the full solve after a miss lost more than the hits won, and a row holding the objective
+above the bound made HiGHS slower in 5 of 7 tries (up to 2.6x); SCIP 9 (seed 2, carbon: 43
+s). HiGHS's presolve, symmetry, restart, cut pool, pseudocost, RINS/RENS and random-seed
+options moved times within run-to-run noise; HIGHS_OPTIONS switches off the two heuristics
+that took a third of the time. Where the time goes: the root node's cut separation (py-spy:
+72 % of seed 2's carbon solve, HiGHS's path separator 43 %), which the continuous network of
+the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
+2.7-7x faster.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -20,21 +54,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import Bounds
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import twin  # noqa: E402
-from twin.schedule import (  # noqa: E402
-    OBJECTIVES,
-    Job,
-    Timeline,
-    _milp_problem,
-    plan,
-    plan_greedy,
-    solve,
-)
+from twin.schedule import OBJECTIVES, Job, Timeline  # noqa: E402
+from twin.schedule_milp import _milp_problem, plan, plan_greedy, solve  # noqa: E402
 
 SITES = ["hami", "golmud", "zhongwei", "qingyang", "ulanqab", "hohhot", "urumqi", "guian",
          "dunhuang", "wuhu"]
@@ -84,7 +110,8 @@ def make_jobs(timeline: Timeline, n: int, interruptible: float, seed: int) -> li
         duration = int(rng.integers(2, 25))
         earliest = int(rng.integers(0, hours - duration + 1))
         deadline = earliest + duration + int(rng.integers(0, hours - earliest - duration + 1))
-        large = [s for s, c in zip(timeline.site_ids, timeline.it_capacity_w) if c >= power]
+        large = [s for s, c in zip(timeline.site_ids, timeline.it_capacity_w, strict=True)
+                 if c >= power]
         sites = tuple(rng.choice(large, 3, replace=False)) if rng.random() < 0.2 else None
         jobs.append(Job(power, duration, t0 + pd.Timedelta(hours=earliest),
                         t0 + pd.Timedelta(hours=deadline), sites=sites,
@@ -98,19 +125,19 @@ def problem_size(timeline: Timeline, jobs, objective: str, solved) -> dict:
     gave it (its start hour still free). The first shows how far HiGHS's cuts and branching
     must close; the second where the gap comes from (fractional site choices)."""
     problem, columns = _milp_problem(timeline, jobs, objective)
-    matrix = problem["constraints"].A
-    relaxed = {**problem, "integrality": np.zeros_like(problem["integrality"])}
+    relaxed = dataclasses.replace(problem, integer=np.zeros_like(problem.integer))
     site = {j: timeline.site_ids.index(a.sites[0]) for j, a in enumerate(solved.assignments)}
     elsewhere = columns["y_row"] != np.array([site[j] for j in columns["y_job"]], dtype=int)
-    upper = np.broadcast_to(problem["bounds"].ub, matrix.shape[1]).copy()
-    upper[:elsewhere.size][elsewhere] = 0.0
-    held = {**relaxed, "bounds": Bounds(problem["bounds"].lb, upper)}
-    g0 = columns["y_job"].size + columns["u_job"].size + columns["v_row"].size
+    upper = problem.col_upper.copy()
+    upper[columns["y"]] = np.where(elsewhere, 0.0, upper[columns["y"]])
+    held = dataclasses.replace(relaxed, col_upper=upper)
+    g = columns["g"]
 
     def grid_part(x):  # the objective without the tie-break, which only the other columns carry
-        return problem["c"][g0:] @ x[g0:] * columns["to_objective"]
+        return problem.cost[g] @ x[g] * columns["to_objective"]
 
-    return {"columns": matrix.shape[1], "binaries": int(problem["integrality"].sum()),
+    matrix = problem.matrix
+    return {"columns": matrix.shape[1], "binaries": int(problem.integer.sum()),
             "rows": matrix.shape[0], "nonzeros": matrix.nnz,
             **{name: grid_part(solve(lp).x) for name, lp in (("lp_bound", relaxed),
                                                               ("held_bound", held))}}

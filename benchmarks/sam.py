@@ -163,7 +163,8 @@ def sam_pvwatts(version: int, resource: dict, system: str) -> np.ndarray:
     m.SolarResource.solar_resource_data = resource
     s = m.SystemDesign
     s.system_capacity, s.dc_ac_ratio = CAPACITY_W / 1000, DC_AC
-    s.inv_eff, s.losses = 100 * PVWATTS_V5["inverter_efficiency"], 100 * PVWATTS_V5["dc_loss_fraction"]
+    s.inv_eff, s.losses = (100 * PVWATTS_V5["inverter_efficiency"],
+                           100 * PVWATTS_V5["dc_loss_fraction"])
     s.module_type, s.azimuth, s.gcr = 0, 180.0, SYSTEMS[system]["gcr"]
     if system == "fixed":
         s.array_type, s.tilt = 0, SYSTEMS["fixed"]["tilt_deg"]

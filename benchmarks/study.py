@@ -67,7 +67,8 @@ def main(argv=None) -> int:
               f"{rows[0]['seconds'] / rows[-1]['seconds']:.2f}x")
     best = min(rows, key=lambda r: r["seconds"])
     total_mb = best["peak MB, workers (sum)"] + best["peak MB, this process"]
-    print(f"target under 60 s and 2 GB: {'met' if best['seconds'] < 60 and total_mb < 2048 else 'MISSED'}"
+    print("target under 60 s and 2 GB: "
+          f"{'met' if best['seconds'] < 60 and total_mb < 2048 else 'MISSED'}"
           f" ({best['seconds']:.1f} s with {best['workers']} workers, {total_mb:.0f} MB)")
     return 0
 

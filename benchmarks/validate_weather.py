@@ -35,8 +35,10 @@ def fidelity(real, synthetic) -> dict[str, float]:
         "monthly_temp_K": float(abs(t_s - t_r).max()),
         "monthly_ghi_pct": float((100 * abs(g_s / g_r - 1)).max()),
         "annual_ghi_pct": pct(real.ghi.mean(), synthetic.ghi.mean()),
-        "temp_p01_K": abs(float(np.percentile(synthetic.temp_air, 1) - np.percentile(real.temp_air, 1))),
-        "temp_p99_K": abs(float(np.percentile(synthetic.temp_air, 99) - np.percentile(real.temp_air, 99))),
+        "temp_p01_K": abs(float(np.percentile(synthetic.temp_air, 1)
+                                - np.percentile(real.temp_air, 1))),
+        "temp_p99_K": abs(float(np.percentile(synthetic.temp_air, 99)
+                                - np.percentile(real.temp_air, 99))),
         "wind_mean_pct": pct(real.wind_speed.mean(), synthetic.wind_speed.mean()),
     }
 

@@ -14,35 +14,45 @@ import functools
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Iterable, Literal
-
-from pydantic import (AllowInfNan, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo,
-                      field_validator, model_validator)
-from pydantic_core import PydanticCustomError
-from typing_extensions import NotRequired, TypedDict
+from typing import Annotated, Literal, NotRequired
 
 from pvlib.albedo import SURFACE_ALBEDOS
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
+from twin.model_names import (
+    AIR_PATHS,
+    ASHRAE_CLASSES,
+    COOLING_CONTROLS,
+    COOLING_TOPOLOGIES,
+    DENSITY_CORRECTIONS,
+    MOUNTINGS,
+    ROLES,
+    SERVER_MODELS,
+    SOILING_MODELS,
+    SPECTRAL_MODELS,
+    TEMPERATURE_MODELS,
+    TRANSPOSITIONS,
+    WAKE_MODELS,
+    WIND_PROFILES,
+)
 from weather.normals import ANNUAL, MONTHLY
 
 ENV_SITES_DIR = "TWIN_SITES_DIR"
 BUNDLED_PREFIX = "sites/catalog"
-COOLING_TOPOLOGIES = ("airside_economizer", "chilled_water", "liquid_dry_cooler")
-AIR_PATHS = ("direct", "indirect")
-COOLING_CONTROLS = ("baseline", "optimised")
-ASHRAE_CLASSES = ("A1", "A2", "A3", "A4")
-SERVER_MODELS = ("H100", "H200", "H800", "H20", "Ascend910B", "Ascend910C", "CPU")
-MOUNTINGS = ("fixed", "single_axis")
-TRANSPOSITIONS = ("perez", "haydavies")
-TEMPERATURE_MODELS = ("faiman", "sapm", "fuentes")
-SPECTRAL_MODELS = ("none", "airmass")
-SOILING_MODELS = ("none", "kimber", "hsu")
-WIND_PROFILES = ("log", "power")
-DENSITY_CORRECTIONS = ("iec", "none")
-WAKE_MODELS = ("dena_mean", "knorr_mean", "constant")
-ROLES = ("training", "inference")
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 Finite = Annotated[float, AllowInfNan(False)]
@@ -113,7 +123,8 @@ class PVConfig(_Frozen):
     # spectral air-mass modifier of c-Si (De Soto et al. 2006) at the absolute air mass of the site
     spectral: Literal[SPECTRAL_MODELS] = "airmass"
     temperature_model: Literal[TEMPERATURE_MODELS] = "faiman"
-    # PVWatts v8 "standard" c-Si module temperature coefficient (Gilman et al. 2022, NREL/TP-7A40-83163)
+    # PVWatts v8 "standard" c-Si module temperature coefficient (Gilman et al. 2022,
+    # NREL/TP-7A40-83163)
     gamma_pdc_per_k: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037
     # PVWatts default DC losses other than soiling, shading and availability (modelled separately):
     # mismatch 2 %, wiring 2 %, connections 0.5 %, light-induced degradation 1.5 %, nameplate 1 %
@@ -121,7 +132,8 @@ class PVConfig(_Frozen):
     dc_loss_fraction: Annotated[float, Field(ge=0, lt=0.5)] = 0.0679
     inverter_efficiency: Annotated[float, Field(gt=0.5, le=1)] = 0.96  # PVWatts eta_inv_nom
     # central-inverter high-temperature derating, linear in ambient temperature: full power to
-    # 35 degC, 90 % at 50 degC (SMA Sunny Central UP datasheet: 4,600 kVA at 35 degC, 4,140 kVA at 50 degC)
+    # 35 degC, 90 % at 50 degC (SMA Sunny Central UP datasheet: 4,600 kVA at 35 degC, 4,140 kVA
+    # at 50 degC)
     derate_start_degc: Finite = 35.0
     derate_end_degc: Finite = 50.0
     derate_end_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
@@ -164,8 +176,8 @@ def turbine_types() -> tuple[str, ...]:
 
 
 class WindConfig(_Frozen):
-    """Wind farm (``twin.wind``). ``hub_mean_wind_speed_m_s`` is the long-term hub-height mean of the
-    region's wind farms: the station's wind is scaled to it."""
+    """Wind farm (``twin.wind``). ``hub_mean_wind_speed_m_s`` is the long-term hub-height mean of
+    the region's wind farms: the station's wind is scaled to it."""
 
     turbine_type: str
     turbine_count: Count
@@ -222,8 +234,9 @@ class BatteryConfig(_Frozen):
             raise PydanticCustomError("soc_window", f"soc_min ({self.soc_min:g}) must be below "
                                       f"soc_max ({self.soc_max:g})")
         if not self.soc_min <= self.initial_soc <= self.soc_max:
-            raise PydanticCustomError("initial_soc", f"initial_soc ({self.initial_soc:g}) must lie "
-                                      f"within soc_min..soc_max ({self.soc_min:g}..{self.soc_max:g})")
+            raise PydanticCustomError(
+                "initial_soc", f"initial_soc ({self.initial_soc:g}) must lie within "
+                f"soc_min..soc_max ({self.soc_min:g}..{self.soc_max:g})")
         return self
 
 
@@ -262,7 +275,8 @@ class CoolingConfig(_Frozen):
     # baseline: fixed setpoints; optimised: each hour the setpoints (within the ASHRAE
     # recommended envelope) that minimise facility power
     control: Literal[COOLING_CONTROLS] = "baseline"
-    supply_air_degc: Annotated[float, Field(ge=10, le=35)] = 22.5  # middle of 18-27 (LBNL prototype)
+    # the middle of 18-27 degC (LBNL prototype)
+    supply_air_degc: Annotated[float, Field(ge=10, le=35)] = 22.5
     # recirculation: server inlet = supply + this (contained aisles 1-3 K, reference 2.2)
     supply_approach_k: Annotated[float, Field(ge=0, le=15)] = 2.0
     air_delta_t_k: Annotated[float, Field(gt=0, le=30)] = 14.0  # across the servers (12-15 K)
@@ -286,7 +300,8 @@ class CoolingConfig(_Frozen):
     tower_approach_k: Annotated[float, Field(gt=0, le=15)] = 4.0  # AT_CT 2.8-6.7
     hx_approach_k: Annotated[float, Field(ge=0, le=10)] = 2.2  # AT_HE 1.7-2.8
     cycles_of_concentration: Annotated[float, Field(gt=1, le=20)] = 6.0  # 3-15
-    drift_fraction: Annotated[float, Field(ge=0, le=0.01)] = 0.0005  # of circulating water (E+ 0.05 %)
+    # of the circulating water (EnergyPlus 0.05 %)
+    drift_fraction: Annotated[float, Field(ge=0, le=0.01)] = 0.0005
     # liquid: share of chip heat to cold plates, facility-water supply (ASHRAE W32 baseline, the
     # optimised control may raise it to the class limit), CDU and dry-cooler approaches
     liquid_fraction: Fraction = 0.8

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.data import TwinData
 from api.settings import Settings
 from tests.conftest import write_era5
+from twin.outlook import Outlook
 
 NOW = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
 KEYS = {"key-a": "tenant-a", "key-b": "tenant-b"}
@@ -22,7 +22,7 @@ A, B = {"X-API-Key": "key-a"}, {"X-API-Key": "key-b"}
 
 @pytest.fixture(scope="module")
 def data():
-    return TwinData(year=2025, seed=0, battery_policy="balance")
+    return Outlook(year=2025, seed=0, battery_policy="balance")
 
 
 class Clock:
@@ -426,7 +426,7 @@ def test_forecast_file_answers_for_its_hours_and_says_so(tmp_path, data, clock):
     folder = tmp_path / "forecasts"
     folder.mkdir()
     write_era5(folder / "golmud.nc", data.catalog["golmud"], NOW, 72, sun=False)
-    forecast = TwinData(year=2025, seed=0, battery_policy="balance", forecast_dir=folder)
+    forecast = Outlook(year=2025, seed=0, battery_policy="balance", forecast_dir=folder)
     settings = Settings(db_path=tmp_path / "f.sqlite3", api_keys=KEYS)
     with TestClient(create_app(settings, data=forecast, clock=clock)) as c:
         inside = c.get("/v1/sites/golmud/timeseries", params={
@@ -447,7 +447,7 @@ def test_forecast_file_answers_for_its_hours_and_says_so(tmp_path, data, clock):
     bad.mkdir()
     write_era5(bad / "atlantis.nc", data.catalog["golmud"], NOW, 24, sun=True)
     with pytest.raises(ValueError, match="no catalog site 'atlantis'"):
-        TwinData(year=2025, seed=0, battery_policy="balance", forecast_dir=bad)
+        Outlook(year=2025, seed=0, battery_policy="balance", forecast_dir=bad)
 
 
 def pd_hours(start, n):

@@ -9,7 +9,9 @@ import pytest
 
 from sites import get_site
 from tests.conftest import with_settings
+from twin.cooling import CoolingArrays
 from twin.facility import Facility, available_it_power
+from twin.it_load import ITArrays
 from twin.simulate import simulate
 
 HOURS = 72  # three summer days
@@ -27,18 +29,26 @@ def small():
     return sites, wx, simulate(wx, sites, battery_policy="none")
 
 
+def facility_model(sites, wx, ds):
+    """The facility model of ``sites`` on their weather ``wx`` over the hours of ``ds`` and the
+    setpoints its run chose."""
+    arrays = {v: np.stack([wx[s.id][v].values for s in sites]) for v in
+              ("temp_air", "temp_dew", "pressure")}
+    model = Facility(CoolingArrays.from_configs([s.cooling for s in sites]),
+                     ITArrays.from_configs([s.it for s in sites], [s.id for s in sites]),
+                     ds["time"].values, arrays, np.array([s.altitude_m for s in sites]))
+    _, setpoints = model.run()
+    return model, setpoints
+
+
 def brute_force(sites, wx, ds, steps=2001):
     """Largest IT power with facility power <= renewable power, every site-hour, by evaluating the
     facility at ``steps`` utilisations from 0 to 1 (the run's setpoints)."""
-    time = ds["time"].values
-    arrays = {v: np.stack([wx[s.id][v].values for s in sites]) for v in
-              ("temp_air", "temp_dew", "pressure")}
-    model = Facility(sites, time, arrays, np.array([s.altitude_m for s in sites]))
-    model.run()
+    model, setpoints = facility_model(sites, wx, ds)
     supply = ds["renewable_power"].values
     best = np.zeros(supply.shape)
     for u in np.linspace(0.0, 1.0, steps):
-        out = model.evaluate(*model.setpoints, utilisation=u)
+        out = model.evaluate(*setpoints, utilisation=u)
         it = np.broadcast_to(out["it_power"], supply.shape)
         best = np.where(out["facility_power"] <= supply, np.maximum(best, it), best)
     return best
@@ -62,22 +72,18 @@ def test_what_is_available_is_carried(small):
     """Facility power at the available IT power (evaluated directly) does not exceed the supply
     by more than the interpolation tolerance."""
     sites, wx, ds = small
-    time = ds["time"].values
-    arrays = {v: np.stack([wx[s.id][v].values for s in sites]) for v in
-              ("temp_air", "temp_dew", "pressure")}
-    model = Facility(sites, time, arrays, np.array([s.altitude_m for s in sites]))
-    model.run()
-    it_full = model.evaluate(*model.setpoints, utilisation=1.0)["it_power"]
+    model, setpoints = facility_model(sites, wx, ds)
+    it_full = model.evaluate(*setpoints, utilisation=1.0)["it_power"]
     available = ds["it_available_power"].values
     # the utilisation giving the available IT power, read off the curve by bisection
     low, high = np.zeros(available.shape), np.ones(available.shape)
     for _ in range(40):
         mid = (low + high) / 2
-        it = np.broadcast_to(model.evaluate(*model.setpoints, utilisation=mid)["it_power"],
+        it = np.broadcast_to(model.evaluate(*setpoints, utilisation=mid)["it_power"],
                              available.shape)
         low, high = np.where(it < available, mid, low), np.where(it < available, high, mid)
     on = available > 0
-    facility = model.evaluate(*model.setpoints, utilisation=high)["facility_power"]
+    facility = model.evaluate(*setpoints, utilisation=high)["facility_power"]
     capacity = np.array([s.it.capacity_w for s in sites])[:, None] * np.ones(available.shape)
     supply = ds["renewable_power"].values
     assert (facility[on] <= supply[on] + 0.005 * capacity[on]).all()
@@ -112,7 +118,7 @@ def test_battery_policy_adds_what_the_battery_can_deliver(small):
 def test_headroom_is_available_minus_committed_never_negative(small):
     sites, wx, ds = small
     committed = np.full((len(sites), HOURS), 1.0e6)
-    run = simulate(wx, sites, committed_it_power=committed)
+    run = simulate(wx, sites, it_committed_power=committed)
     expected = np.maximum(ds["it_available_power"].values - 1.0e6, 0.0)
     np.testing.assert_allclose(run["it_headroom"].values, expected)
     assert (run["it_headroom"] == 0).any() and (run["it_headroom"] > 0).any()
@@ -126,7 +132,7 @@ def test_headroom_is_available_minus_committed_never_negative(small):
 def test_bad_committed_load_is_refused(small, committed, message):
     sites, wx, _ = small
     with pytest.raises(ValueError, match=message):
-        simulate(wx, sites, committed_it_power=committed)
+        simulate(wx, sites, it_committed_power=committed)
 
 
 def test_linear_form_within_its_reported_error(small):

@@ -55,7 +55,8 @@ def test_sites_table_lists_the_catalog():
 
 def test_weather_reads_a_file_and_reports_qc(golmud_path, tmp_path):
     out = tmp_path / "g.nc"
-    result = runner.invoke(app, ["weather", "golmud", "--weather", str(golmud_path), "--out", str(out)])
+    result = runner.invoke(app, ["weather", "golmud", "--weather", str(golmud_path),
+                                 "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "dark daylight" in result.output and "quality control" in result.output
     ds = xr.open_dataset(out)

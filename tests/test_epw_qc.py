@@ -218,3 +218,21 @@ def test_fill_gaps_interpolates_short_and_uses_adjacent_days_for_long():
     # the same hours of the +-7 adjacent days (one of them holds the interpolated short gap)
     np.testing.assert_allclose(filled.iloc[200:224], s.iloc[200:224], atol=0.05)
     assert filled.iloc[51] == pytest.approx((s.iloc[49] + s.iloc[53]) / 2)
+
+
+def _typical_year_frame():
+    """A clear-sky 8,760-hour typical year in China Standard Time, months from 2005."""
+    frame = _clear_frame(hours=8760, tz="Etc/GMT-8")
+    return frame.set_axis(pd.date_range("2005-01-01", periods=8760, freq="h", tz="Etc/GMT-8"))
+
+
+def test_a_typical_year_is_placed_on_the_year_asked_or_refused():
+    """A typical year has no 29 February (twin.timebase's leap-day rule): placed on a non-leap
+    year it covers that year in UTC; a leap year asked for is refused, never swapped for
+    another year."""
+    frame = _typical_year_frame()
+    ds = weather.from_dataframe(frame, 40.0, 95.0, 1500.0, typical_year=True, year=2023)
+    t = pd.DatetimeIndex(ds.time.values)
+    assert t[0] == pd.Timestamp("2023-01-01 00:00") and t[-1] == pd.Timestamp("2023-12-31 23:00")
+    with pytest.raises(weather.WeatherError, match=r"2024 is a leap year.*no 29 February"):
+        weather.from_dataframe(frame, 40.0, 95.0, 1500.0, typical_year=True, year=2024)

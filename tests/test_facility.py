@@ -8,6 +8,7 @@ temp_air / temp_dew / pressure (and pm10) overwritten, so the climate is known e
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from types import SimpleNamespace
 
@@ -15,11 +16,13 @@ import numpy as np
 import pytest
 
 import weather
-from sites import SiteError, get_site, load_site
+from sites import CoolingConfig, SiteError, get_site, load_site
 from tests.conftest import SHARED_WEATHER, hami_data, needs_shared, with_settings, write_site
 from twin import cooling
-from twin.cooling import ECONOMIZER, EVAPORATIVE, MECHANICAL, MODES
-from twin.facility import RECOMMENDED_DEGC, facility_summary
+from twin.cooling import ECONOMIZER, EVAPORATIVE, MECHANICAL, MODES, CoolingArrays
+from twin.facility import RECOMMENDED_DEGC, Facility, facility_summary
+from twin.it_load import ITArrays
+from twin.model_names import AIR_PATHS, ASHRAE_CLASSES, COOLING_CONTROLS, COOLING_TOPOLOGIES
 from twin.psychrometrics import saturation_vapour_pressure
 from twin.simulate import simulate
 
@@ -334,7 +337,7 @@ def test_filter_pressure_ages_and_resets_on_schedule():
     assert p[0] == pytest.approx(100.0)
     assert (p >= 100.0).all() and (p <= 250.0).all()
     np.testing.assert_array_equal(_resets(p), [240, 480, 720, 960])
-    for start, end in zip([0, 240, 480, 720], [240, 480, 720, 960]):
+    for start, end in zip([0, 240, 480, 720], [240, 480, 720, 960], strict=True):
         assert (np.diff(p[start:end]) > 0).all()  # rises between changes
         assert p[start] == pytest.approx(100.0) and p[end - 1] > 249.0
 
@@ -441,6 +444,82 @@ def test_it_power_beyond_capacity_is_refused(golmud_site, template):
     site = with_settings(golmud_site, "it", gpu_count=4 * golmud_site.it.gpu_count)
     with pytest.raises(ValueError, match="capacity_w"):
         simulate(template.isel(time=slice(0, 48)), site)
+
+
+def test_it_power_beyond_capacity_names_the_site(golmud_site, template):
+    gpus = 4 * golmud_site.it.gpu_count
+    site = with_settings(golmud_site, "it", gpu_count=gpus)
+    others = [get_site("hami"), get_site("wuhu")]  # the offending site is named among others
+    with pytest.raises(ValueError, match=rf"^site golmud: {gpus:,} {golmud_site.it.gpu_model} "
+                       r"draw up to [\d.]+ MW at full load, more than it\.capacity_w [\d.]+ MW "
+                       r"\(\+10 %\) that the UPS"):
+        simulate({s.id: template.isel(time=slice(0, 48)) for s in [*others, site]},
+                 [*others, site])
+
+
+def facility_of(site, hours: int, **cooling_update) -> Facility:
+    """The Facility of one site over ``hours`` of its synthetic year, built from typed arrays,
+    with ``cooling_update`` written into its CoolingArrays: past the site file's validation."""
+    wx = site.weather(year=2025, seed=1).isel(time=slice(0, hours))
+    plant = dataclasses.replace(CoolingArrays.from_configs([site.cooling]),
+                                **{k: np.array([[v]]) for k, v in cooling_update.items()})
+    return Facility(plant, ITArrays.from_configs([site.it], [site.id]), wx["time"].values,
+                    {v: wx[v].values[None, :] for v in ("temp_air", "temp_dew", "pressure")},
+                    np.array([site.altitude_m]))
+
+
+@pytest.mark.parametrize("update, label, value, known", [
+    ({"topology": "immersion_tank"}, "cooling topology", "immersion_tank", COOLING_TOPOLOGIES),
+    ({"topology": "immersion_tank", "air_path": "direct"}, "cooling topology", "immersion_tank",
+     COOLING_TOPOLOGIES),
+    ({"air_path": "ducted"}, "air path", "ducted", AIR_PATHS),
+    ({"topology": "liquid_dry_cooler", "air_path": "ducted"}, "air path", "ducted", AIR_PATHS),
+    ({"control": "predictive"}, "cooling control", "predictive", COOLING_CONTROLS),
+    ({"allowable_class": "A5"}, "ASHRAE class", "A5", ASHRAE_CLASSES),
+], ids=["topology", "topology_direct", "air_path", "liquid_air_path", "control", "class"])
+def test_unknown_model_name_is_refused_by_the_facility(golmud_site, update, label, value, known):
+    """Every dispatch of the facility refuses a name it does not know, listing the known ones,
+    also where the catalog's validation is bypassed (an unknown topology once got the air-side
+    model)."""
+    with pytest.raises(ValueError, match=rf"unknown {label} '{value}'; known: {', '.join(known)}$"):
+        facility_of(golmud_site, 24, **update).run()
+
+
+def test_unknown_topology_through_simulate_is_refused(golmud_site, template):
+    site = with_settings(golmud_site, "cooling", topology="immersion_tank")  # not validated
+    with pytest.raises(ValueError, match=r"unknown cooling topology 'immersion_tank'; known: "
+                                         r"airside_economizer, chilled_water, liquid_dry_cooler"):
+        simulate(template.isel(time=slice(0, 48)), site)
+
+
+def test_cooling_arrays_carry_every_cooling_setting(golmud_site):
+    """CoolingArrays has a field for every setting of a site's [cooling] table, as (site, 1)
+    columns (the UPS coefficients (site, 3)); subset takes sites."""
+    assert list(CoolingArrays.__dataclass_fields__) == list(CoolingConfig.model_fields)
+    configs = [golmud_site.cooling, get_site("hami").cooling, get_site("wuhu").cooling]
+    arrays = CoolingArrays.from_configs(configs)
+    for name in CoolingArrays.__dataclass_fields__:
+        a = getattr(arrays, name)
+        assert a.shape == ((3, 3) if name == "ups_loss_coefficients" else (3, 1)), name
+        np.testing.assert_array_equal(a[1], np.atleast_1d(getattr(configs[1], name)), name)
+    assert arrays.evaporative_assist.dtype == bool and arrays.topology.dtype.kind == "U"
+    part = arrays.subset(slice(1, 3))
+    assert part.topology[:, 0].tolist() == [c.topology for c in configs[1:]]
+    assert arrays.subset(np.array([2])).supply_air_degc[0, 0] == configs[2].supply_air_degc
+
+
+def test_run_gives_the_setpoints_the_load_curves_take(golmud_site):
+    """Facility.run returns its results and the setpoints it chose; load curves at those
+    setpoints pass through the run's own IT and facility power at its utilisation."""
+    model = facility_of(golmud_site, 48, control="optimised")
+    result, setpoints = model.run()
+    np.testing.assert_array_equal(np.broadcast_to(setpoints.supply_air_degc, (1, 48)),
+                                  result["supply_air_temperature"])
+    u = float(golmud_site.it.utilisation)
+    curves = model.load_curves(setpoints, levels=(0.0, u, 1.0))
+    np.testing.assert_array_equal(curves["load_curve_it_power"][..., 1], result["it_power"])
+    np.testing.assert_array_equal(curves["load_curve_facility_power"][..., 1],
+                                  result["facility_power"])
 
 
 @pytest.mark.parametrize("bad, message", [

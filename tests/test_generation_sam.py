@@ -1,8 +1,8 @@
 """The twin's PV and wind against NREL SAM (PySAM) on every real EPW: the independent reference.
 
 PV like PVWatts v5 within 1 % a year and r >= 0.995 hour by hour; with the twin's row-shading,
-diffuse-IAM and spectral steps within 4 % of PVWatts v8 (whose module and temperature models differ);
-wind within 3 % of Windpower. The systems, traps and tolerances are in benchmarks/sam.py.
+diffuse-IAM and spectral steps within 4 % of PVWatts v8 (whose module and temperature models
+differ); wind within 3 % of Windpower. The systems, traps and tolerances are in benchmarks/sam.py.
 """
 
 import pytest

@@ -8,13 +8,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sites import get_site
 from sites.catalog import SERVER_MODELS
+from tests.conftest import with_settings
+from twin import model_names
 from twin.it_load import (
     SERVERS,
+    ITArrays,
     ServerSpec,
     accelerator_power,
     design_it_power,
     it_power,
+    servers_from_gpus,
     utilisation_series,
 )
 
@@ -219,3 +224,38 @@ def test_inlet_temperature_in_kelvin_or_nan_raises():
         one_site("H100", u=[1.0, 1.0], inlet=[22.0, 295.15])
     with pytest.raises(ValueError, match="inlet_temp_degc"):
         one_site("H100", inlet=np.nan)
+
+
+def test_server_models_are_the_server_table_in_order():
+    """The names site files are validated against are the keys of the server table."""
+    assert model_names.SERVER_MODELS == tuple(SERVERS)
+    assert SERVER_MODELS is model_names.SERVER_MODELS
+
+
+def test_gpu_count_gives_whole_servers_and_their_design_power():
+    models = np.array(["H100", "H100", "CPU", "Ascend910C"])
+    count, design = servers_from_gpus(models, np.array([1000, 1001, 10, 7]))
+    np.testing.assert_array_equal(count, [125, 126, 10, 1])  # 8 per server; CPU: servers
+    np.testing.assert_array_equal(design, design_it_power(models, count))
+    assert design[0] == 125 * SERVERS["H100"].max_w
+    assert servers_from_gpus(["H100"], [1001])[1][0] == 126 * SERVERS["H100"].max_w  # a job
+    with pytest.raises(ValueError, match=r"unknown server model 'B200'; known: H100, H200"):
+        servers_from_gpus(np.array(["B200"]), np.array([8]))
+
+
+def test_it_arrays_from_site_configurations():
+    """ITArrays stacks the sites' IT settings; its hourly utilisation is the daily profiles'
+    (utilisation_series), and subset takes sites."""
+    hami = with_settings(get_site("hami"), "it", utilisation=[0.3] * 8 + [0.9] * 16)
+    configs, ids = [hami.it, get_site("wuhu").it], ["hami", "wuhu"]
+    it = ITArrays.from_configs(configs, ids)
+    assert it.site_ids.tolist() == ids
+    assert it.server_model.tolist() == [c.gpu_model for c in configs]
+    np.testing.assert_array_equal(it.gpu_count, [c.gpu_count for c in configs])
+    np.testing.assert_array_equal(it.capacity_w, [c.capacity_w for c in configs])
+    time = pd.date_range("2025-03-01", periods=72, freq="h")
+    np.testing.assert_array_equal(it.hourly_utilisation(time),
+                                  utilisation_series(time, [c.utilisation for c in configs]))
+    assert it.subset(slice(1, 2)).site_ids.tolist() == ["wuhu"]
+    with pytest.raises(ValueError, match="2 site ids for 1 IT configurations"):
+        ITArrays.from_configs(configs[:1], ids)

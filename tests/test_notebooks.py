@@ -21,7 +21,8 @@ CELL_TIMEOUT_S = 300
 KERNEL = "desert-twin-tests"
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 # a private name of the project's packages: `twin.x._y`, `from twin.x import a, _y`
-PRIVATE = re.compile(r"\b(?:twin|sites|weather|api)(?:\.\w+)*\._\w|^\s*from\s+(?:twin|sites|weather|api)"
+PRIVATE = re.compile(r"\b(?:twin|sites|weather|api)(?:\.\w+)*\._\w"
+                     r"|^\s*from\s+(?:twin|sites|weather|api)"
                      r"(?:\.\w+)*\s+import\s+(?:\(?\s*)?(?:\w+\s*,\s*)*_\w", re.MULTILINE)
 
 
@@ -38,7 +39,8 @@ def kernel_specs(tmp_path_factory):
     """A kernel spec running this interpreter with the repository first on PYTHONPATH, so the
     kernel imports the same packages as the tests whether installed or run from the tree."""
     folder = tmp_path_factory.mktemp("kernels")
-    path = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    path = os.pathsep.join(
+        [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     (folder / KERNEL).mkdir()
     (folder / KERNEL / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],

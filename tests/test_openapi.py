@@ -15,15 +15,15 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
 from api.app import create_app
-from api.data import TwinData
 from api.settings import Settings
+from twin.outlook import Outlook
 
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):
     app = create_app(Settings(db_path=tmp_path_factory.mktemp("db") / "r.sqlite3",
                               api_keys={"key-a": "tenant-a"}),
-                     data=TwinData(year=2025, seed=0, battery_policy="balance"),
+                     data=Outlook(year=2025, seed=0, battery_policy="balance"),
                      clock=lambda: datetime(2026, 7, 1, tzinfo=UTC))
     return schemathesis.openapi.from_asgi("/openapi.json", app)
 

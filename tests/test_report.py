@@ -1,4 +1,5 @@
-"""twin.report: plots and the HTML report of a small study store (2 sites x 2 years x 2 scenarios)."""
+"""twin.report: plots and the HTML report of a small study store (2 sites x 2 years x 2
+scenarios)."""
 
 import re
 from html.parser import HTMLParser
@@ -50,8 +51,8 @@ def test_write_plots_three_valid_pngs_per_combination(store, tmp_path):
     expected = {tmp_path / "plots" / f"{s}_{safe_name(c)}_{safe_name(v)}_{k}.png"
                 for s, c, v in combinations(store) for k in KINDS}
     assert set(paths) == expected
-    assert (tmp_path / "plots" / "hami_plus2K_cooling.topology-chilled_water-pv.capacity_wp-20000000.0"
-            "_pue_heatmap.png") in expected
+    assert (tmp_path / "plots" / "hami_plus2K_cooling.topology-chilled_water-"
+            "pv.capacity_wp-20000000.0_pue_heatmap.png") in expected
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(p.name for p in paths)
     for path in paths:
         data = path.read_bytes()
@@ -141,8 +142,13 @@ def test_html_report_is_one_self_contained_valid_file(store, tmp_path):
     table = summary(store)
     p50 = table.loc[("golmud", "+2K", VARIANT), "renewable_fraction_p50"]
     assert f"<td>{100 * p50:.1f}</td>" in text
-    emissions = table.loc[("hami", "baseline", VARIANT), "emissions_p90"]
+    emissions = table.loc[("hami", "baseline", VARIANT), "emissions_t_p90"]
     assert f"<td>{emissions:,.0f}</td>" in text
+    # the table holds W and W h; the report shows MW and MWh
+    available_w = table.loc[("golmud", "baseline", VARIANT), "it_available_mean_w_p50"]
+    assert f"<td>{available_w / 1e6:.2f}</td>" in text
+    curtailed_wh = table.loc[("hami", "+2K", VARIANT), "curtailed_energy_wh_p10"]
+    assert curtailed_wh > 1e6 and f"<td>{curtailed_wh / 1e6:,.0f}</td>" in text
     for header in ("[%]", "[MWh]", "[t]", "[h]", "[L/kWh]", "[MW]"):
         assert header in text
     assert "hami, golmud" in text and "+2K" in text

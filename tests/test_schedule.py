@@ -13,8 +13,8 @@ import pytest
 
 import twin
 from sites import get_site
-from twin import schedule
-from twin.schedule import Job, JobDoesNotFit, Timeline, plan, search_windows
+from twin.schedule import Job, JobDoesNotFit, Timeline, search_windows
+from twin.schedule_milp import plan, plan_greedy
 
 T0 = pd.Timestamp("2025-07-01", tz="UTC")
 MW = 1e6
@@ -339,7 +339,7 @@ def test_plan_keeps_capacity_and_windows(busy):
     result = plan(timeline, jobs, objective="carbon")
     assert result.method == "milp" and result.status == "optimal"
     check_feasible(timeline, jobs, result)
-    greedy = schedule.plan_greedy(timeline, jobs, objective="carbon")
+    greedy = plan_greedy(timeline, jobs, objective="carbon")
     check_feasible(timeline, jobs, greedy)
     assert result.objective_value <= greedy.objective_value * (1 + 1e-6)
 
@@ -361,9 +361,9 @@ def test_greedy_plan_places_interruptible_jobs_by_the_lp(busy):
     # jobs it is no better than the optimum and places every job within capacity
     timeline, jobs = busy
     flexible = [j for j in jobs if j.interruptible]
-    assert schedule.plan_greedy(timeline, flexible, "cost").objective_value == pytest.approx(
+    assert plan_greedy(timeline, flexible, "cost").objective_value == pytest.approx(
         plan(timeline, flexible, "cost").objective_value, rel=1e-6)
-    greedy = schedule.plan_greedy(timeline, jobs, "cost")
+    greedy = plan_greedy(timeline, jobs, "cost")
     check_feasible(timeline, jobs, greedy)
     assert greedy.objective_value >= plan(timeline, jobs, "cost").objective_value * (1 - 1e-6)
 
@@ -402,7 +402,7 @@ def test_timeline_from_a_simulated_week(week):
     assert list(timeline.it_capacity_w) == [get_site(s).it.capacity_w for s in ("hami", "golmud")]
     assert timeline.currency == ds["electricity_price"].attrs["currency"]
     reserved = np.full((2, 168), 1.0 * MW)
-    held = Timeline.from_dataset(ds, committed_w=reserved)
+    held = Timeline.from_dataset(ds, it_committed_w=reserved)
     np.testing.assert_allclose(held.it_committed_w, ds["it_committed_power"].values + 1.0 * MW)
     np.testing.assert_allclose(held.it_headroom_w,
                                np.maximum(ds["it_headroom"].values - 1.0 * MW, 0.0))

@@ -42,7 +42,7 @@ class Server:
         env = {**os.environ, "TWIN_API_KEYS": KEYS,
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from twin.cli import app; app()", "serve", "--port",
+            [sys.executable, "-c", "from api.cli import app; app()", "serve", "--port",
              str(self.port), "--db", str(self.db)], env=env, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120

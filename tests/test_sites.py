@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+import typing
 from importlib import resources
 from pathlib import Path
 
@@ -14,9 +15,18 @@ import pytest
 import xarray as xr
 from pydantic import ValidationError
 
-from sites import COOLING_TOPOLOGIES, Site, SiteError, get_site, load_catalog, load_site, turbine_types
+from sites import (
+    COOLING_TOPOLOGIES,
+    Site,
+    SiteError,
+    get_site,
+    load_catalog,
+    load_site,
+    turbine_types,
+)
 from sites.make_normals import render_normals, replace_normals, station_normals
 from tests.conftest import hami_data, write_site
+from twin import model_names
 
 WEATHER_DIR = Path(__file__).resolve().parents[2] / "shared" / "weather"
 CATALOG = resources.files("sites").joinpath("catalog")
@@ -80,7 +90,8 @@ def test_normals_dataset_is_built_at_the_site(catalog):
 
 
 def test_weather_is_the_sites_synthetic_year(catalog):
-    """Zhongwei borrows Yinchuan's normals (1,111 m): its pressure is scaled to the site's 1,230 m."""
+    """Zhongwei borrows Yinchuan's normals (1,111 m): its pressure is scaled to the site's
+    1,230 m."""
     site = catalog["zhongwei"]
     ds = site.weather(year=2030, seed=7)
     assert ds.attrs["site"] == "Zhongwei" and ds.attrs["synthetic_seed"] == 7
@@ -137,7 +148,8 @@ def test_catalog_data_is_physically_plausible(catalog):
         assert site.cooling.topology in COOLING_TOPOLOGIES
         n = site.normals_table
         assert 0 < min(n["relative_humidity_mean"]) and max(n["relative_humidity_mean"]) < 100
-        assert all(d <= t for d, t in zip(n["temp_dew_mean"], n["temp_air_mean"])), site.id
+        dew_below_dry = zip(n["temp_dew_mean"], n["temp_air_mean"], strict=True)
+        assert all(d <= t for d, t in dew_below_dry), site.id
         # surface pressure follows the station's altitude (barometric formula, +-3 %)
         p_expected = 101325 * (1 - 2.25577e-5 * epw_altitude(site)) ** 5.25588
         assert np.mean(n["pressure_mean"]) == pytest.approx(p_expected, rel=0.03), site.id
@@ -299,7 +311,7 @@ def two_hami_dirs(tmp_path):
     """Two folders with a Hami site file each: 3000 GPUs in the first, 4000 in the second."""
     folders = tmp_path / "first", tmp_path / "second"
     data = hami_data()
-    for folder, gpus in zip(folders, (3000, 4000)):
+    for folder, gpus in zip(folders, (3000, 4000), strict=True):
         folder.mkdir()
         write_site(folder, "hami", {**data, "it": {**data["it"], "gpu_count": gpus}})
     return folders
@@ -376,3 +388,31 @@ def test_replace_normals_keeps_the_rest_of_the_file():
     assert once == head + table
     assert replace_normals(once, table) == once
     assert replace_normals(head.rstrip("\n"), table) == head + table  # appended when absent
+
+
+def test_site_files_are_validated_against_the_model_names():
+    """Each model family's names in a site file are those of twin.model_names (the physics
+    dispatches on the same tuples), and the sites package re-exports them."""
+    import sites
+    from sites import catalog
+
+    fields = {(catalog.ITConfig, "gpu_model"): "SERVER_MODELS",
+              (catalog.PVConfig, "mounting"): "MOUNTINGS",
+              (catalog.PVConfig, "transposition"): "TRANSPOSITIONS",
+              (catalog.PVConfig, "temperature_model"): "TEMPERATURE_MODELS",
+              (catalog.PVConfig, "spectral"): "SPECTRAL_MODELS",
+              (catalog.PVConfig, "soiling"): "SOILING_MODELS",
+              (catalog.WindConfig, "profile"): "WIND_PROFILES",
+              (catalog.WindConfig, "density_correction"): "DENSITY_CORRECTIONS",
+              (catalog.WindConfig, "wake_model"): "WAKE_MODELS",
+              (catalog.CoolingConfig, "topology"): "COOLING_TOPOLOGIES",
+              (catalog.CoolingConfig, "air_path"): "AIR_PATHS",
+              (catalog.CoolingConfig, "control"): "COOLING_CONTROLS",
+              (catalog.CoolingConfig, "allowable_class"): "ASHRAE_CLASSES",
+              (catalog.Site, "role"): "ROLES"}
+    for (model, field), family in fields.items():
+        names = getattr(model_names, family)
+        assert typing.get_args(model.model_fields[field].annotation) == names, (model, field)
+        assert getattr(catalog, family) is names
+    for family in ("COOLING_TOPOLOGIES", "MOUNTINGS", "ROLES"):
+        assert getattr(sites, family) is getattr(model_names, family)

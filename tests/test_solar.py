@@ -1,14 +1,23 @@
 """PV model (twin.solar) through simulate(): geometry against pvlib's per-site functions, the
 vectorised chain against pvlib ModelChain, physical bounds, desert losses and the NaN policy."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pvlib
 import pytest
 
 from tests.conftest import with_settings
+from twin.model_names import (
+    MOUNTINGS,
+    SOILING_MODELS,
+    SPECTRAL_MODELS,
+    TEMPERATURE_MODELS,
+    TRANSPOSITIONS,
+)
 from twin.simulate import simulate
-from twin.solar import PVArrays, sun_position, surface_orientation
+from twin.solar import PVArrays, pv_power, sun_position, surface_orientation
 from weather.errors import WeatherError
 
 
@@ -28,7 +37,8 @@ LOSSLESS = {"soiling": "none", "dc_loss_fraction": 0.0, "availability": 1.0,
 
 def test_sun_position_for_many_sites_equals_pvlib_per_site():
     time = pd.date_range("2025-01-01", periods=24 * 40, freq="h")
-    lat, lon, alt = np.array([36.4, 42.8, -33.9]), np.array([94.9, 93.5, 18.4]), np.array([2800.0, 740, 10])
+    lat, lon = np.array([36.4, 42.8, -33.9]), np.array([94.9, 93.5, 18.4])
+    alt = np.array([2800.0, 740, 10])
     pressure = np.full((3, len(time)), 90000.0)
     hour = np.arange(len(time))[None, :]
     sun = sun_position(time, hour, np.arange(3)[:, None], lat, lon, alt, pressure,
@@ -80,7 +90,8 @@ def test_vectorised_chain_matches_pvlib_modelchain(golmud_site, golmud_weather, 
         mount = pvlib.pvsystem.SingleAxisTrackerMount(axis_azimuth=pv.azimuth_deg, max_angle=60.0,
                                                       backtrack=True, gcr=0.35)
     system = pvlib.pvsystem.PVSystem(arrays=[pvlib.pvsystem.Array(
-        mount, albedo=0.25, module_parameters={"pdc0": pv.capacity_wp, "gamma_pdc": pv.gamma_pdc_per_k},
+        mount, albedo=0.25,
+        module_parameters={"pdc0": pv.capacity_wp, "gamma_pdc": pv.gamma_pdc_per_k},
         temperature_model_parameters={"u0": 25.0, "u1": 6.84})],
         inverter_parameters={"pdc0": pv.capacity_wp / pv.dc_ac_ratio / 0.96, "eta_inv_nom": 0.96})
     location = pvlib.location.Location(golmud_site.latitude, golmud_site.longitude,
@@ -122,19 +133,23 @@ def test_tracker_beats_fixed_and_bifacial_adds_a_plausible_gain(golmud_site, gol
 def test_hot_hours_are_derated(golmud_site, golmud_weather):
     hot = golmud_weather.copy()
     hot["temp_air"] = hot["temp_air"] * 0 + 55.0  # every hour above 50 degC
-    site = with_pv(golmud_site, derate_start_degc=35.0, derate_end_degc=50.0, derate_end_fraction=0.9)
+    site = with_pv(golmud_site, derate_start_degc=35.0, derate_end_degc=50.0,
+                   derate_end_fraction=0.9)
     ds = simulate(hot, site).isel(site=0)
     assert float(ds.pv_power.max()) <= 0.9 * golmud_site.pv.capacity_wp / golmud_site.pv.dc_ac_ratio
 
 
-def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud_site, golmud_weather):
-    site = with_pv(golmud_site, soiling="kimber", soiling_rate_per_day=0.004, cleaning_interval_days=20)
+def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud_site,
+                                                                        golmud_weather):
+    site = with_pv(golmud_site, soiling="kimber", soiling_rate_per_day=0.004,
+                   cleaning_interval_days=20)
     loss = simulate(golmud_weather, site).soiling_loss.isel(site=0).to_series()
     assert loss.max() <= 0.004 * 20 + 1e-9 and loss.max() > 0.004 * 19
     assert loss.loc["2025-01-21 00:00"] == 0.0  # manual cleaning every 20 days from 1 January
     assert "only manual cleaning" in simulate(golmud_weather, site).attrs["soiling_note"]
     wet = golmud_weather.copy()
-    wet["precipitation"] = ("time", np.where(wet.time.dt.strftime("%m-%d %H") == "03-05 12", 20.0, 0.0))
+    wet["precipitation"] = ("time", np.where(wet.time.dt.strftime("%m-%d %H") == "03-05 12",
+                                             20.0, 0.0))
     wet_loss = simulate(wet, with_pv(site, cleaning_interval_days=None)).soiling_loss.isel(site=0)
     dry_loss = simulate(golmud_weather, with_pv(site, cleaning_interval_days=None)).soiling_loss
     assert float(wet_loss.sel(time="2025-03-06 00:00")) == 0.0  # rain cleaned, grace period runs
@@ -173,7 +188,8 @@ def test_fuentes_does_not_spread_a_missing_hour(golmud_site, golmud_weather):
     assert np.allclose(temp[:100], ref[:100]) and np.allclose(temp[200:], ref[200:], atol=0.05)
 
 
-def test_row_shading_diffuse_reflection_and_spectrum_cost_plausible_energy(golmud_site, golmud_weather):
+def test_row_shading_diffuse_reflection_and_spectrum_cost_plausible_energy(golmud_site,
+                                                                           golmud_weather):
     base = with_pv(golmud_site, dc_ac_ratio=1.0, **LOSSLESS)
     energy = {"none": float(simulate(golmud_weather, base).pv_power.sum())}
     for step, value in (("row_sky_shading", True), ("diffuse_iam", True), ("spectral", "airmass")):
@@ -193,3 +209,29 @@ def test_spectral_modifier_uses_the_sites_pressure(golmud_site, golmud_weather):
     sea["pressure"] = sea["pressure"] * 101325.0 / float(golmud_weather.pressure.mean())
     low = simulate(sea, site).pv_power.sum()
     assert float(high) != pytest.approx(float(low), rel=1e-3)
+
+
+@pytest.mark.parametrize("field, label, known", [
+    ("transposition", "transposition", TRANSPOSITIONS),
+    ("spectral", "spectral model", SPECTRAL_MODELS),
+    ("temperature_model", "temperature model", TEMPERATURE_MODELS),
+    ("soiling", "soiling model", SOILING_MODELS),
+])
+def test_unknown_model_name_is_refused(golmud_site, golmud_weather, field, label, known):
+    """Each model dispatch of pv_power refuses a name it does not know, listing the known ones,
+    also in arrays that never passed the site file's validation."""
+    p = dataclasses.replace(PVArrays.from_configs([golmud_site.pv]), **{field: np.array(["bogus"])})
+    wx = golmud_weather.isel(time=slice(0, 48))
+    weather = {v: wx[v].values[None, :] for v in ("ghi", "dni", "dhi", "temp_air", "wind_speed",
+                                                   "pressure")}
+    weather.update(latitude=np.array([golmud_site.latitude]),
+                   longitude=np.array([golmud_site.longitude]),
+                   altitude=np.array([golmud_site.altitude_m]))
+    with pytest.raises(ValueError, match=f"unknown {label} 'bogus'; known: {', '.join(known)}$"):
+        pv_power(p, wx["time"].values, weather)
+
+
+def test_unknown_mounting_is_refused(golmud_site):
+    with pytest.raises(ValueError, match=f"unknown mounting 'dual_axis'; known: "
+                                         f"{', '.join(MOUNTINGS)}$"):
+        PVArrays.from_configs([with_pv(golmud_site, mounting="dual_axis").pv])

@@ -49,7 +49,8 @@ def test_state_of_charge_stays_within_its_limits(catalog_year):
     ds = catalog_year
     for sid in ("hami", "wuhu"):
         site, soc = get_site(sid), ds["battery_soc"].sel(site=sid).values
-        assert soc.min() >= site.battery.soc_min - 1e-12 and soc.max() <= site.battery.soc_max + 1e-12
+        assert (soc.min() >= site.battery.soc_min - 1e-12
+                and soc.max() <= site.battery.soc_max + 1e-12)
         assert soc.max() - soc.min() > 0.5, f"{sid}: the battery should cycle over a year"
         power = np.abs(ds["battery_power"].sel(site=sid).values)
         assert power.max() <= site.battery.power_w * (1 + 1e-12)

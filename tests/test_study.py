@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from typer.testing import CliRunner
@@ -17,6 +18,7 @@ from twin.cli import app
 from twin.psychrometrics import saturation_vapour_pressure
 from twin.study import (
     ANNUAL,
+    STORE_FORMAT,
     STORED,
     Scenario,
     Study,
@@ -25,7 +27,9 @@ from twin.study import (
     parse_variants,
     run_study,
     summary,
+    summary_column,
 )
+from twin.variables import VARIABLES
 
 SMALL = Study(("hami", "golmud"), (1, 2), (Scenario("baseline"), Scenario.parse("+2K")),
               tuple(parse_variants(["cooling.evaporative_assist=true,false"])))
@@ -79,12 +83,25 @@ def test_store_layout_and_what_it_holds(serial):
     assert dict(ds.sizes) == {"site": 2, "year": 2, "scenario": 2, "variant": 2, "time": 8760}
     for v in STORED:
         assert ds[v].dims[-1] == "time" and np.isfinite(ds[v]).all(), v
-        assert "units" in ds[v].attrs
+        assert ds[v].attrs["units"] == VARIABLES[v].units, v
     for v in ANNUAL:
-        assert np.isfinite(ds[v]).all() and ds[v].attrs["units"], v
+        assert np.isfinite(ds[v]).all() and ds[v].attrs["units"] == VARIABLES[v].units, v
+    assert ds.attrs["store_format"] == STORE_FORMAT
+    # stored in SI: powers in W, energies in W h
+    assert ds["grid_import"].attrs["units"] == ds["it_available_mean"].attrs["units"] == "W"
+    assert ds["grid_energy"].attrs["units"] == ds["curtailed_energy"].attrs["units"] == "W h"
     # annual figures agree with the stored hours: renewable fraction from grid and facility power
     fraction = 1 - ds["grid_import"].sum("time") / ds["facility_power"].sum("time")
     np.testing.assert_allclose(ds["renewable_fraction"], fraction, rtol=1e-5)
+    # annual energy [W h] = hourly mean power [W] summed over the hours x 1 h
+    hour_h = 1.0
+    for energy, power in (("grid_energy", "grid_import"), ("curtailed_energy", "curtailment")):
+        hourly = ds[power].astype(float)
+        np.testing.assert_allclose(ds[energy], hourly.sum("time") * hour_h, rtol=1e-5,
+                                   atol=1e-3 * float(hourly.max()))
+    assert float(ds["curtailed_energy"].max()) > 1e6  # some MWh curtailed: not a store in MWh
+    np.testing.assert_allclose(ds["it_available_mean"],
+                               ds["it_available_power"].astype(float).mean("time"), rtol=1e-5)
     warmer = ds["temp_air"].sel(scenario="+2K").mean("time") - ds["temp_air"].sel(
         scenario="baseline").mean("time")
     np.testing.assert_allclose(warmer, 2.0, atol=1e-3)
@@ -103,6 +120,22 @@ def test_summary_quantiles_over_years(serial):
                                  variant="cooling.evaporative_assist=true").values
     assert row["annual_pue_p50"] == pytest.approx(np.median(years))
     assert row["annual_pue_p10"] <= row["annual_pue_p50"] <= row["annual_pue_p90"]
+    # the table is in the store's SI units, each column named with its unit
+    grid_wh = ds["grid_energy"].sel(site="golmud", scenario="+2K",
+                                    variant="cooling.evaporative_assist=true").values
+    assert row["grid_energy_wh_p50"] == pytest.approx(np.median(grid_wh))
+    assert summary_column("it_available_mean", 90) == "it_available_mean_w_p90"
+
+
+def test_summary_column_names_say_the_stored_unit():
+    suffix = {"W": "_w", "W h": "_wh", "L kWh-1": "_l_per_kwh", "t": "_t"}
+    for name in ANNUAL:
+        column = summary_column(name, 50)
+        units = VARIABLES[name].units
+        if units in suffix:
+            assert column == f"{name}{suffix[units]}_p50", name
+        else:  # dimensionless, or hours named as such
+            assert units in ("1", "h") and column == f"{name}_p50", name
 
 
 def test_two_workers_give_the_serial_result(serial, tmp_path):
@@ -142,6 +175,53 @@ def test_a_store_of_another_study_is_refused(serial, tmp_path):
     assert run_study(other, copy, overwrite=True).sizes["site"] == 1
 
 
+def _make_format_1(path):
+    """Turn the fresh store at ``path`` into one as the code before format 2 wrote it: no
+    ``store_format`` attribute, annual energies in MW h and the mean available IT power in MW."""
+    import warnings
+
+    import zarr
+
+    group = zarr.open_group(path, mode="r+", zarr_format=2)
+    del group.attrs["store_format"]
+    for name, units in (("curtailed_energy", "MW h"), ("grid_energy", "MW h"),
+                        ("it_available_mean", "MW")):
+        group[name][...] = group[name][...] / 1e6
+        group[name].attrs["units"] = units
+    with warnings.catch_warnings():  # the task markers' folder is no Zarr node
+        warnings.simplefilter("ignore")
+        zarr.consolidate_metadata(path, zarr_format=2)
+
+
+def test_a_store_of_the_old_unit_format_is_refused(tmp_path):
+    study = Study(("hami",), (1,))
+    path = tmp_path / "old.zarr"
+    fresh = run_study(study, path).load()
+    _make_format_1(path)
+    old = xr.open_zarr(path)
+    assert "store_format" not in old.attrs and old["grid_energy"].attrs["units"] == "MW h"
+    with pytest.raises(ValueError) as refused:
+        run_study(study, path)  # the same study: it would resume, but not over MW
+    message = str(refused.value)
+    assert "\n" not in message and "format 1" in message and "MW" in message
+    assert "--overwrite" in message and "--out" in message
+    with pytest.raises(ValueError, match="'MW h', not 'W h'"):
+        summary(old)  # nor read as W
+    again = run_study(study, path, overwrite=True).load()
+    assert again.attrs["store_format"] == STORE_FORMAT
+    xr.testing.assert_identical(again, fresh)
+
+
+def test_command_line_refuses_an_old_format_store_in_one_line(tmp_path):
+    path = tmp_path / "old.zarr"
+    run_study(Study(("golmud",), (1,)), path)
+    _make_format_1(path)
+    result = CliRunner().invoke(app, ["study", "golmud", "--years", "1", "--workers", "1",
+                                      "--out", str(path)])
+    assert result.exit_code == 2 and "format 1" in result.output
+    assert "--overwrite" in result.output and "Traceback" not in result.output
+
+
 @needs_shared
 def test_real_weather_years_from_a_directory(tmp_path):
     folder = tmp_path / "weather"
@@ -168,6 +248,11 @@ def test_command_line_study_with_one_worker(tmp_path):
     assert result.exit_code == 0, result.output
     assert "P10 / P50 / P90" in result.output and "golmud" in result.output
     assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_p10")
+    # the CSV is in the store's W h; the table shows MWh
+    table = pd.read_csv(csv, index_col=[0, 1, 2])
+    curtailed_wh = table.loc[("golmud", "+1.5K", "as_configured"), "curtailed_energy_wh_p10"]
+    assert "curtailed energy" in result.output and "[MWh]" in result.output
+    assert f"{curtailed_wh / 1e6:,.0f} /" in result.output
     assert len(list((tmp_path / "png").glob("*.png"))) == 3
     assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3
     again = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",

@@ -34,7 +34,8 @@ def test_same_seed_same_year_other_seed_other_year(golmud_normals):
 def test_synthetic_year_is_a_physical_utc_year(golmud_normals):
     ds = _year(golmud_normals, year=2024)  # leap year
     t = pd.DatetimeIndex(ds.time.values)
-    assert len(t) == 8784 and t[0] == pd.Timestamp("2024-01-01") and t[-1] == pd.Timestamp("2024-12-31 23:00")
+    assert (len(t) == 8784 and t[0] == pd.Timestamp("2024-01-01")
+            and t[-1] == pd.Timestamp("2024-12-31 23:00"))
     sky = sun_and_sky(t, float(ds.latitude), float(ds.longitude), float(ds.altitude))
     assert (ds.ghi.values[sky["elevation"] < -1] == 0).all()
     assert (ds.ghi.values <= 1.06 * sky["ghi_clear"].to_numpy() + 1e-6).all()  # capped at clear sky
@@ -91,7 +92,8 @@ def test_normals_measure_what_they_say(golmud_path):
 @needs_shared
 @pytest.mark.parametrize("path", EPW_FILES, ids=lambda p: p.stem[:24])
 def test_fidelity_against_every_real_file(path):
-    """Issue tolerances: monthly T 0.7 K, monthly GHI 7 %, annual GHI 3 %, P1/P99 T 2 K, wind 5 %."""
+    """Issue tolerances: monthly T 0.7 K, monthly GHI 7 %, annual GHI 3 %, P1/P99 T 2 K,
+    wind 5 %."""
     real = weather.read_epw(path)
     synthetic = _year(weather.normals(real), year=int(real.time.dt.year[0]), seed=0)
     got = fidelity(real, synthetic)

@@ -6,6 +6,7 @@ import pytest
 from windpowerlib import power_output
 
 from tests.conftest import with_settings
+from twin.model_names import DENSITY_CORRECTIONS, WAKE_MODELS, WIND_PROFILES
 from twin.simulate import normals_wind_mean, simulate
 from twin.wind import (
     WindArrays,
@@ -13,6 +14,7 @@ from twin.wind import (
     hub_wind_speed,
     power_curve,
     turbine_power,
+    wind_power,
 )
 
 
@@ -75,12 +77,13 @@ def test_log_and_power_law_profiles(golmud_site):
 
 def test_hub_wind_is_scaled_to_the_wind_farm_mean(golmud_site, golmud_weather):
     ds = simulate(golmud_weather, golmud_site, wind_scaling="weather").isel(site=0)
-    assert float(ds.wind_speed_hub.mean()) == pytest.approx(golmud_site.wind.hub_mean_wind_speed_m_s)
+    farm_mean = golmud_site.wind.hub_mean_wind_speed_m_s
+    assert float(ds.wind_speed_hub.mean()) == pytest.approx(farm_mean)
     assert float(ds.wind_speed_scale) > 1  # a town station at 10 m sees less than the farms
     # with the long-term normals, a synthetic year lands near the target, not exactly on it
     ds = simulate(golmud_weather, golmud_site).isel(site=0)
-    assert float(ds.wind_speed_hub.mean()) == pytest.approx(golmud_site.wind.hub_mean_wind_speed_m_s,
-                                                            rel=0.05)
+    assert float(ds.wind_speed_hub.mean()) == pytest.approx(
+        golmud_site.wind.hub_mean_wind_speed_m_s, rel=0.05)
     mean, height = normals_wind_mean(golmud_site)
     expected = golmud_site.wind.hub_mean_wind_speed_m_s / hub_wind_speed(
         arrays(golmud_site), np.array([[mean]]), height)[0, 0]
@@ -106,3 +109,18 @@ def test_wind_speed_height_from_weather_is_honoured(golmud_site, golmud_weather)
     b = simulate(at2, golmud_site, wind_scaling="none").wind_speed_hub
     ratio = np.log(10 / 0.03) / np.log(2 / 0.03)
     assert np.allclose(b, a * ratio)
+
+
+@pytest.mark.parametrize("field, label, known", [
+    ("profile", "wind profile", WIND_PROFILES),
+    ("wake_model", "wake model", WAKE_MODELS),
+    ("density_correction", "density correction", DENSITY_CORRECTIONS),
+])
+def test_unknown_model_name_is_refused(golmud_site, golmud_weather, field, label, known):
+    """Each model dispatch of wind_power refuses a name it does not know, listing the known ones,
+    also in arrays that never passed the site file's validation."""
+    w = arrays(golmud_site, **{field: "bogus"})
+    wx = golmud_weather.isel(time=slice(0, 24))
+    with pytest.raises(ValueError, match=f"unknown {label} 'bogus'; known: {', '.join(known)}$"):
+        wind_power(w, wx["wind_speed"].values[None, :], 10.0, wx["pressure"].values[None, :],
+                   wx["temp_air"].values[None, :], np.ones(1))

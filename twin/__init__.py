@@ -1,15 +1,14 @@
-"""Hourly energy-and-cooling digital twin of AI data centers on renewable power in deserts."""
+"""Hourly energy-and-cooling digital twin of AI data centers on renewable power in deserts.
 
-from importlib.metadata import PackageNotFoundError, version
+The names below are imported on first use (:mod:`twin._lazy`), so that ``import
+twin.variables`` (as ``weather/`` does) loads neither the physics nor their libraries."""
 
-try:
-    __version__ = version("desert-twin")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from twin._lazy import lazy_package
+from twin._version import __version__
 
-# noqa: E402 below: these need __version__ above
-from twin.facility import facility_summary  # noqa: E402
-from twin.simulate import generation_summary, simulate  # noqa: E402
-from twin.storage import balance_summary  # noqa: E402
-
-__all__ = ["__version__", "balance_summary", "facility_summary", "generation_summary", "simulate"]
+_EXPORTS = {"simulate": ("twin.simulate", "simulate"),
+            "generation_summary": ("twin.simulate", "generation_summary"),
+            "facility_summary": ("twin.facility", "facility_summary"),
+            "balance_summary": ("twin.storage", "balance_summary")}
+__all__ = ["__version__", *_EXPORTS]
+__getattr__, __dir__ = lazy_package(__name__, _EXPORTS)

@@ -1,4 +1,4 @@
-"""Two helpers for the (site, time) array code of the physics modules."""
+"""Helpers for the (site, time) array code of the physics modules."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def groups(keys):
         rows = np.flatnonzero(codes == code)
         adjacent = rows[-1] - rows[0] + 1 == rows.size
         yield uniques[code], slice(rows[0], rows[-1] + 1) if adjacent else rows
+
+
+def first_bad(bad) -> tuple[int, int]:
+    """Where a ``(site, time)`` mask ``bad`` (with at least one True) is first True: the site
+    index and, at that site, the hour index of its first bad hour, for error messages that
+    name the first bad (site, hour)."""
+    site, hour = np.unravel_index(np.flatnonzero(bad)[0], np.shape(bad))
+    return int(site), int(hour)

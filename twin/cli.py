@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
+import pandas as pd
 import typer
 import xarray as xr
 from rich.console import Console
@@ -20,7 +20,7 @@ from sites import SiteError, get_site, load_catalog
 from twin.facility import facility_summary
 from twin.simulate import BATTERY_POLICIES, generation_summary, simulate
 from twin.storage import balance_summary
-from twin.variables import fmt, to_mw
+from twin.variables import W_PER_MW, fmt, to_mw
 from weather.readers import FORMATS
 from weather.readers import read as read_weather
 
@@ -36,7 +36,7 @@ Year = Annotated[int, typer.Option(help="Calendar year of the synthetic weather.
 Seed = Annotated[int, typer.Option(help="Random seed of the synthetic weather.")]
 
 
-def _fail(err: Exception) -> typer.Exit:
+def fail(err: Exception) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {err}")
     return typer.Exit(code=2)
 
@@ -129,7 +129,8 @@ BatteryPolicy = Annotated[str, typer.Option(
 @app.command()
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         battery_policy: BatteryPolicy = "none",
-        out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None):
+        out: Annotated[Optional[Path],
+                       typer.Option(help="Write the results Dataset (NetCDF).")] = None):
     """The main job on the embedded defaults: a synthetic year of every catalog site: PV and
     wind, facility power, PUE and water, the power balance and the IT power renewables carry."""
     try:
@@ -137,7 +138,7 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed,
                                      battery_policy=battery_policy)
     except (SiteError, weather.WeatherError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     _show_generation(
         ds, f"Renewable generation {year} (synthetic weather, seed {seed}), {len(catalog)} sites")
     if out:
@@ -177,7 +178,7 @@ def simulate_cmd(
                                      wind_scaling=wind_scaling, allow_missing=allow_missing,
                                      battery_policy=battery_policy)
     except (SiteError, weather.WeatherError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"
     _show_generation(ds, f"Renewable generation ({source})")
     if out:
@@ -191,17 +192,19 @@ def sites(sites_dir: SitesDir = None):
     try:
         catalog = load_catalog(sites_dir)
     except SiteError as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     table = Table(title=f"{len(catalog)} sites")
     for column in ("id", "role", "lat", "lon", "alt m", "IT MW", "GPUs", "PV MWp", "wind",
                    "cooling", "weather from"):
         table.add_column(column, no_wrap=True)
     for site_id, s in catalog.items():
-        station = Path(s.weather_station).stem.split(".")[-2]  # CHN_Ningxia.Hui.Yinchuan.536140_CSWD
+        # CHN_Ningxia.Hui.Yinchuan.536140_CSWD
+        station = Path(s.weather_station).stem.split(".")[-2]
         table.add_row(site_id, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}",
                       f"{s.altitude_m:,.0f}", f"{to_mw(s.it.capacity_w):,.1f}",
                       f"{s.it.gpu_count:,} {s.it.gpu_model}", f"{to_mw(s.pv.capacity_wp):,.0f}",
-                      f"{s.wind.turbine_count} x {s.wind.turbine_type}", s.cooling.topology, station)
+                      f"{s.wind.turbine_count} x {s.wind.turbine_type}", s.cooling.topology,
+                      station)
     console.print(table)
 
 
@@ -211,11 +214,14 @@ def weather_cmd(
     weather_file: Annotated[Optional[Path], typer.Option(
         "--weather", help=f"Weather file instead of the synthetic year: {FORMATS}.")] = None,
     year: Year = 2025, seed: Seed = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Write the Dataset to this NetCDF file.")] = None,
-    strict: Annotated[bool, typer.Option(help="Refuse a weather file that needs any repair.")] = False,
+    out: Annotated[Optional[Path],
+                   typer.Option(help="Write the Dataset to this NetCDF file.")] = None,
+    strict: Annotated[bool,
+                      typer.Option(help="Refuse a weather file that needs any repair.")] = False,
     sites_dir: SitesDir = None,
 ):
-    """Hourly weather of one site: its synthetic year, or a weather file read and quality-controlled."""
+    """Hourly weather of one site: its synthetic year, or a weather file read and
+    quality-controlled."""
     try:
         s = get_site(site, sites_dir)
         with console.status("reading weather" if weather_file else "generating weather"):
@@ -223,7 +229,7 @@ def weather_cmd(
                                longitude=s.longitude, altitude=s.altitude_m)
                   if weather_file else s.weather(year=year, seed=seed))
     except (SiteError, weather.WeatherError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     table = Table(title=f"{s.name}: {ds.attrs.get('source_file') or ds.attrs['source']}")
     table.add_column("quantity")
     table.add_column("value", justify="right")
@@ -242,50 +248,6 @@ def weather_cmd(
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    db: Annotated[Optional[Path], typer.Option(
-        help="SQLite file of the reservations (env TWIN_DB_PATH; default "
-             "./twin-reservations.sqlite3).")] = None,
-    year: Annotated[Optional[int], typer.Option(
-        help="Climate year mapped onto calendar dates (env TWIN_YEAR; default 2025).")] = None,
-    battery_policy: Annotated[Optional[str], typer.Option(
-        help=f"{' | '.join(BATTERY_POLICIES)}: what available IT power counts besides "
-             "renewables (env TWIN_BATTERY_POLICY; default balance).")] = None,
-    forecast_dir: Annotated[Optional[Path], typer.Option(
-        help="Weather forecasts, ERA5-style NetCDF named SITE.nc: their hours answer from them "
-             "(env TWIN_FORECAST_DIR).")] = None,
-    workers: Annotated[int, typer.Option(
-        min=1, help="Server processes (each simulates the sites at start-up; they share the "
-                    "reservations database).")] = 1,
-    sites_dir: SitesDir = None,
-):
-    """The scheduling service: HTTP API under /v1 (OpenAPI at /docs). API keys for writes come
-    from the environment: TWIN_API_KEYS="key1:tenant1,key2:tenant2"."""
-    import uvicorn
-
-    from api.settings import ENV_PREFIX, Settings
-
-    given = {"db_path": db, "year": year, "battery_policy": battery_policy,
-             "forecast_dir": forecast_dir,
-             "sites_dir": os.pathsep.join(map(str, sites_dir)) if sites_dir else None}
-    # the server processes build their settings from the environment (api.app.create_app)
-    os.environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in given.items()
-                       if v is not None})
-    try:
-        settings = Settings.from_env()
-        catalog = load_catalog(settings.sites_dir)
-    except (SiteError, ValueError) as err:
-        raise _fail(err) from None
-    err_console.print(f"simulating {len(catalog)} sites for the climate year {settings.year} in "
-                      f"{workers} process(es), then serving on http://{host}:{port}/v1 "
-                      f"(reservations in {settings.db_path})")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
 
 
 @app.command()
@@ -310,42 +272,31 @@ def slurm(
     by the twin's window search (on a running service with --url, or computed here)."""
     import zoneinfo
 
-    import httpx
-
-    from api.app import create_app
-    from api.data import utc
-    from api.settings import Settings
+    from twin.timebase import utc
 
     # Typer's datetimes are naive: utc() takes them as UTC
-    body = {"it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
-            "duration_h": hours, "deadline": utc(deadline).isoformat(), "sites": site,
-            "earliest_start": utc(earliest).isoformat() if earliest else None,
-            "objective": objective, "interruptible": interruptible}
+    deadline, earliest = utc(deadline), utc(earliest) if earliest else None
+    if (it_power_mw is None) == (gpus is None):
+        raise fail(ValueError("give the job's size as --it-power-mw or as --gpus, not both "
+                               "and not neither"))
     try:
         zone = zoneinfo.ZoneInfo(tz)
         if url:
-            answer = httpx.post(f"{url.rstrip('/')}/v1/windows:search", json=body, timeout=60)
+            result = _search_service(url, {
+                "it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
+                "duration_h": hours, "deadline": deadline.isoformat(), "sites": site,
+                "earliest_start": earliest.isoformat() if earliest else None,
+                "objective": objective, "interruptible": interruptible})
         else:
-            import tempfile
-            import warnings
-
-            with warnings.catch_warnings():  # starlette's note on its httpx dependency
-                warnings.simplefilter("ignore", DeprecationWarning)
-                from fastapi.testclient import TestClient
-
-            with console.status("simulating the sites"), tempfile.TemporaryDirectory() as \
-                    folder, TestClient(create_app(Settings(db_path=Path(folder) / "none.sqlite3",
-                                                           sites_dir=sites_dir))) as client:
-                answer = client.post("/v1/windows:search", json=body)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, httpx.HTTPError) as err:
-        raise _fail(err) from None
-    if answer.status_code != 200:
-        raise _fail(ValueError(answer.json().get("detail", answer.text)))
-    result = answer.json()
+            with console.status("simulating the sites"):
+                result = _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest,
+                                      site, objective, interruptible, sites_dir)
+    except (zoneinfo.ZoneInfoNotFoundError, SiteError, ValueError, OSError) as err:
+        raise fail(err) from None
     best, now_option = result["options"][0], result["run_now"]
 
-    def local(t: str) -> str:
-        return datetime.fromisoformat(t).astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+    def local(t) -> str:
+        return pd.Timestamp(t).astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
 
     console.print(f"# best by {objective}: {best['site']} {best['start']} .. {best['end']}, "
                   f"renewable {best['renewable_fraction']:.0%}, {best['emissions_kg_co2']:,.0f} "
@@ -353,8 +304,55 @@ def slurm(
                   + (f" (run now at {now_option['site']}: {now_option['emissions_kg_co2']:,.0f} "
                      f"kg CO2)" if now_option else ""), highlight=False)
     console.print(f"# times in {tz}; data: {result['data_mode']}", highlight=False)
-    console.print(f"sbatch --begin={local(best['start'])} --deadline={local(body['deadline'])} "
+    console.print(f"sbatch --begin={local(best['start'])} --deadline={local(deadline)} "
                   f"--time={hours}:00:00", highlight=False)
+
+
+def _search_service(url: str, body: dict) -> dict:
+    """POST /v1/windows:search of a running service (the standard library's HTTP client)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"{url.rstrip('/')}/v1/windows:search",
+                                     data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as err:
+        text = err.read().decode(errors="replace")
+        try:
+            detail = json.loads(text).get("detail", text)
+        except ValueError:
+            detail = text
+        raise ValueError(f"{url}: {err.code} {detail}") from None
+
+
+def _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, objective,
+                 interruptible, sites_dir) -> dict:
+    """The window search of the service (same defaults, no reservations), computed here."""
+    from datetime import UTC
+
+    from twin.it_load import servers_from_gpus
+    from twin.outlook import Outlook
+
+    outlook = Outlook(sites_dir=sites_dir)
+    power = it_power_mw * W_PER_MW if it_power_mw is not None else float(
+        servers_from_gpus([gpu_model], [gpus])[1][0])
+    job = outlook.job(it_power_w=power, duration_h=hours, deadline=deadline,
+                      now=datetime.now(UTC), earliest_start=earliest, sites=site,
+                      interruptible=interruptible)
+    options, mode = outlook.search(job, objective)
+    run_now = next((o for o in options if o.run_now), None)
+
+    def out(o):
+        return {"site": o.site, "start": o.start.isoformat(), "end": o.end.isoformat(),
+                "renewable_fraction": o.renewable_fraction, "emissions_kg_co2": o.emissions_kg,
+                "cost": o.cost, "currency": outlook.currency}
+
+    return {"options": [out(o) for o in options], "data_mode": mode,
+            "run_now": None if run_now is None else out(run_now)}
 
 
 @app.command()
@@ -404,7 +402,7 @@ def study(
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]
     except (SiteError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
                                                    dashboard_address=None)
     try:
@@ -417,7 +415,7 @@ def study(
                           "again to resume")
         raise typer.Exit(code=130) from None
     except (SiteError, weather.WeatherError, ValueError) as err:
-        raise _fail(err) from None
+        raise fail(err) from None
     finally:
         if cluster is not None:
             cluster.close()

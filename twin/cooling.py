@@ -11,13 +11,15 @@ of its parts [W], its water use [L h-1] and the mode of each hour:
 ``economizer`` (outside air or dry heat rejection alone, fans and pumps only), ``evaporative``
 (free cooling with water), ``partial`` (free cooling plus mechanical trim), ``mechanical``.
 
-Parameters arrive as a namespace of ``(site, 1)`` columns (:func:`site_columns`); weather as
-``(site, time)`` arrays of the outdoor state (:func:`outdoor_state`).
+Parameters arrive as :class:`CoolingArrays`, ``(site, 1)`` columns; weather as ``(site, time)``
+arrays of the outdoor state (:func:`outdoor_state`). The topology and air path are dispatched on
+by :class:`twin.facility.Facility`.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,11 +55,72 @@ def outdoor_state(temp_air, temp_dew, pressure) -> dict[str, np.ndarray]:
             "humidity_ratio_max": humidity_ratio_from_dew_point(DEW_POINT_MAX_DEGC, pressure)}
 
 
-def site_columns(configs) -> SimpleNamespace:
-    """Every field of the sites' cooling configurations as a ``(site, 1)`` column."""
-    fields = type(configs[0]).model_fields
-    return SimpleNamespace(**{f: np.array([getattr(c, f) for c in configs])[:, None]
-                              for f in fields if f != "ups_loss_coefficients"})
+@dataclass(frozen=True)
+class CoolingArrays:
+    """The sites' cooling plants and electrical losses (from ``sites.CoolingConfig``, whose
+    comments give each parameter's meaning and source): every parameter a ``(site, 1)`` column
+    that broadcasts over time, except the UPS loss coefficients ``(site, 3)``. Units are in the
+    names (degC, K, Pa, W per m3 s-1, ug m-3, kg m-2, days); the rest are fractions or ratios."""
+
+    topology: np.ndarray  # str, twin.model_names.COOLING_TOPOLOGIES
+    air_path: np.ndarray  # str, AIR_PATHS
+    evaporative_assist: np.ndarray  # bool
+    control: np.ndarray  # str, COOLING_CONTROLS
+    supply_air_degc: np.ndarray
+    supply_approach_k: np.ndarray
+    air_delta_t_k: np.ndarray
+    allowable_class: np.ndarray  # str, ASHRAE_CLASSES
+    air_pressure_pa: np.ndarray
+    fan_efficiency: np.ndarray
+    direct_evaporative_effectiveness: np.ndarray
+    iec_dry_effectiveness: np.ndarray
+    iec_wet_effectiveness: np.ndarray
+    iec_secondary_flow_ratio: np.ndarray
+    iec_secondary_fan_w_per_m3s: np.ndarray
+    iec_pump_w_per_m3s: np.ndarray
+    dx_cop: np.ndarray
+    coil_effectiveness: np.ndarray
+    water_delta_t_k: np.ndarray
+    tower_approach_k: np.ndarray
+    hx_approach_k: np.ndarray
+    cycles_of_concentration: np.ndarray
+    drift_fraction: np.ndarray
+    liquid_fraction: np.ndarray
+    facility_water_degc: np.ndarray
+    facility_water_max_degc: np.ndarray
+    cdu_approach_k: np.ndarray
+    dry_cooler_approach_k: np.ndarray
+    liquid_delta_t_k: np.ndarray
+    dry_cooler_air_delta_t_k: np.ndarray
+    dry_cooler_pressure_pa: np.ndarray
+    dry_cooler_fan_efficiency: np.ndarray
+    pump_head_pa: np.ndarray
+    pump_efficiency: np.ndarray
+    pm10_lockout_ug_m3: np.ndarray
+    filter_clean_pa: np.ndarray
+    filter_final_pa: np.ndarray
+    filter_change_days: np.ndarray
+    filter_dust_capacity_kg_per_m2: np.ndarray
+    ups_loss_coefficients: np.ndarray  # (site, 3): no-load, proportional, square-law
+    distribution_loss_fraction: np.ndarray
+    lighting_fraction: np.ndarray
+
+    @classmethod
+    def from_configs(cls, configs) -> CoolingArrays:
+        """Stack ``sites.CoolingConfig`` objects (one per site) into columns."""
+        text = ("topology", "air_path", "control", "allowable_class")
+
+        def col(name):
+            dtype = str if name in text else bool if name == "evaporative_assist" else float
+            return np.array([getattr(c, name) for c in configs], dtype=dtype)
+
+        return cls(**{name: col(name) if name == "ups_loss_coefficients" else col(name)[:, None]
+                      for name in cls.__dataclass_fields__})
+
+    def subset(self, rows) -> CoolingArrays:
+        """The sites ``rows`` (a slice or indices)."""
+        return dataclasses.replace(self, **{f: getattr(self, f)[rows]
+                                            for f in self.__dataclass_fields__})
 
 
 def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency):
@@ -173,7 +236,8 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         humidify = np.where(econ | evap | partial, np.maximum(w_min - w_in, 0.0), 0.0)
         sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
         water_kg_s = outside * (humidify + sprayed * bleed)
-        w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min), np.clip(w_oa, w_min, w_max))
+        w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min),
+                          np.clip(w_oa, w_min, w_max))
         secondary = pumps = 0.0
     else:
         t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)

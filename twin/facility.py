@@ -16,14 +16,23 @@ plants) that minimise facility power, by evaluating the whole facility at candid
 from __future__ import annotations
 
 import functools
-from types import SimpleNamespace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from twin import cooling
 from twin.arrays import groups
-from twin.it_load import SERVERS, design_it_power, it_power, utilisation_series
+from twin.cooling import CoolingArrays, outdoor_state
+from twin.it_load import ITArrays, it_power, servers_from_gpus
+from twin.model_names import (
+    AIR_PATHS,
+    ASHRAE_CLASSES,
+    COOLING_CONTROLS,
+    COOLING_TOPOLOGIES,
+    check_name,
+    unknown_name,
+)
 from twin.psychrometrics import moist_air_density, saturation_vapour_pressure
 from twin.variables import to_mw
 
@@ -34,6 +43,9 @@ ALLOWABLE = {"A1": (15.0, 32.0, 17.0, 8.0, 80.0), "A2": (10.0, 35.0, 21.0, 8.0, 
 ALLOWABLE_DEW_POINT_MIN_DEGC = -12.0
 # above 950 m the allowable maximum falls 1 K per this many metres (reference 3.3)
 DERATING_M_PER_K = {"A1": 300.0, "A2": 300.0, "A3": 175.0, "A4": 125.0}
+if not tuple(ALLOWABLE) == tuple(DERATING_M_PER_K) == ASHRAE_CLASSES:
+    raise ImportError("twin.facility.ALLOWABLE and DERATING_M_PER_K must have the classes of "
+                      f"twin.model_names.ASHRAE_CLASSES: {', '.join(ASHRAE_CLASSES)}")
 # recommended envelope (reference 3.2): dry bulb 18-27 degC, dew point -9..15 degC, RH <= 60 %
 RECOMMENDED_DEGC, RECOMMENDED_DEW_POINT_DEGC, RECOMMENDED_RH_MAX = (18.0, 27.0), (-9.0, 15.0), 60.0
 # optimised control: candidates between these (supply air: the recommended envelope less the
@@ -56,49 +68,60 @@ def ups_loss(it_power_w, rated_w, coefficients, proportional=0.0):
 
 def allowable_max_degc(ashrae_class, altitude_m):
     """The class's allowable maximum inlet dry bulb [degC] derated for altitude above 950 m."""
+    check_name("ASHRAE class", ashrae_class, ASHRAE_CLASSES)
     top = ALLOWABLE[ashrae_class][1]
     return top - max(altitude_m - 950.0, 0.0) / DERATING_M_PER_K[ashrae_class]
 
 
-def _subset(ns: SimpleNamespace, rows) -> SimpleNamespace:
-    return SimpleNamespace(**{k: v[rows] for k, v in vars(ns).items()})
-
-
-def _servers(sites):
-    models = np.array([s.it.gpu_model for s in sites])
-    per_server = np.array([max(SERVERS[m].accelerators, 1) for m in models])
-    count = np.ceil(np.array([s.it.gpu_count for s in sites]) / per_server)
-    design = design_it_power(models, count)
-    capacity = np.array([s.it.capacity_w for s in sites])
-    for s, d, cap in zip(sites, design, capacity):
+def _servers(it: ITArrays) -> np.ndarray:
+    """The sites' server counts ``(S,)``; a site whose servers draw more than 1.1 times its IT
+    capacity at full load raises ``ValueError`` naming it."""
+    count, design = servers_from_gpus(it.server_model, it.gpu_count)
+    for site, gpus, model, d, cap in zip(it.site_ids, it.gpu_count, it.server_model, design,
+                                         it.capacity_w, strict=True):
         if d > 1.1 * cap:
             raise ValueError(
-                f"site {s.id}: {s.it.gpu_count:,} {s.it.gpu_model} draw up to {to_mw(d):.2f} MW at "
-                f"full load, more than it.capacity_w {to_mw(cap):.2f} MW (+10 %) that the UPS and "
-                "cooling are built for: raise it.capacity_w or lower it.gpu_count")
-    return models, count, capacity
+                f"site {site}: {int(gpus):,} {model} draw up to {to_mw(d):.2f} MW at full load, "
+                f"more than it.capacity_w {to_mw(cap):.2f} MW (+10 %) that the UPS and cooling "
+                "are built for: raise it.capacity_w or lower it.gpu_count")
+    return count
+
+
+class Setpoints(NamedTuple):
+    """The setpoints a run chose [degC], each ``(S, 1)`` or ``(S, T)``: supply air, and facility
+    water (used by liquid plants only)."""
+
+    supply_air_degc: np.ndarray
+    facility_water_degc: np.ndarray
 
 
 class Facility:
     """The facility model of a set of sites over one weather period; :meth:`evaluate` gives every
-    hourly quantity at given setpoints, :meth:`run` applies each site's control."""
+    hourly quantity at given setpoints, :meth:`run` applies each site's control.
 
-    def __init__(self, sites, time, weather: dict, altitude, utilisation=None):
-        self.sites, self.time = sites, pd.DatetimeIndex(time)
-        self.c = cooling.site_columns([s.cooling for s in sites])
-        self.ups = np.array([s.cooling.ups_loss_coefficients for s in sites], dtype=float)
-        self.models, self.servers, self.capacity = _servers(sites)
-        self.topology = np.array([s.cooling.topology for s in sites])
+    cooling, it: the sites' cooling plants and IT load (typed arrays); time: the UTC hour starts
+    ``(T,)``; weather: ``(S, T)`` temp_air, temp_dew [degC], pressure [Pa] and optionally pm10
+    [ug m-3]; altitude ``(S,)`` [m]; utilisation: an hourly ``(S, T)`` series replacing the
+    sites' daily profiles."""
+
+    def __init__(self, cooling: CoolingArrays, it: ITArrays, time, weather: dict, altitude,
+                 utilisation=None):
+        self.time = pd.DatetimeIndex(time)
+        self.c = cooling
+        self.ups = cooling.ups_loss_coefficients
+        self.models, self.capacity = it.server_model, it.capacity_w
+        self.servers = _servers(it)
+        self.topology = cooling.topology[:, 0]
         self.liquid = self.topology == "liquid_dry_cooler"
-        self.utilisation = utilisation_series(self.time, [s.it.utilisation for s in sites]) \
-            if utilisation is None else utilisation
-        self.outdoor = cooling.outdoor_state(weather["temp_air"], weather["temp_dew"],
-                                             weather["pressure"])
+        self.utilisation = it.hourly_utilisation(self.time) if utilisation is None else \
+            utilisation
+        self.outdoor = outdoor_state(weather["temp_air"], weather["temp_dew"],
+                                     weather["pressure"])
         self.pm10 = weather.get("pm10")
         self.lockout = (self.pm10 > self.c.pm10_lockout_ug_m3) if self.pm10 is not None else \
             np.zeros(np.shape(weather["temp_air"]), dtype=bool)
         self.altitude = np.asarray(altitude, dtype=float)
-        design = self._it(np.ones((len(sites), 1)), self.c.supply_air_degc,
+        design = self._it(np.ones((len(self.models), 1)), self.c.supply_air_degc,
                           self.c.facility_water_degc)
         scale = self.capacity[:, None] / design["it_power"]  # the plant is sized for capacity_w
         losses = self._losses(self.capacity[:, None])
@@ -131,15 +154,16 @@ class Facility:
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
-        keys = [f"{t}/{a}" for t, a in zip(self.topology, c.air_path[:, 0])]
+        keys = [f"{t}/{a}" for t, a in zip(self.topology, c.air_path[:, 0], strict=True)]
         for key, rows in groups(keys):
             topology, path = key.split("/")
-            cs, os_ = _subset(c, rows), {k: v[rows] for k, v in o.items()}
+            check_name("air path", path, AIR_PATHS)
+            cs, os_ = c.subset(rows), {k: v[rows] for k, v in o.items()}
             sa = supply_air[rows]
             if topology == "chilled_water":
                 results = [cooling.chilled_water(cs, os_, q_air[rows], sa,
                                                  design_q_air=self.design_q_air[rows])]
-            else:
+            elif topology in ("airside_economizer", "liquid_dry_cooler"):
                 air = cooling.air_side(
                     cs, os_, q_air[rows], sa, direct=(path == "direct" and topology !=
                                                       "liquid_dry_cooler"),
@@ -150,6 +174,8 @@ class Facility:
                     results.append(cooling.liquid_side(
                         cs, os_, q_liquid[rows], facility_water[rows],
                         design_q_liquid=self.design_q_liquid[rows], lockout=self.lockout[rows]))
+            else:
+                raise unknown_name("cooling topology", topology, COOLING_TOPOLOGIES)
             for k, part in parts.items():
                 part[rows] = functools.reduce(np.add, [r[k] for r in results])
             mode[rows] = np.maximum.reduce([r["mode"] for r in results])
@@ -182,9 +208,10 @@ class Facility:
         recommended = ((inlet >= RECOMMENDED_DEGC[0]) & (inlet <= RECOMMENDED_DEGC[1])
                        & dew_above(RECOMMENDED_DEW_POINT_DEGC[0])
                        & dew_below(RECOMMENDED_DEW_POINT_DEGC[1]) & (rh <= RECOMMENDED_RH_MAX))
-        limits = np.array([ALLOWABLE[s.cooling.allowable_class] for s in self.sites])
-        top = np.array([allowable_max_degc(s.cooling.allowable_class, a)
-                        for s, a in zip(self.sites, self.altitude)])[:, None]
+        classes = self.c.allowable_class[:, 0]
+        top = np.array([allowable_max_degc(k, a)
+                        for k, a in zip(classes, self.altitude, strict=True)])[:, None]
+        limits = np.array([ALLOWABLE[k] for k in classes])
         allowable = ((inlet >= limits[:, :1]) & (inlet <= top)
                      & dew_above(ALLOWABLE_DEW_POINT_MIN_DEGC) & dew_below(limits[:, 2:3])
                      & (rh >= limits[:, 3:4]) & (rh <= limits[:, 4:5]))
@@ -197,10 +224,13 @@ class Facility:
                                             for x in candidates]),
                                   np.argmin(power, axis=0)[None], axis=0)[0]
 
-    def run(self) -> dict[str, np.ndarray]:
-        """Each site under its control; ``*_baseline`` entries give the baseline's cooling and
-        facility power for comparison (equal to the result where the control is baseline)."""
+    def run(self) -> tuple[dict[str, np.ndarray], Setpoints]:
+        """Each site under its control: the hourly results and the setpoints chosen (for
+        :meth:`load_curves`). ``*_baseline`` entries give the baseline's cooling and facility
+        power for comparison (equal to the result where the control is baseline)."""
         c = self.c
+        for control, _ in groups(c.control[:, 0]):
+            check_name("cooling control", control, COOLING_CONTROLS)
         supply, water = c.supply_air_degc, c.facility_water_degc
         baseline = self.evaluate(supply, water)
         result = baseline
@@ -218,7 +248,6 @@ class Facility:
             supply = np.where(optimised[:, None],
                               self._best(supplies, lambda s: self.evaluate(s, water)), supply)
             result = self.evaluate(supply, water)  # the baseline's setpoints where not optimised
-        self.setpoints = supply, water
         shape = result["facility_power"].shape
         recommended, allowable = self._envelopes(supply + c.supply_approach_k,
                                                  result.pop("hall_humidity_ratio"))
@@ -230,14 +259,13 @@ class Facility:
             "utilisation": np.broadcast_to(self.utilisation, shape).astype(float),
             "cooling_power_baseline": baseline["cooling_power"],
             "facility_power_baseline": baseline["facility_power"]})
-        return result
+        return result, Setpoints(supply, water)
 
-
-    def load_curves(self, levels=LOAD_LEVELS) -> dict[str, np.ndarray]:
+    def load_curves(self, setpoints: Setpoints, levels=LOAD_LEVELS) -> dict[str, np.ndarray]:
         """IT and facility power [W] ``(S, T, K)`` with every server at each utilisation of
-        ``levels`` (rising), at the setpoints :meth:`run` chose: each site-hour's facility power
-        as a function of its IT load."""
-        curves = [self.evaluate(*self.setpoints, utilisation=u) for u in levels]
+        ``levels`` (rising), at ``setpoints`` (those :meth:`run` chose): each site-hour's
+        facility power as a function of its IT load."""
+        curves = [self.evaluate(*setpoints, utilisation=u) for u in levels]
         return {"load_curve_it_power": np.stack([c["it_power"] for c in curves], axis=-1),
                 "load_curve_facility_power": np.stack([c["facility_power"] for c in curves],
                                                       axis=-1)}

@@ -11,19 +11,20 @@ sections 1, 2.3 and 7).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from twin.arrays import column, groups
+from twin.arrays import column, first_bad, groups
+from twin.model_names import SERVER_MODELS, unknown_name
+from twin.timebase import HOURS_PER_DAY, china_hour_of_day
 
 K_LEAK_PER_K = 0.0017  # reference/cooling.md 2.3 [D]: SustainDC +2 % full-load power, 16 -> 28 degC
 LEAK_MIN_DELTA_K = -10.0  # leakage cannot fall without bound below the reference temperature
 DESIGN_INLET_AIR_DEGC = 22.5  # OpenStudio LargeDataCenter prototype, reference/cooling.md 2.2
-CST_OFFSET_H = 8  # China Standard Time = UTC+8 all year, no daylight saving
-HOURS_PER_DAY = 24
 MAX_PLAUSIBLE_DEGC = 100.0  # a server inlet or coolant above this is Kelvin or garbage
 # ASSUMPTION: fans top out at 1.2 x design airflow, keeping a server near its nameplate maximum
 FAN_MAX_AIRFLOW = 1.2
@@ -78,6 +79,9 @@ SERVERS: dict[str, ServerSpec] = {
         "ASSUMPTION: generic 2-socket CPU server, about 800 W at full load (720 W host + 80 W "
         "fans) and about 250 W idle (240 W host + 10 W fans at minimum airflow)."),
 }
+if tuple(SERVERS) != SERVER_MODELS:  # site files are validated against SERVER_MODELS
+    raise ImportError(f"twin.it_load.SERVERS has {', '.join(SERVERS)}; twin.model_names."
+                      f"SERVER_MODELS has {', '.join(SERVER_MODELS)}: make them the same")
 
 
 def server_spec(name: str, servers: Mapping[str, ServerSpec] = SERVERS) -> ServerSpec:
@@ -85,7 +89,7 @@ def server_spec(name: str, servers: Mapping[str, ServerSpec] = SERVERS) -> Serve
     try:
         return servers[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown server model {name!r}; known: {', '.join(servers)}") from None
+        raise unknown_name("server model", name, servers) from None
 
 
 def spec_arrays(models, servers: Mapping[str, ServerSpec] = SERVERS) -> dict[str, np.ndarray]:
@@ -140,11 +144,6 @@ def server_fan_power(fan_design_w, airflow_fraction, liquid_fraction=0.0) -> np.
     return (fan_design_w * (1.0 - liquid_fraction)) * (phi * phi * phi)
 
 
-def _first_bad(bad: np.ndarray) -> tuple[int, int]:
-    site, hour = np.unravel_index(np.flatnonzero(bad)[0], bad.shape)
-    return int(site), int(hour)
-
-
 def check_utilisation(utilisation, time=None) -> np.ndarray:
     """``utilisation`` as a float ``(site, time)`` array; NaN or values outside 0..1 raise
     ``ValueError`` naming the site index and the first bad hour (with its timestamp if ``time``
@@ -154,20 +153,11 @@ def check_utilisation(utilisation, time=None) -> np.ndarray:
         raise ValueError(f"utilisation must be a (site, time) array, got shape {u.shape}")
     bad = ~((u >= 0.0) & (u <= 1.0))  # NaN compares False
     if bad.any():
-        site, hour = _first_bad(bad)
+        site, hour = first_bad(bad)
         when = f"hour {hour}" if time is None else f"hour {hour} ({pd.DatetimeIndex(time)[hour]})"
         raise ValueError(f"utilisation at site index {site}, {when}, is {float(u[site, hour])}; "
                          "it must be a number within 0..1 (first bad hour shown)")
     return u
-
-
-def cst_hour_of_day(time) -> np.ndarray:
-    """Hour of day [0..23] in China Standard Time (UTC+8) of the UTC hour starts ``time``
-    (naive timestamps are taken as UTC, aware ones are converted)."""
-    time = pd.DatetimeIndex(time)
-    if time.tz is not None:
-        time = time.tz_convert("UTC")
-    return (time.hour.to_numpy() + CST_OFFSET_H) % HOURS_PER_DAY
 
 
 def utilisation_series(time, spec) -> np.ndarray:
@@ -184,20 +174,63 @@ def utilisation_series(time, spec) -> np.ndarray:
     return check_utilisation(daily_profile(time, spec, "utilisation"), time)
 
 
-def daily_profile(time, values, name: str) -> np.ndarray:
-    """``(site, time)`` hourly values from one entry per site: a constant, or 24 values indexed
-    by the hour of day in China Standard Time (UTC+8) of the UTC hour starts ``time``. An entry
-    of another shape raises ``ValueError``; the values themselves are the caller's to check."""
-    hours = cst_hour_of_day(time)
-    out = np.empty((len(values), len(hours)))
+def daily_table(values, name: str) -> np.ndarray:
+    """``(site, 24)`` values by the hour of day in China Standard Time (UTC+8) from one entry
+    per site: a constant, or 24 values. An entry of another shape raises ``ValueError``; the
+    values themselves are the caller's to check."""
+    out = np.empty((len(values), HOURS_PER_DAY))
     for site, entry in enumerate(values):
         v = np.asarray(entry, dtype=float)
         if v.shape not in ((), (HOURS_PER_DAY,)):
             raise ValueError(f"{name} at site index {site} must be one value or {HOURS_PER_DAY} "
                              f"hourly values (China Standard Time hours 0-23), got shape "
                              f"{v.shape}")
-        out[site] = v if v.ndim == 0 else v[hours]
+        out[site] = v
     return out
+
+
+def daily_profile(time, values, name: str) -> np.ndarray:
+    """``(site, time)`` hourly values from one entry per site (:func:`daily_table`: a constant,
+    or 24 values indexed by the hour of day in China Standard Time) at the UTC hour starts
+    ``time``."""
+    return daily_table(values, name)[:, china_hour_of_day(time)]
+
+
+@dataclass(frozen=True)
+class ITArrays:
+    """The sites' IT load as ``(site,)`` arrays (built from ``sites.ITConfig``): server model
+    names (keys of :data:`SERVERS`), accelerator count (servers, for ``CPU``), the design IT
+    power the facility is built for [W] and the utilisation by hour of day in China Standard
+    Time ``(site, 24)``; ``site_ids`` name the sites in error messages."""
+
+    site_ids: np.ndarray  # str
+    server_model: np.ndarray  # str
+    gpu_count: np.ndarray  # int
+    capacity_w: np.ndarray
+    utilisation_daily: np.ndarray  # (site, 24) [0..1]
+
+    @classmethod
+    def from_configs(cls, configs, site_ids) -> ITArrays:
+        """Stack ``sites.ITConfig`` objects (one per site, ids ``site_ids``) into arrays."""
+        def col(name, dtype):
+            return np.array([getattr(c, name) for c in configs], dtype=dtype)
+
+        if len(site_ids) != len(configs):
+            raise ValueError(f"{len(site_ids)} site ids for {len(configs)} IT configurations")
+        return cls(site_ids=np.array(site_ids, dtype=str), server_model=col("gpu_model", str),
+                   gpu_count=col("gpu_count", np.int64), capacity_w=col("capacity_w", float),
+                   utilisation_daily=daily_table([c.utilisation for c in configs],
+                                                 "utilisation"))
+
+    def subset(self, rows) -> ITArrays:
+        """The sites ``rows`` (a slice or indices)."""
+        return dataclasses.replace(self, **{f: getattr(self, f)[rows]
+                                            for f in self.__dataclass_fields__})
+
+    def hourly_utilisation(self, time) -> np.ndarray:
+        """The utilisation ``(site, time)`` at the UTC hour starts ``time``, checked
+        (:func:`check_utilisation`)."""
+        return check_utilisation(self.utilisation_daily[:, china_hour_of_day(time)], time)
 
 
 def _site_param(value, n_sites: int, name: str, low=-np.inf, high=np.inf) -> np.ndarray:
@@ -230,7 +263,7 @@ def _temperature(value, shape, name: str, check: np.ndarray | None = None) -> np
     if check is not None:
         bad = bad & check
     if bad.any():
-        site, hour = _first_bad(np.broadcast_to(bad, shape))
+        site, hour = first_bad(np.broadcast_to(bad, shape))
         raise ValueError(f"{name} at site index {site}, hour {hour}, is "
                          f"{float(np.broadcast_to(t, shape)[site, hour])} degC; it must be a "
                          "temperature in degC (not NaN, not Kelvin)")
@@ -302,6 +335,18 @@ def it_power(models, server_count, utilisation, inlet_temp_degc, coolant_temp_de
     to_liquid = column(lf) * chips
     return {"it_power": total, "server_fan_power": fans, "heat_to_liquid": to_liquid,
             "heat_to_air": total - to_liquid}
+
+
+def servers_from_gpus(models, gpu_count, servers: Mapping[str, ServerSpec] = SERVERS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Server count and design IT power [W], each ``(site,)``, of ``gpu_count`` accelerators of
+    each site's server model ``models``: ceil(gpu_count / accelerators per server) servers (a
+    ``CPU`` model's count is its servers) drawing :func:`design_it_power`. A job sized in GPUs:
+    ``servers_from_gpus([model], [gpus])[1][0]``."""
+    models = models if isinstance(models, pd.Categorical) else np.asarray(models)
+    per_server = np.maximum(spec_arrays(models, servers)["accelerators"], 1.0)
+    count = np.ceil(np.asarray(gpu_count) / per_server)
+    return count, design_it_power(models, count, servers)
 
 
 def design_it_power(models, server_count, servers: Mapping[str, ServerSpec] = SERVERS

@@ -47,3 +47,33 @@ def region_location(region: str) -> tuple[float, float]:
         return REGIONS[region]
     except KeyError:
         raise ValueError(f"unknown user region {region!r}; known: {', '.join(REGIONS)}") from None
+
+
+def round_trips(region: str | None, locations: dict[str, tuple[float, float]],
+                route_factor: float = ROUTE_FACTOR) -> dict[str, float]:
+    """Fibre round trip [ms] from a user region to each site of ``locations`` (id ->
+    (latitude, longitude)); 0 without a region."""
+    if region is None:
+        return dict.fromkeys(locations, 0.0)
+    lat, lon = region_location(region)
+    sites = list(locations)
+    rtt = round_trip_ms(lat, lon, [locations[s][0] for s in sites],
+                        [locations[s][1] for s in sites], route_factor)
+    return dict(zip(sites, np.atleast_1d(rtt).tolist()))
+
+
+def within_budget(region: str | None, budget_ms: float | None,
+                  locations: dict[str, tuple[float, float]],
+                  route_factor: float = ROUTE_FACTOR) -> tuple[list[str], dict[str, float]]:
+    """The sites of ``locations`` within ``budget_ms`` of fibre round trip from ``region``
+    (all without a budget) and every site's round trip; ValueError naming the nearest when
+    none is."""
+    rtt = round_trips(region, locations, route_factor)
+    if budget_ms is None:
+        return list(locations), rtt
+    near = [s for s in locations if rtt[s] <= budget_ms]
+    if not near:
+        best = min(locations, key=rtt.get)
+        raise ValueError(f"no allowed site is within {budget_ms:g} ms of {region}: the nearest, "
+                         f"{best}, is {rtt[best]:.1f} ms away (fibre round trip)")
+    return near, rtt

@@ -7,8 +7,8 @@ surface. Broadcastable arrays in, float64 arrays out; NaN stays in its element. 
 [degC], pressure [Pa], humidity ratio W [kg water / kg dry air], relative humidity [%], enthalpy
 [J / kg dry air], density [kg moist air / m3]. As PsychroLib, eqs. 5/6 switch at the triple point
 (0.01 degC) so p_ws is continuous; in eqs. 33/35 W_s(t*) is over water/ice (PsychroLib: over ice up
-to 0.01 degC, < 1e-6 kg/kg apart). Near 0 degC eqs. 33 and 35 can both have a root (an ice bulb up to
-~0.8 K below zero, a liquid wet bulb just above it); we return the liquid one, PsychroLib either.
+to 0.01 degC, < 1e-6 kg/kg apart). Near 0 degC eqs. 33 and 35 can both have a root (an ice bulb up
+to ~0.8 K below zero, a liquid wet bulb just above it); we return the liquid one, PsychroLib either.
 """
 
 from __future__ import annotations
@@ -22,15 +22,16 @@ TRIPLE_POINT_DEGC = 0.01  # eqs. 5/6 switch
 MOLAR_MASS_RATIO = 0.621945  # M_water / M_dry_air, eq. 20
 R_DRY_AIR = 287.042  # J kg-1 K-1, eq. 26
 VOLUME_VAPOUR_FACTOR = 1.607858  # 1 / MOLAR_MASS_RATIO, eq. 26
-CP_DRY_AIR, CP_VAPOUR, H_VAPOUR_0C = 1.006, 1.86, 2501.0  # kJ kg-1 K-1, kJ kg-1 K-1, kJ kg-1; eq. 30
+# kJ kg-1 K-1, kJ kg-1 K-1, kJ kg-1; eq. 30
+CP_DRY_AIR, CP_VAPOUR, H_VAPOUR_0C = 1.006, 1.86, 2501.0
 DEW_ABOVE_DRY_TOLERANCE_K = 0.05  # a larger excess is an error, a smaller one weather-file rounding
 # Newton's error after a step s is below 0.04 s^2 K here, so these leave < 1e-7 K and < 1e-4 K
 DEW_POINT_STEP_K, WET_BULB_STEP_K, MAX_NEWTON_STEPS = 1e-3, 0.05, 30
 WET_BULB_LOG_OFFSET_K = 100.0  # keeps both sides of the wet-bulb energy balance > 0 above -100 degC
 BLOCK = 2**16  # elements per block in `state`: cache-sized blocks make numpy about twice as fast
 # ln p_ws = C0/T + C1 + C2 T + C3 T^2 + C4 T^3 + C5 T^4 + C6 ln T, T [K], p_ws [Pa]; key: over ice
-LN_PWS = {True: (-5.6745359e03, 6.3925247, -9.677843e-03, 6.2215701e-07, 2.0747825e-09, -9.484024e-13,
-                 4.1635019),  # eq. 5, -100..0 degC
+LN_PWS = {True: (-5.6745359e03, 6.3925247, -9.677843e-03, 6.2215701e-07, 2.0747825e-09,
+                 -9.484024e-13, 4.1635019),  # eq. 5, -100..0 degC
           False: (-5.8002206e03, 1.3914993, -4.8640239e-02, 4.1764768e-05, -1.4452093e-08, 0.0,
                   6.5459673)}  # eq. 6, 0..200 degC
 # eqs. 35 (ice), 33 (water): W = ((A - B t*) W_s(t*) - 1.006 (t - t*)) / (A + 1.86 t - C t*)
@@ -66,14 +67,16 @@ def _by_phase(ice, func, *arrays):
 
 def _newton(residual, x, converged_step, *args):
     """Newton on 1-D ``x`` until every step is < ``converged_step``; once few elements still move
-    (typically after two passes) only those are iterated. ``residual`` returns value and derivative."""
+    (typically after two passes) only those are iterated. ``residual`` returns value and
+    derivative."""
     x = np.array(x, dtype=float)
     index, x_moving = np.arange(x.size), x
     for _ in range(MAX_NEWTON_STEPS):
         value, derivative = residual(x_moving, *args)
         step = value / derivative
         x_moving = x_moving - step
-        moving = np.abs(step) > converged_step  # NaN compares False: NaN stays NaN and stops at once
+        # NaN compares False: NaN stays NaN and stops at once
+        moving = np.abs(step) > converged_step
         if np.count_nonzero(moving) <= moving.size // 4:
             x[index] = x_moving
             if not moving.any():
@@ -87,7 +90,8 @@ def _p_ws(temp_degc, ice):
 
 
 def saturation_vapour_pressure(temp_degc):
-    """Saturation vapour pressure [Pa]: over ice at or below 0.01 degC (eq. 5), over water above (eq. 6)."""
+    """Saturation vapour pressure [Pa]: over ice at or below 0.01 degC (eq. 5), over water above
+    (eq. 6)."""
     t = np.asarray(temp_degc, dtype=float)
     return _p_ws(t, t <= TRIPLE_POINT_DEGC)
 
@@ -97,13 +101,17 @@ def _humidity_ratio(vapour_pressure_pa, pressure_pa):
 
 
 def humidity_ratio_from_dew_point(temp_dew_degc, pressure_pa):
-    """Humidity ratio [kg/kg] from dew point [degC] and pressure [Pa] (eq. 20, p_w = p_ws(t_dew))."""
-    return _humidity_ratio(saturation_vapour_pressure(temp_dew_degc), np.asarray(pressure_pa, dtype=float))
+    """Humidity ratio [kg/kg] from dew point [degC] and pressure [Pa] (eq. 20,
+    p_w = p_ws(t_dew))."""
+    return _humidity_ratio(saturation_vapour_pressure(temp_dew_degc),
+                           np.asarray(pressure_pa, dtype=float))
 
 
 def humidity_ratio_from_rh(temp_degc, relative_humidity_pct, pressure_pa):
-    """Humidity ratio [kg/kg] from dry bulb [degC], relative humidity [%] and pressure [Pa] (eq. 20)."""
-    p_w = np.asarray(relative_humidity_pct, dtype=float) / 100.0 * saturation_vapour_pressure(temp_degc)
+    """Humidity ratio [kg/kg] from dry bulb [degC], relative humidity [%] and pressure [Pa]
+    (eq. 20)."""
+    p_w = (np.asarray(relative_humidity_pct, dtype=float) / 100.0
+           * saturation_vapour_pressure(temp_degc))
     return _humidity_ratio(p_w, np.asarray(pressure_pa, dtype=float))
 
 
@@ -122,8 +130,9 @@ def _dew_point_residual(temp, ln_p_w, c):
 
 
 def dew_point(humidity_ratio, pressure_pa):
-    """Dew point [degC] from humidity ratio [kg/kg] and pressure [Pa]: eq. 5 or 6 inverted by Newton on
-    ln p_ws (concave, so it converges from anywhere) from a Magnus first guess. W <= 0 gives NaN."""
+    """Dew point [degC] from humidity ratio [kg/kg] and pressure [Pa]: eq. 5 or 6 inverted by
+    Newton on ln p_ws (concave, so it converges from anywhere) from a Magnus first guess. W <= 0
+    gives NaN."""
     w, p = _floats(humidity_ratio, pressure_pa)
     with np.errstate(invalid="ignore", divide="ignore"):
         ln_p_w = np.log(_vapour_pressure(w, p)).ravel()
@@ -139,28 +148,33 @@ def dew_point(humidity_ratio, pressure_pa):
 
 
 def humidity_ratio_from_wet_bulb(temp_degc, wet_bulb_degc, pressure_pa):
-    """Humidity ratio [kg/kg] from dry bulb, wet bulb [degC] and pressure [Pa]: eq. 33, or eq. 35 below 0.
+    """Humidity ratio [kg/kg] from dry bulb, wet bulb [degC] and pressure [Pa]: eq. 33, or eq. 35
+    below 0.
 
-    W_s(t*) is taken over water for eq. 33 and over ice for eq. 35 (PsychroLib takes it over ice up to
-    0.01 degC: up to 6e-7 kg/kg lower for 0 <= t* <= 0.01 degC), so this inverts `wet_bulb` exactly.
+    W_s(t*) is taken over water for eq. 33 and over ice for eq. 35 (PsychroLib takes it over ice up
+    to 0.01 degC: up to 6e-7 kg/kg lower for 0 <= t* <= 0.01 degC), so this inverts `wet_bulb`
+    exactly.
     """
     t, t_wb, p = _floats(temp_degc, wet_bulb_degc, pressure_pa)
     ice = t_wb < 0.0
-    a, b, c = (np.where(ice, i, w) for i, w in zip(WET_BULB_ABC[True], WET_BULB_ABC[False], strict=True))
+    a, b, c = (np.where(ice, i, w)
+               for i, w in zip(WET_BULB_ABC[True], WET_BULB_ABC[False], strict=True))
     w_s = _humidity_ratio(_p_ws(t_wb, ice), p)
     return ((a - b * t_wb) * w_s - CP_DRY_AIR * (t - t_wb)) / (a + CP_VAPOUR * t - c * t_wb)
 
 
 def _wet_bulb_residual(t_wb, p, c_w, ln_rhs, over_ice):
-    """Eq. 33 (35 over ice) times its denominator is the energy balance h_s(t*) - C t* (W_s* - W) = h
-    (eq. 32). Newton on the log of its sides (offset to stay > 0), as the left one grows about
-    exponentially in t*: three steps where Newton on the sides themselves takes four or five."""
+    """Eq. 33 (35 over ice) times its denominator is the energy balance
+    h_s(t*) - C t* (W_s* - W) = h (eq. 32). Newton on the log of its sides (offset to stay > 0), as
+    the left one grows about exponentially in t*: three steps where Newton on the sides themselves
+    takes four or five."""
     a, b, _ = WET_BULB_ABC[over_ice]
     p_ws = np.exp(_ln_pws(t_wb, LN_PWS[over_ice]))
     w_s = _humidity_ratio(p_ws, p)
     wet = (a - b * t_wb) * w_s
     lhs = CP_DRY_AIR * (t_wb + WET_BULB_LOG_OFFSET_K) + wet + c_w * t_wb
-    slope = CP_DRY_AIR + c_w + wet * _ln_pws_slope(t_wb, LN_PWS[over_ice]) * p / (p - p_ws) - b * w_s
+    slope = (CP_DRY_AIR + c_w + wet * _ln_pws_slope(t_wb, LN_PWS[over_ice]) * p / (p - p_ws)
+             - b * w_s)
     return np.log(lhs) - ln_rhs, slope / lhs
 
 
@@ -179,7 +193,8 @@ def _wet_bulb(t, w, p, t_dew):
 
 
 def wet_bulb(temp_degc, humidity_ratio, pressure_pa):
-    """Thermodynamic wet bulb [degC] from dry bulb [degC], humidity ratio [kg/kg] and pressure [Pa]."""
+    """Thermodynamic wet bulb [degC] from dry bulb [degC], humidity ratio [kg/kg] and pressure
+    [Pa]."""
     t, w, p = _floats(temp_degc, humidity_ratio, pressure_pa)
     flat = [a.ravel() for a in (t, w, p)]
     return _wet_bulb(*flat, np.minimum(dew_point(flat[1], flat[2]), flat[0])).reshape(t.shape)
@@ -189,12 +204,6 @@ def enthalpy(temp_degc, humidity_ratio):
     """Moist-air specific enthalpy [J / kg dry air] (eq. 30)."""
     t, w = _floats(temp_degc, humidity_ratio)
     return 1000.0 * (CP_DRY_AIR * t + w * (H_VAPOUR_0C + CP_VAPOUR * t))
-
-
-def dry_bulb_from_enthalpy(enthalpy_j_per_kg, humidity_ratio):
-    """Dry bulb [degC] from enthalpy [J / kg dry air] and humidity ratio [kg/kg] (eq. 30 inverted)."""
-    h, w = _floats(enthalpy_j_per_kg, humidity_ratio)
-    return (h / 1000.0 - H_VAPOUR_0C * w) / (CP_DRY_AIR + CP_VAPOUR * w)
 
 
 def moist_air_density(temp_degc, humidity_ratio, pressure_pa):
@@ -230,7 +239,8 @@ def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_
     if bad.any():
         first = np.unravel_index(np.argmax(bad), bad.shape)
         raise ValueError(
-            f"dew point above dry bulb by {dew_above_dry_tolerance_k} K or more in {bad.sum()} element(s), "
+            f"dew point above dry bulb by {dew_above_dry_tolerance_k} K or more in {bad.sum()} "
+            "element(s), "
             f"first at index {tuple(int(i) for i in first)}: temp_dew {t_dew[first]:.2f} degC > "
             f"temp_air {t[first]:.2f} degC")
     if unknown := set(names) - set(STATE):
@@ -238,7 +248,8 @@ def state(temp_air, temp_dew, pressure, dew_above_dry_tolerance_k=DEW_ABOVE_DRY_
                          f"{', '.join(STATE)}")
     t_dew = np.where(excess > 0, t, t_dew)
     flat, result = [a.ravel() for a in (t, t_dew, p)], {}
-    for start in range(0, max(t.size, 1), BLOCK):  # at least once, so empty input gives empty arrays
+    # at least once, so empty input gives empty arrays
+    for start in range(0, max(t.size, 1), BLOCK):
         for name, values in _state(*(a[start:start + BLOCK] for a in flat), names).items():
             result.setdefault(name, np.empty(t.shape)).reshape(-1)[start:start + BLOCK] = values
     return {"dew_point": t_dew, **result}

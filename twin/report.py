@@ -12,6 +12,9 @@ so that the heatmap's rows are local hours: Xinjiang's solar noon falls near 14:
 year is a cyclic climate year, so the last 8 UTC hours of 31 December, which fall on 1 January
 in CST, fill 1 January's first 8 hours.
 
+The store holds SI units (W, W h); figures here show MW and MWh, converted by
+:func:`twin.variables.to_mw` only where they are drawn or written.
+
 Figures are :class:`matplotlib.figure.Figure` objects rendered by the Agg backend when saved:
 no pyplot, so no global figure registry to fill or close.
 """
@@ -31,24 +34,33 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from twin.it_load import CST_OFFSET_H
-from twin.study import ANNUAL, QUANTILES, summary
-from twin.variables import W_PER_MW, fmt
+from twin.study import ANNUAL, QUANTILES, summary, summary_column
+from twin.timebase import CST_OFFSET
+from twin.variables import fmt, to_mw
 
-CST_OFFSET = pd.Timedelta(hours=CST_OFFSET_H)
 DPI = 100
 FIGSIZE_IN = (8.0, 4.0)
 PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power")
-# annual figure -> (header, display unit, factor from the stored unit, format)
+
+
+def _percent(fraction):
+    return 100.0 * fraction
+
+
+def _as_stored(value):
+    return value
+
+
+# annual figure -> (header, display unit, conversion from the stored (SI) unit, format)
 SUMMARY_COLUMNS = {
-    "renewable_fraction": ("renewable fraction", "%", 100.0, ".1f"),
-    "annual_pue": ("PUE", "1", 1.0, ".3f"),
-    "wue": ("WUE", "L/kWh", 1.0, ".3f"),
-    "hours_over_allowable": ("hours over allowable", "h", 1.0, ",.0f"),
-    "curtailed_energy": ("curtailed energy", "MWh", 1.0, ",.0f"),
-    "grid_energy": ("grid energy", "MWh", 1.0, ",.0f"),
-    "emissions": ("CO2 emissions", "t", 1.0, ",.0f"),
-    "it_available_mean": ("mean available IT power", "MW", 1.0, ".2f"),
+    "renewable_fraction": ("renewable fraction", "%", _percent, ".1f"),
+    "annual_pue": ("PUE", "1", _as_stored, ".3f"),
+    "wue": ("WUE", "L/kWh", _as_stored, ".3f"),
+    "hours_over_allowable": ("hours over allowable", "h", _as_stored, ",.0f"),
+    "curtailed_energy": ("curtailed energy", "MWh", to_mw, ",.0f"),
+    "grid_energy": ("grid energy", "MWh", to_mw, ",.0f"),
+    "emissions": ("CO2 emissions", "t", _as_stored, ",.0f"),
+    "it_available_mean": ("mean available IT power", "MW", to_mw, ".2f"),
 }
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -86,7 +98,7 @@ def _title(site: str, scenario: str, variant: str) -> str:
 def monthly_means_mw(power: xr.DataArray) -> xr.DataArray:
     """Mean power [MW] of each CST month ``(year, month)`` of ``power`` [W] ``(year, time)``."""
     month = cst_times(power["time"].values).month
-    return power.assign_coords(month=("time", month)).groupby("month").mean("time") / W_PER_MW
+    return to_mw(power.assign_coords(month=("time", month)).groupby("month").mean("time"))
 
 
 def plot_supply_demand_by_month(ds: xr.Dataset, site: str, scenario: str,
@@ -145,7 +157,7 @@ def plot_pue_heatmap(ds: xr.Dataset, site: str, scenario: str, variant: str) -> 
 
 def duration_curves_mw(power: xr.DataArray) -> np.ndarray:
     """Each year's hourly ``power`` [W] ``(year, time)`` sorted from the highest [MW]."""
-    return -np.sort(-power.values, axis=-1) / W_PER_MW
+    return to_mw(-np.sort(-power.values, axis=-1))
 
 
 def plot_available_duration(ds: xr.Dataset, site: str, scenario: str, variant: str) -> Figure:
@@ -217,8 +229,8 @@ def write_plots(ds: xr.Dataset, folder: Path, pngs=None) -> list[Path]:
     pngs = pngs or render(ds)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for combo, row in zip(combos, names):
-        for kind, name in zip(KINDS, row):
+    for combo, row in zip(combos, names, strict=True):
+        for kind, name in zip(KINDS, row, strict=True):
             path = folder / name
             path.write_bytes(pngs[combo][kind])
             paths.append(path)
@@ -250,10 +262,10 @@ def _study_html(config: dict) -> str:
 
 
 def summary_cell(row: pd.Series, key: str, percentile: int) -> str:
-    """One figure of a :func:`twin.study.summary` row, ``key`` at ``percentile``, in the display
-    unit and format of SUMMARY_COLUMNS ("–" where undefined)."""
-    _, _, scale, spec = SUMMARY_COLUMNS[key]
-    return fmt(row[f"{key}_p{percentile}"] * scale, spec)
+    """One figure of a :func:`twin.study.summary` row (SI units), the annual figure ``key`` at
+    ``percentile``, in the display unit and format of SUMMARY_COLUMNS ("–" where undefined)."""
+    _, _, convert, spec = SUMMARY_COLUMNS[key]
+    return fmt(convert(row[summary_column(key, percentile)]), spec)
 
 
 def _summary_html(frame: pd.DataFrame) -> str:

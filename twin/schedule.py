@@ -20,21 +20,8 @@ A placement's renewable fraction is 1 - grid energy / facility energy of the job
 the job's facility energy over its IT energy.
 
 :func:`search_windows` ranks the placements of one job, vectorised over start hours with
-cumulative sums. :func:`plan` places many jobs jointly, sharing each site-hour's capacity and
-headroom, as a mixed-integer linear program solved by HiGHS through its Python interface highspy
-(Huangfu and Hall 2018, "Parallelizing the dual revised simplex method", Mathematical
-Programming Computation 10, 119-142, the reference HiGHS asks users to cite): a rigid job has a
-binary start variable per feasible (site, start hour), the time-indexed formulation of Sousa and
-Wolsey (1992, "A time indexed formulation of non-preemptive single machine scheduling problems",
-Mathematical Programming 54, 353-367); an interruptible job has a continuous run fraction per
-hour, and the power of jobs that fit the same site-hours is spread over those sites per hour, so
-that jobs that are all interruptible make a linear program. Each touched site-hour has one row:
-the jobs' IT power less a grid part is at most the headroom, the grid part at most the free
-capacity beyond it; the objective weighs the grid part by the marginal PUE and the objective's
-weight. When the solver finds no solution in its time limit, a greedy plan (the rigid jobs one
-at a time, largest first, each at its best window given the ones placed; then the interruptible
-ones by the linear program) is returned instead, and the better of the two when it stops at the
-limit with a solution.
+cumulative sums. Many jobs are placed jointly, as a mixed-integer linear program solved by
+HiGHS, by :func:`twin.schedule_milp.plan` (its module docstring describes the program).
 """
 
 from __future__ import annotations
@@ -42,15 +29,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
-import time as clock
 from dataclasses import dataclass
+from typing import NamedTuple
 
-import highspy
 import numpy as np
 import pandas as pd
-import scipy.sparse
-from scipy.optimize import Bounds, LinearConstraint
 
+from twin.arrays import first_bad
 from twin.variables import W_PER_MW
 
 # objective -> the per-hour metric of hourly_accounting it minimises
@@ -59,25 +44,6 @@ OBJECTIVES = tuple(OBJECTIVE_METRIC)
 HOUR = pd.Timedelta(hours=1)
 # slack on capacity checks [W]: rounding in sums of job powers, far below any real IT load
 CAPACITY_TOLERANCE_W = 1e-3
-# the solver works in MW so that its coefficients are near 1 (HiGHS tolerances are absolute)
-# the solver's objective: the largest weight of a grid MWh (HiGHS's tolerances are absolute:
-# 1e-7 on reduced costs), and the earlier-hours tie-break per MWh of job relative to it
-OBJECTIVE_SCALE = 100.0
-TIE_BREAK = 1e-6
-# run fractions below this in the solver's answer are taken as not run
-MIN_FRACTION = 1e-6
-# HiGHS's outcome -> Plan.status ("failed" for any other)
-_STATUS = highspy.HighsModelStatus
-SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
-                 _STATUS.kInfeasible: "infeasible", _STATUS.kUnbounded: "unbounded"}
-# HiGHS's presolve removes next to nothing here (only feasible starts and touched site-hours are
-# built) and slowed benchmarks/plan.py down; its root reduced-cost and feasibility-jump heuristics
-# took a third of the solve time (py-spy --native profile of a seed-2 solve) without finding the
-# plans sooner: benchmarks/plan.py's seed 1 takes 0.8-1.2 s with them off, 1.5-1.9 s with them
-# on (HIGHS_OPTIONS updated before benchmarks.plan.main runs)
-HIGHS_OPTIONS = {"output_flag": False, "presolve": "off",
-                 "mip_heuristic_run_root_reduced_cost": False,
-                 "mip_heuristic_run_feasibility_jump": False}
 SITE_HOUR_FIELDS = ("it_headroom_w", "it_committed_w", "marginal_pue", "pue",
                     "carbon_intensity_g_per_kwh", "price_per_kwh")
 # Dataset variable of twin.simulate -> Timeline field
@@ -148,7 +114,7 @@ class Timeline:
             positive = name in ("marginal_pue", "pue")
             bad = ~np.isfinite(a) | ((a <= 0) if positive else (a < 0))
             if bad.any():
-                i, t = np.argwhere(bad)[0]
+                i, t = first_bad(bad)
                 raise ValueError(f"Timeline.{name} is {a[i, t]} at site {ids[i]}, "
                                  f"{_show_time(time[t])}; it must be finite and "
                                  f"{'> 0' if positive else '>= 0'}")
@@ -160,10 +126,10 @@ class Timeline:
         object.__setattr__(self, "time", time)
 
     @classmethod
-    def from_dataset(cls, ds, capacity_w=None, committed_w=None) -> Timeline:
+    def from_dataset(cls, ds, capacity_w=None, it_committed_w=None) -> Timeline:
         """The Timeline of a :func:`twin.simulate` Dataset (all steps run). ``capacity_w``
         ``(S,)`` [W] replaces the sites' configured IT capacity (attribute
-        ``site_configuration``); ``committed_w`` ``(S, T)`` [W] is IT power committed besides
+        ``site_configuration``); ``it_committed_w`` ``(S, T)`` [W] is IT power committed besides
         the Dataset's (e.g. reservations): see :meth:`with_committed`."""
         missing = [v for v in DATASET_VARIABLES if v not in ds]
         if missing:
@@ -180,7 +146,7 @@ class Timeline:
         timeline = cls(site_ids=ids, time=pd.DatetimeIndex(ds["time"].values),
                        it_capacity_w=capacity_w,
                        currency=str(ds["electricity_price"].attrs.get("currency", "")), **fields)
-        return timeline if committed_w is None else timeline.with_committed(committed_w)
+        return timeline if it_committed_w is None else timeline.with_committed(it_committed_w)
 
     def with_committed(self, extra_w) -> Timeline:
         """This Timeline with ``extra_w`` ``(S, T)`` [W] more IT power committed: added to the
@@ -288,6 +254,28 @@ class Assignment:
     start: pd.Timestamp
     end: pd.Timestamp
     runs: tuple[tuple[str, pd.Timestamp, float], ...]
+
+    def holds(self) -> list[Hold]:
+        """The runs as blocks of constant IT power [W] over consecutive hours at one site, in
+        time order per site: what to reserve to run the job as planned."""
+        blocks: list[Hold] = []
+        for site, t, fraction in sorted(self.runs):
+            power = self.job.it_power_w * fraction
+            last = blocks[-1] if blocks else None
+            if last and (last.site, last.end, last.it_power_w) == (site, t, power):
+                blocks[-1] = last._replace(end=t + HOUR)
+            else:
+                blocks.append(Hold(site, t, t + HOUR, power))
+        return blocks
+
+
+class Hold(NamedTuple):
+    """IT power [W] to hold at ``site`` over the whole UTC hours [start, end)."""
+
+    site: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    it_power_w: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -453,7 +441,7 @@ def _plan_of_runs(timeline: Timeline, jobs, runs, objective: str, **report) -> P
     """The Plan of ``runs``: per job, (site row, hour index, fraction) arrays."""
     it = np.zeros(timeline.marginal_pue.shape)
     assignments = []
-    for job, (rows, hours, fractions) in zip(jobs, runs):
+    for job, (rows, hours, fractions) in zip(jobs, runs, strict=True):
         order = np.lexsort((rows, hours))
         rows, hours, fractions = rows[order], hours[order], fractions[order]
         np.add.at(it, (rows, hours), job.it_power_w * fractions)
@@ -462,44 +450,12 @@ def _plan_of_runs(timeline: Timeline, jobs, runs, objective: str, **report) -> P
             job=job, sites=sites, start=timeline.time[hours[0]],
             end=timeline.time[hours[-1]] + HOUR,
             runs=tuple((timeline.site_ids[r], timeline.time[h], float(f))
-                       for r, h, f in zip(rows, hours, fractions))))
+                       for r, h, f in zip(rows, hours, fractions, strict=True))))
     totals = {k: float(v.sum()) for k, v in hourly_accounting(timeline, it).items()}
     return Plan(assignments=tuple(assignments), it_power_w=it, objective=objective,
                 objective_value=totals[OBJECTIVE_METRIC[objective]],
                 grid_energy_wh=totals["grid_wh"], emissions_kg=totals["emissions_kg"],
                 cost=totals["cost"], **report)
-
-
-def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
-                status: str = "greedy") -> Plan:
-    """Rigid jobs placed one at a time, largest IT energy first (ties: in the given order),
-    each at the best option of :func:`search_windows` on the timeline with the jobs placed
-    before it committed; then the interruptible jobs together, by the linear program of
-    :func:`plan` on the capacity and headroom the rigid jobs left (one at a time like the rigid
-    ones when that program has no solution). ``status`` is reported in the Plan.
-    JobDoesNotFit names a job that does not fit."""
-    _check_objective(objective)
-    jobs = list(jobs)
-    t0 = clock.perf_counter()
-    runs = [None] * len(jobs)
-    by_energy = sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h)
-    current = _one_by_one(timeline, jobs, [j for j in by_energy if not jobs[j].interruptible],
-                          objective, runs)
-    flexible = [j for j in by_energy if jobs[j].interruptible]
-    if flexible:
-        lp = None
-        try:
-            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
-            lp = solve(problem)  # no integer columns: a linear program
-        except JobDoesNotFit:
-            pass  # placed one at a time below, which names the job in the jobs given
-        if lp is not None and lp.x is not None:
-            for j, run in zip(flexible, _milp_runs([jobs[j] for j in flexible], columns, lp.x)):
-                runs[j] = run
-        else:
-            _one_by_one(current, jobs, flexible, objective, runs)
-    return _plan_of_runs(timeline, jobs, runs, objective, status=status, mip_gap=float("nan"),
-                         solve_seconds=clock.perf_counter() - t0, method="greedy")
 
 
 def _one_by_one(timeline: Timeline, jobs, order, objective: str, runs) -> Timeline:
@@ -522,266 +478,3 @@ def _one_by_one(timeline: Timeline, jobs, order, objective: str, runs) -> Timeli
         current = current.with_committed(extra)
         runs[j] = (np.full(hours.size, row), hours, np.ones(hours.size))
     return current
-
-
-def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``start, start + 1, ..., start + count - 1`` of every (start, count), concatenated."""
-    offsets = np.cumsum(counts) - counts
-    return np.repeat(starts - offsets, counts) + np.arange(counts.sum())
-
-
-def _stack(parts) -> list[np.ndarray]:
-    """The parts' (tuples of three integer arrays) first arrays concatenated, second, third."""
-    return [np.concatenate([np.zeros(0, dtype=int), *(p[k] for p in parts)]) for k in range(3)]
-
-
-def _milp_problem(timeline: Timeline, jobs, objective: str):
-    """The joint placement as the arguments of ``scipy.optimize.milp`` (``c``, ``integrality``,
-    ``bounds``, ``constraints``; :func:`solve` hands them to HiGHS) and the columns' meaning.
-
-    Columns: ``y`` a rigid job's binary start at a site and hour; ``u`` the fraction of an hour
-    an interruptible job runs (at most 1: never more than its power at once); ``v`` [MW] the IT
-    power that a group of interruptible jobs runs at a site-hour, the jobs of a group being those
-    that fit the same site-hours (so any of them can take any of the group's power there); ``g``
-    [MW] per touched site-hour, the IT power above the renewable headroom, its cost the marginal
-    PUE times the objective's weight. Rows: each job's runs (1 start; duration_h hours); each
-    group-hour (its jobs' power = its power over sites); each site-hour (rigid jobs' and groups'
-    IT power - g <= headroom, g <= free capacity - headroom); and, at site-hours with headroom
-    (without, the site-hour row says it), the valid inequality g >= sum over the rigid jobs
-    running of max(P - headroom, 0), which whole starts satisfy but fractional ones (a job
-    split to fit under the headroom) do not. On benchmarks/plan.py it lifts the LP bound from
-    63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %; grouping the
-    interruptible jobs and one column per site-hour halved it again.
-
-    The bound left is weak where rigid jobs could share the best site-windows in fractions
-    across sites: with each rigid job held to its site in the optimum (start hours still free)
-    the LP bound is 97-100 % of the optimum, against 56-97 % with the sites free (the two "LP
-    bound" columns of benchmarks/plan.py). Tried on the same benchmark and dropped: cumulative
-    start variables (z = started by hour t, sparser rows; 5-10x slower in HiGHS); MIP starts
-    from a greedy plan or an LP-rounding dive (slower), even from the optimum (seeds 2-3 still
-    1.8-7.9 s); no tie-break (1.3-1.5x slower); a rigid job's own excess max(P - headroom, 0)
-    priced in its start's cost and only min(P, headroom) in the row (the same LP bound, 30 %
-    more nonzeros for the capacity rows it then needs); cover cuts on a job's share of a site-
-    hour, separated in rounds (seed 2: bound 66 -> 82 % of the optimum, below the 92 % HiGHS's
-    own cuts reach); set-packing rows for the jobs over half a site's capacity (bound +0.5-2 %);
-    site-choice binaries beside y (no gain) or instead of it, with start-hour binaries and y
-    continuous (slower); rigid jobs first, then the interruptible ones: the rigid-only optimum
-    plus the interruptible-only one is a lower bound (grid cost is convex and 0 at no load,
-    hence superadditive) and equalled the optimum in all 12 job-set objectives of seeds 1, 2, 3
-    and 8 (not in seed 4's grid energy: 5 % below), but the rigid-first plans reached it in 12
-    of 30 (seeds 1-10; interruptible-first in none), the rigid-only solve alone takes 0.2-2.1 s,
-    so the full solve after a miss lost more than the hits won, and a row holding the objective
-    above the bound made HiGHS slower in 5 of 7 tries (up to 2.6x); SCIP 9 (seed 2, carbon: 43
-    s). HiGHS's presolve, symmetry, restart, cut pool, pseudocost, RINS/RENS and random-seed
-    options moved times within run-to-run noise; HIGHS_OPTIONS switches off the two heuristics
-    that took a third of the time. Where the time goes: the root node's cut separation (py-spy:
-    72 % of seed 2's carbon solve, HiGHS's path separator 43 %), which the continuous network of
-    the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
-    2.7-7x faster."""
-    n_hours = timeline.time.size
-    free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
-    power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
-    duration = np.array([job.duration_h for job in jobs])
-    y_parts, u_parts, groups = [], [], {}
-    for j, job in enumerate(jobs):
-        try:
-            rows, a, _, ok = _placements(timeline, job)
-        except JobDoesNotFit as e:
-            raise JobDoesNotFit(f"jobs[{j}]: {e}") from e
-        if job.interruptible:
-            rows = rows[ok.any(axis=1)]
-            fits = power[j] <= free[rows] + CAPACITY_TOLERANCE_W / W_PER_MW
-            group = groups.setdefault((tuple(rows), fits.tobytes()), (len(groups), rows, fits))[0]
-            hours = a + np.flatnonzero(ok.any(axis=0))
-            u_parts.append((np.full(hours.size, j), hours, np.full(hours.size, group)))
-        else:
-            i, k = np.nonzero(ok)
-            y_parts.append((np.full(i.size, j), rows[i], a + k))
-    y_job, y_row, y_first = _stack(y_parts)
-    u_job, u_hour, u_group = _stack(u_parts)
-    group_hours, u_gh = np.unique(u_group * n_hours + u_hour, return_inverse=True)
-    v_parts = []
-    for group, rows, fits in groups.values():
-        hours = group_hours[group_hours // n_hours == group] % n_hours
-        i, t = np.nonzero(fits[:, hours])
-        v_parts.append((np.full(i.size, group), rows[i], hours[t]))
-    v_group, v_row, v_hour = _stack(v_parts)
-    v_gh = np.searchsorted(group_hours, v_group * n_hours + v_hour)
-    y_span = duration[y_job]
-    entry_y = np.repeat(np.arange(y_job.size), y_span)  # (start, hour it covers) pairs
-    entry_hour = _ragged(y_first, y_span)
-    cells, cell_of = np.unique(np.concatenate([y_row[entry_y] * n_hours + entry_hour,
-                                               v_row * n_hours + v_hour]), return_inverse=True)
-    entry_cell, v_cell = cell_of[:entry_y.size], cell_of[entry_y.size:]
-    renewable = np.minimum(timeline.it_headroom_w.ravel()[cells] / W_PER_MW,
-                           free.ravel()[cells])
-    excess = power[y_job[entry_y]] - renewable[entry_cell]
-    strong = (excess > 0) & (renewable[entry_cell] > 0)  # else the site-hour row says it
-    strong_cells, strong_of = np.unique(entry_cell[strong], return_inverse=True)
-
-    n_y, n_u, n_v, n_cell = y_job.size, u_job.size, v_group.size, cells.size
-    u0, v0, g0 = n_y, n_y + n_u, n_y + n_u + n_v
-    gh0, cell0 = len(jobs), len(jobs) + group_hours.size
-    strong0 = cell0 + n_cell
-    entries = [  # (row, column, value)
-        (y_job, np.arange(n_y), np.ones(n_y)), (u_job, u0 + np.arange(n_u), np.ones(n_u)),
-        (gh0 + u_gh, u0 + np.arange(n_u), power[u_job]),
-        (gh0 + v_gh, v0 + np.arange(n_v), -np.ones(n_v)),
-        (cell0 + entry_cell, entry_y, power[y_job[entry_y]]),
-        (cell0 + v_cell, v0 + np.arange(n_v), np.ones(n_v)),
-        (cell0 + np.arange(n_cell), g0 + np.arange(n_cell), -np.ones(n_cell)),
-        (strong0 + strong_of, entry_y[strong], excess[strong]),
-        (strong0 + np.arange(strong_cells.size), g0 + strong_cells, -np.ones(strong_cells.size))]
-    row_index, col_index, values = (np.concatenate(x) for x in zip(*entries))
-    matrix = scipy.sparse.csr_array((values, (row_index, col_index)),
-                                    shape=(strong0 + strong_cells.size, g0 + n_cell))
-    runs = np.where([job.interruptible for job in jobs], duration, 1).astype(float)
-    lower = np.concatenate([runs, np.zeros(group_hours.size),
-                            np.full(n_cell + strong_cells.size, -np.inf)])
-    upper = np.concatenate([runs, np.zeros(group_hours.size), renewable,
-                            np.zeros(strong_cells.size)])
-    bounds = Bounds(0.0, np.concatenate([
-        np.ones(n_y + n_u), np.full(n_v, np.inf),
-        free.ravel()[cells] - renewable + CAPACITY_TOLERANCE_W / W_PER_MW]))
-    weight = (timeline.marginal_pue * _grid_weights(timeline)[OBJECTIVE_METRIC[objective]]
-              ).ravel()[cells]
-    # solver objective -> the objective's units (the tie-break aside): g is in MW for an hour
-    to_objective = W_PER_MW * (weight.max() / OBJECTIVE_SCALE if weight.max() > 0 else 1.0)
-    weight = OBJECTIVE_SCALE * weight / weight.max() if weight.max() > 0 else weight
-    # earlier hours first: TIE_BREAK of the scale per MWh, rising with the hour run
-    tie = OBJECTIVE_SCALE * TIE_BREAK / n_hours
-    c = np.concatenate([tie * power[y_job] * y_span * (y_first + (y_span + 1) / 2),
-                        tie * power[u_job] * (u_hour + 1), np.zeros(n_v), weight])
-    integrality = np.concatenate([np.ones(n_y), np.zeros(n_u + n_v + n_cell)])
-    problem = {"c": c, "integrality": integrality, "bounds": bounds,
-               "constraints": LinearConstraint(matrix, lower, upper)}
-    columns = {"y_job": y_job, "y_row": y_row, "y_first": y_first, "u_job": u_job,
-               "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh,
-               "to_objective": to_objective}
-    return problem, columns
-
-
-@dataclass(frozen=True)
-class Solved:
-    """What HiGHS gave: ``status`` (a Plan status), the columns' values ``x`` (None when it
-    found no solution) and the relative MIP gap (0 for a linear program solved)."""
-    status: str
-    x: np.ndarray | None
-    mip_gap: float
-
-
-def solve(problem, time_limit_s: float | None = None) -> Solved:
-    """``problem`` (the arguments of ``scipy.optimize.milp`` that :func:`_milp_problem` builds)
-    solved by HiGHS through its own Python interface, highspy, with HIGHS_OPTIONS."""
-    matrix = problem["constraints"].A.tocsr()
-    n = matrix.shape[1]
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n, matrix.shape[0]
-    lp.col_cost_ = problem["c"]
-    lp.col_lower_ = np.broadcast_to(problem["bounds"].lb, n).astype(float)
-    lp.col_upper_ = np.broadcast_to(problem["bounds"].ub, n).astype(float)
-    lp.row_lower_ = problem["constraints"].lb
-    lp.row_upper_ = problem["constraints"].ub
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_ = matrix.indptr, matrix.indices
-    lp.a_matrix_.value_ = matrix.data
-    integer = problem["integrality"].astype(bool)
-    if integer.any():
-        lp.integrality_ = np.where(integer, highspy.HighsVarType.kInteger,
-                                   highspy.HighsVarType.kContinuous).tolist()
-    highs = highspy.Highs()
-    for option, value in HIGHS_OPTIONS.items():
-        highs.setOptionValue(option, value)
-    if time_limit_s is not None:
-        highs.setOptionValue("time_limit", float(time_limit_s))
-    highs.passModel(lp)
-    highs.run()
-    status = SOLVER_STATUS.get(highs.getModelStatus(), "failed")
-    info = highs.getInfo()
-    found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
-    x = np.array(highs.getSolution().col_value) if found else None
-    if integer.any():
-        gap = float(info.mip_gap)
-    else:
-        gap = 0.0 if status == "optimal" else float("nan")
-    return Solved(status, x, gap)
-
-
-def _northwest_corner(group_a, a, group_b, b):
-    """Pairs ``(i, k, amount)`` splitting, within each group, the amounts ``a`` over the amounts
-    ``b`` (totals equal to the solver's tolerance: ``a`` is rescaled to ``b``'s), both filled in
-    order: the north-west corner rule of the transportation problem, which splits each ``a_i``
-    over few ``b_k``. Laid end to end, the groups then meet at the same points up to rounding,
-    so a pair across two groups has a negligible amount."""
-    n = max(group_a.max(initial=-1), group_b.max(initial=-1)) + 1
-    total_a = np.bincount(group_a, weights=a, minlength=n)
-    total_b = np.bincount(group_b, weights=b, minlength=n)
-    scale = np.divide(total_b, total_a, out=np.zeros(n), where=total_a > 0)
-    order_a, order_b = np.argsort(group_a, kind="stable"), np.argsort(group_b, kind="stable")
-    ends_a = np.cumsum((a * scale[group_a])[order_a])
-    ends_b = np.cumsum((b * (total_a > 0)[group_b])[order_b])
-    points = np.unique(np.concatenate([[0.0], ends_a, ends_b]))
-    middle = (points[:-1] + points[1:]) / 2
-    i = order_a[np.minimum(np.searchsorted(ends_a, middle), a.size - 1)]
-    k = order_b[np.minimum(np.searchsorted(ends_b, middle), b.size - 1)]
-    return i, k, np.diff(points)
-
-
-def _milp_runs(jobs, columns, x) -> list:
-    """Per job, (site row, hour index, fraction) arrays of the solver's answer ``x``: a rigid
-    job's start with the largest value; interruptible jobs' power per group-hour split over the
-    group's site powers there by :func:`_northwest_corner`."""
-    c = columns
-    n_y, n_u = c["y_job"].size, c["u_job"].size
-    power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
-    iu, iv, amount = _northwest_corner(c["u_gh"], power[c["u_job"]] * x[n_y:n_y + n_u],
-                                       c["v_gh"], x[n_y + n_u:n_y + n_u + c["v_row"].size])
-    fraction = amount / power[c["u_job"][iu]]
-    kept = fraction > MIN_FRACTION  # drops rounding slivers, also those across groups
-    iu, iv, fraction = iu[kept], iv[kept], np.minimum(fraction[kept], 1.0)
-    runs = []
-    for j, job in enumerate(jobs):
-        if job.interruptible:
-            mine = c["u_job"][iu] == j
-            runs.append((c["v_row"][iv[mine]], c["u_hour"][iu[mine]], fraction[mine]))
-        else:
-            starts = np.flatnonzero(c["y_job"] == j)
-            v = starts[np.argmax(x[starts])]
-            hours = c["y_first"][v] + np.arange(job.duration_h)
-            runs.append((np.full(hours.size, c["y_row"][v]), hours, np.ones(hours.size)))
-    return runs
-
-
-def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
-         time_limit_s: float = 10.0) -> Plan:
-    """All ``jobs`` placed jointly to minimise the objective summed over site-hours (grid
-    energy, emissions or cost of the grid power max(b (jobs' IT - headroom), 0)), each
-    site-hour's jobs within its free capacity; ties go to earlier hours (a tie-break of 1e-6 of
-    the objective's scale). Solved by HiGHS (:func:`solve`) within ``time_limit_s``;
-    when it finds no solution, the greedy plan of :func:`plan_greedy`, and when the time limit
-    stops it, the better of its solution and the greedy plan. An interruptible job may move
-    between its sites from hour to hour and run fractions of hours there, never more than its
-    power at once. JobDoesNotFit names a job that fits nowhere."""
-    _check_objective(objective)
-    jobs = list(jobs)
-    if not jobs:
-        raise ValueError("no jobs to plan")
-    if not time_limit_s > 0:
-        raise ValueError(f"time_limit_s must be > 0; got {time_limit_s}")
-    problem, columns = _milp_problem(timeline, jobs, objective)
-    t0 = clock.perf_counter()
-    result = solve(problem, time_limit_s)
-    seconds = clock.perf_counter() - t0
-    status = result.status
-    if result.x is None:  # infeasible, or stopped before a solution
-        return plan_greedy(timeline, jobs, objective, status=status)
-    solved = _plan_of_runs(timeline, jobs, _milp_runs(jobs, columns, result.x), objective,
-                           status=status, mip_gap=result.mip_gap, solve_seconds=seconds,
-                           method="milp")
-    if status == "optimal":
-        return solved
-    try:  # a time-limited solution may be worse than the greedy plan
-        greedy = plan_greedy(timeline, jobs, objective, status=status)
-    except JobDoesNotFit:
-        return solved
-    return greedy if greedy.objective_value < solved.objective_value else solved

@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from twin import __version__
-from twin.cooling import MODES
+from twin._version import __version__
+from twin.arrays import first_bad
+from twin.cooling import MODES, CoolingArrays
 from twin.facility import LOAD_LEVELS, Facility, available_it_power, linear_form
-from twin.it_load import check_utilisation
+from twin.it_load import ITArrays, check_utilisation
 from twin.solar import PVArrays, pv_power
 from twin.storage import BatteryArrays, non_negative_profile, power_balance
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
@@ -121,7 +122,7 @@ def _check_missing(wx: xr.Dataset, names: list[str]):
     for v in names:
         bad = np.isnan(wx[v].values)
         if bad.any():
-            i, t = np.argwhere(bad)[0]
+            i, t = first_bad(bad)
             raise WeatherError(
                 str(wx["site"].values[i]), f"{int(bad.sum())} missing value(s), first at "
                 f"{pd.Timestamp(wx.time.values[t])} UTC; repair the weather (weather.read does) or "
@@ -175,7 +176,8 @@ def _balance(sites, time, renewable, facility_power):
     flows = power_balance(battery, renewable, facility_power, limit)
     intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
                                      "grid.carbon_intensity_g_per_kwh")
-    price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
+    price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites],
+                                 "grid.tariff_per_kwh")
     kw = flows["grid_import"] / 1000.0
     flows.update(carbon_intensity=intensity, electricity_price=price,
                  grid_emissions=kw * intensity / 1000.0, grid_cost=kw * price)
@@ -186,11 +188,11 @@ def _committed(committed, ids: list[str], time) -> np.ndarray:
     """Committed IT power as a checked ``(site, time)`` array [W] (zero when None)."""
     if committed is None:
         return np.zeros((len(ids), len(time)))
-    c = _site_time(committed, ids, time, "committed_it_power")
+    c = _site_time(committed, ids, time, "it_committed_power")
     bad = ~(np.isfinite(c) & (c >= 0))
     if bad.any():
-        i, t = np.argwhere(bad)[0]
-        raise ValueError(f"committed_it_power at site {ids[i]}, {pd.Timestamp(time[t])} UTC, is "
+        i, t = first_bad(bad)
+        raise ValueError(f"it_committed_power at site {ids[i]}, {pd.Timestamp(time[t])} UTC, is "
                          f"{c[i, t]}; it must be a power >= 0 [W], finite")
     return c
 
@@ -219,7 +221,7 @@ def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
 def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
              wind_scaling: str = "normals", allow_missing: bool = False, utilisation=None,
              until: str = "availability", battery_policy: str = "none",
-             committed_it_power=None, progress: Callable[[str], None] | None = None
+             it_committed_power=None, progress: Callable[[str], None] | None = None
              ) -> xr.Dataset:
     """Hourly PV, wind and renewable power of every site, one vectorised pass over (site, time).
 
@@ -234,7 +236,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     configured utilisation. until: the last step run, one of STEPS (``generation`` gives PV and
     wind only). battery_policy: what availability counts besides renewables: ``none``, or
     ``balance`` (what the battery could deliver each hour in the power balance).
-    committed_it_power: IT power already committed ``(site, time)`` [W] (default 0), taken off
+    it_committed_power: IT power already committed ``(site, time)`` [W] (default 0), taken off
     the available IT power to give the headroom.
     Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], the facility's
     power, PUE and water, the power balance, availability, their intermediates and the weather
@@ -277,12 +279,16 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         report("facility")
         u = _utilisation(utilisation, ids, time)
 
+        cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
+        it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
+
         def facility_step(rows):
-            model = Facility(sites[rows], time, {k: v[rows] for k, v in arrays.items()},
-                             arrays["altitude"][rows], utilisation=None if u is None else u[rows])
-            out = model.run()
+            model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time,
+                             {k: v[rows] for k, v in arrays.items()}, arrays["altitude"][rows],
+                             utilisation=None if u is None else u[rows])
+            out, setpoints = model.run()
             if reached >= STEPS.index("availability"):
-                out.update(model.load_curves())
+                out.update(model.load_curves(setpoints))
             return out
 
         plant = by_site_block(facility_step, len(sites), len(time))
@@ -300,7 +306,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         supply = renewable + (flows["battery_dischargeable_power"] if battery_policy ==
                               "balance" else 0.0)
         available = available_it_power(supply, *curves)
-        committed = _committed(committed_it_power, ids, time)
+        committed = _committed(it_committed_power, ids, time)
         intercept, slope, error = linear_form(*curves)
         flows.update(it_available_power=available, it_committed_power=committed,
                      it_headroom=np.maximum(available - committed, 0.0),

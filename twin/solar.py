@@ -27,6 +27,15 @@ import pandas as pd
 import pvlib
 
 from twin.arrays import column, groups
+from twin.model_names import (
+    MOUNTINGS,
+    SOILING_MODELS,
+    SPECTRAL_MODELS,
+    TEMPERATURE_MODELS,
+    TRANSPOSITIONS,
+    check_name,
+    unknown_name,
+)
 
 # Fuentes (1987) installed NOCT of an open-rack array, as used by PVWatts v5 (Dobos 2014, eq. 4).
 FUENTES_NOCT_OPEN_RACK_DEGC = 45.0
@@ -94,7 +103,8 @@ class PVArrays:
 
         return cls(
             capacity_wp=col(lambda c: c.capacity_wp),
-            tracked=col(lambda c: c.mounting == "single_axis", bool),
+            tracked=col(lambda c: check_name("mounting", c.mounting, MOUNTINGS) == "single_axis",
+                        bool),
             tilt_deg=col(lambda c: c.tilt_deg if c.tilt_deg is not None else 0.0),
             azimuth_deg=col(lambda c: c.azimuth_deg),
             gcr=col(lambda c: c.gcr if c.gcr is not None else np.nan),
@@ -238,7 +248,7 @@ def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo)
         elif model == "haydavies":
             out = pvlib.irradiance.haydavies(*args)
         else:
-            raise ValueError(f"unknown transposition {model!r}; known: perez, haydavies")
+            raise unknown_name("transposition", model, TRANSPOSITIONS)
         sky[rows] = np.where(up[rows], out, isotropic[rows])
     ground = pvlib.irradiance.get_ground_diffuse(tilt, ghi, albedo)
     return {"aoi": aoi, "beam": beam, "sky_diffuse": sky, "ground_diffuse": ground}
@@ -288,7 +298,7 @@ def spectral_factor(p: PVArrays, apparent_zenith, pressure) -> np.ndarray:
                 pvlib.atmosphere.get_relative_airmass(zenith), pressure[rows])
             factor[rows] = pvlib.spectrum.spectral_factor_sapm(airmass, DESOTO_AIRMASS)
         elif model != "none":
-            raise ValueError(f"unknown spectral model {model!r}; known: none, airmass")
+            raise unknown_name("spectral model", model, SPECTRAL_MODELS)
     return factor
 
 
@@ -318,7 +328,7 @@ def bifacial_rear(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) 
 def _segments(ok: np.ndarray):
     """Slices of the consecutive True runs of ``ok``."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], ok.astype(np.int8), [0]))))
-    return [slice(a, b) for a, b in zip(edges[::2], edges[1::2])]
+    return [slice(a, b) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def cell_temperature(p: PVArrays, time, poa_global, temp_air, wind_speed, tilt) -> np.ndarray:
@@ -353,7 +363,7 @@ def cell_temperature(p: PVArrays, time, poa_global, temp_air, wind_speed, tilt) 
                         poa, temp, wind, FUENTES_NOCT_OPEN_RACK_DEGC,
                         surface_tilt=surface_tilt).to_numpy()
         else:
-            raise ValueError(f"unknown temperature model {model!r}; known: faiman, sapm, fuentes")
+            raise unknown_name("temperature model", model, TEMPERATURE_MODELS)
     return out
 
 
@@ -370,11 +380,9 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
     loss = np.zeros((len(p.capacity_wp), len(index)))
     kimber_done: dict[tuple, int] = {}  # sites with identical Kimber inputs share one result
     for i in range(len(loss)):
-        model = p.soiling[i]
+        model = check_name("soiling model", p.soiling[i], SOILING_MODELS)
         if model == "none":
             continue
-        if model not in ("kimber", "hsu"):
-            raise ValueError(f"unknown soiling model {model!r}; known: none, kimber, hsu")
         if model == "kimber":
             key = (p.cleaning_threshold_mm[i], p.soiling_rate_per_day[i], p.max_soiling[i],
                    p.cleaning_interval_days[i],
@@ -406,7 +414,8 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
 def inverter_derating(temp_air, start_degc, end_degc, end_fraction) -> np.ndarray:
     """Fraction of the AC rating available at ambient ``temp_air`` [degC]: 1 up to ``start_degc``,
     falling linearly to ``end_fraction`` at ``end_degc`` and held there (datasheet derating)."""
-    x = np.clip((temp_air - column(start_degc)) / column(np.subtract(end_degc, start_degc)), 0.0, 1.0)
+    x = np.clip((temp_air - column(start_degc)) / column(np.subtract(end_degc, start_degc)),
+                0.0, 1.0)
     return 1.0 - (1.0 - column(end_fraction)) * x
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from twin.arrays import first_bad
 from twin.it_load import daily_profile
 
 HOUR_H = 1.0  # the twin's time step [h]
@@ -57,7 +58,7 @@ def non_negative_profile(time, values, name: str) -> np.ndarray:
     out = daily_profile(time, values, name)
     bad = ~(np.isfinite(out) & (out >= 0))
     if bad.any():
-        site = int(np.argwhere(bad)[0][0])
+        site, _ = first_bad(bad)
         raise ValueError(f"{name} at site index {site} must be numbers >= 0, got "
                          f"{np.asarray(values[site]).tolist()}")
     return out

@@ -19,8 +19,10 @@ without redoing finished tasks.
   ...), validated as the site files are.
 
 Store (Zarr): hourly variables of :data:`STORED` ``(site, year, scenario, variant, time)`` and
-annual figures of :data:`ANNUAL` ``(site, year, scenario, variant)``, CF attributes from
-:mod:`twin.variables`; :func:`summary` gives P10/P50/P90 over years.
+annual figures of :data:`ANNUAL` ``(site, year, scenario, variant)``, in SI units (power in W,
+energy in W h) with CF attributes from :mod:`twin.variables`; its attribute ``store_format``
+(:data:`STORE_FORMAT`) records the layout and units, so that a store of another format is refused
+rather than misread. :func:`summary` gives P10/P50/P90 over years.
 """
 
 from __future__ import annotations
@@ -42,22 +44,27 @@ from twin.facility import facility_summary
 from twin.psychrometrics import dew_point, humidity_ratio_from_rh
 from twin.simulate import simulate
 from twin.storage import balance_summary
-from twin.variables import annotate, to_mw
+from twin.timebase import without_leap_day
+from twin.variables import VARIABLES, annotate
 
 BASE_YEAR = 2025  # the non-leap calendar every year is stored on
 HOURS = 8760
 STORED = ("renewable_power", "pv_power", "wind_power", "it_power", "facility_power", "pue",
           "water_use", "it_available_power", "grid_import", "curtailment", "battery_soc",
           "temp_air")
-ANNUAL = {"renewable_fraction": ("1", "fraction of facility energy from renewables"),
-          "annual_pue": ("1", "energy-weighted annual PUE"),
-          "wue": ("L kWh-1", "water use per kWh of IT energy"),
-          "hours_over_allowable": ("h", "hours with the server inlet outside the ASHRAE "
-                                        "allowable envelope"),
-          "curtailed_energy": ("MW h", "renewable energy curtailed"),
-          "grid_energy": ("MW h", "grid energy imported"),
-          "emissions": ("t", "CO2 emitted for the grid import"),
-          "it_available_mean": ("MW", "mean IT power renewables can carry")}
+ANNUAL = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable", "curtailed_energy",
+          "grid_energy", "emissions", "it_available_mean")  # units: twin.variables
+# summary() columns are scalars, so their names say their unit (as the keys of facility_summary
+# and balance_summary do); the store's arrays carry theirs in attributes
+SUMMARY_NAMES = {"renewable_fraction": "renewable_fraction", "annual_pue": "annual_pue",
+                 "wue": "wue_l_per_kwh", "hours_over_allowable": "hours_over_allowable",
+                 "curtailed_energy": "curtailed_energy_wh", "grid_energy": "grid_energy_wh",
+                 "emissions": "emissions_t", "it_available_mean": "it_available_mean_w"}
+# the store's layout and units: 1 (no attribute) held annual energies in MW h and the mean
+# available IT power in MW; 2 holds them in W h and W
+STORE_FORMAT = 2
+STORE_FORMATS = {1: "annual energies in MW h, mean available IT power in MW",
+                 2: "energies in W h, powers in W"}
 QUANTILES = (0.1, 0.5, 0.9)
 DONE = "_done"  # folder of task markers inside the store
 
@@ -218,7 +225,7 @@ def _multi_year(path: str, latitude: float, longitude: float, altitude: float) -
 def _on_base_calendar(wx: xr.Dataset, source: str) -> xr.Dataset:
     """One year of weather on the hours of the base year (29 February dropped)."""
     times = wx.indexes["time"]
-    wx = wx.isel(time=np.flatnonzero(~((times.month == 2) & (times.day == 29))))
+    wx = wx.isel(time=np.flatnonzero(without_leap_day(times)))
     if wx.sizes["time"] != HOURS:
         raise ValueError(f"{source}: {wx.sizes['time']} hours, not one whole year")
     return wx.assign_coords(time=pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS, freq="h"))
@@ -250,10 +257,10 @@ def annual_figures(ds: xr.Dataset) -> dict[str, np.ndarray]:
             "annual_pue": facility["pue"].to_numpy(),
             "wue": facility["wue_l_per_kwh"].to_numpy(),
             "hours_over_allowable": facility["hours_outside_allowable"].to_numpy(float),
-            "curtailed_energy": to_mw(balance["curtailed_energy_wh"].to_numpy()),
-            "grid_energy": to_mw(balance["grid_energy_wh"].to_numpy()),
+            "curtailed_energy": balance["curtailed_energy_wh"].to_numpy(),
+            "grid_energy": balance["grid_energy_wh"].to_numpy(),
             "emissions": balance["emissions_t"].to_numpy(),
-            "it_available_mean": to_mw(balance["it_available_mean_w"].to_numpy())}
+            "it_available_mean": balance["it_available_mean_w"].to_numpy()}
 
 
 def run_task(study: Study, store: str, task: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -291,24 +298,29 @@ def _template(study: Study) -> xr.Dataset:
                 "variant": [v.name for v in study.variants],
                 "time": pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS, freq="h")})
     annotate(ds)
-    for v, (units, long_name) in ANNUAL.items():
-        ds[v].attrs.update(units=units, long_name=long_name)
     ds.attrs.update({"Conventions": "CF-1.10", "title": "desert-twin climate-year study",
-                     "study": study.config(),
+                     "store_format": STORE_FORMAT, "study": study.config(),
                      "time_convention": f"UTC hour starts on the {BASE_YEAR} calendar for every "
                                         "year (29 February dropped)"})
     return ds
 
 
 def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple[int, int, int]]:
-    """Create ``store`` for ``study`` (or reuse it when it holds the same study) and return the
-    tasks still to run. A store of another study raises ValueError unless ``overwrite``."""
+    """Create ``store`` for ``study`` (or reuse it when it holds the same study in this
+    :data:`STORE_FORMAT`) and return the tasks still to run. A store of another study, or of
+    another format, raises ValueError unless ``overwrite``."""
     store = Path(store)
     if store.exists() and overwrite:
         shutil.rmtree(store)
     if store.exists():
-        existing = xr.open_zarr(store).attrs.get("study")
-        if existing != study.config():
+        attrs = xr.open_zarr(store).attrs
+        found = attrs.get("store_format", 1)  # format 1 did not record itself
+        if "study" in attrs and found != STORE_FORMAT:
+            raise ValueError(
+                f"{store} is a study store of format {found} "
+                f"({STORE_FORMATS.get(found, 'unknown to this version')}), not {STORE_FORMAT} "
+                f"({STORE_FORMATS[STORE_FORMAT]}): give a new --out path, or --overwrite it")
+        if attrs.get("study") != study.config():
             raise ValueError(f"{store} holds another study: give a new path, or overwrite it")
     else:
         _template(study).to_zarr(store, compute=False, zarr_format=2)
@@ -344,12 +356,26 @@ def run_study(study: Study, store: Path, client=None, overwrite: bool = False,
     return xr.open_zarr(store)
 
 
+def summary_column(name: str, percentile: int) -> str:
+    """The :func:`summary` column of the annual figure ``name`` at ``percentile``: its name with
+    its unit (:data:`SUMMARY_NAMES`), e.g. ``grid_energy_wh_p50``."""
+    return f"{SUMMARY_NAMES[name]}_p{percentile}"
+
+
 def summary(ds: xr.Dataset) -> pd.DataFrame:
-    """P10, P50 and P90 over the years of every annual figure, per site, scenario and variant."""
+    """P10, P50 and P90 over the years of every annual figure, per site, scenario and variant,
+    in the store's units (power in W, energy in W h), each column named by
+    :func:`summary_column`. A figure whose
+    ``units`` attribute is not the registry's (a store of an older format) raises ValueError."""
+    for name in ANNUAL:
+        units, expected = ds[name].attrs.get("units"), VARIABLES[name].units
+        if units is not None and units != expected:
+            raise ValueError(f"{name} is in {units!r}, not {expected!r}: a study store of an "
+                             "older format; run the study again (a new --out, or --overwrite)")
     figures = ds[list(ANNUAL)].load()
     q = figures.quantile(list(QUANTILES), dim="year")
     frame = q.to_dataframe().drop(columns=[c for c in q.coords if c not in q.dims],
                                   errors="ignore")
     frame = frame.unstack("quantile")
-    frame.columns = [f"{v}_p{round(100 * p)}" for v, p in frame.columns]
+    frame.columns = [summary_column(v, round(100 * p)) for v, p in frame.columns]
     return frame

@@ -1,7 +1,8 @@
 """The registry of variable names, units and CF attributes.
 
-Every Dataset the twin reads or writes takes its variable attributes from here, so a name means one
-thing with one unit everywhere. Units are CF/UDUNITS strings; names follow pvlib where pvlib has one.
+Every Dataset the twin reads or writes takes its variable attributes from here, so a name means
+one thing with one unit everywhere. Units are CF/UDUNITS strings; names follow pvlib where pvlib
+has one.
 """
 
 from __future__ import annotations
@@ -128,6 +129,17 @@ VARIABLES: dict[str, Variable] = {
                              "watt of IT)"),
     "facility_linear_max_error": Variable("W", "largest error of facility power ~= a + b IT "
                                           "power over the load curve and the hours"),
+    # annual figures of a climate-year study (twin.study), one per site and year
+    "renewable_fraction": Variable("1", "fraction of facility energy from renewables"),
+    "annual_pue": Variable("1", "energy-weighted annual PUE: facility over IT energy"),
+    "wue": Variable("L kWh-1", "water use per kWh of IT energy"),
+    "hours_over_allowable": Variable("h", "hours with the server inlet outside the ASHRAE "
+                                     "allowable envelope"),
+    "curtailed_energy": Variable("W h", "renewable energy curtailed over the year"),
+    "grid_energy": Variable("W h", "grid energy imported over the year"),
+    "emissions": Variable("t", "CO2 emitted for the grid import over the year"),
+    "it_available_mean": Variable("W", "annual mean of the IT power renewables (and battery, by "
+                                  "policy) can carry"),
 }
 
 WEATHER_REQUIRED = ("ghi", "dni", "dhi", "temp_air", "temp_dew", "relative_humidity", "pressure",
@@ -136,7 +148,8 @@ WEATHER_OPTIONAL = ("albedo", "pm10", "pm2_5", "precipitable_water", "precipitat
 
 
 def annotate(ds: xr.Dataset) -> xr.Dataset:
-    """Set the registry's CF attributes on every known variable and coordinate of ``ds`` (in place)."""
+    """Set the registry's CF attributes on every known variable and coordinate of ``ds``
+    (in place)."""
     for name in list(ds.data_vars) + list(ds.coords):
         if name in VARIABLES:
             ds[name].attrs.update(VARIABLES[name].attrs())

@@ -1,7 +1,7 @@
 """Wind-farm generation for every site and hour in one vectorised pass (windpowerlib).
 
-Arrays are ``(site, time)``; per-site parameters ``(site,)`` broadcast over time. Chain: station wind
--> hub height (log law or power law) -> scaled so that its long-term hub-height mean is the
+Arrays are ``(site, time)``; per-site parameters ``(site,)`` broadcast over time. Chain: station
+wind -> hub height (log law or power law) -> scaled so that its long-term hub-height mean is the
 region's wind-farm mean -> wake losses -> air density at hub height -> power curve (windpowerlib's
 bundled library) with IEC density normalisation -> cut-out -> turbines x availability.
 """
@@ -18,6 +18,7 @@ from windpowerlib import wind_speed as profiles
 from windpowerlib.wind_turbine import WindTurbine
 
 from twin.arrays import column, groups
+from twin.model_names import DENSITY_CORRECTIONS, WAKE_MODELS, WIND_PROFILES, unknown_name
 
 RHO_STANDARD = 1.225  # kg m-3, IEC 61400-12-1 reference air density
 TEMPERATURE_HEIGHT_M = 2.0  # screen height of station temperature and pressure
@@ -84,16 +85,17 @@ def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
     wind_speed = np.asarray(wind_speed, dtype=float)
     height = np.broadcast_to(np.asarray(height_m, dtype=float), w.hub_height_m.shape)
     out = np.full(np.broadcast_shapes(wind_speed.shape, column(height).shape), np.nan)
-    keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height)], dtype=str)
+    keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height, strict=True)], dtype=str)
     for _, rows in groups(keys):  # windpowerlib takes one measurement height per call
         law, h = w.profile[rows][0], float(height[rows][0])
         v, hub = wind_speed[rows], column(w.hub_height_m[rows])
         if law == "log":
             out[rows] = profiles.logarithmic_profile(v, h, hub, column(w.roughness_length_m[rows]))
         elif law == "power":
-            out[rows] = profiles.hellman(v, h, hub, hellman_exponent=column(w.hellman_exponent[rows]))
+            out[rows] = profiles.hellman(v, h, hub,
+                                         hellman_exponent=column(w.hellman_exponent[rows]))
         else:
-            raise ValueError(f"unknown wind profile {law!r}; known: log, power")
+            raise unknown_name("wind profile", law, WIND_PROFILES)
     return out
 
 
@@ -124,12 +126,12 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
             speeds, efficiency = wind_efficiency_curve(model)
             v[rows] = v[rows] * np.interp(v[rows], speeds, efficiency)
         elif model != "constant":
-            raise ValueError(f"unknown wake model {model!r}; known: dena_mean, knorr_mean, constant")
+            raise unknown_name("wake model", model, WAKE_MODELS)
     for correction, rows in groups(w.density_correction):
         if correction == "iec":
             v[rows] = v[rows] * np.cbrt(air_density[rows] / RHO_STANDARD)
         elif correction != "none":
-            raise ValueError(f"unknown density correction {correction!r}; known: iec, none")
+            raise unknown_name("density correction", correction, DENSITY_CORRECTIONS)
     for turbine_type, rows in groups(w.turbine_type):
         speeds, values, _ = power_curve(turbine_type)
         cut_out = speeds[np.flatnonzero(values > 0)[-1]]

@@ -1,15 +1,19 @@
-"""Climate data in: every source becomes the same CF Dataset (see DESIGN.md, "Data model")."""
+"""Climate data in: every source becomes the same CF Dataset (see DESIGN.md, "Data model").
 
-from weather.dataset import from_dataframe
-from weather.epw import read_epw
-from weather.errors import WeatherError
-from weather.netcdf import read_netcdf
-from weather.normals import normals
-from weather.nsrdb import read_nsrdb
-from weather.pvgis import read_pvgis_tmy
-from weather.qc import report_from_attrs as qc_report
-from weather.readers import read
-from weather.synthetic import synthetic_year
+The names below are imported on first use (:mod:`twin._lazy`): ``import weather.errors`` loads
+no reader."""
 
-__all__ = ["WeatherError", "from_dataframe", "normals", "qc_report", "read", "read_epw",
-           "read_netcdf", "read_nsrdb", "read_pvgis_tmy", "synthetic_year"]
+from twin._lazy import lazy_package
+
+_EXPORTS = {"WeatherError": ("weather.errors", "WeatherError"),
+            "from_dataframe": ("weather.dataset", "from_dataframe"),
+            "read_epw": ("weather.epw", "read_epw"),
+            "read_netcdf": ("weather.netcdf", "read_netcdf"),
+            "normals": ("weather.normals", "normals"),
+            "read_nsrdb": ("weather.nsrdb", "read_nsrdb"),
+            "read_pvgis_tmy": ("weather.pvgis", "read_pvgis_tmy"),
+            "read": ("weather.readers", "read"),
+            "synthetic_year": ("weather.synthetic", "synthetic_year"),
+            "qc_report": ("weather.qc", "report_from_attrs")}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_package(__name__, _EXPORTS)

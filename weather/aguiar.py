@@ -95,7 +95,9 @@ implementations:
 A self-consistent version normalises y to unit variance (sd of r = sqrt(1 - phi_1^2)) and sets
 kt = kt_m + sigma * y. That is our reading, not checked against [P2], and is not encoded here.
 Upper truncation found in S1, S4 and S6 (not confirmed in [P2]): kt <= 0.88 cos(pi t / 30),
-where t is the hour's mid-point in hours from solar noon; see ``tag_kt_clear_sky``.
+where t is the hour's mid-point in hours from solar noon (S1: 0.88 cos(pi (h - 12.5) / 30),
+h = 1..24 the hour ending; S6 "formula 4.11"). Not used: ``weather.synthetic`` caps hourly kt at
+1.05 times the clear-sky model's clearness instead.
 """
 
 from __future__ import annotations
@@ -303,14 +305,3 @@ def tag_sigma(Kt, sin_elevation):
     B = 3.0 * (Kt - 0.45) ** 2 + TAG_B_KT5 * Kt ** 5
     with np.errstate(over="ignore", invalid="ignore"):
         return np.where(s > 0, A * np.exp(B * (1.0 - s)), np.nan)
-
-
-def tag_kt_clear_sky(hours_from_solar_noon):
-    """Upper bound on hourly kt used to truncate TAG draws: 0.88 cos(pi t / 30).
-
-    t: the hour's mid-point in hours from solar noon (array-like). Found in S1
-    (0.88 cos(pi (h - 12.5) / 30), h = 1..24 = hour ending), S4 and S6 ("formula 4.11"). Not
-    confirmed to be in [P2] itself.
-    """
-    t = np.asarray(hours_from_solar_noon, dtype=float)
-    return 0.88 * np.cos(np.pi * t / 30.0)

@@ -2,8 +2,9 @@
 
 Dataset contract (see DESIGN.md): dim ``time`` hourly in UTC, each label the start of its hour;
 variables ``ghi dni dhi temp_air temp_dew relative_humidity pressure wind_speed`` (+ optional
-``albedo pm10 pm2_5 precipitable_water precipitation``) with CF attributes from :mod:`twin.variables`; scalar coords
-``latitude longitude altitude``; attributes naming the source, its hash and every QC repair.
+``albedo pm10 pm2_5 precipitable_water precipitation``) with CF attributes from
+:mod:`twin.variables`; scalar coords ``latitude longitude altitude``; attributes naming the
+source, its hash and every QC repair.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pandas as pd
 import pvlib
 import xarray as xr
 
-from twin import __version__
+from twin._version import __version__
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
 from weather.errors import WeatherError
 from weather.qc import quality_control
@@ -25,19 +26,34 @@ from weather.qc import quality_control
 
 def check_site(source: str, latitude: float, longitude: float, altitude: float):
     """Refuse coordinates no site can have."""
-    for name, value, lo, hi in (("latitude", latitude, -90, 90), ("longitude", longitude, -180, 180),
+    for name, value, lo, hi in (("latitude", latitude, -90, 90),
+                                ("longitude", longitude, -180, 180),
                                 ("altitude", altitude, -500, 9000)):
         if value is None or not np.isfinite(value) or not lo <= value <= hi:
             raise WeatherError(source, f"{name} {value} outside [{lo}, {hi}]", variable=name)
 
 
-def _typical_year(index: pd.DatetimeIndex, year: int | None) -> pd.DatetimeIndex:
-    """Put a typical year (months taken from different years) onto one calendar year."""
+# a typical year whose most common source year is a leap year goes on this one (twin.timebase:
+# a typical year has no 29 February)
+NON_LEAP_YEAR = 2001
+
+
+def _typical_year(index: pd.DatetimeIndex, year: int | None, source: str,
+                  notes: list[str]) -> pd.DatetimeIndex:
+    """Put a typical year (months taken from different years) onto one calendar year: ``year``,
+    or the most common year of its rows; a leap year asked for is refused, as a typical year of
+    8,760 hours has no 29 February."""
+    leap = len(index) == 8760
     if year is None:
-        years = pd.Series(index.year).mode()
-        year = int(years.iloc[0])
-    if len(index) == 8760 and pd.Timestamp(year=year, month=1, day=1).is_leap_year:
-        year = 2001  # a 8760-hour typical year has no 29 February
+        year = int(pd.Series(index.year).mode().iloc[0])
+        if leap and pd.Timestamp(year=year, month=1, day=1).is_leap_year:
+            notes.append(f"the rows' most common year {year} is a leap year: placed on "
+                         f"{NON_LEAP_YEAR} (a typical year has no 29 February)")
+            year = NON_LEAP_YEAR
+    elif leap and pd.Timestamp(year=year, month=1, day=1).is_leap_year:
+        raise WeatherError(source, f"year={year}: {year} is a leap year and a typical year of "
+                           "8760 hours has no 29 February; give a non-leap year (e.g. "
+                           f"{year - 1} or {year + 1})")
     return pd.DatetimeIndex([t.replace(year=year) for t in index])
 
 
@@ -67,7 +83,7 @@ def _to_utc_hourly(frame: pd.DataFrame, source: str, tz, typical_year: bool,
                                "'Etc/GMT-8' for China Standard Time)")
         index = index.tz_localize(tz)
     if typical_year:
-        local_year_index = _typical_year(index.tz_localize(None), year)
+        local_year_index = _typical_year(index.tz_localize(None), year, source, notes)
         index = local_year_index.tz_localize(index.tz)
     index = index.tz_convert("UTC").tz_localize(None)
     off_hour = (index.minute != 0) | (index.second != 0)
@@ -121,8 +137,8 @@ def from_dataframe(frame: pd.DataFrame, latitude: float, longitude: float, altit
 
     frame: hourly rows, index the start of each hour (tz-aware, or naive with ``tz=``); columns
     ``ghi dni dhi temp_air pressure wind_speed`` and ``temp_dew`` or ``relative_humidity`` (the
-    other is derived), optionally ``albedo pm10 pm2_5 precipitable_water precipitation``. Units as in
-    :mod:`twin.variables` (W m-2, degC, %, Pa, m s-1); values in a recognisably wrong unit are
+    other is derived), optionally ``albedo pm10 pm2_5 precipitable_water precipitation``. Units as
+    in :mod:`twin.variables` (W m-2, degC, %, Pa, m s-1); values in a recognisably wrong unit are
     converted and reported. ``typical_year``: the rows are a typical year, placed on one calendar
     year and wrapped into a whole UTC year. Runs quality control (:mod:`weather.qc`);
     ``strict=True`` refuses any repair.
@@ -178,7 +194,7 @@ def build_dataset(frame: pd.DataFrame, latitude: float, longitude: float, altitu
         "source": source,
         "time_convention": "UTC; each label is the start of its hour; irradiance is the hour's "
                            "mean; solar position at the hour's midpoint",
-        "history": f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} desert-twin "
+        "history": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} desert-twin "
                    f"{__version__}: {'; '.join(notes) or 'read'}",
         "twin_version": __version__,
         **attrs,
@@ -189,4 +205,5 @@ def build_dataset(frame: pd.DataFrame, latitude: float, longitude: float, altitu
 def file_attrs(path) -> dict:
     """Provenance attributes of a source file: its name and SHA-256."""
     path = Path(path)
-    return {"source_file": path.name, "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {"source_file": path.name,
+            "source_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}

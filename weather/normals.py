@@ -32,8 +32,10 @@ MONTHLY = {  # name: (units, long_name)
     "pressure_daily_std": ("Pa", "standard deviation of daily mean pressure in the month"),
 }
 ANNUAL = {
-    "temp_air_daily_autocorrelation": ("1", "lag-1 autocorrelation of daily mean temperature anomaly"),
-    "wind_speed_hourly_autocorrelation": ("1", "lag-1 autocorrelation of hourly wind speed anomaly"),
+    "temp_air_daily_autocorrelation": (
+        "1", "lag-1 autocorrelation of daily mean temperature anomaly"),
+    "wind_speed_hourly_autocorrelation": (
+        "1", "lag-1 autocorrelation of hourly wind speed anomaly"),
 }
 
 
@@ -77,7 +79,8 @@ def normals(ds: xr.Dataset) -> xr.Dataset:
         pressure_mean=("pressure", "mean"), ghi=("ghi", "sum"), ghi_extra=("ghi_extra", "sum"))
     daily = daily[daily["n"] == 24]  # partial days at the ends of the series
     daily["kt"] = daily["ghi"] / daily["ghi_extra"]
-    daily["temp_anomaly"] = daily["temp_mean"] - daily.groupby("month")["temp_mean"].transform("mean")
+    daily["temp_anomaly"] = (daily["temp_mean"]
+                             - daily.groupby("month")["temp_mean"].transform("mean"))
     by_month, by_day = frame.groupby("month"), daily.groupby("month")
     wind = by_month["wind_speed"]
     wind_k = (wind.std() / wind.mean()) ** -1.086
@@ -128,7 +131,8 @@ def normals_to_mapping(n: xr.Dataset) -> dict:
 
 def normals_from_mapping(m: dict, latitude: float, longitude: float, altitude: float,
                          source: str = "") -> xr.Dataset:
-    """The normals Dataset of a site TOML ``[normals]`` table; names what is missing or malformed."""
+    """The normals Dataset of a site TOML ``[normals]`` table; names what is missing or
+    malformed."""
     missing = [k for k in list(MONTHLY) + list(ANNUAL) if k not in m]
     if missing:
         raise WeatherError(source or "normals", f"missing normals: {', '.join(missing)}")

@@ -152,10 +152,14 @@ def fill_gaps(series: pd.Series) -> pd.Series:
 def _fix_units(frame: pd.DataFrame, report: QCReport):
     col = frame.get
     checks = [
-        ("temp_air", lambda s: s.median() > 150, lambda s: s - 273.15, "in kelvin", "converted K to degC"),
-        ("temp_dew", lambda s: s.median() > 150, lambda s: s - 273.15, "in kelvin", "converted K to degC"),
-        ("pressure", lambda s: 300 < s.median() < 1100, lambda s: s * 100, "in hPa", "converted hPa to Pa"),
-        ("pressure", lambda s: 30 < s.median() <= 110, lambda s: s * 1000, "in kPa", "converted kPa to Pa"),
+        ("temp_air", lambda s: s.median() > 150, lambda s: s - 273.15, "in kelvin",
+         "converted K to degC"),
+        ("temp_dew", lambda s: s.median() > 150, lambda s: s - 273.15, "in kelvin",
+         "converted K to degC"),
+        ("pressure", lambda s: 300 < s.median() < 1100, lambda s: s * 100, "in hPa",
+         "converted hPa to Pa"),
+        ("pressure", lambda s: 30 < s.median() <= 110, lambda s: s * 1000, "in kPa",
+         "converted kPa to Pa"),
         ("relative_humidity", lambda s: s.max() <= 1.0 and s.median() > 0,
          lambda s: s * 100, "as a fraction", "converted to %"),
     ] + [(v, lambda s: s.max() > 2000, lambda s: s / 3.6, "in kJ m-2 per hour",
@@ -328,7 +332,8 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
             first = frame[name].isna().to_numpy()
             raise WeatherError(source, f"only {valid:.0%} of hours have a value (at least "
                                f"{MIN_VALID_FRACTION:.0%} needed for a usable year)", variable=name,
-                               row=_first_row(frame, first), time=frame.index[int(np.argmax(first))])
+                               row=_first_row(frame, first),
+                               time=frame.index[int(np.argmax(first))])
     report.add("*", "hour missing from the time axis", frame["_row"].isna(), frame,
                "filled (TMY3 method)")
     for name in columns:

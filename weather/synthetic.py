@@ -14,9 +14,9 @@ Methods (each a published model; constants in :mod:`weather.aguiar` and below):
   decomposition (Driesse et al. 2024, pvlib);
 * temperature: daily mean = the monthly normal interpolated between mid-months plus an AR(1)
   anomaly (the normals' lag-1 autocorrelation) rescaled to the month's daily standard deviation;
-  the daily range is the monthly range scaled by Kt/Kt_m, the linearised form of Bristow and Campbell (1984):
-  clear days have wide ranges, overcast days narrow ones; the hourly shape is Erbs, Klein and
-  Beckman (1984) in local solar time; monthly means constrained to the normals;
+  the daily range is the monthly range scaled by Kt/Kt_m, the linearised form of Bristow and
+  Campbell (1984): clear days have wide ranges, overcast days narrow ones; the hourly shape is
+  Erbs, Klein and Beckman (1984) in local solar time; monthly means constrained to the normals;
 * dew point: the same AR(1) daily process, capped at the air temperature; relative humidity from
   both (Magnus, pvlib);
 * wind: a Gaussian AR(1) hourly process with the normals' lag-1 autocorrelation, mapped to the
@@ -243,7 +243,8 @@ def synthetic_year(normals: xr.Dataset, latitude: float, longitude: float, altit
         frame, latitude, longitude, altitude, name=name,
         wind_height_m=float(normals.attrs.get("wind_height_m", 10.0)), source=source,
         notes=[f"synthetic year {year}, seed {seed}"],
-        attrs={"source_format": "synthetic", "synthetic_year": int(year), "synthetic_seed": int(seed),
+        attrs={"source_format": "synthetic", "synthetic_year": int(year),
+               "synthetic_seed": int(seed),
                "normals_source": str(normals.attrs.get("source", "")),
                "generator": "MTM (Aguiar et al. 1988) + TAG (Aguiar and Collares-Pereira 1992) "
                             "+ Erbs-Driesse; temperature Erbs et al. 1984 with Bristow-Campbell "

@@ -1,0 +1,66 @@
+"""What routes receive through FastAPI dependencies: the settings, the twin's outlook, the
+reservation store, the caller's tenant and the request's time (one clock reading per request),
+all set on ``app.state`` by :func:`api.app.create_app`; and the one way a ValueError of the
+twin becomes an HTTP 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from api.settings import Settings
+from api.store import Store
+from twin.outlook import Committed, Outlook
+
+API_KEY_HEADER = "X-API-Key"
+
+
+# async: FastAPI would run plain functions in its thread pool, a hop each per request
+async def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def _outlook(request: Request) -> Outlook:
+    return request.app.state.data
+
+
+async def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+async def _now(request: Request) -> datetime:
+    return request.app.state.clock()
+
+
+async def _tenant(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+    keys = request.app.state.settings.api_keys
+    if not x_api_key:
+        raise HTTPException(401, f"this needs an API key in the {API_KEY_HEADER} header")
+    if x_api_key not in keys:
+        raise HTTPException(401, "unknown API key")
+    return keys[x_api_key]
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+Data = Annotated[Outlook, Depends(_outlook)]
+Reservations = Annotated[Store, Depends(_store)]
+Tenant = Annotated[str, Depends(_tenant)]
+Now = Annotated[datetime, Depends(_now)]
+
+
+@contextmanager
+def refused(status: int = 422, prefix: str = "") -> Iterator[None]:
+    """A ValueError of the twin (a request it cannot answer) as an HTTP error with its reason."""
+    try:
+        yield
+    except ValueError as err:
+        raise HTTPException(status, f"{prefix}{err}") from None
+
+
+def reserved(store: Store, now: datetime) -> Committed:
+    """Every tenant's held IT power [W] as the committed power of the outlook's timelines."""
+    return lambda sites, calendar: store.held(sites, calendar[0], len(calendar), now)

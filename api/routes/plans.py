@@ -1,0 +1,48 @@
+"""Joint plans of many jobs over sites and hours."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, HTTPException
+
+from api import schemas
+from api.deps import Data, Now, Reservations, SettingsDep, refused, reserved
+from api.routes.windows import job_from
+from twin.variables import to_mw
+
+router = APIRouter(prefix="/v1", tags=["scheduling"])
+
+
+def _holds_out(assignment) -> list[dict]:
+    return [{"site": b.site, "start": b.start, "end": b.end, "it_power_mw": to_mw(b.it_power_w)}
+            for b in assignment.holds()]
+
+
+@router.post("/plans", response_model=schemas.PlanOut, responses={422: {"model": schemas.Problem}})
+def make_plan(body: schemas.PlanIn, d: Data, r: Reservations, settings: SettingsDep, now: Now):
+    """Many jobs at once, jointly over sites and hours (HiGHS through highspy: a
+    linear programme for interruptible jobs, a mixed-integer one for rigid jobs) within a
+    time limit, the gap reported; the greedy plan when the solver finds none. Headroom
+    counts every tenant's reservations; the plan holds nothing: POST its jobs' ``holds``
+    to /v1/reservations:batch to hold it."""
+    if len(body.jobs) > settings.max_jobs:
+        raise HTTPException(422, f"{len(body.jobs)} jobs: at most {settings.max_jobs} per plan")
+    jobs = [job_from(d, spec if spec.name else spec.model_copy(update={"name": f"job {i}"}),
+                     now, settings)[0] for i, spec in enumerate(body.jobs)]
+    with refused():
+        result, mode = d.plan(jobs, body.objective,
+                              min(body.time_limit_s or settings.plan_time_limit_s,
+                                  settings.plan_time_limit_s),
+                              reserved(r, now), settings.max_horizon_h)
+    return {"data_mode": mode, "objective": body.objective, "method": result.method,
+            "status": result.status, "objective_value": result.objective_value,
+            "mip_gap": None if not np.isfinite(result.mip_gap) else result.mip_gap,
+            "solve_seconds": result.solve_seconds,
+            "grid_energy_mwh": to_mw(result.grid_energy_wh),
+            "emissions_kg_co2": result.emissions_kg, "cost": result.cost,
+            "currency": d.currency,
+            "assignments": [{"name": a.job.name, "it_power_mw": to_mw(a.job.it_power_w),
+                             "sites": list(a.sites), "start": a.start, "end": a.end,
+                             "runs": [{"site": s, "start": t, "fraction": f}
+                                      for s, t, f in a.runs], "holds": _holds_out(a)}
+                            for a in result.assignments]}

@@ -1,0 +1,100 @@
+"""Reservations: IT power held at a site over whole UTC hours, per tenant, never more than the
+site's IT capacity in any hour across all tenants."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Header, HTTPException
+from fastapi.responses import JSONResponse
+
+from api import schemas
+from api.deps import Data, Now, Reservations, SettingsDep, Tenant, refused
+from api.routes.sites import period
+from api.store import Block, Reservation
+from twin.timebase import ceil_hour
+from twin.variables import W_PER_MW, to_mw
+
+router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
+PROBLEMS = {code: {"model": schemas.Problem} for code in (401, 409, 422)}
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+
+
+def _block(d: Data, spec: schemas.BlockIn, horizon_h: int) -> Block:
+    with refused():
+        d.known_sites([spec.site])
+    if spec.start != ceil_hour(spec.start) or spec.end != ceil_hour(spec.end):
+        raise HTTPException(422, "start and end must be whole UTC hours")
+    period(spec.start, spec.end, horizon_h)
+    return Block(spec.site, spec.start, spec.end, spec.it_power_mw * W_PER_MW,
+                 d.catalog[spec.site].it.capacity_w)
+
+
+def _out(res: Reservation, now: datetime) -> dict:
+    out = res.as_dict(now)
+    out["it_power_mw"] = to_mw(out.pop("it_power_w"))
+    return {k: v for k, v in out.items() if k != "tenant" and k != "cancelled"}
+
+
+def _answer(held: list[Reservation], now: datetime) -> list[dict]:
+    return [schemas.ReservationOut(**_out(x, now)).model_dump(mode="json") for x in held]
+
+
+@router.post("", response_model=schemas.ReservationOut, status_code=201,
+             responses={200: {"model": schemas.ReservationOut, "description": "replayed"},
+                        **PROBLEMS})
+def reserve(body: schemas.ReservationIn, t: Tenant, d: Data, r: Reservations,
+            settings: SettingsDep, now: Now, idempotency_key: IdempotencyKey = None):
+    """Hold IT power at a site over whole UTC hours; never more than the site's IT capacity
+    in any hour, across all tenants. Replaying the same Idempotency-Key returns the first
+    answer (200) instead of holding twice."""
+    ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
+    held, created = r.reserve(t, [_block(d, body, settings.max_horizon_h)], ttl, now,
+                              idempotency_key)
+    return JSONResponse(_answer(held, now)[0], 201 if created else 200)
+
+
+@router.post(":batch", response_model=list[schemas.ReservationOut], status_code=201,
+             responses={200: {"model": list[schemas.ReservationOut], "description": "replayed"},
+                        **PROBLEMS})
+def reserve_all(body: schemas.ReservationsIn, t: Tenant, d: Data, r: Reservations,
+                settings: SettingsDep, now: Now, idempotency_key: IdempotencyKey = None):
+    """Hold every block or none, in one transaction (e.g. a plan's holds, which may put
+    several jobs on the same site-hours): 409 naming the first block that does not fit,
+    nothing held. Replaying the same Idempotency-Key returns the first answer (200)."""
+    blocks = []
+    for i, spec in enumerate(body.reservations):
+        try:
+            blocks.append(_block(d, spec, settings.max_horizon_h))
+        except HTTPException as e:
+            raise HTTPException(e.status_code, f"reservations[{i}]: {e.detail}") from e
+    ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
+    held, created = r.reserve(t, blocks, ttl, now, idempotency_key)
+    return JSONResponse(_answer(held, now), 201 if created else 200)
+
+
+@router.get("", response_model=list[schemas.ReservationOut],
+            responses={401: {"model": schemas.Problem}})
+def list_reservations(t: Tenant, r: Reservations, now: Now):
+    """The tenant's reservations (held, expired and cancelled)."""
+    return [_out(x, now) for x in r.list(t)]
+
+
+@router.get("/{reservation_id}", response_model=schemas.ReservationOut,
+            responses={401: {"model": schemas.Problem}, 404: {"model": schemas.Problem}})
+def get_reservation(reservation_id: str, t: Tenant, r: Reservations, now: Now):
+    res = r.get(reservation_id)
+    if res is None or res.tenant != t:
+        raise HTTPException(404, f"you have no reservation {reservation_id!r}")
+    return _out(res, now)
+
+
+@router.delete("/{reservation_id}", response_model=schemas.ReservationOut,
+               responses={401: {"model": schemas.Problem}, 404: {"model": schemas.Problem}})
+def cancel_reservation(reservation_id: str, t: Tenant, r: Reservations, now: Now):
+    """Cancel one of the tenant's reservations: its capacity is free again at once."""
+    res = r.cancel(reservation_id, t)
+    if res is None:
+        raise HTTPException(404, f"you have no reservation {reservation_id!r}")
+    return _out(res, now)

@@ -1,0 +1,56 @@
+"""Window search: ranked (site, start) options for one job, and the jobs of the API as the
+scheduler's jobs (shared with plans)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+
+from api import schemas
+from api.deps import Data, Now, Reservations, SettingsDep, refused, reserved
+from twin.latency import within_budget
+from twin.schedule import Job, Option
+from twin.variables import to_mw
+
+router = APIRouter(prefix="/v1", tags=["scheduling"])
+
+
+def job_from(d: Data, body: schemas.JobIn, now: datetime,
+             settings: SettingsDep) -> tuple[Job, dict[str, float]]:
+    """The scheduler's job of a request, at the allowed sites its latency budget admits, and
+    the round trip [ms] to each allowed site; 422 with the twin's reason when it is not one."""
+    with refused():
+        allowed = d.known_sites(body.sites)
+        near, rtt = within_budget(body.user_region, body.latency_budget_ms,
+                                  {s: (d.catalog[s].latitude, d.catalog[s].longitude)
+                                   for s in allowed}, settings.route_factor)
+        job = d.job(it_power_w=body.it_power_w(), duration_h=body.duration_h,
+                    deadline=body.deadline, now=now, earliest_start=body.earliest_start,
+                    sites=near, interruptible=body.interruptible, name=body.name,
+                    horizon_h=settings.max_horizon_h)
+    return job, rtt
+
+
+def option_out(d: Data, o: Option, rtt: dict[str, float], interruptible: bool) -> dict:
+    return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
+            "hours": list(o.hours) if interruptible else None,
+            "renewable_fraction": o.renewable_fraction,
+            "grid_energy_mwh": to_mw(o.grid_energy_wh), "emissions_kg_co2": o.emissions_kg,
+            "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
+            "run_now": o.run_now}
+
+
+@router.post("/windows:search", response_model=schemas.SearchOut,
+             responses={422: {"model": schemas.Problem}})
+def search(body: schemas.SearchIn, d: Data, r: Reservations, settings: SettingsDep, now: Now):
+    """Ranked (site, start) options for one job by grid energy, carbon or cost, best first;
+    the "run now" option (flagged, and appended when not ranked) for comparison. Headroom
+    counts every tenant's reservations."""
+    job, rtt = job_from(d, body, now, settings)
+    options, mode = d.search(job, body.objective, body.limit, reserved(r, now))
+    run_now = next((o for o in options if o.run_now), None)
+    return {"data_mode": mode, "objective": body.objective, "it_power_mw": to_mw(job.it_power_w),
+            "options": [option_out(d, o, rtt, job.interruptible) for o in options],
+            "run_now": None if run_now is None else option_out(d, run_now, rtt,
+                                                               job.interruptible)}

@@ -1,0 +1,204 @@
+"""What a scheduler plans against: every catalog site's hourly results on calendar hours.
+
+Every site is simulated once (:func:`twin.simulate`) for a synthetic climate year, which answers
+for any calendar date by the typical-year rule of :mod:`twin.timebase` (typical-year mode); where
+a weather forecast file is given for a site, that site is simulated on the forecast too, which
+answers for the hours it covers (forecast mode). Every answer says which it used.
+
+The service (``api/``), the CLI (``twin slurm``) and notebooks use the same :class:`Outlook`:
+jobs checked against the sites and a horizon (:meth:`Outlook.job`), timelines with committed IT
+power (:meth:`Outlook.timeline`), window search (:meth:`Outlook.search`) and joint plans
+(:meth:`Outlook.plan`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.facility import facility_summary
+from twin.schedule import Job, Option, Plan, Timeline, search_windows
+from twin.schedule_milp import plan
+from twin.simulate import generation_summary, simulate
+from twin.storage import balance_summary
+from twin.timebase import ceil_hour, hours, typical_year_positions
+
+TYPICAL_YEAR, FORECAST = "typical_year", "forecast"
+# defaults of the service and the CLI: the climate year mapped onto calendar dates, its seed,
+# what available IT power counts besides renewables, and the longest period a request may span
+DEFAULT_YEAR, DEFAULT_SEED, DEFAULT_BATTERY_POLICY = 2025, 0, "balance"
+DEFAULT_HORIZON_H = 24 * 31
+
+# committed IT power [W] (site, hour) of site ids on calendar hours, e.g. reservations
+Committed = Callable[[list[str], pd.DatetimeIndex], np.ndarray]
+
+
+def _show(t: datetime) -> str:
+    return f"{t:%Y-%m-%dT%H:%MZ}"
+
+
+def within_horizon(start: datetime, end: datetime, horizon_h: int, what: str):
+    """ValueError when ``what`` (start..end) spans more than ``horizon_h`` hours."""
+    if end - start > timedelta(hours=horizon_h):
+        raise ValueError(f"{what} {_show(start)}..{_show(end)} spans more than the horizon of "
+                         f"{horizon_h} h")
+
+
+class Outlook:
+    """Every catalog site's hourly results for one climate year (:func:`twin.simulate`), on
+    calendar hours, and forecasts where given."""
+
+    def __init__(self, year: int = DEFAULT_YEAR, seed: int = DEFAULT_SEED,
+                 battery_policy: str = DEFAULT_BATTERY_POLICY, sites_dir=None,
+                 forecast_dir=None):
+        from sites import load_catalog
+
+        self.catalog = load_catalog(sites_dir)
+        self.ds = simulate(None, list(self.catalog.values()), year=year, seed=seed,
+                           battery_policy=battery_policy)
+        self.year, self.battery_policy = year, battery_policy
+        self.currency = self.ds["grid_cost"].attrs["currency"]
+        self._configuration = json.loads(self.ds.attrs["site_configuration"])
+        self.summary = facility_summary(self.ds).join(
+            balance_summary(self.ds).drop(columns="name")).join(
+            generation_summary(self.ds).drop(columns="name"))
+        # answers read numpy arrays, not the Dataset: a request costs microseconds, not xarray's
+        # milliseconds of indexing
+        self._arrays = {v: self.ds[v].values for v in self.ds.data_vars
+                        if self.ds[v].dims == ("site", "time")}
+        self._rows = {s: i for i, s in enumerate(self.ds["site"].values)}
+        self.climate_hours = typical_year_positions(pd.DatetimeIndex(self.ds["time"].values))
+        self.forecasts = {} if forecast_dir is None else self._forecasts(Path(forecast_dir))
+
+    def _forecasts(self, folder: Path) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
+        """Each ``SITE.nc`` in ``folder`` (ERA5-style NetCDF, weather.read) simulated: the
+        site's forecast hours and its ``(time,)`` arrays."""
+        import weather
+
+        if not folder.is_dir():
+            raise ValueError(f"forecast directory {folder} does not exist")
+        out = {}
+        for path in sorted(folder.glob("*.nc")):
+            site = self.catalog.get(path.stem)
+            if site is None:
+                raise ValueError(f"forecast file {path}: no catalog site {path.stem!r} (name "
+                                 f"files SITE.nc; sites: {', '.join(self.catalog)})")
+            wx = weather.read(path, latitude=site.latitude, longitude=site.longitude,
+                              altitude=site.altitude_m)
+            ds = simulate(wx, site, battery_policy=self.battery_policy).isel(site=0)
+            out[site.id] = (pd.DatetimeIndex(ds["time"].values).tz_localize(UTC),
+                            {v: ds[v].values for v in self._arrays})
+        return out
+
+    def known_sites(self, ids: list[str] | None) -> list[str]:
+        """``ids`` without repeats (every site when None); ValueError naming unknown ones."""
+        if ids is None:
+            return list(self.catalog)
+        if not ids:
+            raise ValueError("sites is empty: leave it out to allow every site")
+        unknown = [s for s in ids if s not in self.catalog]
+        if unknown:
+            raise ValueError(f"unknown site(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(self.catalog)}")
+        return list(dict.fromkeys(ids))
+
+    def mode(self, site_ids: list[str], calendar: pd.DatetimeIndex) -> str:
+        """Which data answer for these sites and hours: typical_year, forecast, or both."""
+        covered = [self.forecasts[s][0].get_indexer(calendar) >= 0 for s in site_ids
+                   if s in self.forecasts]
+        hits = sum(int(c.sum()) for c in covered)
+        if hits == 0:
+            return TYPICAL_YEAR
+        return FORECAST if hits == len(site_ids) * len(calendar) else f"{FORECAST}+{TYPICAL_YEAR}"
+
+    def values(self, variable: str, site_ids: list[str], calendar: pd.DatetimeIndex):
+        """``(site, hour)`` values of a Dataset variable on calendar hours."""
+        rows = [self._rows[s] for s in site_ids]
+        out = self._arrays[variable][np.ix_(rows, self.climate_hours(calendar))]
+        for i, s in enumerate(site_ids):
+            if s in self.forecasts:
+                times, arrays = self.forecasts[s]
+                position = times.get_indexer(calendar)
+                hit = position >= 0
+                out[i, hit] = arrays[variable][position[hit]]
+        return out
+
+    def electricity_carbon_intensity(self, site_ids: list[str], calendar: pd.DatetimeIndex):
+        """Carbon intensity [g CO2 kWh-1] ``(site, hour)`` of the electricity a site uses: the
+        grid's share of the facility's supply (on-site renewables and battery counted as zero
+        carbon) times the grid's intensity."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = self.values("grid_import", site_ids, calendar) / self.values(
+                "facility_power", site_ids, calendar)
+        return np.nan_to_num(share) * self.values("carbon_intensity", site_ids, calendar)
+
+    def timeline(self, site_ids: list[str], calendar: pd.DatetimeIndex,
+                 it_committed_w: np.ndarray | None = None) -> Timeline:
+        """The scheduling timeline of ``site_ids`` on calendar hours, with ``it_committed_w``
+        ``(site, hour)`` [W] of IT power committed (none when None)."""
+        def get(v):
+            return self.values(v, site_ids, calendar)
+
+        capacity = np.array([self.catalog[s].it.capacity_w for s in site_ids])
+        available = get("it_available_power")
+        timeline = Timeline(site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
+                            it_headroom_w=available, it_committed_w=np.zeros_like(available),
+                            marginal_pue=get("marginal_pue"), pue=get("pue"),
+                            carbon_intensity_g_per_kwh=get("carbon_intensity"),
+                            price_per_kwh=get("electricity_price"), currency=self.currency)
+        return timeline if it_committed_w is None else timeline.with_committed(it_committed_w)
+
+    def job(self, *, it_power_w: float, duration_h: int, deadline: datetime, now: datetime,
+            earliest_start: datetime | None = None, sites: list[str] | None = None,
+            interruptible: bool = False, name: str = "",
+            horizon_h: int = DEFAULT_HORIZON_H) -> Job:
+        """A job from ``earliest_start`` (not before ``now``; the next whole hour) to
+        ``deadline`` at the allowed ``sites`` (all when None); ValueError for unknown sites, a
+        window past the horizon or a job that is not one."""
+        earliest = ceil_hour(max(earliest_start or now, now))
+        within_horizon(earliest, deadline, horizon_h, "the job's window")
+        return Job(it_power_w=it_power_w, duration_h=duration_h,
+                   earliest_start=pd.Timestamp(earliest), deadline=pd.Timestamp(deadline),
+                   sites=tuple(self.known_sites(sites)), interruptible=interruptible, name=name)
+
+    def search(self, job: Job, objective: str = "grid_energy", limit: int = 10,
+               committed: Committed | None = None) -> tuple[list[Option], str]:
+        """Ranked options of one job (:func:`twin.schedule.search_windows`) against the
+        committed IT power, and the data mode that answered."""
+        sites = list(job.sites)
+        calendar = hours(job.earliest_start, ceil_hour(job.deadline))
+        held = None if committed is None else committed(sites, calendar)
+        options = search_windows(self.timeline(sites, calendar, held), job, objective,
+                                 limit=limit)
+        return options, self.mode(sites, calendar)
+
+    def plan(self, jobs: list[Job], objective: str = "grid_energy", time_limit_s: float = 10.0,
+             committed: Committed | None = None,
+             horizon_h: int = DEFAULT_HORIZON_H) -> tuple[Plan, str]:
+        """The jobs placed jointly (:func:`twin.schedule_milp.plan`) over the sites they may
+        use, against the committed IT power, and the data mode that answered; ValueError when
+        they span more than the horizon."""
+        sites = [s for s in self.catalog if any(s in j.sites for j in jobs)]
+        start = min(j.earliest_start for j in jobs)
+        end = ceil_hour(max(j.deadline for j in jobs))
+        within_horizon(start, end, horizon_h, "the jobs")
+        calendar = hours(start, end)
+        held = None if committed is None else committed(sites, calendar)
+        result = plan(self.timeline(sites, calendar, held), jobs, objective, time_limit_s)
+        return result, self.mode(sites, calendar)
+
+    def site_summary(self, site_id: str) -> dict:
+        """The site's annual figures (floats, ints and names), units in the keys; None where a
+        figure is undefined (the wind capacity factor of a site without wind turbines)."""
+        row = self.summary.loc[site_id]
+        values = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        return {k: None if isinstance(v, float) and not np.isfinite(v) else v
+                for k, v in values.items()}
+
+    def configuration(self, site_id: str) -> dict:
+        return self._configuration[site_id]

@@ -1,0 +1,388 @@
+"""The joint plan's model: many jobs placed together as one mixed-integer linear program.
+
+:func:`plan` places many jobs jointly, sharing each site-hour's capacity and headroom, as a
+mixed-integer linear program solved by HiGHS through its Python interface highspy (Huangfu and Hall
+2018, "Parallelizing the dual revised simplex method", Mathematical Programming Computation 10,
+119-142, the reference HiGHS asks users to cite): a rigid job has a binary start variable per
+feasible (site, start hour), the time-indexed formulation of Sousa and Wolsey (1992, "A time
+indexed formulation of non-preemptive single machine scheduling problems", Mathematical Programming
+54, 353-367); an interruptible job has a continuous run fraction per hour, and the power of jobs
+that fit the same site-hours is spread over those sites per hour, so that jobs that are all
+interruptible make a linear program. Each touched site-hour has one row: the jobs' IT power less a
+grid part is at most the headroom, the grid part at most the free capacity beyond it; the objective
+weighs the grid part by the marginal PUE and the objective's weight. When the solver finds no
+solution in its time limit, a greedy plan (the rigid jobs one at a time, largest first, each at its
+best window given the ones placed; then the interruptible ones by the linear program) is returned
+instead, and the better of the two when it stops at the limit with a solution.
+
+The formulations tried and dropped, with their measurements, are in the docstring of
+``benchmarks/plan.py``.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse
+
+from twin.schedule import (
+    CAPACITY_TOLERANCE_W,
+    OBJECTIVE_METRIC,
+    JobDoesNotFit,
+    Plan,
+    Timeline,
+    _check_objective,
+    _free_w,
+    _grid_weights,
+    _one_by_one,
+    _placements,
+    _plan_of_runs,
+)
+from twin.variables import W_PER_MW
+
+# the solver works in MW so that its coefficients are near 1; its objective: the largest weight
+# of a grid MWh (HiGHS's tolerances are absolute: 1e-7 on reduced costs), and the earlier-hours
+# tie-break per MWh of job relative to it
+OBJECTIVE_SCALE = 100.0
+TIE_BREAK = 1e-6
+# run fractions below this in the solver's answer are taken as not run
+MIN_FRACTION = 1e-6
+# HiGHS's outcome -> Plan.status ("failed" for any other)
+_STATUS = highspy.HighsModelStatus
+SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
+                 _STATUS.kInfeasible: "infeasible", _STATUS.kUnbounded: "unbounded"}
+# HiGHS's presolve removes next to nothing here (only feasible starts and touched site-hours are
+# built) and slowed benchmarks/plan.py down; its root reduced-cost and feasibility-jump heuristics
+# took a third of the solve time (py-spy --native profile of a seed-2 solve) without finding the
+# plans sooner: benchmarks/plan.py's seed 1 takes 0.8-1.2 s with them off, 1.5-1.9 s with them
+# on (HIGHS_OPTIONS updated before benchmarks.plan.main runs)
+HIGHS_OPTIONS = {"output_flag": False, "presolve": "off",
+                 "mip_heuristic_run_root_reduced_cost": False,
+                 "mip_heuristic_run_feasibility_jump": False}
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A program in HiGHS's terms: minimise ``cost`` @ x subject to ``col_lower`` <= x <=
+    ``col_upper``, ``row_lower`` <= ``matrix`` @ x <= ``row_upper`` and x whole where
+    ``integer``."""
+
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    matrix: scipy.sparse.csr_array
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    integer: np.ndarray
+
+
+def _blocks(sizes) -> tuple[dict[str, slice], int]:
+    """Consecutive blocks of the given (name, size), in order: name -> its slice; the total."""
+    blocks, start = {}, 0
+    for name, size in sizes:
+        blocks[name] = slice(start, start + size)
+        start += size
+    return blocks, start
+
+
+def _at(block: slice, index=None) -> np.ndarray:
+    """The indices of ``block``: all of them, or those at the positions ``index`` in it."""
+    return np.arange(block.start, block.stop) if index is None else block.start + index
+
+
+def _ragged(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``start, start + 1, ..., start + count - 1`` of every (start, count), concatenated."""
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(starts - offsets, counts) + np.arange(counts.sum())
+
+
+def _stack(parts) -> list[np.ndarray]:
+    """The parts' (tuples of three integer arrays) first arrays concatenated, second, third."""
+    return [np.concatenate([np.zeros(0, dtype=int), *(p[k] for p in parts)]) for k in range(3)]
+
+
+def _job_columns(timeline: Timeline, jobs, power: np.ndarray, free: np.ndarray):
+    """Per rigid job its starts (job, site row, first hour); per interruptible job its hours
+    (job, hour, group); the groups (group, site rows, which of their site-hours the jobs fit
+    ``(S', T)``), a group per set of site-hours that interruptible jobs fit. JobDoesNotFit
+    names the first job that fits nowhere."""
+    y_parts, u_parts, groups = [], [], {}
+    for j, job in enumerate(jobs):
+        try:
+            rows, a, _, ok = _placements(timeline, job)
+        except JobDoesNotFit as e:
+            raise JobDoesNotFit(f"jobs[{j}]: {e}") from e
+        if job.interruptible:
+            rows = rows[ok.any(axis=1)]
+            fits = power[j] <= free[rows] + CAPACITY_TOLERANCE_W / W_PER_MW
+            group = groups.setdefault((tuple(rows), fits.tobytes()), (len(groups), rows, fits))[0]
+            hours = a + np.flatnonzero(ok.any(axis=0))
+            u_parts.append((np.full(hours.size, j), hours, np.full(hours.size, group)))
+        else:
+            i, k = np.nonzero(ok)
+            y_parts.append((np.full(i.size, j), rows[i], a + k))
+    return _stack(y_parts), _stack(u_parts), list(groups.values())
+
+
+def _group_columns(groups, group_hours: np.ndarray, n_hours: int) -> list[np.ndarray]:
+    """(group, site row, hour) of every group's power at each site-hour of its group-hours
+    (``group * n_hours + hour``) where its jobs fit."""
+    v_parts = []
+    for group, rows, fits in groups:
+        hours = group_hours[group_hours // n_hours == group] % n_hours
+        i, t = np.nonzero(fits[:, hours])
+        v_parts.append((np.full(i.size, group), rows[i], hours[t]))
+    return _stack(v_parts)
+
+
+def _grid_costs(weight: np.ndarray) -> tuple[np.ndarray, float]:
+    """The grid columns' costs (``weight`` scaled to at most OBJECTIVE_SCALE) and the factor from
+    the solver's objective to the objective's units (the tie-break aside): g is in MW for an
+    hour."""
+    top = weight.max()
+    if top > 0:
+        return OBJECTIVE_SCALE * weight / top, W_PER_MW * (top / OBJECTIVE_SCALE)
+    return weight, W_PER_MW  # no grid cost anywhere: any scale will do
+
+
+def _milp_problem(timeline: Timeline, jobs, objective: str):
+    """The joint placement of ``jobs`` on ``timeline`` by ``objective``: the :class:`Problem`
+    and the columns' meaning (the slices of the blocks ``y u v g`` and, per column of a block,
+    its job, site row, hour or group-hour).
+
+    Columns: ``y`` a rigid job's binary start at a site and hour; ``u`` the fraction of an hour
+    an interruptible job runs (at most 1: never more than its power at once); ``v`` [MW] the IT
+    power that a group of interruptible jobs runs at a site-hour, the jobs of a group being those
+    that fit the same site-hours (so any of them can take any of the group's power there); ``g``
+    [MW] per touched site-hour, the IT power above the renewable headroom, its cost the marginal
+    PUE times the objective's weight. Rows: each job's runs (1 start; duration_h hours); each
+    group-hour (its jobs' power = its power over sites); each site-hour (rigid jobs' and groups'
+    IT power - g <= headroom, g <= free capacity - headroom); and, at site-hours with headroom
+    (without, the site-hour row says it), the valid inequality g >= sum over the rigid jobs
+    running of max(P - headroom, 0), which whole starts satisfy but fractional ones (a job
+    split to fit under the headroom) do not. On benchmarks/plan.py it lifts the LP bound from
+    63-86 % to 93-97 % of the optimum and cuts the solve time by 40 %."""
+    n_hours = timeline.time.size
+    free = np.maximum(_free_w(timeline), 0.0) / W_PER_MW
+    power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
+    duration = np.array([job.duration_h for job in jobs])
+    (y_job, y_row, y_first), (u_job, u_hour, u_group), groups = _job_columns(
+        timeline, jobs, power, free)
+    group_hours, u_gh = np.unique(u_group * n_hours + u_hour, return_inverse=True)
+    v_group, v_row, v_hour = _group_columns(groups, group_hours, n_hours)
+    v_gh = np.searchsorted(group_hours, v_group * n_hours + v_hour)
+    y_span = duration[y_job]
+    entry_y = np.repeat(np.arange(y_job.size), y_span)  # (start, hour it covers) pairs
+    entry_hour = _ragged(y_first, y_span)
+    cells, cell_of = np.unique(np.concatenate([y_row[entry_y] * n_hours + entry_hour,
+                                               v_row * n_hours + v_hour]), return_inverse=True)
+    entry_cell, v_cell = cell_of[:entry_y.size], cell_of[entry_y.size:]
+    renewable = np.minimum(timeline.it_headroom_w.ravel()[cells] / W_PER_MW,
+                           free.ravel()[cells])
+    excess = power[y_job[entry_y]] - renewable[entry_cell]
+    strong = (excess > 0) & (renewable[entry_cell] > 0)  # else the site-hour row says it
+    strong_cells, strong_of = np.unique(entry_cell[strong], return_inverse=True)
+
+    cols, n_cols = _blocks([("y", y_job.size), ("u", u_job.size), ("v", v_group.size),
+                            ("g", cells.size)])
+    rows, n_rows = _blocks([("job", len(jobs)), ("group_hour", group_hours.size),
+                            ("site_hour", cells.size), ("valid", strong_cells.size)])
+    entries = [  # (row, column, value)
+        (_at(rows["job"], y_job), _at(cols["y"]), np.ones(y_job.size)),
+        (_at(rows["job"], u_job), _at(cols["u"]), np.ones(u_job.size)),
+        (_at(rows["group_hour"], u_gh), _at(cols["u"]), power[u_job]),
+        (_at(rows["group_hour"], v_gh), _at(cols["v"]), -np.ones(v_group.size)),
+        (_at(rows["site_hour"], entry_cell), _at(cols["y"], entry_y), power[y_job[entry_y]]),
+        (_at(rows["site_hour"], v_cell), _at(cols["v"]), np.ones(v_group.size)),
+        (_at(rows["site_hour"]), _at(cols["g"]), -np.ones(cells.size)),
+        (_at(rows["valid"], strong_of), _at(cols["y"], entry_y[strong]), excess[strong]),
+        (_at(rows["valid"]), _at(cols["g"], strong_cells), -np.ones(strong_cells.size))]
+    row_index, col_index, values = (np.concatenate(x) for x in zip(*entries, strict=True))
+    matrix = scipy.sparse.csr_array((values, (row_index, col_index)), shape=(n_rows, n_cols))
+
+    runs = np.where([job.interruptible for job in jobs], duration, 1).astype(float)
+    row_lower, row_upper = np.empty(n_rows), np.empty(n_rows)
+    row_lower[rows["job"]] = row_upper[rows["job"]] = runs
+    row_lower[rows["group_hour"]] = row_upper[rows["group_hour"]] = 0.0
+    row_lower[rows["site_hour"]], row_upper[rows["site_hour"]] = -np.inf, renewable
+    row_lower[rows["valid"]], row_upper[rows["valid"]] = -np.inf, 0.0
+    col_upper = np.empty(n_cols)
+    col_upper[cols["y"]] = col_upper[cols["u"]] = 1.0
+    col_upper[cols["v"]] = np.inf
+    col_upper[cols["g"]] = free.ravel()[cells] - renewable + CAPACITY_TOLERANCE_W / W_PER_MW
+    # earlier hours first: TIE_BREAK of the scale per MWh, rising with the hour run
+    tie = OBJECTIVE_SCALE * TIE_BREAK / n_hours
+    cost = np.zeros(n_cols)
+    cost[cols["y"]] = tie * power[y_job] * y_span * (y_first + (y_span + 1) / 2)
+    cost[cols["u"]] = tie * power[u_job] * (u_hour + 1)
+    weight = timeline.marginal_pue * _grid_weights(timeline)[OBJECTIVE_METRIC[objective]]
+    cost[cols["g"]], to_objective = _grid_costs(weight.ravel()[cells])
+    integer = np.zeros(n_cols, dtype=bool)
+    integer[cols["y"]] = True
+    problem = Problem(cost=cost, col_lower=np.zeros(n_cols), col_upper=col_upper, matrix=matrix,
+                      row_lower=row_lower, row_upper=row_upper, integer=integer)
+    columns = {**cols, "y_job": y_job, "y_row": y_row, "y_first": y_first, "u_job": u_job,
+               "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh,
+               "to_objective": to_objective}
+    return problem, columns
+
+
+@dataclass(frozen=True)
+class Solved:
+    """What HiGHS gave: ``status`` (a Plan status), the columns' values ``x`` (None when it
+    found no solution) and the relative MIP gap (0 for a linear program solved)."""
+    status: str
+    x: np.ndarray | None
+    mip_gap: float
+
+
+def _highs_lp(problem: Problem) -> highspy.HighsLp:
+    """``problem`` as HiGHS's own model, its matrix row-wise."""
+    lp = highspy.HighsLp()
+    lp.num_row_, lp.num_col_ = problem.matrix.shape
+    lp.col_cost_ = problem.cost
+    lp.col_lower_, lp.col_upper_ = problem.col_lower, problem.col_upper
+    lp.row_lower_, lp.row_upper_ = problem.row_lower, problem.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_ = problem.matrix.indptr, problem.matrix.indices
+    lp.a_matrix_.value_ = problem.matrix.data
+    if problem.integer.any():  # without, HiGHS solves a linear program (and reports no gap)
+        lp.integrality_ = np.where(problem.integer, highspy.HighsVarType.kInteger,
+                                   highspy.HighsVarType.kContinuous).tolist()
+    return lp
+
+
+def solve(problem: Problem, time_limit_s: float | None = None) -> Solved:
+    """``problem`` solved by HiGHS through its own Python interface, highspy, with HIGHS_OPTIONS
+    and, when given, a time limit [s]."""
+    highs = highspy.Highs()
+    for option, value in HIGHS_OPTIONS.items():
+        highs.setOptionValue(option, value)
+    if time_limit_s is not None:
+        highs.setOptionValue("time_limit", float(time_limit_s))
+    highs.passModel(_highs_lp(problem))
+    highs.run()
+    status = SOLVER_STATUS.get(highs.getModelStatus(), "failed")
+    info = highs.getInfo()
+    found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
+    x = np.array(highs.getSolution().col_value) if found else None
+    if problem.integer.any():
+        gap = float(info.mip_gap)
+    else:
+        gap = 0.0 if status == "optimal" else float("nan")
+    return Solved(status, x, gap)
+
+
+def _northwest_corner(group_a, a, group_b, b):
+    """Pairs ``(i, k, amount)`` splitting, within each group, the amounts ``a`` over the amounts
+    ``b`` (totals equal to the solver's tolerance: ``a`` is rescaled to ``b``'s), both filled in
+    order: the north-west corner rule of the transportation problem, which splits each ``a_i``
+    over few ``b_k``. Laid end to end, the groups then meet at the same points up to rounding,
+    so a pair across two groups has a negligible amount."""
+    n = max(group_a.max(initial=-1), group_b.max(initial=-1)) + 1
+    total_a = np.bincount(group_a, weights=a, minlength=n)
+    total_b = np.bincount(group_b, weights=b, minlength=n)
+    scale = np.divide(total_b, total_a, out=np.zeros(n), where=total_a > 0)
+    order_a, order_b = np.argsort(group_a, kind="stable"), np.argsort(group_b, kind="stable")
+    ends_a = np.cumsum((a * scale[group_a])[order_a])
+    ends_b = np.cumsum((b * (total_a > 0)[group_b])[order_b])
+    points = np.unique(np.concatenate([[0.0], ends_a, ends_b]))
+    middle = (points[:-1] + points[1:]) / 2
+    i = order_a[np.minimum(np.searchsorted(ends_a, middle), a.size - 1)]
+    k = order_b[np.minimum(np.searchsorted(ends_b, middle), b.size - 1)]
+    return i, k, np.diff(points)
+
+
+def _milp_runs(jobs, columns, x) -> list:
+    """Per job, (site row, hour index, fraction) arrays of the solver's answer ``x``: a rigid
+    job's start with the largest value; interruptible jobs' power per group-hour split over the
+    group's site powers there by :func:`_northwest_corner`."""
+    c = columns
+    power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
+    iu, iv, amount = _northwest_corner(c["u_gh"], power[c["u_job"]] * x[c["u"]],
+                                       c["v_gh"], x[c["v"]])
+    fraction = amount / power[c["u_job"][iu]]
+    kept = fraction > MIN_FRACTION  # drops rounding slivers, also those across groups
+    iu, iv, fraction = iu[kept], iv[kept], np.minimum(fraction[kept], 1.0)
+    runs = []
+    for j, job in enumerate(jobs):
+        if job.interruptible:
+            mine = c["u_job"][iu] == j
+            runs.append((c["v_row"][iv[mine]], c["u_hour"][iu[mine]], fraction[mine]))
+        else:
+            starts = np.flatnonzero(c["y_job"] == j)
+            v = starts[np.argmax(x[starts])]
+            hours = c["y_first"][v] + np.arange(job.duration_h)
+            runs.append((np.full(hours.size, c["y_row"][v]), hours, np.ones(hours.size)))
+    return runs
+
+
+def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
+                status: str = "greedy") -> Plan:
+    """Rigid jobs placed one at a time, largest IT energy first (ties: in the given order),
+    each at the best option of :func:`twin.schedule.search_windows` on the timeline with the
+    jobs placed before it committed; then the interruptible jobs together, by the linear
+    program of :func:`plan` on the capacity and headroom the rigid jobs left (one at a time like
+    the rigid ones when that program has no solution). ``status`` is reported in the Plan.
+    JobDoesNotFit names a job that does not fit."""
+    _check_objective(objective)
+    jobs = list(jobs)
+    t0 = clock.perf_counter()
+    runs = [None] * len(jobs)
+    by_energy = sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h)
+    current = _one_by_one(timeline, jobs, [j for j in by_energy if not jobs[j].interruptible],
+                          objective, runs)
+    flexible = [j for j in by_energy if jobs[j].interruptible]
+    if flexible:
+        lp = None
+        try:
+            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
+            lp = solve(problem)  # no integer columns: a linear program
+        except JobDoesNotFit:
+            pass  # placed one at a time below, which names the job in the jobs given
+        if lp is not None and lp.x is not None:
+            placed = _milp_runs([jobs[j] for j in flexible], columns, lp.x)
+            for j, run in zip(flexible, placed, strict=True):
+                runs[j] = run
+        else:
+            _one_by_one(current, jobs, flexible, objective, runs)
+    return _plan_of_runs(timeline, jobs, runs, objective, status=status, mip_gap=float("nan"),
+                         solve_seconds=clock.perf_counter() - t0, method="greedy")
+
+
+def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
+         time_limit_s: float = 10.0) -> Plan:
+    """All ``jobs`` placed jointly to minimise the objective summed over site-hours (grid
+    energy, emissions or cost of the grid power max(b (jobs' IT - headroom), 0)), each
+    site-hour's jobs within its free capacity; ties go to earlier hours (a tie-break of 1e-6 of
+    the objective's scale). Solved by HiGHS (:func:`solve`) within ``time_limit_s``;
+    when it finds no solution, the greedy plan of :func:`plan_greedy`, and when the time limit
+    stops it, the better of its solution and the greedy plan. An interruptible job may move
+    between its sites from hour to hour and run fractions of hours there, never more than its
+    power at once. JobDoesNotFit names a job that fits nowhere."""
+    _check_objective(objective)
+    jobs = list(jobs)
+    if not jobs:
+        raise ValueError("no jobs to plan")
+    if not time_limit_s > 0:
+        raise ValueError(f"time_limit_s must be > 0; got {time_limit_s}")
+    problem, columns = _milp_problem(timeline, jobs, objective)
+    t0 = clock.perf_counter()
+    result = solve(problem, time_limit_s)
+    seconds = clock.perf_counter() - t0
+    status = result.status
+    if result.x is None:  # infeasible, or stopped before a solution
+        return plan_greedy(timeline, jobs, objective, status=status)
+    solved = _plan_of_runs(timeline, jobs, _milp_runs(jobs, columns, result.x), objective,
+                           status=status, mip_gap=result.mip_gap, solve_seconds=seconds,
+                           method="milp")
+    if status == "optimal":
+        return solved
+    try:  # a time-limited solution may be worse than the greedy plan
+        greedy = plan_greedy(timeline, jobs, objective, status=status)
+    except JobDoesNotFit:
+        return solved
+    return greedy if greedy.objective_value < solved.objective_value else solved
