@@ -147,6 +147,35 @@ def test_capacity_is_never_oversubscribed_and_frees_on_cancel_and_expiry(client,
     assert reserve(client, B, start=NOW + timedelta(hours=3), mw=0.1).status_code == 201
 
 
+def test_advertised_headroom_is_reservable_and_one_watt_more_is_not(client, data):
+    """Available IT power and headroom never exceed what fits (the site's IT capacity less what
+    is held); reserving exactly the advertised headroom succeeds at several sites and hours;
+    where it is the whole free capacity, one watt more is refused."""
+    start, hours = NOW, 24 * 7
+    params = {"start": iso(start), "end": iso(start + timedelta(hours=hours)),
+              "variables": "it_available_power_w,it_headroom_w"}
+    for site in ("ulanqab", "hami", "turpan", "zhongwei"):
+        capacity = data.catalog[site].it.capacity_w
+        values = client.get(f"/v1/sites/{site}/timeseries", params=params).json()["values"]
+        available, headroom = (np.array(values[k]) for k in ("it_available_power_w",
+                                                             "it_headroom_w"))
+        assert (available <= capacity).all() and (headroom <= capacity).all(), site
+        full = np.flatnonzero(headroom == capacity)
+        part = np.flatnonzero((headroom > 0) & (headroom < capacity))
+        assert full.size and part.size, site  # a week has hours of both kinds at these sites
+        for i in (full[0], part[0]):
+            t = start + timedelta(hours=int(i))
+            held = reserve(client, A, site=site, start=t, hours=1, mw=headroom[i] / 1e6)
+            assert held.status_code == 201, (site, t, held.text)
+        t = start + timedelta(hours=int(full[0]))
+        more = reserve(client, B, site=site, start=t, hours=1, mw=1e-6)  # one watt
+        assert more.status_code == 409 and "capacity" in more.json()["detail"], more.text
+        after = client.get(f"/v1/sites/{site}/timeseries", params={
+            "start": iso(t), "end": iso(t + timedelta(hours=1)),
+            "variables": "it_headroom_w"}).json()["values"]["it_headroom_w"]
+        assert after == [0.0]
+
+
 def test_headroom_counts_reservations(client):
     params = {"start": iso(NOW), "end": iso(NOW + timedelta(hours=24)),
               "variables": "it_available_power_w,it_headroom_w"}

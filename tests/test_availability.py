@@ -43,7 +43,8 @@ def facility_model(sites, wx, ds):
 
 def brute_force(sites, wx, ds, steps=2001):
     """Largest IT power with facility power <= renewable power, every site-hour, by evaluating the
-    facility at ``steps`` utilisations from 0 to 1 (the run's setpoints)."""
+    facility at ``steps`` utilisations from 0 to 1 (the run's setpoints), at most the site's IT
+    capacity (what can be scheduled there)."""
     model, setpoints = facility_model(sites, wx, ds)
     supply = ds["renewable_power"].values
     best = np.zeros(supply.shape)
@@ -51,7 +52,7 @@ def brute_force(sites, wx, ds, steps=2001):
         out = model.evaluate(*setpoints, utilisation=u)
         it = np.broadcast_to(out["it_power"], supply.shape)
         best = np.where(out["facility_power"] <= supply, np.maximum(best, it), best)
-    return best
+    return np.minimum(best, np.array([s.it.capacity_w for s in sites])[:, None])
 
 
 def test_available_it_power_matches_brute_force(small):

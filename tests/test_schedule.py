@@ -216,6 +216,19 @@ def test_timeline_refuses_bad_arrays():
         Timeline(**{**vars(good), "time": good.time + pd.Timedelta(minutes=30)})
 
 
+def test_headroom_is_never_more_than_what_fits():
+    """One definition of what fits: committed + P <= capacity; the headroom given above the free
+    capacity is taken down to it, and a job of exactly the headroom then fits there."""
+    timeline = make_timeline(np.full((2, 4), 12.0), capacity_mw=(10.0, 8.0),
+                             committed_mw=np.array([[0.0, 3.0, 10.0, 11.0]] * 2))
+    np.testing.assert_array_equal(timeline.it_headroom_w / MW,
+                                  [[10.0, 7.0, 0.0, 0.0], [8.0, 5.0, 0.0, 0.0]])
+    options = search_windows(timeline, job(7.0, 1, 1, 2, sites=("a",)))
+    assert options[0].renewable_fraction == 1.0
+    with pytest.raises(JobDoesNotFit):
+        search_windows(timeline, job(7.0 + 1e-6, 1, 1, 2, sites=("a",)))
+
+
 def test_select_and_with_committed():
     timeline = make_timeline(np.full((2, 24), 3.0))
     sub = timeline.select(sites=["b"], start=at(6), end=at(12))

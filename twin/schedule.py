@@ -77,7 +77,12 @@ def _show_mw(watts: float) -> str:
 class Timeline:
     """What a scheduler needs per site-hour: ``(S,)`` capacities and ``(S, T)`` arrays [W, 1,
     g kWh-1, currency kWh-1] on hourly UTC ``time`` (naive times are taken as UTC). The arrays
-    are copied and made read-only; NaN, negative or misshapen values raise ``ValueError``."""
+    are copied and made read-only; NaN, negative or misshapen values raise ``ValueError``.
+
+    What fits, one definition for window search, plans, reservations and the headroom the
+    service advertises: committed + P <= capacity. The headroom (IT power renewables can still
+    carry) is therefore never more than the free capacity, capacity - committed: a larger value
+    given is taken down to it."""
 
     site_ids: tuple[str, ...]
     time: pd.DatetimeIndex
@@ -119,6 +124,8 @@ class Timeline:
                                  f"{_show_time(time[t])}; it must be finite and "
                                  f"{'> 0' if positive else '>= 0'}")
             arrays[name] = a
+        free = np.maximum(capacity[:, None] - arrays["it_committed_w"], 0.0)
+        arrays["it_headroom_w"] = np.minimum(arrays["it_headroom_w"], free)
         for name, a in arrays.items():
             a.setflags(write=False)
             object.__setattr__(self, name, a)

@@ -305,7 +305,10 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         curves = plant.pop("load_curve_it_power"), plant.pop("load_curve_facility_power")
         supply = renewable + (flows["battery_dischargeable_power"] if battery_policy ==
                               "balance" else 0.0)
-        available = available_it_power(supply, *curves)
+        # what fits: never more than the site's IT capacity, which reservations and plans
+        # respect (the servers' full-load draw may exceed it by up to 10 %)
+        capacity = np.array([s.it.capacity_w for s in sites])[:, None]
+        available = np.minimum(available_it_power(supply, *curves), capacity)
         committed = _committed(it_committed_power, ids, time)
         intercept, slope, error = linear_form(*curves)
         flows.update(it_available_power=available, it_committed_power=committed,

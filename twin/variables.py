@@ -120,7 +120,8 @@ VARIABLES: dict[str, Variable] = {
     "grid_import_capacity": Variable("W", "grid import capacity"),
     # availability for schedulers (twin.facility)
     "it_available_power": Variable("W", "largest IT power the renewables (and battery, by "
-                                   "policy) can carry after that hour's cooling and losses"),
+                                   "policy) can carry after that hour's cooling and losses, at "
+                                   "most the IT capacity"),
     "it_committed_power": Variable("W", "IT power already committed (reservations)"),
     "it_headroom": Variable("W", "available IT power minus committed IT power, at least 0"),
     "facility_power_intercept": Variable("W", "a of facility power ~= a + b IT power (fixed "
