@@ -8,6 +8,8 @@ year mapped onto calendar dates). Every bad request gets a 4xx with a reason."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -18,9 +20,9 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import schemas
-from api.routes import carbon_aware, dashboard, plans, reservations, sites, windows
+from api.routes import carbon_aware, dashboard, health, plans, reservations, sites, windows
 from api.settings import Settings
-from api.store import CapacityExceeded, IdempotencyConflict, Store
+from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, Store
 from twin._version import __version__
 from twin.outlook import Outlook
 from twin.schedule import JobDoesNotFit
@@ -65,6 +67,32 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
+DESCRIPTION = """\
+Where and when to run compute on renewable power: the hourly results of the desert data-center
+twin (renewable generation, facility power and PUE, the IT power renewables can carry) for every
+catalog site, on calendar hours.
+
+- **sites**: the catalog, each site's annual figures, and hourly values (`it_headroom_w` is
+  the IT power renewables can still carry after every tenant's reservations; all of it can be
+  reserved).
+- **scheduling**: ranked windows for one job, joint plans for many.
+- **reservations**: hold IT power at a site over whole UTC hours (needs an API key: the
+  Authorize button; `X-API-Key` header). Never more than the site's IT capacity in any hour,
+  across all tenants.
+- **Carbon Aware SDK**: the Green Software Foundation SDK's endpoints over the sites.
+
+Times are ISO 8601 with a zone (UTC in answers); units are in field names. Every answer derived
+from the twin says which data answered (`data_mode`: `typical_year`, the climate year mapped
+onto calendar dates, or `forecast`). Bad requests get a 4xx with a reason (`detail`).
+"""
+LOG = logging.getLogger("uvicorn.error")  # uvicorn's own log: shown at --log-level info
+TAGS = [{"name": "sites", "description": "The catalog and each site's hourly values."},
+        {"name": "scheduling", "description": "Window search and joint plans."},
+        {"name": "reservations", "description": "IT power held per tenant (API key)."},
+        {"name": "Carbon Aware SDK", "description": "The GSF Carbon Aware SDK's endpoints."},
+        {"name": "service", "description": "Liveness and readiness."}]
+
+
 def readable(errors) -> str:
     """Validation errors as one line: ``where: what`` for each, ``;``-separated."""
     return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
@@ -72,15 +100,30 @@ def readable(errors) -> str:
 
 
 async def _invalid(request: Request, err: RequestValidationError):
-    # the Carbon Aware SDK answers bad parameters with 400; the rest of the API with 422
-    status = 400 if request.url.path.startswith("/emissions/") else 422
-    return JSONResponse({"detail": readable(err.errors())}, status)
+    # the Carbon Aware SDK's endpoints answer bad parameters as the SDK does (400, ASP.NET's
+    # ValidationProblemDetails); the rest of the API with 422 and a reason
+    if request.url.path.startswith(carbon_aware.PATHS):
+        return carbon_aware.validation_problem(err)
+    return JSONResponse({"detail": readable(err.errors())}, 422)
 
 
 def _status(code: int):
     async def handler(request: Request, err: Exception):
         return JSONResponse({"detail": str(err)}, code)
     return handler
+
+
+def _load(app: FastAPI, settings: Settings):
+    """Simulate every site (seconds) into ``app.state.data``, or keep the error that stopped it
+    in ``app.state.load_error`` (GET /ready and /health report it)."""
+    try:
+        app.state.data = Outlook(settings.year, settings.seed, settings.battery_policy,
+                                 settings.sites_dir, settings.forecast_dir)
+        LOG.info("ready: %d sites simulated for the climate year %d", len(app.state.data.catalog),
+                 settings.year)
+    except Exception as err:  # any failure is reported (/ready, /health), none kills the server
+        app.state.load_error = f"{type(err).__name__}: {err}"
+        LOG.error("loading the sites' data failed: %s", app.state.load_error)
 
 
 def create_app(settings: Settings | None = None, data: Outlook | None = None,
@@ -91,23 +134,26 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        if app.state.data is None:
-            app.state.data = Outlook(settings.year, settings.seed, settings.battery_policy,
-                                     settings.sites_dir, settings.forecast_dir)
+        if app.state.data is None:  # loaded beside the server: /health answers at once
+            threading.Thread(target=_load, args=(app, settings), daemon=True,
+                             name="twin-outlook").start()
         yield
 
     problem = {"model": schemas.Problem}
+    # /docs and /redoc: api/routes/dashboard.py serves them offline (FastAPI's own load their
+    # scripts from a CDN)
     app = FastAPI(title="desert-twin scheduling service", version=__version__,
-                  lifespan=lifespan, description=__doc__,
+                  lifespan=lifespan, description=DESCRIPTION, openapi_tags=TAGS,
+                  docs_url=None, redoc_url=None,
                   responses={400: problem, 413: problem, 422: problem})
     app.state.settings, app.state.store = settings, Store(settings.db_path)
-    app.state.data, app.state.clock = data, clock
+    app.state.data, app.state.load_error, app.state.clock = data, None, clock
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(JobDoesNotFit, _status(422))
-    for conflict in (CapacityExceeded, IdempotencyConflict):
+    for conflict in (CapacityExceeded, IdempotencyConflict, NotHeld):
         app.add_exception_handler(conflict, _status(409))
-    for module in (sites, windows, plans, carbon_aware, reservations, dashboard):
+    for module in (health, sites, windows, plans, carbon_aware, reservations, dashboard):
         app.include_router(module.router)
     # after the dashboard's own /static/plotly.min.js
     app.mount("/static", StaticFiles(directory=dashboard.STATIC), name="static")

@@ -4,7 +4,13 @@ script ``twin`` is this module's ``app``)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,9 +43,14 @@ def serve(
         min=1, help="Server processes (each simulates the sites at start-up; they share the "
                     "reservations database).")] = 1,
     sites_dir: SitesDir = None,
+    log_level: Annotated[str, typer.Option(
+        help="critical | error | warning | info (an access-log line per request) | debug.")
+    ] = "info",
 ):
-    """The scheduling service: HTTP API under /v1 (OpenAPI at /docs). API keys for writes come
-    from the environment: TWIN_API_KEYS="key1:tenant1,key2:tenant2"."""
+    """The scheduling service: the dashboard at /, the HTTP API under /v1, its docs at /docs.
+    It answers /health at once and everything else once the sites are simulated (GET /ready;
+    a line says so). API keys for writes come from the environment:
+    TWIN_API_KEYS="key1:tenant1,key2:tenant2"."""
     import uvicorn
 
     given = {"db_path": db, "year": year, "battery_policy": battery_policy,
@@ -53,8 +64,40 @@ def serve(
         catalog = load_catalog(settings.sites_dir)
     except (SiteError, ValueError) as err:
         raise fail(err) from None
-    err_console.print(f"simulating {len(catalog)} sites for the climate year {settings.year} in "
-                      f"{workers} process(es), then serving on http://{host}:{port}/v1 "
-                      f"(reservations in {settings.db_path})")
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    err_console.print(f"starting on {url}/ in {workers} process(es): simulating {len(catalog)} "
+                      f"sites for the climate year {settings.year} (reservations in "
+                      f"{settings.db_path})", highlight=False, soft_wrap=True)
+    watch = _Readiness(url)
+    threading.Thread(target=watch.run, daemon=True).start()
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                log_level=log_level, access_log=True)
+    if watch.failure:
+        raise fail(ValueError(watch.failure))
+
+
+class _Readiness:
+    """Polls GET /ready of the service just started: says once when it is ready; when loading
+    failed, stops the server (SIGINT, as Ctrl-C does) so that `twin serve` exits with it."""
+
+    def __init__(self, url: str):
+        self.url, self.failure = url, None
+
+    def run(self):
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/ready", timeout=5) as answer:
+                    sites = json.load(answer)["sites"]
+                err_console.print(f"ready: {self.url}/ (dashboard), {self.url}/v1/sites, "
+                                  f"{self.url}/docs; {sites} sites", highlight=False,
+                                  soft_wrap=True)
+                return
+            except urllib.error.HTTPError as err:
+                detail = json.loads(err.read() or b"{}").get("detail", "")
+                if "failed" in detail:
+                    self.failure = detail
+                    os.kill(os.getpid(), signal.SIGINT)
+                    return
+            except OSError:  # not listening yet
+                pass
+            time.sleep(0.2)

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 
 from api.settings import Settings
 from api.store import Store
@@ -25,7 +26,17 @@ async def _settings(request: Request) -> Settings:
 
 
 async def _outlook(request: Request) -> Outlook:
-    return request.app.state.data
+    state = request.app.state
+    if state.data is None:
+        raise HTTPException(503, not_ready(state), headers={"Retry-After": "5"})
+    return state.data
+
+
+def not_ready(state) -> str:
+    """Why the service cannot answer from the twin's data yet."""
+    if state.load_error:
+        return f"loading the sites' data failed: {state.load_error}"
+    return "the service is still simulating the sites (seconds after start-up): retry shortly"
 
 
 async def _store(request: Request) -> Store:
@@ -36,7 +47,13 @@ async def _now(request: Request) -> datetime:
     return request.app.state.clock()
 
 
-async def _tenant(request: Request, x_api_key: Annotated[str | None, Header()] = None) -> str:
+# the OpenAPI security scheme (Swagger UI's Authorize button); 401 with a reason, below
+API_KEY = APIKeyHeader(name=API_KEY_HEADER, auto_error=False,
+                       description="an API key of the service (TWIN_API_KEYS): writes need one")
+
+
+async def _tenant(request: Request, x_api_key: Annotated[str | None, Security(API_KEY)] = None
+                  ) -> str:
     keys = request.app.state.settings.api_keys
     if not x_api_key:
         raise HTTPException(401, f"this needs an API key in the {API_KEY_HEADER} header")

@@ -62,6 +62,14 @@ class JobIn(_In):
     """A compute job: its IT power (MW, or a GPU count and model) for a duration, a window it must
     run in, where it may run, and whether it can pause and resume (interruptible)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "train-a", "it_power_mw": 4.0, "duration_h": 8,
+         "earliest_start": "2026-07-01T00:00:00Z", "deadline": "2026-07-03T00:00:00Z",
+         "sites": ["hami", "ulanqab"]},
+        {"name": "serve-b", "gpu_count": 512, "gpu_model": "H100", "duration_h": 4,
+         "deadline": "2026-07-02T00:00:00Z", "kind": "inference", "latency_budget_ms": 40,
+         "user_region": "shanghai"}]})
+
     name: str = Field("", max_length=200)
     it_power_mw: float | None = Field(None, gt=0, le=1000, description="IT power [MW]")
     gpu_count: int | None = Field(None, gt=0, le=10_000_000)
@@ -96,11 +104,23 @@ class JobIn(_In):
 
 
 class SearchIn(JobIn):
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"it_power_mw": 4.0, "duration_h": 8, "deadline": "2026-07-03T00:00:00Z",
+         "objective": "carbon", "limit": 3, "sites": ["hami", "zhongwei", "ulanqab"]}]})
     objective: Objective = "grid_energy"
     limit: int = Field(10, gt=0, le=50, description="ranked options returned")
 
 
 class PlanIn(_In):
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"jobs": [{"name": "train-a", "it_power_mw": 3.0, "duration_h": 10,
+                   "deadline": "2026-07-03T00:00:00Z"},
+                  {"name": "train-b", "it_power_mw": 2.0, "duration_h": 12,
+                   "deadline": "2026-07-03T00:00:00Z", "interruptible": True,
+                   "sites": ["hami", "golmud"]}],
+         "objective": "carbon"}]})
     jobs: list[JobIn] = Field(min_length=1)
     objective: Objective = "grid_energy"
     time_limit_s: float | None = Field(None, gt=0, le=60)
@@ -139,6 +159,10 @@ class RunOut(BaseModel):
 
 
 class BlockIn(_In):
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"site": "ulanqab", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T08:00:00Z",
+         "it_power_mw": 4.0}]})
     site: SiteId
     start: Time = Field(description="a whole UTC hour")
     end: Time = Field(description="a whole UTC hour after start")
@@ -180,7 +204,7 @@ class PlanOut(BaseModel):
 
 
 TTL = Field(None, gt=0, le=366 * 24 * 3600,
-            description="how long the hold lasts (default: the service's)")
+            description="how long the hold lasts from now [s] (default: until its block ends)")
 
 
 class ReservationIn(BlockIn):
@@ -188,8 +212,23 @@ class ReservationIn(BlockIn):
 
 
 class ReservationsIn(_In):
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reservations": [{"site": "ulanqab", "start": "2026-07-01T00:00:00Z",
+                           "end": "2026-07-01T08:00:00Z", "it_power_mw": 3.0},
+                          {"site": "hami", "start": "2026-07-01T04:00:00Z",
+                           "end": "2026-07-01T06:00:00Z", "it_power_mw": 1.5}]}]})
     reservations: list[BlockIn] = Field(min_length=1, description=(
         "held all or none; as many as the body limit allows"))
+    ttl_s: int | None = TTL
+
+
+class ReservationPatch(_In):
+    """Extend a held reservation (``ttl_s`` from now) or confirm it (no ``ttl_s``: held until
+    its block ends)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"ttl_s": 3600}, {}]})
+
     ttl_s: int | None = TTL
 
 
@@ -225,6 +264,11 @@ class TimeseriesOut(BaseModel):
     data_mode: str
     time: list[datetime]
     values: dict[str, list[float | None]]
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "ready"]
+    sites: int | None = Field(None, description="sites simulated (readiness)")
 
 
 class Problem(BaseModel):

@@ -38,7 +38,6 @@ class Settings(BaseModel):
     max_jobs: Annotated[int, Field(gt=0)] = 200
     max_body_bytes: Annotated[int, Field(gt=0)] = 1_000_000
     plan_time_limit_s: Annotated[float, Field(gt=0)] = 10.0
-    reservation_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600  # default hold of a reservation
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

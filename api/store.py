@@ -50,6 +50,15 @@ class IdempotencyConflict(Exception):
     """The idempotency key was used before with a different request."""
 
 
+class NotHeld(Exception):
+    """The reservation has expired or was cancelled."""
+
+
+# what each status means in SQL, at the hour number ``?`` of now
+STATUS_SQL = {"held": "(cancelled = 0 AND expires_h > ?)",
+              "expired": "(cancelled = 0 AND expires_h <= ?)", "cancelled": "(cancelled = 1)"}
+
+
 def hour_number(t: datetime) -> float:
     return (t - EPOCH) / timedelta(hours=1)
 
@@ -111,11 +120,12 @@ class Store:
         db.execute("PRAGMA synchronous=FULL")
         return db
 
-    def reserve(self, tenant: str, blocks: list[Block], ttl: timedelta, now: datetime,
+    def reserve(self, tenant: str, blocks: list[Block], ttl: timedelta | None, now: datetime,
                 idempotency_key: str | None = None) -> tuple[list[Reservation], bool]:
         """Hold every block, or none (CapacityExceeded naming the first that does not fit,
-        counting the blocks before it): one transaction. Replaying ``idempotency_key`` with the
-        same blocks returns the reservations made the first time, and False."""
+        counting the blocks before it): one transaction. Each hold lasts ``ttl`` from ``now``,
+        or without one until its block ends. Replaying ``idempotency_key`` with the same blocks
+        returns the reservations made the first time, and False."""
         requests = [json.dumps([b.site, b.start.isoformat(), b.end.isoformat(), b.it_power_w])
                     for b in blocks]
         # the first block keeps the key itself (as a single reservation does), the others #i
@@ -151,7 +161,8 @@ class Store:
                            "site, start_h, end_h, it_power_w, created, expires_h) VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            (ids[-1], tenant, keys[i], request, b.site, start_h, end_h,
-                            b.it_power_w, now.isoformat(), hour_number(now + ttl)))
+                            b.it_power_w, now.isoformat(),
+                            hour_number(b.end if ttl is None else now + ttl)))
             db.execute("COMMIT")
             return [self.get(i) for i in ids], True
         finally:
@@ -186,11 +197,57 @@ class Store:
         finally:
             db.close()
 
-    def list(self, tenant: str) -> list[Reservation]:
+    def list(self, tenant: str, now: datetime, *, status: str | None = None,
+             site: str | None = None, start: datetime | None = None, end: datetime | None = None,
+             limit: int | None = None, offset: int = 0) -> tuple[list[Reservation], int]:
+        """The tenant's reservations with ``status`` (held, expired or cancelled) at ``site``
+        overlapping [start, end), in order of start; ``limit`` of them from ``offset``, and how
+        many there are in all."""
+        where, args = ["tenant = ?"], [tenant]
+        if status is not None:
+            where.append(STATUS_SQL[status])
+            args += [hour_number(now)] * STATUS_SQL[status].count("?")
+        for clause, value in (("site = ?", site),
+                              ("end_h > ?", None if start is None else hour_number(start)),
+                              ("start_h < ?", None if end is None else hour_number(end))):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        condition = " AND ".join(where)
         db = self._connect()
         try:
-            return [Reservation.from_row(r) for r in db.execute(
-                "SELECT * FROM reservations WHERE tenant = ? ORDER BY start_h, created", (tenant,))]
+            total = db.execute(f"SELECT count(*) FROM reservations WHERE {condition}",
+                               args).fetchone()[0]
+            rows = db.execute(f"SELECT * FROM reservations WHERE {condition} ORDER BY start_h, "
+                              "created, id LIMIT ? OFFSET ?",
+                              [*args, -1 if limit is None else limit, offset])
+            return [Reservation.from_row(r) for r in rows], total
+        finally:
+            db.close()
+
+    def extend(self, reservation_id: str, tenant: str, ttl: timedelta | None,
+               now: datetime) -> Reservation | None:
+        """The tenant's held reservation held for ``ttl`` from now, or without one until its
+        block ends (confirmed); None when the tenant has no such reservation; NotHeld when it
+        has expired or was cancelled (its capacity may be gone: reserve again)."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
+                             (reservation_id, tenant)).fetchone()
+            if row is None:
+                db.execute("ROLLBACK")
+                return None
+            res = Reservation.from_row(row)
+            if res.status(now) != "held":
+                db.execute("ROLLBACK")
+                raise NotHeld(f"reservation {reservation_id!r} is {res.status(now)}: its "
+                              "capacity may be gone; reserve again")
+            expires = res.end if ttl is None else now + ttl
+            db.execute("UPDATE reservations SET expires_h = ? WHERE id = ?",
+                       (hour_number(expires), reservation_id))
+            db.execute("COMMIT")
+            return self.get(reservation_id)
         finally:
             db.close()
 

@@ -4,6 +4,8 @@ reason, never a 500). The twin's data are computed once for the module (catalog,
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -287,27 +289,6 @@ def test_reservations_take_capacity_from_the_search(client, data):
     assert r.status_code == 422 and "golmud" in r.json()["detail"]
 
 
-def test_carbon_aware_sdk_forecast(client, data):
-    params = {"location": ["hami", "wuhu"], "dataStartAt": "2026-07-01T00:00:00Z",
-              "dataEndAt": "2026-07-02T00:00:00Z", "windowSize": 120}
-    r = client.get("/emissions/forecasts/current", params=params)
-    assert r.status_code == 200, r.text
-    forecasts = r.json()
-    assert [f["location"] for f in forecasts] == ["hami", "wuhu"]
-    wuhu = forecasts[1]
-    values = [p["value"] for p in wuhu["forecastData"]]
-    assert len(values) == 24 and all(p["duration"] == 120 for p in wuhu["forecastData"])
-    assert wuhu["optimalDataPoints"][0]["value"] == min(values)
-    # independently: the grid's share of the facility's supply times the grid intensity, hourly,
-    # averaged over two hours
-    climate = data.ds.sel(site="wuhu", time=slice("2025-07-01T00:00", "2025-07-02T00:00"))
-    hourly = (climate["grid_import"] / climate["facility_power"] * climate["carbon_intensity"])
-    np.testing.assert_allclose(values, (hourly.values[:-1] + hourly.values[1:]) / 2)
-    bad = client.get("/emissions/forecasts/current", params={"location": "atlantis"})
-    assert bad.status_code == 400 and "atlantis" in bad.text
-    assert client.get("/emissions/forecasts/current").status_code == 400
-
-
 def fibre_round_trip_ms(site, lat, lon) -> float:
     """Independent check: spherical law of cosines, 1.5 x route, light at c / 1.468."""
     p1, p2 = np.radians(site.latitude), np.radians(lat)
@@ -497,3 +478,120 @@ def test_times_outside_the_supported_years_are_refused(client, path, params):
 def test_job_times_outside_the_supported_years_are_refused(client):
     r = client.post("/v1/plans", json={"jobs": [job(earliest_start="0001-01-01T00:00:00+00:01")]})
     assert r.status_code == 422 and "outside the years" in r.text
+
+
+def test_every_request_body_has_an_example_the_service_accepts(client):
+    """The OpenAPI document gives an example for every request body (Swagger UI's "Try it
+    out" starts from it), and each example is accepted as it stands."""
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    rid = reserve(client, A, start=NOW + timedelta(days=2)).json()["id"]
+    tried = 0
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            if "requestBody" not in op:
+                continue
+            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            array = schema.get("type") == "array"  # a batch: its items' examples, as a list
+            ref = (schema["items"] if array else schema)["$ref"]
+            examples = schemas[ref.rsplit("/", 1)[1]].get("examples")
+            assert examples, (method, path)
+            for example in examples:
+                r = client.request(method.upper(), path.format(reservation_id=rid),
+                                   json=[example] if array else example, headers=A)
+                assert r.status_code in (200, 201), (path, example, r.text)
+                tried += 1
+    assert tried >= 7
+
+
+def test_a_hold_lasts_until_its_block_ends_unless_given_a_ttl(client, clock):
+    """A reservation for next week does not expire tomorrow: without ttl_s it is held until its
+    block ends; ttl_s makes a tentative hold, which PATCH extends or confirms."""
+    start = NOW + timedelta(days=7)
+    made = reserve(client, A, start=start, hours=4)
+    assert made.status_code == 201
+    location = made.headers["Location"]
+    assert location == f"/v1/reservations/{made.json()['id']}"
+    assert made.json()["expires"].startswith(iso(start + timedelta(hours=4))[:19])
+    clock.now = start + timedelta(hours=3)
+    assert client.get(location, headers=A).json()["status"] == "held"
+    clock.now = start + timedelta(hours=4)
+    assert client.get(location, headers=A).json()["status"] == "expired"
+
+    clock.now = NOW
+    tentative = reserve(client, A, start=start, hours=4, ttl_s=3600).json()
+    rid = tentative["id"]
+    assert tentative["expires"].startswith(iso(NOW + timedelta(hours=1))[:19])
+    longer = client.patch(f"/v1/reservations/{rid}", json={"ttl_s": 7200}, headers=A)
+    assert longer.status_code == 200
+    assert longer.json()["expires"].startswith(iso(NOW + timedelta(hours=2))[:19])
+    assert client.patch(f"/v1/reservations/{rid}", json={}, headers=B).status_code == 404
+    confirmed = client.patch(f"/v1/reservations/{rid}", json={}, headers=A).json()
+    assert confirmed["expires"].startswith(iso(start + timedelta(hours=4))[:19])
+    lapsed = reserve(client, A, start=start, hours=4, mw=0.5, ttl_s=60).json()["id"]
+    clock.now = NOW + timedelta(minutes=2)
+    late = client.patch(f"/v1/reservations/{lapsed}", json={"ttl_s": 3600}, headers=A)
+    assert late.status_code == 409 and "expired" in late.json()["detail"]
+
+
+def test_listing_reservations_filters_and_pages(client, clock):
+    ids = [reserve(client, A, site=site, start=NOW + timedelta(hours=h), hours=2).json()["id"]
+           for site, h in (("golmud", 0), ("hami", 4), ("golmud", 8), ("hami", 12))]
+    client.delete(f"/v1/reservations/{ids[1]}", headers=A)
+    reserve(client, B, site="hami", start=NOW, hours=2)  # another tenant's: never listed
+
+    def listed(**params):
+        r = client.get("/v1/reservations", params=params, headers=A)
+        assert r.status_code == 200, r.text
+        return [x["id"] for x in r.json()], int(r.headers["X-Total-Count"])
+
+    assert listed() == (ids, 4)
+    assert listed(status="held") == ([ids[0], ids[2], ids[3]], 3)
+    assert listed(status="cancelled") == ([ids[1]], 1)
+    assert listed(status="held", limit=1) == ([ids[0]], 3)
+    assert listed(status="held", limit=1, offset=1) == ([ids[2]], 3)
+    assert listed(site="hami") == ([ids[1], ids[3]], 2)
+    assert listed(start=iso(NOW + timedelta(hours=5)), end=iso(NOW + timedelta(hours=9))) == \
+        ([ids[1], ids[2]], 2)
+    assert client.get("/v1/reservations", params={"status": "lost"},
+                      headers=A).status_code == 422
+
+
+def wait_for_status(c, path: str, status: int, seconds: float = 120.0):
+    deadline = time.monotonic() + seconds
+    while (r := c.get(path)).status_code != status:
+        assert time.monotonic() < deadline, f"{path} still {r.status_code}: {r.text}"
+        time.sleep(0.2)
+    return r
+
+
+def test_health_at_once_ready_once_the_sites_are_simulated(tmp_path, monkeypatch):
+    """The service answers /health while it simulates the sites; /ready and every route that
+    needs the data answer 503 with a reason until then, and 200 after."""
+    import api.app
+
+    gate, real = threading.Event(), api.app.Outlook
+
+    def held_back(*args, **kwargs):  # the simulation starts when the test lets it
+        gate.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api.app, "Outlook", held_back)
+    with TestClient(create_app(Settings(db_path=tmp_path / "r.sqlite3"))) as c:
+        assert c.get("/health").json() == {"status": "ok", "sites": None}
+        early = c.get("/ready")
+        assert early.status_code == 503 and early.headers["Retry-After"] == "5"
+        sites = c.get("/v1/sites")
+        assert sites.status_code == 503 and "simulating the sites" in sites.json()["detail"]
+        gate.set()
+        assert wait_for_status(c, "/ready", 200).json() == {"status": "ready", "sites": 15}
+        assert c.get("/v1/sites").status_code == 200
+
+
+def test_a_failed_start_up_is_reported_not_hidden(tmp_path):
+    settings = Settings(db_path=tmp_path / "r.sqlite3", forecast_dir=tmp_path / "missing")
+    with TestClient(create_app(settings)) as c:
+        failed = wait_for_status(c, "/health", 503).json()["detail"]
+        assert "loading the sites' data failed" in failed and "does not exist" in failed
+        assert c.get("/ready").json()["detail"] == failed
+        assert c.get("/v1/sites").json()["detail"] == failed

@@ -91,8 +91,9 @@ def test_user_site_dir_adds_a_site(tmp_path, monkeypatch):
 
 
 def test_slurm_prints_sbatch_options_for_the_best_window():
-    """In the controller's zone (Asia/Shanghai, UTC+8): --begin is the best option's start, the
-    window ends by the deadline, --time is the run time."""
+    """sbatch gets the best option's start and the deadline as UTC times, and TZ=UTC makes it
+    read them so whatever the submitting shell's zone; --tz only adds local times to the
+    comment; --time is the run time."""
     import re
     from datetime import UTC, datetime, timedelta
 
@@ -101,15 +102,17 @@ def test_slurm_prints_sbatch_options_for_the_best_window():
                                  "--hours", "6", "--it-power-mw", "0.5", "--site", "golmud",
                                  "--tz", "Asia/Shanghai"])
     assert result.exit_code == 0, result.output
-    best = re.search(r"golmud (\S+) \.\. (\S+),", result.output)
-    line = re.search(r"sbatch --begin=(\S+) --deadline=(\S+) --time=6:00:00", result.output)
+    best = re.search(r"golmud (\S+Z) \((\S+ \S+) CST\) \.\. (\S+Z)", result.output)
+    line = re.search(r'^TZ=UTC sbatch --begin=(\S+) --deadline=(\S+) --time=06:00:00'
+                     r'(?: --time-min=(\S+))? "\$@"$', result.output, re.MULTILINE)
     assert best and line, result.output
-    start = datetime.fromisoformat(best.group(1))
-    assert datetime.fromisoformat(line.group(1)) == start.astimezone(UTC).replace(
-        tzinfo=None) + timedelta(hours=8)
-    assert datetime.fromisoformat(line.group(2)) == deadline.replace(tzinfo=None) + \
-        timedelta(hours=8)
-    assert datetime.fromisoformat(best.group(2)) <= deadline
+    start, end = datetime.fromisoformat(best.group(1)), datetime.fromisoformat(best.group(3))
+    assert datetime.fromisoformat(line.group(1)).replace(tzinfo=UTC) == start
+    assert datetime.fromisoformat(line.group(2)).replace(tzinfo=UTC) == deadline
+    assert end <= deadline and end - start == timedelta(hours=6)
+    assert best.group(2) == f"{start + timedelta(hours=8):%Y-%m-%d %H:%M}"
+    # --time-min only where the window leaves Slurm less than 10 minutes to start it late
+    assert (line.group(3) is not None) == (deadline - end < timedelta(minutes=10))
 
 
 def test_slurm_job_that_cannot_fit_is_one_clear_line():

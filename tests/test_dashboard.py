@@ -149,13 +149,15 @@ def trace(chart: dict, name: str) -> dict:
     return next(t for t in chart["traces"] if t["name"] == name)
 
 
-def assert_clean(driver, server, allowed=()):
-    """No console error but the ``allowed`` patterns; every request to the server itself."""
+def assert_clean(driver, server, allowed=(), min_requests=10):
+    """No console error but the ``allowed`` patterns; every request (at least
+    ``min_requests``) to the server itself."""
     severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     assert [m for m in severe if not any(re.search(a, m) for a in allowed)] == [], severe
     requests = driver.execute_script(
         "return [location.href, ...performance.getEntriesByType('resource').map((e) => e.name)]")
-    assert len(requests) > 10 and all(r.startswith(f"{server.url}/") for r in requests), requests
+    assert len(requests) > min_requests and all(r.startswith(f"{server.url}/")
+                                                for r in requests), requests
 
 
 def test_catalog_lists_every_site_with_figures(page, server):
@@ -342,3 +344,36 @@ def test_a_refused_search_shows_the_apis_reason(page, server):
     assert refused.status_code == 422 and reason.text == refused.json()["detail"]
     # the browser reports each refused request on its console: those two and nothing else
     assert_clean(page, server, allowed=[r"windows:search .*status of 422"])
+
+
+def test_api_docs_are_served_without_a_cdn(client):
+    """/docs (Swagger UI) and /redoc (ReDoc) load their scripts and styles from the service
+    (the fastapi-offline package's files), never from a CDN: cluster nodes have no internet."""
+    for path in ("/docs", "/redoc"):
+        page = client.get(path)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert assets and not [a for a in assets if re.match(r"(https?:)?//", a)], assets
+        for url in assets:
+            assert client.get(url).status_code == 200, url
+    spec = client.get("/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey", "in": "header", "name": "X-API-Key",
+        "description": "an API key of the service (TWIN_API_KEYS): writes need one"}
+    tags = {t for p in spec["paths"].values() for op in p.values() for t in op.get("tags", [])}
+    assert {"sites", "scheduling", "reservations", "Carbon Aware SDK"} <= tags
+
+
+def test_swagger_ui_and_redoc_render_offline(browser, server):
+    """In the browser, with every host but loopback unresolvable: Swagger UI draws every
+    operation and its Authorize button; ReDoc draws the API's title."""
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    operations = sum(len(p) for p in spec["paths"].values())
+    browser.get(f"{server.url}/docs")
+    wait_for(browser, lambda d: len(d.find_elements("css selector", ".opblock")) == operations)
+    assert browser.find_elements("css selector", ".btn.authorize")
+    assert_clean(browser, server, min_requests=3)
+    browser.get(f"{server.url}/redoc")
+    wait_for(browser, lambda d: spec["info"]["title"] in d.execute_script(
+        "return document.body.innerText"))
+    assert_clean(browser, server, min_requests=2)  # not even ReDoc's logo from its CDN

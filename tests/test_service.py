@@ -125,9 +125,48 @@ def test_killed_server_loses_no_confirmed_reservation(tmp_path):
     server.start()  # the same database
     try:
         with httpx.Client(base_url=server.url, timeout=10, headers={"X-API-Key": "key-a"}) as c:
-            kept = {r["id"] for r in c.get("/v1/reservations").json()}
+            kept, total = set(), 1
+            while len(kept) < total:  # every page
+                page = c.get("/v1/reservations", params={"offset": len(kept)})
+                assert page.json(), "a page short of X-Total-Count"
+                kept |= {r["id"] for r in page.json()}
+                total = int(page.headers["X-Total-Count"])
         assert set(confirmed) <= kept
         held = Store(server.db).held(["golmud"], START, 5100, datetime.now(UTC))
         assert np.all(held <= get_site("golmud").it.capacity_w + 1e-6)
     finally:
         server.stop()
+
+
+def test_serve_says_when_ready_and_exits_on_a_failed_start_up(tmp_path):
+    """`twin serve` prints a line with an address that answers once the sites are simulated;
+    when loading them fails (a missing forecast folder), it stops with one line, exit code 2."""
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    serve = [sys.executable, "-c", "from api.cli import app; app()", "serve", "--log-level",
+             "warning"]
+    port, log = free_port(), tmp_path / "serve.log"
+    with log.open("w") as err:
+        process = subprocess.Popen([*serve, "--port", str(port), "--db",
+                                    str(tmp_path / "ok.sqlite3")], env=env, stderr=err)
+    try:
+        deadline = time.monotonic() + 180
+        while not (ready := [line for line in log.read_text().splitlines()
+                             if line.startswith("ready: ")]):
+            assert time.monotonic() < deadline and process.poll() is None, log.read_text()
+            time.sleep(0.2)
+        url = ready[0].split()[1]
+        assert url == f"http://127.0.0.1:{port}/"
+        assert httpx.get(url, timeout=5).status_code == 200  # the address it prints answers
+        assert httpx.get(f"{url}ready", timeout=5).json()["status"] == "ready"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    failed = subprocess.run([*serve, "--port", str(free_port()), "--db",
+                             str(tmp_path / "bad.sqlite3"), "--forecast-dir",
+                             str(tmp_path / "missing")],
+                            env=env, capture_output=True, text=True, timeout=180)
+    assert failed.returncode == 2, failed.stderr
+    assert f"error: loading the sites' data failed: ValueError: forecast directory " \
+           f"{tmp_path / 'missing'} does not exist" in failed.stderr
+    assert "Traceback" not in failed.stderr

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import numpy as np
-import pandas as pd
 import typer
 import xarray as xr
 from rich.console import Console
@@ -37,7 +36,7 @@ Seed = Annotated[int, typer.Option(help="Random seed of the synthetic weather.")
 
 
 def fail(err: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {err}")
+    err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=2)
 
 
@@ -250,73 +249,299 @@ def weather_cmd(
         console.print(f"wrote {out}")
 
 
+# what `twin slurm` reads as a time: ISO 8601, UTC unless it carries a zone (Z, +08:00)
+TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]
+SLURM_FORMATS = ("sh", "options")
+# how often --hold searches again when another scheduler held the window in between
+HOLD_ATTEMPTS = 3
+PartitionMap = Annotated[Optional[str], typer.Option(
+    envvar="TWIN_SLURM_PARTITIONS", show_envvar=True,
+    help="Site -> Slurm partition (and cluster): 'hami=p_hami,golmud=west:p_golmud' (SITE="
+         "[CLUSTER:]PARTITION, or SITE=CLUSTER: for a cluster's default partition), or a file "
+         "of such entries, one per line. Only mapped sites are searched.")]
+
+
 @app.command()
 def slurm(
-    deadline: Annotated[datetime, typer.Option(help="The job must end by then (UTC unless a "
-                                                    "zone is given).")],
-    hours: Annotated[int, typer.Option(min=1, help="Run time [h].")],
+    deadline: Annotated[datetime, typer.Option(
+        formats=TIME_FORMATS, metavar="TIME",
+        help="The job must end by then: UTC, or with a zone (2026-12-08T00:00:00+08:00).")],
+    hours: Annotated[int, typer.Option(min=1, help="Run time, whole hours.")],
     it_power_mw: Annotated[Optional[float], typer.Option(help="IT power [MW].")] = None,
     gpus: Annotated[Optional[int], typer.Option(help="Or: a GPU count (of --gpu-model).")] = None,
     gpu_model: Annotated[str, typer.Option()] = "H100",
-    earliest: Annotated[Optional[datetime], typer.Option(help="Not before (default: now).")] = None,
-    site: Annotated[Optional[list[str]], typer.Option(help="Allowed site(s); default all.")] = None,
+    earliest: Annotated[Optional[datetime], typer.Option(
+        formats=TIME_FORMATS, metavar="TIME",
+        help="Not before (UTC unless a zone is given; default: now).")] = None,
+    site: Annotated[Optional[list[str]], typer.Option(
+        help="Allowed site(s); default all (all mapped ones with --partition-map).")] = None,
     objective: Annotated[str, typer.Option(help="grid_energy | carbon | cost")] = "carbon",
-    interruptible: Annotated[bool, typer.Option(help="The job can pause and resume.")] = False,
+    interruptible: Annotated[bool, typer.Option(
+        help="The job can checkpoint and resume: one Slurm job per block of consecutive "
+             "hours, each after the one before.")] = False,
     url: Annotated[Optional[str], typer.Option(
-        help="A running `twin serve` (counts its reservations); default: compute here.")] = None,
-    tz: Annotated[str, typer.Option(help="Time zone of the Slurm controller, whose local time "
-                                         "--begin and --deadline are read in.")] = "UTC",
+        envvar="TWIN_URL", show_envvar=True,
+        help="A running `twin serve` (counts every tenant's reservations); default: compute "
+             "here.")] = None,
+    hold: Annotated[bool, typer.Option(
+        "--hold", help="Hold the window's IT power on the service (--url) until it ends, so "
+                       "that other schedulers' searches count it; prints the reservation "
+                       "ids.")] = False,
+    api_key: Annotated[Optional[str], typer.Option(
+        envvar="TWIN_API_KEY", show_envvar=True, help="The service's API key, for "
+                                                      "--hold.")] = None,
+    partition_map: PartitionMap = None,
+    slack_min: Annotated[int, typer.Option(
+        min=1, max=59, help="Minutes Slurm may take to start a job after --begin (its "
+                            "scheduler's poll interval and more) and still run it in full.")] = 10,
+    output: Annotated[str, typer.Option(
+        "--format", help="sh: shell lines (pipe into `sh -s job.sh`); options: name=value "
+                         "lines, times as Slurm's uts<Unix time>, for cli_filter.lua.")] = "sh",
+    tz: Annotated[Optional[str], typer.Option(
+        help="Also show the window's times in this zone (display only: sbatch is given "
+             "UTC whatever the zone).")] = None,
     sites_dir: SitesDir = None,
 ):
-    """The sbatch options (--begin, --deadline, --time) that run a job in its best window, found
-    by the twin's window search (on a running service with --url, or computed here)."""
+    """The sbatch jobs that run a job in its best window, found by the twin's window search (on
+    a running service with --url, or computed here): --begin, --deadline, --time (and
+    --time-min where the window ends at the deadline), --partition from --partition-map; with
+    --interruptible one job per block, chained. The times are UTC, and `TZ=UTC` makes sbatch
+    read them so whatever the submitting shell's zone."""
     import zoneinfo
+    from datetime import UTC, timedelta
 
     from twin.timebase import utc
 
-    # Typer's datetimes are naive: utc() takes them as UTC
+    # Typer's datetimes are naive unless a zone was given: utc() takes naive ones as UTC
     deadline, earliest = utc(deadline), utc(earliest) if earliest else None
-    if (it_power_mw is None) == (gpus is None):
-        raise fail(ValueError("give the job's size as --it-power-mw or as --gpus, not both "
-                               "and not neither"))
     try:
-        zone = zoneinfo.ZoneInfo(tz)
-        if url:
-            result = _search_service(url, {
-                "it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
-                "duration_h": hours, "deadline": deadline.isoformat(), "sites": site,
-                "earliest_start": earliest.isoformat() if earliest else None,
-                "objective": objective, "interruptible": interruptible})
-        else:
-            with console.status("simulating the sites"):
-                result = _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest,
-                                      site, objective, interruptible, sites_dir)
+        if (it_power_mw is None) == (gpus is None):
+            raise ValueError("give the job's size as --it-power-mw or as --gpus, not both and "
+                             "not neither")
+        if output not in SLURM_FORMATS:
+            raise ValueError(f"unknown --format {output!r}; known: {', '.join(SLURM_FORMATS)}")
+        if hold and not url:
+            raise ValueError("--hold needs --url: the service keeps the reservations")
+        if hold and not api_key:
+            raise ValueError("--hold needs an API key: --api-key or env TWIN_API_KEY")
+        zone = zoneinfo.ZoneInfo(tz) if tz else None
+        targets = _partition_map(partition_map)
+        if targets and site:
+            unmapped = [s for s in site if s not in targets]
+            if unmapped:
+                raise ValueError(f"site(s) {', '.join(unmapped)} have no Slurm partition in "
+                                 f"--partition-map (mapped: {', '.join(targets)})")
+        sites = site or (list(targets) or None)
+        for attempt in range(1, (HOLD_ATTEMPTS if hold else 1) + 1):
+            if url:
+                result = _search_service(url, {
+                    "it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
+                    "duration_h": hours, "deadline": deadline.isoformat(), "sites": sites,
+                    "earliest_start": earliest.isoformat() if earliest else None,
+                    "objective": objective, "interruptible": interruptible, "limit": 1})
+            else:
+                with console.status("simulating the sites"):
+                    result = _search_here(deadline, hours, it_power_mw, gpus, gpu_model,
+                                          earliest, sites, objective, interruptible, sites_dir)
+            best = result["options"][0]
+            blocks = _blocks(best)
+            if output == "options" and len(blocks) > 1:
+                raise ValueError(
+                    f"the best option runs in {len(blocks)} blocks and one sbatch submits one "
+                    "job: submit one job per block with the shell output (twin slurm ... "
+                    "--interruptible | sh -s job.sh)")
+            if not hold:
+                held = []
+                break
+            try:
+                held = _hold(url, api_key, best["site"], blocks, result["it_power_mw"],
+                             datetime.now(UTC))
+                break
+            except _ServiceError as err:
+                if err.status != 409 or attempt == HOLD_ATTEMPTS:
+                    raise
+                err_console.print(f"another scheduler held the window first ({err}); "
+                                  "searching again", markup=False, highlight=False)
     except (zoneinfo.ZoneInfoNotFoundError, SiteError, ValueError, OSError) as err:
         raise fail(err) from None
+    jobs = [_slurm_job(start, end, deadline if i == len(blocks) - 1 else blocks[i + 1][0],
+                       timedelta(minutes=slack_min))
+            for i, (start, end) in enumerate(blocks)]
+    for job, reservation in zip(jobs, held or [None] * len(jobs)):
+        job["partition"] = targets.get(best["site"], (None, None))
+        job["reservation"] = reservation and reservation["id"]
+    # shell lines: no markup, no highlighting, no wrapping
+    for line in _slurm_summary(result, objective, blocks, held, zone) + (
+            _sbatch_lines(jobs) if output == "sh" else _sbatch_options(jobs[0])):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _partition_map(text: str | None) -> dict[str, tuple[str | None, str | None]]:
+    """Site -> (cluster, partition) of --partition-map: 'site=[cluster:]partition' entries,
+    separated by commas or new lines ('#' starts a comment), inline or in a file (a value
+    without '='); {} for none."""
+    import re
+
+    if not text or not text.strip():
+        return {}
+    if "=" not in text:
+        if not Path(text).is_file():
+            raise ValueError(f"--partition-map {text!r} is neither SITE=[CLUSTER:]PARTITION "
+                             "entries nor a file of them")
+        text = Path(text).read_text()
+    name = re.compile(r"[A-Za-z0-9_.+-]+")
+    out = {}
+    for entry in re.split(r"[,\n]", re.sub(r"#[^\n]*", "", text)):
+        entry = entry.strip()
+        if not entry:
+            continue
+        site_id, _, target = (s.strip() for s in entry.partition("="))
+        cluster, colon, partition = target.rpartition(":") if ":" in target else ("", "", target)
+        if not name.fullmatch(site_id) or not (cluster or partition) \
+                or any(v and not name.fullmatch(v) for v in (cluster, partition)) \
+                or (colon and not cluster):
+            raise ValueError(f"--partition-map entry {entry!r} is not SITE=[CLUSTER:]PARTITION "
+                             "(letters, digits, _ . + -)")
+        out[site_id] = (cluster or None, partition or None)
+    return out
+
+
+def _blocks(option: dict) -> list[tuple[datetime, datetime]]:
+    """The option's runs of consecutive hours as (start, end), aware UTC: one block for a rigid
+    job, one per run of consecutive hours for an interruptible one."""
+    from datetime import timedelta
+
+    from twin.timebase import utc
+
+    starts = [utc(datetime.fromisoformat(t)) for t in option.get("hours") or []]
+    if not starts:
+        return [(utc(datetime.fromisoformat(option["start"])),
+                 utc(datetime.fromisoformat(option["end"])))]
+    blocks = []
+    for t in sorted(starts):
+        if blocks and blocks[-1][1] == t:
+            blocks[-1] = (blocks[-1][0], t + timedelta(hours=1))
+        else:
+            blocks.append((t, t + timedelta(hours=1)))
+    return blocks
+
+
+def _slurm_job(begin: datetime, end: datetime, deadline: datetime, slack) -> dict:
+    """One Slurm job that runs [begin, end) and must end by ``deadline`` (aware datetimes):
+    its begin, deadline, time limit and, where needed, minimum time [min].
+
+    Slurm cancels a pending job once now + its time limit (its --time-min when given) passes
+    its deadline (deadline_ok, src/slurmctld/job_scheduler.c), and it starts a job only at a
+    scheduling pass after --begin (seconds to minutes late). So when the deadline leaves less
+    than ``slack`` after the run, --time-min asks Slurm to start the job up to ``slack`` late
+    anyway, its time limit cut to end by the deadline (job_scheduler.c and backfill.c)."""
+    from datetime import timedelta
+
+    minute = timedelta(minutes=1)
+    run, room = (end - begin) // minute, (deadline - begin) // minute
+    time_min = None if deadline - begin >= end - begin + slack else max(room - slack // minute, 1)
+    return {"begin": begin, "deadline": deadline, "time": run, "time_min": time_min}
+
+
+def _slurm_duration(minutes: int) -> str:
+    """Minutes as Slurm's [days-]hours:minutes:seconds."""
+    days, rest = divmod(minutes, 24 * 60)
+    return (f"{days}-" if days else "") + f"{rest // 60:02d}:{rest % 60:02d}:00"
+
+
+def _sbatch_args(job: dict, uts: bool = False) -> list[tuple[str, str]]:
+    """(option, value) of one job's sbatch options; times as UTC calendar times (for a shell
+    with TZ=UTC) or as Slurm's zone-free uts<Unix time> (``uts``)."""
+    from twin.timebase import utc
+
+    def when(t: datetime) -> str:
+        return f"uts{int(t.timestamp())}" if uts else f"{utc(t):%Y-%m-%dT%H:%M:%S}"
+
+    args = [("begin", when(job["begin"])), ("deadline", when(job["deadline"])),
+            ("time", _slurm_duration(job["time"]))]
+    if job["time_min"]:
+        args.append(("time-min", _slurm_duration(job["time_min"])))
+    cluster, partition = job["partition"]
+    if cluster:
+        args.append(("clusters", cluster))
+    if partition:
+        args.append(("partition", partition))
+    if job["reservation"]:
+        args.append(("comment", f"twin-reservation:{job['reservation']}"))
+    return args
+
+
+def _sbatch_lines(jobs: list[dict]) -> list[str]:
+    """Shell lines that submit the jobs, the batch script and its arguments being "$@": one
+    sbatch line, or one per block, each job starting after the previous one ended."""
+    def command(job: dict, extra: str = "") -> str:
+        options = " ".join(f"--{k}={v}" for k, v in _sbatch_args(job))
+        return f'TZ=UTC sbatch {extra}{options} "$@"'
+
+    if len(jobs) == 1:
+        return [command(jobs[0])]
+    lines = ["# one job per block, each after the one before ends (it resumes from its "
+             "checkpoint)"]
+    for i, job in enumerate(jobs, 1):
+        after = f"--dependency=afterany:${{j{i - 1}%%;*}} " if i > 1 else ""
+        lines.append(f"j{i}=$({command(job, '--parsable ' + after)}) &&")
+    lines.append('echo "submitted: ' + " ".join(f"$j{i}" for i in range(1, len(jobs) + 1))
+                 + '"')
+    return lines
+
+
+def _sbatch_options(job: dict) -> list[str]:
+    """One job's sbatch options as name=value lines, times zone-free (uts)."""
+    return [f"{k}={v}" for k, v in _sbatch_args(job, uts=True)]
+
+
+def _slurm_summary(result: dict, objective: str, blocks, held: list[dict], zone) -> list[str]:
+    """Comment lines: the best option, its energy, its blocks, what is held."""
     best, now_option = result["options"][0], result["run_now"]
+    power, run_h = result["it_power_mw"], sum((e - s).total_seconds() / 3600 for s, e in blocks)
 
-    def local(t) -> str:
-        return pd.Timestamp(t).astimezone(zone).strftime("%Y-%m-%dT%H:%M:%S")
+    def show(t: datetime) -> str:
+        local = f" ({t.astimezone(zone):%Y-%m-%d %H:%M %Z})" if zone else ""
+        return f"{t:%Y-%m-%dT%H:%MZ}{local}"
 
-    console.print(f"# best by {objective}: {best['site']} {best['start']} .. {best['end']}, "
-                  f"renewable {best['renewable_fraction']:.0%}, {best['emissions_kg_co2']:,.0f} "
-                  f"kg CO2, {best['cost']:,.0f} {best['currency']}"
-                  + (f" (run now at {now_option['site']}: {now_option['emissions_kg_co2']:,.0f} "
-                     f"kg CO2)" if now_option else ""), highlight=False)
-    console.print(f"# times in {tz}; data: {result['data_mode']}", highlight=False)
-    console.print(f"sbatch --begin={local(best['start'])} --deadline={local(deadline)} "
-                  f"--time={hours}:00:00", highlight=False)
+    lines = [f"# best by {objective}: {best['site']} {show(blocks[0][0])} .. "
+             f"{show(blocks[-1][1])}, {run_h:.0f} h at {power:,.3g} MW"
+             + (f" in {len(blocks)} blocks" if len(blocks) > 1 else "")
+             + f": IT {power * run_h:,.1f} MWh, grid {best['grid_energy_mwh']:,.2f} MWh, "
+             f"renewable {best['renewable_fraction']:.0%}, {best['emissions_kg_co2']:,.0f} kg "
+             f"CO2, {best['cost']:,.0f} {best['currency']}"
+             + (f" (run now at {now_option['site']}: {now_option['emissions_kg_co2']:,.0f} kg "
+                "CO2)" if now_option else "") + f"; data: {result['data_mode']}"]
+    if len(blocks) > 1:
+        lines += [f"# block {i}/{len(blocks)}: {show(s)} .. {show(e)}, "
+                  f"{(e - s).total_seconds() / 3600:.0f} h, IT "
+                  f"{power * (e - s).total_seconds() / 3600:,.1f} MWh"
+                  for i, (s, e) in enumerate(blocks, 1)]
+    lines += [f"# held: {r['id']} {r['site']} {r['start']} .. {r['end']} {r['it_power_mw']:g} "
+              f"MW until {r['expires']}" for r in held]
+    return lines
 
 
-def _search_service(url: str, body: dict) -> dict:
-    """POST /v1/windows:search of a running service (the standard library's HTTP client)."""
+class _ServiceError(ValueError):
+    """An HTTP error answer of the service, with its status."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _service_post(url: str, path: str, body: dict, api_key: str | None = None):
+    """POST JSON to a running service (the standard library's HTTP client); _ServiceError with
+    the service's reason on an error answer."""
     import json
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{url.rstrip('/')}/v1/windows:search",
-                                     data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"} | ({"X-API-Key": api_key} if api_key else {})
+    url = url if "://" in url else f"http://{url}"
+    request = urllib.request.Request(f"{url.rstrip('/')}{path}", data=json.dumps(body).encode(),
+                                     method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return json.load(answer)
@@ -326,12 +551,33 @@ def _search_service(url: str, body: dict) -> dict:
             detail = json.loads(text).get("detail", text)
         except ValueError:
             detail = text
-        raise ValueError(f"{url}: {err.code} {detail}") from None
+        raise _ServiceError(f"{url}: {err.code} {detail}", err.code) from None
+    except urllib.error.URLError as err:
+        raise ValueError(f"{url}: {err.reason}") from None
+
+
+def _search_service(url: str, body: dict) -> dict:
+    """POST /v1/windows:search of a running service."""
+    return _service_post(url, "/v1/windows:search", body)
+
+
+def _hold(url: str, api_key: str, site: str, blocks, it_power_mw: float,
+          now: datetime) -> list[dict]:
+    """Hold ``it_power_mw`` at ``site`` over every block, all or none (POST
+    /v1/reservations:batch), until the last block ends; the reservations, in block order."""
+    import math
+
+    ttl_s = max(math.ceil((blocks[-1][1] - now).total_seconds()), 1)
+    return _service_post(url, "/v1/reservations:batch", {
+        "reservations": [{"site": site, "start": s.isoformat(), "end": e.isoformat(),
+                          "it_power_mw": it_power_mw} for s, e in blocks],
+        "ttl_s": ttl_s}, api_key)
 
 
 def _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, objective,
                  interruptible, sites_dir) -> dict:
-    """The window search of the service (same defaults, no reservations), computed here."""
+    """The window search of the service (same defaults, no reservations), computed here, in
+    the service's answer's form."""
     from datetime import UTC
 
     from twin.it_load import servers_from_gpus
@@ -343,16 +589,18 @@ def _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, 
     job = outlook.job(it_power_w=power, duration_h=hours, deadline=deadline,
                       now=datetime.now(UTC), earliest_start=earliest, sites=site,
                       interruptible=interruptible)
-    options, mode = outlook.search(job, objective)
+    options, mode = outlook.search(job, objective, limit=1)
     run_now = next((o for o in options if o.run_now), None)
 
     def out(o):
         return {"site": o.site, "start": o.start.isoformat(), "end": o.end.isoformat(),
-                "renewable_fraction": o.renewable_fraction, "emissions_kg_co2": o.emissions_kg,
+                "hours": [t.isoformat() for t in o.hours] if interruptible else None,
+                "renewable_fraction": o.renewable_fraction,
+                "grid_energy_mwh": to_mw(o.grid_energy_wh), "emissions_kg_co2": o.emissions_kg,
                 "cost": o.cost, "currency": outlook.currency}
 
     return {"options": [out(o) for o in options], "data_mode": mode,
-            "run_now": None if run_now is None else out(run_now)}
+            "it_power_mw": to_mw(power), "run_now": None if run_now is None else out(run_now)}
 
 
 @app.command()

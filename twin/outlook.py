@@ -49,6 +49,33 @@ def within_horizon(start: datetime, end: datetime, horizon_h: int, what: str):
                          f"{horizon_h} h")
 
 
+def time_weighted_means(values: np.ndarray, origin: datetime, starts, ends) -> np.ndarray:
+    """Means of an hourly series over periods, each hour weighted by the part of it a period
+    covers: ``values`` ``(..., hour)``, hour k covering [origin + k h, origin + (k + 1) h);
+    ``starts`` and ``ends`` the periods' bounds (datetimes, any minute or second), each within
+    the series and ending after it starts. Returns ``(..., period)``.
+
+    The integral of the step function to each bound, differenced: a period of whole zero
+    hours (fully renewable) averages to exactly 0."""
+    def position_h(times) -> np.ndarray:  # hours after the origin; naive times are UTC
+        return np.asarray((pd.to_datetime(times, utc=True) - pd.to_datetime(origin, utc=True))
+                          / pd.Timedelta(hours=1), dtype=float)
+
+    a, b = position_h(starts), position_h(ends)
+    n = values.shape[-1]
+    if not (np.all(a >= 0) and np.all(b <= n) and np.all(b > a)):
+        raise ValueError(f"periods must lie within the {n} hours from {_show(origin)} and end "
+                         "after they start")
+    cumulative = np.concatenate([np.zeros(values.shape[:-1] + (1,)),
+                                 np.cumsum(values, axis=-1)], axis=-1)
+
+    def integral(t):  # [value x h] from the origin to t
+        k = np.minimum(np.floor(t).astype(int), n - 1)
+        return cumulative[..., k] + (t - k) * values[..., k]
+
+    return (integral(b) - integral(a)) / (b - a)
+
+
 class Outlook:
     """Every catalog site's hourly results for one climate year (:func:`twin.simulate`), on
     calendar hours, and forecasts where given."""
@@ -136,6 +163,16 @@ class Outlook:
             share = self.values("grid_import", site_ids, calendar) / self.values(
                 "facility_power", site_ids, calendar)
         return np.nan_to_num(share) * self.values("carbon_intensity", site_ids, calendar)
+
+    def mean_electricity_carbon_intensity(self, site_ids: list[str], starts, ends):
+        """Time-weighted means [g CO2 kWh-1] ``(site, period)`` of
+        :meth:`electricity_carbon_intensity` over periods [starts[j], ends[j]] (datetimes, any
+        minute): each hour counts for the part of it a period covers
+        (:func:`time_weighted_means`)."""
+        first = pd.to_datetime(starts, utc=True).min().floor("h")
+        calendar = hours(first, ceil_hour(pd.to_datetime(ends, utc=True).max()))
+        values = self.electricity_carbon_intensity(site_ids, calendar)
+        return time_weighted_means(values, first, starts, ends)
 
     def timeline(self, site_ids: list[str], calendar: pd.DatetimeIndex,
                  it_committed_w: np.ndarray | None = None) -> Timeline:

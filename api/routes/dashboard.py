@@ -1,5 +1,7 @@
-"""The dashboard: one static page over the public API; Plotly served from its package (never a
-CDN) under a URL carrying its version, so browsers may cache it for good."""
+"""The pages people look at: the dashboard (one static page over the public API) and the API
+docs (Swagger UI at /docs, ReDoc at /redoc). Their scripts come from Python packages (Plotly's
+from ``plotly``, under a URL carrying its version, so browsers may cache it for good; Swagger UI's
+and ReDoc's from ``fastapi-offline``), never from a CDN: cluster nodes have no internet."""
 
 from __future__ import annotations
 
@@ -9,11 +11,17 @@ from importlib import metadata, resources
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 STATIC = Path(__file__).parents[1] / "static"  # the page, its script and style
 PLOTLY_JS = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+DOCS_ASSETS = Path(str(resources.files("fastapi_offline") / "static"))
+DOCS_URL = "/static/docs"
+# ReDoc's bundle always asks its CDN for the "API docs by Redocly" logo; an empty image instead
+# (ReDoc then drops it), so that the page makes no request off the service
+REDOC_LOGO = (b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"data:,")
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,3 +49,34 @@ def plotly_bundle(accept_encoding: Annotated[str, Header()] = ""):
         return Response(_plotly_gzip(), media_type="text/javascript",
                         headers={**headers, "Content-Encoding": "gzip"})
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=headers)
+
+
+@router.get("/docs")
+def swagger_ui(request: Request):
+    return get_swagger_ui_html(openapi_url=request.app.openapi_url,
+                               title=f"{request.app.title} - Swagger UI",
+                               swagger_js_url=f"{DOCS_URL}/swagger-ui-bundle.js",
+                               swagger_css_url=f"{DOCS_URL}/swagger-ui.css",
+                               swagger_favicon_url=f"{DOCS_URL}/favicon.png")
+
+
+@router.get("/redoc")
+def redoc(request: Request):
+    return get_redoc_html(openapi_url=request.app.openapi_url,
+                          title=f"{request.app.title} - ReDoc",
+                          redoc_js_url=f"{DOCS_URL}/redoc.standalone.js",
+                          redoc_favicon_url=f"{DOCS_URL}/favicon.png", with_google_fonts=False)
+
+
+@functools.cache
+def _docs_asset(name: str) -> bytes:
+    return (DOCS_ASSETS / name).read_bytes().replace(*REDOC_LOGO)
+
+
+@router.get(DOCS_URL + "/{name}")
+def docs_asset(name: str):
+    types = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+    if name not in {p.name for p in DOCS_ASSETS.iterdir()} or Path(name).suffix not in types:
+        raise HTTPException(404, f"no file {name!r}")
+    return Response(_docs_asset(name), media_type=types[Path(name).suffix],
+                    headers={"Cache-Control": "public, max-age=86400"})

@@ -4,9 +4,9 @@ site's IT capacity in any hour across all tenants."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import schemas
@@ -19,6 +19,7 @@ from twin.variables import W_PER_MW, to_mw
 router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
 PROBLEMS = {code: {"model": schemas.Problem} for code in (401, 409, 422)}
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+MAX_LIST = 1000  # reservations per page
 
 
 def _block(d: Data, spec: schemas.BlockIn, horizon_h: int) -> Block:
@@ -29,6 +30,11 @@ def _block(d: Data, spec: schemas.BlockIn, horizon_h: int) -> Block:
     period(spec.start, spec.end, horizon_h)
     return Block(spec.site, spec.start, spec.end, spec.it_power_mw * W_PER_MW,
                  d.catalog[spec.site].it.capacity_w)
+
+
+def _ttl(ttl_s: int | None) -> timedelta | None:
+    """How long a hold lasts from now; None: until its block ends."""
+    return None if ttl_s is None else timedelta(seconds=ttl_s)
 
 
 def _out(res: Reservation, now: datetime) -> dict:
@@ -49,10 +55,10 @@ def reserve(body: schemas.ReservationIn, t: Tenant, d: Data, r: Reservations,
     """Hold IT power at a site over whole UTC hours; never more than the site's IT capacity
     in any hour, across all tenants. Replaying the same Idempotency-Key returns the first
     answer (200) instead of holding twice."""
-    ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
-    held, created = r.reserve(t, [_block(d, body, settings.max_horizon_h)], ttl, now,
-                              idempotency_key)
-    return JSONResponse(_answer(held, now)[0], 201 if created else 200)
+    held, created = r.reserve(t, [_block(d, body, settings.max_horizon_h)], _ttl(body.ttl_s),
+                              now, idempotency_key)
+    return JSONResponse(_answer(held, now)[0], 201 if created else 200,
+                        headers={"Location": f"{router.prefix}/{held[0].id}"})
 
 
 @router.post(":batch", response_model=list[schemas.ReservationOut], status_code=201,
@@ -69,16 +75,26 @@ def reserve_all(body: schemas.ReservationsIn, t: Tenant, d: Data, r: Reservation
             blocks.append(_block(d, spec, settings.max_horizon_h))
         except HTTPException as e:
             raise HTTPException(e.status_code, f"reservations[{i}]: {e.detail}") from e
-    ttl = timedelta(seconds=body.ttl_s or settings.reservation_ttl_s)
-    held, created = r.reserve(t, blocks, ttl, now, idempotency_key)
+    held, created = r.reserve(t, blocks, _ttl(body.ttl_s), now, idempotency_key)
     return JSONResponse(_answer(held, now), 201 if created else 200)
 
 
 @router.get("", response_model=list[schemas.ReservationOut],
             responses={401: {"model": schemas.Problem}})
-def list_reservations(t: Tenant, r: Reservations, now: Now):
-    """The tenant's reservations (held, expired and cancelled)."""
-    return [_out(x, now) for x in r.list(t)]
+def list_reservations(t: Tenant, r: Reservations, now: Now, response: Response,
+                      status: Literal["held", "expired", "cancelled"] | None = None,
+                      site: schemas.SiteId | None = None,
+                      start: schemas.QueryTime | None = None,
+                      end: schemas.QueryTime | None = None,
+                      limit: Annotated[int, Query(gt=0, le=MAX_LIST)] = MAX_LIST,
+                      offset: Annotated[int, Query(ge=0, le=2**31)] = 0):
+    """The tenant's reservations (held, expired and cancelled; or those with ``status``, at
+    ``site``, overlapping [start, end)) in order of start: ``limit`` of them from ``offset``;
+    the header X-Total-Count says how many match in all."""
+    found, total = r.list(t, now, status=status, site=site, start=start, end=end, limit=limit,
+                          offset=offset)
+    response.headers["X-Total-Count"] = str(total)
+    return [_out(x, now) for x in found]
 
 
 @router.get("/{reservation_id}", response_model=schemas.ReservationOut,
@@ -86,6 +102,19 @@ def list_reservations(t: Tenant, r: Reservations, now: Now):
 def get_reservation(reservation_id: str, t: Tenant, r: Reservations, now: Now):
     res = r.get(reservation_id)
     if res is None or res.tenant != t:
+        raise HTTPException(404, f"you have no reservation {reservation_id!r}")
+    return _out(res, now)
+
+
+@router.patch("/{reservation_id}", response_model=schemas.ReservationOut,
+              responses={401: {"model": schemas.Problem}, 404: {"model": schemas.Problem},
+                         409: {"model": schemas.Problem}})
+def extend_reservation(reservation_id: str, body: schemas.ReservationPatch, t: Tenant,
+                       r: Reservations, now: Now):
+    """Extend a held reservation by ``ttl_s`` from now, or confirm it (no ``ttl_s``): held
+    until its block ends. 409 when it has expired or was cancelled."""
+    res = r.extend(reservation_id, t, _ttl(body.ttl_s), now)
+    if res is None:
         raise HTTPException(404, f"you have no reservation {reservation_id!r}")
     return _out(res, now)
 
