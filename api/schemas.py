@@ -22,7 +22,6 @@ from twin.latency import REGIONS
 from twin.model_names import ROLES, SERVER_MODELS
 from twin.schedule import OBJECTIVES
 from twin.timebase import utc
-from twin.variables import W_PER_MW
 
 YEARS = (1900, 2200)  # times outside are refused (and could not be computed on)
 
@@ -63,7 +62,7 @@ class JobIn(_In):
     run in, where it may run, and whether it can pause and resume (interruptible)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"name": "train-a", "it_power_mw": 4.0, "duration_h": 8,
+        {"name": "train-a", "it_power_w": 4_000_000, "duration_h": 8,
          "earliest_start": "2026-07-01T00:00:00Z", "deadline": "2026-07-03T00:00:00Z",
          "sites": ["hami", "ulanqab"]},
         {"name": "serve-b", "gpu_count": 512, "gpu_model": "H100", "duration_h": 4,
@@ -71,7 +70,7 @@ class JobIn(_In):
          "user_region": "shanghai"}]})
 
     name: str = Field("", max_length=200)
-    it_power_mw: float | None = Field(None, gt=0, le=1000, description="IT power [MW]")
+    it_power_w: float | None = Field(None, gt=0, le=1e9, description="IT power [W]")
     gpu_count: int | None = Field(None, gt=0, le=10_000_000)
     gpu_model: Literal[SERVER_MODELS] = "H100"
     duration_h: int = Field(gt=0, le=24 * 366)
@@ -87,8 +86,8 @@ class JobIn(_In):
 
     @model_validator(mode="after")
     def _one_size(self) -> JobIn:
-        if (self.it_power_mw is None) == (self.gpu_count is None):
-            raise ValueError("give the job's size as it_power_mw or as gpu_count (with "
+        if (self.it_power_w is None) == (self.gpu_count is None):
+            raise ValueError("give the job's size as it_power_w or as gpu_count (with "
                              "gpu_model), not both and not neither")
         if self.kind == "inference" and (self.latency_budget_ms is None
                                          or self.user_region is None):
@@ -97,16 +96,17 @@ class JobIn(_In):
             raise ValueError("latency_budget_ms and user_region go together")
         return self
 
-    def it_power_w(self) -> float:
-        if self.it_power_mw is not None:
-            return self.it_power_mw * W_PER_MW
+    def power_w(self) -> float:
+        """The job's IT power [W]: as given, or that of its GPUs' servers at full load."""
+        if self.it_power_w is not None:
+            return self.it_power_w
         return float(servers_from_gpus([self.gpu_model], [self.gpu_count])[1][0])
 
 
 class SearchIn(JobIn):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"it_power_mw": 4.0, "duration_h": 8, "deadline": "2026-07-03T00:00:00Z",
+        {"it_power_w": 4_000_000, "duration_h": 8, "deadline": "2026-07-03T00:00:00Z",
          "objective": "carbon", "limit": 3, "sites": ["hami", "zhongwei", "ulanqab"]}]})
     objective: Objective = "grid_energy"
     limit: int = Field(10, gt=0, le=50, description="ranked options returned")
@@ -115,9 +115,9 @@ class SearchIn(JobIn):
 class PlanIn(_In):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"jobs": [{"name": "train-a", "it_power_mw": 3.0, "duration_h": 10,
+        {"jobs": [{"name": "train-a", "it_power_w": 3_000_000, "duration_h": 10,
                    "deadline": "2026-07-03T00:00:00Z"},
-                  {"name": "train-b", "it_power_mw": 2.0, "duration_h": 12,
+                  {"name": "train-b", "it_power_w": 2_000_000, "duration_h": 12,
                    "deadline": "2026-07-03T00:00:00Z", "interruptible": True,
                    "sites": ["hami", "golmud"]}],
          "objective": "carbon"}]})
@@ -132,7 +132,7 @@ class OptionOut(BaseModel):
     end: datetime
     hours: list[datetime] | None = Field(None, description="interruptible jobs: the hours run")
     renewable_fraction: float
-    grid_energy_mwh: float
+    grid_energy_wh: float
     emissions_kg_co2: float
     cost: float
     currency: str
@@ -145,7 +145,7 @@ class OptionOut(BaseModel):
 class SearchOut(BaseModel):
     data_mode: str
     objective: str
-    it_power_mw: float
+    it_power_w: float
     options: list[OptionOut] = Field(description="best first; the run-now option, flagged, "
                                                  "is appended when it is not ranked")
     run_now: OptionOut | None = Field(description="starting at the earliest start, for "
@@ -162,23 +162,23 @@ class BlockIn(_In):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"site": "ulanqab", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T08:00:00Z",
-         "it_power_mw": 4.0}]})
+         "it_power_w": 4_000_000}]})
     site: SiteId
     start: Time = Field(description="a whole UTC hour")
     end: Time = Field(description="a whole UTC hour after start")
-    it_power_mw: float = Field(gt=0, le=1000)
+    it_power_w: float = Field(gt=0, le=1e9, description="IT power [W]")
 
 
 class BlockOut(BaseModel):
     site: str
     start: datetime
     end: datetime
-    it_power_mw: float
+    it_power_w: float
 
 
 class AssignmentOut(BaseModel):
     name: str
-    it_power_mw: float
+    it_power_w: float
     sites: list[str]
     start: datetime
     end: datetime
@@ -196,7 +196,7 @@ class PlanOut(BaseModel):
     objective_value: float
     mip_gap: float | None = Field(description="relative gap of the MILP; None for greedy")
     solve_seconds: float
-    grid_energy_mwh: float
+    grid_energy_wh: float
     emissions_kg_co2: float
     cost: float
     currency: str
@@ -215,9 +215,9 @@ class ReservationsIn(_In):
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"reservations": [{"site": "ulanqab", "start": "2026-07-01T00:00:00Z",
-                           "end": "2026-07-01T08:00:00Z", "it_power_mw": 3.0},
+                           "end": "2026-07-01T08:00:00Z", "it_power_w": 3_000_000},
                           {"site": "hami", "start": "2026-07-01T04:00:00Z",
-                           "end": "2026-07-01T06:00:00Z", "it_power_mw": 1.5}]}]})
+                           "end": "2026-07-01T06:00:00Z", "it_power_w": 1_500_000}]}]})
     reservations: list[BlockIn] = Field(min_length=1, description=(
         "held all or none; as many as the body limit allows"))
     ttl_s: int | None = TTL
@@ -237,7 +237,7 @@ class ReservationOut(BaseModel):
     site: str
     start: datetime
     end: datetime
-    it_power_mw: float
+    it_power_w: float
     created: datetime
     expires: datetime
     status: Literal["held", "expired", "cancelled"]
@@ -251,7 +251,7 @@ class SiteOut(BaseModel):
     latitude: float
     longitude: float
     altitude_m: float
-    it_capacity_mw: float
+    it_capacity_w: float
     annual: dict[str, float | int | str | None]
 
 

@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         print("hey is not installed (apt install hey): nothing measured", file=sys.stderr)
         return 1
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    search = {"it_power_mw": 1.0, "duration_h": 6, "deadline": (now + timedelta(days=2))
+    search = {"it_power_w": 1e6, "duration_h": 6, "deadline": (now + timedelta(days=2))
               .isoformat(), "objective": "carbon"}
     with tempfile.TemporaryDirectory() as folder:
         server = start_server(Path(folder) / "bench.sqlite3", args.port, args.server_workers)

@@ -59,7 +59,7 @@ def test_sites_list_and_detail(client, data):
         assert 0 <= s["annual"]["renewable_fraction"] <= 1 and s["annual"]["pue"] >= 1
     hami = client.get("/v1/sites/hami").json()
     assert hami["configuration"]["cooling"]["topology"] == "airside_economizer"
-    assert hami["it_capacity_mw"] == pytest.approx(data.catalog["hami"].it.capacity_w / 1e6)
+    assert hami["it_capacity_w"] == data.catalog["hami"].it.capacity_w
     missing = client.get("/v1/sites/atlantis")
     assert missing.status_code == 404 and "atlantis" in missing.json()["detail"]
 
@@ -103,7 +103,7 @@ def test_bad_timeseries_requests(client, params, words):
 
 def reserve(client, headers, site="golmud", start=NOW, hours=4, mw=1.0, key=None, **extra):
     body = {"site": site, "start": iso(start), "end": iso(start + timedelta(hours=hours)),
-            "it_power_mw": mw, **extra}
+            "it_power_w": mw * 1e6, **extra}
     return client.post("/v1/reservations", json=body,
                        headers={**headers, **({"Idempotency-Key": key} if key else {})})
 
@@ -199,20 +199,20 @@ def test_reservations_survive_a_restart(tmp_path, data, clock):
 
 @pytest.mark.parametrize("body, words", [
     ({"site": "golmud", "start": "2026-07-01T00:30:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": 1}, "whole UTC hours"),
+      "it_power_w": 1e6}, "whole UTC hours"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": 1}, "timezone"),
+      "it_power_w": 1e6}, "timezone"),
     ({"site": "golmud", "start": "2026-07-01T02:00:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": 1}, "not after start"),
+      "it_power_w": 1e6}, "not after start"),
     ({"site": "moon", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": 1}, "unknown site"),
+      "it_power_w": 1e6}, "unknown site"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": -1}, "greater than 0"),
+      "it_power_w": -1}, "greater than 0"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": 1, "priority": "high"}, "Extra inputs"),
+      "it_power_w": 1e6, "priority": "high"}, "Extra inputs"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_mw": "NaN"}, "it_power_mw"),
-    ({"site": "golmud", "start": 1782864000, "end": "2026-07-01T02:00:00Z", "it_power_mw": 1},
+      "it_power_w": "NaN"}, "it_power_w"),
+    ({"site": "golmud", "start": 1782864000, "end": "2026-07-01T02:00:00Z", "it_power_w": 1e6},
      "not an ISO 8601 time"),
 ])
 def test_bad_reservations_get_422_with_a_reason(client, body, words):
@@ -232,7 +232,7 @@ def test_hostile_bodies(client):
 
 
 def job(**extra) -> dict:
-    return {"it_power_mw": 1.0, "duration_h": 6, "earliest_start": iso(NOW),
+    return {"it_power_w": 1e6, "duration_h": 6, "earliest_start": iso(NOW),
             "deadline": iso(NOW + timedelta(days=2)), **extra}
 
 
@@ -240,7 +240,7 @@ def test_window_search_ranks_options_and_offers_run_now(client):
     r = client.post("/v1/windows:search", json=job(objective="carbon", limit=5))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["data_mode"] == "typical_year" and body["it_power_mw"] == 1.0
+    assert body["data_mode"] == "typical_year" and body["it_power_w"] == 1e6
     ranked = [o for o in body["options"] if not o["run_now"]] or body["options"]
     emissions = [o["emissions_kg_co2"] for o in body["options"][:len(ranked)]]
     assert emissions == sorted(emissions)
@@ -255,18 +255,18 @@ def test_window_search_ranks_options_and_offers_run_now(client):
 
 
 def test_window_search_by_gpu_count_and_interruptible(client):
-    r = client.post("/v1/windows:search", json=job(it_power_mw=None, gpu_count=800,
+    r = client.post("/v1/windows:search", json=job(it_power_w=None, gpu_count=800,
                                                    gpu_model="H100", interruptible=True,
                                                    sites=["hami", "golmud"]))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert 0.9 < body["it_power_mw"] < 1.1  # 100 servers of ~10.2 kW
+    assert 0.9e6 < body["it_power_w"] < 1.1e6  # 100 servers of ~10.2 kW
     assert {o["site"] for o in body["options"]} <= {"hami", "golmud"}
     assert all(len(o["hours"]) == 6 for o in body["options"])
 
 
 @pytest.mark.parametrize("change, status, words", [
-    ({"it_power_mw": 500.0}, 422, "capacity"),
+    ({"it_power_w": 500e6}, 422, "capacity"),
     ({"sites": ["hami", "narnia"]}, 422, "unknown site(s) narnia"),
     ({"sites": [], "latency_budget_ms": 10, "user_region": "beijing", "kind": "inference"}, 422,
      "sites"),
@@ -321,7 +321,7 @@ def test_inference_goes_only_where_the_latency_budget_allows(client, data):
 
 
 def test_plan_places_every_job_within_capacity(client, data):
-    jobs = [job(name=f"train-{i}", it_power_mw=0.8, duration_h=4, sites=["golmud", "hami"],
+    jobs = [job(name=f"train-{i}", it_power_w=0.8e6, duration_h=4, sites=["golmud", "hami"],
                 interruptible=bool(i % 2)) for i in range(5)]
     r = client.post("/v1/plans", json={"jobs": jobs, "objective": "cost"})
     assert r.status_code == 200, r.text
@@ -348,7 +348,7 @@ def batch(client, headers, blocks, key=None, **extra):
 
 def block(site="golmud", start=NOW, hours=4, mw=1.0) -> dict:
     return {"site": site, "start": iso(start), "end": iso(start + timedelta(hours=hours)),
-            "it_power_mw": mw}
+            "it_power_w": mw * 1e6}
 
 
 def held_mw(client, headers, site, hours) -> np.ndarray:
@@ -358,7 +358,7 @@ def held_mw(client, headers, site, hours) -> np.ndarray:
         if r["site"] == site and r["status"] == "held":
             first = (datetime.fromisoformat(r["start"]) - NOW) // timedelta(hours=1)
             last = (datetime.fromisoformat(r["end"]) - NOW) // timedelta(hours=1)
-            held[first:last] += r["it_power_mw"]
+            held[first:last] += r["it_power_w"] / 1e6
     return held
 
 
@@ -402,7 +402,7 @@ def test_batch_idempotency_replays_the_whole_batch(client):
 
 
 def test_a_plans_holds_hold_exactly_its_it_power(client, data):
-    jobs = [job(name=f"j{i}", it_power_mw=0.9, duration_h=5, sites=["golmud", "hami"],
+    jobs = [job(name=f"j{i}", it_power_w=0.9e6, duration_h=5, sites=["golmud", "hami"],
                 interruptible=bool(i % 2)) for i in range(4)]
     body = client.post("/v1/plans", json={"jobs": jobs, "objective": "carbon"}).json()
     expected = {}
@@ -411,7 +411,7 @@ def test_a_plans_holds_hold_exactly_its_it_power(client, data):
             key = run["site"], datetime.fromisoformat(run["start"])
             expected[key] = expected.get(key, 0) + 0.9 * run["fraction"]
         for h in a["holds"]:  # blocks of whole hours at one power
-            assert h["it_power_mw"] <= 0.9 + 1e-9 and h["start"] < h["end"]
+            assert h["it_power_w"] <= 0.9e6 + 1e-3 and h["start"] < h["end"]
     holds = [h for a in body["assignments"] for h in a["holds"]]
     assert len(holds) <= sum(len(a["runs"]) for a in body["assignments"])
     made = batch(client, A, holds)
@@ -424,7 +424,7 @@ def test_a_plans_holds_hold_exactly_its_it_power(client, data):
 def test_plan_limits_and_jobs_that_fit_nowhere(client):
     too_many = client.post("/v1/plans", json={"jobs": [job()] * 201})
     assert too_many.status_code == 422 and "at most 200" in too_many.text
-    nowhere = client.post("/v1/plans", json={"jobs": [job(), job(it_power_mw=400.0,
+    nowhere = client.post("/v1/plans", json={"jobs": [job(), job(it_power_w=400e6,
                                                                  name="giant")]})
     assert nowhere.status_code == 422 and "giant" in nowhere.json()["detail"]
     assert client.post("/v1/plans", json={"jobs": []}).status_code == 422

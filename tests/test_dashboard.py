@@ -276,7 +276,7 @@ def form_body(driver) -> dict:
     def value(id_):
         return driver.find_element("id", id_).get_attribute("value")
 
-    body = {"it_power_mw": float(value("search-it-mw")),
+    body = {"it_power_w": float(value("search-it-mw")) * 1e6,
             "duration_h": int(value("search-duration")),
             "earliest_start": value("search-earliest") + ":00Z",
             "deadline": value("search-deadline") + ":00Z",

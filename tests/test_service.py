@@ -5,6 +5,7 @@ SIGKILL in the middle of writes loses no reservation it had confirmed."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -75,7 +76,7 @@ def server(tmp_path):
 
 def reservation(start: datetime, hours: int, mw: float, site="golmud") -> dict:
     return {"site": site, "start": start.isoformat(), "end": (start + timedelta(hours=hours))
-            .isoformat(), "it_power_mw": mw}
+            .isoformat(), "it_power_w": mw * 1e6}
 
 
 def test_concurrent_reservations_never_oversubscribe(server):
@@ -170,3 +171,31 @@ def test_serve_says_when_ready_and_exits_on_a_failed_start_up(tmp_path):
     assert f"error: loading the sites' data failed: ValueError: forecast directory " \
            f"{tmp_path / 'missing'} does not exist" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def readme_session() -> str:
+    """The bash block of the README's scheduler session."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text[text.index("A scheduler's session, as it runs today"):]
+    start = after.index("```bash\n") + len("```bash\n")
+    return after[start:after.index("```\n", start)]
+
+
+def test_the_readme_scheduler_session_runs_as_written(server, tmp_path):
+    """Every command of the README's session, run by bash against a real server today: each
+    succeeds (the script stops at the first that fails), and its answers say what the README
+    says they do."""
+    missing = [c for c in ("curl", "jq", "bash") if not shutil.which(c)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (Debian: apt-get install "
+                    f"{' '.join(missing)}; .ci/run installs them)")
+    env = {**os.environ, "TWIN": server.url, "KEY": "key-a",
+           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", readme_session()], cwd=tmp_path,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    out = run.stdout.splitlines()
+    assert out[0] == '{"status":"ready","sites":15}'
+    assert "site ulanqab has 10.240 MW of IT capacity; 4.000 MW is already held" in run.stdout
+    assert '["milp","optimal",' in run.stdout or '["greedy",' in run.stdout
+    assert "cancelled" in out and "TZ=UTC sbatch --begin=" in run.stdout

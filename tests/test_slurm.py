@@ -315,11 +315,11 @@ def test_slurm_keeps_a_late_started_window_that_ends_at_the_deadline(slurm, job_
 def test_interruptible_runs_one_job_per_block_chained(slurm, service, job_script):
     """Another tenant holds all of Golmud for two hours: six hours in eight come in two blocks,
     each its own job, the second after the first, with the energy of each."""
-    capacity_mw = get_site("golmud").it.capacity_w / 1e6
+    capacity_w = get_site("golmud").it.capacity_w
     e = hour_after(timedelta(days=2))
     taken = httpx.post(f"{service.url}/v1/reservations", headers={"X-API-Key": "key-b"},
                        json={"site": "golmud", "start": iso(e + timedelta(hours=3)),
-                             "end": iso(e + timedelta(hours=5)), "it_power_mw": capacity_mw})
+                             "end": iso(e + timedelta(hours=5)), "it_power_w": capacity_w})
     assert taken.status_code == 201, taken.text
     out = twin(["slurm", "--url", service.url, "--interruptible", "--site", "golmud",
                 "--earliest", iso(e), "--deadline", iso(e + timedelta(hours=8)), "--hours", "6",
@@ -358,7 +358,7 @@ def test_hold_makes_the_same_request_take_another_window(slurm, service, job_scr
     held = {r["id"]: r for r in httpx.get(f"{service.url}/v1/reservations",
                                           headers={"X-API-Key": "key-a"}).json()}
     for i, (start, end) in zip(ids, [(s1, e1), (s2, e2)]):
-        assert held[i]["status"] == "held" and held[i]["it_power_mw"] == power
+        assert held[i]["status"] == "held" and held[i]["it_power_w"] == power * 1e6
         assert (when(held[i]["start"]), when(held[i]["end"])) == (start, end)
     shell = slurm.run(["sh", "-s", "--", "--output=/dev/null", job_script], input=outs[0])
     assert slurm.job(submitted(shell.stdout)[0])["comment"] == f"twin-reservation:{ids[0]}"
@@ -371,18 +371,18 @@ def test_hold_searches_again_when_the_window_was_taken_meanwhile(service, monkey
     the hold is refused (409, nothing held) and twin slurm searches again and holds another."""
     import twin.cli as cli
 
-    capacity_mw = get_site("golmud").it.capacity_w / 1e6
+    capacity_w = get_site("golmud").it.capacity_w
     e = hour_after(timedelta(days=5))
     hold, taken = cli._hold, []
 
-    def racing(url, api_key, site, blocks, it_power_mw, now):
+    def racing(url, api_key, site, blocks, it_power_w):
         if not taken:
             taken.append(blocks[0])
             other = httpx.post(f"{url}/v1/reservations", headers={"X-API-Key": "key-b"},
                                json={"site": site, "start": iso(blocks[0][0]),
-                                     "end": iso(blocks[0][1]), "it_power_mw": capacity_mw})
+                                     "end": iso(blocks[0][1]), "it_power_w": capacity_w})
             assert other.status_code == 201, other.text
-        return hold(url, api_key, site, blocks, it_power_mw, now)
+        return hold(url, api_key, site, blocks, it_power_w)
 
     monkeypatch.setattr(cli, "_hold", racing)
     out = twin(["slurm", "--url", service.url, "--hold", "--site", "golmud", "--earliest",

@@ -309,7 +309,7 @@ def slurm(
     --interruptible one job per block, chained. The times are UTC, and `TZ=UTC` makes sbatch
     read them so whatever the submitting shell's zone."""
     import zoneinfo
-    from datetime import UTC, timedelta
+    from datetime import timedelta
 
     from twin.timebase import utc
 
@@ -336,7 +336,8 @@ def slurm(
         for attempt in range(1, (HOLD_ATTEMPTS if hold else 1) + 1):
             if url:
                 result = _search_service(url, {
-                    "it_power_mw": it_power_mw, "gpu_count": gpus, "gpu_model": gpu_model,
+                    "it_power_w": None if it_power_mw is None else it_power_mw * W_PER_MW,
+                    "gpu_count": gpus, "gpu_model": gpu_model,
                     "duration_h": hours, "deadline": deadline.isoformat(), "sites": sites,
                     "earliest_start": earliest.isoformat() if earliest else None,
                     "objective": objective, "interruptible": interruptible, "limit": 1})
@@ -355,8 +356,7 @@ def slurm(
                 held = []
                 break
             try:
-                held = _hold(url, api_key, best["site"], blocks, result["it_power_mw"],
-                             datetime.now(UTC))
+                held = _hold(url, api_key, best["site"], blocks, result["it_power_w"])
                 break
             except _ServiceError as err:
                 if err.status != 409 or attempt == HOLD_ATTEMPTS:
@@ -499,7 +499,8 @@ def _sbatch_options(job: dict) -> list[str]:
 def _slurm_summary(result: dict, objective: str, blocks, held: list[dict], zone) -> list[str]:
     """Comment lines: the best option, its energy, its blocks, what is held."""
     best, now_option = result["options"][0], result["run_now"]
-    power, run_h = result["it_power_mw"], sum((e - s).total_seconds() / 3600 for s, e in blocks)
+    power = to_mw(result["it_power_w"])
+    run_h = sum((e - s).total_seconds() / 3600 for s, e in blocks)
 
     def show(t: datetime) -> str:
         local = f" ({t.astimezone(zone):%Y-%m-%d %H:%M %Z})" if zone else ""
@@ -508,7 +509,7 @@ def _slurm_summary(result: dict, objective: str, blocks, held: list[dict], zone)
     lines = [f"# best by {objective}: {best['site']} {show(blocks[0][0])} .. "
              f"{show(blocks[-1][1])}, {run_h:.0f} h at {power:,.3g} MW"
              + (f" in {len(blocks)} blocks" if len(blocks) > 1 else "")
-             + f": IT {power * run_h:,.1f} MWh, grid {best['grid_energy_mwh']:,.2f} MWh, "
+             + f": IT {power * run_h:,.1f} MWh, grid {to_mw(best['grid_energy_wh']):,.2f} MWh, "
              f"renewable {best['renewable_fraction']:.0%}, {best['emissions_kg_co2']:,.0f} kg "
              f"CO2, {best['cost']:,.0f} {best['currency']}"
              + (f" (run now at {now_option['site']}: {now_option['emissions_kg_co2']:,.0f} kg "
@@ -518,8 +519,8 @@ def _slurm_summary(result: dict, objective: str, blocks, held: list[dict], zone)
                   f"{(e - s).total_seconds() / 3600:.0f} h, IT "
                   f"{power * (e - s).total_seconds() / 3600:,.1f} MWh"
                   for i, (s, e) in enumerate(blocks, 1)]
-    lines += [f"# held: {r['id']} {r['site']} {r['start']} .. {r['end']} {r['it_power_mw']:g} "
-              f"MW until {r['expires']}" for r in held]
+    lines += [f"# held: {r['id']} {r['site']} {r['start']} .. {r['end']} "
+              f"{to_mw(r['it_power_w']):g} MW until {r['expires']}" for r in held]
     return lines
 
 
@@ -561,17 +562,12 @@ def _search_service(url: str, body: dict) -> dict:
     return _service_post(url, "/v1/windows:search", body)
 
 
-def _hold(url: str, api_key: str, site: str, blocks, it_power_mw: float,
-          now: datetime) -> list[dict]:
-    """Hold ``it_power_mw`` at ``site`` over every block, all or none (POST
-    /v1/reservations:batch), until the last block ends; the reservations, in block order."""
-    import math
-
-    ttl_s = max(math.ceil((blocks[-1][1] - now).total_seconds()), 1)
+def _hold(url: str, api_key: str, site: str, blocks, it_power_w: float) -> list[dict]:
+    """Hold ``it_power_w`` at ``site`` over every block, all or none (POST
+    /v1/reservations:batch), each until its block ends; the reservations, in block order."""
     return _service_post(url, "/v1/reservations:batch", {
         "reservations": [{"site": site, "start": s.isoformat(), "end": e.isoformat(),
-                          "it_power_mw": it_power_mw} for s, e in blocks],
-        "ttl_s": ttl_s}, api_key)
+                          "it_power_w": it_power_w} for s, e in blocks]}, api_key)
 
 
 def _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, objective,
@@ -596,11 +592,11 @@ def _search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, 
         return {"site": o.site, "start": o.start.isoformat(), "end": o.end.isoformat(),
                 "hours": [t.isoformat() for t in o.hours] if interruptible else None,
                 "renewable_fraction": o.renewable_fraction,
-                "grid_energy_mwh": to_mw(o.grid_energy_wh), "emissions_kg_co2": o.emissions_kg,
+                "grid_energy_wh": o.grid_energy_wh, "emissions_kg_co2": o.emissions_kg,
                 "cost": o.cost, "currency": outlook.currency}
 
     return {"options": [out(o) for o in options], "data_mode": mode,
-            "it_power_mw": to_mw(power), "run_now": None if run_now is None else out(run_now)}
+            "it_power_w": power, "run_now": None if run_now is None else out(run_now)}
 
 
 @app.command()

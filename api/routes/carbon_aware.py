@@ -323,11 +323,7 @@ def emissions_by_location(d: Data, settings: SettingsDep, now: Now, response: Re
                           time: SdkTime | None = None,
                           toTime: SdkTime | None = None):  # noqa: N803
     """`GET /emissions/bylocations` for one location."""
-    points, mode = _emissions(d, settings.max_horizon_h, now, [location], time, toTime)
-    if not points:
-        return Response(status_code=204)
-    response.headers["X-Data-Mode"] = mode
-    return points
+    return emissions_by_locations(d, settings, now, response, [location], time, toTime)
 
 
 @router.get("/emissions/forecasts/current", operation_id="GetCurrentForecastData",

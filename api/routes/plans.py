@@ -8,14 +8,12 @@ from fastapi import APIRouter, HTTPException
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused, reserved
 from api.routes.windows import job_from
-from twin.variables import to_mw
 
 router = APIRouter(prefix="/v1", tags=["scheduling"])
 
 
 def _holds_out(assignment) -> list[dict]:
-    return [{"site": b.site, "start": b.start, "end": b.end, "it_power_mw": to_mw(b.it_power_w)}
-            for b in assignment.holds()]
+    return [b._asdict() for b in assignment.holds()]
 
 
 @router.post("/plans", response_model=schemas.PlanOut, responses={422: {"model": schemas.Problem}})
@@ -38,10 +36,10 @@ def make_plan(body: schemas.PlanIn, d: Data, r: Reservations, settings: Settings
             "status": result.status, "objective_value": result.objective_value,
             "mip_gap": None if not np.isfinite(result.mip_gap) else result.mip_gap,
             "solve_seconds": result.solve_seconds,
-            "grid_energy_mwh": to_mw(result.grid_energy_wh),
+            "grid_energy_wh": result.grid_energy_wh,
             "emissions_kg_co2": result.emissions_kg, "cost": result.cost,
             "currency": d.currency,
-            "assignments": [{"name": a.job.name, "it_power_mw": to_mw(a.job.it_power_w),
+            "assignments": [{"name": a.job.name, "it_power_w": a.job.it_power_w,
                              "sites": list(a.sites), "start": a.start, "end": a.end,
                              "runs": [{"site": s, "start": t, "fraction": f}
                                       for s, t, f in a.runs], "holds": _holds_out(a)}

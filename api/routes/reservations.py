@@ -14,7 +14,6 @@ from api.deps import Data, Now, Reservations, SettingsDep, Tenant, refused
 from api.routes.sites import period
 from api.store import Block, Reservation
 from twin.timebase import ceil_hour
-from twin.variables import W_PER_MW, to_mw
 
 router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
 PROBLEMS = {code: {"model": schemas.Problem} for code in (401, 409, 422)}
@@ -28,7 +27,7 @@ def _block(d: Data, spec: schemas.BlockIn, horizon_h: int) -> Block:
     if spec.start != ceil_hour(spec.start) or spec.end != ceil_hour(spec.end):
         raise HTTPException(422, "start and end must be whole UTC hours")
     period(spec.start, spec.end, horizon_h)
-    return Block(spec.site, spec.start, spec.end, spec.it_power_mw * W_PER_MW,
+    return Block(spec.site, spec.start, spec.end, spec.it_power_w,
                  d.catalog[spec.site].it.capacity_w)
 
 
@@ -38,9 +37,7 @@ def _ttl(ttl_s: int | None) -> timedelta | None:
 
 
 def _out(res: Reservation, now: datetime) -> dict:
-    out = res.as_dict(now)
-    out["it_power_mw"] = to_mw(out.pop("it_power_w"))
-    return {k: v for k, v in out.items() if k != "tenant" and k != "cancelled"}
+    return {k: v for k, v in res.as_dict(now).items() if k not in ("tenant", "cancelled")}
 
 
 def _answer(held: list[Reservation], now: datetime) -> list[dict]:

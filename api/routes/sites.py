@@ -15,7 +15,6 @@ from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused
 from twin.outlook import within_horizon
 from twin.timebase import hours
-from twin.variables import to_mw
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 NOT_FOUND = {404: {"model": schemas.Problem}}
@@ -42,7 +41,7 @@ def _site_out(d: Data, site_id: str) -> dict:
     s = d.catalog[site_id]
     return {"id": s.id, "name": s.name, "province": s.province, "role": s.role,
             "latitude": s.latitude, "longitude": s.longitude, "altitude_m": s.altitude_m,
-            "it_capacity_mw": to_mw(s.it.capacity_w), "annual": d.site_summary(site_id)}
+            "it_capacity_w": s.it.capacity_w, "annual": d.site_summary(site_id)}
 
 
 @router.get("", response_model=list[schemas.SiteOut])

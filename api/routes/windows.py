@@ -11,7 +11,6 @@ from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused, reserved
 from twin.latency import within_budget
 from twin.schedule import Job, Option
-from twin.variables import to_mw
 
 router = APIRouter(prefix="/v1", tags=["scheduling"])
 
@@ -25,7 +24,7 @@ def job_from(d: Data, body: schemas.JobIn, now: datetime,
         near, rtt = within_budget(body.user_region, body.latency_budget_ms,
                                   {s: (d.catalog[s].latitude, d.catalog[s].longitude)
                                    for s in allowed}, settings.route_factor)
-        job = d.job(it_power_w=body.it_power_w(), duration_h=body.duration_h,
+        job = d.job(it_power_w=body.power_w(), duration_h=body.duration_h,
                     deadline=body.deadline, now=now, earliest_start=body.earliest_start,
                     sites=near, interruptible=body.interruptible, name=body.name,
                     horizon_h=settings.max_horizon_h)
@@ -36,7 +35,7 @@ def option_out(d: Data, o: Option, rtt: dict[str, float], interruptible: bool) -
     return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
             "hours": list(o.hours) if interruptible else None,
             "renewable_fraction": o.renewable_fraction,
-            "grid_energy_mwh": to_mw(o.grid_energy_wh), "emissions_kg_co2": o.emissions_kg,
+            "grid_energy_wh": o.grid_energy_wh, "emissions_kg_co2": o.emissions_kg,
             "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
             "run_now": o.run_now}
 
@@ -50,7 +49,7 @@ def search(body: schemas.SearchIn, d: Data, r: Reservations, settings: SettingsD
     job, rtt = job_from(d, body, now, settings)
     options, mode = d.search(job, body.objective, body.limit, reserved(r, now))
     run_now = next((o for o in options if o.run_now), None)
-    return {"data_mode": mode, "objective": body.objective, "it_power_mw": to_mw(job.it_power_w),
+    return {"data_mode": mode, "objective": body.objective, "it_power_w": job.it_power_w,
             "options": [option_out(d, o, rtt, job.interruptible) for o in options],
             "run_now": None if run_now is None else option_out(d, run_now, rtt,
                                                                job.interruptible)}

@@ -75,7 +75,7 @@ function renderCatalog() {
   const rows = state.sites.map((s) => {
     const row = document.createElement("tr");
     row.dataset.site = s.id;
-    for (const text of [s.id, s.name, s.province, fixed(s.it_capacity_mw, 1),
+    for (const text of [s.id, s.name, s.province, fixed(s.it_capacity_w / W_PER_MW, 1),
       percent(s.annual.renewable_fraction), fixed(s.annual.pue, 3)]) {
       row.insertCell().textContent = text;
     }
@@ -151,7 +151,7 @@ async function loadWeek() {
       line: {color: COLOURS.battery}},
     {name: "grid import", x, y: inMW(v.grid_import_w), line: {color: COLOURS.grid}},
   ], {title: title("power"), yaxis: {title: {text: "MW"}}}, site);
-  const capacity = state.sites.find((s) => s.id === site).it_capacity_mw;
+  const capacity = state.sites.find((s) => s.id === site).it_capacity_w / W_PER_MW;
   plot("chart-it", [
     {name: "available IT power", x, y: inMW(v.it_available_power_w),
       line: {color: COLOURS.available}},
@@ -204,7 +204,7 @@ async function loadHeatmap() {
 
 async function search(event) {
   event.preventDefault();
-  const body = {it_power_mw: Number($("search-it-mw").value),
+  const body = {it_power_w: Number($("search-it-mw").value) * W_PER_MW,
     duration_h: Number($("search-duration").value),
     earliest_start: iso(fromInput("search-earliest")), deadline: iso(fromInput("search-deadline")),
     interruptible: $("search-interruptible").checked, objective: $("search-objective").value,
@@ -229,14 +229,14 @@ async function search(event) {
 
 function showOptions(answer) {
   $("search-summary").textContent = `${answer.options.length} options for ` +
-    `${fixed(answer.it_power_mw, 3)} MW, best ${answer.objective.replace("_", " ")} first ` +
+    `${fixed(answer.it_power_w / W_PER_MW, 3)} MW, best ${answer.objective.replace("_", " ")} first ` +
     `(data: ${answer.data_mode})`;
   $("search-results").tBodies[0].replaceChildren(...answer.options.map((o, i) => {
     const row = document.createElement("tr");
     row.classList.toggle("run-now", o.run_now);
     // past the limit: the run-now option, appended for comparison, unranked
     for (const text of [i < SEARCH_LIMIT ? i + 1 : "–", `${siteName(o.site)} (${o.site})`,
-      shown(o.start), shown(o.end), percent(o.renewable_fraction), fixed(o.grid_energy_mwh, 2),
+      shown(o.start), shown(o.end), percent(o.renewable_fraction), fixed(o.grid_energy_wh / W_PER_MW, 2),
       fixed(o.emissions_kg_co2, 0),
       `${fixed(o.cost, 0)} ${o.currency}`, fixed(o.mean_pue, 3), o.run_now ? "run now" : ""]) {
       row.insertCell().textContent = text;
