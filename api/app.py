@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from api import schemas
 from api.routes import carbon_aware, dashboard, health, plans, reservations, sites, windows
 from api.settings import Settings
-from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, Store
+from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, Store, StoreBusy
 from twin._version import __version__
 from twin.outlook import Outlook
 from twin.schedule import JobDoesNotFit
@@ -85,6 +85,7 @@ Times are ISO 8601 with a zone (UTC in answers); units are in field names. Every
 from the twin says which data answered (`data_mode`: `typical_year`, the climate year mapped
 onto calendar dates, or `forecast`). Bad requests get a 4xx with a reason (`detail`).
 """
+RETRY_AFTER_S = "1"  # [s] after a 503 for a busy reservations database
 LOG = logging.getLogger("uvicorn.error")  # uvicorn's own log: shown at --log-level info
 TAGS = [{"name": "sites", "description": "The catalog and each site's hourly values."},
         {"name": "scheduling", "description": "Window search and joint plans."},
@@ -107,9 +108,9 @@ async def _invalid(request: Request, err: RequestValidationError):
     return JSONResponse({"detail": readable(err.errors())}, 422)
 
 
-def _status(code: int):
+def _status(code: int, headers: dict | None = None):
     async def handler(request: Request, err: Exception):
-        return JSONResponse({"detail": str(err)}, code)
+        return JSONResponse({"detail": str(err)}, code, headers=headers)
     return handler
 
 
@@ -146,13 +147,16 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
                   lifespan=lifespan, description=DESCRIPTION, openapi_tags=TAGS,
                   docs_url=None, redoc_url=None,
                   responses={400: problem, 413: problem, 422: problem})
-    app.state.settings, app.state.store = settings, Store(settings.db_path)
+    app.state.settings = settings
+    app.state.store = Store(settings.db_path, settings.db_busy_timeout_s)
     app.state.data, app.state.load_error, app.state.clock = data, None, clock
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(JobDoesNotFit, _status(422))
     for conflict in (CapacityExceeded, IdempotencyConflict, NotHeld):
         app.add_exception_handler(conflict, _status(409))
+    # a write that waited the busy timeout for another's lock: retry shortly (not a 500)
+    app.add_exception_handler(StoreBusy, _status(503, {"Retry-After": RETRY_AFTER_S}))
     for module in (health, sites, windows, plans, carbon_aware, reservations, dashboard):
         app.include_router(module.router)
     # after the dashboard's own /static/plotly.min.js

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from api.settings import ENV_PREFIX, Settings
+from api.store import Store
 from sites import SiteError, load_catalog
 from twin.cli import SitesDir, app, err_console, fail
 from twin.simulate import BATTERY_POLICIES
@@ -62,6 +64,11 @@ def serve(
     try:
         settings = Settings.from_env()
         catalog = load_catalog(settings.sites_dir)
+        Store(settings.db_path, settings.db_busy_timeout_s)  # checked before serving
+    except ValidationError as err:  # a ValueError too: said in one line
+        raise fail(ValueError("settings: " + "; ".join(
+            f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+            for e in err.errors()))) from None
     except (SiteError, ValueError) as err:
         raise fail(err) from None
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"

@@ -1,5 +1,6 @@
 """Request and response bodies of the HTTP API: units in field names (MW, MWh, h, kg), times as
-ISO 8601 with a time zone (UTC in answers), unknown fields refused."""
+ISO 8601 with a time zone (UTC in answers), unknown fields refused. Numbers and booleans in
+request bodies are strict: ``true`` is not 1 W, ``"6"`` is not 6 h, 6.0 is not an int."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ Time = Annotated[AwareDatetime, BeforeValidator(_iso), AfterValidator(_in_range)
 QueryTime = Annotated[datetime, BeforeValidator(_iso), AfterValidator(_in_range)]  # naive: UTC
 Objective = Literal[OBJECTIVES]
 SiteId = Annotated[str, Field(min_length=1, max_length=64)]
+# the least IT power a job or a hold may have [W]: below it a number is a mistake (5e-324 W)
+MIN_POWER_W = 1.0
 
 
 class _In(BaseModel):
@@ -70,17 +73,18 @@ class JobIn(_In):
          "user_region": "shanghai"}]})
 
     name: str = Field("", max_length=200)
-    it_power_w: float | None = Field(None, gt=0, le=1e9, description="IT power [W]")
-    gpu_count: int | None = Field(None, gt=0, le=10_000_000)
+    it_power_w: float | None = Field(None, ge=MIN_POWER_W, le=1e9, strict=True,
+                                     description="IT power [W]")
+    gpu_count: int | None = Field(None, gt=0, le=10_000_000, strict=True)
     gpu_model: Literal[SERVER_MODELS] = "H100"
-    duration_h: int = Field(gt=0, le=24 * 366)
+    duration_h: int = Field(gt=0, le=24 * 366, strict=True)
     earliest_start: Time | None = Field(None, description="default: now")
     deadline: Time = Field(description="the job must end by then")
     sites: list[SiteId] | None = Field(None, min_length=1, max_length=100,
                                        description="allowed; default all")
-    interruptible: bool = False
+    interruptible: bool = Field(False, strict=True)
     kind: Literal[ROLES] = "training"
-    latency_budget_ms: float | None = Field(None, gt=0, le=10_000, description=(
+    latency_budget_ms: float | None = Field(None, gt=0, le=10_000, strict=True, description=(
         "inference: round-trip budget from the user region; sites beyond it are not offered"))
     user_region: Literal[tuple(REGIONS)] | None = Field(None, description="where the users are")
 
@@ -109,7 +113,7 @@ class SearchIn(JobIn):
         {"it_power_w": 4_000_000, "duration_h": 8, "deadline": "2026-07-03T00:00:00Z",
          "objective": "carbon", "limit": 3, "sites": ["hami", "zhongwei", "ulanqab"]}]})
     objective: Objective = "grid_energy"
-    limit: int = Field(10, gt=0, le=50, description="ranked options returned")
+    limit: int = Field(10, gt=0, le=50, strict=True, description="ranked options returned")
 
 
 class PlanIn(_In):
@@ -123,7 +127,7 @@ class PlanIn(_In):
          "objective": "carbon"}]})
     jobs: list[JobIn] = Field(min_length=1)
     objective: Objective = "grid_energy"
-    time_limit_s: float | None = Field(None, gt=0, le=60)
+    time_limit_s: float | None = Field(None, gt=0, le=60, strict=True)
 
 
 class OptionOut(BaseModel):
@@ -166,7 +170,7 @@ class BlockIn(_In):
     site: SiteId
     start: Time = Field(description="a whole UTC hour")
     end: Time = Field(description="a whole UTC hour after start")
-    it_power_w: float = Field(gt=0, le=1e9, description="IT power [W]")
+    it_power_w: float = Field(ge=MIN_POWER_W, le=1e9, strict=True, description="IT power [W]")
 
 
 class BlockOut(BaseModel):
@@ -203,7 +207,7 @@ class PlanOut(BaseModel):
     assignments: list[AssignmentOut]
 
 
-TTL = Field(None, gt=0, le=366 * 24 * 3600,
+TTL = Field(None, gt=0, le=366 * 24 * 3600, strict=True,
             description="how long the hold lasts from now [s] (default: until its block ends)")
 
 

@@ -14,6 +14,8 @@ from twin.outlook import DEFAULT_BATTERY_POLICY, DEFAULT_HORIZON_H, DEFAULT_SEED
 from twin.simulate import BATTERY_POLICIES
 
 ENV_PREFIX = "TWIN_"
+# climate years the service accepts (those of the request times, api.schemas.YEARS)
+YEARS = (1900, 2200)
 
 
 class Settings(BaseModel):
@@ -24,7 +26,7 @@ class Settings(BaseModel):
     # API keys -> tenant; writes (reservations) need one, reads do not
     api_keys: dict[str, str] = Field(default_factory=dict)
     # the climate year mapped onto calendar dates (typical-year mode) and its synthetic weather
-    year: int = DEFAULT_YEAR
+    year: Annotated[int, Field(ge=YEARS[0], le=YEARS[1])] = DEFAULT_YEAR
     seed: int = DEFAULT_SEED
     sites_dir: list[Path] | None = None
     # weather forecasts: ERA5-style NetCDF files named SITE.nc; their hours answer from them
@@ -38,12 +40,20 @@ class Settings(BaseModel):
     max_jobs: Annotated[int, Field(gt=0)] = 200
     max_body_bytes: Annotated[int, Field(gt=0)] = 1_000_000
     plan_time_limit_s: Annotated[float, Field(gt=0)] = 10.0
+    # a plan's model is refused before it is built when its estimated matrix entries exceed
+    # this (twin.schedule_milp.problem_size, an upper bound): at the limit a plan took 5 s and
+    # 0.5 GB of peak memory, building and solving (15 rigid 40 h jobs in 300 h at every site)
+    max_plan_nonzeros: Annotated[int, Field(gt=0)] = 5_000_000
+    # blocks per POST /v1/reservations:batch (held in one transaction, the write lock held)
+    max_batch_blocks: Annotated[int, Field(gt=0)] = 5000
+    # how long a write waits for another's lock before 503 with Retry-After [s]
+    db_busy_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
         """Settings from ``TWIN_DB_PATH``, ``TWIN_API_KEYS`` ("key1:tenant1,key2:tenant2"),
-        ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``, ``TWIN_BATTERY_POLICY`` and
-        ``TWIN_MAX_*``, then ``overrides``."""
+        ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``, ``TWIN_BATTERY_POLICY``,
+        ``TWIN_MAX_*`` and ``TWIN_DB_BUSY_TIMEOUT_S``, then ``overrides``."""
         env = {k[len(ENV_PREFIX):].lower(): v for k, v in os.environ.items()
                if k.startswith(ENV_PREFIX)}
         values: dict = {k: v for k, v in env.items()
@@ -56,11 +66,20 @@ class Settings(BaseModel):
 
 
 def parse_api_keys(text: str) -> dict[str, str]:
-    """``"key1:tenant1,key2:tenant2"`` -> {key: tenant}; a malformed entry raises ValueError."""
+    """``"key1:tenant1,key2:tenant2"`` -> {key: tenant}; a malformed entry or a key given
+    twice raises ValueError, which names the entry by its position, never by its text (a
+    secret)."""
     keys = {}
-    for entry in filter(None, (e.strip() for e in text.split(","))):
+    entries = [e.strip() for e in text.split(",")]
+    for n, entry in enumerate(entries, 1):
+        if not entry:
+            continue
         key, sep, tenant = entry.partition(":")
-        if not sep or not key or not tenant:
-            raise ValueError(f"API key entry {entry!r} is not key:tenant")
-        keys[key] = tenant
+        if not sep or not key.strip() or not tenant.strip():
+            raise ValueError(f"{ENV_PREFIX}API_KEYS: entry {n} of {len(entries)} is not "
+                             "key:tenant")
+        if key.strip() in keys:
+            raise ValueError(f"{ENV_PREFIX}API_KEYS: entry {n} of {len(entries)} gives a key "
+                             "twice")
+        keys[key.strip()] = tenant.strip()
     return keys

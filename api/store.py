@@ -105,17 +105,52 @@ class Reservation:
         return {**asdict(self), "status": self.status(now)}
 
 
-class Store:
-    """The reservations database at ``path`` (created on first use)."""
+class StoreError(ValueError):
+    """The reservations database cannot be used (missing folder, not a database, damaged,
+    read-only): one line naming the file."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+
+class StoreBusy(Exception):
+    """Another write held the database's lock longer than the busy timeout: retry."""
+
+
+# the key of block i > 0 of a batch: the batch's key, this separator and i. HTTP header values
+# cannot hold a line feed, so no key a client gives is another batch's block key
+BATCH_KEY_SEPARATOR = "\n#"
+
+
+class Store:
+    """The reservations database at ``path`` (created on first use; checked: SQLite's quick
+    check and a write, StoreError naming the file when it cannot be used). A write waits
+    ``busy_timeout_s`` for another's lock, then raises StoreBusy."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 10.0):
+        self.path, self.busy_timeout_s = Path(path), busy_timeout_s
+        if self.path.is_dir():
+            raise StoreError(f"reservations database {self.path} is a directory")
+        if not self.path.parent.is_dir():
+            raise StoreError(f"reservations database {self.path}: folder {self.path.parent} "
+                             "does not exist")
+        try:
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+                check = db.execute("PRAGMA quick_check").fetchall()
+                if [tuple(r) for r in check] != [("ok",)]:
+                    first = " ".join(str(check[0][0]).split("\n")[0].split())
+                    raise StoreError(f"reservations database {self.path} is damaged (SQLite "
+                                     f"quick_check: {first}); restore it from a backup")
+                # a write that changes nothing: a read-only file or folder fails here
+                db.execute("BEGIN IMMEDIATE")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                db.execute(f"PRAGMA user_version = {int(version)}")
+                db.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise StoreError(f"reservations database {self.path} cannot be used: "
+                             f"{' '.join(str(err).split())}") from None
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA synchronous=FULL")
         return db
@@ -125,29 +160,40 @@ class Store:
         """Hold every block, or none (CapacityExceeded naming the first that does not fit,
         counting the blocks before it): one transaction. Each hold lasts ``ttl`` from ``now``,
         or without one until its block ends. Replaying ``idempotency_key`` with the same blocks
-        returns the reservations made the first time, and False."""
-        requests = [json.dumps([b.site, b.start.isoformat(), b.end.isoformat(), b.it_power_w])
-                    for b in blocks]
-        # the first block keeps the key itself (as a single reservation does), the others #i
+        and ttl returns the reservations made the first time, and False.
+
+        The check is linear in the site-hours of the batch: one query per site over the
+        batch's span, the batch's own blocks added to that site's array as they are checked."""
+        ttl_s = None if ttl is None else ttl.total_seconds()
+        requests = [json.dumps([b.site, b.start.isoformat(), b.end.isoformat(), b.it_power_w,
+                                ttl_s]) for b in blocks]
+        if idempotency_key is not None and BATCH_KEY_SEPARATOR in idempotency_key:
+            raise ValueError("an idempotency key cannot hold a line feed")
+        # the first block keeps the key itself (as a single reservation does), the others
+        # key + BATCH_KEY_SEPARATOR + i
         keys = [None] * len(blocks) if idempotency_key is None else \
-            [idempotency_key] + [f"{idempotency_key}#{i}" for i in range(1, len(blocks) + 1)]
+            [idempotency_key] + [f"{idempotency_key}{BATCH_KEY_SEPARATOR}{i}"
+                                 for i in range(1, len(blocks))]
+        spans = [(round(hour_number(b.start)), round(hour_number(b.end))) for b in blocks]
+        now_h = hour_number(now)
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")
+            _begin(db)
             if idempotency_key is not None:
-                rows = [db.execute("SELECT * FROM reservations WHERE tenant = ? AND "
-                                   "idempotency_key = ?", (tenant, k)).fetchone() for k in keys]
-                if rows[0] is not None:
+                replay = self._replay(db, tenant, idempotency_key, requests)
+                if replay is not None:
                     db.execute("ROLLBACK")
-                    if [None if r is None else r["request"] for r in rows] != requests + [None]:
-                        raise IdempotencyConflict(
-                            f"idempotency key {idempotency_key!r} was used for another request")
-                    return [Reservation.from_row(r) for r in rows[:-1]], False
-            ids = []
-            for i, (b, request) in enumerate(zip(blocks, requests)):
-                start_h, end_h = round(hour_number(b.start)), round(hour_number(b.end))
-                held = self._held(db, b.site, start_h, end_h, hour_number(now))
-                worst = float(held.max()) if held.size else 0.0
+                    return replay, False
+            held = {}  # site -> (first hour, IT power held per hour) over the batch's span
+            for site in dict.fromkeys(b.site for b in blocks):
+                mine = [s for s, b in zip(spans, blocks, strict=True) if b.site == site]
+                first, last = min(s[0] for s in mine), max(s[1] for s in mine)
+                held[site] = first, self._held(db, site, first, last, now_h)
+            rows = []
+            for i, (b, (start_h, end_h)) in enumerate(zip(blocks, spans, strict=True)):
+                first, hourly = held[b.site]
+                hours = hourly[start_h - first:end_h - first]
+                worst = float(hours.max()) if hours.size else 0.0
                 if worst + b.it_power_w > b.capacity_w + CAPACITY_TOLERANCE_W:
                     db.execute("ROLLBACK")
                     which = f"block {i} of {len(blocks)}: " if len(blocks) > 1 else ""
@@ -156,17 +202,48 @@ class Store:
                         f"{to_mw(worst):.3f} MW is already held in the busiest hour of "
                         f"{b.start:%Y-%m-%dT%H:%MZ}..{b.end:%Y-%m-%dT%H:%MZ}, so "
                         f"{to_mw(b.it_power_w):.3f} MW more does not fit; nothing was held")
-                ids.append(str(uuid.uuid4()))
-                db.execute("INSERT INTO reservations (id, tenant, idempotency_key, request, "
+                hours += b.it_power_w  # a view: the next blocks count this one
+                rows.append((str(uuid.uuid4()), tenant, keys[i], requests[i], b.site, start_h,
+                             end_h, b.it_power_w, now.isoformat(),
+                             hour_number(b.end if ttl is None else now + ttl)))
+            db.executemany("INSERT INTO reservations (id, tenant, idempotency_key, request, "
                            "site, start_h, end_h, it_power_w, created, expires_h) VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (ids[-1], tenant, keys[i], request, b.site, start_h, end_h,
-                            b.it_power_w, now.isoformat(),
-                            hour_number(b.end if ttl is None else now + ttl)))
+                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             db.execute("COMMIT")
-            return [self.get(i) for i in ids], True
+            made = {r.id: r for r in self._by_ids(db, [row[0] for row in rows])}
+            return [made[row[0]] for row in rows], True
+        except sqlite3.OperationalError as err:
+            raise _busy(err) from None
         finally:
             db.close()
+
+    @staticmethod
+    def _replay(db, tenant: str, key: str, requests: list[str]) -> list[Reservation] | None:
+        """The reservations made under ``key`` by the same request, in order; None when the
+        key is new; IdempotencyConflict when it was used for another request."""
+        batch = f"{key}{BATCH_KEY_SEPARATOR}"
+        found = db.execute("SELECT * FROM reservations WHERE tenant = ? AND (idempotency_key = ? "
+                           "OR (idempotency_key > ? AND idempotency_key < ?))",
+                           (tenant, key, batch, batch + "\uffff")).fetchall()
+        by_key = {r["idempotency_key"]: r for r in found}
+        if key not in by_key:
+            return None
+        order = [key] + [f"{batch}{i}" for i in range(1, len(by_key))]
+        rows = [by_key.get(k) for k in order]
+        if len(by_key) != len(requests) or None in rows or \
+                [r["request"] for r in rows] != requests:
+            db.execute("ROLLBACK")
+            raise IdempotencyConflict(f"idempotency key {key!r} was used for another request")
+        return [Reservation.from_row(r) for r in rows]
+
+    @staticmethod
+    def _by_ids(db, ids: list[str]) -> list[Reservation]:
+        out = []
+        for k in range(0, len(ids), 500):  # SQLite's limit on parameters
+            chunk = ids[k:k + 500]
+            out += [Reservation.from_row(r) for r in db.execute(
+                f"SELECT * FROM reservations WHERE id IN ({','.join('?' * len(chunk))})", chunk)]
+        return out
 
     @staticmethod
     def _held(db, site: str, start_h: int, end_h: int, now_h: float) -> np.ndarray:
@@ -232,7 +309,7 @@ class Store:
         has expired or was cancelled (its capacity may be gone: reserve again)."""
         db = self._connect()
         try:
-            db.execute("BEGIN IMMEDIATE")
+            _begin(db)
             row = db.execute("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
                              (reservation_id, tenant)).fetchone()
             if row is None:
@@ -248,6 +325,8 @@ class Store:
                        (hour_number(expires), reservation_id))
             db.execute("COMMIT")
             return self.get(reservation_id)
+        except sqlite3.OperationalError as err:
+            raise _busy(err) from None
         finally:
             db.close()
 
@@ -260,5 +339,21 @@ class Store:
             row = db.execute("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
                              (reservation_id, tenant)).fetchone()
             return None if row is None else Reservation.from_row(row)
+        except sqlite3.OperationalError as err:
+            raise _busy(err) from None
         finally:
             db.close()
+
+
+def _begin(db: sqlite3.Connection):
+    """BEGIN IMMEDIATE: the write lock first, waiting the busy timeout for it."""
+    db.execute("BEGIN IMMEDIATE")
+
+
+def _busy(err: sqlite3.OperationalError) -> Exception:
+    """StoreBusy for SQLite's lock errors (another writer held the lock past the timeout);
+    the error itself otherwise."""
+    text = str(err)
+    if "locked" in text or "busy" in text:
+        return StoreBusy("the reservations database is busy with other writes: retry shortly")
+    return err

@@ -25,6 +25,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -55,9 +56,17 @@ ENV_SITES_DIR = "TWIN_SITES_DIR"
 BUNDLED_PREFIX = "sites/catalog"
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
-Finite = Annotated[float, AllowInfNan(False)]
-NonNegative = Annotated[float, AllowInfNan(False), Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
+# numbers are numbers: a TOML boolean is not 1.0 (nor a number a boolean), and infinity and NaN
+# are refused everywhere (the models' allow_inf_nan=False); every number has a physical range
+Real = Annotated[float, Strict(), AllowInfNan(False)]
+Integer = Annotated[int, Strict()]
+Boolean = Annotated[bool, Strict()]
+Count = Annotated[Integer, Field(ge=0)]
+# the largest plausible values of one site's ratings (a few GW / GWh): far above any campus,
+# far below the typos (a unit or a few zeros) they catch
+MAX_POWER_W = 1e10
+MAX_ENERGY_WH = 1e11
+MAX_COUNT = 10_000_000
 
 
 class SiteError(ValueError):
@@ -75,10 +84,11 @@ class SiteError(ValueError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-Fraction = Annotated[float, AllowInfNan(False), Field(ge=0, le=1)]
+Fraction = Annotated[Real, Field(ge=0, le=1)]
+Loss = Annotated[Real, Field(ge=0, le=0.2)]  # a loss coefficient, fraction of the rating
 
 
 class ITConfig(_Frozen):
@@ -87,9 +97,9 @@ class ITConfig(_Frozen):
     count is then ``gpu_count``) and their utilisation: a constant or 24 hourly values by hour
     of day in China Standard Time (UTC+8); an hourly series can be given to ``simulate()``."""
 
-    capacity_w: Annotated[float, AllowInfNan(False), Field(gt=0)]
+    capacity_w: Annotated[Real, Field(gt=0, le=MAX_POWER_W)]
     gpu_model: Literal[SERVER_MODELS]
-    gpu_count: Annotated[int, Field(gt=0)]
+    gpu_count: Annotated[Integer, Field(gt=0, le=MAX_COUNT)]
     # ASSUMPTION: AI training clusters run busy; a mean within the 0.6-0.9 reported for them
     utilisation: Fraction | Annotated[list[Fraction], Field(min_length=24, max_length=24)] = 0.8
 
@@ -99,53 +109,55 @@ class PVConfig(_Frozen):
     (fixed) or the tracker axis azimuth (single_axis, pvlib ``axis_azimuth``; 180 = north-south
     axis); degrees clockwise from north. Defaults and their sources are noted field by field."""
 
-    capacity_wp: NonNegative
+    # > 0: a site without PV is not modelled yet (twin.solar's PVWatts inverter divides by it)
+    capacity_wp: Annotated[Real, Field(ge=0, le=MAX_POWER_W)]
     mounting: Literal[MOUNTINGS]
-    tilt_deg: Annotated[float, Field(ge=0, le=90)] | None = None
-    azimuth_deg: Annotated[float, Field(ge=0, lt=360)]
-    dc_ac_ratio: Annotated[float, Field(gt=0.5, le=3)]
-    gcr: Annotated[float, Field(gt=0, le=1)] | None = None
+    tilt_deg: Annotated[Real, Field(ge=0, le=90)] | None = None
+    azimuth_deg: Annotated[Real, Field(ge=0, lt=360)]
+    dc_ac_ratio: Annotated[Real, Field(gt=0.5, le=3)]
+    gcr: Annotated[Real, Field(gt=0, le=1)] | None = None
     # single-axis trackers: rotation limit of current utility trackers (+-60 deg, pvlib default)
-    max_angle_deg: Annotated[float, Field(gt=0, le=90)] = 60.0
-    backtrack: bool = True
+    max_angle_deg: Annotated[Real, Field(gt=0, le=90)] = 60.0
+    backtrack: Boolean = True
     transposition: Literal[TRANSPOSITIONS] = "perez"
     # ground albedo: a value, or a surface name of pvlib.albedo.SURFACE_ALBEDOS (sand: 0.40)
-    albedo: Annotated[float, Field(ge=0, le=1)] | str = "sand"
+    albedo: Annotated[Real, Field(ge=0, le=1)] | str = "sand"
     # rear/front efficiency; 0 = monofacial. Bifacial rows need gcr and module_height_m.
-    bifaciality: Annotated[float, Field(ge=0, le=1)] = 0.0
-    module_height_m: Annotated[float, Field(gt=0, le=10)] = 1.5
+    bifaciality: Annotated[Real, Field(ge=0, le=1)] = 0.0
+    module_height_m: Annotated[Real, Field(gt=0, le=10)] = 1.5
     # sky diffuse hidden by the row in front: view factor of a row inside an array (pvlib.bifacial
     # .utils.vf_row_sky_2d_integ) over that of an open plane; needs gcr (PVWatts v8 also derates)
-    row_sky_shading: bool = True
+    row_sky_shading: Boolean = True
     # reflection loss of sky and ground diffuse light: the physical IAM integrated over the sky and
     # ground (Marion 2017, pvlib.iam.marion_diffuse); PVWatts v5 applies the IAM to the beam only
-    diffuse_iam: bool = True
+    diffuse_iam: Boolean = True
     # spectral air-mass modifier of c-Si (De Soto et al. 2006) at the absolute air mass of the site
     spectral: Literal[SPECTRAL_MODELS] = "airmass"
     temperature_model: Literal[TEMPERATURE_MODELS] = "faiman"
     # PVWatts v8 "standard" c-Si module temperature coefficient (Gilman et al. 2022,
     # NREL/TP-7A40-83163)
-    gamma_pdc_per_k: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037
+    gamma_pdc_per_k: Annotated[Real, Field(ge=-0.01, le=0)] = -0.0037
     # PVWatts default DC losses other than soiling, shading and availability (modelled separately):
     # mismatch 2 %, wiring 2 %, connections 0.5 %, light-induced degradation 1.5 %, nameplate 1 %
     # (Dobos 2014, NREL/TP-6A20-62641, table 2), combined multiplicatively
-    dc_loss_fraction: Annotated[float, Field(ge=0, lt=0.5)] = 0.0679
-    inverter_efficiency: Annotated[float, Field(gt=0.5, le=1)] = 0.96  # PVWatts eta_inv_nom
+    dc_loss_fraction: Annotated[Real, Field(ge=0, lt=0.5)] = 0.0679
+    inverter_efficiency: Annotated[Real, Field(gt=0.5, le=1)] = 0.96  # PVWatts eta_inv_nom
     # central-inverter high-temperature derating, linear in ambient temperature: full power to
     # 35 degC, 90 % at 50 degC (SMA Sunny Central UP datasheet: 4,600 kVA at 35 degC, 4,140 kVA
     # at 50 degC)
-    derate_start_degc: Finite = 35.0
-    derate_end_degc: Finite = 50.0
-    derate_end_fraction: Annotated[float, Field(gt=0, le=1)] = 0.9
+    derate_start_degc: Annotated[Real, Field(ge=-50, le=80)] = 35.0
+    derate_end_degc: Annotated[Real, Field(ge=-50, le=80)] = 50.0
+    derate_end_fraction: Annotated[Real, Field(gt=0, le=1)] = 0.9
     # fraction of hours the plant is available (PVWatts default availability loss 3 %, Dobos 2014)
-    availability: Annotated[float, Field(gt=0, le=1)] = 0.97
+    availability: Annotated[Real, Field(gt=0, le=1)] = 0.97
     soiling: Literal[SOILING_MODELS] = "kimber"
     # Kimber et al. (2006) defaults (pvlib.soiling.kimber): 0.15 %/day, rain of 6 mm/day cleans,
     # 14-day grace period, 30 % maximum loss; plus manual cleaning every cleaning_interval_days
-    soiling_rate_per_day: Annotated[float, Field(ge=0, le=0.05)] = 0.0015
-    cleaning_threshold_mm: NonNegative = 6.0
-    cleaning_interval_days: Annotated[float, Field(gt=0)] | None = 30.0
-    max_soiling: Annotated[float, Field(ge=0, le=1)] = 0.3
+    soiling_rate_per_day: Annotated[Real, Field(ge=0, le=0.05)] = 0.0015
+    cleaning_threshold_mm: Annotated[Real, Field(ge=0, le=500)] = 6.0
+    # none: no manual cleaning (rain only)
+    cleaning_interval_days: Annotated[Real, Field(gt=0, le=3650)] | None = 30.0
+    max_soiling: Annotated[Real, Field(ge=0, le=1)] = 0.3
 
     @model_validator(mode="after")
     def _mounting_parameters(self) -> PVConfig:
@@ -180,22 +192,22 @@ class WindConfig(_Frozen):
     the region's wind farms: the station's wind is scaled to it."""
 
     turbine_type: str
-    turbine_count: Count
-    hub_height_m: Annotated[float, Field(gt=0, le=300)]
-    hub_mean_wind_speed_m_s: Annotated[float, Field(gt=0, le=25)]
+    turbine_count: Annotated[Count, Field(le=100_000)]
+    hub_height_m: Annotated[Real, Field(gt=0, le=300)]
+    hub_mean_wind_speed_m_s: Annotated[Real, Field(gt=0, le=25)]
     # vertical profile: log law with roughness length, or power law (Hellman) with exponent
     profile: Literal[WIND_PROFILES] = "log"
     # open flat terrain, grass and few obstacles (Wieringa 1992 / WMO-No. 8 terrain class 4)
-    roughness_length_m: Annotated[float, Field(gt=0, le=2)] = 0.03
-    hellman_exponent: Annotated[float, Field(gt=0, lt=1)] = 1 / 7
+    roughness_length_m: Annotated[Real, Field(gt=0, le=2)] = 0.03
+    hellman_exponent: Annotated[Real, Field(gt=0, lt=1)] = 1 / 7
     # IEC 61400-12-1 normalisation of wind speed by (rho / 1.225)^(1/3), or none
     density_correction: Literal[DENSITY_CORRECTIONS] = "iec"
     # wake losses: a windpowerlib wind-efficiency curve (dena 2010 mean of German farms) applied to
     # the wind speed, or a constant array efficiency applied to the power
     wake_model: Literal[WAKE_MODELS] = "dena_mean"
-    array_efficiency: Annotated[float, Field(gt=0, le=1)] = 1.0
+    array_efficiency: Annotated[Real, Field(gt=0, le=1)] = 1.0
     # fraction of hours available: an assumption within the 95-99 % usual for onshore fleets
-    availability: Annotated[float, Field(gt=0, le=1)] = 0.97
+    availability: Annotated[Real, Field(gt=0, le=1)] = 0.97
 
     @field_validator("turbine_type")
     @classmethod
@@ -215,13 +227,13 @@ class BatteryConfig(_Frozen):
     discharging), the state-of-charge window and self-discharge. It charges from renewable
     surplus only, so what it delivers is renewable energy."""
 
-    energy_wh: NonNegative
-    power_w: NonNegative
-    round_trip_efficiency: Annotated[float, Field(gt=0, le=1)]
+    energy_wh: Annotated[Real, Field(ge=0, le=MAX_ENERGY_WH)]
+    power_w: Annotated[Real, Field(ge=0, le=MAX_POWER_W)]
+    round_trip_efficiency: Annotated[Real, Field(gt=0, le=1)]
     # ASSUMPTION: an LFP operating window of 5-95 % and about 3 % self-discharge a month
     soc_min: Fraction = 0.05
     soc_max: Fraction = 0.95
-    self_discharge_per_day: Annotated[float, AllowInfNan(False), Field(ge=0, lt=1)] = 0.001
+    self_discharge_per_day: Annotated[Real, Field(ge=0, lt=1)] = 0.001
     initial_soc: Fraction = 0.5  # at the first hour, fraction of energy_wh
 
     @model_validator(mode="after")
@@ -240,7 +252,10 @@ class BatteryConfig(_Frozen):
         return self
 
 
-Daily = Annotated[list[NonNegative], Field(min_length=24, max_length=24)]
+# grid carbon intensity: 0 (all hydro, nuclear, renewables) to 2,000 g CO2 kWh-1 (above lignite)
+Carbon = Annotated[Real, Field(ge=0, le=2000)]
+# price of a kWh in the tariff's currency: 0 to 1,000 (any currency's kWh costs less)
+Price = Annotated[Real, Field(ge=0, le=1000)]
 # ASSUMPTION (illustrative: set the province's own schedule): a large-industry time-of-use tariff
 # around a flat 0.45 CNY/kWh, peak 1.6x and valley 0.4x of it, i.e. peak/valley = 4, the least
 # NDRC 2021 No. 1093 sets where the grid's peak-valley load difference exceeds 40 %; valley
@@ -253,9 +268,11 @@ class GridConfig(_Frozen):
     electricity and its price, each a constant or 24 hourly values by hour of day in China
     Standard Time (UTC+8)."""
 
-    import_capacity_w: NonNegative
-    carbon_intensity_g_per_kwh: NonNegative | Daily
-    tariff_per_kwh: NonNegative | Daily = DEFAULT_TARIFF_PER_KWH
+    import_capacity_w: Annotated[Real, Field(ge=0, le=MAX_POWER_W)]
+    carbon_intensity_g_per_kwh: Carbon | Annotated[list[Carbon], Field(min_length=24,
+                                                                          max_length=24)]
+    tariff_per_kwh: Price | Annotated[list[Price], Field(min_length=24, max_length=24)] = \
+        DEFAULT_TARIFF_PER_KWH
     currency: str = Field("CNY", min_length=1)
 
 
@@ -271,66 +288,66 @@ class CoolingConfig(_Frozen):
     air_path: Literal[AIR_PATHS] = "indirect"
     # evaporative assist: direct pads, the IEC's wet secondary side, the dry coolers' adiabatic
     # pre-cooling; false makes a dry plant that uses no water
-    evaporative_assist: bool = True
+    evaporative_assist: Boolean = True
     # baseline: fixed setpoints; optimised: each hour the setpoints (within the ASHRAE
     # recommended envelope) that minimise facility power
     control: Literal[COOLING_CONTROLS] = "baseline"
     # the middle of 18-27 degC (LBNL prototype)
-    supply_air_degc: Annotated[float, Field(ge=10, le=35)] = 22.5
+    supply_air_degc: Annotated[Real, Field(ge=10, le=35)] = 22.5
     # recirculation: server inlet = supply + this (contained aisles 1-3 K, reference 2.2)
-    supply_approach_k: Annotated[float, Field(ge=0, le=15)] = 2.0
-    air_delta_t_k: Annotated[float, Field(gt=0, le=30)] = 14.0  # across the servers (12-15 K)
+    supply_approach_k: Annotated[Real, Field(ge=0, le=15)] = 2.0
+    air_delta_t_k: Annotated[Real, Field(gt=0, le=30)] = 14.0  # across the servers (12-15 K)
     allowable_class: Literal[ASHRAE_CLASSES] = "A2"  # ASHRAE class of the air-cooled IT
     # CRAH / air-handler fans: pressure rise at design flow and sea-level density, total efficiency
-    air_pressure_pa: Annotated[float, Field(gt=0, le=3000)] = 500.0
-    fan_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
-    direct_evaporative_effectiveness: Annotated[float, Field(gt=0, lt=1)] = 0.85  # 0.7-0.9
-    iec_dry_effectiveness: Annotated[float, Field(gt=0, lt=1)] = 0.72  # EnergyPlus example
-    iec_wet_effectiveness: Annotated[float, Field(gt=0, lt=1)] = 0.70  # EnergyPlus example
+    air_pressure_pa: Annotated[Real, Field(gt=0, le=3000)] = 500.0
+    fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.7
+    direct_evaporative_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.85  # 0.7-0.9
+    iec_dry_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.72  # EnergyPlus example
+    iec_wet_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.70  # EnergyPlus example
     # IEC secondary air: 1.4 x primary flow, fan 200 W and pump 150 W per m3/s (EnergyPlus example)
-    iec_secondary_flow_ratio: Annotated[float, Field(gt=0, le=5)] = 1.4
-    iec_secondary_fan_w_per_m3s: NonNegative = 200.0
-    iec_pump_w_per_m3s: NonNegative = 150.0
+    iec_secondary_flow_ratio: Annotated[Real, Field(gt=0, le=5)] = 1.4
+    iec_secondary_fan_w_per_m3s: Annotated[Real, Field(ge=0, le=5000)] = 200.0
+    iec_pump_w_per_m3s: Annotated[Real, Field(ge=0, le=5000)] = 150.0
     # mechanical trim of air systems: DX / air-cooled, rated COP at 35 degC outdoor (EnergyPlus
     # Coil:Cooling:DX:SingleSpeed example, reference 4.5)
-    dx_cop: Annotated[float, Field(gt=0, le=15)] = 3.0
+    dx_cop: Annotated[Real, Field(gt=0, le=15)] = 3.0
     # chilled water: coil effectiveness, water-side temperature rise, tower and HX approaches
-    coil_effectiveness: Annotated[float, Field(gt=0, le=1)] = 0.8  # HTE 0.7-0.82 (Lei)
-    water_delta_t_k: Annotated[float, Field(gt=0, le=20)] = 5.6
-    tower_approach_k: Annotated[float, Field(gt=0, le=15)] = 4.0  # AT_CT 2.8-6.7
-    hx_approach_k: Annotated[float, Field(ge=0, le=10)] = 2.2  # AT_HE 1.7-2.8
-    cycles_of_concentration: Annotated[float, Field(gt=1, le=20)] = 6.0  # 3-15
+    coil_effectiveness: Annotated[Real, Field(gt=0, le=1)] = 0.8  # HTE 0.7-0.82 (Lei)
+    water_delta_t_k: Annotated[Real, Field(gt=0, le=20)] = 5.6
+    tower_approach_k: Annotated[Real, Field(gt=0, le=15)] = 4.0  # AT_CT 2.8-6.7
+    hx_approach_k: Annotated[Real, Field(ge=0, le=10)] = 2.2  # AT_HE 1.7-2.8
+    cycles_of_concentration: Annotated[Real, Field(gt=1, le=20)] = 6.0  # 3-15
     # of the circulating water (EnergyPlus 0.05 %)
-    drift_fraction: Annotated[float, Field(ge=0, le=0.01)] = 0.0005
+    drift_fraction: Annotated[Real, Field(ge=0, le=0.01)] = 0.0005
     # liquid: share of chip heat to cold plates, facility-water supply (ASHRAE W32 baseline, the
     # optimised control may raise it to the class limit), CDU and dry-cooler approaches
     liquid_fraction: Fraction = 0.8
-    facility_water_degc: Annotated[float, Field(ge=2, le=45)] = 32.0
-    facility_water_max_degc: Annotated[float, Field(ge=2, le=45)] = 40.0
-    cdu_approach_k: Annotated[float, Field(ge=0, le=15)] = 5.0
-    dry_cooler_approach_k: Annotated[float, Field(gt=0, le=20)] = 8.0
-    liquid_delta_t_k: Annotated[float, Field(gt=0, le=20)] = 10.0  # cold-plate loop rise
+    facility_water_degc: Annotated[Real, Field(ge=2, le=45)] = 32.0
+    facility_water_max_degc: Annotated[Real, Field(ge=2, le=45)] = 40.0
+    cdu_approach_k: Annotated[Real, Field(ge=0, le=15)] = 5.0
+    dry_cooler_approach_k: Annotated[Real, Field(gt=0, le=20)] = 8.0
+    liquid_delta_t_k: Annotated[Real, Field(gt=0, le=20)] = 10.0  # cold-plate loop rise
     # dry-cooler fans: air temperature rise, pressure rise at design, efficiency (reference 5.3)
-    dry_cooler_air_delta_t_k: Annotated[float, Field(gt=0, le=30)] = 12.0
-    dry_cooler_pressure_pa: Annotated[float, Field(gt=0, le=1000)] = 200.0
-    dry_cooler_fan_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.6
+    dry_cooler_air_delta_t_k: Annotated[Real, Field(gt=0, le=30)] = 12.0
+    dry_cooler_pressure_pa: Annotated[Real, Field(gt=0, le=1000)] = 200.0
+    dry_cooler_fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.6
     # pumps: head and efficiency (150-250 kPa, 0.7)
-    pump_head_pa: Annotated[float, Field(gt=0, le=1e6)] = 200_000.0
-    pump_efficiency: Annotated[float, Field(gt=0, le=1)] = 0.7
+    pump_head_pa: Annotated[Real, Field(gt=0, le=1e6)] = 200_000.0
+    pump_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.7
     # dust: outside air locked out above this PM10 [A 500-1000 ug m-3]; filters from clean to
     # final pressure drop (MERV 13: 75-125 -> 250 Pa), changed every filter_change_days, or
     # sooner when the captured dust (PM10, 85 % capture) reaches the filters' capacity
-    pm10_lockout_ug_m3: Annotated[float, Field(gt=0)] = 500.0
-    filter_clean_pa: NonNegative = 100.0
-    filter_final_pa: NonNegative = 250.0
-    filter_change_days: Annotated[float, Field(gt=0, le=3650)] = 90.0
-    filter_dust_capacity_kg_per_m2: Annotated[float, Field(gt=0)] = 0.5  # [A] 0.3-1
+    pm10_lockout_ug_m3: Annotated[Real, Field(gt=0, le=100_000)] = 500.0
+    filter_clean_pa: Annotated[Real, Field(ge=0, le=1000)] = 100.0
+    filter_final_pa: Annotated[Real, Field(ge=0, le=2000)] = 250.0
+    filter_change_days: Annotated[Real, Field(gt=0, le=3650)] = 90.0
+    filter_dust_capacity_kg_per_m2: Annotated[Real, Field(gt=0, le=20)] = 0.5  # [A] 0.3-1
     # electrical: UPS losses at no load, proportional and square-law (fractions of the rated
     # power; Rasmussen 2007, APC white paper 113) giving 96.2 % at full and 95.4 % at half load;
     # distribution 1 %, lighting and misc. 0.1 % of IT (reference 12)
-    ups_loss_coefficients: tuple[NonNegative, NonNegative, NonNegative] = (0.012, 0.02, 0.008)
-    distribution_loss_fraction: Annotated[float, Field(ge=0, le=0.2)] = 0.01
-    lighting_fraction: Annotated[float, Field(ge=0, le=0.1)] = 0.001
+    ups_loss_coefficients: tuple[Loss, Loss, Loss] = (0.012, 0.02, 0.008)
+    distribution_loss_fraction: Annotated[Real, Field(ge=0, le=0.2)] = 0.01
+    lighting_fraction: Annotated[Real, Field(ge=0, le=0.1)] = 0.001
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -342,14 +359,49 @@ class CoolingConfig(_Frozen):
         return self
 
 
-Monthly = Annotated[list[Finite], Field(min_length=12, max_length=12)]
+# climatological range of every normal, in its unit (weather.normals): a value in other units
+# (pressure in hPa, temperature in K, a negative wind mean) falls outside and is refused
+NORMAL_RANGES = {  # name: (ge, le)
+    "temp_air_mean": (-90, 60),  # degC: the extremes ever recorded
+    "temp_air_daily_range": (0, 50),  # K
+    "temp_air_daily_std": (0, 30),  # K
+    "temp_dew_mean": (-90, 40),  # degC
+    "temp_dew_daily_std": (0, 30),  # K
+    "relative_humidity_mean": (0, 100),  # %
+    "ghi_mean": (0, 500),  # W m-2 (the top-of-atmosphere daily mean peaks near 550)
+    "clearness_index_mean": (0, 1),
+    "clearness_index_std": (0, 1),
+    "wind_speed_mean": (0, 30),  # m s-1
+    # a station with many calm hours (Turpan) gives k below 0.5 and an amplitude above the mean
+    "wind_speed_weibull_k": (0.1, 10),
+    "wind_speed_diurnal_amplitude": (0, 3),
+    "wind_speed_peak_hour": (0, 24),  # h
+    "pressure_mean": (30_000, 110_000),  # Pa: the summit of Everest to the Dead Sea and above
+    "pressure_daily_std": (0, 5000),  # Pa
+    "temp_air_daily_autocorrelation": (-1, 1),
+    "wind_speed_hourly_autocorrelation": (-1, 1),
+}
+assert set(NORMAL_RANGES) == set(MONTHLY) | set(ANNUAL), "a normal without a range"
+
+
+def _monthly(name: str):
+    low, high = NORMAL_RANGES[name]
+    return Annotated[list[Annotated[Real, Field(ge=low, le=high)]],
+                     Field(min_length=12, max_length=12)]
+
+
+def _annual(name: str):
+    low, high = NORMAL_RANGES[name]
+    return Annotated[Real, Field(ge=low, le=high)]
+
+
 NormalsTable = TypedDict(  # keys follow weather.normals, so the two cannot drift apart
     "NormalsTable",
-    {**{k: Monthly for k in MONTHLY}, **{k: Finite for k in ANNUAL},
-     "wind_height_m": NotRequired[Annotated[float, Field(gt=0)]],
-     "station_altitude_m": NotRequired[Annotated[float, Field(ge=-500, le=9000)]],
+    {**{k: _monthly(k) for k in MONTHLY}, **{k: _annual(k) for k in ANNUAL},
+     "wind_height_m": NotRequired[Annotated[Real, Field(gt=0, le=300)]],
+     "station_altitude_m": NotRequired[Annotated[Real, Field(ge=-500, le=9000)]],
      "source": NotRequired[str]})
-NormalsTable.__pydantic_config__ = ConfigDict(extra="forbid")
+NormalsTable.__pydantic_config__ = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Site(_Frozen):
@@ -360,9 +412,9 @@ class Site(_Frozen):
     name: str = Field(min_length=1)
     province: str
     country: str = Field(pattern=r"^[A-Z]{3}$")  # ISO 3166-1 alpha-3, as in EPW headers
-    latitude: Annotated[float, Field(ge=-90, le=90)]
-    longitude: Annotated[float, Field(ge=-180, le=180)]
-    altitude_m: Annotated[float, Field(ge=-500, le=9000)]
+    latitude: Annotated[Real, Field(ge=-90, le=90)]
+    longitude: Annotated[Real, Field(ge=-180, le=180)]
+    altitude_m: Annotated[Real, Field(ge=-500, le=9000)]
     role: Literal[ROLES]
     weather_station: str = Field(min_length=1)
     weather_note: str = ""
@@ -426,14 +478,46 @@ def _given(value) -> str:
     return ""
 
 
+# the unit of a field, from the end of its name (SI, as the file's comments say), else the
+# exceptions below; "1" is dimensionless (UDUNITS)
+_SUFFIX_UNITS = (("_g_per_kwh", "g kWh-1"), ("_per_kwh", "currency kWh-1"), ("_per_k", "K-1"),
+                 ("_per_day", "day-1"), ("_w_per_m3s", "W m-3 s"),
+                 ("_kg_per_m2", "kg m-2"), ("_ug_m3", "ug m-3"), ("_m_s", "m s-1"),
+                 ("_degc", "degC"), ("_deg", "degree"), ("_wp", "Wp"), ("_wh", "Wh"),
+                 ("_w", "W"), ("_pa", "Pa"), ("_mm", "mm"), ("_days", "day"), ("_k", "K"),
+                 ("_m", "m"))
+_NAMED_UNITS = {"latitude": "degrees_north", "longitude": "degrees_east",
+                **{k: u for k, (u, _) in {**MONTHLY, **ANNUAL}.items()}}
+_RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _unit(loc: tuple) -> str:
+    """The unit of the field at an error location (its last name)."""
+    name = next((p for p in reversed(loc) if isinstance(p, str) and p.isidentifier()), "")
+    if name in _NAMED_UNITS:
+        return _NAMED_UNITS[name]
+    return next((u for suffix, u in _SUFFIX_UNITS if name.endswith(suffix)), "1")
+
+
+def _message(error: dict) -> str:
+    """Pydantic's message, with the field's unit after a range bound, and the refused value."""
+    message = error["msg"]
+    if error["type"] in _RANGE_ERRORS:
+        message += f" [{_unit(error['loc'])}]"
+    elif error["type"] == "finite_number":
+        message += f" (in {_unit(error['loc'])})"
+    elif isinstance(error.get("input"), bool) and error["type"] in ("float_type", "int_type"):
+        message += ", not a boolean"
+    return message + _given(error.get("input"))
+
+
 def validate_site(data: dict, source: str) -> Site:
     """``data`` (a site file's tables, with its id) as a Site; SiteError naming ``source`` and
-    the TOML field of every problem."""
+    the TOML field of every problem, with the unit of a number out of its range."""
     try:
         return Site.model_validate(data)
     except ValidationError as err:
-        problems = [(_field(e["loc"]), e["msg"] + _given(e.get("input")))
-                    for e in err.errors(include_url=False)]
+        problems = [(_field(e["loc"]), _message(e)) for e in err.errors(include_url=False)]
         (field, message), *more = problems
         raise SiteError(source, message, field=field, more=more) from None
 

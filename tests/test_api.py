@@ -207,7 +207,7 @@ def test_reservations_survive_a_restart(tmp_path, data, clock):
     ({"site": "moon", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
       "it_power_w": 1e6}, "unknown site"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
-      "it_power_w": -1}, "greater than 0"),
+      "it_power_w": -1}, "greater than or equal to 1"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",
       "it_power_w": 1e6, "priority": "high"}, "Extra inputs"),
     ({"site": "golmud", "start": "2026-07-01T00:00:00Z", "end": "2026-07-01T02:00:00Z",

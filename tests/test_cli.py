@@ -3,6 +3,7 @@
 from importlib import resources
 
 import numpy as np
+import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
@@ -126,3 +127,69 @@ def test_slurm_job_that_cannot_fit_is_one_clear_line():
                                   "--it-power-mw", "1"])
     assert too_far.exit_code == 2 and "horizon" in too_far.output
     assert "Traceback" not in too_big.output + too_far.output
+
+
+# --- issue 19: bad input gets a clear error or a correct answer, never a wrong number ----------
+
+def test_a_site_file_in_the_wrong_units_is_refused_before_any_run(tmp_path):
+    """Pressure normals in hPa once gave a PUE of 15 million and exit 0."""
+    from tests.conftest import hami_data, write_site
+
+    data = hami_data()
+    data["normals"]["pressure_mean"] = [p / 100 for p in data["normals"]["pressure_mean"]]
+    path = write_site(tmp_path, "hami", data)
+    result = runner.invoke(app, ["simulate", "hami", "--sites-dir", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    assert f"{path}: normals.pressure_mean.0: Input should be greater than or equal to 30000 " \
+           "[Pa]" in result.output
+    assert "Traceback" not in result.output and "PUE" not in result.output
+
+
+def test_a_nan_result_is_refused_in_one_line_never_a_table_cell(monkeypatch):
+    """A NaN where a number is due names the site and the figure; the meaningful NaN (the wind
+    capacity factor of a site without turbines, Beijing) is still shown as a dash."""
+    import twin.cli
+
+    def nan_availability(*args, **kwargs):
+        ds = simulate(*args, **kwargs)
+        ds["it_available_power"] = ds["it_available_power"].where(ds.site != "hami")
+        return ds
+
+    from twin.simulate import simulate
+
+    fine = runner.invoke(app, ["simulate", "beijing"])
+    assert fine.exit_code == 0 and "–" in fine.output and "nan" not in fine.output.lower()
+    monkeypatch.setattr(twin.cli, "simulate", nan_availability)
+    result = runner.invoke(app, ["simulate", "beijing", "hami"])
+    assert result.exit_code == 2, result.output
+    assert "site hami: it_available_mean_w is nan (not a number)" in result.output
+    assert "nan" not in result.output.replace("is nan (not", "").lower()
+    assert "Traceback" not in result.output and "Power balance" not in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--year", "99999"], "Invalid value for '--year'"),
+    (["--year", "1200"], "Invalid value for '--year'"),
+    (["--seed", "-1"], "Invalid value for '--seed'"),
+])
+@pytest.mark.parametrize("command", [["run"], ["simulate", "hami"], ["weather", "hami"]])
+def test_out_of_range_year_and_seed_are_usage_errors(command, args, words):
+    result = runner.invoke(app, command + args)
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize("command", [["run"], ["simulate", "hami"]])
+def test_an_unwritable_out_path_is_refused_before_the_run(tmp_path, monkeypatch, command):
+    import twin.cli
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("simulated although --out cannot be written")
+
+    monkeypatch.setattr(twin.cli, "simulate", no_run)
+    missing = runner.invoke(app, command + ["--out", str(tmp_path / "missing" / "x.nc")])
+    assert missing.exit_code == 2, missing.output
+    assert "does not exist" in missing.output and "Traceback" not in missing.output
+    folder = runner.invoke(app, command + ["--out", str(tmp_path)])
+    assert folder.exit_code == 2 and "is a directory" in folder.output

@@ -126,8 +126,8 @@ def test_missing_codes_become_repairs_not_numbers(golmud_path, tmp_path):
 
 # from_dataframe on tiny frames: wrong units, time zones, gaps, duplicates
 
-def _clear_frame(hours=24 * 10, tz="UTC", lat=40.0, lon=95.0, alt=1500.0):
-    times = pd.date_range("2025-06-01", periods=hours, freq="h", tz=tz)
+def _clear_frame(hours=24 * 10, tz="UTC", lat=40.0, lon=95.0, alt=1500.0, start="2025-06-01"):
+    times = pd.date_range(start, periods=hours, freq="h", tz=tz)
     loc = pvlib.location.Location(lat, lon, altitude=alt)
     cs = loc.get_clearsky(times + pd.Timedelta("30min"))
     cs.index = times
@@ -222,8 +222,7 @@ def test_fill_gaps_interpolates_short_and_uses_adjacent_days_for_long():
 
 def _typical_year_frame():
     """A clear-sky 8,760-hour typical year in China Standard Time, months from 2005."""
-    frame = _clear_frame(hours=8760, tz="Etc/GMT-8")
-    return frame.set_axis(pd.date_range("2005-01-01", periods=8760, freq="h", tz="Etc/GMT-8"))
+    return _clear_frame(hours=8760, tz="Etc/GMT-8", start="2005-01-01")
 
 
 def test_a_typical_year_is_placed_on_the_year_asked_or_refused():

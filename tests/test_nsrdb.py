@@ -119,7 +119,9 @@ def synthetic_frame(hours: int = 48, freq: str = "h"):
         "temp_air": temp, "temp_dew": temp - 10, "relative_humidity": 46.0,
         "ghi": np.round(sky["ghi"].to_numpy()), "dni": np.round(sky["dni"].to_numpy()),
         "dhi": np.round(sky["dhi"].to_numpy()), "atmospheric_pressure": 94_700.0,
-        "wind_direction": 90.0, "wind_speed": 2.5}, index=index)
+        "wind_direction": 90.0,
+        "wind_speed": np.round(2.5 + np.sin(2 * np.pi * index.hour.to_numpy() / 24), 1),
+    }, index=index)
     return frame, meta
 
 

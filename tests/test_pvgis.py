@@ -60,7 +60,7 @@ def pvgis_rows():
 
 def synthetic_rows():
     """A clean PVGIS year that needs no shared file: clear-sky irradiance at Hami (pvlib Ineichen
-    at each hour's middle), a daily temperature cycle, constant humidity, wind and pressure."""
+    at each hour's middle), daily temperature and wind cycles, constant humidity and pressure."""
     meta = {"latitude": 42.82, "longitude": 93.52, "altitude": 737.2}
     utc = pd.date_range("2005-01-01", periods=8760, freq="h", tz="UTC")
     location = pvlib.location.Location(meta["latitude"], meta["longitude"], altitude=737.2)
@@ -69,7 +69,9 @@ def synthetic_rows():
     values = pd.DataFrame({
         "T2m": np.round(temp, 2), "RH": 40.0, "G(h)": np.round(sky["ghi"].to_numpy(), 2),
         "Gb(n)": np.round(sky["dni"].to_numpy(), 2), "Gd(h)": np.round(sky["dhi"].to_numpy(), 2),
-        "IR(h)": 300.0, "WS10m": 3.0, "WD10m": 180.0, "SP": 93_000.0})
+        "IR(h)": 300.0,
+        "WS10m": np.round(3.0 + np.sin(2 * np.pi * utc.hour.to_numpy() / 24), 2),
+        "WD10m": 180.0, "SP": 93_000.0})
     times = [f"{MONTH_YEARS[t.month]}{t:%m%d:%H%M}" for t in utc]
     return times, values[COLUMNS], meta
 

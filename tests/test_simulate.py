@@ -90,7 +90,10 @@ def test_input_errors_are_clear(pair):
 def test_stacked_weather_dataset_is_accepted(pair, result):
     weather = {s.id: s.weather(year=2025, seed=4) for s in pair}
     stacked = xr.concat([weather["golmud"], weather["hami"]], dim="site", coords="minimal",
-                        compat="override").assign_coords(site=["golmud", "hami"])
+                        compat="override").assign_coords(
+        site=["golmud", "hami"],
+        **{c: ("site", [float(weather[i][c]) for i in ("golmud", "hami")])
+           for c in ("latitude", "longitude", "altitude")})  # each site keeps its coordinates
     ds = simulate(stacked, pair)
     assert np.allclose(ds.pv_power, result.pv_power)  # ordered by sites, not by the weather
 
@@ -101,3 +104,21 @@ def test_a_sheltered_station_is_flagged():
     turpan = simulate(None, "turpan")
     assert float(turpan.wind_speed_scale[0]) > 3 and "turpan" in turpan.attrs["wind_warning"]
     assert "wind_warning" not in simulate(None, "golmud").attrs
+
+
+def test_a_site_without_pv_runs_on_wind_alone():
+    """pv.capacity_wp = 0 (a wind-only site) is a site: PV 0 every hour, renewables = wind, the
+    PV capacity factor undefined (NaN), everything else as with PV; one run with a PV site
+    gives that site the same numbers as alone."""
+    hami = get_site("hami")
+    wind_only = hami.model_copy(update={"id": "hami_wind", "pv": hami.pv.model_copy(
+        update={"capacity_wp": 0.0})})
+    ds = simulate(None, [wind_only, hami], year=2025)
+    one = ds.sel(site="hami_wind")
+    assert (one["pv_power"] == 0).all()
+    np.testing.assert_array_equal(one["renewable_power"], one["wind_power"])
+    np.testing.assert_array_equal(one["wind_power"], ds.sel(site="hami")["wind_power"])
+    assert np.isfinite(one["it_available_power"]).all() and (one["pue"] >= 1).all()
+    summary = generation_summary(ds)
+    assert np.isnan(summary.loc["hami_wind", "pv_capacity_factor"])
+    assert summary.loc["hami", "pv_capacity_factor"] > 0.1

@@ -5,6 +5,7 @@ interruption, the P10/P50/P90 summary, real-weather years and the command line."
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -163,6 +164,51 @@ def test_interrupted_study_resumes_without_redoing_tasks(serial, tmp_path):
     assert seen[0] == 3 and seen[-1] == len(SMALL.tasks()) == 8
     assert len(seen) == 1 + 8 - 3  # only the five missing tasks ran
     xr.testing.assert_identical(resumed, expected)
+
+
+def test_scenarios_are_bounded(tmp_path):
+    """issue 19: +999K ran (a planet at 1,000 degC); scenarios are bounded to what the
+    morphing method covers."""
+    assert Scenario.parse("-10K").temperature_shift_k == (-10.0,) * 12
+    for text in ("+999K", "+10.5", "-11K", "+nanK", "+infK"):
+        with pytest.raises(ValueError, match=r"scenario .*-10\.\.\+10 K|warming such as"):
+            Scenario.parse(text)
+    with pytest.raises(ValueError, match="relative_humidity_shift_pct"):
+        Scenario("wet", relative_humidity_shift_pct=80.0)
+    result = CliRunner().invoke(app, ["study", "hami", "--years", "1", "--scenario", "+999K",
+                                      "--out", str(tmp_path / "never.zarr")])
+    assert result.exit_code == 2 and "-10..+10 K" in result.output, result.output
+    assert "Traceback" not in result.output and not (tmp_path / "never.zarr").exists()
+
+
+def _task_chunk(store: Path, variable: str, task) -> Path:
+    i, j, k = task
+    return store / variable / (f"0.{i}.{j}.{k}" + (".0" if variable in STORED else ""))
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_a_damaged_chunk_is_recomputed_on_resume_never_dropped(serial, tmp_path, damage):
+    """issue 19: a chunk file of one task deleted (or cut short) behind its marker silently
+    dropped that year from P10/P50/P90. Resuming verifies every task's chunks and recomputes
+    a damaged task; the summary of a store with a hole refuses, naming it."""
+    path, expected = serial
+    copy = tmp_path / "damaged.zarr"
+    shutil.copytree(path, copy)
+    annual, hourly = _task_chunk(copy, "annual_pue", (1, 0, 1)), _task_chunk(copy, "pue", (0, 1, 0))
+    for chunk in (annual, hourly):
+        if damage == "delete":
+            chunk.unlink()
+        else:
+            chunk.write_bytes(chunk.read_bytes()[:len(chunk.read_bytes()) // 2])
+    if damage == "delete":
+        with pytest.raises(ValueError, match=r"annual_pue .*site hami, year 2, scenario baseline"):
+            summary(xr.open_zarr(copy))
+    seen = []
+    resumed = run_study(SMALL, copy, progress=lambda done, total: seen.append(done)).load()
+    assert seen[0] == len(SMALL.tasks()) - 2  # the two damaged tasks ran again, no other
+    assert len(seen) == 3
+    xr.testing.assert_identical(resumed, expected)
+    pd.testing.assert_frame_equal(summary(resumed), summary(expected))
 
 
 def test_a_store_of_another_study_is_refused(serial, tmp_path):

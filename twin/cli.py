@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,13 +33,58 @@ err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 SitesDir = Annotated[Optional[list[Path]], typer.Option(
     "--sites-dir", help="Extra directory of site TOML files (also: env TWIN_SITES_DIR).")]
-Year = Annotated[int, typer.Option(help="Calendar year of the synthetic weather.")]
-Seed = Annotated[int, typer.Option(help="Random seed of the synthetic weather.")]
+# the calendar years pandas can hold with room for a year's hours, and numpy's seeds
+YEAR_MIN, YEAR_MAX = 1900, 2200
+Year = Annotated[int, typer.Option(min=YEAR_MIN, max=YEAR_MAX,
+                                   help="Calendar year of the synthetic weather.")]
+Seed = Annotated[int, typer.Option(min=0, help="Random seed of the synthetic weather (>= 0).")]
 
 
 def fail(err: Exception) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)  # one line, never wrapped
     return typer.Exit(code=2)
+
+
+def _check_out(path: Path | None, what: str = "--out") -> None:
+    """Refuse an output path that cannot be written, before any work: ValueError naming it."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"{what} {path}: is a directory; give a file name")
+    if not folder.is_dir():
+        raise ValueError(f"{what} {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"{what} {path}: not writable")
+
+
+# summary cells that may be NaN, and when: a capacity factor of a plant with no capacity
+# (wind_capacity 0: no turbines), the cooling saving where the baseline uses no cooling energy;
+# they show as "–" (twin.variables.fmt). Any other NaN is refused (_refuse_nan).
+_MEANINGFUL_NAN = {
+    "pv_capacity_factor": lambda ds: ds["pv_capacity"].values == 0,
+    "wind_capacity_factor": lambda ds: ds["wind_capacity"].values == 0,
+    "renewable_capacity_factor":
+        lambda ds: (ds["pv_capacity"] + ds["wind_capacity"]).values == 0,
+    "cooling_saving_pct": lambda ds: ds["cooling_power_baseline"].sum("time").values == 0,
+}
+
+
+def _refuse_nan(ds: xr.Dataset, *frames) -> None:
+    """ValueError naming the first site and figure that is NaN where a number is due (never a
+    "nan" table cell), unless that NaN is meaningful (:data:`_MEANINGFUL_NAN`)."""
+    for frame in frames:
+        for column in frame.columns:
+            values = frame[column]
+            if values.dtype.kind != "f":
+                continue
+            bad = ~np.isfinite(values.to_numpy())
+            if column in _MEANINGFUL_NAN:
+                bad &= ~np.asarray(_MEANINGFUL_NAN[column](ds), dtype=bool)
+            if bad.any():
+                site = frame.index[np.flatnonzero(bad)[0]]
+                raise ValueError(f"site {site}: {column} is {values[site]} (not a number): the "
+                                 "inputs gave no valid result; check the site file and weather")
 
 
 def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
@@ -54,6 +101,13 @@ def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
 
 def _show_generation(ds: xr.Dataset, title: str):
     summary = generation_summary(ds)
+    summary["wind_speed_scale"] = ds["wind_speed_scale"].sel(site=summary.index).values
+    frames = [summary]
+    if "facility_power" in ds:
+        frames.append(facility_summary(ds))
+    if "grid_import" in ds:
+        frames.append(balance_summary(ds))
+    _refuse_nan(ds, *frames)  # before any table: a refusal is the only output
     table = Table(title=title)
     for column in ("site", "PV MWh/yr", "wind MWh/yr", "total MWh/yr", "PV CF", "wind CF",
                    "total CF", "peak MW", "zero-output h", "wind scale"):
@@ -133,16 +187,38 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
     """The main job on the embedded defaults: a synthetic year of every catalog site: PV and
     wind, facility power, PUE and water, the power balance and the IT power renewables carry."""
     try:
+        _check_out(out)
         catalog = load_catalog(sites_dir)
         ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed,
                                      battery_policy=battery_policy)
+        _show_generation(ds, f"Renewable generation {year} (synthetic weather, seed {seed}), "
+                             f"{len(catalog)} sites")
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise fail(err) from None
-    _show_generation(
-        ds, f"Renewable generation {year} (synthetic weather, seed {seed}), {len(catalog)} sites")
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
+
+
+def _weather_qc_summary(ds: xr.Dataset) -> dict:
+    """What QC did to a weather file: values missing in it (filled, or left NaN) and repairs."""
+    report = weather.qc_report(ds.attrs)
+    missing = report[report.check.isin(["hour missing from the time axis", "missing value (NaN)"])]
+    absent = report[report.check == "hour missing from the time axis"]
+    return {"source": ds.attrs.get("source_file") or ds.attrs.get("source", ""),
+            "missing_values": int(missing["count"].sum()),
+            "missing_hours": int(absent["count"].sum()),
+            "missing_action": str(missing["action"].iloc[0]) if len(missing) else "",
+            "qc_repaired_values": int(ds.attrs.get("qc_repaired_values", 0))}
+
+
+def _weather_qc_line(q: dict) -> str:
+    if not q["missing_values"]:
+        return f"{q['source']}: no missing values; {q['qc_repaired_values']:,} QC repair(s)"
+    done = ("left NaN (--allow-missing)" if q["missing_action"].startswith("left")
+            else "filled (TMY3 method; --allow-missing leaves them NaN)")
+    return (f"{q['source']}: {q['missing_values']:,} missing value(s) ({q['missing_hours']:,} "
+            f"absent hour(s)) {done}; {q['qc_repaired_values']:,} QC repair(s) in all")
 
 
 @app.command("simulate")
@@ -156,6 +232,9 @@ def simulate_cmd(
                                               "is scaled to the wind-farm mean.")] = "normals",
     allow_missing: Annotated[bool, typer.Option(help="Give NaN for hours with missing weather "
                                                 "instead of refusing.")] = False,
+    allow_distant_weather: Annotated[bool, typer.Option(
+        help="Run a --weather file farther than 100 km or 500 m (altitude) from its site instead "
+        "of refusing it; the site is then simulated at the file's location.")] = False,
     battery_policy: BatteryPolicy = "none",
     out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
     sites_dir: SitesDir = None,
@@ -163,6 +242,7 @@ def simulate_cmd(
     """One or more sites, every hour: tables of annual energy, PUE and WUE, and the power
     balance with the IT power renewables can carry."""
     try:
+        _check_out(out)
         chosen = [get_site(s, sites_dir) for s in site]
         if weather_files and len(weather_files) != len(chosen):
             raise ValueError(f"{len(weather_files)} --weather file(s) for {len(chosen)} site(s): "
@@ -170,16 +250,29 @@ def simulate_cmd(
         weather_in = None
         if weather_files:
             with console.status("reading weather"):
+                # --allow-missing: what the file lacks stays NaN (NaN results for those hours)
                 weather_in = [read_weather(f, year=year, latitude=s.latitude, longitude=s.longitude,
-                                           altitude=s.altitude_m)
+                                           altitude=s.altitude_m, fill_missing=not allow_missing)
                               for f, s in zip(weather_files, chosen)]
         ds = _simulate_with_progress(weather_in, chosen, year=year, seed=seed,
                                      wind_scaling=wind_scaling, allow_missing=allow_missing,
-                                     battery_policy=battery_policy)
+                                     battery_policy=battery_policy,
+                                     allow_distant_weather=allow_distant_weather)
+        source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"
+        if weather_in:
+            ds.attrs["weather_qc"] = json.dumps(
+                {s.id: _weather_qc_summary(w) for s, w in zip(chosen, weather_in)})
+            for s, w in zip(chosen, weather_in):
+                console.print(f"{s.id}: {_weather_qc_line(_weather_qc_summary(w))}")
+        for sid, loc in json.loads(ds.attrs.get("weather_location", "{}")).items():
+            if loc.get("distance_km", 0) > 1 or abs(loc.get("altitude_difference_m", 0)) > 50:
+                console.print(f"{sid}: simulated at the weather's location {loc['latitude']:.2f}, "
+                              f"{loc['longitude']:.2f}, {loc['altitude']:.0f} m "
+                              f"({loc['distance_km']:,.0f} km, "
+                              f"{loc['altitude_difference_m']:+,.0f} m from the site)")
+        _show_generation(ds, f"Renewable generation ({source})")
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise fail(err) from None
-    source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"
-    _show_generation(ds, f"Renewable generation ({source})")
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
@@ -605,7 +698,7 @@ def study(
     out: Annotated[Path, typer.Option(help="The study's Zarr store (resumed if it exists).")],
     years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 30,
     first_year: Annotated[int, typer.Option(
-        help="First year: a synthetic year's seed, or the year of SITE_YEAR files in "
+        min=0, help="First year: a synthetic year's seed, or the year of SITE_YEAR files in "
              "--weather-dir.")] = 1,
     weather_dir: Annotated[Optional[Path], typer.Option(
         help="Real weather files named SITE_YEAR.epw|.nc|.csv; default: synthetic years.")] = None,
@@ -636,6 +729,8 @@ def study(
     from twin.study import Scenario, Study, parse_variants, run_study, summary
 
     try:
+        _check_out(summary_csv, "--summary")
+        _check_out(report, "--report")
         chosen = [get_site(s, sites_dir) for s in site]
         spec = Study(tuple(s.id for s in chosen), tuple(range(first_year, first_year + years)),
                      tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import highspy
 import numpy as np
+import pandas as pd
 import scipy.sparse
 
 from twin.schedule import (
@@ -50,6 +51,9 @@ OBJECTIVE_SCALE = 100.0
 TIE_BREAK = 1e-6
 # run fractions below this in the solver's answer are taken as not run
 MIN_FRACTION = 1e-6
+# the least time the solver gets [s] (or the whole limit when shorter), however long building
+# the program took
+MIN_SOLVE_S = 0.05
 # HiGHS's outcome -> Plan.status ("failed" for any other)
 _STATUS = highspy.HighsModelStatus
 SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
@@ -230,6 +234,34 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     return problem, columns
 
 
+def problem_size(jobs) -> tuple[int, int]:
+    """An upper bound on the columns and matrix entries of the joint plan's program
+    (:func:`_milp_problem`) from the jobs' windows and allowed sites alone: microseconds, before
+    anything is built (its memory and time grow with the entries; a caller refuses too large a
+    plan first). A rigid job: a start column per site and start hour, each in its job row and
+    at most twice per hour run (site-hour and valid rows); an interruptible job: a column per
+    hour and at most one per site-hour, each in two rows; a grid column (two entries) per
+    site-hour."""
+    columns = entries = 0
+    site_hours = {}
+    for job in jobs:
+        first, end = job.earliest_start.ceil("h"), job.deadline.floor("h")
+        window = max(int((end - first) // pd.Timedelta(hours=1)), 0)
+        n_sites = len(job.sites)
+        if job.interruptible:
+            columns += window + n_sites * window
+            entries += 2 * (window + n_sites * window)
+        else:
+            starts = n_sites * max(window - job.duration_h + 1, 0)
+            columns += starts
+            entries += starts * (1 + 2 * job.duration_h)
+        for site in job.sites:  # each site's span of hours over the jobs' windows
+            a, b = site_hours.get(site, (first, end))
+            site_hours[site] = min(a, first), max(b, end)
+    cells = sum(max(int((b - a) // pd.Timedelta(hours=1)), 0) for a, b in site_hours.values())
+    return columns + cells, entries + 2 * cells
+
+
 @dataclass(frozen=True)
 class Solved:
     """What HiGHS gave: ``status`` (a Plan status), the columns' values ``x`` (None when it
@@ -369,9 +401,11 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
         raise ValueError("no jobs to plan")
     if not time_limit_s > 0:
         raise ValueError(f"time_limit_s must be > 0; got {time_limit_s}")
+    built = clock.perf_counter()
     problem, columns = _milp_problem(timeline, jobs, objective)
     t0 = clock.perf_counter()
-    result = solve(problem, time_limit_s)
+    # the time limit covers building the program too (a large one takes seconds)
+    result = solve(problem, max(time_limit_s - (t0 - built), min(time_limit_s, MIN_SOLVE_S)))
     seconds = clock.perf_counter() - t0
     status = result.status
     if result.x is None:  # infeasible, or stopped before a solution

@@ -91,6 +91,76 @@ def _wind_height(ds: xr.Dataset) -> float:
     return float(ds["wind_speed"].attrs.get("height", DEFAULT_WIND_HEIGHT_M))
 
 
+# A weather file farther than this from its site is refused unless allow_distant_weather: ERA5's
+# nearest grid point is within ~20 km and a station typical year represents flat desert or
+# plateau to a few tens of km; 100 km keeps every honest choice and refuses another city's file
+# (Golmud-Hami ~690 km, Phoenix-Hami ~11,000 km, a flipped latitude sign >= 2,000 km at the hubs).
+MAX_WEATHER_DISTANCE_KM = 100.0
+# 500 m of altitude is ~6 % of air pressure and ~3 K of temperature (6.5 K/km standard lapse rate):
+# beyond it the file's air is not the site's (cooling, air density, PV temperature).
+MAX_WEATHER_ALTITUDE_DIFFERENCE_M = 500.0
+# the site's own catalog station (sites/catalog/*.toml weather_station) may be farther: up to this
+MAX_DECLARED_STATION_DISTANCE_KM = 200.0
+EARTH_RADIUS_KM = 6371.0
+
+
+def _coord(ds: xr.Dataset, name: str) -> float | None:
+    if name in ds.coords or name in ds:
+        value = ds[name]
+        if value.ndim == 0 and np.isfinite(float(value)):
+            return float(value)
+    return None
+
+
+def _station_file(station: str) -> str:
+    return station.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weather: bool = False
+                      ) -> list[tuple[float, float, float, dict]]:
+    """Where each site is simulated: a weather file's coordinates (where its quality control
+    ran, and where its irradiance saw the sun); the site's for weather not read from a file
+    (synthetic years, hand-made Datasets). A file farther than MAX_WEATHER_DISTANCE_KM or
+    MAX_WEATHER_ALTITUDE_DIFFERENCE_M from its site is refused unless ``allow_distant_weather``,
+    or unless it is the site's declared ``weather_station`` file within
+    MAX_DECLARED_STATION_DISTANCE_KM (the catalog pairs Ulanqab, Wuhu and Zhongwei with stations
+    121-142 km away)."""
+    out = []
+    for ds, s in zip(datasets, sites):
+        lat, lon, alt = (_coord(ds, n) for n in ("latitude", "longitude", "altitude"))
+        if lat is None or lon is None or not ds.attrs.get("source_file"):
+            # synthetic or hand-made weather (no file): the site's location, as given
+            out.append((s.latitude, s.longitude, s.altitude_m,
+                        {"location": "site", "reason": "weather not read from a file"}))
+            continue
+        alt = s.altitude_m if alt is None else alt
+        p1, p2 = np.radians(s.latitude), np.radians(lat)
+        dlon = np.radians(lon - s.longitude)
+        distance = float(EARTH_RADIUS_KM * np.arccos(np.clip(
+            np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dlon), -1.0, 1.0)))
+        rise = alt - s.altitude_m
+        info = {"location": "weather", "latitude": lat, "longitude": lon, "altitude": alt,
+                "distance_km": round(distance, 1), "altitude_difference_m": round(rise, 1)}
+        far = distance > MAX_WEATHER_DISTANCE_KM or abs(rise) > MAX_WEATHER_ALTITUDE_DIFFERENCE_M
+        # the catalog's own station for a site (Ulanqab: Huade, 121 km) is the site's weather
+        declared = _station_file(getattr(s, "weather_station", "") or "")
+        if far and declared and ds.attrs.get("source_file") == declared and \
+                distance <= MAX_DECLARED_STATION_DISTANCE_KM and \
+                abs(rise) <= MAX_WEATHER_ALTITUDE_DIFFERENCE_M:
+            info["declared_station"] = declared
+            far = False
+        if far and not allow_distant_weather:
+            raise WeatherError(
+                ds.attrs.get("source", s.id), f"weather at {lat:.2f}, {lon:.2f}, {alt:.0f} m is "
+                f"{distance:,.0f} km and {rise:+,.0f} m from site {s.id} ({s.latitude:.2f}, "
+                f"{s.longitude:.2f}, {s.altitude_m:.0f} m); more than "
+                f"{MAX_WEATHER_DISTANCE_KM:g} km or {MAX_WEATHER_ALTITUDE_DIFFERENCE_M:g} m: the "
+                "wrong file? (allow_distant_weather=True / --allow-distant-weather to run it, "
+                "simulated at the weather's location)", variable="latitude")
+        out.append((lat, lon, alt, info))
+    return out
+
+
 def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dataset:
     """One (site, time) Dataset from per-site weather over the same hours; optional variables are
     kept where every site has them; the wind measurement height becomes ``wind_height(site)``."""
@@ -221,8 +291,8 @@ def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
 def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
              wind_scaling: str = "normals", allow_missing: bool = False, utilisation=None,
              until: str = "availability", battery_policy: str = "none",
-             it_committed_power=None, progress: Callable[[str], None] | None = None
-             ) -> xr.Dataset:
+             it_committed_power=None, progress: Callable[[str], None] | None = None,
+             allow_distant_weather: bool = False) -> xr.Dataset:
     """Hourly PV, wind and renewable power of every site, one vectorised pass over (site, time).
 
     weather: ``None`` (a synthetic year per site from its normals, ``year``/``seed``), one weather
@@ -238,6 +308,10 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     ``balance`` (what the battery could deliver each hour in the power balance).
     it_committed_power: IT power already committed ``(site, time)`` [W] (default 0), taken off
     the available IT power to give the headroom.
+    allow_distant_weather: run weather farther than MAX_WEATHER_DISTANCE_KM (or
+    MAX_WEATHER_ALTITUDE_DIFFERENCE_M) from its site instead of refusing it. Each site is
+    simulated at its weather's coordinates (where the weather's QC ran), the site's when the
+    weather has none; the ``weather_location`` attribute says which, and how far from the site.
     Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], the facility's
     power, PUE and water, the power balance, availability, their intermediates and the weather
     used, CF attributes from :mod:`twin.variables`.
@@ -253,13 +327,15 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     sites = _sites(sites)
     ids = [s.id for s in sites]
     report("weather")
-    wx = stack_weather(_per_site_weather(weather, sites, year, seed), ids)
+    per_site = _per_site_weather(weather, sites, year, seed)
+    located = weather_locations(per_site, sites, allow_distant_weather=allow_distant_weather)
+    wx = stack_weather(per_site, ids)
     if not allow_missing:
         _check_missing(wx, [v for v in wx.data_vars])
     arrays = {v: wx[v].values for v in wx.data_vars}
-    arrays.update(latitude=np.array([s.latitude for s in sites]),
-                  longitude=np.array([s.longitude for s in sites]),
-                  altitude=np.array([s.altitude_m for s in sites]))
+    arrays.update(latitude=np.array([loc[0] for loc in located]),
+                  longitude=np.array([loc[1] for loc in located]),
+                  altitude=np.array([loc[2] for loc in located]))
     time = pd.DatetimeIndex(wx["time"].values)
 
     report("solar")
@@ -362,6 +438,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
             {s.id: f"synthetic year {year}, seed {seed}, from normals of {s.weather_station}"
              for s in sites}),
         "wind_scaling": wind_scaling,
+        "weather_location": json.dumps({i: loc[3] for i, loc in zip(ids, located)}),
         "models": "PV: pvlib (SPA, Perez/Hay-Davies, physical IAM, Kimber/HSU soiling, "
                   "Faiman/SAPM/Fuentes, PVWatts DC and inverter); wind: windpowerlib (log/power "
                   "profile, ideal-gas density, oedb power curves, IEC density normalisation); "

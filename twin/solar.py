@@ -489,11 +489,14 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
                                     per_lit(column(p.gamma_pdc_per_k))) * \
         (1 - per_lit(column(p.dc_loss_fraction)))
     pac_rated = per_lit(column(p.capacity_wp / p.dc_ac_ratio))
+    has_pv = pac_rated > 0  # a site without PV (capacity 0): no power, and no 0 / 0 below
     efficiency = per_lit(column(p.inverter_efficiency))
-    pac = pvlib.inverter.pvwatts(pdc, pac_rated / efficiency, efficiency, ETA_INV_REF)
+    pac = pvlib.inverter.pvwatts(pdc, np.where(has_pv, pac_rated, 1.0) / efficiency, efficiency,
+                                 ETA_INV_REF)
     limit = pac_rated * per_lit(inverter_derating(temp_air, p.derate_start_degc,
                                                   p.derate_end_degc, p.derate_end_fraction))
-    pac = grid(np.minimum(pac, limit) * per_lit(column(p.availability)))  # dark: no power
+    pac = grid(np.where(has_pv, np.minimum(pac, limit), 0.0)
+               * per_lit(column(p.availability)))  # dark: no power
     missing = ~np.isfinite(ghi + dni + dhi + temp_air + wind_speed + weather["pressure"])
     out = {"pv_power": pac, "poa_global": front, "soiling_loss": soiling, "temp_cell": temp_cell}
     for v in out.values():

@@ -2,9 +2,10 @@
 
 A study runs the whole twin (:func:`twin.simulate`) for every (year, scenario, variant) on all
 its sites at once: one task each, on a Dask cluster (a local one by default). Each task writes
-its results straight into its own chunks of a Zarr store and then leaves a marker, so memory stays
-bounded whatever the study's size, and a study interrupted (Ctrl-C, a killed worker) resumes
-without redoing finished tasks.
+its results straight into its own chunks of a Zarr store and then leaves a marker (the size and
+digest of each of its chunk files), so memory stays bounded whatever the study's size, and a study
+interrupted (Ctrl-C, a killed worker) resumes without redoing finished tasks; a finished task whose
+chunks were deleted, cut short or changed since is run again, never left out of the summary.
 
 - Years: real weather where the user has it (``weather_dir``: a folder of files
   ``SITE_YEAR.epw|.nc|.csv``, or one multi-year ERA5-style NetCDF covering the sites), otherwise
@@ -28,6 +29,7 @@ rather than misread. :func:`summary` gives P10/P50/P90 over years.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import shutil
@@ -69,11 +71,27 @@ QUANTILES = (0.1, 0.5, 0.9)
 DONE = "_done"  # folder of task markers inside the store
 
 
+# the changes a scenario may make [K, K, %]: the morphing shifts and stretches observed weather,
+# which stays meaningful for the warmings climate projections give (a few K), not for +999 K
+SCENARIO_LIMITS = {"temperature_shift_k": (-10.0, 10.0, "K"),
+                   "daily_range_change_k": (-10.0, 10.0, "K"),
+                   "relative_humidity_shift_pct": (-50.0, 50.0, "%")}
+
+
 def _monthly(value, name: str) -> tuple[float, ...]:
     values = np.broadcast_to(np.asarray(value, dtype=float), (12,))
     if not np.isfinite(values).all():
         raise ValueError(f"{name} must be finite (one value or 12 monthly values)")
     return tuple(float(v) for v in values)
+
+
+def _bounded(values: tuple[float, ...], scenario: str, name: str) -> tuple[float, ...]:
+    low, high, unit = SCENARIO_LIMITS[name]
+    if not all(low <= v <= high for v in values):
+        worst = max(values, key=lambda v: max(low - v, v - high))
+        raise ValueError(f"scenario {scenario}: {name} {worst:+g} {unit} is outside "
+                         f"{low:+g}..{high:+g} {unit}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -88,11 +106,13 @@ class Scenario:
 
     def __post_init__(self):
         for f in ("temperature_shift_k", "daily_range_change_k", "relative_humidity_shift_pct"):
-            object.__setattr__(self, f, _monthly(getattr(self, f), f"{self.name}: {f}"))
+            object.__setattr__(self, f, _bounded(_monthly(getattr(self, f), f"{self.name}: {f}"),
+                                                 self.name, f))
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
-        """``baseline`` or a uniform warming such as ``+1.5K`` or ``+2``."""
+        """``baseline`` or a uniform warming such as ``+1.5K`` or ``+2`` (within
+        :data:`SCENARIO_LIMITS`: -10..+10 K)."""
         if text.strip().lower() in ("baseline", "0", "+0k"):
             return cls("baseline")
         try:
@@ -100,6 +120,8 @@ class Scenario:
         except ValueError:
             raise ValueError(f"scenario {text!r}: give a warming such as +1.5K (or baseline)") \
                 from None
+        if not np.isfinite(delta):
+            raise ValueError(f"scenario {text!r}: give a warming such as +1.5K (or baseline)")
         return cls(f"{delta:+g}K", temperature_shift_k=delta)
 
 
@@ -278,8 +300,63 @@ def run_task(study: Study, store: str, task: tuple[int, int, int]) -> tuple[int,
     region = {"site": slice(None), "year": slice(i, i + 1), "scenario": slice(j, j + 1),
               "variant": slice(k, k + 1), "time": slice(None)}
     out.to_zarr(store, region=region, zarr_format=2)
-    (Path(store) / DONE / f"{i}_{j}_{k}").touch()
+    _mark_done(Path(store), task)
     return task
+
+
+def _task_chunks(store: Path, task: tuple[int, int, int]) -> dict[str, Path]:
+    """The chunk file of every variable that ``task`` writes (one chunk each), by store key."""
+    i, j, k = task
+    out = {}
+    for v in STORED + ANNUAL:
+        separator = json.loads((store / v / ".zarray").read_text()).get(
+            "dimension_separator") or "."
+        key = separator.join(map(str, (0, i, j, k) + ((0,) if v in STORED else ())))
+        out[f"{v}/{key}"] = store / v / key
+    return out
+
+
+def _fingerprint(path: Path) -> list | None:
+    """Size and BLAKE2 digest of a chunk file; None where the chunk is absent (Zarr does not
+    write a chunk that is all fill value)."""
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return [len(data), hashlib.blake2b(data, digest_size=16).hexdigest()]
+
+
+def _mark_done(store: Path, task: tuple[int, int, int]) -> None:
+    """The task's marker: the fingerprints of its chunks, written atomically after them."""
+    marker = store / DONE / "_".join(map(str, task))
+    partial = marker.with_name(marker.name + ".partial")
+    partial.write_text(json.dumps({key: _fingerprint(path)
+                                   for key, path in _task_chunks(store, task).items()}))
+    partial.replace(marker)
+
+
+def damage(store: Path, task: tuple[int, int, int]) -> str | None:
+    """What is wrong with the chunks of a finished ``task`` (a chunk file deleted, cut short or
+    changed since its marker was written), or None when they are as written. A marker of an
+    earlier version (empty) can only show a chunk file that is missing."""
+    store = Path(store)
+    text = (store / DONE / "_".join(map(str, task))).read_text()
+    chunks = _task_chunks(store, task)
+    if not text:
+        missing = [key for key, path in chunks.items() if not path.is_file()]
+        return f"chunk {missing[0]} is missing" if missing else None
+    try:
+        recorded = json.loads(text)
+    except ValueError:
+        return "its marker is unreadable"
+    for key, path in chunks.items():
+        if key not in recorded:
+            return f"its marker does not record chunk {key}"
+        found = _fingerprint(path)
+        if found != recorded[key]:
+            what = ("is missing" if found is None else "is new" if recorded[key] is None
+                    else "was cut short" if found[0] < recorded[key][0] else "has changed")
+            return f"chunk {key} {what}"
+    return None
 
 
 def _template(study: Study) -> xr.Dataset:
@@ -326,7 +403,15 @@ def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple
         _template(study).to_zarr(store, compute=False, zarr_format=2)
         (store / DONE).mkdir()
     done = {p.name for p in (store / DONE).iterdir()}
-    return [t for t in study.tasks() if "_".join(map(str, t)) not in done]
+    todo = []
+    for task in study.tasks():
+        name = "_".join(map(str, task))
+        if name in done and damage(store, task) is not None:  # recomputed, never dropped
+            (store / DONE / name).unlink()
+            done.discard(name)
+        if name not in done:
+            todo.append(task)
+    return todo
 
 
 def run_study(study: Study, store: Path, client=None, overwrite: bool = False,
@@ -373,6 +458,15 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
             raise ValueError(f"{name} is in {units!r}, not {expected!r}: a study store of an "
                              "older format; run the study again (a new --out, or --overwrite)")
     figures = ds[list(ANNUAL)].load()
+    for name in ANNUAL:  # a hole would silently leave its year out of the quantiles
+        missing = figures[name].isnull()
+        if missing.any():
+            first = dict(zip(missing.dims, np.argwhere(missing.values)[0], strict=True))
+            at = missing[first]
+            raise ValueError(
+                f"{name} is missing for site {at.site.item()}, year {at.year.item()}, "
+                f"scenario {at.scenario.item()}, variant {at.variant.item()}: the store "
+                "is damaged or unfinished; run the study again to recompute that task")
     q = figures.quantile(list(QUANTILES), dim="year")
     frame = q.to_dataframe().drop(columns=[c for c in q.coords if c not in q.dims],
                                   errors="ignore")

@@ -117,21 +117,26 @@ def _to_utc_hourly(frame: pd.DataFrame, source: str, tz, typical_year: bool,
     return frame.reindex(full), notes
 
 
-def _complete_humidity(frame: pd.DataFrame, notes: list[str]):
+def _complete_humidity(frame: pd.DataFrame, notes: list[str]) -> tuple[str, ...]:
+    """Derive the missing one of relative_humidity and temp_dew; return the derived names."""
     has_rh, has_dew = "relative_humidity" in frame, "temp_dew" in frame
     if has_dew and not has_rh:
         frame["relative_humidity"] = pvlib.atmosphere.rh_from_tdew(frame["temp_air"],
                                                                    frame["temp_dew"])
         notes.append("relative_humidity derived from temp_air and temp_dew (Magnus, pvlib)")
+        return ("relative_humidity",)
     elif has_rh and not has_dew:
         frame["temp_dew"] = pvlib.atmosphere.tdew_from_rh(frame["temp_air"],
                                                           frame["relative_humidity"])
         notes.append("temp_dew derived from temp_air and relative_humidity (Magnus, pvlib)")
+        return ("temp_dew",)
+    return ()
 
 
 def from_dataframe(frame: pd.DataFrame, latitude: float, longitude: float, altitude: float, *,
                    name: str = "", tz=None, wind_height_m: float = 10.0, source: str = "dataframe",
-                   strict: bool = False, typical_year: bool = False, year: int | None = None,
+                   strict: bool = False, fill_missing: bool = True,
+                   typical_year: bool = False, year: int | None = None,
                    attrs: dict | None = None) -> xr.Dataset:
     """Make the twin's weather Dataset from a frame with pvlib column names.
 
@@ -141,7 +146,8 @@ def from_dataframe(frame: pd.DataFrame, latitude: float, longitude: float, altit
     in :mod:`twin.variables` (W m-2, degC, %, Pa, m s-1); values in a recognisably wrong unit are
     converted and reported. ``typical_year``: the rows are a typical year, placed on one calendar
     year and wrapped into a whole UTC year. Runs quality control (:mod:`weather.qc`);
-    ``strict=True`` refuses any repair.
+    ``strict=True`` refuses any repair; ``fill_missing=False`` leaves missing values (gaps, NaN,
+    missing codes) NaN instead of filling them.
     """
     check_site(source, latitude, longitude, altitude)
     frame = frame.copy()
@@ -150,8 +156,7 @@ def from_dataframe(frame: pd.DataFrame, latitude: float, longitude: float, altit
     if "atmospheric_pressure" in frame and "pressure" not in frame:
         frame = frame.rename(columns={"atmospheric_pressure": "pressure"})
     notes: list[str] = []
-    if "temp_air" in frame:
-        _complete_humidity(frame, notes)
+    derived = _complete_humidity(frame, notes) if "temp_air" in frame else ()
     missing = [v for v in WEATHER_REQUIRED if v not in frame]
     if missing:
         raise WeatherError(source, f"required variable(s) missing: {', '.join(missing)} "
@@ -170,7 +175,9 @@ def from_dataframe(frame: pd.DataFrame, latitude: float, longitude: float, altit
     frame, time_notes = _to_utc_hourly(frame[keep + ["_row"]], source, tz, typical_year, year)
     notes += time_notes
     frame, report = quality_control(frame, latitude, longitude, altitude, source=source,
-                                    strict=strict)
+                                    strict=strict, derived=derived,
+                                    fill_missing=fill_missing)
+    keep = [v for v in keep if v in frame]  # QC drops a sparse optional variable
     return build_dataset(frame[keep], latitude, longitude, altitude, name=name,
                          wind_height_m=wind_height_m, source=source, notes=notes,
                          attrs={**(attrs or {}), **report.to_attrs()})

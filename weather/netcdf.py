@@ -177,8 +177,8 @@ def _altitude(ds: xr.Dataset, altitude, source: str) -> tuple[float, str]:
                        "pass altitude=", variable="altitude")
 
 
-def read_netcdf(path, *, strict: bool = False, name: str | None = None, latitude=None,
-                longitude=None, altitude=None):
+def read_netcdf(path, *, strict: bool = False, fill_missing: bool = True,
+                name: str | None = None, latitude=None, longitude=None, altitude=None):
     """Read an ERA5-style NetCDF of hourly fields into the twin's weather Dataset.
 
     ``path``: one file, or a list of files to merge (the CDS splits instantaneous and accumulated
@@ -276,4 +276,5 @@ def read_netcdf(path, *, strict: bool = False, name: str | None = None, latitude
              "source_notes": "; ".join(notes)}
     label = name or f"ERA5 {grid_lat:.2f} N {grid_lon:.2f} E"
     return from_dataframe(frame, site_lat, site_lon, site_alt, name=label, tz=None, source=source,
-                          strict=strict, typical_year=False, wind_height_m=10.0, attrs=attrs)
+                          strict=strict, fill_missing=fill_missing, typical_year=False,
+                          wind_height_m=10.0, attrs=attrs)

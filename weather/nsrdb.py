@@ -82,6 +82,8 @@ def _check_layout(path: Path, source: str) -> int:
             raise WeatherError(source, f"{count} fields where the header names {n} columns",
                                row=row)
         for name, value in zip(columns, fields):
+            if not value.strip() and name not in DATE_COLUMNS:
+                continue  # an empty field is a missing value (sparse TMY3 albedo): QC decides
             try:
                 number = float(value)
             except ValueError:
@@ -112,8 +114,8 @@ def _unit_factors(meta: dict, frame, source: str) -> tuple[dict[str, float], lis
     return factors, notes
 
 
-def read_nsrdb(path, *, strict: bool = False, name: str | None = None,
-               year: int | None = None):
+def read_nsrdb(path, *, strict: bool = False, fill_missing: bool = True,
+               name: str | None = None, year: int | None = None):
     """Read an NSRDB PSM3/PSM4 CSV file (hourly) into the twin's weather Dataset.
 
     Parsed with :func:`pvlib.iotools.read_nsrdb_psm4` (PSM3 files share the layout). The file's
@@ -161,6 +163,7 @@ def read_nsrdb(path, *, strict: bool = False, name: str | None = None,
         attrs["source_notes"] = "; ".join(notes)
     return from_dataframe(
         out, meta["latitude"], meta["longitude"], meta["altitude"], name=label, tz=None,
-        source=source, strict=strict, typical_year=typical, year=year if typical else None,
+        source=source, strict=strict, fill_missing=fill_missing, typical_year=typical,
+        year=year if typical else None,
         wind_height_m=WIND_HEIGHT_M,
         attrs=attrs)

@@ -151,8 +151,8 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def read_pvgis_tmy(path, *, strict: bool = False, name: str | None = None,
-                   year: int | None = None):
+def read_pvgis_tmy(path, *, strict: bool = False, fill_missing: bool = True,
+                   name: str | None = None, year: int | None = None):
     """Read a PVGIS TMY file (``.csv`` or ``.json``, as PVGIS writes them) into the twin's weather
     Dataset.
 
@@ -196,4 +196,5 @@ def read_pvgis_tmy(path, *, strict: bool = False, name: str | None = None,
             attrs[f"source_{key}"] = str(meteo[key])
     return from_dataframe(
         frame, latitude, longitude, float(location["elevation"]), name=label, tz=None,
-        source=source, strict=strict, typical_year=True, year=year, wind_height_m=10.0, attrs=attrs)
+        source=source, strict=strict, fill_missing=fill_missing, typical_year=True, year=year,
+        wind_height_m=10.0, attrs=attrs)

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from pvanalytics.quality import irradiance as qcrad
 
+from twin.variables import WEATHER_OPTIONAL
 from weather.errors import WeatherError
 from weather.solar_geometry import split_ghi, sun_and_sky
 
@@ -69,6 +70,7 @@ DARK_FRACTION = 0.02
 DARK_MIN_ELEVATION_DEG = 10.0
 MIN_VALID_FRACTION = 0.8
 IRRADIANCE = ("ghi", "dni", "dhi")
+OPTIONAL = WEATHER_OPTIONAL
 
 
 @dataclass
@@ -149,26 +151,227 @@ def fill_gaps(series: pd.Series) -> pd.Series:
     return out.ffill().bfill()  # a short run at either end of the series
 
 
-def _fix_units(frame: pd.DataFrame, report: QCReport):
+# Unit judgement (step 2): each column is judged on the whole file by physics that a wrong unit
+# cannot satisfy, and a column that fits no known unit is refused (never range-clipped and filled).
+# Thresholds, from the 16 real typical years in ../shared/weather (western China, Phoenix):
+# - GHI: the 97th percentile over days of (daily GHI / daily Ineichen clear-sky GHI) is 0.81-1.13;
+#   in W m-2 it must lie in CLEAR_SKY_RATIO, in kJ m-2 per hour in KJ_CLEAR_SKY_RATIO; a doubled
+#   GHI (1.6-2.3) fits neither and is refused;
+# - DNI, DHI: median closure error |DNI cos z + DHI - GHI| / GHI over lit hours is 0.00-0.07 in
+#   the real files and 0.15-0.44 with DNI and DHI swapped;
+# - temperature, dew point and relative humidity agree through Magnus to a median 0.1-2.4 %
+#   points; a temperature in degF (or RH as a fraction) breaks that by tens of points;
+# - wind: the 99.9th percentile of hourly wind is 7-12.4 m s-1 and the mean 0.8-3.7 m s-1;
+# - a stuck sensor: the longest run of one temperature value is 12 h.
+CLEAR_SKY_RATIO = (0.05, 1.3)  # the low end: a week of the darkest overcast, not W m-2 below it
+KJ_CLEAR_SKY_RATIO = (0.7 * 3.6, 1.3 * 3.6)  # kJ m-2: never overlaps a doubled GHI (1.6-2.3)
+KJ_PER_WH = 3.6
+DNI_CLEAR_SKY_RATIO_MAX = 1.5
+CLOSURE_OK = 0.12
+CLOSURE_REFUSE = 0.25
+MAGNUS_RH_TOLERANCE = 10.0
+WIND_P999_MAX = 25.0
+WIND_MEAN_MAX = 10.0
+MAX_CONSTANT_RUN_H = {"temp_air": 48}
+MIN_JUDGED_DAYS = 7  # whole days needed to judge irradiance (a short forecast is not judged)
+MAX_DARK_DAYLIGHT_FRACTION = 0.2  # "dark daylight" hours (step 6) beyond this are not repairable
+MIN_CONSTANT_WIND_H = 720  # one wind speed for a month or more: a filler (all-zero: at any length)
+
+
+def _daily_ratio_q97(values: pd.Series, clear: np.ndarray) -> tuple[float, int]:
+    """97th percentile over days of (daily sum / clear-sky daily sum), over the hours that have a
+    value, and the number of days judged."""
+    ok = values.notna().to_numpy()  # night hours count too: a time shift moves sun across them
+    day = values.index.floor("D")
+    num = pd.Series(np.where(ok, values.to_numpy(), 0.0), index=values.index).groupby(day).sum()
+    den = pd.Series(np.where(ok, clear, 0.0), index=values.index).groupby(day).sum()
+    grouped = pd.Series(clear, index=values.index).groupby(day)
+    full, hours = grouped.sum(), grouped.size()
+    use = (den > 0.8 * full) & (hours == 24) & (full > 0)  # whole days, most daylight present
+    if use.sum() == 0:
+        return float("nan"), 0
+    return float((num[use] / den[use]).quantile(0.97)), int(use.sum())
+
+
+def _refuse(report, message, variable):
+    raise WeatherError(report.source, message, variable=variable)
+
+
+def _ghi_offset_h(frame, sky) -> float:
+    """How late [h] the file's GHI peaks against the clear sky, over the whole file."""
+    hours = frame.index.hour.to_numpy() + 0.5
+    offset = _centroid_h(np.nan_to_num(frame["ghi"].to_numpy()), hours) - \
+        _centroid_h(sky["ghi_clear"].to_numpy(), hours)
+    return (offset + 12) % 24 - 12
+
+
+def _judge_ghi(frame, sky, report):
+    s = frame["ghi"]
+    clear = sky["ghi_clear"].to_numpy()
+    q, days = _daily_ratio_q97(s, clear)
+    if days < MIN_JUDGED_DAYS:
+        return
+    if not np.nanmax(np.r_[s.to_numpy(), 0.0]) > 0:
+        _refuse(report, "no irradiance at all in daylight (every value zero): missing data, "
+                "refused rather than filled", "ghi")
+    day = sky["elevation"].to_numpy() > DARK_MIN_ELEVATION_DEG
+    dark = day & (s.to_numpy() < DARK_FRACTION * sky["ghi_extra"].to_numpy())
+    if day.sum() >= 24 and dark.sum() > MAX_DARK_DAYLIGHT_FRACTION * day.sum() and \
+            abs(_ghi_offset_h(frame, sky)) <= MAX_TIMING_OFFSET_H:  # else step 5 refuses
+        _refuse(report, f"{dark.sum() / day.sum():.0%} of daylight hours (sun > "
+                f"{DARK_MIN_ELEVATION_DEG:g} deg) have no irradiance (real files: at most 10 %): "
+                "missing data written as zero, too much to fill; refused", "ghi")
+    lo, hi = CLEAR_SKY_RATIO
+    evidence = (f"97th percentile over {days} days of daily GHI / clear-sky GHI (Ineichen at "
+                f"the file's location) is {q:.2f}")
+    if lo <= q <= hi:
+        return
+    if KJ_CLEAR_SKY_RATIO[0] <= q <= KJ_CLEAR_SKY_RATIO[1]:
+        report.add("ghi", "unit: in kJ m-2 per hour", s.notna(), frame,
+                   f"converted to W m-2 ({evidence}, {q / KJ_PER_WH:.2f} after / 3.6)")
+        frame["ghi"] = s / KJ_PER_WH
+        return
+    _refuse(report, f"{evidence}, expected {lo}-{hi} in W m-2 (or "
+            f"{KJ_CLEAR_SKY_RATIO[0]:.2f}-{KJ_CLEAR_SKY_RATIO[1]:.2f} in kJ m-2 per hour): wrong "
+            "unit, scale or site; refused", "ghi")
+
+
+def _closure_error(ghi, dni, dhi, cos_z, lit) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.abs(dni * cos_z + dhi - ghi)[lit] / ghi[lit]
+    return float(np.nanmedian(err)) if np.isfinite(err).any() else float("nan")
+
+
+def _judge_components(frame, sky, report):
+    """DNI and DHI by closure with the (judged) GHI: as given, each possibly in kJ m-2, or
+    swapped."""
+    ghi, dni, dhi = (frame[v].to_numpy() for v in IRRADIANCE)
+    offset = _ghi_offset_h(frame, sky)
+    if abs(offset) > MAX_TIMING_OFFSET_H:  # a wrong time zone: step 5 refuses it
+        return
+    cos_zs = [np.cos(np.radians(sky["zenith"].to_numpy()))]
+    if abs(offset) > TIMING_TOLERANCE_H:
+        # time-shifted irradiance (step 5): the components may follow the label's sun or the sun
+        # the irradiance saw; closure is judged against the better of the two
+        seen = sun_and_sky(frame.index - pd.Timedelta(hours=offset), *sky.attrs["site"])
+        cos_zs.append(np.cos(np.radians(seen["zenith"].to_numpy())))
+    lit = (sky["elevation"].to_numpy() > 10) & (ghi > 50) & np.isfinite(dni) & np.isfinite(dhi)
+    if lit.sum() < 24:
+        return
+    if not (dni[lit].any() or dhi[lit].any()):  # GHI only: the components are split from it
+        report.add("dni dhi", "no DNI nor DHI given (all zero in daylight)", lit, frame,
+                   "split from GHI (Erbs-Driesse) in step 7")
+        return
+    options = {}
+    for swap in (False, True):
+        b, d = (dhi, dni) if swap else (dni, dhi)
+        for fb in (1.0, KJ_PER_WH):
+            for fd in (1.0, KJ_PER_WH):
+                options[(swap, fb, fd)] = np.nanmin(
+                    [_closure_error(ghi, b / fb, d / fd, cos_z, lit) for cos_z in cos_zs])
+    given = options[(False, 1.0, 1.0)]
+    best = min(options, key=lambda k: np.inf if np.isnan(options[k]) else options[k])
+    err = options[best]
+    if given < CLOSURE_OK or best == (False, 1.0, 1.0) or not err < min(CLOSURE_OK, given / 2):
+        if given > CLOSURE_REFUSE:
+            _refuse(report, f"closure GHI = DNI cos z + DHI fails in the median lit hour by "
+                    f"{given:.0%} (real files: under {CLOSURE_OK:.0%}); no unit or column order "
+                    "makes it close: wrong unit or columns; refused", "dni")
+        _judge_dni_clear_sky(frame, sky, report)
+        return
+    swap, fb, fd = best
+    if swap:
+        _refuse(report, f"DNI and DHI look swapped: closure GHI = DNI cos z + DHI fails by "
+                f"{given:.0%} in the median lit hour as given and holds to {err:.0%} with the two "
+                "columns exchanged; refused (fix the column order)", "dni")
+    for name, factor in (("dni", fb), ("dhi", fd)):
+        if factor != 1.0:
+            report.add(name, "unit: in kJ m-2 per hour", frame[name].notna(), frame,
+                       f"converted to W m-2 (closure error {given:.0%} as given, {err:.0%} "
+                       "after / 3.6)")
+            frame[name] = frame[name] / factor
+    _judge_dni_clear_sky(frame, sky, report)
+
+
+def _judge_dni_clear_sky(frame, sky, report):
+    q, days = _daily_ratio_q97(frame["dni"], sky["dni_clear"].to_numpy())
+    if days >= MIN_JUDGED_DAYS and q > DNI_CLEAR_SKY_RATIO_MAX:
+        _refuse(report, f"97th percentile over {days} days of daily DNI / clear-sky DNI is "
+                f"{q:.2f} (at most {DNI_CLEAR_SKY_RATIO_MAX} possible): wrong unit or scale; "
+                "refused", "dni")
+
+
+def _magnus_rh_error(frame) -> float:
+    import pvlib  # noqa: PLC0415 (only needed when all three humidity columns are given)
+
+    with np.errstate(invalid="ignore", over="ignore"):
+        rh = pvlib.atmosphere.rh_from_tdew(frame["temp_air"], frame["temp_dew"])
+    return float(np.nanmedian(np.abs(rh - frame["relative_humidity"])))
+
+
+def _judge_temperature_and_humidity(frame, report, derived: tuple[str, ...]):
+    for name in ("temp_air", "temp_dew"):
+        s = frame.get(name)
+        if s is not None and s.notna().any() and s.median() > 150:
+            report.add(name, "unit: in kelvin", s.notna(), frame,
+                       f"converted K to degC (median {s.median():.1f})")
+            frame[name] = s - 273.15
+    rh = frame.get("relative_humidity")
+    if rh is not None and rh.notna().any() and rh.quantile(0.99) <= 1.5 and rh.median() > 0:
+        report.add("relative_humidity", "unit: as a fraction", rh.notna(), frame,
+                   f"converted to % (99th percentile {rh.quantile(0.99):.2f})")
+        frame["relative_humidity"] = rh * 100
+    t = frame["temp_air"].dropna()
+    if len(t) >= 48:
+        run = int(_runs(np.r_[False, np.diff(t.to_numpy()) == 0]).max()) + 1
+        if t.nunique() == 1 or run > MAX_CONSTANT_RUN_H["temp_air"]:
+            _refuse(report, f"one value ({t.mode().iloc[0]:g}) for {run} consecutive hours: a "
+                    "stuck sensor or a filler, not weather; refused", "temp_air")
+    hot = (t > LIMITS["temp_air"][1]).mean() if len(t) else 0.0
+    if hot > 0.01:
+        _refuse(report, f"{hot:.0%} of hours above {LIMITS['temp_air'][1]:g} degC (max "
+                f"{t.max():.1f}): degF or another unit? give degC (or K); refused", "temp_air")
+    if derived or len(t) < 48:
+        return
+    err = _magnus_rh_error(frame)
+    if err > MAGNUS_RH_TOLERANCE:
+        fahrenheit = frame[["temp_air", "temp_dew"]].sub(32).mul(5 / 9)
+        err_f = _magnus_rh_error(pd.concat([fahrenheit, frame[["relative_humidity"]]], axis=1))
+        hint = (f"; in degF they agree to {err_f:.1f}: temperatures in degF, give degC"
+                if err_f < MAGNUS_RH_TOLERANCE else "")
+        _refuse(report, f"temp_air, temp_dew and relative_humidity disagree: RH from Magnus "
+                f"differs from the file's by {err:.0f} % points in the median hour (real "
+                f"files: under 3){hint}; refused", "temp_air")
+
+
+def _judge_wind(frame, report):
+    w = frame["wind_speed"].dropna()
+    if len(w) < 48:
+        return
+    if w.nunique() == 1 and (w.iloc[0] == 0 or len(w) >= MIN_CONSTANT_WIND_H):
+        _refuse(report, f"every hour has the same wind speed ({w.iloc[0]:g}): a filler, not "
+                "weather; refused", "wind_speed")
+    p999, mean = float(w.quantile(0.999)), float(w.mean())
+    if p999 > WIND_P999_MAX or mean > WIND_MEAN_MAX:
+        _refuse(report, f"mean {mean:.1f} and 99.9th percentile {p999:.1f} where hourly 10 m "
+                f"wind over land stays under {WIND_MEAN_MAX:g} and {WIND_P999_MAX:g} m s-1: not "
+                "m s-1 (km/h? knots?); refused", "wind_speed")
+
+
+def _judge_units(frame, sky, report: QCReport, derived: tuple[str, ...] = ()):
+    """Step 2: judge every column's unit on the whole file; convert what is certain (K, hPa,
+    kPa, RH fraction, kJ m-2), refuse what fits no unit (naming the evidence)."""
     col = frame.get
-    checks = [
-        ("temp_air", lambda s: s.median() > 150, lambda s: s - 273.15, "in kelvin",
-         "converted K to degC"),
-        ("temp_dew", lambda s: s.median() > 150, lambda s: s - 273.15, "in kelvin",
-         "converted K to degC"),
-        ("pressure", lambda s: 300 < s.median() < 1100, lambda s: s * 100, "in hPa",
-         "converted hPa to Pa"),
-        ("pressure", lambda s: 30 < s.median() <= 110, lambda s: s * 1000, "in kPa",
-         "converted kPa to Pa"),
-        ("relative_humidity", lambda s: s.max() <= 1.0 and s.median() > 0,
-         lambda s: s * 100, "as a fraction", "converted to %"),
-    ] + [(v, lambda s: s.max() > 2000, lambda s: s / 3.6, "in kJ m-2 per hour",
-          "converted to W m-2") for v in IRRADIANCE]
-    for name, wrong, convert, check, action in checks:
-        s = col(name)
-        if s is not None and s.notna().any() and wrong(s.dropna()):
-            report.add(name, f"unit: {check}", s.notna(), frame, action)
-            frame[name] = convert(s)
+    _judge_temperature_and_humidity(frame, report, derived)
+    for lo, hi, factor, unit in ((300, 1100, 100, "hPa"), (30, 110, 1000, "kPa")):
+        s = col("pressure")
+        if s is not None and s.notna().any() and lo < s.median() <= hi:
+            report.add("pressure", f"unit: in {unit}", s.notna(), frame,
+                       f"converted {unit} to Pa")
+            frame["pressure"] = s * factor
+    _judge_wind(frame, report)
+    _judge_ghi(frame, sky, report)
+    _judge_components(frame, sky, report)
 
 
 def _flag_range_and_spikes(frame: pd.DataFrame, report: QCReport):
@@ -318,9 +521,13 @@ def _irradiance(frame, sky, latitude, longitude, altitude, report: QCReport):
 
 
 def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, altitude: float, *,
-                    source: str, strict: bool = False) -> tuple[pd.DataFrame, QCReport]:
+                    source: str, strict: bool = False,
+                    derived: tuple[str, ...] = (), fill_missing: bool = True
+                    ) -> tuple[pd.DataFrame, QCReport]:
     """Check and repair an hourly frame (naive-UTC complete hourly index, canonical columns, and a
-    ``_row`` column of source row numbers, NaN for inserted hours). Returns the repaired frame
+    ``_row`` column of source row numbers, NaN for inserted hours; ``derived``: columns computed
+    from others, not given by the source; ``fill_missing=False``: values missing in the source
+    stay NaN, every other repair applies). Returns the repaired frame
     (without ``_row``) and its report; raises :class:`WeatherError` for unusable input, and with
     ``strict=True`` for the first problem found."""
     frame = frame.copy()
@@ -328,18 +535,28 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
     columns = [c for c in frame.columns if c != "_row"]
     for name in columns:
         valid = frame[name].notna().mean()
+        if valid < MIN_VALID_FRACTION and name in OPTIONAL:
+            # a sparse optional variable (TMY3 albedo, precipitation) is dropped, not the file
+            report.add(name, f"only {valid:.0%} of hours have a value (optional variable)",
+                       frame[name].isna(), frame, "variable dropped")
+            frame = frame.drop(columns=name)
+            continue
         if valid < MIN_VALID_FRACTION:
             first = frame[name].isna().to_numpy()
             raise WeatherError(source, f"only {valid:.0%} of hours have a value (at least "
                                f"{MIN_VALID_FRACTION:.0%} needed for a usable year)", variable=name,
                                row=_first_row(frame, first),
                                time=frame.index[int(np.argmax(first))])
-    report.add("*", "hour missing from the time axis", frame["_row"].isna(), frame,
-               "filled (TMY3 method)")
+    columns = [c for c in frame.columns if c != "_row"]
+    fill_action = "filled (TMY3 method)" if fill_missing else "left missing (NaN)"
+    missing_in_source = frame[columns].isna()
+    report.add("*", "hour missing from the time axis", frame["_row"].isna(), frame, fill_action)
     for name in columns:
         report.add(name, "missing value (NaN)", frame[name].isna() & frame["_row"].notna(), frame,
-                   "filled (TMY3 method)")
-    _fix_units(frame, report)
+                   fill_action)
+    judge_sky = sun_and_sky(frame.index, latitude, longitude, altitude)
+    judge_sky.attrs["site"] = (latitude, longitude, altitude)
+    _judge_units(frame, judge_sky, report, derived)
     _flag_range_and_spikes(frame, report)
     for name in columns:
         if name not in IRRADIANCE:
@@ -354,6 +571,12 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
     if strict:
         report.raise_if_any()
     out = frame.drop(columns="_row")
+    if not fill_missing:  # what the source did not give stays missing
+        out = out.mask(missing_in_source.reindex(columns=out.columns, fill_value=False))
+        if "ghi" in out:  # an hour without GHI has no irradiance at all
+            for name in IRRADIANCE:
+                out.loc[out["ghi"].isna(), name] = np.nan
+        return out, report
     if out.isna().any().any():  # a repair must never leave a hole behind
         name = out.columns[out.isna().any()][0]
         raise WeatherError(source, "could not be repaired", variable=name)

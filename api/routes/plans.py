@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from fastapi import APIRouter, HTTPException
 
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused, reserved
 from api.routes.windows import job_from
+from api.settings import ENV_PREFIX
+from twin.schedule_milp import MIN_SOLVE_S, problem_size
 
 router = APIRouter(prefix="/v1", tags=["scheduling"])
 
@@ -23,14 +27,25 @@ def make_plan(body: schemas.PlanIn, d: Data, r: Reservations, settings: Settings
     time limit, the gap reported; the greedy plan when the solver finds none. Headroom
     counts every tenant's reservations; the plan holds nothing: POST its jobs' ``holds``
     to /v1/reservations:batch to hold it."""
+    started = time.perf_counter()
     if len(body.jobs) > settings.max_jobs:
         raise HTTPException(422, f"{len(body.jobs)} jobs: at most {settings.max_jobs} per plan")
     jobs = [job_from(d, spec if spec.name else spec.model_copy(update={"name": f"job {i}"}),
                      now, settings)[0] for i, spec in enumerate(body.jobs)]
+    # the program's memory and building time grow with its matrix entries, which the solver's
+    # time limit does not cover: too large a plan is refused before anything is built
+    columns, entries = problem_size(jobs)
+    if entries > settings.max_plan_nonzeros:
+        raise HTTPException(422, f"this plan would need about {entries:,} matrix entries "
+                                 f"({columns:,} columns): at most {settings.max_plan_nonzeros:,} "
+                                 f"(setting {ENV_PREFIX}MAX_PLAN_NONZEROS); plan fewer or "
+                                 "shorter jobs, over fewer sites or narrower windows")
+    # the time limit counts from the request's start (the jobs' checks, the holds' query)
+    limit = min(body.time_limit_s or settings.plan_time_limit_s, settings.plan_time_limit_s)
     with refused():
         result, mode = d.plan(jobs, body.objective,
-                              min(body.time_limit_s or settings.plan_time_limit_s,
-                                  settings.plan_time_limit_s),
+                              max(limit - (time.perf_counter() - started),
+                                  min(limit, MIN_SOLVE_S)),
                               reserved(r, now), settings.max_horizon_h)
     return {"data_mode": mode, "objective": body.objective, "method": result.method,
             "status": result.status, "objective_value": result.objective_value,

@@ -12,21 +12,30 @@ from fastapi.responses import JSONResponse
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, Tenant, refused
 from api.routes.sites import period
+from api.settings import ENV_PREFIX
 from api.store import Block, Reservation
 from twin.timebase import ceil_hour
 
 router = APIRouter(prefix="/v1/reservations", tags=["reservations"])
-PROBLEMS = {code: {"model": schemas.Problem} for code in (401, 409, 422)}
+PROBLEMS = {code: {"model": schemas.Problem} for code in (401, 409, 422, 503)}
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 MAX_LIST = 1000  # reservations per page
 
 
-def _block(d: Data, spec: schemas.BlockIn, horizon_h: int) -> Block:
+def _block(d: Data, spec: schemas.BlockIn, horizon_h: int, now: datetime) -> Block:
     with refused():
         d.known_sites([spec.site])
     if spec.start != ceil_hour(spec.start) or spec.end != ceil_hour(spec.end):
         raise HTTPException(422, "start and end must be whole UTC hours")
     period(spec.start, spec.end, horizon_h)
+    # a hold is for hours to come, within the horizon the service plans over
+    if spec.end <= now:
+        raise HTTPException(422, f"the block ends at {spec.end:%Y-%m-%dT%H:%MZ}, in the past "
+                                 f"(now {now:%Y-%m-%dT%H:%MZ}): nothing to hold")
+    last = ceil_hour(now) + timedelta(hours=horizon_h)
+    if spec.end > last:
+        raise HTTPException(422, f"the block ends at {spec.end:%Y-%m-%dT%H:%MZ}, beyond the "
+                                 f"horizon of {horizon_h} h from now ({last:%Y-%m-%dT%H:%MZ})")
     return Block(spec.site, spec.start, spec.end, spec.it_power_w,
                  d.catalog[spec.site].it.capacity_w)
 
@@ -52,8 +61,8 @@ def reserve(body: schemas.ReservationIn, t: Tenant, d: Data, r: Reservations,
     """Hold IT power at a site over whole UTC hours; never more than the site's IT capacity
     in any hour, across all tenants. Replaying the same Idempotency-Key returns the first
     answer (200) instead of holding twice."""
-    held, created = r.reserve(t, [_block(d, body, settings.max_horizon_h)], _ttl(body.ttl_s),
-                              now, idempotency_key)
+    held, created = r.reserve(t, [_block(d, body, settings.max_horizon_h, now)],
+                              _ttl(body.ttl_s), now, idempotency_key)
     return JSONResponse(_answer(held, now)[0], 201 if created else 200,
                         headers={"Location": f"{router.prefix}/{held[0].id}"})
 
@@ -66,10 +75,14 @@ def reserve_all(body: schemas.ReservationsIn, t: Tenant, d: Data, r: Reservation
     """Hold every block or none, in one transaction (e.g. a plan's holds, which may put
     several jobs on the same site-hours): 409 naming the first block that does not fit,
     nothing held. Replaying the same Idempotency-Key returns the first answer (200)."""
+    if len(body.reservations) > settings.max_batch_blocks:
+        raise HTTPException(422, f"{len(body.reservations)} blocks: at most "
+                                 f"{settings.max_batch_blocks} per batch (setting "
+                                 f"{ENV_PREFIX}MAX_BATCH_BLOCKS)")
     blocks = []
     for i, spec in enumerate(body.reservations):
         try:
-            blocks.append(_block(d, spec, settings.max_horizon_h))
+            blocks.append(_block(d, spec, settings.max_horizon_h, now))
         except HTTPException as e:
             raise HTTPException(e.status_code, f"reservations[{i}]: {e.detail}") from e
     held, created = r.reserve(t, blocks, _ttl(body.ttl_s), now, idempotency_key)

@@ -79,6 +79,12 @@ def timeseries(site_id: str, d: Data, r: Reservations, settings: SettingsDep, no
     """Hourly values of one site between start and end (default: the next 24 h), including
     the IT headroom after every tenant's reservations."""
     _existing(d, site_id)
+    # each row is a whole UTC hour labelled by its start: a start or end inside an hour would
+    # label it wrongly (10:30 showing the 10:00 hour's values)
+    for name, t in (("start", start), ("end", end)):
+        if t is not None and t != t.replace(minute=0, second=0, microsecond=0):
+            raise HTTPException(422, f"{name} {t.isoformat()} is not a whole UTC hour: rows are "
+                                     "hours labelled by their start")
     start = start or now.replace(minute=0, second=0, microsecond=0)
     calendar = period(start, end or start + timedelta(hours=24), settings.max_horizon_h)
     known = [*TIMESERIES, HEADROOM]

@@ -1,0 +1,330 @@
+"""Issue 19, weather part: bad weather input gets a clear error or a correct answer, never a wrong
+number. Each bad file is made from a real EPW (Golmud) or a small synthetic frame."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import weather
+from tests.conftest import SHARED_WEATHER as EPW_DIR
+from tests.conftest import needs_shared
+from tests.test_epw_qc import _clear_frame
+
+# EPW data fields (EnergyPlus Auxiliary Programs, EPW data dictionary)
+TEMP, DEW, RH, GHI, DNI, DHI, WIND = 6, 7, 8, 13, 14, 15, 21
+HEADER = 8
+
+
+def _mutate(src, dst, edit):
+    """``src`` with every data row's fields passed through ``edit(fields, i)``."""
+    lines = src.read_text(encoding="latin-1").splitlines()
+    for i in range(HEADER, len(lines)):
+        f = lines[i].split(",")
+        edit(f, i - HEADER)
+        lines[i] = ",".join(f)
+    dst.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return dst
+
+
+def _scale(*fields, factor, fmt="{:.1f}"):
+    def edit(f, i):
+        for k in fields:
+            f[k] = fmt.format(float(f[k]) * factor)
+    return edit
+
+
+@pytest.fixture(scope="module")
+def golmud(golmud_path):
+    return weather.read_epw(golmud_path)
+
+
+# --- wrong numbers: refused, naming the file, the variable and the evidence ---------------------
+
+def _swap(f, i):
+    f[DNI], f[DHI] = f[DHI], f[DNI]
+
+
+def _degf(f, i):
+    for k in (TEMP, DEW):
+        f[k] = f"{float(f[k]) * 9 / 5 + 32:.1f}"
+
+
+def _constant_45(f, i):
+    f[TEMP] = "45.0"
+
+
+def _calm(f, i):
+    f[WIND] = "0.0"
+
+
+def _dark(f, i):
+    f[GHI] = f[DNI] = f[DHI] = "0"
+
+
+def _dark_spring(f, i):  # March to June written as zero: too much to fill from its neighbours
+    if f[1] in ("3", "4", "5", "6"):
+        _dark(f, i)
+
+
+REFUSED = {
+    "ghi_doubled": (_scale(GHI, factor=2, fmt="{:.0f}"), r"'ghi'.*clear-sky GHI.*is 1\.\d\d"),
+    "all_zero_irradiance": (_dark, r"'ghi'.*no irradiance at all"),
+    "four_months_zero": (_dark_spring, r"'ghi'.*\d+% of daylight hours .* no irradiance"),
+    "wind_in_km_h": (_scale(WIND, factor=3.6), r"'wind_speed'.*km/h"),
+    "degF": (_degf, r"'temp_air'.*degF"),
+    "dni_dhi_swapped": (_swap, r"'dni'.*swapped"),
+    "constant_45_degC": (_constant_45, r"'temp_air'.*one value \(45\) for 8760 .*stuck"),
+    "all_zero_wind": (_calm, r"'wind_speed'.*same wind speed \(0\)"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_wrong_numbers_in_a_real_file_are_refused(golmud_path, tmp_path, case):
+    edit, message = REFUSED[case]
+    bad = _mutate(golmud_path, tmp_path / f"{case}.epw", edit)
+    with pytest.raises(weather.WeatherError, match=rf"{case}\.epw, variable {message}"):
+        weather.read_epw(bad)
+
+
+# --- wrong but certain units: converted and reported, giving the right numbers ------------------
+
+def test_kj_irradiance_is_converted_only_when_the_clear_sky_says_so(golmud_path, golmud,
+                                                                   tmp_path):
+    kj = _mutate(golmud_path, tmp_path / "kj.epw", _scale(GHI, DNI, DHI, factor=3.6,
+                                                           fmt="{:.0f}"))
+    ds = weather.read_epw(kj)
+    assert float(ds.ghi.sum()) == pytest.approx(float(golmud.ghi.sum()), rel=0.01)
+    checks = weather.qc_report(ds.attrs)
+    assert (checks.check == "unit: in kJ m-2 per hour").sum() == 3
+
+
+def test_relative_humidity_fraction_with_hours_above_one_is_converted(golmud_path, golmud,
+                                                                      tmp_path):
+    def fraction(f, i):
+        f[RH] = "1.02" if i in (100, 200) else f"{float(f[RH]) / 100:.2f}"
+    ds = weather.read_epw(_mutate(golmud_path, tmp_path / "frac.epw", fraction))
+    assert float(ds.relative_humidity.mean()) == pytest.approx(
+        float(golmud.relative_humidity.mean()), abs=0.5)
+    assert "unit: as a fraction" in set(weather.qc_report(ds.attrs).check)
+
+
+def test_kelvin_epw_is_converted_not_cut_as_missing(golmud_path, golmud, tmp_path):
+    def kelvin(f, i):
+        for k in (TEMP, DEW):
+            f[k] = f"{float(f[k]) + 273.15:.2f}"
+    ds = weather.read_epw(_mutate(golmud_path, tmp_path / "kelvin.epw", kelvin))
+    np.testing.assert_allclose(ds.temp_air.values, golmud.temp_air.values, atol=0.011)
+    assert "unit: in kelvin" in set(weather.qc_report(ds.attrs).check)
+
+
+# --- the same on small synthetic frames ----------------------------------------------------------
+
+def _with_rh(frame):
+    import pvlib
+
+    frame = frame.copy()
+    frame["temp_dew"] = frame["temp_air"] - 15
+    frame["relative_humidity"] = pvlib.atmosphere.rh_from_tdew(frame.temp_air, frame.temp_dew)
+    return frame
+
+
+@pytest.mark.parametrize("mutation, message", [
+    (lambda f: f.assign(ghi=2 * f.ghi, dni=2 * f.dni, dhi=2 * f.dhi), r"'ghi'.*clear-sky"),
+    (lambda f: f.assign(ghi=0.0, dni=0.0, dhi=0.0), r"'ghi'.*no irradiance"),
+    (lambda f: f.assign(dni=f.dhi, dhi=f.dni), r"'dni'.*swapped"),
+    (lambda f: f.assign(wind_speed=f.wind_speed * 3.6 + 25), r"'wind_speed'.*km/h"),
+    (lambda f: f.assign(wind_speed=0.0), r"'wind_speed'.*same wind speed"),
+    (lambda f: f.assign(temp_air=45.0), r"'temp_air'.*one value \(45\)"),
+    (lambda f: f.assign(temp_air=f.temp_air * 9 / 5 + 32, temp_dew=f.temp_dew * 9 / 5 + 32),
+     r"'temp_air'.*degF"),
+], ids=["doubled", "dark", "swapped", "km_h", "calm", "constant", "degF"])
+def test_wrong_numbers_in_a_frame_are_refused(mutation, message):
+    frame = mutation(_with_rh(_clear_frame()))
+    with pytest.raises(weather.WeatherError, match=rf"^dataframe, variable {message}"):
+        weather.from_dataframe(frame, 40.0, 95.0, 1500.0)
+
+
+def test_clean_frame_with_all_three_humidity_columns_passes_strict():
+    ds = weather.from_dataframe(_with_rh(_clear_frame()), 40.0, 95.0, 1500.0, strict=True)
+    assert ds.attrs["qc_repaired_values"] == 0
+
+
+def test_kj_frame_is_converted():
+    frame = _clear_frame()
+    kj = frame.assign(ghi=frame.ghi * 3.6, dni=frame.dni * 3.6, dhi=frame.dhi * 3.6)
+    ds = weather.from_dataframe(kj, 40.0, 95.0, 1500.0)
+    np.testing.assert_allclose(ds.ghi.values, frame.ghi.values, atol=1e-6)
+    assert pd.Series(weather.qc_report(ds.attrs).check).eq("unit: in kJ m-2 per hour").sum() == 3
+
+
+# --- refused with misleading messages before: now read -------------------------------------------
+
+def test_utf8_bom_is_read(golmud_path, golmud, tmp_path):
+    bom = tmp_path / "bom.epw"
+    bom.write_bytes(b"\xef\xbb\xbf" + golmud_path.read_bytes())
+    np.testing.assert_allclose(weather.read_epw(bom).ghi.values, golmud.ghi.values)
+
+
+def test_leap_year_epw_drops_29_february_and_says_so(golmud_path, golmud, tmp_path):
+    lines = golmud_path.read_text(encoding="latin-1").splitlines()
+    head, rows = lines[:HEADER], lines[HEADER:]
+    rows = [",".join(["2020"] + r.split(",")[1:]) for r in rows]
+    feb28 = (31 + 27) * 24
+    leap_day = [r.replace("2020,2,28,", "2020,2,29,", 1) for r in rows[feb28:feb28 + 24]]
+    leap = tmp_path / "leap.epw"
+    leap.write_text("\n".join(head + rows[:feb28 + 24] + leap_day + rows[feb28 + 24:]) + "\n",
+                    encoding="latin-1")
+    ds = weather.read_epw(leap)
+    assert ds.sizes["time"] == 8760
+    assert "29 February dropped (24 rows)" in ds.attrs["source_notes"]
+    np.testing.assert_allclose(ds.temp_air.values[-2000:], golmud.temp_air.values[-2000:])
+
+
+# --- the file's coordinates against the site's ----------------------------------------------------
+
+PHOENIX = EPW_DIR / "USA_AZ_Phoenix-Sky.Harbor.epw"
+
+
+@needs_shared
+def test_another_sites_weather_is_refused_unless_allowed(golmud_path):
+    from sites import get_site
+    from twin.simulate import simulate
+
+    hami, golmud = get_site("hami"), get_site("golmud")
+    files = [weather.read(golmud_path, year=2025),
+             weather.read(EPW_DIR / "CHN_Xinjiang.Uygur.Hami.522030_CSWD.epw", year=2025)]
+    with pytest.raises(weather.WeatherError, match=r"Golmud.*721 km .*from site hami.*"
+                                                   r"allow_distant_weather"):
+        simulate(files, [hami, golmud], until="generation")  # the two sites' files swapped
+    ds = simulate(files, [hami, golmud], until="generation", allow_distant_weather=True)
+    where = json.loads(ds.attrs["weather_location"])
+    assert where["hami"]["location"] == "weather" and where["hami"]["distance_km"] > 600
+    # one location for QC and simulation: the file's
+    assert float(ds.latitude.sel(site="hami")) == pytest.approx(36.42, abs=0.01)
+    right = simulate(files[::-1], [hami, golmud], until="generation")
+    assert json.loads(right.attrs["weather_location"])["hami"]["distance_km"] < 1
+    # weather not from a file (a synthetic year) is simulated at the site, and says so
+    synthetic = simulate(None, hami, until="generation")
+    assert json.loads(synthetic.attrs["weather_location"])["hami"]["location"] == "site"
+
+
+@needs_shared
+def test_a_flipped_latitude_sign_is_refused(golmud_path):
+    from sites import get_site
+    from twin.simulate import simulate
+
+    wx = weather.read(golmud_path, year=2025)
+    flipped = wx.assign_coords(latitude=-float(wx.latitude))
+    with pytest.raises(weather.WeatherError, match=r"-36\.42.*km .*from site golmud"):
+        simulate(flipped, get_site("golmud"), until="generation")
+
+
+@needs_shared
+def test_phoenix_file_for_hami_is_refused_by_the_cli_unless_allowed():
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["simulate", "hami", "--weather", str(PHOENIX)])
+    assert refused.exit_code != 0
+    assert "Phoenix" in refused.output and "from site hami" in refused.output
+    allowed = runner.invoke(app, ["simulate", "hami", "--weather", str(PHOENIX),
+                                  "--allow-distant-weather"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "simulated at the weather's location 33.43, -112.00" in allowed.output
+
+
+# --- sparse optional variables: dropped with a QC note, never the whole file ---------------------
+
+def test_sparse_optional_variables_are_dropped_not_the_file():
+    frame = _clear_frame()
+    frame["albedo"] = np.where(np.arange(len(frame)) % 4 == 0, 0.3, np.nan)  # 25 % of hours
+    frame["precipitation"] = np.where(np.arange(len(frame)) % 4 == 0, 0.0, np.nan)
+    ds = weather.from_dataframe(frame, 40.0, 95.0, 1500.0)
+    assert "albedo" not in ds and "precipitation" not in ds
+    report = weather.qc_report(ds.attrs)
+    dropped = report[report.action == "variable dropped"]
+    assert set(dropped.variable) == {"albedo", "precipitation"}
+    assert dropped.check.str.contains("25% of hours").all()
+
+
+def test_tmy3_style_nsrdb_file_with_sparse_albedo_is_read(tmp_path):
+    from tests.test_nsrdb import _epw_frame, write_nsrdb
+
+    frame, meta = _epw_frame()
+    path = write_nsrdb(tmp_path / "sparse.csv", frame, meta)
+    lines = path.read_text().splitlines()
+    column = lines[2].split(",").index("Surface Albedo")
+    for i in range(3, len(lines)):
+        if i % 4:  # albedo in 25 % of hours only, as in the Las Vegas TMY3 file
+            fields = lines[i].split(",")
+            fields[column] = ""
+            lines[i] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    ds = weather.read(path)
+    assert "albedo" not in ds and np.isfinite(ds.ghi).all()
+    assert "albedo" in set(weather.qc_report(ds.attrs).variable)
+
+
+# --- gaps: filled and said so, or left NaN with --allow-missing ---------------------------------
+
+def _gappy(golmud_path, tmp_path):
+    """Golmud with temp_air missing (EPW code 99.9) for 6 h from row 3009 and 72 h from row 5009."""
+    def gaps(f, i):
+        if 3000 <= i < 3006 or 5000 <= i < 5072:
+            f[TEMP] = "99.9"
+    return _mutate(golmud_path, tmp_path / "gappy.epw", gaps)
+
+
+def test_reader_leaves_gaps_nan_when_asked(golmud_path, tmp_path):
+    path = _gappy(golmud_path, tmp_path)
+    filled = weather.read(path)
+    assert np.isfinite(filled.temp_air).all()
+    kept = weather.read(path, fill_missing=False)
+    assert int(np.isnan(kept.temp_air).sum()) == 78
+    assert np.isfinite(kept.ghi).all() and np.isfinite(kept.wind_speed).all()
+    report = weather.qc_report(kept.attrs)
+    assert set(report[report.check == "missing value (NaN)"].action) == {"left missing (NaN)"}
+
+
+@needs_shared
+def test_cli_says_what_it_filled_and_honours_allow_missing(golmud_path, tmp_path):
+    import xarray as xr
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    path = _gappy(golmud_path, tmp_path)
+    runner = CliRunner()
+    filled = runner.invoke(app, ["simulate", "golmud", "--weather", str(path)])
+    assert filled.exit_code == 0, filled.output
+    assert "78 missing value(s) (0 absent hour(s)) filled" in filled.output
+    out = tmp_path / "nan.nc"
+    kept = runner.invoke(app, ["simulate", "golmud", "--weather", str(path), "--allow-missing",
+                               "--out", str(out)])
+    assert kept.exit_code == 0, kept.output
+    assert "78 missing value(s) (0 absent hour(s)) left NaN" in kept.output
+    with xr.open_dataset(out) as ds:
+        assert int(np.isnan(ds.temp_air).sum()) == 78
+        assert int(np.isnan(ds.facility_power).sum()) == 78
+        assert json.loads(ds.attrs["weather_qc"])["golmud"]["missing_values"] == 78
+
+
+@needs_shared
+def test_the_sites_declared_station_is_accepted_beyond_100_km():
+    """The catalog pairs Ulanqab with Huade (121 km): its own station runs; Hohhot's file does
+    not."""
+    from sites import get_site
+    from twin.simulate import simulate
+
+    ulanqab = get_site("ulanqab")
+    huade = weather.read(EPW_DIR / "CHN_Nei.Mongol.Huade.533910_CSWD.epw", year=2025)
+    ds = simulate(huade, ulanqab, until="generation")
+    where = json.loads(ds.attrs["weather_location"])["ulanqab"]
+    assert where["distance_km"] > 100 and where["declared_station"].startswith("CHN_Nei.Mongol")
+    hohhot = weather.read(EPW_DIR / "CHN_Nei.Mongol.Hohhot.534630_CSWD.epw", year=2025)
+    with pytest.raises(weather.WeatherError, match="Hohhot.*from site ulanqab"):
+        simulate(hohhot, ulanqab, until="generation")
