@@ -388,3 +388,13 @@ def test_no_window_past_the_horizon_and_huge_window_sizes(client):
     assert len(week["forecastData"]) == 744 - 7 * 24 + 1
     end = datetime.fromisoformat(week["forecastData"][-1]["timestamp"]) + timedelta(days=7)
     assert end == datetime(2026, 8, 1, tzinfo=UTC)
+
+
+def test_window_size_and_locations_are_bounded(client):
+    """A windowSize of 1e12 minutes (was a 500: OverflowError) and a location repeated without
+    limit (about 40 MB an answer per repetition) get the SDK's 400 with the reason."""
+    huge = client.get("/emissions/forecasts/current",
+                      params={"location": "wuhu", "windowSize": 10**12})
+    assert huge.status_code == 400 and "windowSize" in huge.json()["errors"]
+    many = client.get("/emissions/forecasts/current", params=[("location", "wuhu")] * 500)
+    assert many.status_code == 400 and "at most 100 locations" in many.json()["detail"]
