@@ -28,7 +28,8 @@ from typer.testing import CliRunner
 
 from sites import get_site
 from tests.test_service import Server, free_port
-from twin.cli import _blocks, _partition_map, _sbatch_args, _sbatch_lines, _slurm_job, app
+from twin.cli import app
+from twin.slurm import blocks_of, partition_map, sbatch_args, sbatch_lines, slurm_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI_FILTER = ROOT / "contrib" / "slurm" / "cli_filter.lua"
@@ -70,43 +71,43 @@ def test_a_window_ending_at_the_deadline_gets_time_min():
     before the deadline gets --time-min: deadline - begin - slack."""
     b, slack = datetime(2030, 1, 1, tzinfo=UTC), timedelta(minutes=10)
     six = timedelta(hours=6)
-    assert _slurm_job(b, b + six, b + six + slack, slack) == {
+    assert slurm_job(b, b + six, b + six + slack, slack) == {
         "begin": b, "deadline": b + six + slack, "time": 360, "time_min": None}
-    assert _slurm_job(b, b + six, b + six, slack)["time_min"] == 350
-    assert _slurm_job(b, b + six, b + six + timedelta(minutes=4), slack)["time_min"] == 354
+    assert slurm_job(b, b + six, b + six, slack)["time_min"] == 350
+    assert slurm_job(b, b + six, b + six + timedelta(minutes=4), slack)["time_min"] == 354
 
 
 def test_partition_map_inline_in_a_file_and_refused(tmp_path):
     expected = {"hami": (None, "p_hami"), "golmud": ("west", "p_golmud"),
                 "zhongwei": ("east", None)}
-    assert _partition_map("hami=p_hami, golmud=west:p_golmud,zhongwei=east:") == expected
+    assert partition_map("hami=p_hami, golmud=west:p_golmud,zhongwei=east:") == expected
     table = tmp_path / "partitions"
     table.write_text("# site = [cluster:]partition\nhami = p_hami\ngolmud=west:p_golmud\n"
                      "zhongwei=east:  # its default partition\n")
-    assert _partition_map(str(table)) == expected
-    assert _partition_map("") == _partition_map(None) == {}
+    assert partition_map(str(table)) == expected
+    assert partition_map("") == partition_map(None) == {}
     for bad in ("hami=", "hami=p hami", "hami=:p", "hami=p;reboot", "=p"):
         with pytest.raises(ValueError, match="SITE=\\[CLUSTER:\\]PARTITION"):
-            _partition_map(bad)
+            partition_map(bad)
 
 
 def test_blocks_become_chained_jobs():
     t = datetime(2030, 1, 1, tzinfo=UTC)
     hours = [t + timedelta(hours=h) for h in (0, 1, 2, 5, 6)]
-    blocks = _blocks({"start": hours[0].isoformat(), "end": (hours[-1] + timedelta(hours=1))
+    blocks = blocks_of({"start": hours[0].isoformat(), "end": (hours[-1] + timedelta(hours=1))
                       .isoformat(), "hours": [h.isoformat() for h in reversed(hours)]})
     assert blocks == [(t, t + timedelta(hours=3)), (t + timedelta(hours=5), t + timedelta(hours=7))]
-    jobs = [dict(_slurm_job(s, e, d, timedelta(minutes=10)), partition=(None, "p"),
+    jobs = [dict(slurm_job(s, e, d, timedelta(minutes=10)), partition=(None, "p"),
                  reservation=None)
             for (s, e), d in zip(blocks, [blocks[1][0], t + timedelta(hours=7)])]
-    lines = _sbatch_lines(jobs)
+    lines = sbatch_lines(jobs)
     assert lines[1] == ("j1=$(TZ=UTC sbatch --parsable --begin=2030-01-01T00:00:00 "
                         "--deadline=2030-01-01T05:00:00 --time=03:00:00 --partition=p \"$@\") &&")
     assert lines[2].startswith("j2=$(TZ=UTC sbatch --parsable --dependency=afterany:${j1%%;*} "
                                "--begin=2030-01-01T05:00:00 --deadline=2030-01-01T07:00:00 "
                                "--time=02:00:00 --time-min=01:50:00 --partition=p")
     assert lines[3] == 'echo "submitted: $j1 $j2"'
-    assert _sbatch_args(jobs[0], uts=True)[:2] == [("begin", f"uts{int(t.timestamp())}"), (
+    assert sbatch_args(jobs[0], uts=True)[:2] == [("begin", f"uts{int(t.timestamp())}"), (
         "deadline", f"uts{int(blocks[1][0].timestamp())}")]
 
 
@@ -289,12 +290,12 @@ def test_slurm_keeps_a_late_started_window_that_ends_at_the_deadline(slurm, job_
     --time-min of twin slurm, run, its time limit cut to end by the deadline."""
     begin = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
     end = begin + timedelta(minutes=2)
-    twin_job = dict(_slurm_job(begin, end, end, timedelta(minutes=1)), partition=(None, None),
+    twin_job = dict(slurm_job(begin, end, end, timedelta(minutes=1)), partition=(None, None),
                     reservation=None)
     assert twin_job["time_min"] == 1
     ids = {}
     for name, job in (("twin", twin_job), ("time only", dict(twin_job, time_min=None))):
-        options = [f"--{k}={v}" for k, v in _sbatch_args(job, uts=True)]
+        options = [f"--{k}={v}" for k, v in sbatch_args(job, uts=True)]
         ids[name] = submitted(slurm.run(["sbatch", "--parsable", "--hold", "--output=/dev/null",
                                          *options, job_script]).stdout)[0]
     time.sleep(max((begin - datetime.now(UTC)).total_seconds(), 0) + 2)
@@ -369,11 +370,11 @@ def test_hold_makes_the_same_request_take_another_window(slurm, service, job_scr
 def test_hold_searches_again_when_the_window_was_taken_meanwhile(service, monkeypatch):
     """Another scheduler holds all of Golmud over the window between the search and the hold:
     the hold is refused (409, nothing held) and twin slurm searches again and holds another."""
-    import twin.cli as cli
+    import twin.slurm as slurm_jobs
 
     capacity_w = get_site("golmud").it.capacity_w
     e = hour_after(timedelta(days=5))
-    hold, taken = cli._hold, []
+    hold, taken = slurm_jobs.hold, []
 
     def racing(url, api_key, site, blocks, it_power_w):
         if not taken:
@@ -384,7 +385,7 @@ def test_hold_searches_again_when_the_window_was_taken_meanwhile(service, monkey
             assert other.status_code == 201, other.text
         return hold(url, api_key, site, blocks, it_power_w)
 
-    monkeypatch.setattr(cli, "_hold", racing)
+    monkeypatch.setattr(slurm_jobs, "hold", racing)
     out = twin(["slurm", "--url", service.url, "--hold", "--site", "golmud", "--earliest",
                 iso(e), "--deadline", iso(e + timedelta(hours=12)), "--hours", "3",
                 "--it-power-mw", "1"], TWIN_API_KEY="key-a")
