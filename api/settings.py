@@ -9,13 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.schemas import YEARS
 from twin.latency import ROUTE_FACTOR
 from twin.outlook import DEFAULT_BATTERY_POLICY, DEFAULT_HORIZON_H, DEFAULT_SEED, DEFAULT_YEAR
 from twin.simulate import BATTERY_POLICIES
 
 ENV_PREFIX = "TWIN_"
-# climate years the service accepts (those of the request times, api.schemas.YEARS)
-YEARS = (1900, 2200)
 
 
 class Settings(BaseModel):

@@ -109,7 +109,7 @@ class PVConfig(_Frozen):
     (fixed) or the tracker axis azimuth (single_axis, pvlib ``axis_azimuth``; 180 = north-south
     axis); degrees clockwise from north. Defaults and their sources are noted field by field."""
 
-    # > 0: a site without PV is not modelled yet (twin.solar's PVWatts inverter divides by it)
+    # 0: a site without PV (twin.solar gives it no power)
     capacity_wp: Annotated[Real, Field(ge=0, le=MAX_POWER_W)]
     mounting: Literal[MOUNTINGS]
     tilt_deg: Annotated[Real, Field(ge=0, le=90)] | None = None

@@ -77,13 +77,14 @@ def _servers(it: ITArrays) -> np.ndarray:
     """The sites' server counts ``(S,)``; a site whose servers draw more than 1.1 times its IT
     capacity at full load raises ``ValueError`` naming it."""
     count, design = servers_from_gpus(it.server_model, it.gpu_count)
-    for site, gpus, model, d, cap in zip(it.site_ids, it.gpu_count, it.server_model, design,
-                                         it.capacity_w, strict=True):
-        if d > 1.1 * cap:
-            raise ValueError(
-                f"site {site}: {int(gpus):,} {model} draw up to {to_mw(d):.2f} MW at full load, "
-                f"more than it.capacity_w {to_mw(cap):.2f} MW (+10 %) that the UPS and cooling "
-                "are built for: raise it.capacity_w or lower it.gpu_count")
+    over = np.flatnonzero(design > 1.1 * it.capacity_w)
+    if over.size:
+        i = over[0]
+        raise ValueError(
+            f"site {it.site_ids[i]}: {int(it.gpu_count[i]):,} {it.server_model[i]} draw up to "
+            f"{to_mw(design[i]):.2f} MW at full load, more than it.capacity_w "
+            f"{to_mw(it.capacity_w[i]):.2f} MW (+10 %) that the UPS and cooling are built for: "
+            "raise it.capacity_w or lower it.gpu_count")
     return count
 
 

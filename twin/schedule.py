@@ -36,12 +36,12 @@ import numpy as np
 import pandas as pd
 
 from twin.arrays import first_bad
+from twin.timebase import HOUR
 from twin.variables import W_PER_MW
 
 # objective -> the per-hour metric of hourly_accounting it minimises
 OBJECTIVE_METRIC = {"grid_energy": "grid_wh", "carbon": "emissions_kg", "cost": "cost"}
 OBJECTIVES = tuple(OBJECTIVE_METRIC)
-HOUR = pd.Timedelta(hours=1)
 # slack on capacity checks [W]: rounding in sums of job powers, far below any real IT load
 CAPACITY_TOLERANCE_W = 1e-3
 SITE_HOUR_FIELDS = ("it_headroom_w", "it_committed_w", "marginal_pue", "pue",

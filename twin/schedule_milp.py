@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import highspy
 import numpy as np
-import pandas as pd
 import scipy.sparse
 
 from twin.schedule import (
@@ -42,6 +41,7 @@ from twin.schedule import (
     _placements,
     _plan_of_runs,
 )
+from twin.timebase import HOUR
 from twin.variables import W_PER_MW
 
 # the solver works in MW so that its coefficients are near 1; its objective: the largest weight
@@ -246,7 +246,7 @@ def problem_size(jobs) -> tuple[int, int]:
     site_hours = {}
     for job in jobs:
         first, end = job.earliest_start.ceil("h"), job.deadline.floor("h")
-        window = max(int((end - first) // pd.Timedelta(hours=1)), 0)
+        window = max(int((end - first) // HOUR), 0)
         n_sites = len(job.sites)
         if job.interruptible:
             columns += window + n_sites * window
@@ -258,7 +258,7 @@ def problem_size(jobs) -> tuple[int, int]:
         for site in job.sites:  # each site's span of hours over the jobs' windows
             a, b = site_hours.get(site, (first, end))
             site_hours[site] = min(a, first), max(b, end)
-    cells = sum(max(int((b - a) // pd.Timedelta(hours=1)), 0) for a, b in site_hours.values())
+    cells = sum(max(int((b - a) // HOUR), 0) for a, b in site_hours.values())
     return columns + cells, entries + 2 * cells
 
 

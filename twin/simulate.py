@@ -29,6 +29,7 @@ from twin.arrays import first_bad
 from twin.cooling import MODES, CoolingArrays
 from twin.facility import LOAD_LEVELS, Facility, available_it_power, linear_form
 from twin.it_load import ITArrays, check_utilisation
+from twin.latency import great_circle_km
 from twin.solar import PVArrays, pv_power
 from twin.storage import BatteryArrays, non_negative_profile, power_balance
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
@@ -101,7 +102,6 @@ MAX_WEATHER_DISTANCE_KM = 100.0
 MAX_WEATHER_ALTITUDE_DIFFERENCE_M = 500.0
 # the site's own catalog station (sites/catalog/*.toml weather_station) may be farther: up to this
 MAX_DECLARED_STATION_DISTANCE_KM = 200.0
-EARTH_RADIUS_KM = 6371.0
 
 
 def _coord(ds: xr.Dataset, name: str) -> float | None:
@@ -134,10 +134,7 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
                         {"location": "site", "reason": "weather not read from a file"}))
             continue
         alt = s.altitude_m if alt is None else alt
-        p1, p2 = np.radians(s.latitude), np.radians(lat)
-        dlon = np.radians(lon - s.longitude)
-        distance = float(EARTH_RADIUS_KM * np.arccos(np.clip(
-            np.sin(p1) * np.sin(p2) + np.cos(p1) * np.cos(p2) * np.cos(dlon), -1.0, 1.0)))
+        distance = float(great_circle_km(s.latitude, s.longitude, lat, lon))
         rise = alt - s.altitude_m
         info = {"location": "weather", "latitude": lat, "longitude": lon, "altitude": alt,
                 "distance_km": round(distance, 1), "altitude_difference_m": round(rise, 1)}
@@ -383,8 +380,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                               "balance" else 0.0)
         # what fits: never more than the site's IT capacity, which reservations and plans
         # respect (the servers' full-load draw may exceed it by up to 10 %)
-        capacity = np.array([s.it.capacity_w for s in sites])[:, None]
-        available = np.minimum(available_it_power(supply, *curves), capacity)
+        available = np.minimum(available_it_power(supply, *curves), it_arrays.capacity_w[:, None])
         committed = _committed(it_committed_power, ids, time)
         intercept, slope, error = linear_form(*curves)
         flows.update(it_available_power=available, it_committed_power=committed,

@@ -12,7 +12,7 @@ a calendar hour takes the typical year's hour with the same month, day and time,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,7 @@ import pandas as pd
 CST_OFFSET_H = 8  # China Standard Time = UTC+8 all year, no daylight saving
 CST_OFFSET = pd.Timedelta(hours=CST_OFFSET_H)
 HOURS_PER_DAY = 24
-HOUR = timedelta(hours=1)
+HOUR = pd.Timedelta(hours=1)  # a datetime.timedelta too
 
 
 def utc(t: datetime) -> datetime:
@@ -49,13 +49,9 @@ def china_hour_of_day(time) -> np.ndarray:
     return (time.hour.to_numpy() + CST_OFFSET_H) % HOURS_PER_DAY
 
 
-def is_leap_day(time: pd.DatetimeIndex) -> np.ndarray:
-    return np.asarray((time.month == 2) & (time.day == 29))
-
-
 def without_leap_day(time: pd.DatetimeIndex) -> np.ndarray:
     """Mask of the hours that stay when a calendar year is put onto the typical year."""
-    return ~is_leap_day(time)
+    return ~np.asarray((time.month == 2) & (time.day == 29))
 
 
 def typical_year_positions(climate: pd.DatetimeIndex):

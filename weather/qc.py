@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pvlib
 from pvanalytics.quality import irradiance as qcrad
 
 from twin.variables import WEATHER_OPTIONAL
@@ -302,8 +303,6 @@ def _judge_dni_clear_sky(frame, sky, report):
 
 
 def _magnus_rh_error(frame) -> float:
-    import pvlib  # noqa: PLC0415 (only needed when all three humidity columns are given)
-
     with np.errstate(invalid="ignore", over="ignore"):
         rh = pvlib.atmosphere.rh_from_tdew(frame["temp_air"], frame["temp_dew"])
     return float(np.nanmedian(np.abs(rh - frame["relative_humidity"])))
@@ -573,9 +572,8 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
     out = frame.drop(columns="_row")
     if not fill_missing:  # what the source did not give stays missing
         out = out.mask(missing_in_source.reindex(columns=out.columns, fill_value=False))
-        if "ghi" in out:  # an hour without GHI has no irradiance at all
-            for name in IRRADIANCE:
-                out.loc[out["ghi"].isna(), name] = np.nan
+        # an hour without GHI has no irradiance at all
+        out.loc[out["ghi"].isna(), [v for v in IRRADIANCE if v in out]] = np.nan
         return out, report
     if out.isna().any().any():  # a repair must never leave a hole behind
         name = out.columns[out.isna().any()][0]
