@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import schemas
+from api.rounding import RoundedJSONResponse
 from api.routes import carbon_aware, dashboard, health, plans, reservations, sites, windows
 from api.settings import Settings
 from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, Store, StoreBusy
@@ -145,7 +146,7 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
     # scripts from a CDN)
     app = FastAPI(title="desert-twin scheduling service", version=__version__,
                   lifespan=lifespan, description=DESCRIPTION, openapi_tags=TAGS,
-                  docs_url=None, redoc_url=None,
+                  docs_url=None, redoc_url=None, default_response_class=RoundedJSONResponse,
                   responses={400: problem, 413: problem, 422: problem})
     app.state.settings = settings
     app.state.store = Store(settings.db_path, settings.db_busy_timeout_s)

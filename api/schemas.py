@@ -130,11 +130,22 @@ class PlanIn(_In):
     time_limit_s: float | None = Field(None, gt=0, le=60, strict=True)
 
 
-class OptionOut(BaseModel):
+class BlockOut(BaseModel):
     site: str
     start: datetime
     end: datetime
+    it_power_w: float
+
+
+class OptionOut(BaseModel):
+    site: str
+    start: datetime = Field(description="when the job starts: a whole hour, or its earliest "
+                                        "start when that is inside an hour (a job run now)")
+    end: datetime
     hours: list[datetime] | None = Field(None, description="interruptible jobs: the hours run")
+    holds: list[BlockOut] = Field(description=(
+        "what to reserve to run it, whole UTC hours (a run starting inside an hour holds that "
+        "hour): POST them to /v1/reservations:batch"))
     renewable_fraction: float
     grid_energy_wh: float
     emissions_kg_co2: float
@@ -171,13 +182,6 @@ class BlockIn(_In):
     start: Time = Field(description="a whole UTC hour")
     end: Time = Field(description="a whole UTC hour after start")
     it_power_w: float = Field(ge=MIN_POWER_W, le=1e9, strict=True, description="IT power [W]")
-
-
-class BlockOut(BaseModel):
-    site: str
-    start: datetime
-    end: datetime
-    it_power_w: float
 
 
 class AssignmentOut(BaseModel):

@@ -13,7 +13,7 @@ import pytest
 
 import twin
 from sites import get_site
-from twin.schedule import Job, JobDoesNotFit, Timeline, search_windows
+from twin.schedule import Hold, Job, JobDoesNotFit, Timeline, search_windows
 from twin.schedule_milp import plan, plan_greedy
 
 T0 = pd.Timestamp("2025-07-01", tz="UTC")
@@ -87,7 +87,8 @@ def test_window_metrics_by_hand():
     assert o.run_now and (o.start, o.end) == (at(1), at(3))
 
 
-def test_run_now_starts_at_the_next_hour_at_the_best_site():
+def test_run_now_starts_at_the_earliest_start_at_the_best_site():
+    """A job that can start at 02:30 runs now from 02:30, not from the next whole hour."""
     headroom = np.zeros((2, 24))
     headroom[0, 12:16] = 5.0
     timeline = make_timeline(headroom, carbon=[600.0, 100.0])
@@ -95,8 +96,49 @@ def test_run_now_starts_at_the_next_hour_at_the_best_site():
     assert (options[0].site, options[0].start, options[0].emissions_kg) == ("a", at(12), 0.0)
     now = [o for o in options if o.run_now]
     assert len(now) == 1
-    assert (now[0].site, now[0].start, now[0].end) == ("b", at(3), at(7))
+    assert (now[0].site, now[0].start, now[0].end) == ("b", at(2.5), at(6.5))
+    assert now[0].hours == tuple(at(h) for h in (2, 3, 4, 5, 6))
     assert now[0].emissions_kg == pytest.approx(1.2 * 2.0 * 4 * 1000 * 100 / 1000)
+
+
+def test_a_start_inside_an_hour_by_hand():
+    """From 00:15 for 2 h: 45 min of hour 0, hour 1, 15 min of hour 2, each accounted for the
+    part run; it needs room in all three hours and holds them whole."""
+    values = dict(capacity_mw=[10.0], sites=("a",), mpue=[[1.1, 1.2, 1.3, 1.4]],
+                  carbon=[[100, 200, 300, 400]], price=[[0.1, 0.2, 0.3, 0.4]])
+    j = job(1.0, 2, start_h=0.25, deadline_h=3)
+    options = search_windows(make_timeline(np.zeros((1, 4)), **values), j, objective="carbon")
+    first = options[0]
+    assert (first.start, first.end, first.run_now) == (at(0.25), at(2.25), True)
+    kwh = [1.1 * 0.75 * 1000, 1.2 * 1000, 1.3 * 0.25 * 1000]  # b P x the part of each hour
+    assert first.grid_energy_wh == pytest.approx(sum(kwh) * 1000)
+    assert first.emissions_kg == pytest.approx((kwh[0] * 100 + kwh[1] * 200 + kwh[2] * 300) / 1000)
+    assert first.mean_pue == pytest.approx(sum(kwh) / 2000)
+    assert first.holds(1e6) == [Hold("a", at(0), at(3), 1e6)]
+    assert [(o.start, o.end) for o in options[1:]] == [(at(1), at(3))]  # whole hours after it
+    # no room in hour 0: the run cannot start inside it; run now is then the next whole hour
+    committed = np.zeros((1, 4))
+    committed[0, 0] = 9.5
+    busy = make_timeline(np.zeros((1, 4)), committed_mw=committed, **values)
+    options = search_windows(busy, j)
+    assert [(o.start, o.end, o.run_now) for o in options] == [(at(1), at(3), True)]
+    # nor in hour 2, which every run touches: JobDoesNotFit naming the largest free power
+    committed[0, 2] = 9.5
+    with pytest.raises(JobDoesNotFit, match="largest free: 0.5 MW"):
+        search_windows(make_timeline(np.zeros((1, 4)), committed_mw=committed, **values), j)
+
+
+def test_the_first_hour_may_be_partial_but_not_for_interruptible_jobs():
+    """--deadline 17:59 --hours 2 at 15:52 (issue 18): 2 h fit from 15:52 for a rigid job;
+    an interruptible job runs whole hours, of which there is one."""
+    day = pd.Timestamp("2026-07-01", tz="UTC")
+    rigid = Job(1e6, 2, day + pd.Timedelta("15:52:00"), day + pd.Timedelta("17:59:00"))
+    assert rigid.earliest_start == day + pd.Timedelta("15:52:00")
+    with pytest.raises(JobDoesNotFit, match="1 whole hours"):
+        Job(1e6, 2, day + pd.Timedelta("15:52:00"), day + pd.Timedelta("17:59:00"),
+            interruptible=True)
+    with pytest.raises(JobDoesNotFit, match="too close"):
+        Job(1e6, 2, day + pd.Timedelta("15:52:00"), day + pd.Timedelta("17:51:00"))
 
 
 def test_carbon_and_cost_choose_differently():
@@ -166,12 +208,12 @@ def test_committed_load_blocks_every_window():
 
 def test_deadline_too_close():
     with pytest.raises(JobDoesNotFit, match="deadline is too close"):
-        job(1.0, 5, start_h=0.5, deadline_h=5.5)  # 4 whole hours between 01:00 and 05:00
+        job(1.0, 5, start_h=0.5, deadline_h=5.4)  # 4.9 h from 00:30 (a start inside an hour)
 
 
 def test_window_beyond_the_horizon():
     timeline = make_timeline(np.zeros((2, 24)))
-    with pytest.raises(JobDoesNotFit, match=r"4 h inside the timeline's horizon.*needs 6 h"):
+    with pytest.raises(JobDoesNotFit, match=r"4 whole hours inside the timeline.*needs 6 h"):
         search_windows(timeline, job(1.0, 6, start_h=20, deadline_h=30))
     # a window reaching past the horizon still gets the hours inside it
     options = search_windows(timeline, job(1.0, 3, start_h=20, deadline_h=30))
@@ -445,3 +487,13 @@ def test_plan_on_a_simulated_week(week):
     result = plan(timeline, jobs, objective="cost")
     assert result.status == "optimal"
     check_feasible(timeline, jobs, result)
+
+
+def test_plans_run_jobs_on_whole_hours():
+    """A plan starts a job whose earliest start is inside an hour at the next whole hour, and
+    names the job whose deadline then leaves too few hours."""
+    timeline = make_timeline(np.full((2, 24), 5.0))
+    result = plan(timeline, [job(1.0, 2, start_h=2.5, deadline_h=5)], time_limit_s=5)
+    assert (result.assignments[0].start, result.assignments[0].end) == (at(3), at(5))
+    with pytest.raises(JobDoesNotFit, match=r"jobs\[1\].*whole hours from 2025-07-01 03:00"):
+        plan(timeline, [job(1.0, 2), job(1.0, 2, start_h=2.5, deadline_h=4.75)])

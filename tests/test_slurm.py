@@ -376,14 +376,14 @@ def test_hold_searches_again_when_the_window_was_taken_meanwhile(service, monkey
     e = hour_after(timedelta(days=5))
     hold, taken = slurm_jobs.hold, []
 
-    def racing(url, api_key, site, blocks, it_power_w):
+    def racing(url, api_key, holds):
         if not taken:
-            taken.append(blocks[0])
+            first = holds[0]
+            taken.append((when(first["start"]), when(first["end"])))
             other = httpx.post(f"{url}/v1/reservations", headers={"X-API-Key": "key-b"},
-                               json={"site": site, "start": iso(blocks[0][0]),
-                                     "end": iso(blocks[0][1]), "it_power_w": capacity_w})
+                               json={**first, "it_power_w": capacity_w})
             assert other.status_code == 201, other.text
-        return hold(url, api_key, site, blocks, it_power_w)
+        return hold(url, api_key, holds)
 
     monkeypatch.setattr(slurm_jobs, "hold", racing)
     out = twin(["slurm", "--url", service.url, "--hold", "--site", "golmud", "--earliest",
@@ -393,6 +393,22 @@ def test_hold_searches_again_when_the_window_was_taken_meanwhile(service, monkey
     start, end = (when(t) for t in re.search(r"^# held: \S+ golmud (\S+) \.\. (\S+) ", out,
                                              re.MULTILINE).groups())
     assert end <= taken[0][0] or taken[0][1] <= start
+
+
+def test_a_job_that_can_start_now_begins_now_and_holds_the_current_hour(service):
+    """Two hours due in 2 h 10 min: sbatch --begin is now (the next whole minute), not the next
+    whole hour, and the hold covers the current hour whole (issue 18)."""
+    now = datetime.now(UTC)
+    out = twin(["slurm", "--url", service.url, "--format", "options", "--hold", "--site",
+                "golmud", "--deadline", iso(now + timedelta(hours=2, minutes=10)), "--hours",
+                "2", "--it-power-mw", "1"], TWIN_API_KEY="key-a")
+    options = dict(line.split("=", 1) for line in out.splitlines() if not line.startswith("#"))
+    begin = datetime.fromtimestamp(int(options["begin"].removeprefix("uts")), UTC)
+    assert now <= begin <= datetime.now(UTC) + timedelta(minutes=1), (now, begin)
+    assert options["time"] == "02:00:00"
+    start, end = (when(t) for t in re.search(r"^# held: \S+ golmud (\S+) \.\. (\S+) ", out,
+                                             re.MULTILINE).groups())
+    assert start == begin.replace(minute=0, second=0) and end >= begin + timedelta(hours=2)
 
 
 def twin_command() -> str:

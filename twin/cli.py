@@ -451,8 +451,7 @@ def slurm(
                 held = []
                 break
             try:
-                held = slurm_jobs.hold(url, api_key, best["site"], blocks,
-                                       result["it_power_w"])
+                held = slurm_jobs.hold(url, api_key, best["holds"])
                 break
             except slurm_jobs.ServiceError as err:
                 if err.status != 409 or attempt == HOLD_ATTEMPTS:

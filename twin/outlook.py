@@ -194,10 +194,10 @@ class Outlook:
             earliest_start: datetime | None = None, sites: list[str] | None = None,
             interruptible: bool = False, name: str = "",
             horizon_h: int = DEFAULT_HORIZON_H) -> Job:
-        """A job from ``earliest_start`` (not before ``now``; the next whole hour) to
-        ``deadline`` at the allowed ``sites`` (all when None); ValueError for unknown sites, a
-        window past the horizon or a job that is not one."""
-        earliest = ceil_hour(max(earliest_start or now, now))
+        """A job from ``earliest_start`` (not before ``now``; the next whole minute: a rigid job
+        may start inside an hour) to ``deadline`` at the allowed ``sites`` (all when None);
+        ValueError for unknown sites, a window past the horizon or a job that is not one."""
+        earliest = pd.Timestamp(max(earliest_start or now, now)).ceil("min")
         within_horizon(earliest, deadline, horizon_h, "the job's window")
         return Job(it_power_w=it_power_w, duration_h=duration_h,
                    earliest_start=pd.Timestamp(earliest), deadline=pd.Timestamp(deadline),
@@ -208,7 +208,7 @@ class Outlook:
         """Ranked options of one job (:func:`twin.schedule.search_windows`) against the
         committed IT power, and the data mode that answered."""
         sites = list(job.sites)
-        calendar = hours(job.earliest_start, ceil_hour(job.deadline))
+        calendar = hours(job.earliest_start.floor("h"), ceil_hour(job.deadline))
         held = None if committed is None else committed(sites, calendar)
         options = search_windows(self.timeline(sites, calendar, held), job, objective,
                                  limit=limit)
@@ -221,7 +221,7 @@ class Outlook:
         use, against the committed IT power, and the data mode that answered; ValueError when
         they span more than the horizon."""
         sites = [s for s in self.catalog if any(s in j.sites for j in jobs)]
-        start = min(j.earliest_start for j in jobs)
+        start = min(j.earliest_start for j in jobs).ceil("h")  # plans run whole hours
         end = ceil_hour(max(j.deadline for j in jobs))
         within_horizon(start, end, horizon_h, "the jobs")
         calendar = hours(start, end)

@@ -6,10 +6,14 @@ after that hour's cooling and losses), the marginal PUE ``b`` of the linear form
 ~= a + b IT power (:func:`twin.facility.linear_form`), the grid's carbon intensity and price.
 Hours are whole UTC hours, each labelled by its start.
 
-A :class:`Job` runs at a constant IT power P [W] for ``duration_h`` whole hours inside
+A :class:`Job` runs at a constant IT power P [W] for ``duration_h`` hours inside
 [earliest start, deadline] at one of its allowed sites: a rigid job those hours back to back, an
-interruptible one (checkpoint and resume) any ``duration_h`` hours. One hour of the job at a
-site-hour with headroom H and marginal PUE b (:func:`hourly_accounting`):
+interruptible one (checkpoint and resume) any ``duration_h`` whole hours. A rigid job starts at
+a whole hour or, when its earliest start is inside an hour (a job that can start now), at that
+instant: it then runs part of that hour, ``duration_h - 1`` whole hours and part of the next,
+needs room in each of those ``duration_h + 1`` hours and is accounted for the part it runs of
+each. One hour of the job at a site-hour with headroom H and marginal PUE b
+(:func:`hourly_accounting`):
 
 - facility power the job adds: b P (the intercept a is drawn whether the job runs or not);
 - IT power renewables still carry: min(P, H); the rest needs grid power b max(P - H, 0);
@@ -211,12 +215,15 @@ class Job:
         if deadline <= start:
             raise ValueError(f"{label}: the deadline {_show_time(deadline)} is not after the "
                              f"earliest start {_show_time(start)}")
-        whole_hours = (deadline.floor("h") - start.ceil("h")) // HOUR
-        if self.duration_h > whole_hours:
+        # a rigid job may start inside an hour (module docstring); an interruptible one runs
+        # whole hours
+        room = (deadline.floor("h") - start.ceil("h")) / HOUR if self.interruptible \
+            else (deadline - start) / HOUR
+        if self.duration_h > room:
             raise JobDoesNotFit(
                 f"{label}: the deadline is too close: {self.duration_h} h do not fit between "
                 f"{_show_time(start)} and the deadline {_show_time(deadline)} "
-                f"({max(whole_hours, 0)} whole hours)")
+                f"({max(room, 0):.4g} {'whole hours' if self.interruptible else 'h'})")
         sites = None if self.sites is None else tuple(str(s) for s in self.sites)
         if sites is not None and not sites:
             raise ValueError(f"{label}: sites is empty; give None to allow every site")
@@ -234,9 +241,9 @@ def _label(job: Job) -> str:
 
 @dataclass(frozen=True)
 class Option:
-    """One placement of a job: its site, first hour ``start``, ``end`` of its last hour, the
-    ``hours`` run (hour starts, UTC) and their metrics [Wh, kg CO2, currency]; ``run_now``
-    marks the placement running back to back from the earliest start (its next whole hour)."""
+    """One placement of a job: its site, ``start`` and ``end`` of the run, the ``hours`` it
+    runs in, whole or in part (hour starts, UTC), and their metrics [Wh, kg CO2, currency];
+    ``run_now`` marks the placement running back to back from the earliest start."""
 
     site: str
     start: pd.Timestamp
@@ -248,6 +255,11 @@ class Option:
     cost: float
     mean_pue: float
     run_now: bool
+
+    def holds(self, it_power_w: float) -> list[Hold]:
+        """What to reserve to run the option at ``it_power_w`` [W]: the hours it runs in, whole
+        or in part, as blocks of consecutive whole hours."""
+        return _blocks((self.site, t, it_power_w) for t in self.hours)
 
 
 @dataclass(frozen=True)
@@ -265,15 +277,8 @@ class Assignment:
     def holds(self) -> list[Hold]:
         """The runs as blocks of constant IT power [W] over consecutive hours at one site, in
         time order per site: what to reserve to run the job as planned."""
-        blocks: list[Hold] = []
-        for site, t, fraction in sorted(self.runs):
-            power = self.job.it_power_w * fraction
-            last = blocks[-1] if blocks else None
-            if last and (last.site, last.end, last.it_power_w) == (site, t, power):
-                blocks[-1] = last._replace(end=t + HOUR)
-            else:
-                blocks.append(Hold(site, t, t + HOUR, power))
-        return blocks
+        return _blocks((site, t, self.job.it_power_w * fraction)
+                       for site, t, fraction in sorted(self.runs))
 
 
 class Hold(NamedTuple):
@@ -283,6 +288,19 @@ class Hold(NamedTuple):
     start: pd.Timestamp
     end: pd.Timestamp
     it_power_w: float
+
+
+def _blocks(runs) -> list[Hold]:
+    """Hours run (site, hour start, IT power [W]), in time order per site, joined into blocks
+    of consecutive hours at one site and power."""
+    blocks: list[Hold] = []
+    for site, t, power in runs:
+        last = blocks[-1] if blocks else None
+        if last and (last.site, last.end, last.it_power_w) == (site, t, power):
+            blocks[-1] = last._replace(end=t + HOUR)
+        else:
+            blocks.append(Hold(site, t, t + HOUR, power))
+    return blocks
 
 
 @dataclass(frozen=True, eq=False)
@@ -351,48 +369,88 @@ def _window_sums(a: np.ndarray, length: int) -> np.ndarray:
     return c[:, length:] - c[:, :-length]
 
 
+class _PartialStart(NamedTuple):
+    """A rigid job started inside an hour (module docstring): the timeline index ``k`` of that
+    hour, the part of each of the ``duration_h + 1`` hours from it the job runs ``(d + 1,)``,
+    and per allowed site the least IT power free in them ``(S',)`` [W]."""
+
+    k: int
+    weights: np.ndarray
+    free: np.ndarray
+
+
+def _partial_start(timeline: Timeline, job: Job, rows: np.ndarray) -> _PartialStart | None:
+    """The job's start inside an hour at its earliest start; None when the job is interruptible,
+    starts on the hour or runs in hours the timeline does not have."""
+    t0, d = job.earliest_start, job.duration_h
+    if job.interruptible or t0 == t0.floor("h"):
+        return None
+    k = timeline.time.searchsorted(t0.floor("h"))
+    if k >= timeline.time.size or timeline.time[k] != t0.floor("h") \
+            or k + d + 1 > timeline.time.size:
+        return None
+    weights = np.ones(d + 1)
+    weights[0] = (t0.ceil("h") - t0) / HOUR
+    weights[-1] = 1.0 - weights[0]
+    return _PartialStart(k, weights, _free_w(timeline)[rows, k:k + d + 1].min(axis=1))
+
+
 def _placements(timeline: Timeline, job: Job):
     """Where ``job`` can go: its allowed site rows ``(S',)``, the timeline index ``a`` of the
-    first hour of its window, which hours fit ``(S', n)`` and which placements fit: windows by
-    start ``(S', n - duration_h + 1)`` for a rigid job, hours ``(S', n)`` at sites with at least
-    ``duration_h`` of them for an interruptible one. JobDoesNotFit when there is none."""
+    first whole hour of its window, which of its whole hours fit ``(S', n)``, which placements
+    on whole hours fit (windows by start ``(S', n - duration_h + 1)`` for a rigid job, hours
+    ``(S', n)`` at sites with at least ``duration_h`` of them for an interruptible one) and the
+    start inside an hour (:func:`_partial_start`). JobDoesNotFit when nothing fits."""
     rows = np.arange(len(timeline.site_ids)) if job.sites is None else \
         _site_rows(timeline, job.sites)
-    time, d = timeline.time, job.duration_h
+    time, d, power = timeline.time, job.duration_h, job.it_power_w
     first = max(job.earliest_start.ceil("h"), time[0])
     end = min(job.deadline.floor("h"), time[-1] + HOUR)
-    a, b = time.searchsorted(first), time.searchsorted(end)
-    if b - a < d:
-        raise JobDoesNotFit(
-            f"{_label(job)}: its window {_show_time(job.earliest_start)} to "
-            f"{_show_time(job.deadline)} has {max(b - a, 0)} h inside the timeline's horizon "
-            f"({_show_time(time[0])} to {_show_time(time[-1] + HOUR)}); it needs {d} h")
+    a = time.searchsorted(first)
+    b = max(time.searchsorted(end), a)
     free = _free_w(timeline)[rows, a:b]
-    hour_ok = job.it_power_w <= free + CAPACITY_TOLERANCE_W
+    hour_ok = power <= free + CAPACITY_TOLERANCE_W
+    partial = _partial_start(timeline, job, rows)
+    enough = b - a >= d
     if job.interruptible:
         ok = hour_ok & (hour_ok.sum(axis=1) >= d)[:, None]
-        best = np.sort(free, axis=1)[:, -d]  # the most free in d hours, per site
+    elif enough:
+        ok = _window_sums((~hour_ok).astype(float), d) == 0
+    else:
+        ok = np.zeros((rows.size, 0), dtype=bool)
+    if ok.any() or (partial is not None and (power <= partial.free + CAPACITY_TOLERANCE_W).any()):
+        return rows, a, hour_ok, ok, partial
+    window = (f"between {_show_time(max(job.earliest_start, time[0]))} and "
+              f"{_show_time(min(job.deadline, time[-1] + HOUR))}")
+    if not enough and partial is None:
+        raise JobDoesNotFit(
+            f"{_label(job)}: its window {_show_time(job.earliest_start)} to "
+            f"{_show_time(job.deadline)} has {b - a} whole hours inside the timeline's horizon "
+            f"({_show_time(time[0])} to {_show_time(time[-1] + HOUR)}); it needs {d} h")
+    best = np.full(rows.size, -np.inf)  # the most free IT power [W] a placement has, per site
+    if job.interruptible:
+        best = np.sort(free, axis=1)[:, -d]
         phrase = f"in {d} hours"
     else:
-        ok = _window_sums((~hour_ok).astype(float), d) == 0
-        best = np.lib.stride_tricks.sliding_window_view(free, d, axis=1).min(axis=2).max(axis=1)
+        if enough:
+            best = np.lib.stride_tricks.sliding_window_view(free, d, axis=1).min(axis=2).max(axis=1)
+        if partial is not None:
+            best = np.maximum(best, partial.free)
         phrase = f"for {d} consecutive hours"
-    if not ok.any():
-        i = int(np.argmax(best))
-        raise JobDoesNotFit(
-            f"{_label(job)}: no allowed site has {_show_mw(job.it_power_w)} of IT capacity free "
-            f"{phrase} between {_show_time(time[a])} and {_show_time(time[b - 1] + HOUR)}; "
-            f"largest free: {_show_mw(max(best[i], 0.0))} at {timeline.site_ids[rows[i]]}")
-    return rows, a, hour_ok, ok
+    i = int(np.argmax(best))
+    raise JobDoesNotFit(
+        f"{_label(job)}: no allowed site has {_show_mw(power)} of IT capacity free {phrase} "
+        f"{window}; largest free: {_show_mw(max(best[i], 0.0))} at {timeline.site_ids[rows[i]]}")
 
 
 def _option(timeline: Timeline, job: Job, row: int, hours: np.ndarray, totals: dict,
-            run_now: bool) -> Option:
+            run_now: bool, start: pd.Timestamp | None = None) -> Option:
     """The Option of ``job`` at site ``row`` in the timeline ``hours`` (indices, rising), with
-    ``totals`` of the hourly accounting over them."""
+    ``totals`` of the hourly accounting over them; starting at ``start`` when inside an hour."""
     stamps = tuple(timeline.time[hours])
+    end = stamps[-1] + HOUR if start is None else start + job.duration_h * HOUR
     facility = float(totals["facility_wh"])
-    return Option(site=timeline.site_ids[row], start=stamps[0], end=stamps[-1] + HOUR,
+    return Option(site=timeline.site_ids[row], start=start or stamps[0], end=end,
                   hours=stamps, renewable_fraction=1.0 - float(totals["grid_wh"]) / facility,
                   grid_energy_wh=float(totals["grid_wh"]),
                   emissions_kg=float(totals["emissions_kg"]), cost=float(totals["cost"]),
@@ -404,24 +462,26 @@ def search_windows(timeline: Timeline, job: Job, objective: str = "grid_energy",
     """The best placements of ``job`` by ``objective`` (one of OBJECTIVES: grid energy,
     emissions or cost of the grid energy the job draws), best first.
 
-    Rigid jobs: every allowed site and start hour whose whole run lies inside the job's window
-    and the timeline and fits the capacity every hour, ranked by the objective (ties: earlier
-    start, then the timeline's site order); at most ``limit``. Interruptible jobs: per allowed
-    site, its ``duration_h`` cheapest hours that fit (ties: earlier), one option per site, at
-    most ``limit``. Either way the "run now" option (``duration_h`` hours back to back from the
-    earliest start, or from the timeline's first hour if later, at the allowed site where the
+    Rigid jobs: every allowed site and start (its earliest start when inside an hour, then
+    whole hours) whose whole run lies inside the job's window and the timeline and fits the
+    capacity every hour it runs in, ranked by the objective (ties: earlier start, then the
+    timeline's site order); at most ``limit``. Interruptible jobs: per allowed site, its
+    ``duration_h`` cheapest whole hours that fit (ties: earlier), one option per site, at most
+    ``limit``. Either way the "run now" option (back to back from the earliest start, or
+    from the next whole hour when that does not fit anywhere, at the allowed site where the
     objective is best) is flagged ``run_now`` and appended when it fits and is not among the
     ranked options. JobDoesNotFit when nothing fits, with the reason."""
     metric = _check_objective(objective)
     if isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1:
         raise ValueError(f"limit must be a whole number >= 1; got {limit!r}")
-    rows, a, hour_ok, ok = _placements(timeline, job)
+    rows, a, hour_ok, ok, partial = _placements(timeline, job)
     d, n = job.duration_h, hour_ok.shape[1]
-    hourly = {k: v[rows, a:a + n] for k, v in hourly_accounting(timeline, job.it_power_w).items()}
-    now_fits = hour_ok[:, :d].all(axis=1)
-    now_value = np.where(now_fits, hourly[metric][:, :d].sum(axis=1), np.inf)
-    now_site = int(np.argmin(now_value)) if now_fits.any() else -1
+    accounting = {k: v[rows] for k, v in hourly_accounting(timeline, job.it_power_w).items()}
+    hourly = {k: v[:, a:a + n] for k, v in accounting.items()}
     if job.interruptible:
+        now_fits = hour_ok[:, :d].all(axis=1) if n >= d else np.zeros(rows.size, dtype=bool)
+        now_value = np.where(now_fits, hourly[metric][:, :d].sum(axis=1), np.inf)
+        now_site = int(np.argmin(now_value)) if now_fits.any() else -1
         cost = np.where(ok, hourly[metric], np.inf)
         sites = np.flatnonzero(ok.any(axis=1))
         chosen = np.sort(np.argsort(cost[sites], axis=1, kind="stable")[:, :d], axis=1)
@@ -431,17 +491,42 @@ def search_windows(timeline: Timeline, job: Job, objective: str = "grid_energy",
         options = [_option(timeline, job, rows[sites[r]], a + chosen[r],
                            {k: v[r] for k, v in totals.items()},
                            sites[r] == now_site and chosen[r, -1] == d - 1) for r in order]
-    else:
-        sums = {k: _window_sums(v, d) for k, v in hourly.items()}
-        sites, starts = np.nonzero(ok)
-        order = np.lexsort((sites, starts, sums[metric][sites, starts]))[:limit]
-        options = [_option(timeline, job, rows[sites[r]], a + starts[r] + np.arange(d),
-                           {k: v[sites[r], starts[r]] for k, v in sums.items()},
-                           sites[r] == now_site and starts[r] == 0) for r in order]
-    if now_site >= 0 and not any(o.run_now for o in options):
-        options.append(_option(timeline, job, rows[now_site], a + np.arange(d),
-                               {k: v[now_site, :d].sum() for k, v in hourly.items()}, True))
-    return options
+        if now_site >= 0 and not any(o.run_now for o in options):
+            options.append(_option(timeline, job, rows[now_site], a + np.arange(d),
+                                   {k: v[now_site, :d].sum() for k, v in hourly.items()}, True))
+        return options
+    # rigid: candidates (site, timeline index of the first hour run, start, totals); the start
+    # inside an hour first, at every site with room, then the whole-hour windows
+    sums = {k: _window_sums(v, d) if n >= d else np.zeros((rows.size, 0))
+            for k, v in hourly.items()}
+    sites, starts = np.nonzero(ok)
+    firsts, totals = a + starts, {k: v[sites, starts] for k, v in sums.items()}
+    n_partial = 0
+    if partial is not None:
+        fit = np.flatnonzero(job.it_power_w <= partial.free + CAPACITY_TOLERANCE_W)
+        span = slice(partial.k, partial.k + d + 1)
+        n_partial = fit.size
+        sites, firsts = np.concatenate([fit, sites]), np.concatenate(
+            [np.full(fit.size, partial.k), firsts])
+        totals = {k: np.concatenate([v[fit, span] @ partial.weights, totals[k]])
+                  for k, v in accounting.items()}
+    value = totals[metric]
+    is_partial = np.arange(sites.size) < n_partial
+    # the run-now candidate: from the earliest start (inside an hour) where it fits, else from
+    # the first whole hour; at the site where the objective is best
+    now_pool = np.flatnonzero(is_partial if n_partial else firsts == a)
+    now = int(now_pool[np.argmin(value[now_pool])]) if now_pool.size else -1
+    order = np.lexsort((sites, ~is_partial, firsts, value))[:limit]
+    if now >= 0 and now not in order:
+        order = np.append(order, now)
+
+    def option(r):
+        hours = firsts[r] + np.arange(d + int(is_partial[r]))
+        return _option(timeline, job, rows[sites[r]], hours,
+                       {k: v[r] for k, v in totals.items()}, r == now,
+                       job.earliest_start if is_partial[r] else None)
+
+    return [option(r) for r in order]
 
 
 def _plan_of_runs(timeline: Timeline, jobs, runs, objective: str, **report) -> Plan:

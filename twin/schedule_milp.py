@@ -21,6 +21,7 @@ The formulations tried and dropped, with their measurements, are in the docstrin
 
 from __future__ import annotations
 
+import dataclasses
 import time as clock
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ import scipy.sparse
 from twin.schedule import (
     CAPACITY_TOLERANCE_W,
     OBJECTIVE_METRIC,
+    Job,
     JobDoesNotFit,
     Plan,
     Timeline,
@@ -40,6 +42,7 @@ from twin.schedule import (
     _one_by_one,
     _placements,
     _plan_of_runs,
+    _show_time,
 )
 from twin.timebase import HOUR
 from twin.variables import W_PER_MW
@@ -116,7 +119,7 @@ def _job_columns(timeline: Timeline, jobs, power: np.ndarray, free: np.ndarray):
     y_parts, u_parts, groups = [], [], {}
     for j, job in enumerate(jobs):
         try:
-            rows, a, _, ok = _placements(timeline, job)
+            rows, a, _, ok, _ = _placements(timeline, job)
         except JobDoesNotFit as e:
             raise JobDoesNotFit(f"jobs[{j}]: {e}") from e
         if job.interruptible:
@@ -232,6 +235,20 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
                "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh,
                "to_objective": to_objective}
     return problem, columns
+
+
+def on_whole_hours(jobs) -> list[Job]:
+    """The jobs as a plan places them, on whole hours: an earliest start inside an hour taken
+    to the next whole hour (one window search starts a job inside an hour; a plan does not).
+    JobDoesNotFit names a job whose deadline then leaves too few hours."""
+    out = []
+    for j, job in enumerate(jobs):
+        try:
+            out.append(dataclasses.replace(job, earliest_start=job.earliest_start.ceil("h")))
+        except JobDoesNotFit as e:
+            raise JobDoesNotFit(f"jobs[{j}]: {e} (a plan runs jobs on whole hours from "
+                                f"{_show_time(job.earliest_start.ceil('h'))})") from e
+    return out
 
 
 def problem_size(jobs) -> tuple[int, int]:
@@ -361,7 +378,7 @@ def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
     the rigid ones when that program has no solution). ``status`` is reported in the Plan.
     JobDoesNotFit names a job that does not fit."""
     _check_objective(objective)
-    jobs = list(jobs)
+    jobs = on_whole_hours(jobs)
     t0 = clock.perf_counter()
     runs = [None] * len(jobs)
     by_energy = sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h)
@@ -394,9 +411,10 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     when it finds no solution, the greedy plan of :func:`plan_greedy`, and when the time limit
     stops it, the better of its solution and the greedy plan. An interruptible job may move
     between its sites from hour to hour and run fractions of hours there, never more than its
-    power at once. JobDoesNotFit names a job that fits nowhere."""
+    power at once. Jobs run whole hours (:func:`on_whole_hours`). JobDoesNotFit names a job
+    that fits nowhere."""
     _check_objective(objective)
-    jobs = list(jobs)
+    jobs = on_whole_hours(jobs)
     if not jobs:
         raise ValueError("no jobs to plan")
     if not time_limit_s > 0:

@@ -192,12 +192,10 @@ def search_service(url: str, body: dict) -> dict:
     return service_post(url, "/v1/windows:search", body)
 
 
-def hold(url: str, api_key: str, site: str, blocks, it_power_w: float) -> list[dict]:
-    """Hold ``it_power_w`` at ``site`` over every block, all or none (POST
-    /v1/reservations:batch), each until its block ends; the reservations, in block order."""
-    return service_post(url, "/v1/reservations:batch", {
-        "reservations": [{"site": site, "start": s.isoformat(), "end": e.isoformat(),
-                          "it_power_w": it_power_w} for s, e in blocks]}, api_key)
+def hold(url: str, api_key: str, holds: list[dict]) -> list[dict]:
+    """Hold an option's ``holds`` (whole UTC hours, as the service gives them), all or none
+    (POST /v1/reservations:batch), each until its block ends; the reservations, in order."""
+    return service_post(url, "/v1/reservations:batch", {"reservations": holds}, api_key)
 
 
 def search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, objective,
@@ -219,6 +217,8 @@ def search_here(deadline, hours, it_power_mw, gpus, gpu_model, earliest, site, o
     def out(o):
         return {"site": o.site, "start": o.start.isoformat(), "end": o.end.isoformat(),
                 "hours": [t.isoformat() for t in o.hours] if interruptible else None,
+                "holds": [{**h._asdict(), "start": h.start.isoformat(),
+                           "end": h.end.isoformat()} for h in o.holds(power)],
                 "renewable_fraction": o.renewable_fraction,
                 "grid_energy_wh": o.grid_energy_wh, "emissions_kg_co2": o.emissions_kg,
                 "cost": o.cost, "currency": outlook.currency}

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused
+from api.rounding import round_value
 from twin.outlook import within_horizon
 from twin.timebase import hours
 
@@ -99,7 +100,7 @@ def timeseries(site_id: str, d: Data, r: Reservations, settings: SettingsDep, no
             row = d.timeline([site_id], calendar, held).it_headroom_w
         else:
             row = d.values(TIMESERIES[name], [site_id], calendar)
-        values[name] = row[0]
+        values[name] = [round_value(name, x) for x in row[0].tolist()]
     mode = d.mode([site_id], calendar)
     if format == "csv":
         out = io.StringIO()
@@ -107,5 +108,4 @@ def timeseries(site_id: str, d: Data, r: Reservations, settings: SettingsDep, no
             out, date_format="%Y-%m-%dT%H:%M:%SZ")
         return Response(out.getvalue(), media_type="text/csv", headers={"X-Data-Mode": mode})
     return {"site": site_id, "data_mode": mode, "time": list(calendar),
-            "values": {k: [None if np.isnan(x) else float(x) for x in v]
-                       for k, v in values.items()}}
+            "values": {k: [None if np.isnan(x) else x for x in v] for k, v in values.items()}}

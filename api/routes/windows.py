@@ -31,9 +31,10 @@ def job_from(d: Data, body: schemas.JobIn, now: datetime,
     return job, rtt
 
 
-def option_out(d: Data, o: Option, rtt: dict[str, float], interruptible: bool) -> dict:
+def option_out(d: Data, o: Option, rtt: dict[str, float], job: Job) -> dict:
     return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
-            "hours": list(o.hours) if interruptible else None,
+            "hours": list(o.hours) if job.interruptible else None,
+            "holds": [h._asdict() for h in o.holds(job.it_power_w)],
             "renewable_fraction": o.renewable_fraction,
             "grid_energy_wh": o.grid_energy_wh, "emissions_kg_co2": o.emissions_kg,
             "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
@@ -50,6 +51,5 @@ def search(body: schemas.SearchIn, d: Data, r: Reservations, settings: SettingsD
     options, mode = d.search(job, body.objective, body.limit, reserved(r, now))
     run_now = next((o for o in options if o.run_now), None)
     return {"data_mode": mode, "objective": body.objective, "it_power_w": job.it_power_w,
-            "options": [option_out(d, o, rtt, job.interruptible) for o in options],
-            "run_now": None if run_now is None else option_out(d, run_now, rtt,
-                                                               job.interruptible)}
+            "options": [option_out(d, o, rtt, job) for o in options],
+            "run_now": None if run_now is None else option_out(d, run_now, rtt, job)}
