@@ -328,3 +328,41 @@ def test_the_sites_declared_station_is_accepted_beyond_100_km():
     hohhot = weather.read(EPW_DIR / "CHN_Nei.Mongol.Hohhot.534630_CSWD.epw", year=2025)
     with pytest.raises(weather.WeatherError, match="Hohhot.*from site ulanqab"):
         simulate(hohhot, ulanqab, until="generation")
+
+
+def test_values_qc_rejects_stay_nan_when_asked(golmud_path, tmp_path):
+    """A temperature outside the physical range is not a measurement: with fill_missing=False
+    (--allow-missing) it stays NaN like a missing one instead of being interpolated."""
+    def hot(f, i):
+        if i in (4000, 4001):
+            f[TEMP] = "75.0"  # above the range of air temperatures (not a missing code)
+    path = _mutate(golmud_path, tmp_path / "hot.epw", hot)
+    assert np.isfinite(weather.read(path).temp_air).all()
+    kept = weather.read(path, fill_missing=False)
+    assert int(np.isnan(kept.temp_air).sum()) == 2
+    report = weather.qc_report(kept.attrs)
+    rejected = report[(report.variable == "temp_air") & report.check.str.startswith("outside")]
+    assert list(rejected.action) == ["set missing, left missing (NaN)"]
+
+
+@needs_shared
+def test_twin_weather_checks_the_location_and_honours_allow_missing(golmud_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    runner = CliRunner()
+    wrong = runner.invoke(app, ["weather", "hami", "--weather", str(golmud_path)])
+    assert wrong.exit_code == 2 and "from site hami" in wrong.output, wrong.output
+    assert "Traceback" not in wrong.output
+    anyway = runner.invoke(app, ["weather", "hami", "--weather", str(golmud_path),
+                                 "--allow-distant-weather"])
+    assert anyway.exit_code == 0 and "read at the weather's location" in anyway.output
+    out = tmp_path / "gappy.nc"
+    kept = runner.invoke(app, ["weather", "golmud", "--weather",
+                               str(_gappy(golmud_path, tmp_path)), "--allow-missing", "--out",
+                               str(out)])
+    assert kept.exit_code == 0, kept.output
+    import xarray as xr
+    with xr.open_dataset(out) as ds:
+        assert int(np.isnan(ds.temp_air).sum()) == 78

@@ -19,7 +19,7 @@ from rich.table import Table
 import weather
 from sites import SiteError, get_site, load_catalog
 from twin.facility import facility_summary
-from twin.simulate import BATTERY_POLICIES, generation_summary, simulate
+from twin.simulate import BATTERY_POLICIES, generation_summary, simulate, weather_locations
 from twin.storage import balance_summary
 from twin.variables import W_PER_MW, fmt, to_mw
 from weather.readers import FORMATS
@@ -221,6 +221,14 @@ def _weather_qc_line(q: dict) -> str:
             f"absent hour(s)) {done}; {q['qc_repaired_values']:,} QC repair(s) in all")
 
 
+AllowMissing = Annotated[bool, typer.Option(
+    help="Keep hours with missing or QC-rejected weather as NaN (NaN results for them) instead "
+    "of filling gaps or refusing.")]
+AllowDistant = Annotated[bool, typer.Option(
+    help="Use a --weather file farther than 100 km or 500 m (altitude) from its site instead of "
+    "refusing it; the site is then simulated at the file's location.")]
+
+
 @app.command("simulate")
 def simulate_cmd(
     site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
@@ -230,11 +238,8 @@ def simulate_cmd(
     year: Year = 2025, seed: Seed = 0,
     wind_scaling: Annotated[str, typer.Option(help="normals | weather | none: how station wind "
                                               "is scaled to the wind-farm mean.")] = "normals",
-    allow_missing: Annotated[bool, typer.Option(help="Give NaN for hours with missing weather "
-                                                "instead of refusing.")] = False,
-    allow_distant_weather: Annotated[bool, typer.Option(
-        help="Run a --weather file farther than 100 km or 500 m (altitude) from its site instead "
-        "of refusing it; the site is then simulated at the file's location.")] = False,
+    allow_missing: AllowMissing = False,
+    allow_distant_weather: AllowDistant = False,
     battery_policy: BatteryPolicy = "none",
     out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
     sites_dir: SitesDir = None,
@@ -265,17 +270,22 @@ def simulate_cmd(
             for s, w in zip(chosen, weather_in):
                 console.print(f"{s.id}: {_weather_qc_line(_weather_qc_summary(w))}")
         for sid, loc in json.loads(ds.attrs.get("weather_location", "{}")).items():
-            if loc.get("distance_km", 0) > 1 or abs(loc.get("altitude_difference_m", 0)) > 50:
-                console.print(f"{sid}: simulated at the weather's location {loc['latitude']:.2f}, "
-                              f"{loc['longitude']:.2f}, {loc['altitude']:.0f} m "
-                              f"({loc['distance_km']:,.0f} km, "
-                              f"{loc['altitude_difference_m']:+,.0f} m from the site)")
+            _show_location(sid, loc, "simulated")
         _show_generation(ds, f"Renewable generation ({source})")
     except (SiteError, weather.WeatherError, ValueError) as err:
         raise fail(err) from None
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
+
+
+def _show_location(site_id: str, loc: dict, what: str):
+    """A line when weather is not at its site (twin.simulate.weather_locations)."""
+    if loc.get("distance_km", 0) > 1 or abs(loc.get("altitude_difference_m", 0)) > 50:
+        console.print(f"{site_id}: {what} at the weather's location {loc['latitude']:.2f}, "
+                      f"{loc['longitude']:.2f}, {loc['altitude']:.0f} m "
+                      f"({loc['distance_km']:,.0f} km, {loc['altitude_difference_m']:+,.0f} m "
+                      "from the site)")
 
 
 @app.command()
@@ -310,18 +320,24 @@ def weather_cmd(
                    typer.Option(help="Write the Dataset to this NetCDF file.")] = None,
     strict: Annotated[bool,
                       typer.Option(help="Refuse a weather file that needs any repair.")] = False,
+    allow_missing: AllowMissing = False,
+    allow_distant_weather: AllowDistant = False,
     sites_dir: SitesDir = None,
 ):
     """Hourly weather of one site: its synthetic year, or a weather file read and
-    quality-controlled."""
+    quality-controlled (checked against the site's location, as `twin simulate` does)."""
     try:
+        _check_out(out)
         s = get_site(site, sites_dir)
         with console.status("reading weather" if weather_file else "generating weather"):
             ds = (read_weather(weather_file, strict=strict, latitude=s.latitude,
-                               longitude=s.longitude, altitude=s.altitude_m)
+                               longitude=s.longitude, altitude=s.altitude_m,
+                               fill_missing=not allow_missing)
                   if weather_file else s.weather(year=year, seed=seed))
-    except (SiteError, weather.WeatherError) as err:
+        loc = weather_locations([ds], [s], allow_distant_weather=allow_distant_weather)[0][3]
+    except (SiteError, weather.WeatherError, ValueError) as err:
         raise fail(err) from None
+    _show_location(s.id, loc, "read")
     table = Table(title=f"{s.name}: {ds.attrs.get('source_file') or ds.attrs['source']}")
     table.add_column("quantity")
     table.add_column("value", justify="right")

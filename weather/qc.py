@@ -373,7 +373,9 @@ def _judge_units(frame, sky, report: QCReport, derived: tuple[str, ...] = ()):
     _judge_components(frame, sky, report)
 
 
-def _flag_range_and_spikes(frame: pd.DataFrame, report: QCReport):
+def _flag_range_and_spikes(frame: pd.DataFrame, report: QCReport, action: str):
+    """Values outside their physical range, and single-hour spikes, set missing (``action``
+    says what follows)."""
     for name, (lo, hi) in LIMITS.items():
         if name not in frame:
             continue
@@ -384,7 +386,7 @@ def _flag_range_and_spikes(frame: pd.DataFrame, report: QCReport):
             report.add(name, "slightly above 100 %", over, frame, "set to 100 %")
             frame.loc[over, name] = 100.0
             bad &= ~over
-        report.add(name, f"outside physical range [{lo}, {hi}]", bad, frame, "set missing, filled")
+        report.add(name, f"outside physical range [{lo}, {hi}]", bad, frame, action)
         frame.loc[bad, name] = np.nan
     for name, limit in SPIKE_LIMITS.items():
         if name not in frame:
@@ -392,7 +394,7 @@ def _flag_range_and_spikes(frame: pd.DataFrame, report: QCReport):
         s = frame[name]
         up, down = s - s.shift(1), s - s.shift(-1)
         spike = ((up > limit) & (down > limit)) | ((up < -limit) & (down < -limit))
-        report.add(name, f"spike larger than {limit}", spike, frame, "set missing, filled")
+        report.add(name, f"spike larger than {limit}", spike, frame, action)
         frame.loc[spike, name] = np.nan
 
 
@@ -526,7 +528,7 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
     """Check and repair an hourly frame (naive-UTC complete hourly index, canonical columns, and a
     ``_row`` column of source row numbers, NaN for inserted hours; ``derived``: columns computed
     from others, not given by the source; ``fill_missing=False``: values missing in the source
-    stay NaN, every other repair applies). Returns the repaired frame
+    or outside their range stay NaN, every other repair applies). Returns the repaired frame
     (without ``_row``) and its report; raises :class:`WeatherError` for unusable input, and with
     ``strict=True`` for the first problem found."""
     frame = frame.copy()
@@ -548,7 +550,6 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
                                time=frame.index[int(np.argmax(first))])
     columns = [c for c in frame.columns if c != "_row"]
     fill_action = "filled (TMY3 method)" if fill_missing else "left missing (NaN)"
-    missing_in_source = frame[columns].isna()
     report.add("*", "hour missing from the time axis", frame["_row"].isna(), frame, fill_action)
     for name in columns:
         report.add(name, "missing value (NaN)", frame[name].isna() & frame["_row"].notna(), frame,
@@ -556,7 +557,10 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
     judge_sky = sun_and_sky(frame.index, latitude, longitude, altitude)
     judge_sky.attrs["site"] = (latitude, longitude, altitude)
     _judge_units(frame, judge_sky, report, derived)
-    _flag_range_and_spikes(frame, report)
+    _flag_range_and_spikes(frame, report,
+                           "set missing, " + ("filled" if fill_missing else "left missing (NaN)"))
+    # what the source did not give, or gave wrong: left NaN when fill_missing is False
+    unknown = frame[columns].isna()
     for name in columns:
         if name not in IRRADIANCE:
             frame[name] = fill_gaps(frame[name])
@@ -570,8 +574,8 @@ def quality_control(frame: pd.DataFrame, latitude: float, longitude: float, alti
     if strict:
         report.raise_if_any()
     out = frame.drop(columns="_row")
-    if not fill_missing:  # what the source did not give stays missing
-        out = out.mask(missing_in_source.reindex(columns=out.columns, fill_value=False))
+    if not fill_missing:
+        out = out.mask(unknown.reindex(columns=out.columns, fill_value=False))
         # an hour without GHI has no irradiance at all
         out.loc[out["ghi"].isna(), [v for v in IRRADIANCE if v in out]] = np.nan
         return out, report
