@@ -151,6 +151,7 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
     app.state.settings = settings
     app.state.store = Store(settings.db_path, settings.db_busy_timeout_s)
     app.state.data, app.state.load_error, app.state.clock = data, None, clock
+    app.state.plan_slots = threading.BoundedSemaphore(settings.max_concurrent_plans)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(JobDoesNotFit, _status(422))

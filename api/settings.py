@@ -43,6 +43,9 @@ class Settings(BaseModel):
     # this (twin.schedule_milp.problem_size, an upper bound): at the limit a plan took 5 s and
     # 0.5 GB of peak memory, building and solving (15 rigid 40 h jobs in 300 h at every site)
     max_plan_nonzeros: Annotated[int, Field(gt=0)] = 5_000_000
+    # plans solved at once per server process; more get 503 with Retry-After, so that the
+    # memory of plans stays bounded (about 0.5 GB each at max_plan_nonzeros)
+    max_concurrent_plans: Annotated[int, Field(gt=0)] = 2
     # blocks per POST /v1/reservations:batch (held in one transaction, the write lock held)
     max_batch_blocks: Annotated[int, Field(gt=0)] = 5000
     # how long a write waits for another's lock before 503 with Retry-After [s]

@@ -497,3 +497,23 @@ def test_plans_run_jobs_on_whole_hours():
     assert (result.assignments[0].start, result.assignments[0].end) == (at(3), at(5))
     with pytest.raises(JobDoesNotFit, match=r"jobs\[1\].*whole hours from 2025-07-01 03:00"):
         plan(timeline, [job(1.0, 2), job(1.0, 2, start_h=2.5, deadline_h=4.75)])
+
+
+def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
+    """When the solver stops without a solution, the greedy plan's linear program gets only
+    what is left of the plan's time limit (issue 19: it ran without one)."""
+    import twin.schedule_milp as milp
+
+    limits, real_solve = [], milp.solve
+
+    def solve(problem, time_limit_s=None):
+        limits.append(time_limit_s)
+        if problem.integer.any():  # the joint MILP: stopped at its limit, nothing found
+            return milp.Solved("time_limit", None, float("nan"))
+        return real_solve(problem, time_limit_s)
+
+    monkeypatch.setattr(milp, "solve", solve)
+    jobs = [job(1.0, 3, name="rigid"), job(1.0, 3, name="flexible", interruptible=True)]
+    result = plan(make_timeline(np.full((2, 24), 0.5)), jobs, time_limit_s=2.0)
+    assert result.method == "greedy" and result.status == "time_limit"
+    assert len(limits) == 2 and limits[1] is not None and 0 < limits[1] <= 2.0

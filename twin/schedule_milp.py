@@ -57,6 +57,8 @@ MIN_FRACTION = 1e-6
 # the least time the solver gets [s] (or the whole limit when shorter), however long building
 # the program took
 MIN_SOLVE_S = 0.05
+# the share of a plan's time limit kept for the greedy plan that follows a solver stopped by it
+GREEDY_SHARE = 0.1
 # HiGHS's outcome -> Plan.status ("failed" for any other)
 _STATUS = highspy.HighsModelStatus
 SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
@@ -370,13 +372,14 @@ def _milp_runs(jobs, columns, x) -> list:
 
 
 def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
-                status: str = "greedy") -> Plan:
+                status: str = "greedy", time_limit_s: float | None = None) -> Plan:
     """Rigid jobs placed one at a time, largest IT energy first (ties: in the given order),
     each at the best option of :func:`twin.schedule.search_windows` on the timeline with the
     jobs placed before it committed; then the interruptible jobs together, by the linear
     program of :func:`plan` on the capacity and headroom the rigid jobs left (one at a time like
-    the rigid ones when that program has no solution). ``status`` is reported in the Plan.
-    JobDoesNotFit names a job that does not fit."""
+    the rigid ones when that program has no solution, or none within what is left of
+    ``time_limit_s``). ``status`` is reported in the Plan. JobDoesNotFit names a job that does
+    not fit."""
     _check_objective(objective)
     jobs = on_whole_hours(jobs)
     t0 = clock.perf_counter()
@@ -389,7 +392,9 @@ def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
         lp = None
         try:
             problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
-            lp = solve(problem)  # no integer columns: a linear program
+            left = None if time_limit_s is None else \
+                max(time_limit_s - (clock.perf_counter() - t0), MIN_SOLVE_S)
+            lp = solve(problem, left)  # no integer columns: a linear program
         except JobDoesNotFit:
             pass  # placed one at a time below, which names the job in the jobs given
         if lp is not None and lp.x is not None:
@@ -407,9 +412,10 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     """All ``jobs`` placed jointly to minimise the objective summed over site-hours (grid
     energy, emissions or cost of the grid power max(b (jobs' IT - headroom), 0)), each
     site-hour's jobs within its free capacity; ties go to earlier hours (a tie-break of 1e-6 of
-    the objective's scale). Solved by HiGHS (:func:`solve`) within ``time_limit_s``;
-    when it finds no solution, the greedy plan of :func:`plan_greedy`, and when the time limit
-    stops it, the better of its solution and the greedy plan. An interruptible job may move
+    the objective's scale). Solved by HiGHS (:func:`solve`) within ``time_limit_s`` less
+    GREEDY_SHARE of it; when it finds no solution, the greedy plan of :func:`plan_greedy`, and
+    when the time limit stops it, the better of its solution and the greedy plan, the greedy
+    plan's linear program bounded by what is left of ``time_limit_s``. An interruptible job may move
     between its sites from hour to hour and run fractions of hours there, never more than its
     power at once. Jobs run whole hours (:func:`on_whole_hours`). JobDoesNotFit names a job
     that fits nowhere."""
@@ -422,19 +428,23 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     built = clock.perf_counter()
     problem, columns = _milp_problem(timeline, jobs, objective)
     t0 = clock.perf_counter()
-    # the time limit covers building the program too (a large one takes seconds)
-    result = solve(problem, max(time_limit_s - (t0 - built), min(time_limit_s, MIN_SOLVE_S)))
+    # the time limit covers building the program too (a large one takes seconds) and the
+    # greedy plan after it: the solver gets what building left of (1 - GREEDY_SHARE) of it
+    budget = (1 - GREEDY_SHARE) * time_limit_s - (t0 - built)
+    result = solve(problem, max(budget, min(time_limit_s, MIN_SOLVE_S)))
     seconds = clock.perf_counter() - t0
     status = result.status
+    left = time_limit_s - (clock.perf_counter() - built)  # the greedy plan gets what is left
     if result.x is None:  # infeasible, or stopped before a solution
-        return plan_greedy(timeline, jobs, objective, status=status)
+        return plan_greedy(timeline, jobs, objective, status=status,
+                           time_limit_s=max(left, MIN_SOLVE_S))
     solved = _plan_of_runs(timeline, jobs, _milp_runs(jobs, columns, result.x), objective,
                            status=status, mip_gap=result.mip_gap, solve_seconds=seconds,
                            method="milp")
-    if status == "optimal":
+    if status == "optimal" or left <= 0:
         return solved
     try:  # a time-limited solution may be worse than the greedy plan
-        greedy = plan_greedy(timeline, jobs, objective, status=status)
+        greedy = plan_greedy(timeline, jobs, objective, status=status, time_limit_s=left)
     except JobDoesNotFit:
         return solved
     return greedy if greedy.objective_value < solved.objective_value else solved

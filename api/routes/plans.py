@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused, reserved
@@ -20,8 +20,10 @@ def _holds_out(assignment) -> list[dict]:
     return [b._asdict() for b in assignment.holds()]
 
 
-@router.post("/plans", response_model=schemas.PlanOut, responses={422: {"model": schemas.Problem}})
-def make_plan(body: schemas.PlanIn, d: Data, r: Reservations, settings: SettingsDep, now: Now):
+@router.post("/plans", response_model=schemas.PlanOut,
+             responses={code: {"model": schemas.Problem} for code in (422, 503)})
+def make_plan(body: schemas.PlanIn, d: Data, r: Reservations, settings: SettingsDep, now: Now,
+              request: Request):
     """Many jobs at once, jointly over sites and hours (HiGHS through highspy: a
     linear programme for interruptible jobs, a mixed-integer one for rigid jobs) within a
     time limit, the gap reported; the greedy plan when the solver finds none. Headroom
@@ -42,11 +44,19 @@ def make_plan(body: schemas.PlanIn, d: Data, r: Reservations, settings: Settings
                                  "shorter jobs, over fewer sites or narrower windows")
     # the time limit counts from the request's start (the jobs' checks, the holds' query)
     limit = min(body.time_limit_s or settings.plan_time_limit_s, settings.plan_time_limit_s)
-    with refused():
-        result, mode = d.plan(jobs, body.objective,
-                              max(limit - (time.perf_counter() - started),
-                                  min(limit, MIN_SOLVE_S)),
-                              reserved(r, now), settings.max_horizon_h)
+    slots = request.app.state.plan_slots
+    if not slots.acquire(blocking=False):
+        raise HTTPException(503, f"{settings.max_concurrent_plans} plan(s) are being solved "
+                                 f"(setting {ENV_PREFIX}MAX_CONCURRENT_PLANS): retry shortly",
+                            headers={"Retry-After": str(max(1, round(limit)))})
+    try:
+        with refused():
+            result, mode = d.plan(jobs, body.objective,
+                                  max(limit - (time.perf_counter() - started),
+                                      min(limit, MIN_SOLVE_S)),
+                                  reserved(r, now), settings.max_horizon_h)
+    finally:
+        slots.release()
     return {"data_mode": mode, "objective": body.objective, "method": result.method,
             "status": result.status, "objective_value": result.objective_value,
             "mip_gap": None if not np.isfinite(result.mip_gap) else result.mip_gap,
