@@ -4,6 +4,7 @@ one class of abuse that was reproduced against the service."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -151,7 +152,7 @@ def test_a_locked_database_gets_503_with_retry_after(tmp_path, data):
 
 @pytest.mark.parametrize("kind", ["missing_folder", "directory", "garbage", "truncated",
                                   "read_only", "corrupted"])
-def test_a_bad_database_is_refused_at_start_up(tmp_path, kind):
+def test_a_bad_database_is_refused_at_start_up(tmp_path, kind, request):
     path = tmp_path / "r.sqlite3"
     if kind == "missing_folder":
         path = tmp_path / "nowhere" / "r.sqlite3"
@@ -172,20 +173,32 @@ def test_a_bad_database_is_refused_at_start_up(tmp_path, kind):
             path.write_bytes(raw[:page * 2] + b"\xff" * page + raw[page * 3:])
         else:
             path.chmod(0o444)
-            if sqlite3.connect(path).execute("PRAGMA user_version").fetchone() and \
-                    _root_writes(path):
-                pytest.skip("running as root: a read-only file is writable")
+            if _writes(path):  # root ignores permissions: make the file immutable instead
+                _immutable(request, path)
     with pytest.raises(StoreError) as err:
         Store(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
-def _root_writes(path: Path) -> bool:
+def _writes(path: Path) -> bool:
     try:
         with open(path, "ab"):
             return True
     except OSError:
         return False
+
+
+def _immutable(request, path: Path):
+    """``path`` made immutable (chattr +i: not even root writes it) until the test ends; the
+    test skips where the file system or the process cannot do that."""
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True) \
+        if shutil.which("chattr") else None
+    if made is None or made.returncode != 0 or _writes(path):
+        if made is not None and made.returncode == 0:
+            subprocess.run(["chattr", "-i", str(path)])
+        pytest.skip("running as root, where a read-only file is writable, and chattr +i "
+                    f"is not available here ({made.stderr.strip() if made else 'no chattr'})")
+    request.addfinalizer(lambda: subprocess.run(["chattr", "-i", str(path)]))
 
 
 def serve(tmp_path, *args, env=None):
