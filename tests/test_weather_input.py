@@ -366,3 +366,20 @@ def test_twin_weather_checks_the_location_and_honours_allow_missing(golmud_path,
     import xarray as xr
     with xr.open_dataset(out) as ds:
         assert int(np.isnan(ds.temp_air).sum()) == 78
+
+
+@needs_shared
+def test_a_year_in_degf_is_refused_by_the_sites_climate(golmud):
+    """Temperatures in degF where no humidity column can expose them (Magnus): the site's
+    normals can. Golmud's own year runs; the same year in degF is refused, naming the
+    evidence."""
+    from sites import get_site
+    from twin.simulate import simulate
+
+    site = get_site("golmud")
+    assert simulate(golmud, site, until="generation").sizes["time"] == 8760
+    fahrenheit = golmud.copy()
+    for name in ("temp_air", "temp_dew"):
+        fahrenheit[name] = golmud[name] * 9 / 5 + 32
+    with pytest.raises(weather.WeatherError, match=r"temp_air.*normals of site golmud.*degF"):
+        simulate(fahrenheit, site, until="generation")

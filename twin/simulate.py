@@ -102,6 +102,14 @@ MAX_WEATHER_DISTANCE_KM = 100.0
 MAX_WEATHER_ALTITUDE_DIFFERENCE_M = 500.0
 # the site's own catalog station (sites/catalog/*.toml weather_station) may be farther: up to this
 MAX_DECLARED_STATION_DISTANCE_KM = 200.0
+# A file at its site has the site's climate: its mean air temperature over the months it covers
+# within this of the site's normals. Measured on ../shared/weather against the catalog: a site's
+# own station 0.1 K, neighbours 120-230 km away and up to 420 m higher 3.9-4.0 K (8 K for Urumqi
+# vs Turpan, 900 m apart, refused by altitude anyway). A file in degF is 0.8 T + 32 off, at least
+# 16 K wherever the mean is above -20 degC. Judged on files of at least MIN_CLIMATE_DAYS (a week's
+# forecast may be a cold spell).
+MAX_CLIMATE_DIFFERENCE_K = 10.0
+MIN_CLIMATE_DAYS = 300
 
 
 def _coord(ds: xr.Dataset, name: str) -> float | None:
@@ -114,6 +122,25 @@ def _coord(ds: xr.Dataset, name: str) -> float | None:
 
 def _station_file(station: str) -> str:
     return station.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _check_climate(ds: xr.Dataset, site):
+    """WeatherError when a year of weather at the site's location is not the site's climate
+    (MAX_CLIMATE_DIFFERENCE_K): temperatures in degF, or another place's file with this
+    place's coordinates."""
+    table = getattr(site, "normals_table", None)
+    time = pd.DatetimeIndex(ds["time"].values)
+    if not table or len(time) < 24 * MIN_CLIMATE_DAYS or "temp_air" not in ds:
+        return
+    t = pd.Series(ds["temp_air"].values, index=time).dropna()
+    normal = np.asarray(table["temp_air_mean"], dtype=float)[t.index.month - 1]
+    difference = float(t.mean() - normal.mean())
+    if abs(difference) > MAX_CLIMATE_DIFFERENCE_K:
+        raise WeatherError(
+            ds.attrs.get("source", site.id), f"mean air temperature {t.mean():.1f} degC where "
+            f"the normals of site {site.id} give {normal.mean():.1f} degC for the same months "
+            f"({difference:+.1f} K; a file at its site is within {MAX_CLIMATE_DIFFERENCE_K:g} "
+            "K): degF, or another place's weather? refused", variable="temp_air")
 
 
 def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weather: bool = False
@@ -146,6 +173,8 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
                 abs(rise) <= MAX_WEATHER_ALTITUDE_DIFFERENCE_M:
             info["declared_station"] = declared
             far = False
+        if not far:
+            _check_climate(ds, s)
         if far and not allow_distant_weather:
             raise WeatherError(
                 ds.attrs.get("source", s.id), f"weather at {lat:.2f}, {lon:.2f}, {alt:.0f} m is "
