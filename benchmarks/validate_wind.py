@@ -102,7 +102,8 @@ def plant_hours(weather_dir: Path | None) -> pd.DataFrame:
 MAST_COLUMNS = {40: ("Spd40mN", "Spd40mS"), 80: ("Spd80mN", "Spd80mS")}
 DIRECTION = "Dir38mS"  # the vane valid over the whole record (the cleaning file voids the others)
 # one Davenport-Wieringa roughness class either side of the catalog's 0.03 m ("open"): 0.005 m
-# ("smooth") and 0.10 m ("roughly open") (Wieringa 1992; WMO-No. 8, 2018 ed., vol. I, annex 5.B).
+# ("smooth") and 0.10 m ("roughly open") (Wieringa 1992; the table in WMO-No. 8, part I, chapter 5,
+# "Measurement of surface wind").
 # The measured 80 m mean must lie between the log-law predictions with those two lengths: a
 # roughness error of less than one terrain class.
 ROUGHNESS_BOUNDS_M = (0.005, 0.10)
