@@ -82,7 +82,8 @@ def plant_hours(weather_dir: Path | None) -> pd.DataFrame:
         power, capacity = out.wind_power.values, float(out.wind_capacity)
         local = pd.DatetimeIndex(out.time.values) + CST_OFFSET
         hours = float(power[local.month.isin(list(MONTHS))].sum() / capacity)
-        published, curtailment = NEA_2017_JAN_SEP[site.province]
+        # a province without a cited figure gets none (NaN, verdict "no figure"), not a guess
+        published, curtailment = NEA_2017_JAN_SEP.get(site.province, (np.nan, np.nan))
         potential = published / (1 - curtailment / 100)
         rows.append({"site": site.id, "province": site.province, "weather": source,
                      "hub_mean_m_s": site.wind.hub_mean_wind_speed_m_s,
@@ -93,8 +94,8 @@ def plant_hours(weather_dir: Path | None) -> pd.DataFrame:
                      "ratio": hours / potential})
     table = pd.DataFrame(rows)
     low, high = HOURS_BAND
-    table["verdict"] = np.where(table.ratio < low, "low",
-                                np.where(table.ratio > high, "high", "ok"))
+    table["verdict"] = np.select([table.ratio.isna(), table.ratio < low, table.ratio > high],
+                                 ["no figure", "low", "high"], "ok")
     return table
 
 

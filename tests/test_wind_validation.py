@@ -51,6 +51,7 @@ def test_every_catalog_wind_plant_is_compared(epw_hours):
 
     wind_sites = {s.id for s in load_catalog().values() if s.wind.turbine_count > 0}
     assert set(epw_hours.index) == wind_sites
+    assert not (epw_hours.verdict == "no figure").any()
     # the hours are the twin's: between no wind and full power for nine months
     assert ((epw_hours.twin_jan_sep_h > 0) & (epw_hours.twin_jan_sep_h < 273 * 24)).all()
 
