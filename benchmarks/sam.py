@@ -3,6 +3,15 @@
 Both sides get the same hourly weather and the same system. PySAM (``nrel-pysam``) is a test and
 benchmark dependency only. Used by ``benchmarks/validate_generation.py`` and the test suite.
 
+What the wind comparison tests, and what it cannot: SAM's Windpower is given the twin's own
+hub-height wind, air (temperature and pressure at hub height) and power curve, one turbine, wakes
+and losses off. It checks only the last step, the power-curve look-up with the IEC density
+normalisation and cut-out, and agrees by construction otherwise. It does not test the wind: the
+twin's hub wind is the station wind times a constant per site (the profile law is linear in the
+wind speed) rescaled so that its long-term mean is the catalog's wind-farm mean, so the shear law
+and its roughness cancel (tests/test_wind.py) and the farm mean is an assumption SAM never sees.
+Checks that can fail on those are in ``benchmarks/validate_wind.py``.
+
 Traps of PySAM's Windpower handled here: it refuses wind measured more than 35 m from hub height
 (we give the hub-height wind at the hub height), and it reads pressure in atmospheres whatever the
 number looks like (pressure between 0.5 and 1.1 is silently taken as atm): we convert Pa -> atm.

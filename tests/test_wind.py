@@ -92,6 +92,25 @@ def test_hub_wind_is_scaled_to_the_wind_farm_mean(golmud_site, golmud_weather):
     assert float(none.wind_speed_scale) == 1.0
 
 
+def test_scaling_to_the_farm_mean_cancels_the_shear_law(golmud_site, golmud_weather):
+    """Both profile laws multiply the station wind by a constant, so once the hub wind is scaled
+    to the farm mean the law and its roughness or exponent drop out (README: what the NREL SAM
+    comparison tests); with wind_scaling="none" they matter."""
+    laws = [{"profile": "log", "roughness_length_m": 0.0002},
+            {"profile": "log", "roughness_length_m": 0.5},
+            {"profile": "power", "hellman_exponent": 0.3}]
+    for scaling in ("normals", "weather"):
+        runs = [simulate(golmud_weather, with_wind(golmud_site, **law), wind_scaling=scaling)
+                for law in laws]
+        for run in runs[1:]:
+            assert np.allclose(run.wind_speed_hub, runs[0].wind_speed_hub, rtol=1e-12)
+            assert np.allclose(run.wind_power, runs[0].wind_power, rtol=1e-9)
+    smooth, rough = (simulate(golmud_weather, with_wind(golmud_site, **law), wind_scaling="none")
+                     for law in laws[:2])
+    ratio = np.log(90 / 0.5) / np.log(10 / 0.5) / (np.log(90 / 0.0002) / np.log(10 / 0.0002))
+    assert np.allclose(rough.wind_speed_hub, smooth.wind_speed_hub * ratio)
+
+
 def test_farm_power_is_bounded_and_wakes_cost_energy(golmud_site, golmud_weather):
     ds = simulate(golmud_weather, golmud_site).isel(site=0)
     _, _, nominal = power_curve(golmud_site.wind.turbine_type)
