@@ -197,7 +197,7 @@ class WindConfig(_Frozen):
     hub_mean_wind_speed_m_s: Annotated[Real, Field(gt=0, le=25)]
     # vertical profile: log law with roughness length, or power law (Hellman) with exponent
     profile: Literal[WIND_PROFILES] = "log"
-    # open flat terrain, grass and few obstacles (Wieringa 1992 / WMO-No. 8 terrain class 3, "open", z0 0.03 m)
+    # open flat terrain, grass and few obstacles (Wieringa 1992 / WMO-No. 8 class 3, "open")
     roughness_length_m: Annotated[Real, Field(gt=0, le=2)] = 0.03
     hellman_exponent: Annotated[Real, Field(gt=0, lt=1)] = 1 / 7
     # IEC 61400-12-1 normalisation of wind speed by (rho / 1.225)^(1/3), or none
