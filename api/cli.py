@@ -9,19 +9,13 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from pydantic import ValidationError
 
-from api.settings import ENV_PREFIX, Settings
-from api.store import Store
-from sites import SiteError, load_catalog
 from twin.cli import SitesDir, app, err_console, fail
-from twin.simulate import BATTERY_POLICIES
+from twin.model_names import BATTERY_POLICIES
 
 __all__ = ["app"]
 
@@ -54,6 +48,11 @@ def serve(
     a line says so). API keys for writes come from the environment:
     TWIN_API_KEYS="key1:tenant1,key2:tenant2"."""
     import uvicorn
+    from pydantic import ValidationError
+
+    from api.settings import ENV_PREFIX, Settings
+    from api.store import Store
+    from sites import SiteError, load_catalog
 
     given = {"db_path": db, "year": year, "battery_policy": battery_policy,
              "forecast_dir": forecast_dir,
@@ -91,6 +90,9 @@ class _Readiness:
         self.url, self.failure = url, None
 
     def run(self):
+        import urllib.error
+        import urllib.request
+
         while True:
             try:
                 with urllib.request.urlopen(f"{self.url}/ready", timeout=5) as answer:

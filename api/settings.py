@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import YEARS
 from twin.latency import ROUTE_FACTOR
+from twin.model_names import BATTERY_POLICIES
 from twin.outlook import DEFAULT_BATTERY_POLICY, DEFAULT_HORIZON_H, DEFAULT_SEED, DEFAULT_YEAR
-from twin.simulate import BATTERY_POLICIES
 
 ENV_PREFIX = "TWIN_"
 

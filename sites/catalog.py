@@ -9,8 +9,10 @@ Every problem in a file raises :class:`SiteError` naming the file and the field.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import functools
+import importlib.util
 import os
 import re
 import tomllib
@@ -19,7 +21,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal, NotRequired
 
-from pvlib.albedo import SURFACE_ALBEDOS
 from pydantic import (
     AllowInfNan,
     BaseModel,
@@ -36,6 +37,7 @@ from typing_extensions import TypedDict
 
 from twin.model_names import (
     AIR_PATHS,
+    ALBEDO_SURFACES,
     ASHRAE_CLASSES,
     COOLING_CONTROLS,
     COOLING_TOPOLOGIES,
@@ -166,22 +168,34 @@ class PVConfig(_Frozen):
         if self.gcr is None and (self.mounting == "single_axis" or self.bifaciality > 0):
             raise PydanticCustomError("missing_gcr", "single_axis mounting and bifacial rows need "
                                       "gcr (ground coverage ratio)")
-        if isinstance(self.albedo, str) and self.albedo not in SURFACE_ALBEDOS:
+        if isinstance(self.albedo, str) and self.albedo not in ALBEDO_SURFACES:
             raise PydanticCustomError("unknown_surface", f"unknown albedo surface {self.albedo!r}; "
-                                      f"known: {', '.join(SURFACE_ALBEDOS)} (or give a number)")
+                                      f"known: {', '.join(ALBEDO_SURFACES)} (or give a number)")
         if self.derate_end_degc <= self.derate_start_degc:
             raise PydanticCustomError("derating", "derate_end_degc must be above derate_start_degc")
         return self
 
     @property
     def albedo_value(self) -> float:
+        from pvlib.albedo import SURFACE_ALBEDOS
+
         return SURFACE_ALBEDOS[self.albedo] if isinstance(self.albedo, str) else self.albedo
 
 
 @functools.lru_cache(maxsize=1)
 def turbine_types() -> tuple[str, ...]:
-    """Turbine types with a power curve in windpowerlib's bundled (offline) library."""
-    import windpowerlib  # reads its bundled CSV: only when a site is validated
+    """Turbine types with a power curve in windpowerlib's bundled (offline) library, read from
+    its data file ``oedb/turbine_data.csv`` with the standard library (validating a site file
+    does not import windpowerlib and pandas: a fast ``twin sites``); through windpowerlib's
+    ``get_turbine_types`` where that file is not found (tests/test_sites.py checks both agree)."""
+    spec = importlib.util.find_spec("windpowerlib")
+    folders = (spec.submodule_search_locations or []) if spec else []
+    path = Path(folders[0], "oedb", "turbine_data.csv") if folders else None
+    if path is not None and path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:
+            return tuple(sorted({row["turbine_type"] for row in csv.DictReader(f)
+                                 if row["has_power_curve"] == "True"}))
+    import windpowerlib
 
     table = windpowerlib.get_turbine_types(print_out=False)
     return tuple(sorted(table.loc[table["has_power_curve"], "turbine_type"]))

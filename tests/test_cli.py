@@ -1,5 +1,6 @@
 """End-to-end: the `twin` command as a user runs it."""
 
+import importlib
 from importlib import resources
 
 import numpy as np
@@ -148,8 +149,6 @@ def test_a_site_file_in_the_wrong_units_is_refused_before_any_run(tmp_path):
 def test_a_nan_result_is_refused_in_one_line_never_a_table_cell(monkeypatch):
     """A NaN where a number is due names the site and the figure; the meaningful NaN (the wind
     capacity factor of a site without turbines, Beijing) is still shown as a dash."""
-    import twin.cli
-
     def nan_availability(*args, **kwargs):
         ds = simulate(*args, **kwargs)
         ds["it_available_power"] = ds["it_available_power"].where(ds.site != "hami")
@@ -159,7 +158,7 @@ def test_a_nan_result_is_refused_in_one_line_never_a_table_cell(monkeypatch):
 
     fine = runner.invoke(app, ["simulate", "beijing"])
     assert fine.exit_code == 0 and "–" in fine.output and "nan" not in fine.output.lower()
-    monkeypatch.setattr(twin.cli, "simulate", nan_availability)
+    monkeypatch.setattr(importlib.import_module("twin.simulate"), "simulate", nan_availability)
     result = runner.invoke(app, ["simulate", "beijing", "hami"])
     assert result.exit_code == 2, result.output
     assert "site hami: it_available_mean_w is nan (not a number)" in result.output
@@ -182,12 +181,10 @@ def test_out_of_range_year_and_seed_are_usage_errors(command, args, words):
 
 @pytest.mark.parametrize("command", [["run"], ["simulate", "hami"]])
 def test_an_unwritable_out_path_is_refused_before_the_run(tmp_path, monkeypatch, command):
-    import twin.cli
-
     def no_run(*args, **kwargs):
         raise AssertionError("simulated although --out cannot be written")
 
-    monkeypatch.setattr(twin.cli, "simulate", no_run)
+    monkeypatch.setattr(importlib.import_module("twin.simulate"), "simulate", no_run)
     missing = runner.invoke(app, command + ["--out", str(tmp_path / "missing" / "x.nc")])
     assert missing.exit_code == 2, missing.output
     assert "does not exist" in missing.output and "Traceback" not in missing.output

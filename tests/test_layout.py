@@ -124,3 +124,16 @@ def test_lazy_names_stay_the_functions():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["True", "True", "twin.simulate"]
+
+
+def test_the_command_starts_without_the_numerical_stack():
+    """`twin --help` (the console script imports api.cli) builds every command's options
+    without importing numpy's dependants: the commands import what they need (issue 22)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from api.cli import app; print(sorted(m for m in ('numpy', 'pandas', "
+            "'xarray', 'pvlib', 'fastapi', 'pydantic', 'sites', 'twin.simulate') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

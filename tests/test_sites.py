@@ -444,3 +444,29 @@ def test_site_files_are_validated_against_the_model_names():
         assert getattr(catalog, family) is names
     for family in ("COOLING_TOPOLOGIES", "MOUNTINGS", "ROLES"):
         assert getattr(sites, family) is getattr(model_names, family)
+
+
+def test_names_site_files_are_validated_against_are_the_libraries():
+    """Validation reads these without importing pvlib and windpowerlib (a fast `twin sites`):
+    the albedo surfaces are pvlib's, in order, and the turbine types those windpowerlib's own
+    get_turbine_types lists with a power curve."""
+    import windpowerlib
+    from pvlib.albedo import SURFACE_ALBEDOS
+
+    from sites.catalog import turbine_types
+    from twin.model_names import ALBEDO_SURFACES
+
+    assert ALBEDO_SURFACES == tuple(SURFACE_ALBEDOS)
+    table = windpowerlib.get_turbine_types(print_out=False)
+    assert turbine_types() == tuple(sorted(table.loc[table["has_power_curve"], "turbine_type"]))
+
+
+def test_listing_the_catalog_imports_no_numerical_library():
+    """`twin sites` validates every site file with pydantic and the standard library only."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sites; sites.load_catalog(); print(sorted(m for m in ('pandas', "
+            "'xarray', 'pvlib', 'windpowerlib', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -9,21 +9,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
-import xarray as xr
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
-import weather
-from sites import SiteError, get_site, load_catalog
-from twin.facility import facility_summary
-from twin.simulate import BATTERY_POLICIES, generation_summary, simulate, weather_locations
-from twin.storage import balance_summary
-from twin.variables import W_PER_MW, fmt, to_mw
+from twin.model_names import BATTERY_POLICIES
+from weather.errors import WeatherError
 from weather.readers import FORMATS
-from weather.readers import read as read_weather
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Hourly energy-and-cooling digital twin of AI data centers in deserts.")
@@ -38,6 +30,19 @@ YEAR_MIN, YEAR_MAX = 1900, 2200
 Year = Annotated[int, typer.Option(min=YEAR_MIN, max=YEAR_MAX,
                                    help="Calendar year of the synthetic weather.")]
 Seed = Annotated[int, typer.Option(min=0, help="Random seed of the synthetic weather (>= 0).")]
+
+
+def _bad_input() -> tuple[type[Exception], ...]:
+    """What a command reports in one line: bad sites, weather and values (an ``except`` clause
+    evaluates this only when something was raised: ``sites`` is imported then)."""
+    from sites import SiteError
+
+    return SiteError, WeatherError, ValueError
+
+
+def _print(renderables):
+    for r in renderables:
+        console.print(r)
 
 
 def fail(err: Exception) -> typer.Exit:
@@ -58,112 +63,9 @@ def _check_out(path: Path | None, what: str = "--out") -> None:
         raise ValueError(f"{what} {path}: not writable")
 
 
-# summary cells that may be NaN, and when: a capacity factor of a plant with no capacity
-# (wind_capacity 0: no turbines), the cooling saving where the baseline uses no cooling energy;
-# they show as "–" (twin.variables.fmt). Any other NaN is refused (_refuse_nan).
-_MEANINGFUL_NAN = {
-    "pv_capacity_factor": lambda ds: ds["pv_capacity"].values == 0,
-    "wind_capacity_factor": lambda ds: ds["wind_capacity"].values == 0,
-    "renewable_capacity_factor":
-        lambda ds: (ds["pv_capacity"] + ds["wind_capacity"]).values == 0,
-    "cooling_saving_pct": lambda ds: ds["cooling_power_baseline"].sum("time").values == 0,
-}
+def _simulate_with_progress(weather_in, sites, **kwargs):
+    from twin.simulate import simulate
 
-
-def _refuse_nan(ds: xr.Dataset, *frames) -> None:
-    """ValueError naming the first site and figure that is NaN where a number is due (never a
-    "nan" table cell), unless that NaN is meaningful (:data:`_MEANINGFUL_NAN`)."""
-    for frame in frames:
-        for column in frame.columns:
-            values = frame[column]
-            if values.dtype.kind != "f":
-                continue
-            bad = ~np.isfinite(values.to_numpy())
-            if column in _MEANINGFUL_NAN:
-                bad &= ~np.asarray(_MEANINGFUL_NAN[column](ds), dtype=bool)
-            if bad.any():
-                site = frame.index[np.flatnonzero(bad)[0]]
-                raise ValueError(f"site {site}: {column} is {values[site]} (not a number): the "
-                                 "inputs gave no valid result; check the site file and weather")
-
-
-def _weather_summary(ds: xr.Dataset) -> dict[str, str]:
-    hours = ds.sizes["time"]
-    return {
-        "GHI kWh/m2/yr": f"{float(ds.ghi.sum()) / 1000 * 8760 / hours:,.0f}",
-        "T mean °C": f"{float(ds.temp_air.mean()):.1f}",
-        "T p1 °C": f"{float(np.percentile(ds.temp_air, 1)):.1f}",
-        "T p99 °C": f"{float(np.percentile(ds.temp_air, 99)):.1f}",
-        "RH %": f"{float(ds.relative_humidity.mean()):.0f}",
-        "wind m/s": f"{float(ds.wind_speed.mean()):.1f}",
-    }
-
-
-def _show_generation(ds: xr.Dataset, title: str):
-    summary = generation_summary(ds)
-    summary["wind_speed_scale"] = ds["wind_speed_scale"].sel(site=summary.index).values
-    frames = [summary]
-    if "facility_power" in ds:
-        frames.append(facility_summary(ds))
-    if "grid_import" in ds:
-        frames.append(balance_summary(ds))
-    _refuse_nan(ds, *frames)  # before any table: a refusal is the only output
-    table = Table(title=title)
-    for column in ("site", "PV MWh/yr", "wind MWh/yr", "total MWh/yr", "PV CF", "wind CF",
-                   "total CF", "peak MW", "zero-output h", "wind scale"):
-        table.add_column(column, justify="left" if column == "site" else "right", no_wrap=True)
-    for site_id, row in summary.iterrows():
-        table.add_row(
-            row["name"], f"{to_mw(row.pv_energy_wh):,.0f}", f"{to_mw(row.wind_energy_wh):,.0f}",
-            f"{to_mw(row.renewable_energy_wh):,.0f}", fmt(row.pv_capacity_factor, ".1%"),
-            fmt(row.wind_capacity_factor, ".1%"), fmt(row.renewable_capacity_factor, ".1%"),
-            f"{to_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
-            + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
-            f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
-    console.print(table)
-    if "wind_warning" in ds.attrs:
-        console.print(f"[yellow]note:[/] {ds.attrs['wind_warning']}")
-    if "facility_power" in ds:
-        _show_facility(ds)
-    if "grid_import" in ds:
-        _show_balance(ds)
-
-
-def _show_facility(ds: xr.Dataset):
-    summary = facility_summary(ds)
-    table = Table(title="Facility: annual PUE and WUE (energy weighted)")
-    for col in ("site", "cooling", "control", "IT MWh", "PUE", "PUE baseline", "cooling saving",
-                "WUE L/kWh", "peak PUE", "h free", "h mechanical", "h > allowable"):
-        table.add_column(col, justify="left" if col in ("site", "cooling", "control") else "right")
-    for site_id, r in summary.iterrows():
-        table.add_row(site_id, r.topology, r.control, f"{to_mw(r.it_energy_wh):,.0f}",
-                      fmt(r.pue, ".3f"), fmt(r.pue_baseline, ".3f"),
-                      fmt(r.cooling_saving_pct / 100, ".1%"), fmt(r.wue_l_per_kwh, ".2f"),
-                      fmt(r.peak_pue, ".2f"), f"{r.hours_economizer + r.hours_evaporative:,}",
-                      f"{r.hours_mechanical:,}", f"{r.hours_outside_allowable:,}")
-    console.print(table)
-
-
-def _show_balance(ds: xr.Dataset):
-    summary = balance_summary(ds)
-    currency = ds["grid_cost"].attrs["currency"]
-    policy = ds["it_available_power"].attrs["battery_policy"]
-    table = Table(title="Power balance and IT power renewables can carry "
-                        f"(battery policy: {policy})")
-    for col in ("site", "renewable", "h fully renewable", "grid MWh", "tCO2", f"cost {currency}",
-                "curtailed MWh", "unserved MWh", "battery cycles", "IT avail. mean MW",
-                "IT avail. P10 MW"):
-        table.add_column(col, justify="left" if col == "site" else "right")
-    for site_id, r in summary.iterrows():
-        table.add_row(site_id, fmt(r.renewable_fraction, ".1%"), f"{r.hours_fully_renewable:,}",
-                      f"{to_mw(r.grid_energy_wh):,.0f}", f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
-                      f"{to_mw(r.curtailed_energy_wh):,.0f}", f"{to_mw(r.unserved_energy_wh):,.1f}",
-                      f"{r.battery_cycles:,.0f}", f"{to_mw(r.it_available_mean_w):,.2f}",
-                      f"{to_mw(r.it_available_p10_w):,.2f}")
-    console.print(table)
-
-
-def _simulate_with_progress(weather_in, sites, **kwargs) -> xr.Dataset:
     steps = ("weather", "solar", "wind", "facility", "balance", "availability", "dataset")
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("simulating", total=len(steps))
@@ -186,39 +88,21 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
                        typer.Option(help="Write the results Dataset (NetCDF).")] = None):
     """The main job on the embedded defaults: a synthetic year of every catalog site: PV and
     wind, facility power, PUE and water, the power balance and the IT power renewables carry."""
+    from sites import load_catalog
+    from twin import cli_tables
+
     try:
         _check_out(out)
         catalog = load_catalog(sites_dir)
         ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed,
                                      battery_policy=battery_policy)
-        _show_generation(ds, f"Renewable generation {year} (synthetic weather, seed {seed}), "
-                             f"{len(catalog)} sites")
-    except (SiteError, weather.WeatherError, ValueError) as err:
+        _print(cli_tables.results(ds, f"Renewable generation {year} (synthetic weather, seed "
+                                      f"{seed}), {len(catalog)} sites"))
+    except _bad_input() as err:
         raise fail(err) from None
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
-
-
-def _weather_qc_summary(ds: xr.Dataset) -> dict:
-    """What QC did to a weather file: values missing in it (filled, or left NaN) and repairs."""
-    report = weather.qc_report(ds.attrs)
-    missing = report[report.check.isin(["hour missing from the time axis", "missing value (NaN)"])]
-    absent = report[report.check == "hour missing from the time axis"]
-    return {"source": ds.attrs.get("source_file") or ds.attrs.get("source", ""),
-            "missing_values": int(missing["count"].sum()),
-            "missing_hours": int(absent["count"].sum()),
-            "missing_action": str(missing["action"].iloc[0]) if len(missing) else "",
-            "qc_repaired_values": int(ds.attrs.get("qc_repaired_values", 0))}
-
-
-def _weather_qc_line(q: dict) -> str:
-    if not q["missing_values"]:
-        return f"{q['source']}: no missing values; {q['qc_repaired_values']:,} QC repair(s)"
-    done = ("left NaN (--allow-missing)" if q["missing_action"].startswith("left")
-            else "filled (TMY3 method; --allow-missing leaves them NaN)")
-    return (f"{q['source']}: {q['missing_values']:,} missing value(s) ({q['missing_hours']:,} "
-            f"absent hour(s)) {done}; {q['qc_repaired_values']:,} QC repair(s) in all")
 
 
 AllowMissing = Annotated[bool, typer.Option(
@@ -246,6 +130,10 @@ def simulate_cmd(
 ):
     """One or more sites, every hour: tables of annual energy, PUE and WUE, and the power
     balance with the IT power renewables can carry."""
+    from sites import get_site
+    from twin import cli_tables
+    from weather.readers import read as read_weather
+
     try:
         _check_out(out)
         chosen = [get_site(s, sites_dir) for s in site]
@@ -265,14 +153,14 @@ def simulate_cmd(
                                      allow_distant_weather=allow_distant_weather)
         source = "weather files" if weather_files else f"synthetic weather {year}, seed {seed}"
         if weather_in:
-            ds.attrs["weather_qc"] = json.dumps(
-                {s.id: _weather_qc_summary(w) for s, w in zip(chosen, weather_in)})
-            for s, w in zip(chosen, weather_in):
-                console.print(f"{s.id}: {_weather_qc_line(_weather_qc_summary(w))}")
+            qc = {s.id: cli_tables.weather_qc_summary(w) for s, w in zip(chosen, weather_in)}
+            ds.attrs["weather_qc"] = json.dumps(qc)
+            for site_id, q in qc.items():
+                console.print(f"{site_id}: {cli_tables.weather_qc_line(q)}")
         for sid, loc in json.loads(ds.attrs.get("weather_location", "{}")).items():
             _show_location(sid, loc, "simulated")
-        _show_generation(ds, f"Renewable generation ({source})")
-    except (SiteError, weather.WeatherError, ValueError) as err:
+        _print(cli_tables.results(ds, f"Renewable generation ({source})"))
+    except _bad_input() as err:
         raise fail(err) from None
     if out:
         ds.to_netcdf(out)
@@ -291,9 +179,14 @@ def _show_location(site_id: str, loc: dict, what: str):
 @app.command()
 def sites(sites_dir: SitesDir = None):
     """The site catalog as a table."""
+    from rich.table import Table
+
+    from sites import load_catalog
+    from twin.variables import to_mw
+
     try:
         catalog = load_catalog(sites_dir)
-    except SiteError as err:
+    except _bad_input() as err:
         raise fail(err) from None
     table = Table(title=f"{len(catalog)} sites")
     for column in ("id", "role", "lat", "lon", "alt m", "IT MW", "GPUs", "PV MWp", "wind",
@@ -326,6 +219,11 @@ def weather_cmd(
 ):
     """Hourly weather of one site: its synthetic year, or a weather file read and
     quality-controlled (checked against the site's location, as `twin simulate` does)."""
+    from sites import get_site
+    from twin import cli_tables
+    from twin.simulate import weather_locations
+    from weather.readers import read as read_weather
+
     try:
         _check_out(out)
         s = get_site(site, sites_dir)
@@ -335,24 +233,10 @@ def weather_cmd(
                                fill_missing=not allow_missing)
                   if weather_file else s.weather(year=year, seed=seed))
         loc = weather_locations([ds], [s], allow_distant_weather=allow_distant_weather)[0][3]
-    except (SiteError, weather.WeatherError, ValueError) as err:
+    except _bad_input() as err:
         raise fail(err) from None
     _show_location(s.id, loc, "read")
-    table = Table(title=f"{s.name}: {ds.attrs.get('source_file') or ds.attrs['source']}")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for k, v in _weather_summary(ds).items():
-        table.add_row(k, v)
-    table.add_row("QC repairs", f"{int(ds.attrs.get('qc_repaired_values', 0)):,}")
-    console.print(table)
-    report = weather.qc_report(ds.attrs)
-    if len(report):
-        qc = Table(title="quality control: repairs")
-        for column in ("variable", "check", "count", "action", "first_row", "first_time"):
-            qc.add_column(column)
-        for row in report.itertuples(index=False):
-            qc.add_row(*(str(v) for v in row))
-        console.print(qc)
+    _print(cli_tables.weather_tables(ds, s.name))
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
@@ -422,6 +306,7 @@ def slurm(
 
     from twin import slurm as slurm_jobs
     from twin.timebase import utc
+    from twin.variables import W_PER_MW
 
     # Typer's datetimes are naive unless a zone was given: utc() takes naive ones as UTC
     deadline, earliest = utc(deadline), utc(earliest) if earliest else None
@@ -474,7 +359,7 @@ def slurm(
                     raise
                 err_console.print(f"another scheduler held the window first ({err}); "
                                   "searching again", markup=False, highlight=False)
-    except (zoneinfo.ZoneInfoNotFoundError, SiteError, ValueError, OSError) as err:
+    except (zoneinfo.ZoneInfoNotFoundError, *_bad_input(), OSError) as err:
         raise fail(err) from None
     jobs = [slurm_jobs.slurm_job(start, end,
                                  deadline if i == len(blocks) - 1 else blocks[i + 1][0],
@@ -523,6 +408,8 @@ def study(
     on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
     from distributed import Client, LocalCluster
 
+    from sites import get_site
+    from twin import cli_tables
     from twin.report import html_report, render, write_plots
     from twin.study import Scenario, Study, parse_variants, run_study, summary
 
@@ -538,7 +425,7 @@ def study(
                      battery_policy=battery_policy)
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]
-    except (SiteError, ValueError) as err:
+    except _bad_input() as err:
         raise fail(err) from None
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
                                                    dashboard_address=None)
@@ -551,13 +438,14 @@ def study(
         err_console.print(f"interrupted: finished tasks are kept in {out}; run the same command "
                           "again to resume")
         raise typer.Exit(code=130) from None
-    except (SiteError, weather.WeatherError, ValueError) as err:
+    except _bad_input() as err:
         raise fail(err) from None
     finally:
         if cluster is not None:
             cluster.close()
     table = summary(ds)
-    _show_study(table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years")
+    console.print(cli_tables.study_table(
+        table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years"))
     written = [out]
     if summary_csv:
         table.to_csv(summary_csv)
@@ -570,21 +458,3 @@ def study(
     if report:
         written.append(html_report(ds, report, pngs, table))
     console.print("wrote " + ", ".join(str(w) for w in written))
-
-
-def _show_study(table, title: str):
-    from twin.report import SUMMARY_COLUMNS, summary_cell
-    from twin.study import QUANTILES
-
-    shown = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable",
-             "curtailed_energy", "emissions")
-    out = Table(title=title)
-    for col in ("site", "scenario", "variant"):
-        out.add_column(col)
-    for k in shown:
-        header, unit, _, _ = SUMMARY_COLUMNS[k]
-        out.add_column(header if unit == "1" else f"{header} [{unit}]", justify="right")
-    for (s, scen, var), row in table.iterrows():
-        out.add_row(s, scen, var, *(" / ".join(summary_cell(row, k, round(100 * q))
-                                              for q in QUANTILES) for k in shown))
-    console.print(out)

@@ -16,8 +16,10 @@ COOLING_CONTROLS = ("baseline", "optimised")
 ASHRAE_CLASSES = ("A1", "A2", "A3", "A4")
 # twin.it_load (the keys of twin.it_load.SERVERS, in that order)
 SERVER_MODELS = ("H100", "H200", "H800", "H20", "Ascend910B", "Ascend910C", "CPU")
-# twin.solar
+# twin.solar (and the surfaces of pvlib.albedo.SURFACE_ALBEDOS, in that order)
 MOUNTINGS = ("fixed", "single_axis")
+ALBEDO_SURFACES = ("urban", "grass", "fresh grass", "soil", "sand", "snow", "fresh snow",
+                   "asphalt", "concrete", "aluminum", "copper", "fresh steel", "dirty steel", "sea")
 TRANSPOSITIONS = ("perez", "haydavies")
 TEMPERATURE_MODELS = ("faiman", "sapm", "fuentes")
 SPECTRAL_MODELS = ("none", "airmass")
@@ -26,6 +28,8 @@ SOILING_MODELS = ("none", "kimber", "hsu")
 WIND_PROFILES = ("log", "power")
 DENSITY_CORRECTIONS = ("iec", "none")
 WAKE_MODELS = ("dena_mean", "knorr_mean", "constant")
+# twin.simulate: what the available IT power counts besides renewables
+BATTERY_POLICIES = ("none", "balance")
 # what a site is for (twin.schedule places jobs of these kinds)
 ROLES = ("training", "inference")
 

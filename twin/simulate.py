@@ -30,6 +30,7 @@ from twin.cooling import MODES, CoolingArrays
 from twin.facility import LOAD_LEVELS, Facility, available_it_power, linear_form
 from twin.it_load import ITArrays, check_utilisation
 from twin.latency import great_circle_km
+from twin.model_names import BATTERY_POLICIES
 from twin.solar import PVArrays, pv_power
 from twin.storage import BatteryArrays, non_negative_profile, power_balance
 from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
@@ -38,7 +39,6 @@ from weather.errors import WeatherError
 
 WIND_SCALINGS = ("normals", "weather", "none")
 STEPS = ("generation", "facility", "balance", "availability")
-BATTERY_POLICIES = ("none", "balance")
 # A station whose wind must be scaled by more than this to meet the wind farms' mean is sheltered:
 # its hourly shape (calms, gusts) is unlike the farms'; the Dataset says so.
 SHELTERED_SCALE = 3.0

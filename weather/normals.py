@@ -7,12 +7,17 @@ generator is validated (``benchmarks/validate_weather.py``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
-import xarray as xr
 
 from weather.errors import WeatherError
-from weather.solar_geometry import sun_and_sky
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+# pandas, xarray and pvlib are imported by the functions that compute: the names below are read
+# by sites/ when it validates a site file, which `twin sites` does without the numerical stack
 
 MONTHLY = {  # name: (units, long_name)
     "temp_air_mean": ("degC", "monthly mean air temperature"),
@@ -41,6 +46,8 @@ ANNUAL = {
 
 def solar_time_h(time: pd.DatetimeIndex, longitude: float) -> np.ndarray:
     """Local mean solar time [h since the UTC epoch], for grouping hours into solar days."""
+    import pandas as pd
+
     hours = (time - pd.Timestamp("1970-01-01")) / pd.Timedelta(hours=1)
     return np.asarray(hours, dtype=float) + 0.5 + longitude / 15.0
 
@@ -61,6 +68,10 @@ def normals(ds: xr.Dataset) -> xr.Dataset:
     The Weibull shape is Justus et al. (1978) k = (sigma/mean)^-1.086. The diurnal wind cycle is
     the first harmonic of the mean diurnal profile in local solar time.
     """
+    import xarray as xr
+
+    from weather.solar_geometry import sun_and_sky
+
     if "time" not in ds.dims or ds.sizes["time"] < 24 * 28 * 12:
         raise WeatherError(ds.attrs.get("source", "dataset"), "normals need a whole hourly year")
     lat, lon, alt = (float(ds[c]) for c in ("latitude", "longitude", "altitude"))
@@ -133,6 +144,8 @@ def normals_from_mapping(m: dict, latitude: float, longitude: float, altitude: f
                          source: str = "") -> xr.Dataset:
     """The normals Dataset of a site TOML ``[normals]`` table; names what is missing or
     malformed."""
+    import xarray as xr
+
     missing = [k for k in list(MONTHLY) + list(ANNUAL) if k not in m]
     if missing:
         raise WeatherError(source or "normals", f"missing normals: {', '.join(missing)}")

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import xarray as xr
-
-from weather.epw import read_epw
 from weather.errors import WeatherError
-from weather.netcdf import read_netcdf
-from weather.nsrdb import read_nsrdb
-from weather.pvgis import read_pvgis_tmy
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 FORMATS = "EPW (.epw), PVGIS TMY (.csv, .json), NSRDB/PSM (.csv), CF/ERA5 NetCDF (.nc)"
 
@@ -25,6 +23,13 @@ def read(path, *, strict: bool = False, year: int | None = None, fill_missing: b
     (NetCDF). ``fill_missing=False`` leaves missing values NaN instead of filling them (the
     other QC repairs still apply). A list of paths is a NetCDF download split into several files
     (as the CDS does)."""
+    # the readers (and pandas, xarray, pvlib under them) are imported when a file is read, not
+    # when a command lists FORMATS in its help
+    from weather.epw import read_epw
+    from weather.netcdf import read_netcdf
+    from weather.nsrdb import read_nsrdb
+    from weather.pvgis import read_pvgis_tmy
+
     if isinstance(path, (list, tuple)):
         return read_netcdf(list(path), strict=strict, fill_missing=fill_missing, **site)
     path = Path(path)
