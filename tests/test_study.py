@@ -24,6 +24,7 @@ from twin.study import (
     Scenario,
     Study,
     Variant,
+    markers,
     morph,
     parse_variants,
     run_study,
@@ -81,7 +82,8 @@ def test_scenarios_and_variants_parse_and_refuse_nonsense():
 
 def test_store_layout_and_what_it_holds(serial):
     _, ds = serial
-    assert dict(ds.sizes) == {"site": 2, "year": 2, "scenario": 2, "variant": 2, "time": 8760}
+    assert dict(ds.sizes) == {"site": 2, "year": 2, "scenario": 2, "variant": 2, "time": 8760,
+                              "bnds": 2}  # bnds: time_bnds, the hours' bounds (CF 7.1)
     for v in STORED:
         assert ds[v].dims[-1] == "time" and np.isfinite(ds[v]).all(), v
         assert ds[v].attrs["units"] == VARIABLES[v].units, v
@@ -129,7 +131,7 @@ def test_summary_quantiles_over_years(serial):
 
 
 def test_summary_column_names_say_the_stored_unit():
-    suffix = {"W": "_w", "W h": "_wh", "L kWh-1": "_l_per_kwh", "t": "_t"}
+    suffix = {"W": "_w", "W h": "_wh", "L kW-1 h-1": "_l_per_kwh", "t": "_t"}
     for name in ANNUAL:
         column = summary_column(name, 50)
         units = VARIABLES[name].units
@@ -194,6 +196,7 @@ def test_a_damaged_chunk_is_recomputed_on_resume_never_dropped(serial, tmp_path,
     path, expected = serial
     copy = tmp_path / "damaged.zarr"
     shutil.copytree(path, copy)
+    shutil.copytree(markers(path), markers(copy))  # the task markers live beside the store
     annual, hourly = _task_chunk(copy, "annual_pue", (1, 0, 1)), _task_chunk(copy, "pue", (0, 1, 0))
     for chunk in (annual, hourly):
         if damage == "delete":

@@ -68,6 +68,8 @@ VARIABLES: dict[str, Variable] = {
     "name": Variable(None, "site name"),
     "cooling_topology": Variable(None, "cooling plant topology (twin.cooling)"),
     "cooling_control": Variable(None, "cooling plant control (twin.cooling)"),
+    "year": Variable("1", "weather year: the year of its weather file, or the seed of its "
+                     "synthetic year (twin.study)"),
     "scenario": Variable(None, "climate scenario: baseline or a warming (twin.study)"),
     "variant": Variable(None, "design variant: the site settings it changes (twin.study)"),
     # weather in (pvlib names)
