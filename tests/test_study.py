@@ -227,7 +227,6 @@ def test_a_store_of_another_study_is_refused(serial, tmp_path):
 def _make_format_1(path):
     """Turn the fresh store at ``path`` into one as the code before format 2 wrote it: no
     ``store_format`` attribute, annual energies in MW h and the mean available IT power in MW."""
-
     import zarr
 
     group = zarr.open_group(path, mode="r+", zarr_format=2)
