@@ -119,7 +119,7 @@ def test_emissions_and_cost_by_china_standard_time_hour():
         (grid_kwh * np.array(profile)[local_hour]).sum() / 1e6, rel=1e-12)
     assert summary.loc["wuhu", "cost"] == pytest.approx((grid_kwh * tariff[local_hour]).sum(),
                                                         rel=1e-12)
-    assert ds["grid_cost"].attrs["units"] == "CNY h-1"
+    assert ds["grid_cost"].attrs["units"] == "h-1" and ds["grid_cost"].attrs["currency"] == "CNY"
 
 
 def balance_summary_without_availability(ds):

@@ -24,6 +24,7 @@ from twin.study import (
     Scenario,
     Study,
     Variant,
+    markers,
     morph,
     parse_variants,
     run_study,
@@ -81,7 +82,8 @@ def test_scenarios_and_variants_parse_and_refuse_nonsense():
 
 def test_store_layout_and_what_it_holds(serial):
     _, ds = serial
-    assert dict(ds.sizes) == {"site": 2, "year": 2, "scenario": 2, "variant": 2, "time": 8760}
+    assert dict(ds.sizes) == {"site": 2, "year": 2, "scenario": 2, "variant": 2, "time": 8760,
+                              "bnds": 2}  # bnds: time_bnds, the hours' bounds (CF 7.1)
     for v in STORED:
         assert ds[v].dims[-1] == "time" and np.isfinite(ds[v]).all(), v
         assert ds[v].attrs["units"] == VARIABLES[v].units, v
@@ -129,7 +131,7 @@ def test_summary_quantiles_over_years(serial):
 
 
 def test_summary_column_names_say_the_stored_unit():
-    suffix = {"W": "_w", "W h": "_wh", "L kWh-1": "_l_per_kwh", "t": "_t"}
+    suffix = {"W": "_w", "W h": "_wh", "L kW-1 h-1": "_l_per_kwh", "t": "_t"}
     for name in ANNUAL:
         column = summary_column(name, 50)
         units = VARIABLES[name].units
@@ -194,6 +196,7 @@ def test_a_damaged_chunk_is_recomputed_on_resume_never_dropped(serial, tmp_path,
     path, expected = serial
     copy = tmp_path / "damaged.zarr"
     shutil.copytree(path, copy)
+    shutil.copytree(markers(path), markers(copy))  # the task markers live beside the store
     annual, hourly = _task_chunk(copy, "annual_pue", (1, 0, 1)), _task_chunk(copy, "pue", (0, 1, 0))
     for chunk in (annual, hourly):
         if damage == "delete":
@@ -224,8 +227,6 @@ def test_a_store_of_another_study_is_refused(serial, tmp_path):
 def _make_format_1(path):
     """Turn the fresh store at ``path`` into one as the code before format 2 wrote it: no
     ``store_format`` attribute, annual energies in MW h and the mean available IT power in MW."""
-    import warnings
-
     import zarr
 
     group = zarr.open_group(path, mode="r+", zarr_format=2)
@@ -234,9 +235,7 @@ def _make_format_1(path):
                         ("it_available_mean", "MW")):
         group[name][...] = group[name][...] / 1e6
         group[name].attrs["units"] = units
-    with warnings.catch_warnings():  # the task markers' folder is no Zarr node
-        warnings.simplefilter("ignore")
-        zarr.consolidate_metadata(path, zarr_format=2)
+    zarr.consolidate_metadata(path, zarr_format=2)
 
 
 def test_a_store_of_the_old_unit_format_is_refused(tmp_path):
@@ -256,6 +255,62 @@ def test_a_store_of_the_old_unit_format_is_refused(tmp_path):
     again = run_study(study, path, overwrite=True).load()
     assert again.attrs["store_format"] == STORE_FORMAT
     xr.testing.assert_identical(again, fresh)
+
+
+def test_a_format_2_store_is_refused_with_what_changed(tmp_path):
+    """Format 2 held unicode labels netCDF-C cannot read and its task markers inside the store."""
+    import zarr
+
+    study = Study(("hami",), (1,))
+    path = tmp_path / "v2.zarr"
+    run_study(study, path)
+    zarr.open_group(path, mode="r+", zarr_format=2).attrs["store_format"] = 2
+    zarr.consolidate_metadata(path, zarr_format=2)
+    with pytest.raises(ValueError, match=r"format 2 \(.*task markers inside\), not 3 .*"
+                                         r"--overwrite"):
+        run_study(study, path)
+
+
+def _netcdf_c_zarr(path: Path):
+    """``path`` opened by netCDF-C's NCZarr (through netCDF4), as a pure Zarr store."""
+    netcdf4 = pytest.importorskip("netCDF4")
+    version = tuple(int(p) for p in netcdf4.__netcdf4libversion__.split(".")[:2])
+    if version < (4, 9):
+        pytest.skip(f"netCDF-C {netcdf4.__netcdf4libversion__} has no NCZarr reading Zarr v2 "
+                    "with xarray's dimension names (4.9 or newer has)")
+    return netcdf4.Dataset(f"file://{path.resolve()}#mode=zarr,file")
+
+
+def test_netcdf_c_opens_the_store(serial):
+    """issue 21: NCZarr refused the unicode (<U) labels of format 2."""
+    path, ds = serial
+    with _netcdf_c_zarr(path) as nc:
+        assert list(nc.dimensions) == ["site", "year", "scenario", "variant", "time", "bnds"]
+        assert nc["site"][:].tolist() == ds["site"].values.tolist() == ["hami", "golmud"]
+        assert nc["variant"][:].tolist() == ds["variant"].values.tolist()
+        assert nc["year"][:].tolist() == [1, 2] and nc["time"].units.startswith("hours since")
+        np.testing.assert_array_equal(nc["pue"][1, 0, 1, 0, :], ds["pue"].values[1, 0, 1, 0])
+        assert nc["wue"].units == "L kW-1 h-1" and nc["time"].bounds == "time_bnds"
+
+
+def test_zarr_opens_the_store_as_nothing_but_arrays(serial):
+    """issue 21: zarr met the zero-byte task markers inside the store (no Zarr node, not in
+    the consolidated metadata); they now live beside it."""
+    import warnings
+
+    import zarr
+
+    path, ds = serial
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # zarr warns on anything in the store that is no node
+        walked = zarr.open_group(path, mode="r", use_consolidated=False)
+        members = dict(walked.members())
+    consolidated = zarr.open_consolidated(path, zarr_format=2)
+    assert sorted(members) == sorted(dict(consolidated.members())) == sorted(ds.variables)
+    assert all(isinstance(m, zarr.Array) for m in members.values())
+    assert members["site"].dtype.kind == "S" and members["pue"].shape == ds["pue"].shape
+    assert sorted(p.name for p in markers(path).iterdir()) == sorted(
+        "_".join(map(str, t)) for t in SMALL.tasks())
 
 
 def test_command_line_refuses_an_old_format_store_in_one_line(tmp_path):

@@ -33,7 +33,13 @@ from twin.latency import great_circle_km
 from twin.model_names import BATTERY_POLICIES
 from twin.solar import PVArrays, pv_power
 from twin.storage import BatteryArrays, non_negative_profile, power_balance
-from twin.variables import WEATHER_OPTIONAL, WEATHER_REQUIRED, annotate
+from twin.variables import (
+    CONVENTIONS,
+    WEATHER_OPTIONAL,
+    WEATHER_REQUIRED,
+    annotate,
+    hourly_time,
+)
 from twin.wind import WindArrays, long_term_scale, wind_power
 from weather.errors import WeatherError
 
@@ -434,14 +440,16 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                 "name": ("site", [s.name for s in sites]),
                 "cooling_topology": ("site", [s.cooling.topology for s in sites]),
                 "cooling_control": ("site", [s.cooling.control for s in sites])})
-    annotate(ds)
+    ds = annotate(hourly_time(ds))
+    # CF 9: a time series at each site, the orthogonal multidimensional array representation
+    ds["site"].attrs["cf_role"] = "timeseries_id"
     if plant:
-        ds["cooling_mode"].attrs.update(flag_values=list(range(len(MODES))),
-                                        flag_meanings=" ".join(MODES))
+        mode = ds["cooling_mode"]
+        mode.attrs.update(flag_values=np.arange(len(MODES), dtype=mode.dtype),
+                          flag_meanings=" ".join(MODES))
     if flows:
-        currency = sites[0].grid.currency
-        for v, units in (("electricity_price", "kWh-1"), ("grid_cost", "h-1")):
-            ds[v].attrs.update(units=f"{currency} {units}", currency=currency)
+        for v in ("electricity_price", "grid_cost"):  # the unit is the registry's, times this
+            ds[v].attrs["currency"] = sites[0].grid.currency
     if "it_available_power" in ds:
         ds["it_available_power"].attrs["battery_policy"] = battery_policy
     ds["wind_speed_scale"].attrs["wind_scaling"] = wind_scaling
@@ -455,7 +463,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
             f"{', '.join(sheltered)}: a sheltered station; the hourly shape of its wind (calms, "
             "gusts) is not the wind farms', so treat hourly wind power with care")
     ds.attrs.update({
-        "Conventions": "CF-1.10",
+        "Conventions": CONVENTIONS,
+        "featureType": "timeSeries",
         "title": "desert-twin hourly generation, facility power, PUE, water, power balance and "
                  "available IT power",
         "time_convention": "UTC; each label is the start of its hour; powers are the hour's mean",

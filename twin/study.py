@@ -3,7 +3,8 @@
 A study runs the whole twin (:func:`twin.simulate`) for every (year, scenario, variant) on all
 its sites at once: one task each, on a Dask cluster (a local one by default). Each task writes
 its results straight into its own chunks of a Zarr store and then leaves a marker (the size and
-digest of each of its chunk files), so memory stays bounded whatever the study's size, and a study
+digest of each of its chunk files) in the folder beside the store (``STORE.tasks``, outside the
+Zarr hierarchy), so memory stays bounded whatever the study's size, and a study
 interrupted (Ctrl-C, a killed worker) resumes without redoing finished tasks; a finished task whose
 chunks were deleted, cut short or changed since is run again, never left out of the summary.
 
@@ -21,9 +22,10 @@ chunks were deleted, cut short or changed since is run again, never left out of 
 
 Store (Zarr): hourly variables of :data:`STORED` ``(site, year, scenario, variant, time)`` and
 annual figures of :data:`ANNUAL` ``(site, year, scenario, variant)``, in SI units (power in W,
-energy in W h) with CF attributes from :mod:`twin.variables`; its attribute ``store_format``
-(:data:`STORE_FORMAT`) records the layout and units, so that a store of another format is refused
-rather than misread. :func:`summary` gives P10/P50/P90 over years.
+energy in W h) with CF attributes from :mod:`twin.variables`, labels as byte strings (``|S``,
+which netCDF-C's NCZarr reads) and Zarr format 2 with consolidated metadata; its attribute
+``store_format`` (:data:`STORE_FORMAT`) records the layout and units, so that a store of another
+format is refused rather than misread. :func:`summary` gives P10/P50/P90 over years.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from twin._version import __version__
 from twin.facility import facility_summary
 from twin.psychrometrics import dew_point, humidity_ratio_from_rh
 from twin.simulate import simulate
 from twin.storage import balance_summary
 from twin.timebase import without_leap_day
-from twin.variables import VARIABLES, annotate
+from twin.variables import CONVENTIONS, VARIABLES, annotate, hourly_time
 
 BASE_YEAR = 2025  # the non-leap calendar every year is stored on
 HOURS = 8760
@@ -63,12 +66,20 @@ SUMMARY_NAMES = {"renewable_fraction": "renewable_fraction", "annual_pue": "annu
                  "curtailed_energy": "curtailed_energy_wh", "grid_energy": "grid_energy_wh",
                  "emissions": "emissions_t", "it_available_mean": "it_available_mean_w"}
 # the store's layout and units: 1 (no attribute) held annual energies in MW h and the mean
-# available IT power in MW; 2 holds them in W h and W
-STORE_FORMAT = 2
+# available IT power in MW; 2 holds them in W h and W; 3 (the same numbers) has labels as byte
+# strings, time bounds and its task markers beside the store, not in it
+STORE_FORMAT = 3
 STORE_FORMATS = {1: "annual energies in MW h, mean available IT power in MW",
-                 2: "energies in W h, powers in W"}
+                 2: "energies in W h, powers in W, unicode labels and task markers inside",
+                 3: "energies in W h, powers in W, byte-string labels, task markers beside it"}
 QUANTILES = (0.1, 0.5, 0.9)
-DONE = "_done"  # folder of task markers inside the store
+
+
+def markers(store: Path) -> Path:
+    """The folder of task markers of ``store``: beside it (``STORE.tasks``), so that the store
+    holds nothing but Zarr arrays (zarr and netCDF-C's NCZarr open it as it is)."""
+    store = Path(store)
+    return store.with_name(store.name + ".tasks")
 
 
 # the changes a scenario may make [K, K, %]: the morphing shifts and stretches observed weather,
@@ -327,7 +338,7 @@ def _fingerprint(path: Path) -> list | None:
 
 def _mark_done(store: Path, task: tuple[int, int, int]) -> None:
     """The task's marker: the fingerprints of its chunks, written atomically after them."""
-    marker = store / DONE / "_".join(map(str, task))
+    marker = markers(store) / "_".join(map(str, task))
     partial = marker.with_name(marker.name + ".partial")
     partial.write_text(json.dumps({key: _fingerprint(path)
                                    for key, path in _task_chunks(store, task).items()}))
@@ -339,7 +350,7 @@ def damage(store: Path, task: tuple[int, int, int]) -> str | None:
     changed since its marker was written), or None when they are as written. A marker of an
     earlier version (empty) can only show a chunk file that is missing."""
     store = Path(store)
-    text = (store / DONE / "_".join(map(str, task))).read_text()
+    text = (markers(store) / "_".join(map(str, task))).read_text()
     chunks = _task_chunks(store, task)
     if not text:
         missing = [key for key, path in chunks.items() if not path.is_file()]
@@ -374,8 +385,13 @@ def _template(study: Study) -> xr.Dataset:
                 "scenario": [s.name for s in study.scenarios],
                 "variant": [v.name for v in study.variants],
                 "time": pd.date_range(f"{BASE_YEAR}-01-01", periods=HOURS, freq="h")})
-    annotate(ds)
-    ds.attrs.update({"Conventions": "CF-1.10", "title": "desert-twin climate-year study",
+    ds = annotate(hourly_time(ds))
+    calendar = (f"every year of the study is stored on the hours of {BASE_YEAR} (a non-leap "
+                "year; 29 February of a leap year dropped), so that years line up hour by hour")
+    ds["time"].attrs["comment"] = ds["year"].attrs["comment"] = calendar
+    ds["year"].encoding["dtype"] = "int32"  # cfchecker 4.1 takes no int64 for numbers
+    ds.attrs.update({"Conventions": CONVENTIONS, "title": "desert-twin climate-year study",
+                     "history": f"twin.study, desert-twin {__version__}",
                      "store_format": STORE_FORMAT, "study": study.config(),
                      "time_convention": f"UTC hour starts on the {BASE_YEAR} calendar for every "
                                         "year (29 February dropped)"})
@@ -387,6 +403,7 @@ def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple
     :data:`STORE_FORMAT`) and return the tasks still to run. A store of another study, or of
     another format, raises ValueError unless ``overwrite``."""
     store = Path(store)
+    done_dir = markers(store)
     if store.exists() and overwrite:
         shutil.rmtree(store)
     if store.exists():
@@ -400,14 +417,17 @@ def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple
         if attrs.get("study") != study.config():
             raise ValueError(f"{store} holds another study: give a new path, or overwrite it")
     else:
+        if done_dir.exists():  # the markers of a store deleted since: none of them holds
+            shutil.rmtree(done_dir)
         _template(study).to_zarr(store, compute=False, zarr_format=2)
-        (store / DONE).mkdir()
-    done = {p.name for p in (store / DONE).iterdir()}
+    # a store copied without its markers: every task runs again (and rewrites the same numbers)
+    done_dir.mkdir(exist_ok=True)
+    done = {p.name for p in done_dir.iterdir()}
     todo = []
     for task in study.tasks():
         name = "_".join(map(str, task))
         if name in done and damage(store, task) is not None:  # recomputed, never dropped
-            (store / DONE / name).unlink()
+            (done_dir / name).unlink()
             done.discard(name)
         if name not in done:
             todo.append(task)
