@@ -52,7 +52,7 @@ from twin.model_names import (
     WAKE_MODELS,
     WIND_PROFILES,
 )
-from weather.normals import ANNUAL, MONTHLY
+from twin.variables import NORMALS_ANNUAL, NORMALS_MONTHLY
 
 ENV_SITES_DIR = "TWIN_SITES_DIR"
 BUNDLED_PREFIX = "sites/catalog"
@@ -395,7 +395,7 @@ NORMAL_RANGES = {  # name: (ge, le)
     "temp_air_daily_autocorrelation": (-1, 1),
     "wind_speed_hourly_autocorrelation": (-1, 1),
 }
-assert set(NORMAL_RANGES) == set(MONTHLY) | set(ANNUAL), "a normal without a range"
+assert set(NORMAL_RANGES) == set(NORMALS_MONTHLY) | set(NORMALS_ANNUAL), "a normal without a range"
 
 
 def _monthly(name: str):
@@ -411,7 +411,7 @@ def _annual(name: str):
 
 NormalsTable = TypedDict(  # keys follow weather.normals, so the two cannot drift apart
     "NormalsTable",
-    {**{k: _monthly(k) for k in MONTHLY}, **{k: _annual(k) for k in ANNUAL},
+    {**{k: _monthly(k) for k in NORMALS_MONTHLY}, **{k: _annual(k) for k in NORMALS_ANNUAL},
      "wind_height_m": NotRequired[Annotated[Real, Field(gt=0, le=300)]],
      "station_altitude_m": NotRequired[Annotated[Real, Field(ge=-500, le=9000)]],
      "source": NotRequired[str]})
@@ -501,7 +501,7 @@ _SUFFIX_UNITS = (("_g_per_kwh", "g kWh-1"), ("_per_kwh", "currency kWh-1"), ("_p
                  ("_w", "W"), ("_pa", "Pa"), ("_mm", "mm"), ("_days", "day"), ("_k", "K"),
                  ("_m", "m"))
 _NAMED_UNITS = {"latitude": "degrees_north", "longitude": "degrees_east",
-                **{k: u for k, (u, _) in {**MONTHLY, **ANNUAL}.items()}}
+                **{k: u for k, (u, _) in {**NORMALS_MONTHLY, **NORMALS_ANNUAL}.items()}}
 _RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
 
 

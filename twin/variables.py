@@ -9,11 +9,12 @@ Money is no UDUNITS unit and CF defines none: a price or cost carries the rest o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import xarray as xr
+if TYPE_CHECKING:  # the registry imports no numerical library: `twin sites` starts without them
+    import xarray as xr
 
 # the CF version the twin's NetCDF and Zarr outputs follow: nothing they use is newer, and the
 # CF checker (cfchecker 4.1) checks up to it
@@ -28,7 +29,7 @@ def to_mw(watts):
 
 def fmt(value: float, spec: str) -> str:
     """A figure for people: ``format(value, spec)``, or "–" where it is undefined (NaN)."""
-    return "–" if not np.isfinite(value) else format(value, spec)
+    return "–" if not math.isfinite(value) else format(value, spec)
 
 
 @dataclass(frozen=True)
@@ -202,6 +203,8 @@ def annotate(ds: xr.Dataset) -> xr.Dataset:
     """Set the registry's CF attributes on every known variable and coordinate of ``ds``
     (in place). String variables are written as character arrays (netCDF ``char``, Zarr ``|S``):
     what CF 2.2 and netCDF-C's NCZarr read, where variable-length strings are not."""
+    import numpy as np
+
     for name in list(ds.data_vars) + list(ds.coords):
         var = ds[name]
         if var.dtype.kind in "OUS":
@@ -228,15 +231,44 @@ def annotate(ds: xr.Dataset) -> xr.Dataset:
 def hourly_time(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with its hourly ``time`` axis described as CF 4.4 and 7.1 ask: axis ``T`` and
     bounds ``time_bnds`` (each label the start of its hour, the hour its cell)."""
+    import numpy as np
+
     start = ds["time"].values
     ds = ds.assign_coords(time_bnds=(("time", "bnds"),
                                      np.stack([start, start + np.timedelta64(1, "h")], axis=1)))
     ds["time"].attrs.update(VARIABLES["time"].attrs(), axis="T")
     # one unit for the axis and its bounds; "bounds" in the encoding, where xarray writes it as
     # the attribute without also listing time_bnds in a non-CF global "coordinates" attribute
-    units = {"units": f"hours since {pd.Timestamp(start[0]):%Y-%m-%d} 00:00:00",
+    units = {"units": f"hours since {np.datetime_as_string(start[0], unit='D')} 00:00:00",
              "calendar": "standard"}
     # int32: cfchecker 4.1 takes no int64 for numbers (netCDF-3 has none)
     ds["time"].encoding.update(units, bounds="time_bnds", dtype="int32")
     ds["time_bnds"].encoding.update(units, dtype="int32")
     return ds
+
+
+# the monthly climate normals of weather.normals (what the synthetic generator reproduces) and
+# its annual statistics: name -> (units, long_name); site files hold them ([normals] tables)
+NORMALS_MONTHLY = {  # name: (units, long_name)
+    "temp_air_mean": ("degC", "monthly mean air temperature"),
+    "temp_air_daily_range": ("K", "mean daily maximum minus minimum air temperature"),
+    "temp_air_daily_std": ("K", "standard deviation of daily mean air temperature in the month"),
+    "temp_dew_mean": ("degC", "monthly mean dew-point temperature"),
+    "temp_dew_daily_std": ("K", "standard deviation of daily mean dew point in the month"),
+    "relative_humidity_mean": ("%", "monthly mean relative humidity"),
+    "ghi_mean": ("W m-2", "monthly mean global horizontal irradiance"),
+    "clearness_index_mean": ("1", "monthly mean of the daily clearness index Kt"),
+    "clearness_index_std": ("1", "standard deviation of the daily clearness index"),
+    "wind_speed_mean": ("m s-1", "monthly mean wind speed"),
+    "wind_speed_weibull_k": ("1", "Weibull shape of hourly wind speed (Justus et al. 1978)"),
+    "wind_speed_diurnal_amplitude": ("1", "first-harmonic diurnal amplitude / monthly mean"),
+    "wind_speed_peak_hour": ("h", "local solar hour of the diurnal wind maximum"),
+    "pressure_mean": ("Pa", "monthly mean surface pressure"),
+    "pressure_daily_std": ("Pa", "standard deviation of daily mean pressure in the month"),
+}
+NORMALS_ANNUAL = {
+    "temp_air_daily_autocorrelation": (
+        "1", "lag-1 autocorrelation of daily mean temperature anomaly"),
+    "wind_speed_hourly_autocorrelation": (
+        "1", "lag-1 autocorrelation of hourly wind speed anomaly"),
+}

@@ -7,47 +7,17 @@ generator is validated (``benchmarks/validate_weather.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
+import pandas as pd
+import xarray as xr
 
+from twin.variables import NORMALS_ANNUAL, NORMALS_MONTHLY
 from weather.errors import WeatherError
-
-if TYPE_CHECKING:
-    import pandas as pd
-    import xarray as xr
-# pandas, xarray and pvlib are imported by the functions that compute: the names below are read
-# by sites/ when it validates a site file, which `twin sites` does without the numerical stack
-
-MONTHLY = {  # name: (units, long_name)
-    "temp_air_mean": ("degC", "monthly mean air temperature"),
-    "temp_air_daily_range": ("K", "mean daily maximum minus minimum air temperature"),
-    "temp_air_daily_std": ("K", "standard deviation of daily mean air temperature in the month"),
-    "temp_dew_mean": ("degC", "monthly mean dew-point temperature"),
-    "temp_dew_daily_std": ("K", "standard deviation of daily mean dew point in the month"),
-    "relative_humidity_mean": ("%", "monthly mean relative humidity"),
-    "ghi_mean": ("W m-2", "monthly mean global horizontal irradiance"),
-    "clearness_index_mean": ("1", "monthly mean of the daily clearness index Kt"),
-    "clearness_index_std": ("1", "standard deviation of the daily clearness index"),
-    "wind_speed_mean": ("m s-1", "monthly mean wind speed"),
-    "wind_speed_weibull_k": ("1", "Weibull shape of hourly wind speed (Justus et al. 1978)"),
-    "wind_speed_diurnal_amplitude": ("1", "first-harmonic diurnal amplitude / monthly mean"),
-    "wind_speed_peak_hour": ("h", "local solar hour of the diurnal wind maximum"),
-    "pressure_mean": ("Pa", "monthly mean surface pressure"),
-    "pressure_daily_std": ("Pa", "standard deviation of daily mean pressure in the month"),
-}
-ANNUAL = {
-    "temp_air_daily_autocorrelation": (
-        "1", "lag-1 autocorrelation of daily mean temperature anomaly"),
-    "wind_speed_hourly_autocorrelation": (
-        "1", "lag-1 autocorrelation of hourly wind speed anomaly"),
-}
+from weather.solar_geometry import sun_and_sky
 
 
 def solar_time_h(time: pd.DatetimeIndex, longitude: float) -> np.ndarray:
     """Local mean solar time [h since the UTC epoch], for grouping hours into solar days."""
-    import pandas as pd
-
     hours = (time - pd.Timestamp("1970-01-01")) / pd.Timedelta(hours=1)
     return np.asarray(hours, dtype=float) + 0.5 + longitude / 15.0
 
@@ -68,10 +38,6 @@ def normals(ds: xr.Dataset) -> xr.Dataset:
     The Weibull shape is Justus et al. (1978) k = (sigma/mean)^-1.086. The diurnal wind cycle is
     the first harmonic of the mean diurnal profile in local solar time.
     """
-    import xarray as xr
-
-    from weather.solar_geometry import sun_and_sky
-
     if "time" not in ds.dims or ds.sizes["time"] < 24 * 28 * 12:
         raise WeatherError(ds.attrs.get("source", "dataset"), "normals need a whole hourly year")
     lat, lon, alt = (float(ds[c]) for c in ("latitude", "longitude", "altitude"))
@@ -117,14 +83,15 @@ def normals(ds: xr.Dataset) -> xr.Dataset:
         "pressure_daily_std": by_day["pressure_mean"].std(),
     }
     out = xr.Dataset(
-        {k: ("month", np.asarray(v, dtype=float).round(4), {"units": MONTHLY[k][0],
-                                                             "long_name": MONTHLY[k][1]})
+        {k: ("month", np.asarray(v, dtype=float).round(4), {"units": NORMALS_MONTHLY[k][0],
+                                                             "long_name": NORMALS_MONTHLY[k][1]})
          for k, v in values.items()},
         coords={"month": np.arange(1, 13), "latitude": lat, "longitude": lon, "altitude": alt})
     annual = {"temp_air_daily_autocorrelation": _lag1(daily["temp_anomaly"].to_numpy()),
               "wind_speed_hourly_autocorrelation": _lag1(wind_anomaly.to_numpy())}
     for k, v in annual.items():
-        out[k] = ((), round(v, 4), {"units": ANNUAL[k][0], "long_name": ANNUAL[k][1]})
+        units, long_name = NORMALS_ANNUAL[k]
+        out[k] = ((), round(v, 4), {"units": units, "long_name": long_name})
     out.attrs.update({"wind_height_m": float(ds["wind_speed"].attrs.get("height", 10.0)),
                       "source": ds.attrs.get("source_file", ds.attrs.get("source", ""))})
     return out
@@ -132,8 +99,8 @@ def normals(ds: xr.Dataset) -> xr.Dataset:
 
 def normals_to_mapping(n: xr.Dataset) -> dict:
     """Plain numbers for a site TOML ``[normals]`` table (monthly lists, annual scalars)."""
-    out = {k: [round(float(x), 4) for x in n[k].values] for k in MONTHLY}
-    out.update({k: round(float(n[k]), 4) for k in ANNUAL})
+    out = {k: [round(float(x), 4) for x in n[k].values] for k in NORMALS_MONTHLY}
+    out.update({k: round(float(n[k]), 4) for k in NORMALS_ANNUAL})
     out["wind_height_m"] = float(n.attrs.get("wind_height_m", 10.0))
     out["station_altitude_m"] = float(n["altitude"])
     out["source"] = str(n.attrs.get("source", ""))
@@ -144,19 +111,17 @@ def normals_from_mapping(m: dict, latitude: float, longitude: float, altitude: f
                          source: str = "") -> xr.Dataset:
     """The normals Dataset of a site TOML ``[normals]`` table; names what is missing or
     malformed."""
-    import xarray as xr
-
-    missing = [k for k in list(MONTHLY) + list(ANNUAL) if k not in m]
+    missing = [k for k in list(NORMALS_MONTHLY) + list(NORMALS_ANNUAL) if k not in m]
     if missing:
         raise WeatherError(source or "normals", f"missing normals: {', '.join(missing)}")
-    bad = [k for k in MONTHLY if len(m[k]) != 12 or not np.all(np.isfinite(m[k]))]
+    bad = [k for k in NORMALS_MONTHLY if len(m[k]) != 12 or not np.all(np.isfinite(m[k]))]
     if bad:
         raise WeatherError(source or "normals", "needs 12 finite monthly values", variable=bad[0])
     out = xr.Dataset({k: ("month", np.asarray(m[k], dtype=float), {"units": u, "long_name": ln})
-                      for k, (u, ln) in MONTHLY.items()},
+                      for k, (u, ln) in NORMALS_MONTHLY.items()},
                      coords={"month": np.arange(1, 13), "latitude": float(latitude),
                              "longitude": float(longitude), "altitude": float(altitude)})
-    for k, (u, ln) in ANNUAL.items():
+    for k, (u, ln) in NORMALS_ANNUAL.items():
         out[k] = ((), float(m[k]), {"units": u, "long_name": ln})
     out.attrs.update({"wind_height_m": float(m.get("wind_height_m", 10.0)),
                       "station_altitude_m": float(m.get("station_altitude_m", altitude)),
