@@ -29,16 +29,19 @@ from windpowerlib import temperature
 from sites import get_site
 from twin.simulate import simulate
 from twin.wind import TEMPERATURE_HEIGHT_M, power_curve
+from weather.normals import normals, normals_to_mapping
 
 PA_PER_ATM = 101325.0
 WIND_SITE = "golmud"  # any catalog site: its turbine and hub height are used for every EPW
 
 
 def epw_site(ds: xr.Dataset, base: str = WIND_SITE, **pv):
-    """A site at the weather station of ``ds`` with ``base``'s plants and a given PV system."""
+    """A site at the weather station of ``ds`` (its location and climate normals) with
+    ``base``'s plants and a given PV system."""
     site = get_site(base)
     update = {"latitude": float(ds.latitude), "longitude": float(ds.longitude),
-              "altitude_m": float(ds.altitude)}
+              "altitude_m": float(ds.altitude),
+              "normals_table": normals_to_mapping(normals(ds))}
     if pv:
         update["pv"] = site.pv.model_copy(update=pv)
     return site.model_copy(update=update)
