@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -64,6 +65,27 @@ def non_negative_profile(time, values, name: str) -> np.ndarray:
     return out
 
 
+@numba.njit(cache=True, nogil=True)
+def _dispatch(energy, power, eta_c, eta_d, soc_min, soc_max, keep, initial_soc, surplus, deficit,
+              charge, discharge, stored, dischargeable):  # pragma: no cover (compiled)
+    """The battery hour by hour (the state of charge carries over), compiled by numba: fills
+    ``charge``, ``discharge``, ``stored`` [Wh, end of hour] and ``dischargeable`` ``(S, T)``
+    from ``surplus`` and ``deficit`` ``(S, T)`` [W] and the batteries' ``(S,)`` parameters;
+    sites without a battery (energy 0) move nothing."""
+    for i in range(surplus.shape[0]):
+        if energy[i] <= 0:
+            continue
+        floor, top = soc_min[i] * energy[i], soc_max[i] * energy[i]
+        level = initial_soc[i] * energy[i]
+        for t in range(surplus.shape[1]):
+            level = max(level * keep[i], min(level, floor))  # self-discharge, not below floor
+            can = min(power[i], (level - floor) * (eta_d[i] / HOUR_H))
+            c = min(surplus[i, t], power[i], (top - level) / (eta_c[i] * HOUR_H))
+            d = min(deficit[i, t], can)
+            level = level + (c * eta_c[i] - d / eta_d[i]) * HOUR_H
+            charge[i, t], discharge[i, t], stored[i, t], dischargeable[i, t] = c, d, level, can
+
+
 def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity_w
                   ) -> dict[str, np.ndarray]:
     """The hourly balance ``(S, T)`` of renewable generation against the facility's demand [W]
@@ -77,27 +99,14 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
     missing = np.isnan(renewable_w) | np.isnan(demand_w)
     net = np.where(missing, 0.0, renewable_w - demand_w)
     surplus, deficit = np.maximum(net, 0.0), np.maximum(-net, 0.0)
-    charge, discharge, soc, dischargeable = (np.zeros(net.shape) for _ in range(4))
-    rows = np.flatnonzero(battery.energy_wh > 0)
-    if rows.size:
-        b = {k: v[rows] for k, v in vars(battery).items()}
-        energy, power = b["energy_wh"], b["power_w"]
-        floor, top = b["soc_min"] * energy, b["soc_max"] * energy
-        eta_c, eta_d, keep = b["charge_efficiency"], b["discharge_efficiency"], b["keep_per_hour"]
-        stored = b["initial_soc"] * energy
-        # hour by hour (the state of charge carries over), on (time, site) copies so that each
-        # hour's values are adjacent in memory
-        s, d = np.minimum(surplus[rows], power[:, None]).T.copy(), deficit[rows].T.copy()
-        c_out, d_out, stored_out, can_out = (np.empty(s.shape) for _ in range(4))
-        for t in range(s.shape[0]):
-            stored = np.maximum(stored * keep, np.minimum(stored, floor))
-            can = np.minimum(power, (stored - floor) * (eta_d / HOUR_H))
-            c = np.minimum(s[t], (top - stored) / (eta_c * HOUR_H))
-            dis = np.minimum(d[t], can)
-            stored = stored + (c * eta_c - dis / eta_d) * HOUR_H
-            c_out[t], d_out[t], stored_out[t], can_out[t] = c, dis, stored, can
-        charge[rows], discharge[rows], dischargeable[rows] = c_out.T, d_out.T, can_out.T
-        soc[rows] = stored_out.T / energy[:, None]
+    charge, discharge, stored, dischargeable = (np.zeros(net.shape) for _ in range(4))
+    b = vars(battery)
+    _dispatch(*(np.ascontiguousarray(b[k], dtype=float) for k in (
+        "energy_wh", "power_w", "charge_efficiency", "discharge_efficiency", "soc_min",
+        "soc_max", "keep_per_hour", "initial_soc")), surplus, deficit,
+        charge, discharge, stored, dischargeable)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        soc = np.where(battery.energy_wh[:, None] > 0, stored / battery.energy_wh[:, None], 0.0)
     short = deficit - discharge
     grid = np.minimum(short, np.asarray(import_capacity_w, float)[:, None])
     out = {"battery_power": discharge - charge, "battery_soc": soc,
