@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from api import schemas
 from api.routes import carbon_aware, dashboard, health, plans, reservations, sites, windows
 from api.settings import Settings
-from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, Store, StoreBusy
+from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, StoreBusy, open_store
 from twin._version import __version__
 from twin.outlook import Outlook
 from twin.schedule import JobDoesNotFit
@@ -148,7 +148,7 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
                   docs_url=None, redoc_url=None,
                   responses={400: problem, 413: problem, 422: problem})
     app.state.settings = settings
-    app.state.store = Store(settings.db_path, settings.db_busy_timeout_s)
+    app.state.store = open_store(settings.ledger, settings.db_busy_timeout_s)
     app.state.data, app.state.load_error, app.state.clock = data, None, clock
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -22,6 +22,9 @@ class Settings(BaseModel):
 
     # SQLite file of the reservations (WAL mode): a restart keeps every committed reservation
     db_path: Path = Path("twin-reservations.sqlite3")
+    # a PostgreSQL database instead (postgresql://user:password@host:port/database): the
+    # ledger that replicas on several hosts share; when given, db_path is not used
+    db_url: Annotated[str | None, Field(pattern=r"^postgres(ql)?://")] = None
     # API keys -> tenant; writes (reservations) need one, reads do not
     api_keys: dict[str, str] = Field(default_factory=dict)
     # the climate year mapped onto calendar dates (typical-year mode) and its synthetic weather
@@ -50,9 +53,10 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        """Settings from ``TWIN_DB_PATH``, ``TWIN_API_KEYS`` ("key1:tenant1,key2:tenant2"),
-        ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``, ``TWIN_BATTERY_POLICY``,
-        ``TWIN_MAX_*`` and ``TWIN_DB_BUSY_TIMEOUT_S``, then ``overrides``."""
+        """Settings from ``TWIN_DB_PATH``, ``TWIN_DB_URL``, ``TWIN_API_KEYS``
+        ("key1:tenant1,key2:tenant2"), ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``,
+        ``TWIN_BATTERY_POLICY``, ``TWIN_MAX_*`` and ``TWIN_DB_BUSY_TIMEOUT_S``, then
+        ``overrides``."""
         env = {k[len(ENV_PREFIX):].lower(): v for k, v in os.environ.items()
                if k.startswith(ENV_PREFIX)}
         values: dict = {k: v for k, v in env.items()
@@ -62,6 +66,11 @@ class Settings(BaseModel):
         if env.get("sites_dir"):
             values["sites_dir"] = [Path(p) for p in env["sites_dir"].split(os.pathsep) if p]
         return cls(**{**values, **overrides})
+
+    @property
+    def ledger(self) -> str:
+        """Where the reservations are: the PostgreSQL URL, or else the SQLite file."""
+        return self.db_url or str(self.db_path)
 
 
 def parse_api_keys(text: str) -> dict[str, str]:
