@@ -125,9 +125,8 @@ class PostgresStore(Store):
             try:
                 conn = self._connect()
                 try:
-                    if write:
-                        conn.execute("SELECT set_config('lock_timeout', %s, true)",
-                                     (f"{round(self.busy_timeout_s * 1000)}ms",))
+                    conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                                 (f"{round(self.busy_timeout_s * 1000)}ms",))
                     result = work(_Db(conn))
                     committing = True
                     conn.commit()
@@ -135,11 +134,11 @@ class PostgresStore(Store):
                 finally:
                     conn.close()  # without a commit: rolled back
             except errors.LockNotAvailable:
-                raise StoreBusy("the reservations database is busy with other writes: retry "
+                raise StoreBusy("the reservations database is busy with other work: retry "
                                 "shortly") from None
             except TRANSIENT:
                 if time.monotonic() > deadline:
-                    raise StoreBusy("the reservations database is busy with other writes: "
+                    raise StoreBusy("the reservations database is busy with other work: "
                                     "retry shortly") from None
             except psycopg.OperationalError:
                 if committing and write:

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from api.app import create_app
 from api.settings import Settings, parse_api_keys
-from api.store import Block, Store, StoreError
+from api.store import Block, SQLiteStore, StoreError, open_store
+from tests.conftest import both_ledgers, ledger_settings
 from twin.outlook import Outlook
 
 NOW = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
@@ -32,8 +33,9 @@ def data():
     return Outlook(year=2025, seed=0, battery_policy="balance")
 
 
-def make_client(tmp_path, data, **overrides):
-    config = Settings(db_path=tmp_path / "r.sqlite3", api_keys=KEYS, **overrides)
+def make_client(tmp_path, data, ledger=None, **overrides):
+    where = ledger_settings(ledger) if ledger else {"db_path": tmp_path / "r.sqlite3"}
+    config = Settings(**where, api_keys=KEYS, **overrides)
     return TestClient(create_app(config, data=data, clock=lambda: NOW),
                       raise_server_exceptions=False)
 
@@ -85,8 +87,9 @@ def test_the_plan_size_limit_is_a_setting(tmp_path, data):
 # 2. batches: linear capacity check, capped size, 503 on lock contention
 
 
-def test_a_large_batch_is_checked_in_linear_time(tmp_path):
-    store = Store(tmp_path / "r.sqlite3")
+@both_ledgers
+def test_a_large_batch_is_checked_in_linear_time(ledger):
+    store = open_store(ledger)
     blocks = [Block("golmud", NOW + timedelta(hours=i % 700), NOW + timedelta(hours=i % 700 + 40),
                     1.0, 1e9) for i in range(4000)]
     t0 = time.perf_counter()
@@ -106,17 +109,26 @@ def test_a_batch_over_the_cap_is_refused_naming_the_setting(tmp_path, data):
         assert r.status_code == 422 and "TWIN_MAX_BATCH_BLOCKS" in r.json()["detail"]
 
 
-def test_a_locked_database_gets_503_with_retry_after(tmp_path, data):
-    with make_client(tmp_path, data, db_busy_timeout_s=0.2) as c:
-        other = sqlite3.connect(tmp_path / "r.sqlite3", isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+@both_ledgers
+def test_a_locked_database_gets_503_with_retry_after(tmp_path, data, ledger):
+    with make_client(tmp_path, data, ledger, db_busy_timeout_s=0.2) as c:
+        if ledger.startswith("postgres"):
+            import psycopg
+
+            other = psycopg.connect(ledger)
+            # another session holds the table (an operator's migration, say)
+            other.execute("LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE")
+        else:
+            other = sqlite3.connect(ledger, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
         try:
             r = c.post("/v1/reservations", json=block(), headers=A)
         finally:
-            other.execute("ROLLBACK")
+            other.rollback()
             other.close()
         assert r.status_code == 503, r.text
         assert r.headers["Retry-After"] and "busy" in r.json()["detail"]
+        assert c.post("/v1/reservations", json=block(), headers=A).status_code == 201
 
 
 # 3. operator errors: refused at start-up in one line
@@ -133,7 +145,7 @@ def test_a_bad_database_is_refused_at_start_up(tmp_path, kind):
     elif kind == "garbage":
         path.write_bytes(b"not a database at all\n" * 100)
     else:
-        store = Store(path)
+        store = SQLiteStore(path)
         store.reserve("t", [Block("golmud", NOW, NOW + timedelta(hours=2), 1.0, 1e9)] * 200,
                       None, NOW)
         sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
@@ -149,7 +161,7 @@ def test_a_bad_database_is_refused_at_start_up(tmp_path, kind):
                     _root_writes(path):
                 pytest.skip("running as root: a read-only file is writable")
     with pytest.raises(StoreError) as err:
-        Store(path)
+        SQLiteStore(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
