@@ -39,23 +39,24 @@ def free_port() -> int:
 
 class Server:
     """`twin serve` on a free loopback port, its reservations at ``db`` (an SQLite file or a
-    PostgreSQL URL)."""
+    PostgreSQL URL; None: as the environment ``env`` says) and its working folder ``cwd``."""
 
-    def __init__(self, db: Path | str):
-        self.db, self.port = str(db), free_port()
+    def __init__(self, db: Path | str | None, env: dict | None = None, cwd: Path | None = None):
+        self.db, self.port = None if db is None else str(db), free_port()
+        self.env, self.cwd = env or {}, cwd
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
 
     def start(self):
-        env = {**os.environ, "TWIN_API_KEYS": KEYS,
+        env = {**os.environ, "TWIN_API_KEYS": KEYS, **self.env,
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         # a file, not a pipe: a pipe nobody reads would block the server once its access log
         # filled the pipe's buffer
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from api.cli import app; app()", "serve", "--port",
-             str(self.port), "--db", str(self.db)], env=env, stdout=subprocess.DEVNULL,
-            stderr=self.log)
+             str(self.port), *([] if self.db is None else ["--db", self.db])], env=env,
+            stdout=subprocess.DEVNULL, stderr=self.log, cwd=self.cwd)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
