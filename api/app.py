@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
             threading.Thread(target=_load, args=(app, settings), daemon=True,
                              name="twin-outlook").start()
         yield
+        app.state.store.close()
 
     problem = {"model": schemas.Problem}
     # /docs and /redoc: api/routes/dashboard.py serves them offline (FastAPI's own load their

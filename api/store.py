@@ -151,6 +151,15 @@ class Store:
         """Lock the sites whose capacity the transaction checks, until it ends."""
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the ledger holds open (PostgreSQL's connections); SQLite: nothing."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def reserve(self, tenant: str, blocks: list[Block], ttl: timedelta | None, now: datetime,
                 idempotency_key: str | None = None) -> tuple[list[Reservation], bool]:
         """Hold every block, or none (CapacityExceeded naming the first that does not fit,

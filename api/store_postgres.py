@@ -1,5 +1,5 @@
-"""The reservations ledger in PostgreSQL (psycopg 3), for several replicas of the service on
-several hosts sharing one database.
+"""The reservations ledger in PostgreSQL (psycopg 3 and its connection pool), for several
+replicas of the service on several hosts sharing one database.
 
 The guarantees are SQLite's (:mod:`api.store`): a write's transaction first takes a
 transaction-level advisory lock per site it checks (``pg_advisory_xact_lock``, in one order,
@@ -20,6 +20,7 @@ back and are tried again.
 from __future__ import annotations
 
 import math
+import threading
 import time
 import zlib
 from urllib.parse import urlsplit, urlunsplit
@@ -27,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
 
 from api.store import Store, StoreBusy, StoreError, check_version
 
@@ -52,6 +54,9 @@ CREATE INDEX reservations_site_time ON reservations (site, start_h, end_h)
 # site's CRC-32 for the site
 LOCK_NAMESPACE = 0x7477696E
 RETRY_PAUSE_S = 0.2
+# connections each server process keeps to the database at most (its requests queue for one
+# beyond that): two replicas of 2 workers each hold at most 40 of PostgreSQL's 100 by default
+POOL_SIZE = 10
 # errors after which the transaction rolled back and may simply run again
 TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.UniqueViolation)
 
@@ -95,6 +100,7 @@ class PostgresStore(Store):
     def __init__(self, url: str, busy_timeout_s: float = 10.0):
         self.url, self.busy_timeout_s = url, busy_timeout_s
         self.location = redacted(url)
+        self._pool, self._pool_lock = None, threading.Lock()
         try:
             with self._connect() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s::integer, 0)", (LOCK_NAMESPACE,))
@@ -114,25 +120,45 @@ class PostgresStore(Store):
                              f"{' '.join(str(err).split())}") from None
 
     def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, **self._options())
+
+    def _options(self) -> dict:
         # libpq counts connect_timeout in whole seconds, at least 2
-        return psycopg.connect(self.url, autocommit=False, row_factory=dict_row,
-                               connect_timeout=max(2, math.ceil(self.busy_timeout_s)))
+        return {"autocommit": False, "row_factory": dict_row,
+                "connect_timeout": max(2, math.ceil(self.busy_timeout_s))}
+
+    def _connections(self) -> ConnectionPool:
+        """The process's pool, opened at first use (not in `twin serve`'s check before
+        serving, nor before uvicorn starts its worker processes)."""
+        with self._pool_lock:
+            if self._pool is None:
+                # a connection is checked as it is taken: after a restart of the database the
+                # broken ones are replaced, not handed to a request
+                self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE,
+                                            kwargs=self._options(), open=True,
+                                            check=ConnectionPool.check_connection,
+                                            name="twin-ledger")
+            return self._pool
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
 
     def _run(self, work, write: bool):
         deadline = time.monotonic() + self.busy_timeout_s
         while True:
             committing = False
             try:
-                conn = self._connect()
-                try:
+                with self._connections().connection(
+                        timeout=max(RETRY_PAUSE_S, deadline - time.monotonic())) as conn:
                     conn.execute("SELECT set_config('lock_timeout', %s, true)",
                                  (f"{round(self.busy_timeout_s * 1000)}ms",))
                     result = work(_Db(conn))
                     committing = True
                     conn.commit()
                     return result
-                finally:
-                    conn.close()  # without a commit: rolled back
             except errors.LockNotAvailable:
                 raise StoreBusy("the reservations database is busy with other work: retry "
                                 "shortly") from None
@@ -140,7 +166,7 @@ class PostgresStore(Store):
                 if time.monotonic() > deadline:
                     raise StoreBusy("the reservations database is busy with other work: "
                                     "retry shortly") from None
-            except psycopg.OperationalError:
+            except psycopg.OperationalError:  # PoolTimeout included
                 if committing and write:
                     raise StoreBusy("the connection to the reservations database was lost "
                                     "while committing, so whether this write was made is "

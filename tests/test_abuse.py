@@ -89,18 +89,18 @@ def test_the_plan_size_limit_is_a_setting(tmp_path, data):
 
 @both_ledgers
 def test_a_large_batch_is_checked_in_linear_time(ledger):
-    store = open_store(ledger)
-    blocks = [Block("golmud", NOW + timedelta(hours=i % 700), NOW + timedelta(hours=i % 700 + 40),
-                    1.0, 1e9) for i in range(4000)]
-    t0 = time.perf_counter()
-    held, created = store.reserve("t", blocks, None, NOW)
-    assert created and len(held) == 4000
-    assert time.perf_counter() - t0 < 10  # 91 s when quadratic
-    # the batch's own blocks still count against each other
-    over = [Block("hami", NOW, NOW + timedelta(hours=3), 6.0, 10.0),
-            Block("hami", NOW + timedelta(hours=2), NOW + timedelta(hours=5), 6.0, 10.0)]
-    with pytest.raises(Exception, match="block 1 of 2"):
-        store.reserve("t", over, None, NOW)
+    with open_store(ledger) as store:
+        blocks = [Block("golmud", NOW + timedelta(hours=i % 700),
+                        NOW + timedelta(hours=i % 700 + 40), 1.0, 1e9) for i in range(4000)]
+        t0 = time.perf_counter()
+        held, created = store.reserve("t", blocks, None, NOW)
+        assert created and len(held) == 4000
+        assert time.perf_counter() - t0 < 10  # 91 s when quadratic
+        # the batch's own blocks still count against each other
+        over = [Block("hami", NOW, NOW + timedelta(hours=3), 6.0, 10.0),
+                Block("hami", NOW + timedelta(hours=2), NOW + timedelta(hours=5), 6.0, 10.0)]
+        with pytest.raises(Exception, match="block 1 of 2"):
+            store.reserve("t", over, None, NOW)
 
 
 def test_a_batch_over_the_cap_is_refused_naming_the_setting(tmp_path, data):

@@ -40,32 +40,38 @@ def count(url: str) -> int:
         return conn.execute("SELECT count(*) FROM reservations").fetchone()[0]
 
 
+def held_w(url: str, site: str, hours: int) -> np.ndarray:
+    """IT power [W] held at ``site`` in each of ``hours`` from START, read from the ledger."""
+    with open_store(url) as store:
+        return store.held([site], START, hours, datetime.now(UTC))[0]
+
+
 def test_the_schema_is_created_at_its_version_and_reopening_keeps_everything(postgres):
     url = postgres.new_database()
-    store = open_store(url)
-    assert schema_version(url) == len(store_postgres.MIGRATIONS)
-    made, _ = store.reserve("t", [Block("golmud", NOW, NOW + timedelta(hours=3), 1e6, 2e6)],
-                            None, NOW)
-    again = open_store(url)  # a restart of the service
-    assert again.get(made[0].id) == made[0] and count(url) == 1
+    with open_store(url) as store:
+        assert schema_version(url) == len(store_postgres.MIGRATIONS)
+        made, _ = store.reserve("t", [Block("golmud", NOW, NOW + timedelta(hours=3), 1e6,
+                                            2e6)], None, NOW)
+    with open_store(url) as again:  # a restart of the service
+        assert again.get(made[0].id) == made[0] and count(url) == 1
     assert schema_version(url) == len(store_postgres.MIGRATIONS)
 
 
 def test_an_upgrade_applies_only_the_new_migrations_and_keeps_the_reservations(postgres,
                                                                             monkeypatch):
     url = postgres.new_database()
-    store = open_store(url)
-    made, _ = store.reserve("t", [Block("hami", NOW, NOW + timedelta(hours=2), 5e5, 2e6)] * 3,
-                            None, NOW)
+    with open_store(url) as store:
+        made, _ = store.reserve("t", [Block("hami", NOW, NOW + timedelta(hours=2), 5e5, 2e6)]
+                                * 3, None, NOW)
     # the next version of the twin adds a column: a migration after those already applied
     upgrade = "ALTER TABLE reservations ADD COLUMN note TEXT"
     monkeypatch.setattr(store_postgres, "MIGRATIONS", (*store_postgres.MIGRATIONS, upgrade))
-    upgraded = open_store(url)
-    assert schema_version(url) == len(store_postgres.MIGRATIONS)
-    with psycopg.connect(url) as conn:
-        assert conn.execute("SELECT count(*) FROM reservations WHERE note IS NULL"
-                            ).fetchone()[0] == 3
-    assert [upgraded.get(r.id) for r in made] == made
+    with open_store(url) as upgraded:
+        assert schema_version(url) == len(store_postgres.MIGRATIONS)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM reservations WHERE note IS NULL"
+                                ).fetchone()[0] == 3
+        assert [upgraded.get(r.id) for r in made] == made
     open_store(url)  # nothing left to apply: the column is not added twice
 
 
@@ -128,6 +134,8 @@ def test_writers_on_separate_connections_never_oversubscribe(postgres):
         outcomes = list(pool.map(attempt, range(24)))
     assert outcomes.count("held") == 6, outcomes
     held = stores[0].held(["golmud", "hami"], NOW, 6, NOW)
+    for store in stores:
+        store.close()
     np.testing.assert_allclose(held, 3e6)
 
 
@@ -158,7 +166,7 @@ def test_replicas_take_parallel_reservations_without_oversubscribing(replicas):
         codes = list(pool.map(attempt, range(40)))
     assert set(codes) <= {201, 409}, codes
     assert codes.count(201) == int(capacity_mw // 0.5)
-    held = open_store(replicas[0].db).held(["golmud"], START, 6, datetime.now(UTC))
+    held = held_w(replicas[0].db, "golmud", 6)
     assert held.max() <= capacity_mw * 1e6 + 1e-6
 
 
@@ -234,7 +242,7 @@ def test_a_replica_killed_mid_write_loses_no_confirmed_reservation(replicas):
     assert set(codes) <= {201, 409}, sorted(set(codes))
     killed.start()  # the same database
     assert set(confirmed) <= kept(killed.url) == kept(survivor.url)
-    held = open_store(survivor.db).held(["ulanqab"], START, 502, datetime.now(UTC))
+    held = held_w(survivor.db, "ulanqab", 502)
     assert np.all(held <= get_site("ulanqab").it.capacity_w + 1e-6)
 
 
@@ -264,7 +272,7 @@ def test_the_database_killed_and_restarted_loses_no_confirmed_reservation(tmp_pa
         assert len(confirmed) > 10
         assert set(codes) <= {201, 409, 503}, sorted(set(codes))
         assert set(confirmed) <= kept(servers[0].url)
-        held = open_store(url).held(["golmud"], START, 502, datetime.now(UTC))
+        held = held_w(url, "golmud", 502)
         assert np.all(held <= get_site("golmud").it.capacity_w + 1e-6)
     finally:
         for s in servers:
