@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.schemas import YEARS
+from api.store import POSTGRES_SCHEMES
 from twin.latency import ROUTE_FACTOR
 from twin.outlook import DEFAULT_BATTERY_POLICY, DEFAULT_HORIZON_H, DEFAULT_SEED, DEFAULT_YEAR
 from twin.simulate import BATTERY_POLICIES
@@ -24,7 +25,7 @@ class Settings(BaseModel):
     db_path: Path = Path("twin-reservations.sqlite3")
     # a PostgreSQL database instead (postgresql://user:password@host:port/database): the
     # ledger that replicas on several hosts share; when given, db_path is not used
-    db_url: Annotated[str | None, Field(pattern=r"^postgres(ql)?://")] = None
+    db_url: str | None = None
     # API keys -> tenant; writes (reservations) need one, reads do not
     api_keys: dict[str, str] = Field(default_factory=dict)
     # the climate year mapped onto calendar dates (typical-year mode) and its synthetic weather
@@ -50,6 +51,13 @@ class Settings(BaseModel):
     max_batch_blocks: Annotated[int, Field(gt=0)] = 5000
     # how long a write waits for another's lock before 503 with Retry-After [s]
     db_busy_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(POSTGRES_SCHEMES):
+            raise ValueError("not a PostgreSQL URL: postgresql://user@host:port/database")
+        return url
 
     @classmethod
     def from_env(cls, **overrides) -> Settings:

@@ -185,7 +185,8 @@ def test_twin_serve_refuses_a_bad_database_or_year_in_one_line(tmp_path):
     for args, env, words in (
             (["--db", str(tmp_path / "nowhere" / "r.sqlite3")], None, "nowhere"),
             (["--db", str(tmp_path / "garbage.sqlite3")], None, "garbage.sqlite3"),
-            ([], {"TWIN_YEAR": "99999"}, "TWIN_YEAR")):
+            ([], {"TWIN_YEAR": "99999"}, "TWIN_YEAR"),
+            ([], {"TWIN_DB_URL": "mysql://db/twin"}, "TWIN_DB_URL: Value error, not a Postgre")):
         run = serve(tmp_path, *args, env=env)
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2, run.stderr
