@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -135,24 +136,25 @@ class StoreBusy(Exception):
 BATCH_KEY_SEPARATOR = "\n#"
 
 
-class Store:
+class Store(ABC):
     """The reservations ledger. Subclasses give the database: ``_run`` (one transaction),
     ``_lock_sites`` and ``location`` (what messages name it by); the SQL here is common to
     both (``?`` parameters)."""
 
     location: str
 
+    @abstractmethod
     def _run(self, work: Callable[[Any], Any], write: bool) -> Any:
         """``work(db)`` in one transaction, committed when it returns, rolled back when it
         raises; ``write``: it writes (SQLite takes the write lock first)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def _lock_sites(self, db, sites: list[str]) -> None:
         """Lock the sites whose capacity the transaction checks, until it ends."""
-        raise NotImplementedError
 
+    @abstractmethod
     def close(self) -> None:
-        """Release what the ledger holds open (PostgreSQL's connections); SQLite: nothing."""
+        """Release what the ledger holds open (PostgreSQL's connections)."""
 
     def __enter__(self) -> Store:
         return self
@@ -414,6 +416,9 @@ class SQLiteStore(Store):
 
     def _lock_sites(self, db, sites: list[str]) -> None:
         """Nothing: BEGIN IMMEDIATE took the lock of the whole database."""
+
+    def close(self) -> None:
+        """Nothing: each transaction opens and closes its connection."""
 
 
 def check_version(version: int, known: int, location: str) -> None:

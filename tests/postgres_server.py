@@ -70,8 +70,12 @@ class PostgresServer:
             for p in (self.folder, self.sockets):
                 os.chown(p, self.run_as.pw_uid, self.run_as.pw_gid)
         self.port, self.process, self.log = free_port(), None, self.folder / "server.log"
-        self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "-A", "trust",
-                   "-E", "UTF8", "--no-locale", "--no-sync"])
+        try:
+            self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", USER, "-A",
+                       "trust", "-E", "UTF8", "--no-locale", "--no-sync"])
+        except (RuntimeError, OSError, subprocess.SubprocessError):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
         self.databases = 0
 
     def _run(self, args: list[str]):
@@ -81,10 +85,11 @@ class PostgresServer:
             raise RuntimeError(f"{args[0]} failed: {done.stderr.strip()[-500:]}")
 
     def _as_owner(self) -> dict:
+        """What subprocess needs to run a command as the cluster's owner, in its folder."""
         if self.run_as is None:
-            return {}
+            return {"cwd": self.folder}
         return {"user": self.run_as.pw_uid, "group": self.run_as.pw_gid, "extra_groups": [],
-                "env": {**os.environ, "HOME": self.run_as.pw_dir}}
+                "env": {**os.environ, "HOME": self.run_as.pw_dir}, "cwd": self.folder}
 
     def start(self) -> PostgresServer:
         with open(self.log, "ab") as log:
