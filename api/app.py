@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import schemas
+from api.ledger import open_store
 from api.routes import carbon_aware, dashboard, health, plans, reservations, sites, windows
 from api.settings import Settings
-from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, StoreBusy, open_store
+from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, StoreBusy
 from twin._version import __version__
 from twin.outlook import Outlook
 from twin.schedule import JobDoesNotFit

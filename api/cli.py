@@ -17,8 +17,8 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 
+from api.ledger import POSTGRES_SCHEMES, open_store
 from api.settings import ENV_PREFIX, Settings
-from api.store import POSTGRES_SCHEMES, open_store
 from sites import SiteError, load_catalog
 from twin.cli import SitesDir, app, err_console, fail
 from twin.simulate import BATTERY_POLICIES

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.ledger import POSTGRES_SCHEMES
 from api.schemas import YEARS
-from api.store import POSTGRES_SCHEMES
 from twin.latency import ROUTE_FACTOR
 from twin.outlook import DEFAULT_BATTERY_POLICY, DEFAULT_HORIZON_H, DEFAULT_SEED, DEFAULT_YEAR
 from twin.simulate import BATTERY_POLICIES

@@ -1,6 +1,6 @@
 """The reservations ledger: one interface (:class:`Store`), two databases. SQLite is the embedded
 default (one host, nothing to install); PostgreSQL (``api.store_postgres``) is the ledger of
-several replicas on several hosts. :func:`open_store` chooses by the location: a
+several replicas on several hosts. ``api.ledger.open_store`` chooses by the location: a
 ``postgresql://`` URL or a file path.
 
 A reservation holds IT power [W] at one site over whole UTC hours [start, end) until it expires
@@ -333,24 +333,6 @@ class Store(ABC):
                              (reservation_id, tenant)).fetchone()
             return None if row is None else Reservation.from_row(row)
         return self._run(work, write=True)
-
-
-def open_store(location: str | Path, busy_timeout_s: float = 10.0) -> Store:
-    """The ledger at ``location``: a ``postgresql://`` URL (PostgreSQL) or a file path
-    (SQLite), created or migrated, and checked (StoreError in one line when it cannot be
-    used)."""
-    if str(location).startswith(POSTGRES_SCHEMES):
-        try:
-            from api.store_postgres import PostgresStore
-        except ImportError:
-            raise StoreError("a PostgreSQL ledger needs psycopg: pip install "
-                             "'desert-twin[postgres]'") from None
-
-        return PostgresStore(str(location), busy_timeout_s)
-    return SQLiteStore(Path(location), busy_timeout_s)
-
-
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 class SQLiteStore(Store):

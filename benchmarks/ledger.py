@@ -25,7 +25,8 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.store import Block, open_store  # noqa: E402
+from api.ledger import open_store  # noqa: E402
+from api.store import Block  # noqa: E402
 from sites import load_catalog  # noqa: E402
 
 TARGET_P99_MS = 100.0  # ours: a scheduler's hold answered well within one request timeout

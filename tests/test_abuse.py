@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
+from api.ledger import open_store
 from api.settings import Settings, parse_api_keys
-from api.store import Block, SQLiteStore, StoreError, open_store
+from api.store import Block, SQLiteStore, StoreError
 from tests.conftest import both_ledgers, ledger_settings
 from twin.outlook import Outlook
 

@@ -20,7 +20,8 @@ import httpx
 import numpy as np
 import pytest
 
-from api.store import Block, CapacityExceeded, StoreError, open_store
+from api.ledger import open_store
+from api.store import Block, CapacityExceeded, StoreError
 from sites import get_site
 from tests.test_service import ROOT, START, Server, reservation
 

@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from api.store import open_store
+from api.ledger import open_store
 from sites import get_site
 
 ROOT = Path(__file__).resolve().parents[1]
