@@ -166,6 +166,12 @@ def test_a_bad_database_is_refused_at_start_up(tmp_path, kind):
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_postgresql_url_without_psycopg_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "api.store_postgres", None)  # as if psycopg were missing
+    with pytest.raises(StoreError, match=r"needs psycopg: pip install 'desert-twin\[postgres\]'"):
+        open_store("postgresql://twin@127.0.0.1:1/twin")
+
+
 def _root_writes(path: Path) -> bool:
     try:
         with open(path, "ab"):
