@@ -20,10 +20,11 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import schemas
+from api.ledger import open_store
 from api.rounding import RoundedJSONResponse
 from api.routes import carbon_aware, dashboard, health, plans, reservations, sites, windows
 from api.settings import Settings
-from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, Store, StoreBusy
+from api.store import CapacityExceeded, IdempotencyConflict, NotHeld, StoreBusy
 from twin._version import __version__
 from twin.outlook import Outlook
 from twin.schedule import JobDoesNotFit
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
             threading.Thread(target=_load, args=(app, settings), daemon=True,
                              name="twin-outlook").start()
         yield
+        app.state.store.close()
 
     problem = {"model": schemas.Problem}
     # /docs and /redoc: api/routes/dashboard.py serves them offline (FastAPI's own load their
@@ -149,7 +151,7 @@ def create_app(settings: Settings | None = None, data: Outlook | None = None,
                   docs_url=None, redoc_url=None, default_response_class=RoundedJSONResponse,
                   responses={400: problem, 413: problem, 422: problem})
     app.state.settings = settings
-    app.state.store = Store(settings.db_path, settings.db_busy_timeout_s)
+    app.state.store = open_store(settings.ledger, settings.db_busy_timeout_s)
     app.state.data, app.state.load_error, app.state.clock = data, None, clock
     app.state.plan_slots = threading.BoundedSemaphore(settings.max_concurrent_plans)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -24,9 +24,10 @@ __all__ = ["app"]
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    db: Annotated[Optional[Path], typer.Option(
-        help="SQLite file of the reservations (env TWIN_DB_PATH; default "
-             "./twin-reservations.sqlite3).")] = None,
+    db: Annotated[Optional[str], typer.Option(
+        help="The reservations ledger: an SQLite file (env TWIN_DB_PATH; default "
+             "./twin-reservations.sqlite3) or a PostgreSQL URL postgresql://user@host/database "
+             "that replicas on several hosts share (env TWIN_DB_URL).")] = None,
     year: Annotated[Optional[int], typer.Option(
         help="Climate year mapped onto calendar dates (env TWIN_YEAR; default 2025).")] = None,
     battery_policy: Annotated[Optional[str], typer.Option(
@@ -50,12 +51,16 @@ def serve(
     import uvicorn
     from pydantic import ValidationError
 
+    from api.ledger import POSTGRES_SCHEMES, open_store
     from api.settings import ENV_PREFIX, Settings
-    from api.store import Store
     from sites import SiteError, load_catalog
 
-    given = {"db_path": db, "year": year, "battery_policy": battery_policy,
-             "forecast_dir": forecast_dir,
+    if db is not None:  # the option wins over either variable
+        for name in ("DB_PATH", "DB_URL"):
+            os.environ.pop(f"{ENV_PREFIX}{name}", None)
+    postgres = db is not None and db.startswith(POSTGRES_SCHEMES)
+    given = {"db_url" if postgres else "db_path": db, "year": year,
+             "battery_policy": battery_policy, "forecast_dir": forecast_dir,
              "sites_dir": os.pathsep.join(map(str, sites_dir)) if sites_dir else None}
     # the server processes build their settings from the environment (api.app.create_app)
     os.environ.update({f"{ENV_PREFIX}{k.upper()}": str(v) for k, v in given.items()
@@ -63,7 +68,7 @@ def serve(
     try:
         settings = Settings.from_env()
         catalog = load_catalog(settings.sites_dir)
-        Store(settings.db_path, settings.db_busy_timeout_s)  # checked before serving
+        store = open_store(settings.ledger, settings.db_busy_timeout_s)  # checked, migrated
     except ValidationError as err:  # a ValueError too: said in one line
         raise fail(ValueError("settings: " + "; ".join(
             f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}"
@@ -73,7 +78,7 @@ def serve(
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     err_console.print(f"starting on {url}/ in {workers} process(es): simulating {len(catalog)} "
                       f"sites for the climate year {settings.year} (reservations in "
-                      f"{settings.db_path})", highlight=False, soft_wrap=True)
+                      f"{store.location})", highlight=False, soft_wrap=True)
     watch = _Readiness(url)
     threading.Thread(target=watch.run, daemon=True).start()
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,

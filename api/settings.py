@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from api.ledger import POSTGRES_SCHEMES
 from api.schemas import YEARS
 from twin.latency import ROUTE_FACTOR
 from twin.model_names import BATTERY_POLICIES
@@ -22,6 +23,9 @@ class Settings(BaseModel):
 
     # SQLite file of the reservations (WAL mode): a restart keeps every committed reservation
     db_path: Path = Path("twin-reservations.sqlite3")
+    # a PostgreSQL database instead (postgresql://user:password@host:port/database): the
+    # ledger that replicas on several hosts share; when given, db_path is not used
+    db_url: str | None = None
     # API keys -> tenant; writes (reservations) need one, reads do not
     api_keys: dict[str, str] = Field(default_factory=dict)
     # the climate year mapped onto calendar dates (typical-year mode) and its synthetic weather
@@ -51,11 +55,19 @@ class Settings(BaseModel):
     # how long a write waits for another's lock before 503 with Retry-After [s]
     db_busy_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
 
+    @field_validator("db_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(POSTGRES_SCHEMES):
+            raise ValueError("not a PostgreSQL URL: postgresql://user@host:port/database")
+        return url
+
     @classmethod
     def from_env(cls, **overrides) -> Settings:
-        """Settings from ``TWIN_DB_PATH``, ``TWIN_API_KEYS`` ("key1:tenant1,key2:tenant2"),
-        ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``, ``TWIN_BATTERY_POLICY``,
-        ``TWIN_MAX_*`` and ``TWIN_DB_BUSY_TIMEOUT_S``, then ``overrides``."""
+        """Settings from ``TWIN_DB_PATH``, ``TWIN_DB_URL``, ``TWIN_API_KEYS``
+        ("key1:tenant1,key2:tenant2"), ``TWIN_YEAR``, ``TWIN_SEED``, ``TWIN_SITES_DIR``,
+        ``TWIN_BATTERY_POLICY``, ``TWIN_MAX_*`` and ``TWIN_DB_BUSY_TIMEOUT_S``, then
+        ``overrides``."""
         env = {k[len(ENV_PREFIX):].lower(): v for k, v in os.environ.items()
                if k.startswith(ENV_PREFIX)}
         values: dict = {k: v for k, v in env.items()
@@ -65,6 +77,11 @@ class Settings(BaseModel):
         if env.get("sites_dir"):
             values["sites_dir"] = [Path(p) for p in env["sites_dir"].split(os.pathsep) if p]
         return cls(**{**values, **overrides})
+
+    @property
+    def ledger(self) -> str:
+        """Where the reservations are: the PostgreSQL URL, or else the SQLite file."""
+        return self.db_url or str(self.db_path)
 
 
 def parse_api_keys(text: str) -> dict[str, str]:

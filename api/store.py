@@ -1,11 +1,19 @@
-"""Reservations in SQLite: WAL journal, one transaction per write, capacity checked inside it.
+"""The reservations ledger: one interface (:class:`Store`), two databases. SQLite is the embedded
+default (one host, nothing to install); PostgreSQL (``api.store_postgres``) is the ledger of
+several replicas on several hosts. ``api.ledger.open_store`` chooses by the location: a
+``postgresql://`` URL or a file path.
 
 A reservation holds IT power [W] at one site over whole UTC hours [start, end) until it expires
-or is cancelled. The capacity check and the insert run in one ``BEGIN IMMEDIATE`` transaction,
-which takes SQLite's write lock first: concurrent writers queue, so two reservations can never
-both see the same free capacity; a batch of reservations is held all or none in one such
-transaction. WAL with ``synchronous=FULL`` makes a committed reservation
-survive a killed process or a power cut (SQLite "WAL mode", "PRAGMA synchronous").
+or is cancelled. The capacity check and the insert run in one transaction that first locks
+what it checks: SQLite's write lock (``BEGIN IMMEDIATE``: concurrent writers queue), or in
+PostgreSQL a lock per site it touches; so two reservations can never both see the same free
+capacity, and a batch of reservations is held all or none. SQLite runs in WAL mode with
+``synchronous=FULL``, so a committed reservation survives a killed process or a power cut
+(SQLite "WAL mode", "PRAGMA synchronous").
+
+The schema is versioned: each database records the number of the last migration applied
+(``SQLITE_MIGRATIONS``, ``api.store_postgres.MIGRATIONS``: SQL applied in order, in
+one transaction, at start-up), so an upgrade adds to the schema and never drops a reservation.
 """
 
 from __future__ import annotations
@@ -13,33 +21,40 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from twin.schedule import CAPACITY_TOLERANCE_W
 from twin.variables import to_mw
 
-SCHEMA = """
+# the schema's migrations, in order; each database records how many it has applied. Columns:
+# start_h, end_h: hours since 1970-01-01 UTC; expires_h: the same, fractional
+SQLITE_MIGRATIONS = ("""
 CREATE TABLE IF NOT EXISTS reservations (
     id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
     idempotency_key TEXT,
     request TEXT NOT NULL,
     site TEXT NOT NULL,
-    start_h INTEGER NOT NULL,   -- hours since 1970-01-01 UTC
+    start_h INTEGER NOT NULL,
     end_h INTEGER NOT NULL,
     it_power_w REAL NOT NULL,
     created TEXT NOT NULL,
-    expires_h REAL NOT NULL,    -- hours since 1970-01-01 UTC (fractional)
+    expires_h REAL NOT NULL,
     cancelled INTEGER NOT NULL DEFAULT 0,
     UNIQUE (tenant, idempotency_key)
 );
-CREATE INDEX IF NOT EXISTS reservations_site_time ON reservations (site, start_h, end_h);
-"""
+CREATE INDEX IF NOT EXISTS reservations_site_time ON reservations (site, start_h, end_h)
+""",)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# LIMIT without a limit, in both databases' SQL
+NO_LIMIT = 2**62
 
 
 class CapacityExceeded(Exception):
@@ -92,7 +107,8 @@ class Reservation:
     cancelled: bool
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Reservation:
+    def from_row(cls, row) -> Reservation:
+        """From a row of either database (read by column name)."""
         return cls(id=row["id"], tenant=row["tenant"], site=row["site"],
                    start=hour_time(row["start_h"]), end=hour_time(row["end_h"]),
                    it_power_w=row["it_power_w"], created=datetime.fromisoformat(row["created"]),
@@ -107,11 +123,12 @@ class Reservation:
 
 class StoreError(ValueError):
     """The reservations database cannot be used (missing folder, not a database, damaged,
-    read-only): one line naming the file."""
+    read-only, unreachable, a newer schema): one line naming it."""
 
 
 class StoreBusy(Exception):
-    """Another write held the database's lock longer than the busy timeout: retry."""
+    """Another write held a lock longer than the busy timeout, or the database could not be
+    reached within it: retry."""
 
 
 # the key of block i > 0 of a batch: the batch's key, this separator and i. HTTP header values
@@ -119,41 +136,31 @@ class StoreBusy(Exception):
 BATCH_KEY_SEPARATOR = "\n#"
 
 
-class Store:
-    """The reservations database at ``path`` (created on first use; checked: SQLite's quick
-    check and a write, StoreError naming the file when it cannot be used). A write waits
-    ``busy_timeout_s`` for another's lock, then raises StoreBusy."""
+class Store(ABC):
+    """The reservations ledger. Subclasses give the database: ``_run`` (one transaction),
+    ``_lock_sites`` and ``location`` (what messages name it by); the SQL here is common to
+    both (``?`` parameters)."""
 
-    def __init__(self, path: Path, busy_timeout_s: float = 10.0):
-        self.path, self.busy_timeout_s = Path(path), busy_timeout_s
-        if self.path.is_dir():
-            raise StoreError(f"reservations database {self.path} is a directory")
-        if not self.path.parent.is_dir():
-            raise StoreError(f"reservations database {self.path}: folder {self.path.parent} "
-                             "does not exist")
-        try:
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(SCHEMA)
-                check = db.execute("PRAGMA quick_check").fetchall()
-                if [tuple(r) for r in check] != [("ok",)]:
-                    first = " ".join(str(check[0][0]).split("\n")[0].split())
-                    raise StoreError(f"reservations database {self.path} is damaged (SQLite "
-                                     f"quick_check: {first}); restore it from a backup")
-                # a write that changes nothing: a read-only file or folder fails here
-                db.execute("BEGIN IMMEDIATE")
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                db.execute(f"PRAGMA user_version = {int(version)}")
-                db.execute("COMMIT")
-        except sqlite3.Error as err:
-            raise StoreError(f"reservations database {self.path} cannot be used: "
-                             f"{' '.join(str(err).split())}") from None
+    location: str
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+    @abstractmethod
+    def _run(self, work: Callable[[Any], Any], write: bool) -> Any:
+        """``work(db)`` in one transaction, committed when it returns, rolled back when it
+        raises; ``write``: it writes (SQLite takes the write lock first)."""
+
+    @abstractmethod
+    def _lock_sites(self, db, sites: list[str]) -> None:
+        """Lock the sites whose capacity the transaction checks, until it ends."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the ledger holds open (PostgreSQL's connections)."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def reserve(self, tenant: str, blocks: list[Block], ttl: timedelta | None, now: datetime,
                 idempotency_key: str | None = None) -> tuple[list[Reservation], bool]:
@@ -176,16 +183,16 @@ class Store:
                                  for i in range(1, len(blocks))]
         spans = [(round(hour_number(b.start)), round(hour_number(b.end))) for b in blocks]
         now_h = hour_number(now)
-        db = self._connect()
-        try:
-            _begin(db)
+        sites = list(dict.fromkeys(b.site for b in blocks))
+
+        def work(db):
+            self._lock_sites(db, sites)
             if idempotency_key is not None:
                 replay = self._replay(db, tenant, idempotency_key, requests)
                 if replay is not None:
-                    db.execute("ROLLBACK")
                     return replay, False
             held = {}  # site -> (first hour, IT power held per hour) over the batch's span
-            for site in dict.fromkeys(b.site for b in blocks):
+            for site in sites:
                 mine = [s for s, b in zip(spans, blocks, strict=True) if b.site == site]
                 first, last = min(s[0] for s in mine), max(s[1] for s in mine)
                 held[site] = first, self._held(db, site, first, last, now_h)
@@ -195,7 +202,6 @@ class Store:
                 hours = hourly[start_h - first:end_h - first]
                 worst = float(hours.max()) if hours.size else 0.0
                 if worst + b.it_power_w > b.capacity_w + CAPACITY_TOLERANCE_W:
-                    db.execute("ROLLBACK")
                     which = f"block {i} of {len(blocks)}: " if len(blocks) > 1 else ""
                     raise CapacityExceeded(
                         f"{which}site {b.site} has {to_mw(b.capacity_w):.3f} MW of IT capacity; "
@@ -209,13 +215,10 @@ class Store:
             db.executemany("INSERT INTO reservations (id, tenant, idempotency_key, request, "
                            "site, start_h, end_h, it_power_w, created, expires_h) VALUES "
                            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
             made = {r.id: r for r in self._by_ids(db, [row[0] for row in rows])}
             return [made[row[0]] for row in rows], True
-        except sqlite3.OperationalError as err:
-            raise _busy(err) from None
-        finally:
-            db.close()
+
+        return self._run(work, write=True)
 
     @staticmethod
     def _replay(db, tenant: str, key: str, requests: list[str]) -> list[Reservation] | None:
@@ -223,8 +226,8 @@ class Store:
         key is new; IdempotencyConflict when it was used for another request."""
         batch = f"{key}{BATCH_KEY_SEPARATOR}"
         found = db.execute("SELECT * FROM reservations WHERE tenant = ? AND (idempotency_key = ? "
-                           "OR (idempotency_key > ? AND idempotency_key < ?))",
-                           (tenant, key, batch, batch + "\uffff")).fetchall()
+                           "OR substr(idempotency_key, 1, CAST(? AS INTEGER)) = ?)",
+                           (tenant, key, len(batch), batch)).fetchall()
         by_key = {r["idempotency_key"]: r for r in found}
         if key not in by_key:
             return None
@@ -232,7 +235,6 @@ class Store:
         rows = [by_key.get(k) for k in order]
         if len(by_key) != len(requests) or None in rows or \
                 [r["request"] for r in rows] != requests:
-            db.execute("ROLLBACK")
             raise IdempotencyConflict(f"idempotency key {key!r} was used for another request")
         return [Reservation.from_row(r) for r in rows]
 
@@ -252,27 +254,24 @@ class Store:
         for r in db.execute("SELECT start_h, end_h, it_power_w FROM reservations WHERE site = ? "
                             "AND cancelled = 0 AND expires_h > ? AND start_h < ? AND end_h > ?",
                             (site, now_h, end_h, start_h)):
-            held[max(r[0], start_h) - start_h:min(r[1], end_h) - start_h] += r[2]
+            held[max(r["start_h"], start_h) - start_h:min(r["end_h"], end_h) - start_h] += \
+                r["it_power_w"]
         return held
 
     def held(self, sites: list[str], start: datetime, hours: int, now: datetime) -> np.ndarray:
-        """IT power [W] held by all tenants, ``(len(sites), hours)`` from ``start``."""
+        """IT power [W] held by all tenants, ``(len(sites), hours)`` from ``start``: read from
+        the database at each call, so every replica sees every other's reservations."""
         start_h = round(hour_number(start))
-        db = self._connect()
-        try:
-            return np.array([self._held(db, s, start_h, start_h + hours, hour_number(now))
-                             for s in sites]).reshape(len(sites), hours)
-        finally:
-            db.close()
+        return self._run(lambda db: np.array(
+            [self._held(db, s, start_h, start_h + hours, hour_number(now)) for s in sites]
+        ).reshape(len(sites), hours), write=False)
 
     def get(self, reservation_id: str) -> Reservation | None:
-        db = self._connect()
-        try:
+        def work(db):
             row = db.execute("SELECT * FROM reservations WHERE id = ?",
                              (reservation_id,)).fetchone()
             return None if row is None else Reservation.from_row(row)
-        finally:
-            db.close()
+        return self._run(work, write=False)
 
     def list(self, tenant: str, now: datetime, *, status: str | None = None,
              site: str | None = None, start: datetime | None = None, end: datetime | None = None,
@@ -291,63 +290,124 @@ class Store:
                 where.append(clause)
                 args.append(value)
         condition = " AND ".join(where)
-        db = self._connect()
-        try:
-            total = db.execute(f"SELECT count(*) FROM reservations WHERE {condition}",
-                               args).fetchone()[0]
+
+        def work(db):
+            total = db.execute(f"SELECT count(*) AS n FROM reservations WHERE {condition}",
+                               args).fetchone()["n"]
             rows = db.execute(f"SELECT * FROM reservations WHERE {condition} ORDER BY start_h, "
                               "created, id LIMIT ? OFFSET ?",
-                              [*args, -1 if limit is None else limit, offset])
+                              [*args, NO_LIMIT if limit is None else limit, offset])
             return [Reservation.from_row(r) for r in rows], total
-        finally:
-            db.close()
+        return self._run(work, write=False)
 
     def extend(self, reservation_id: str, tenant: str, ttl: timedelta | None,
                now: datetime) -> Reservation | None:
         """The tenant's held reservation held for ``ttl`` from now, or without one until its
         block ends (confirmed); None when the tenant has no such reservation; NotHeld when it
         has expired or was cancelled (its capacity may be gone: reserve again)."""
-        db = self._connect()
-        try:
-            _begin(db)
-            row = db.execute("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
-                             (reservation_id, tenant)).fetchone()
+        def work(db):
+            query = ("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
+                     (reservation_id, tenant))
+            row = db.execute(*query).fetchone()
             if row is None:
-                db.execute("ROLLBACK")
                 return None
-            res = Reservation.from_row(row)
+            # a reservation expiring now frees capacity that a concurrent reserve may take:
+            # the site's lock orders the two, and the row is read again under it
+            self._lock_sites(db, [row["site"]])
+            res = Reservation.from_row(db.execute(*query).fetchone())
             if res.status(now) != "held":
-                db.execute("ROLLBACK")
                 raise NotHeld(f"reservation {reservation_id!r} is {res.status(now)}: its "
                               "capacity may be gone; reserve again")
             expires = res.end if ttl is None else now + ttl
             db.execute("UPDATE reservations SET expires_h = ? WHERE id = ?",
                        (hour_number(expires), reservation_id))
-            db.execute("COMMIT")
-            return self.get(reservation_id)
-        except sqlite3.OperationalError as err:
-            raise _busy(err) from None
-        finally:
-            db.close()
+            return self._by_ids(db, [reservation_id])[0]
+        return self._run(work, write=True)
 
     def cancel(self, reservation_id: str, tenant: str) -> Reservation | None:
         """Cancel the tenant's reservation; None when the tenant has no such reservation."""
-        db = self._connect()
-        try:
+        def work(db):
             db.execute("UPDATE reservations SET cancelled = 1 WHERE id = ? AND tenant = ?",
                        (reservation_id, tenant))
             row = db.execute("SELECT * FROM reservations WHERE id = ? AND tenant = ?",
                              (reservation_id, tenant)).fetchone()
             return None if row is None else Reservation.from_row(row)
+        return self._run(work, write=True)
+
+
+class SQLiteStore(Store):
+    """The reservations database at ``path`` (created on first use; checked: SQLite's quick
+    check and a write, StoreError naming the file when it cannot be used). A write waits
+    ``busy_timeout_s`` for another's lock, then raises StoreBusy."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 10.0):
+        self.path, self.busy_timeout_s = Path(path), busy_timeout_s
+        self.location = str(self.path)
+        if self.path.is_dir():
+            raise StoreError(f"reservations database {self.path} is a directory")
+        if not self.path.parent.is_dir():
+            raise StoreError(f"reservations database {self.path}: folder {self.path.parent} "
+                             "does not exist")
+        try:
+            db = self._connect()
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                check = db.execute("PRAGMA quick_check").fetchall()
+                if [tuple(r) for r in check] != [("ok",)]:
+                    first = " ".join(str(check[0][0]).split("\n")[0].split())
+                    raise StoreError(f"reservations database {self.path} is damaged (SQLite "
+                                     f"quick_check: {first}); restore it from a backup")
+                # the migrations not applied yet, in one transaction; a write even when none
+                # is due, so that a read-only file or folder fails here
+                db.execute("BEGIN IMMEDIATE")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                check_version(version, len(SQLITE_MIGRATIONS), self.location)
+                for migration in SQLITE_MIGRATIONS[version:]:
+                    for statement in filter(str.strip, migration.split(";")):
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {len(SQLITE_MIGRATIONS)}")
+                db.execute("COMMIT")
+            finally:
+                db.close()
+        except sqlite3.Error as err:
+            raise StoreError(f"reservations database {self.path} cannot be used: "
+                             f"{' '.join(str(err).split())}") from None
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA synchronous=FULL")
+        return db
+
+    def _run(self, work, write: bool):
+        db = self._connect()
+        try:
+            # BEGIN IMMEDIATE: the write lock first, waiting the busy timeout for it
+            db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
         except sqlite3.OperationalError as err:
             raise _busy(err) from None
         finally:
             db.close()
 
+    def _lock_sites(self, db, sites: list[str]) -> None:
+        """Nothing: BEGIN IMMEDIATE took the lock of the whole database."""
 
-def _begin(db: sqlite3.Connection):
-    """BEGIN IMMEDIATE: the write lock first, waiting the busy timeout for it."""
-    db.execute("BEGIN IMMEDIATE")
+    def close(self) -> None:
+        """Nothing: each transaction opens and closes its connection."""
+
+
+def check_version(version: int, known: int, location: str) -> None:
+    """StoreError when the database's schema is newer than this version of the twin knows."""
+    if version > known:
+        raise StoreError(f"reservations database {location} has schema version {version}, "
+                         f"newer than this twin's {known}: upgrade the twin to use it")
 
 
 def _busy(err: sqlite3.OperationalError) -> Exception:

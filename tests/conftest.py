@@ -89,3 +89,36 @@ def write_era5(path, site, start: datetime, hours: int, sun: bool, years: int = 
                          {"units": u}) for k, (v, u) in fields.items()},
                     coords={"valid_time": valid, "latitude": lats, "longitude": lons})
     ds.to_netcdf(path)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL server of its own for the session (tests/postgres_server.py), or a skip
+    saying why it cannot start."""
+    try:
+        from tests.postgres_server import PostgresServer
+
+        server = PostgresServer().start()
+    except (ImportError, RuntimeError, OSError) as err:
+        pytest.skip(f"no PostgreSQL server for the ledger tests: {err}")
+    yield server
+    server.stop()
+
+
+LEDGERS = ("sqlite", "postgresql")
+# a test of the reservations ledger, run against each database (its ``ledger`` fixture)
+both_ledgers = pytest.mark.parametrize("ledger", LEDGERS, indirect=True)
+
+
+@pytest.fixture
+def ledger(request, tmp_path) -> str:
+    """Where a test's reservations are: a new SQLite file, or with ``both_ledgers`` a new
+    database on the session's PostgreSQL server too."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("postgres").new_database()
+    return str(tmp_path / "r.sqlite3")
+
+
+def ledger_settings(ledger: str) -> dict:
+    """The Settings fields that put the reservations at ``ledger``."""
+    return {"db_url": ledger} if ledger.startswith("postgres") else {"db_path": Path(ledger)}

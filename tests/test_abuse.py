@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
+from api.ledger import open_store
 from api.settings import Settings, parse_api_keys
-from api.store import Block, Store, StoreError
+from api.store import Block, SQLiteStore, StoreError
+from tests.conftest import both_ledgers, ledger_settings
 from twin.outlook import Outlook
 
 NOW = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
@@ -33,8 +35,9 @@ def data():
     return Outlook(year=2025, seed=0, battery_policy="balance")
 
 
-def make_client(tmp_path, data, **overrides):
-    config = Settings(db_path=tmp_path / "r.sqlite3", api_keys=KEYS, **overrides)
+def make_client(tmp_path, data, ledger=None, **overrides):
+    where = ledger_settings(ledger) if ledger else {"db_path": tmp_path / "r.sqlite3"}
+    config = Settings(**where, api_keys=KEYS, **overrides)
     return TestClient(create_app(config, data=data, clock=lambda: NOW),
                       raise_server_exceptions=False)
 
@@ -113,19 +116,20 @@ def test_the_plan_size_limit_is_a_setting(tmp_path, data):
 # 2. batches: linear capacity check, capped size, 503 on lock contention
 
 
-def test_a_large_batch_is_checked_in_linear_time(tmp_path):
-    store = Store(tmp_path / "r.sqlite3")
-    blocks = [Block("golmud", NOW + timedelta(hours=i % 700), NOW + timedelta(hours=i % 700 + 40),
-                    1.0, 1e9) for i in range(4000)]
-    t0 = time.perf_counter()
-    held, created = store.reserve("t", blocks, None, NOW)
-    assert created and len(held) == 4000
-    assert time.perf_counter() - t0 < 10  # 91 s when quadratic
-    # the batch's own blocks still count against each other
-    over = [Block("hami", NOW, NOW + timedelta(hours=3), 6.0, 10.0),
-            Block("hami", NOW + timedelta(hours=2), NOW + timedelta(hours=5), 6.0, 10.0)]
-    with pytest.raises(Exception, match="block 1 of 2"):
-        store.reserve("t", over, None, NOW)
+@both_ledgers
+def test_a_large_batch_is_checked_in_linear_time(ledger):
+    with open_store(ledger) as store:
+        blocks = [Block("golmud", NOW + timedelta(hours=i % 700),
+                        NOW + timedelta(hours=i % 700 + 40), 1.0, 1e9) for i in range(4000)]
+        t0 = time.perf_counter()
+        held, created = store.reserve("t", blocks, None, NOW)
+        assert created and len(held) == 4000
+        assert time.perf_counter() - t0 < 10  # 91 s when quadratic
+        # the batch's own blocks still count against each other
+        over = [Block("hami", NOW, NOW + timedelta(hours=3), 6.0, 10.0),
+                Block("hami", NOW + timedelta(hours=2), NOW + timedelta(hours=5), 6.0, 10.0)]
+        with pytest.raises(Exception, match="block 1 of 2"):
+            store.reserve("t", over, None, NOW)
 
 
 def test_a_batch_over_the_cap_is_refused_naming_the_setting(tmp_path, data):
@@ -134,17 +138,26 @@ def test_a_batch_over_the_cap_is_refused_naming_the_setting(tmp_path, data):
         assert r.status_code == 422 and "TWIN_MAX_BATCH_BLOCKS" in r.json()["detail"]
 
 
-def test_a_locked_database_gets_503_with_retry_after(tmp_path, data):
-    with make_client(tmp_path, data, db_busy_timeout_s=0.2) as c:
-        other = sqlite3.connect(tmp_path / "r.sqlite3", isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+@both_ledgers
+def test_a_locked_database_gets_503_with_retry_after(tmp_path, data, ledger):
+    with make_client(tmp_path, data, ledger, db_busy_timeout_s=0.2) as c:
+        if ledger.startswith("postgres"):
+            import psycopg
+
+            other = psycopg.connect(ledger)
+            # another session holds the table (an operator's migration, say)
+            other.execute("LOCK TABLE reservations IN ACCESS EXCLUSIVE MODE")
+        else:
+            other = sqlite3.connect(ledger, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
         try:
             r = c.post("/v1/reservations", json=block(), headers=A)
         finally:
-            other.execute("ROLLBACK")
+            other.rollback()
             other.close()
         assert r.status_code == 503, r.text
         assert r.headers["Retry-After"] and "busy" in r.json()["detail"]
+        assert c.post("/v1/reservations", json=block(), headers=A).status_code == 201
 
 
 # 3. operator errors: refused at start-up in one line
@@ -161,7 +174,7 @@ def test_a_bad_database_is_refused_at_start_up(tmp_path, kind, request):
     elif kind == "garbage":
         path.write_bytes(b"not a database at all\n" * 100)
     else:
-        store = Store(path)
+        store = SQLiteStore(path)
         store.reserve("t", [Block("golmud", NOW, NOW + timedelta(hours=2), 1.0, 1e9)] * 200,
                       None, NOW)
         sqlite3.connect(path).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
@@ -176,8 +189,14 @@ def test_a_bad_database_is_refused_at_start_up(tmp_path, kind, request):
             if _writes(path):  # root ignores permissions: make the file immutable instead
                 _immutable(request, path)
     with pytest.raises(StoreError) as err:
-        Store(path)
+        SQLiteStore(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_postgresql_url_without_psycopg_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "api.store_postgres", None)  # as if psycopg were missing
+    with pytest.raises(StoreError, match=r"needs psycopg: pip install 'desert-twin\[postgres\]'"):
+        open_store("postgresql://twin@127.0.0.1:1/twin")
 
 
 def _writes(path: Path) -> bool:
@@ -213,7 +232,8 @@ def test_twin_serve_refuses_a_bad_database_or_year_in_one_line(tmp_path):
     for args, env, words in (
             (["--db", str(tmp_path / "nowhere" / "r.sqlite3")], None, "nowhere"),
             (["--db", str(tmp_path / "garbage.sqlite3")], None, "garbage.sqlite3"),
-            ([], {"TWIN_YEAR": "99999"}, "TWIN_YEAR")):
+            ([], {"TWIN_YEAR": "99999"}, "TWIN_YEAR"),
+            ([], {"TWIN_DB_URL": "mysql://db/twin"}, "TWIN_DB_URL: Value error, not a Postgre")):
         run = serve(tmp_path, *args, env=env)
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2, run.stderr

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.settings import Settings
-from tests.conftest import write_era5
+from tests.conftest import both_ledgers, ledger_settings, write_era5
 from twin.outlook import Outlook
 
 NOW = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
@@ -42,8 +42,8 @@ def clock():
 
 
 @pytest.fixture
-def client(tmp_path, data, clock):
-    settings = Settings(db_path=tmp_path / "r.sqlite3", api_keys=KEYS, max_body_bytes=100_000)
+def client(ledger, data, clock):
+    settings = Settings(**ledger_settings(ledger), api_keys=KEYS, max_body_bytes=100_000)
     with TestClient(create_app(settings, data=data, clock=clock),
                     raise_server_exceptions=False) as c:
         yield c
@@ -110,6 +110,7 @@ def reserve(client, headers, site="golmud", start=NOW, hours=4, mw=1.0, key=None
                        headers={**headers, **({"Idempotency-Key": key} if key else {})})
 
 
+@both_ledgers
 def test_reservations_need_a_key_and_stay_with_their_tenant(client):
     assert reserve(client, {}).status_code == 401
     assert reserve(client, {"X-API-Key": "guess"}).status_code == 401
@@ -126,6 +127,7 @@ def test_reservations_need_a_key_and_stay_with_their_tenant(client):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
 
 
+@both_ledgers
 def test_idempotency_key_replays_and_refuses_another_request(client):
     first = reserve(client, A, key="job-42")
     again = reserve(client, A, key="job-42")
@@ -138,6 +140,7 @@ def test_idempotency_key_replays_and_refuses_another_request(client):
     assert reserve(client, B, key="job-42").status_code == 201
 
 
+@both_ledgers
 def test_capacity_is_never_oversubscribed_and_frees_on_cancel_and_expiry(client, data, clock):
     capacity = data.catalog["golmud"].it.capacity_w / 1e6
     full = reserve(client, A, mw=capacity, ttl_s=3600)
@@ -151,6 +154,7 @@ def test_capacity_is_never_oversubscribed_and_frees_on_cancel_and_expiry(client,
     assert reserve(client, B, start=NOW + timedelta(hours=3), mw=0.1).status_code == 201
 
 
+@both_ledgers
 def test_advertised_headroom_is_reservable_and_one_watt_more_is_not(client, data):
     """Available IT power and headroom never exceed what fits (the site's IT capacity less what
     is held); reserving exactly the advertised headroom succeeds at several sites and hours;
@@ -221,6 +225,7 @@ def test_a_job_that_can_start_now_starts_inside_the_hour(client, clock):
     assert held.status_code == 201, held.text
 
 
+@both_ledgers
 def test_headroom_counts_reservations(client):
     params = {"start": iso(NOW), "end": iso(NOW + timedelta(hours=24)),
               "variables": "it_available_power_w,it_headroom_w"}
@@ -232,8 +237,9 @@ def test_headroom_counts_reservations(client):
     assert (np.array(before["it_headroom_w"]) > np.array(after["it_headroom_w"])).any()
 
 
-def test_reservations_survive_a_restart(tmp_path, data, clock):
-    settings = Settings(db_path=tmp_path / "keep.sqlite3", api_keys=KEYS)
+@both_ledgers
+def test_reservations_survive_a_restart(ledger, data, clock):
+    settings = Settings(**ledger_settings(ledger), api_keys=KEYS)
     with TestClient(create_app(settings, data=data, clock=clock)) as c:
         rid = reserve(c, A).json()["id"]
     with TestClient(create_app(settings, data=data, clock=clock)) as c:
@@ -325,6 +331,7 @@ def test_jobs_that_cannot_be_placed_get_a_reason(client, change, status, words):
     assert r.status_code == status and words in r.text, r.text
 
 
+@both_ledgers
 def test_reservations_take_capacity_from_the_search(client, data):
     capacity = data.catalog["golmud"].it.capacity_w / 1e6
     assert reserve(client, A, hours=48, mw=capacity).status_code == 201
@@ -405,6 +412,7 @@ def held_mw(client, headers, site, hours) -> np.ndarray:
     return held
 
 
+@both_ledgers
 def test_batch_holds_every_block_or_none(client, data):
     capacity = data.catalog["golmud"].it.capacity_w / 1e6
     # two blocks sharing hours 2-3 that fit together, and one at hami
@@ -432,6 +440,7 @@ def test_batch_holds_every_block_or_none(client, data):
     assert batch(client, {}, [block()]).status_code == 401
 
 
+@both_ledgers
 def test_batch_idempotency_replays_the_whole_batch(client):
     blocks = [block("hami"), block("golmud", mw=0.5)]
     first = batch(client, A, blocks, key="plan-7")
@@ -444,6 +453,7 @@ def test_batch_idempotency_replays_the_whole_batch(client):
     assert len(client.get("/v1/reservations", headers=A).json()) == 2
 
 
+@both_ledgers
 def test_a_plans_holds_hold_exactly_its_it_power(client, data):
     jobs = [job(name=f"j{i}", it_power_w=0.9e6, duration_h=5, sites=["golmud", "hami"],
                 interruptible=bool(i % 2)) for i in range(4)]
@@ -548,6 +558,7 @@ def test_every_request_body_has_an_example_the_service_accepts(client):
     assert tried >= 7
 
 
+@both_ledgers
 def test_a_hold_lasts_until_its_block_ends_unless_given_a_ttl(client, clock):
     """A reservation for next week does not expire tomorrow: without ttl_s it is held until its
     block ends; ttl_s makes a tentative hold, which PATCH extends or confirms."""
@@ -578,6 +589,7 @@ def test_a_hold_lasts_until_its_block_ends_unless_given_a_ttl(client, clock):
     assert late.status_code == 409 and "expired" in late.json()["detail"]
 
 
+@both_ledgers
 def test_listing_reservations_filters_and_pages(client, clock):
     ids = [reserve(client, A, site=site, start=NOW + timedelta(hours=h), hours=2).json()["id"]
            for site, h in (("golmud", 0), ("hami", 4), ("golmud", 8), ("hami", 12))]

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ import httpx
 import numpy as np
 import pytest
 
-from api.store import Store
+from api.ledger import open_store
 from sites import get_site
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,28 +38,37 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: Path):
-        self.db, self.port = db, free_port()
+    """`twin serve` on a free loopback port, its reservations at ``db`` (an SQLite file or a
+    PostgreSQL URL; None: as the environment ``env`` says) and its working folder ``cwd``."""
+
+    def __init__(self, db: Path | str | None, env: dict | None = None, cwd: Path | None = None):
+        self.db, self.port = None if db is None else str(db), free_port()
+        self.env, self.cwd = env or {}, cwd
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = None
 
     def start(self):
-        env = {**os.environ, "TWIN_API_KEYS": KEYS,
+        env = {**os.environ, "TWIN_API_KEYS": KEYS, **self.env,
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        # a file, not a pipe: a pipe nobody reads would block the server once its access log
+        # filled the pipe's buffer
+        self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from api.cli import app; app()", "serve", "--port",
-             str(self.port), "--db", str(self.db)], env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 120
+             str(self.port), *([] if self.db is None else ["--db", self.db])], env=env,
+            stdout=subprocess.DEVNULL, stderr=self.log, cwd=self.cwd)
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"twin serve exited: {self.process.stderr.read().decode()}")
+                self.log.seek(0)
+                raise RuntimeError(f"twin serve exited: {self.log.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{self.url}/v1/sites", timeout=2).status_code == 200:
                     return self
             except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError("twin serve did not answer within 120 s")
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("twin serve did not answer within 180 s")
 
     def kill(self):
         self.process.send_signal(signal.SIGKILL)
@@ -96,7 +106,7 @@ def test_concurrent_reservations_never_oversubscribe(server):
         codes = list(pool.map(attempt, range(40)))
     assert set(codes) <= {201, 409}, codes
     assert codes.count(201) == int(capacity_mw // size_mw)
-    held = Store(server.db).held(["golmud"], START, 6, datetime.now(UTC))
+    held = open_store(server.db).held(["golmud"], START, 6, datetime.now(UTC))
     assert held.max() <= capacity_mw * 1e6 + 1e-6
 
 
@@ -136,7 +146,7 @@ def test_killed_server_loses_no_confirmed_reservation(tmp_path):
                 kept |= {r["id"] for r in page.json()}
                 total = int(page.headers["X-Total-Count"])
         assert set(confirmed) <= kept
-        held = Store(server.db).held(["golmud"], START, SPAN_H + 2, datetime.now(UTC))
+        held = open_store(server.db).held(["golmud"], START, SPAN_H + 2, datetime.now(UTC))
         assert np.all(held <= get_site("golmud").it.capacity_w + 1e-6)
     finally:
         server.stop()

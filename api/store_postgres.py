@@ -1,0 +1,182 @@
+"""The reservations ledger in PostgreSQL (psycopg 3 and its connection pool), for several
+replicas of the service on several hosts sharing one database.
+
+The guarantees are SQLite's (:mod:`api.store`): a write's transaction first takes a
+transaction-level advisory lock per site it checks (``pg_advisory_xact_lock``, in one order,
+so two writers never wait on each other in a cycle), then reads what is held there and inserts:
+two reservations for the same site queue, whichever replica they reach, and every one sees
+the other's commit (READ COMMITTED takes a new snapshot per statement, after the lock). A
+committed reservation is durable as PostgreSQL makes any commit (its write-ahead log flushed at
+commit, ``synchronous_commit=on``, the default).
+
+Failures: a lock held past the busy timeout is StoreBusy (503, Retry-After); so is a database
+that cannot be reached within it (restarting, failing over) — until then the transaction is
+tried again, which is safe because nothing was committed. A connection lost while committing
+leaves the outcome unknown: StoreBusy says so, and the client's Idempotency-Key makes the retry
+safe. A deadlock, a serialization failure or two writers racing for one idempotency key roll
+back and are tried again.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import zlib
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from api.store import Store, StoreBusy, StoreError, check_version
+
+# the schema's migrations, in order (table twin_schema holds how many were applied)
+MIGRATIONS = ("""
+CREATE TABLE reservations (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    idempotency_key TEXT,
+    request TEXT NOT NULL,
+    site TEXT NOT NULL,
+    start_h BIGINT NOT NULL,
+    end_h BIGINT NOT NULL,
+    it_power_w DOUBLE PRECISION NOT NULL,
+    created TEXT NOT NULL,
+    expires_h DOUBLE PRECISION NOT NULL,
+    cancelled INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (tenant, idempotency_key)
+);
+CREATE INDEX reservations_site_time ON reservations (site, start_h, end_h)
+""",)
+# the first key of the service's advisory locks ("twin"); the second: 0 for migrations, a
+# site's CRC-32 for the site
+LOCK_NAMESPACE = 0x7477696E
+RETRY_PAUSE_S = 0.2
+# connections each server process keeps to the database at most (its requests queue for one
+# beyond that): two replicas of 2 workers each hold at most 40 of PostgreSQL's 100 by default
+POOL_SIZE = 10
+# errors after which the transaction rolled back and may simply run again
+TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.UniqueViolation)
+
+
+def redacted(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{netloc[-1]}"))
+
+
+def site_lock_key(site: str) -> int:
+    """The site's advisory lock key: its CRC-32 as a signed 32-bit integer (two sites sharing
+    one only queue behind each other)."""
+    crc = zlib.crc32(site.encode())
+    return crc - 2**32 if crc >= 2**31 else crc
+
+
+class _Db:
+    """A psycopg connection answering the SQL of :class:`api.store.Store` (``?`` parameters)."""
+
+    def __init__(self, conn: psycopg.Connection):
+        self.conn = conn
+
+    def execute(self, sql: str, args=()):
+        return self.conn.execute(sql.replace("?", "%s"), args)
+
+    def executemany(self, sql: str, rows) -> None:
+        with self.conn.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+
+class PostgresStore(Store):
+    """The reservations ledger in the PostgreSQL database at ``url``: its schema created or
+    migrated (StoreError in one line, without the password, when the database cannot be
+    reached, does not exist, refuses the user or has a newer schema). A write waits
+    ``busy_timeout_s`` for a lock or for the database, then raises StoreBusy."""
+
+    def __init__(self, url: str, busy_timeout_s: float = 10.0):
+        self.url, self.busy_timeout_s = url, busy_timeout_s
+        self.location = redacted(url)
+        self._pool, self._pool_lock = None, threading.Lock()
+        try:
+            with self._connect() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s::integer, 0)", (LOCK_NAMESPACE,))
+                conn.execute("CREATE TABLE IF NOT EXISTS twin_schema (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT version FROM twin_schema").fetchone()
+                if row is None:
+                    conn.execute("INSERT INTO twin_schema VALUES (0)")
+                version = 0 if row is None else row["version"]
+                check_version(version, len(MIGRATIONS), self.location)
+                for migration in MIGRATIONS[version:]:
+                    for statement in filter(str.strip, migration.split(";")):
+                        conn.execute(statement)
+                # a write even when no migration is due: a read-only user fails here
+                conn.execute("UPDATE twin_schema SET version = %s", (len(MIGRATIONS),))
+        except psycopg.Error as err:
+            raise StoreError(f"reservations database {self.location} cannot be used: "
+                             f"{' '.join(str(err).split())}") from None
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(self.url, **self._options())
+
+    def _options(self) -> dict:
+        # libpq counts connect_timeout in whole seconds, at least 2
+        return {"autocommit": False, "row_factory": dict_row,
+                "connect_timeout": max(2, math.ceil(self.busy_timeout_s))}
+
+    def _connections(self) -> ConnectionPool:
+        """The process's pool, opened at first use (not in `twin serve`'s check before
+        serving, nor before uvicorn starts its worker processes)."""
+        with self._pool_lock:
+            if self._pool is None:
+                # a connection is checked as it is taken: after a restart of the database the
+                # broken ones are replaced, not handed to a request
+                self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE,
+                                            kwargs=self._options(), open=True,
+                                            check=ConnectionPool.check_connection,
+                                            name="twin-ledger")
+            return self._pool
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
+
+    def _run(self, work, write: bool):
+        deadline = time.monotonic() + self.busy_timeout_s
+        while True:
+            committing = False
+            try:
+                with self._connections().connection(
+                        timeout=max(RETRY_PAUSE_S, deadline - time.monotonic())) as conn:
+                    conn.execute("SELECT set_config('lock_timeout', %s, true)",
+                                 (f"{round(self.busy_timeout_s * 1000)}ms",))
+                    result = work(_Db(conn))
+                    committing = True
+                    conn.commit()
+                    return result
+            except errors.LockNotAvailable:
+                raise StoreBusy("the reservations database is busy with other work: retry "
+                                "shortly") from None
+            except TRANSIENT:
+                if time.monotonic() > deadline:
+                    raise StoreBusy("the reservations database is busy with other work: "
+                                    "retry shortly") from None
+            except psycopg.OperationalError:  # PoolTimeout included
+                if committing and write:
+                    raise StoreBusy("the connection to the reservations database was lost "
+                                    "while committing, so whether this write was made is "
+                                    "unknown: retry it with the same Idempotency-Key") from None
+                if time.monotonic() + RETRY_PAUSE_S > deadline:
+                    raise StoreBusy("the reservations database cannot be reached: retry "
+                                    "shortly") from None
+                time.sleep(RETRY_PAUSE_S)
+
+    def _lock_sites(self, db: _Db, sites: list[str]) -> None:
+        for key in sorted({site_lock_key(s) for s in sites}):
+            db.execute("SELECT pg_advisory_xact_lock(?::integer, ?::integer)",
+                       (LOCK_NAMESPACE, key))
