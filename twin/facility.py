@@ -150,7 +150,8 @@ class Facility:
         it = self._it(u, supply_air, facility_water)
         losses = self._losses(it["it_power"])
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
-        hall = np.clip(o["humidity_ratio"], o["humidity_ratio_min"], o["humidity_ratio_max"])
+        hall = np.clip(o["humidity_ratio"], *cooling.humidity_envelope(c, supply_air,
+                                                                        o["pressure"]))
         o = {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"])}
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
