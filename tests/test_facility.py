@@ -693,3 +693,22 @@ def test_sensible_heat_ratio_adds_latent_load_to_mechanical_cooling():
     assert dry["water_use"][0] == 0.0
     np.testing.assert_allclose(wet["water_use"][0], heat_to_air(wet)[0] * (1 / 0.95 - 1)
                                / H_FG_20C * 3600 / 997 * 1000, rtol=0.005)
+
+
+def test_adiabatic_dry_coolers_spray_only_what_the_hour_needs():
+    """Liquid + adiabatic dry coolers on one wet bulb (16 degC): at 24 degC the dry coolers carry
+    the whole load (facility water 32 degC - 8 K approach) and the pads stay dry; at 26 and 34
+    degC full pads (0.85) would cool the air to 17.5-18.7 degC, but they are modulated to 24 degC,
+    so the water sprayed is the humidity-ratio rise from each hour's air to air at 24 degC on that
+    wet bulb (psychrolib), in proportion to it. Differences from the 24 degC hour cancel the
+    residual air path's water, which depends on the wet bulb only."""
+    p, wb = SEA_LEVEL_PA, 16.0
+    temps = np.array([24.0, 26.0, 34.0])
+    w = np.array([psychrolib.GetHumRatioFromTWetBulb(t, wb, p) for t in temps])
+    dews = [psychrolib.GetTDewPointFromHumRatio(t, x, p) for t, x in zip(temps, w, strict=True)]
+    out = hours(temps, dews, topology="liquid_dry_cooler", facility_water_degc=32.0,
+                dry_cooler_approach_k=8.0, direct_evaporative_effectiveness=0.85)
+    assert (out["cooling_mode"] == EVAPORATIVE).all()  # the residual air's IEC is wet too
+    assert (out["mechanical_cooling_power"] == 0).all()
+    sprayed = out["water_use"][1:] - out["water_use"][0]
+    np.testing.assert_allclose(sprayed[0] / sprayed[1], (w[0] - w[1]) / (w[0] - w[2]), rtol=0.01)

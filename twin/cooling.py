@@ -381,7 +381,8 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
 def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
     """Direct-to-chip liquid (reference 7.1, 5.3, 5.4): the facility water returns at supply +
     liquid_delta_t_k and is cooled by dry coolers towards dry bulb + approach (with adiabatic
-    pre-cooling towards the wet bulb when assisted and not locked out by dust); an air-cooled
+    pre-cooling towards the wet bulb when assisted and not locked out by dust, modulated to what
+    the hour needs and at most direct_evaporative_effectiveness of the depression); an air-cooled
     chiller trims the fraction they cannot (the waterside-economiser partial formula). Dry-cooler
     fans move air at dry_cooler_air_delta_t_k rise, scaled with density; two pumped loops (CDU
     secondary and facility water)."""
@@ -393,14 +394,20 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
         return np.clip((returning - (air_in + c.dry_cooler_approach_k)) / span, 0.0, 1.0)
 
     dry = free_fraction(t_oa)
-    t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+    # the pads spray only what the hour needs: the air is cooled down to the inlet temperature
+    # that lets the dry coolers carry the whole load (modulated pads), at most to what full
+    # effectiveness gives
+    t_needed = facility_water - c.dry_cooler_approach_k
+    t_full = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
     pad = c.evaporative_assist.astype(bool) & (dry < 1.0) & ~lockout
+    t_pad = np.where(pad, np.minimum(np.maximum(t_full, t_needed), t_oa), t_oa)
     free = np.where(pad, free_fraction(t_pad), dry)
     q_dry, q_chiller = free * q_liquid, (1.0 - free) * q_liquid
     air = q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)
     design_air = design_q_liquid / (CP_AIR * c.dry_cooler_air_delta_t_k)
     fans = fan_power(air, out["density"], design_air, c.dry_cooler_pressure_pa,
                      c.dry_cooler_fan_efficiency, c.fan_law)
+    # water sprayed: the humidity-ratio rise along the wet bulb from t_oa down to t_pad
     sprayed = np.where(pad, np.maximum(humidity_ratio_from_wet_bulb(t_pad, t_wb, p) - w_oa, 0.0),
                        0.0)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
