@@ -13,7 +13,9 @@ within 30 %.
 
 Where the twin's physics differs from the reference by choice, the settings below reproduce the
 reference (fixed-pressure fans, recirculation above the economiser limit); what remains is listed
-in the README (section "Cooling against an independent hourly model").
+in the README (section "Cooling against an independent hourly model"), with the two known misses:
+the hourly r at Golmud, where the reference's hourly PUE varies only by artefacts of its code (a
+fan air density read from 0/1 flags; a random supply humidity).
 """
 
 from __future__ import annotations
