@@ -712,3 +712,26 @@ def test_adiabatic_dry_coolers_spray_only_what_the_hour_needs():
     assert (out["mechanical_cooling_power"] == 0).all()
     sprayed = out["water_use"][1:] - out["water_use"][0]
     np.testing.assert_allclose(sprayed[0] / sprayed[1], (w[0] - w[1]) / (w[0] - w[2]), rtol=0.01)
+
+
+def test_iec_water_is_the_secondary_airs_humidity_rise():
+    """A wet IEC carrying its full duty (35 degC, wet bulb 22 degC: partial, trim after it): the
+    water is the secondary air (1.4 x the primary volume, at the outdoor density) times its
+    humidity-ratio rise through pads of 0.85 at constant wet bulb (psychrolib), times the
+    blowdown factor CC / (CC - 1); not the exchanger's heat over h_fg."""
+    p, wb, t, cc = SEA_LEVEL_PA, 22.0, 35.0, 6.0
+    w_oa = psychrolib.GetHumRatioFromTWetBulb(t, wb, p)
+    dew = psychrolib.GetTDewPointFromHumRatio(t, w_oa, p)
+    out = hours(t, dew, topology="airside_economizer", air_path="indirect",
+                cycles_of_concentration=cc, direct_evaporative_effectiveness=0.85,
+                iec_secondary_flow_ratio=1.4, sensible_heat_ratio=1.0)
+    assert out["cooling_mode"][0] == cooling.PARTIAL
+    hall = min(psychrolib.GetHumRatioFromTDewPoint(15.0, p),
+               psychrolib.GetHumRatioFromRelHum(22.5, 0.60, p))
+    rho_supply = (1 + hall) / psychrolib.GetMoistAirVolume(22.5, hall, p)
+    rho_outdoor = (1 + w_oa) / psychrolib.GetMoistAirVolume(t, w_oa, p)
+    secondary = 1.4 * heat_to_air(out)[0] / (CP_AIR * 14.0) / rho_supply * rho_outdoor / (1 + w_oa)
+    t_sec = t - 0.85 * (t - wb)
+    rise = psychrolib.GetHumRatioFromTWetBulb(t_sec, wb, p) - w_oa
+    np.testing.assert_allclose(out["water_use"][0],
+                               secondary * rise * cc / (cc - 1) * 3600 / 997 * 1000, rtol=0.01)

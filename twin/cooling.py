@@ -361,9 +361,17 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         wet_on = (evap | partial) & wet
         secondary = secondary_volume * c.iec_secondary_fan_w_per_m3s
         pumps = np.where(wet_on, secondary_volume * c.iec_pump_w_per_m3s, 0.0)
-        q_evaporative = np.where(wet_on, mass * CP_AIR * (t_ra - np.maximum(t_pre, supply_air)),
-                                 0.0)
-        water_kg_s = q_evaporative / latent_heat(t_wb) * bleed
+        # water: the secondary air's humidity rise. It is wetted at constant wet bulb (pads of
+        # direct_evaporative_effectiveness, as EnergyPlus's EvaporativeCooler:Indirect:CelDekPad
+        # wets it before a dry exchanger) and then takes the primary air's heat sensibly; the
+        # share of the wet exchanger's duty the hour uses scales it
+        with np.errstate(invalid="ignore", divide="ignore"):
+            duty = np.where(wet_on, np.clip((t_ra - np.maximum(t_pre, supply_air))
+                                            / (t_ra - t_pre), 0.0, 1.0), 0.0)
+        t_sec = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+        rise = np.maximum(humidity_ratio_from_wet_bulb(t_sec, t_wb, p) - w_oa, 0.0)
+        secondary_dry_air = full_secondary * out["density"] / (1.0 + w_oa)  # kg s-1
+        water_kg_s = duty * secondary_dry_air * rise * bleed
         outside = 0.0
         w_hall = np.clip(w_oa, w_min, w_max)
     trim = np.where(partial, mass * CP_AIR * (t_pre - supply_air), np.where(
