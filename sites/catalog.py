@@ -338,7 +338,9 @@ class CoolingConfig(_Frozen):
     # CRAH / air-handler fans: pressure rise at design flow and sea-level density, total efficiency
     air_pressure_pa: Annotated[Real, Field(gt=0, le=3000)] = 500.0
     fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.7
-    direct_evaporative_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.85  # 0.7-0.9
+    # saturation effectiveness of every pad: direct pads, the IEC's wetted secondary air, the dry
+    # coolers' adiabatic pre-cooling (0.7-0.9, reference 6.3)
+    direct_evaporative_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.85
     iec_dry_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.72  # EnergyPlus example
     iec_wet_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.70  # EnergyPlus example
     # IEC secondary air: 1.4 x primary flow, fan 200 W and pump 150 W per m3/s (EnergyPlus example)
