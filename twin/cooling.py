@@ -283,8 +283,9 @@ def _mechanical(c, out, q_mech, design_q):
     ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers)."""
     latent, humidifier = _latent(c, q_mech)
     q_coil = q_mech + latent
-    water = water_cooled_chillers(c, out, q_coil, 0.0, design_q)
     wet = c.air_side_mechanical == "water_cooled"
+    water = water_cooled_chillers(c, out, q_coil, 0.0, design_q) if wet.any() else \
+        dict.fromkeys(("mechanical_power", "fan_power", "pump_power", "water_use"), 0.0)
     return {"mechanical_power": np.where(wet, water["mechanical_power"],
                                          q_coil / dx_cop(c.dx_cop, out["temp_air"])),
             **{k: np.where(wet, water[k], 0.0) for k in ("fan_power", "pump_power")},
