@@ -302,7 +302,8 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     trim, or the hall recirculates on the mechanical plant. Indirect: an air-to-air heat
     exchanger, dry or with a wet secondary side. Mechanical cooling (:func:`_mechanical`) removes
     what free cooling cannot. ``out``: outdoor temp_air, wet_bulb, humidity_ratio, pressure,
-    density and the supply air's supply_density ``(S, T)``."""
+    density and, at ``supply_air``, the supply_density and the envelope's supply_humidity_min
+    and supply_humidity_max ``(S, T)``."""
     t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
     assist = c.evaporative_assist.astype(bool)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
@@ -314,11 +315,12 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     if direct:
         floating = c.economizer_supply == "floating"
         t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
-        w_min, w_max = humidity_envelope(c, t_sa, p)
-        # outside air colder than the floating minimum is mixed with return air: as warm as the
-        # supply setpoint if its relative humidity needs it
-        w_max = np.where(floating & (t_oa < c.supply_air_min_degc),
-                         humidity_envelope(c, supply_air, p)[1], w_max)
+        w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
+        if floating.any():
+            w_min, w_float = np.where(floating, humidity_envelope(c, t_sa, p), (w_min, w_max))
+            # outside air colder than the floating minimum is mixed with return air: as warm as
+            # the supply setpoint if its relative humidity needs it
+            w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
         usable = (w_oa <= w_max) & ~lockout
         econ = usable & (t_oa <= supply_air)
         hot = usable & ~econ & (c.above_economizer_limit == "adiabatic")
@@ -341,7 +343,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
                           np.clip(w_oa, w_min, w_max))
         secondary = pumps = 0.0
     else:
-        w_min, w_max = humidity_envelope(c, supply_air, p)
+        w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
         t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)
         t_wet = t_ra - c.iec_wet_effectiveness * (t_ra - t_wb)
         econ = t_dry <= supply_air
@@ -447,7 +449,7 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     plant = water_cooled_chillers(c, out, (1.0 - free) * q_coil, free * q_coil, design_q_air)
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, 0.0, None)
     mode = np.select([free >= 1, free > 0], [ECONOMIZER, PARTIAL], MECHANICAL)
-    w_min, w_max = humidity_envelope(c, supply_air, out["pressure"])
+    w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
     return {"fan_power": fans + plant["fan_power"], "pump_power": plant["pump_power"],
             "mechanical_power": plant["mechanical_power"],
             "water_use": plant["water_use"] + humidifier, "mode": mode,
