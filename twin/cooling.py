@@ -160,7 +160,10 @@ def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficien
                                   where=design_volume > 0)
     ratio = volume * per_design_volume
     ducts = (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
-    return np.where(law == "fixed_pressure", volume * design_pressure_pa / efficiency, ducts)
+    fixed = np.asarray(law == "fixed_pressure")
+    if not fixed.any():
+        return ducts
+    return np.where(fixed, volume * design_pressure_pa / efficiency, ducts)
 
 
 def dx_cop(rated_cop, outdoor_degc):
@@ -310,8 +313,9 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     t_ra = supply_air + c.air_delta_t_k
     mass = q_air / (CP_AIR * c.air_delta_t_k)
     wet_mech = c.air_side_mechanical == "water_cooled"
-    cop = np.where(wet_mech, chiller_cop(1.0, t_wb + c.tower_approach_k),
-                   dx_cop(c.dx_cop, t_oa))
+    cop = dx_cop(c.dx_cop, t_oa)
+    if wet_mech.any():
+        cop = np.where(wet_mech, chiller_cop(1.0, t_wb + c.tower_approach_k), cop)
     if direct:
         floating = c.economizer_supply == "floating"
         t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
