@@ -376,7 +376,10 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
             duty = np.where(wet_on, np.clip((t_ra - np.maximum(t_pre, supply_air))
                                             / (t_ra - t_pre), 0.0, 1.0), 0.0)
         t_sec = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
-        rise = np.maximum(humidity_ratio_from_wet_bulb(t_sec, t_wb, p) - w_oa, 0.0)
+        rise = np.zeros(np.shape(wet_on))
+        p_full, t_full = np.broadcast_to(p, rise.shape), np.broadcast_to(t_sec, rise.shape)
+        rise[wet_on] = humidity_ratio_from_wet_bulb(t_full[wet_on], t_wb[wet_on], p_full[wet_on])
+        rise = np.maximum(rise - w_oa, 0.0) * wet_on
         secondary_dry_air = full_secondary * out["density"] / (1.0 + w_oa)  # kg s-1
         water_kg_s = duty * secondary_dry_air * rise * bleed
         outside = 0.0
