@@ -36,12 +36,16 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict
 
 from twin.model_names import (
+    ABOVE_ECONOMIZER_LIMIT,
     AIR_PATHS,
+    AIR_SIDE_MECHANICAL,
     ALBEDO_SURFACES,
     ASHRAE_CLASSES,
     COOLING_CONTROLS,
     COOLING_TOPOLOGIES,
     DENSITY_CORRECTIONS,
+    ECONOMIZER_SUPPLIES,
+    FAN_LAWS,
     MOUNTINGS,
     ROLES,
     SERVER_MODELS,
@@ -311,11 +315,46 @@ class CoolingConfig(_Frozen):
     # recirculation: server inlet = supply + this (contained aisles 1-3 K, reference 2.2)
     supply_approach_k: Annotated[Real, Field(ge=0, le=15)] = 2.0
     air_delta_t_k: Annotated[Real, Field(gt=0, le=30)] = 14.0  # across the servers (12-15 K)
+    # the direct air-side economiser's supply: "mixed" holds supply_air_degc by mixing return air
+    # into cooler outside air; "floating" supplies outside air as it is between
+    # supply_air_min_degc and supply_air_degc, mixed up to the minimum below it (Lei and Masanet
+    # 2020 hyperscale AE: the supply floats between its lower and upper setpoints)
+    economizer_supply: Literal[ECONOMIZER_SUPPLIES] = "mixed"
+    supply_air_min_degc: Annotated[Real, Field(ge=5, le=35)] = 18.0  # recommended minimum
+    # direct air above the economiser's upper limit (outside air warmer than the supply):
+    # "adiabatic" keeps the outside air, cooled by the pads, with mechanical trim of the rest
+    # (pad-cooled air handlers, e.g. EnergyPlus EvaporativeCooler:Direct ahead of a DX coil);
+    # "recirculate" closes the dampers and the mechanical plant carries the whole load (Lei and
+    # Masanet 2022 AE + adiabatic design)
+    above_economizer_limit: Literal[ABOVE_ECONOMIZER_LIMIT] = "adiabatic"
+    # humidity envelope of the supply air (outside air used only within it, humidified up to its
+    # floor): dew point -9..15 degC and RH <= 60 % (ASHRAE recommended, reference 3.2), RH >= 8 %
+    # (ASHRAE allowable floor of every A class, reference 3.1); Lei and Masanet hyperscale
+    # ranges: dew point -12..-9 / 15..27 degC, RH to 80-85 %
+    dew_point_min_degc: Annotated[Real, Field(ge=-40, le=30)] = -9.0
+    dew_point_max_degc: Annotated[Real, Field(ge=-40, le=35)] = 15.0
+    relative_humidity_min_pct: Annotated[Real, Field(ge=0, le=100)] = 8.0
+    relative_humidity_max_pct: Annotated[Real, Field(gt=0, le=100)] = 60.0
+    # sensible heat ratio of the cooling coils: the latent share (1/SHR - 1 of the sensible load)
+    # condensed on chilled coils is added to their load and made up by humidifiers. 1 = dry coils
+    # (coil water above the hall dew point, as with the warm chilled water of reference 5.4 [A]);
+    # Lei and Masanet 0.95-0.99 for hyperscale halls
+    sensible_heat_ratio: Annotated[Real, Field(gt=0.5, le=1)] = 1.0
+    # mechanical cooling of the air-side economiser: "air_cooled" (DX or air-cooled chiller, the
+    # dx_cop curve) or "water_cooled" (chillers with cooling towers, chilled-water loop, as in the
+    # Lei and Masanet AE + adiabatic design)
+    air_side_mechanical: Literal[AIR_SIDE_MECHANICAL] = "air_cooled"
+    # fan power law of every fan: "fixed_ducts" (pressure drop ~ rho V^2, power ~ m^3 / rho^2,
+    # reference 8) or "fixed_pressure" (the pressure rise held at its value: P = V dP / eta, as in
+    # Lei and Masanet)
+    fan_law: Literal[FAN_LAWS] = "fixed_ducts"
     allowable_class: Literal[ASHRAE_CLASSES] = "A2"  # ASHRAE class of the air-cooled IT
     # CRAH / air-handler fans: pressure rise at design flow and sea-level density, total efficiency
     air_pressure_pa: Annotated[Real, Field(gt=0, le=3000)] = 500.0
     fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.7
-    direct_evaporative_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.85  # 0.7-0.9
+    # saturation effectiveness of every pad: direct pads, the IEC's wetted secondary air, the dry
+    # coolers' adiabatic pre-cooling (0.7-0.9, reference 6.3)
+    direct_evaporative_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.85
     iec_dry_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.72  # EnergyPlus example
     iec_wet_effectiveness: Annotated[Real, Field(gt=0, lt=1)] = 0.70  # EnergyPlus example
     # IEC secondary air: 1.4 x primary flow, fan 200 W and pump 150 W per m3/s (EnergyPlus example)
@@ -329,6 +368,14 @@ class CoolingConfig(_Frozen):
     coil_effectiveness: Annotated[Real, Field(gt=0, le=1)] = 0.8  # HTE 0.7-0.82 (Lei)
     water_delta_t_k: Annotated[Real, Field(gt=0, le=20)] = 5.6
     tower_approach_k: Annotated[Real, Field(gt=0, le=15)] = 4.0  # AT_CT 2.8-6.7
+    # cooling-tower range (water cooled across the tower): EnergyPlus reference tower 35 -> 29.4
+    # degC (reference 5.1); Lei and Masanet 4-6 K
+    tower_range_k: Annotated[Real, Field(gt=0, le=20)] = 5.6
+    # tower fans: pressure rise, efficiency and water-to-air mass ratio (air = circulating water /
+    # L/G); 150-300 Pa, 0.7-0.9, 0.6-2 (Lei and Masanet parameter sets, reference 5.1)
+    tower_fan_pressure_pa: Annotated[Real, Field(ge=0, le=1000)] = 200.0
+    tower_fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.8
+    tower_liquid_to_gas: Annotated[Real, Field(gt=0, le=10)] = 1.0
     hx_approach_k: Annotated[Real, Field(ge=0, le=10)] = 2.2  # AT_HE 1.7-2.8
     cycles_of_concentration: Annotated[Real, Field(gt=1, le=20)] = 6.0  # 3-15
     # of the circulating water (EnergyPlus 0.05 %)
@@ -345,8 +392,11 @@ class CoolingConfig(_Frozen):
     dry_cooler_air_delta_t_k: Annotated[Real, Field(gt=0, le=30)] = 12.0
     dry_cooler_pressure_pa: Annotated[Real, Field(gt=0, le=1000)] = 200.0
     dry_cooler_fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.6
-    # pumps: head and efficiency (150-250 kPa, 0.7)
+    # pumps: head and efficiency (150-250 kPa, 0.7): pump_head_pa of the chilled- or facility-
+    # water loops (and the CDU loop), tower_pump_head_pa of the condenser (tower) loop (Lei: chilled
+    # water 145-150 kPa, tower 200-212 kPa, reference 5.1)
     pump_head_pa: Annotated[Real, Field(gt=0, le=1e6)] = 200_000.0
+    tower_pump_head_pa: Annotated[Real, Field(gt=0, le=1e6)] = 200_000.0
     pump_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.7
     # dust: outside air locked out above this PM10 [A 500-1000 ug m-3]; filters from clean to
     # final pressure drop (MERV 13: 75-125 -> 250 Pa), changed every filter_change_days, or
@@ -367,6 +417,15 @@ class CoolingConfig(_Frozen):
     def _consistent(self):
         if self.filter_final_pa < self.filter_clean_pa:
             raise PydanticCustomError("filter", "filter_final_pa must not be below filter_clean_pa")
+        if self.dew_point_max_degc <= self.dew_point_min_degc or \
+                self.relative_humidity_max_pct <= self.relative_humidity_min_pct:
+            raise PydanticCustomError("humidity_envelope", "the humidity envelope is empty: "
+                                      "dew_point_max_degc and relative_humidity_max_pct must be "
+                                      "above their minimum")
+        floating = self.economizer_supply == "floating"
+        if floating and self.supply_air_min_degc > self.supply_air_degc:
+            raise PydanticCustomError("supply_air", "supply_air_min_degc must not be above "
+                                      "supply_air_degc")
         if self.facility_water_max_degc < self.facility_water_degc:
             raise PydanticCustomError("facility_water", "facility_water_max_degc must not be "
                                       "below facility_water_degc")

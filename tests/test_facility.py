@@ -429,6 +429,8 @@ def test_unchanged_site_file_loads(tmp_path):
     ("it", "gpu_model", "B300", "it.gpu_model", "gpu_model"),
     ("it", "utilisation", 1.5, "it.utilisation", "utilisation"),
     ("cooling", "filter_final_pa", 50.0, "cooling", "filter_final_pa"),
+    ("cooling", "dew_point_max_degc", -20.0, "cooling", "humidity envelope is empty"),
+    ("cooling", "fan_law", "cubic", "cooling.fan_law", "fan_law"),
 ])
 def test_bad_site_file_is_refused_naming_the_field(tmp_path, table, key, value, field, named):
     data = hami_data()
@@ -563,3 +565,173 @@ def test_dataset_variables_and_attributes(golmud_site, template):
     for v in ("inlet_outside_recommended", "inlet_outside_allowable"):
         assert ds[v].dtype == bool, v
     assert ds["cooling_topology"].values.tolist() == ["liquid_dry_cooler"]
+
+
+# --- 9. the settings of the Lei and Masanet comparison (issue 20) -------------------------------
+
+psychrolib = pytest.importorskip("psychrolib", reason="psychrolib (reference implementation) not "
+                                 "installed")
+psychrolib.SetUnitSystem(psychrolib.SI)
+CP_AIR, H_FG_20C = 1006.0, 2_453_500.0  # J kg-1 K-1 (ASHRAE HOF); J kg-1 (IAPWS steam tables)
+
+
+def hours(temp_air, temp_dew, pressure=SEA_LEVEL_PA, **settings) -> dict:
+    """Facility.run on hand-built hours ``(T,)`` of one Hami-catalog site at full load with
+    cooling ``settings``; the results ``(T,)``."""
+    import pandas as pd
+
+    site = get_site("hami")
+    config = CoolingConfig.model_validate({**site.cooling.model_dump(), "filter_clean_pa": 0.0,
+                                           "filter_final_pa": 0.0, **settings})
+    t = np.atleast_1d(np.asarray(temp_air, dtype=float))
+    wx = {"temp_air": t[None], "temp_dew": np.broadcast_to(temp_dew, t.shape)[None] * 1.0,
+          "pressure": np.broadcast_to(pressure, t.shape)[None] * 1.0}
+    it = site.it.model_copy(update={"utilisation": 1.0})
+    model = Facility(CoolingArrays.from_configs([config]), ITArrays.from_configs([it], ["x"]),
+                     pd.date_range("2019-07-01", periods=t.size, freq="h"), wx, np.zeros(1))
+    return {k: v[0] for k, v in model.run()[0].items()}
+
+
+def heat_to_air(out):
+    """The air-cooled hall's heat [W]: IT (all to air in an air-cooled hall) plus losses."""
+    return out["it_power"] + out["electrical_losses"]
+
+
+def dew_point(temp, rh_pct, pressure=SEA_LEVEL_PA):
+    return psychrolib.GetTDewPointFromRelHum(temp, rh_pct / 100.0)
+
+
+def test_fixed_pressure_fans_draw_volume_times_pressure_over_efficiency():
+    """fan_law = fixed_pressure: the air handler draws V dP / eta (Lei and Masanet), V the air
+    volume at the supply state (density from psychrolib), at sea level and at 2,800 m alike;
+    fixed_ducts (pressure drop ~ rho V^2, reference 8) grows at altitude by rho_0 / rho more."""
+    settings = {"topology": "chilled_water", "tower_fan_pressure_pa": 0.0,
+                "air_pressure_pa": 600.0, "fan_efficiency": 0.75}
+    rho, ducts = {}, {}
+    for p in (SEA_LEVEL_PA, ALTITUDE_PA):
+        fixed = hours(0.0, -5.0, p, fan_law="fixed_pressure", **settings)
+        w = psychrolib.GetHumRatioFromTDewPoint(-5.0, p)
+        rho[p] = (1 + w) / psychrolib.GetMoistAirVolume(22.5, w, p)
+        volume = heat_to_air(fixed) / (CP_AIR * 14.0) / rho[p]
+        np.testing.assert_allclose(fixed["cooling_fan_power"], volume * 600.0 / 0.75, rtol=2e-3)
+        ducts[p] = hours(0.0, -5.0, p, fan_law="fixed_ducts", **settings)["cooling_fan_power"]
+        ducts[p] = ducts[p] / fixed["cooling_fan_power"]
+    np.testing.assert_allclose(ducts[ALTITUDE_PA] / ducts[SEA_LEVEL_PA],
+                               rho[SEA_LEVEL_PA] / rho[ALTITUDE_PA], rtol=2e-3)
+
+
+def test_relative_humidity_limits_the_floating_economiser():
+    """Direct air with a floating supply and the Lei envelope (dew point -10.5..21 degC, RH
+    14..77.5 %): outside air at 20 degC is used at 70 % RH, refused at 85 % (the mechanical plant
+    carries the hall), and humidified at 10 % RH up to 14 % at 20 degC, the water being the
+    outside air's mass times the humidity-ratio rise (psychrolib)."""
+    settings = {"topology": "airside_economizer", "air_path": "direct",
+                "economizer_supply": "floating", "supply_air_min_degc": 14.0,
+                "supply_air_degc": 31.0, "dew_point_min_degc": -10.5, "dew_point_max_degc": 21.0,
+                "relative_humidity_min_pct": 14.0, "relative_humidity_max_pct": 77.5,
+                "above_economizer_limit": "recirculate"}
+    rh = np.array([70.0, 85.0, 10.0])
+    out = hours(np.full(3, 20.0), [dew_point(20.0, x) for x in rh], **settings)
+    np.testing.assert_array_equal(out["cooling_mode"], [ECONOMIZER, MECHANICAL, ECONOMIZER])
+    assert out["water_use"][0] == 0.0
+    w_oa = psychrolib.GetHumRatioFromRelHum(20.0, 0.10, SEA_LEVEL_PA)
+    w_floor = psychrolib.GetHumRatioFromRelHum(20.0, 0.14, SEA_LEVEL_PA)
+    mass = heat_to_air(out)[2] / (CP_AIR * 14.0)
+    np.testing.assert_allclose(out["water_use"][2], mass * (w_floor - w_oa) * 3600 / 997 * 1000,
+                               rtol=0.01)
+
+
+def test_above_the_economiser_limit_pads_or_recirculation():
+    """A hot dry hour (38 degC, dew point 0): ``adiabatic`` keeps the outside air through the
+    pads (evaporative or partial, water used); ``recirculate`` runs the mechanical plant alone
+    (air-cooled: no water)."""
+    common = {"topology": "airside_economizer", "air_path": "direct", "sensible_heat_ratio": 1.0}
+    pads = hours(38.0, 0.0, above_economizer_limit="adiabatic", **common)
+    closed = hours(38.0, 0.0, above_economizer_limit="recirculate", **common)
+    assert pads["cooling_mode"][0] in (EVAPORATIVE, cooling.PARTIAL) and pads["water_use"][0] > 0
+    assert closed["cooling_mode"][0] == MECHANICAL and closed["water_use"][0] == 0.0
+    assert closed["mechanical_cooling_power"][0] > pads["mechanical_cooling_power"][0]
+
+
+def test_water_cooled_backup_towers_pumps_and_latent_make_up():
+    """Direct air recirculating on water-cooled chillers (35 degC, dew point 10): the towers
+    evaporate the heat rejected (hall heat / SHR + chiller work) at the latent heat of their water
+    (wet bulb from psychrolib + approach + half the range; IAPWS h_fg), times CC / (CC - 1) with no
+    drift; humidifiers add the latent load over h_fg at 20 degC; the chilled-water pump moves the
+    coil load over water_delta_t_k at pump_head_pa and the condenser pump the rejected heat over
+    tower_range_k at tower_pump_head_pa."""
+    shr, cc = 0.97, 5.0
+    out = hours(35.0, 10.0, topology="airside_economizer", air_path="direct",
+                above_economizer_limit="recirculate", air_side_mechanical="water_cooled",
+                sensible_heat_ratio=shr, cycles_of_concentration=cc, drift_fraction=0.0,
+                tower_fan_pressure_pa=0.0, water_delta_t_k=7.5, tower_range_k=5.0,
+                tower_approach_k=4.75, pump_head_pa=143_650.0, tower_pump_head_pa=208_650.0,
+                pump_efficiency=0.7)
+    q = heat_to_air(out)[0]
+    coil = q / shr
+    rejected = coil + out["mechanical_cooling_power"][0]
+    t_water = psychrolib.GetTWetBulbFromTDewPoint(35.0, 10.0, SEA_LEVEL_PA) + 4.75 + 2.5
+    h_fg = (2501.0 - 2.361 * t_water) * 1e3  # IAPWS-IF97 within 0.1 % between 10 and 40 degC
+    towers = rejected / h_fg * cc / (cc - 1)
+    humidifier = (coil - q) / H_FG_20C
+    np.testing.assert_allclose(out["water_use"][0], (towers + humidifier) * 3600 / 997 * 1000,
+                               rtol=0.005)
+    pumps = (coil / (4186 * 7.5) * 143_650 + rejected / (4186 * 5.0) * 208_650) / 997 / 0.7
+    np.testing.assert_allclose(out["cooling_pump_power"][0], pumps, rtol=1e-3)
+    assert 4.0 < coil / out["mechanical_cooling_power"][0] < 9.0  # water-cooled chiller COP
+
+
+def test_sensible_heat_ratio_adds_latent_load_to_mechanical_cooling():
+    """Air-cooled mechanical cooling of a recirculating hall: SHR 0.95 raises the coil load (and
+    the compressor power at the same COP) by 1/0.95 and adds humidifier water for the latent
+    part; SHR 1 (dry coils) uses none."""
+    common = {"topology": "airside_economizer", "air_path": "direct",
+              "above_economizer_limit": "recirculate"}
+    dry, wet = (hours(38.0, 20.0, sensible_heat_ratio=s, **common) for s in (1.0, 0.95))
+    np.testing.assert_allclose(wet["mechanical_cooling_power"] / dry["mechanical_cooling_power"],
+                               1 / 0.95, rtol=1e-9)
+    assert dry["water_use"][0] == 0.0
+    np.testing.assert_allclose(wet["water_use"][0], heat_to_air(wet)[0] * (1 / 0.95 - 1)
+                               / H_FG_20C * 3600 / 997 * 1000, rtol=0.005)
+
+
+def test_adiabatic_dry_coolers_spray_only_what_the_hour_needs():
+    """Liquid + adiabatic dry coolers on one wet bulb (16 degC): at 24 degC the dry coolers carry
+    the whole load (facility water 32 degC - 8 K approach) and the pads stay dry; at 26 and 34
+    degC full pads (0.85) would cool the air to 17.5-18.7 degC, but they are modulated to 24 degC,
+    so the water sprayed is the humidity-ratio rise from each hour's air to air at 24 degC on that
+    wet bulb (psychrolib), in proportion to it. Differences from the 24 degC hour cancel the
+    residual air path's water, which depends on the wet bulb only."""
+    p, wb = SEA_LEVEL_PA, 16.0
+    temps = np.array([24.0, 26.0, 34.0])
+    w = np.array([psychrolib.GetHumRatioFromTWetBulb(t, wb, p) for t in temps])
+    dews = [psychrolib.GetTDewPointFromHumRatio(t, x, p) for t, x in zip(temps, w, strict=True)]
+    out = hours(temps, dews, topology="liquid_dry_cooler", facility_water_degc=32.0,
+                dry_cooler_approach_k=8.0, direct_evaporative_effectiveness=0.85)
+    assert (out["cooling_mode"] == EVAPORATIVE).all()  # the residual air's IEC is wet too
+    assert (out["mechanical_cooling_power"] == 0).all()
+    sprayed = out["water_use"][1:] - out["water_use"][0]
+    np.testing.assert_allclose(sprayed[0] / sprayed[1], (w[0] - w[1]) / (w[0] - w[2]), rtol=0.01)
+
+
+def test_iec_water_is_the_secondary_airs_humidity_rise():
+    """A wet IEC carrying its full duty (35 degC, wet bulb 22 degC: partial, trim after it): the
+    water is the secondary air (1.4 x the primary volume, at the outdoor density) times its
+    humidity-ratio rise through pads of 0.85 at constant wet bulb (psychrolib), times the
+    blowdown factor CC / (CC - 1); not the exchanger's heat over h_fg."""
+    p, wb, t, cc = SEA_LEVEL_PA, 22.0, 35.0, 6.0
+    w_oa = psychrolib.GetHumRatioFromTWetBulb(t, wb, p)
+    dew = psychrolib.GetTDewPointFromHumRatio(t, w_oa, p)
+    out = hours(t, dew, topology="airside_economizer", air_path="indirect",
+                cycles_of_concentration=cc, direct_evaporative_effectiveness=0.85,
+                iec_secondary_flow_ratio=1.4, sensible_heat_ratio=1.0)
+    assert out["cooling_mode"][0] == cooling.PARTIAL
+    hall = min(psychrolib.GetHumRatioFromTDewPoint(15.0, p),
+               psychrolib.GetHumRatioFromRelHum(22.5, 0.60, p))
+    rho_supply = (1 + hall) / psychrolib.GetMoistAirVolume(22.5, hall, p)
+    rho_outdoor = (1 + w_oa) / psychrolib.GetMoistAirVolume(t, w_oa, p)
+    secondary = 1.4 * heat_to_air(out)[0] / (CP_AIR * 14.0) / rho_supply * rho_outdoor / (1 + w_oa)
+    t_sec = t - 0.85 * (t - wb)
+    rise = psychrolib.GetHumRatioFromTWetBulb(t_sec, wb, p) - w_oa
+    np.testing.assert_allclose(out["water_use"][0],
+                               secondary * rise * cc / (cc - 1) * 3600 / 997 * 1000, rtol=0.01)

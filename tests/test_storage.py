@@ -41,8 +41,8 @@ def test_balance_closes_every_hour(catalog_year):
         assert (ds[v] >= 0).all(), v
     assert (ds["grid_import"] <= ds["grid_import_capacity"] + 1e-6).all()
     # the grid never carries what renewables could have carried, and nothing is curtailed while
-    # the grid imports
-    assert not ((ds["grid_import"] > 0) & (ds["curtailment"] > 0)).any()
+    # the grid imports (beyond rounding: 1e-10 W residues of the balance's subtractions occur)
+    assert not ((ds["grid_import"] > 1e-6) & (ds["curtailment"] > 1e-6)).any()
 
 
 def test_state_of_charge_stays_within_its_limits(catalog_year):

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.psychrometrics import humidity_ratio_from_dew_point, humidity_ratio_from_wet_bulb, state
+from twin.psychrometrics import (
+    humidity_ratio_from_dew_point,
+    humidity_ratio_from_rh,
+    humidity_ratio_from_wet_bulb,
+    state,
+)
 
 MODES = ("economizer", "evaporative", "partial", "mechanical")
 ECONOMIZER, EVAPORATIVE, PARTIAL, MECHANICAL = range(4)
@@ -32,27 +37,31 @@ CP_AIR = 1006.0  # J kg-1 K-1, dry air (ASHRAE HOF 2017 ch. 1)
 CP_WATER = 4186.0  # J kg-1 K-1
 RHO_WATER = 997.0  # kg m-3
 RHO_AIR_DESIGN = 1.204  # kg m-3, 20 degC at 101,325 Pa: fans are rated here (reference 8)
-# hall humidity kept within the ASHRAE recommended dew points (reference 3.2)
-DEW_POINT_MIN_DEGC, DEW_POINT_MAX_DEGC = -9.0, 15.0
 # EnergyPlus Coil:Cooling:DX:SingleSpeed EIR(T) of the 2-zone data-centre example (reference 4.5):
 # x entering-coil wet bulb, y outdoor dry bulb [degC]; rated at 19.4 / 35 degC; valid y 18-46.1
 DX_EIRFT = (0.297145, 0.0430933, -0.000748766, 0.00597727, 0.000482112, -0.000956448)
 DX_RATED_WET_BULB_DEGC, DX_OUTDOOR_RANGE_DEGC = 19.4, (18.0, 46.1)
-# cooling towers: fan pressure rise 150-300 Pa, efficiency 0.7-0.9, water/air mass ratio 0.6-2
-# (Lei and Masanet parameter sets, reference 5.1)
-TOWER_FAN_PRESSURE_PA, TOWER_FAN_EFFICIENCY, TOWER_LIQUID_TO_GAS = 200.0, 0.8, 1.0
 # captured fraction of PM10 by MERV 13 filters (ASHRAE 52.2 E3 >= 85 %) and their face velocity
 FILTER_CAPTURE, FILTER_FACE_VELOCITY_M_S = 0.85, 2.5
 
 
 def outdoor_state(temp_air, temp_dew, pressure) -> dict[str, np.ndarray]:
     """The outdoor air ``(S, T)``: dry bulb, pressure, humidity ratio, wet bulb and density at
-    the site's pressure, plus the humidity ratios of the recommended dew-point limits there."""
+    the site's pressure."""
     names = ("humidity_ratio", "wet_bulb", "density")
     air = state(temp_air, temp_dew, pressure, names=names)
-    return {"temp_air": temp_air, "pressure": pressure, **{k: air[k] for k in names},
-            "humidity_ratio_min": humidity_ratio_from_dew_point(DEW_POINT_MIN_DEGC, pressure),
-            "humidity_ratio_max": humidity_ratio_from_dew_point(DEW_POINT_MAX_DEGC, pressure)}
+    return {"temp_air": temp_air, "pressure": pressure, **{k: air[k] for k in names}}
+
+
+def humidity_envelope(c, supply_air, pressure):
+    """The humidity ratios [kg/kg] between which supply air at ``supply_air`` [degC] is within
+    the sites' humidity envelope (dew point and relative-humidity limits of ``c``): the floor is
+    the higher of the two minima, the ceiling the lower of the two maxima."""
+    low = np.maximum(humidity_ratio_from_dew_point(c.dew_point_min_degc, pressure),
+                     humidity_ratio_from_rh(supply_air, c.relative_humidity_min_pct, pressure))
+    high = np.minimum(humidity_ratio_from_dew_point(c.dew_point_max_degc, pressure),
+                      humidity_ratio_from_rh(supply_air, c.relative_humidity_max_pct, pressure))
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,16 @@ class CoolingArrays:
     supply_air_degc: np.ndarray
     supply_approach_k: np.ndarray
     air_delta_t_k: np.ndarray
+    economizer_supply: np.ndarray  # str, ECONOMIZER_SUPPLIES
+    supply_air_min_degc: np.ndarray
+    above_economizer_limit: np.ndarray  # str, ABOVE_ECONOMIZER_LIMIT
+    dew_point_min_degc: np.ndarray
+    dew_point_max_degc: np.ndarray
+    relative_humidity_min_pct: np.ndarray
+    relative_humidity_max_pct: np.ndarray
+    sensible_heat_ratio: np.ndarray
+    air_side_mechanical: np.ndarray  # str, AIR_SIDE_MECHANICAL
+    fan_law: np.ndarray  # str, FAN_LAWS
     allowable_class: np.ndarray  # str, ASHRAE_CLASSES
     air_pressure_pa: np.ndarray
     fan_efficiency: np.ndarray
@@ -82,6 +101,10 @@ class CoolingArrays:
     coil_effectiveness: np.ndarray
     water_delta_t_k: np.ndarray
     tower_approach_k: np.ndarray
+    tower_range_k: np.ndarray
+    tower_fan_pressure_pa: np.ndarray
+    tower_fan_efficiency: np.ndarray
+    tower_liquid_to_gas: np.ndarray
     hx_approach_k: np.ndarray
     cycles_of_concentration: np.ndarray
     drift_fraction: np.ndarray
@@ -95,6 +118,7 @@ class CoolingArrays:
     dry_cooler_pressure_pa: np.ndarray
     dry_cooler_fan_efficiency: np.ndarray
     pump_head_pa: np.ndarray
+    tower_pump_head_pa: np.ndarray
     pump_efficiency: np.ndarray
     pm10_lockout_ug_m3: np.ndarray
     filter_clean_pa: np.ndarray
@@ -108,10 +132,9 @@ class CoolingArrays:
     @classmethod
     def from_configs(cls, configs) -> CoolingArrays:
         """Stack ``sites.CoolingConfig`` objects (one per site) into columns."""
-        text = ("topology", "air_path", "control", "allowable_class")
-
         def col(name):
-            dtype = str if name in text else bool if name == "evaporative_assist" else float
+            value = getattr(configs[0], name)
+            dtype = str if isinstance(value, str) else bool if isinstance(value, bool) else float
             return np.array([getattr(c, name) for c in configs], dtype=dtype)
 
         return cls(**{name: col(name) if name == "ups_loss_coefficients" else col(name)[:, None]
@@ -123,18 +146,24 @@ class CoolingArrays:
                                             for f in self.__dataclass_fields__})
 
 
-def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency):
-    """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3] through a
-    system whose pressure drop is ``design_pressure_pa`` at the design mass flow and the rating
-    density 1.204 kg m-3: the drop scales with rho V^2 (fixed ducts and coils), so power scales
-    with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume and about twice the power,
-    reference 8)."""
+def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
+              law="fixed_ducts"):
+    """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3].
+    ``fixed_ducts``: through a system whose pressure drop is ``design_pressure_pa`` at the design
+    mass flow and the rating density 1.204 kg m-3, the drop scaling with rho V^2 (fixed ducts and
+    coils), so power scales with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume
+    and about twice the power, reference 8). ``fixed_pressure``: the pressure rise held at
+    ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020)."""
     volume = mass_flow / density
     design_volume = np.asarray(design_mass_flow / RHO_AIR_DESIGN, dtype=float)
     per_design_volume = np.divide(1.0, design_volume, out=np.zeros_like(design_volume),
                                   where=design_volume > 0)
     ratio = volume * per_design_volume
-    return (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
+    ducts = (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
+    fixed = np.asarray(law == "fixed_pressure")
+    if not fixed.any():
+        return ducts
+    return np.where(fixed, volume * design_pressure_pa / efficiency, ducts)
 
 
 def dx_cop(rated_cop, outdoor_degc):
@@ -201,36 +230,114 @@ def _air_handler(c, q_air, density, design_q_air, outside_air, pm10):
     mass = q_air / (CP_AIR * c.air_delta_t_k)
     design_mass = design_q_air / (CP_AIR * c.air_delta_t_k)
     filters = filter_pressure(c, np.broadcast_to(outside_air, np.shape(mass)), design_mass, pm10)
-    return fan_power(mass, density, design_mass, c.air_pressure_pa + filters, c.fan_efficiency)
+    return fan_power(mass, density, design_mass, c.air_pressure_pa + filters, c.fan_efficiency,
+                     c.fan_law)
+
+
+def _pump(c, heat, delta_t_k, head_pa):
+    """Pump power [W] circulating water that carries ``heat`` [W] at a ``delta_t_k`` rise."""
+    return heat / (CP_WATER * delta_t_k) / RHO_WATER * head_pa / c.pump_efficiency
+
+
+def _make_up(evaporated_kg_s, circulating_kg_s, c):
+    """Make-up water [L h-1] of an evaporative device: evaporation, drift (drift_fraction of the
+    circulating water) and the blowdown that holds the cycles of concentration (reference 5.2)."""
+    drift = c.drift_fraction * circulating_kg_s
+    blowdown = np.maximum(evaporated_kg_s / (c.cycles_of_concentration - 1) - drift, 0.0)
+    return (evaporated_kg_s + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0
+
+
+def _latent(c, q_coil):
+    """The latent load [W] a chilled coil condenses with ``q_coil`` of sensible heat
+    (1/SHR - 1 of it), and the humidifier water [L h-1] that makes the moisture up."""
+    latent = q_coil * (1.0 / c.sensible_heat_ratio - 1.0)
+    return latent, latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
+
+
+def water_cooled_chillers(c, out, q_chiller, q_free, design_q):
+    """Water-cooled chillers (Lei and Masanet COP at the condenser-water temperature, wet bulb +
+    tower approach, and the load ratio ``q_chiller / design_q``, reference 4.4) carrying
+    ``q_chiller`` [W], with ``q_free`` [W] more rejected without them (waterside economiser), and
+    their cooling towers (reference 5.1, 5.2): the towers evaporate all the heat rejected
+    (``q_chiller + q_free`` and the chillers' work) at the mean tower water temperature, their
+    circulating water is that heat over the range, their fans move circulating water / L/G of
+    outdoor air, and two pumps (chilled or facility water over water_delta_t_k, condenser water
+    over the range) circulate the loops. Returns power [W] and make-up water [L h-1]."""
+    condenser = out["wet_bulb"] + c.tower_approach_k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        chiller = np.where(q_chiller > 0, q_chiller / chiller_cop(q_chiller / design_q,
+                                                                 condenser), 0.0)
+    rejected = q_chiller + q_free + chiller
+    circulating = rejected / (CP_WATER * c.tower_range_k)  # kg s-1 through the towers
+    evaporated = rejected / latent_heat(condenser + c.tower_range_k / 2)
+    design_air = design_q * 1.2 / (CP_WATER * c.tower_range_k) / c.tower_liquid_to_gas
+    fans = fan_power(circulating / c.tower_liquid_to_gas, out["density"], design_air,
+                     c.tower_fan_pressure_pa, c.tower_fan_efficiency, c.fan_law)
+    pumps = _pump(c, q_chiller + q_free, c.water_delta_t_k, c.pump_head_pa) + \
+        _pump(c, rejected, c.tower_range_k, c.tower_pump_head_pa)
+    return {"mechanical_power": chiller, "fan_power": fans, "pump_power": pumps,
+            "water_use": _make_up(evaporated, circulating, c)}
+
+
+def _mechanical(c, out, q_mech, design_q):
+    """Mechanical cooling of an air system carrying ``q_mech`` [W] (sensible; the coil's latent
+    load added): DX / air-cooled (``dx_cop`` over the outdoor dry bulb, reference 4.5) or
+    water-cooled chillers with towers (:func:`water_cooled_chillers`), by
+    ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers)."""
+    latent, humidifier = _latent(c, q_mech)
+    q_coil = q_mech + latent
+    wet = c.air_side_mechanical == "water_cooled"
+    water = water_cooled_chillers(c, out, q_coil, 0.0, design_q) if wet.any() else \
+        dict.fromkeys(("mechanical_power", "fan_power", "pump_power", "water_use"), 0.0)
+    return {"mechanical_power": np.where(wet, water["mechanical_power"],
+                                         q_coil / dx_cop(c.dx_cop, out["temp_air"])),
+            **{k: np.where(wet, water[k], 0.0) for k in ("fan_power", "pump_power")},
+            "water_use": humidifier + np.where(wet, water["water_use"], 0.0)}
 
 
 def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None):
     """An air-cooled hall (reference 6.2-6.4, 12 step 4): heat ``q_air`` [W] leaves in return air
-    at supply + air_delta_t_k. ``direct``: outside air mixed in while its dew point is within
-    the recommended envelope and dust does not lock it out (``lockout``), humidified to the
-    recommended minimum dew point, evaporatively cooled by pads when assisted; otherwise the hall
-    recirculates. Indirect: an air-to-air heat exchanger, dry or with a wet secondary side.
-    Mechanical trim (DX) removes what free cooling cannot. ``out``: outdoor temp_air, wet_bulb,
-    humidity_ratio, pressure, density ``(S, T)``."""
+    at supply + air_delta_t_k. ``direct``: outside air used while its humidity is within the
+    envelope at the supply temperature (:func:`humidity_envelope`) and dust does not lock it out
+    (``lockout``), humidified up to the envelope's floor; the supply is ``supply_air`` (mixed) or
+    floats with the outside air down to supply_air_min_degc (``economizer_supply``). Above the
+    supply (``above_economizer_limit``): pads cool the outside air (adiabatic) with mechanical
+    trim, or the hall recirculates on the mechanical plant. Indirect: an air-to-air heat
+    exchanger, dry or with a wet secondary side. Mechanical cooling (:func:`_mechanical`) removes
+    what free cooling cannot. ``out``: outdoor temp_air, wet_bulb, humidity_ratio, pressure,
+    density and, at ``supply_air``, the supply_density and the envelope's supply_humidity_min
+    and supply_humidity_max ``(S, T)``."""
     t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
     assist = c.evaporative_assist.astype(bool)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
     t_ra = supply_air + c.air_delta_t_k
-    w_min, w_max = out["humidity_ratio_min"], out["humidity_ratio_max"]
     mass = q_air / (CP_AIR * c.air_delta_t_k)
+    wet_mech = c.air_side_mechanical == "water_cooled"
     cop = dx_cop(c.dx_cop, t_oa)
+    if wet_mech.any():
+        cop = np.where(wet_mech, chiller_cop(1.0, t_wb + c.tower_approach_k), cop)
     if direct:
+        floating = c.economizer_supply == "floating"
+        t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
+        w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
+        if floating.any():
+            w_min, w_float = np.where(floating, humidity_envelope(c, t_sa, p), (w_min, w_max))
+            # outside air colder than the floating minimum is mixed with return air: as warm as
+            # the supply setpoint if its relative humidity needs it
+            w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
         usable = (w_oa <= w_max) & ~lockout
         econ = usable & (t_oa <= supply_air)
+        hot = usable & ~econ & (c.above_economizer_limit == "adiabatic")
         w_evap_sa = humidity_ratio_from_wet_bulb(supply_air, t_wb, p)  # sprayed down to supply
         t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
         w_pad = humidity_ratio_from_wet_bulb(t_pad, t_wb, p)
-        evap = usable & ~econ & assist & (t_pad <= supply_air) & (w_evap_sa <= w_max)
+        evap = hot & assist & (t_pad <= supply_air) & (w_evap_sa <= w_max)
         pad_ok = assist & (w_pad <= w_max)
         t_pre = np.where(pad_ok, t_pad, t_oa)
-        partial = usable & ~econ & ~evap & (t_pre < t_ra)
+        partial = hot & ~evap & (t_pre < t_ra)
+        t_ra_econ = t_sa + c.air_delta_t_k
         with np.errstate(invalid="ignore", divide="ignore"):
-            mix = np.where(econ, np.clip((t_ra - supply_air) / (t_ra - t_oa), 0.0, 1.0), 1.0)
+            mix = np.where(econ, np.clip((t_ra_econ - t_sa) / (t_ra_econ - t_oa), 0.0, 1.0), 1.0)
         outside = np.where(econ, mix * mass, np.where(evap | partial, mass, 0.0))
         w_in = np.where(evap, w_evap_sa, np.where(partial & pad_ok, w_pad, w_oa))
         humidify = np.where(econ | evap | partial, np.maximum(w_min - w_in, 0.0), 0.0)
@@ -240,6 +347,7 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
                           np.clip(w_oa, w_min, w_max))
         secondary = pumps = 0.0
     else:
+        w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
         t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)
         t_wet = t_ra - c.iec_wet_effectiveness * (t_ra - t_wb)
         econ = t_dry <= supply_air
@@ -260,25 +368,39 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         wet_on = (evap | partial) & wet
         secondary = secondary_volume * c.iec_secondary_fan_w_per_m3s
         pumps = np.where(wet_on, secondary_volume * c.iec_pump_w_per_m3s, 0.0)
-        q_evaporative = np.where(wet_on, mass * CP_AIR * (t_ra - np.maximum(t_pre, supply_air)),
-                                 0.0)
-        water_kg_s = q_evaporative / latent_heat(t_wb) * bleed
+        # water: the secondary air's humidity rise. It is wetted at constant wet bulb (pads of
+        # direct_evaporative_effectiveness, as EnergyPlus's EvaporativeCooler:Indirect:CelDekPad
+        # wets it before a dry exchanger) and then takes the primary air's heat sensibly; the
+        # share of the wet exchanger's duty the hour uses scales it
+        with np.errstate(invalid="ignore", divide="ignore"):
+            duty = np.where(wet_on, np.clip((t_ra - np.maximum(t_pre, supply_air))
+                                            / (t_ra - t_pre), 0.0, 1.0), 0.0)
+        t_sec = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+        rise = np.zeros(np.shape(wet_on))
+        p_full, t_full = np.broadcast_to(p, rise.shape), np.broadcast_to(t_sec, rise.shape)
+        rise[wet_on] = humidity_ratio_from_wet_bulb(t_full[wet_on], t_wb[wet_on], p_full[wet_on])
+        rise = np.maximum(rise - w_oa, 0.0) * wet_on
+        secondary_dry_air = full_secondary * out["density"] / (1.0 + w_oa)  # kg s-1
+        water_kg_s = duty * secondary_dry_air * rise * bleed
         outside = 0.0
         w_hall = np.clip(w_oa, w_min, w_max)
     trim = np.where(partial, mass * CP_AIR * (t_pre - supply_air), np.where(
         econ | evap, 0.0, q_air))
+    mech = _mechanical(c, out, trim, design_q_air)
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
     mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
-    return {"fan_power": fans + secondary, "pump_power": pumps,
-            "mechanical_power": trim / cop,
-            "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode,
-            "hall_humidity_ratio": w_hall}
+    return {"fan_power": fans + secondary + mech["fan_power"],
+            "pump_power": pumps + mech["pump_power"],
+            "mechanical_power": mech["mechanical_power"],
+            "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0 + mech["water_use"],
+            "mode": mode, "hall_humidity_ratio": w_hall}
 
 
 def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
     """Direct-to-chip liquid (reference 7.1, 5.3, 5.4): the facility water returns at supply +
     liquid_delta_t_k and is cooled by dry coolers towards dry bulb + approach (with adiabatic
-    pre-cooling towards the wet bulb when assisted and not locked out by dust); an air-cooled
+    pre-cooling towards the wet bulb when assisted and not locked out by dust, modulated to what
+    the hour needs and at most direct_evaporative_effectiveness of the depression); an air-cooled
     chiller trims the fraction they cannot (the waterside-economiser partial formula). Dry-cooler
     fans move air at dry_cooler_air_delta_t_k rise, scaled with density; two pumped loops (CDU
     secondary and facility water)."""
@@ -290,20 +412,25 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
         return np.clip((returning - (air_in + c.dry_cooler_approach_k)) / span, 0.0, 1.0)
 
     dry = free_fraction(t_oa)
-    t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+    # the pads spray only what the hour needs: the air is cooled down to the inlet temperature
+    # that lets the dry coolers carry the whole load (modulated pads), at most to what full
+    # effectiveness gives
+    t_needed = facility_water - c.dry_cooler_approach_k
+    t_full = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
     pad = c.evaporative_assist.astype(bool) & (dry < 1.0) & ~lockout
+    t_pad = np.where(pad, np.minimum(np.maximum(t_full, t_needed), t_oa), t_oa)
     free = np.where(pad, free_fraction(t_pad), dry)
     q_dry, q_chiller = free * q_liquid, (1.0 - free) * q_liquid
     air = q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)
     design_air = design_q_liquid / (CP_AIR * c.dry_cooler_air_delta_t_k)
     fans = fan_power(air, out["density"], design_air, c.dry_cooler_pressure_pa,
-                     c.dry_cooler_fan_efficiency)
+                     c.dry_cooler_fan_efficiency, c.fan_law)
+    # water sprayed: the humidity-ratio rise along the wet bulb from t_oa down to t_pad
     sprayed = np.where(pad, np.maximum(humidity_ratio_from_wet_bulb(t_pad, t_wb, p) - w_oa, 0.0),
                        0.0)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
     water_kg_s = air * sprayed * bleed
-    pumps = 2 * q_liquid / (CP_WATER * c.liquid_delta_t_k) / RHO_WATER * c.pump_head_pa / \
-        c.pump_efficiency
+    pumps = 2 * _pump(c, q_liquid, c.liquid_delta_t_k, c.pump_head_pa)
     mode = np.select([(free >= 1) & ~pad, free >= 1, free > 0], [ECONOMIZER, EVAPORATIVE, PARTIAL],
                      MECHANICAL)
     return {"fan_power": fans, "pump_power": pumps,
@@ -315,34 +442,22 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     """Chilled-water plant (reference 5.1, 5.2, 5.4, 4.4): CRAH coils with effectiveness
     coil_effectiveness need water at T_ra - (T_ra - T_sa) / HTE; cooling towers give wet bulb +
     approach, a plate heat exchanger its approach more (water-side economiser: all, part or none
-    of the load free); water-cooled chillers (Lei and Masanet COP at the condenser-water
-    temperature and load ratio) carry the rest. Towers evaporate the rejected heat (IT, losses and
-    chiller work), plus drift and blowdown at the cycles of concentration; tower fans move air at
-    a liquid-to-gas ratio of 1; chilled- and condenser-water pumps."""
+    of the load free); water-cooled chillers with their towers carry the rest
+    (:func:`water_cooled_chillers`). The coils' load includes the latent share of the sensible
+    heat ratio, made up by humidifiers."""
     t_wb = out["wet_bulb"]
     t_ra = supply_air + c.air_delta_t_k
     supply_water = t_ra - (t_ra - supply_air) / c.coil_effectiveness
     return_water = supply_water + c.water_delta_t_k
     economiser_water = t_wb + c.tower_approach_k + c.hx_approach_k
     free = np.clip((return_water - economiser_water) / (return_water - supply_water), 0.0, 1.0)
-    q_chiller = (1.0 - free) * q_air
-    condenser = t_wb + c.tower_approach_k
-    chiller = np.where(q_chiller > 0, q_chiller / chiller_cop(q_chiller / design_q_air, condenser),
-                       0.0)
-    rejected = q_air + chiller
-    circulating = rejected / (CP_WATER * c.water_delta_t_k)  # kg s-1 through the towers
-    evaporated = rejected / latent_heat(condenser + c.water_delta_t_k / 2)
-    drift = c.drift_fraction * circulating
-    blowdown = np.maximum(evaporated / (c.cycles_of_concentration - 1) - drift, 0.0)
-    design_rejected = design_q_air * 1.2  # chiller work at full load about a fifth of the load
-    tower_fans = fan_power(circulating / TOWER_LIQUID_TO_GAS, out["density"],
-                           design_rejected / (CP_WATER * c.water_delta_t_k) / TOWER_LIQUID_TO_GAS,
-                           TOWER_FAN_PRESSURE_PA, TOWER_FAN_EFFICIENCY)
-    pumps = (q_air / (CP_WATER * c.water_delta_t_k) + circulating) / RHO_WATER * \
-        c.pump_head_pa / c.pump_efficiency
+    latent, humidifier = _latent(c, q_air)
+    q_coil = q_air + latent
+    plant = water_cooled_chillers(c, out, (1.0 - free) * q_coil, free * q_coil, design_q_air)
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, 0.0, None)
     mode = np.select([free >= 1, free > 0], [ECONOMIZER, PARTIAL], MECHANICAL)
-    return {"fan_power": fans + tower_fans, "pump_power": pumps, "mechanical_power": chiller,
-            "water_use": (evaporated + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0,
-            "mode": mode, "hall_humidity_ratio": np.clip(
-                out["humidity_ratio"], out["humidity_ratio_min"], out["humidity_ratio_max"])}
+    w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
+    return {"fan_power": fans + plant["fan_power"], "pump_power": plant["pump_power"],
+            "mechanical_power": plant["mechanical_power"],
+            "water_use": plant["water_use"] + humidifier, "mode": mode,
+            "hall_humidity_ratio": np.clip(out["humidity_ratio"], w_min, w_max)}

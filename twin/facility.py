@@ -150,8 +150,10 @@ class Facility:
         it = self._it(u, supply_air, facility_water)
         losses = self._losses(it["it_power"])
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
-        hall = np.clip(o["humidity_ratio"], o["humidity_ratio_min"], o["humidity_ratio_max"])
-        o = {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"])}
+        envelope = cooling.humidity_envelope(c, supply_air, o["pressure"])
+        hall = np.clip(o["humidity_ratio"], *envelope)
+        o = {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"]),
+             "supply_humidity_min": envelope[0], "supply_humidity_max": envelope[1]}
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
