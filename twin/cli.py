@@ -457,8 +457,10 @@ def _fleet_table(frame, title: str):
                "inference_rtt_ms": ("infer. RTT ms", ".1f")}
     table = Table(title=title)
     names = list(frame.index.names)
-    for n in names:
-        table.add_column(n)
+    for i, n in enumerate(names):  # the labels in full (linked-forecast), the figures may wrap
+        table.add_column(n, no_wrap=True,
+                         min_width=max(len(str(k[i] if isinstance(k, tuple) else k))
+                                       for k in frame.index))
     shown = [c for c in columns if c in frame.columns]
     for c in shown:
         table.add_column(columns[c][0], justify="right")
