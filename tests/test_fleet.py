@@ -4,6 +4,8 @@ traces, the `twin fleet` command and its CF output."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ import xarray as xr
 from typer.testing import CliRunner
 
 from sites import load_catalog
+from tests.test_cf import ACCEPTED, assert_clean, needs_checkers, tables  # noqa: F401
 from twin.cli import app
 from twin.fleet import (
     DEFAULT_MAX_DELAY_H,
@@ -303,3 +306,16 @@ def test_bad_input_is_one_line(args, message):
     result = runner.invoke(app, ["fleet", "--sites", "hami", *args])
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+@needs_checkers
+def test_the_fleet_dataset_is_cf_clean(fleet, tables, tmp_path):  # noqa: F811 (fixture)
+    """cfchecks (CF 1.8) and the compliance-checker's CF-1.10 suite, as for `twin run --out`
+    (tests/test_cf.py); the medium-priority notes left are those accepted there, for the
+    fleet's labels (policy, region, job) as for the site."""
+    out = tmp_path / "fleet.nc"
+    fleet[2].to_netcdf(out)
+    medium = assert_clean(out, tables, tmp_path)
+    labels = re.compile(r"(policy|region|job) shares the same name as one of its dimensions")
+    assert all(ACCEPTED.search(m) or labels.search(m) for _, msgs in medium for m in msgs), \
+        medium

@@ -325,9 +325,9 @@ def run_fleet(sites, workload: Workload, *, year: int = 2025, seed: int = 0,
         physics = simulate(actual_wx, sites, year=year, utilisation=utilisation, until="balance")
         per_policy.append(_policy_dataset(physics, served, placed, inference, rtt, ids))
     report("dataset")
-    ds = xr.concat(per_policy, dim=pd.Index(list(policies), name="policy"),
-                   data_vars="all", coords="minimal", compat="override",
-                   join="override")
+    ds = xr.concat(per_policy, dim="policy", data_vars="all", coords="minimal",
+                   compat="override", join="override")
+    ds = ds.assign_coords(policy=np.array(policies, dtype=str))
     ds = _describe(ds, workload, sites, capacity, rtt, year, seed, objective, max_delay_h,
                    timing, actual.attrs)
     return ds
