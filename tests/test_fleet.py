@@ -287,8 +287,12 @@ def test_the_command_runs_a_trace_and_writes_the_dataset(tmp_path):
                 tmp_path / "t.csv")
     out = tmp_path / "fleet.nc"
     result = runner.invoke(app, ["fleet", "--sites", "hami", "--sites", "beijing",
-                                 "--workload", str(tmp_path / "t.csv"), "--out", str(out)])
+                                 "--workload", str(tmp_path / "t.csv"), "--out", str(out),
+                                 "--plots", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert pngs == ["fleet_emissions.png", "fleet_renewable_fraction_by_month.png",
+                    "fleet_utilisation.png"]
     assert "change against isolated" in result.output and "linked-forecast" in result.output
     ds = xr.open_dataset(out)
     assert ds["policy"].values.tolist() == list(POLICIES)
@@ -301,6 +305,7 @@ def test_the_command_runs_a_trace_and_writes_the_dataset(tmp_path):
     (["--preset", "huge"], "unknown workload preset 'huge'"),
     (["--objective", "speed"], "unknown objective 'speed'"),
     (["--workload", "/nonexistent/t.csv"], "workload trace /nonexistent/t.csv"),
+    (["--plots", "/etc/hostname"], "--plots /etc/hostname: is a file"),
 ])
 def test_bad_input_is_one_line(args, message):
     result = runner.invoke(app, ["fleet", "--sites", "hami", *args])

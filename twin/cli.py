@@ -402,6 +402,9 @@ def fleet(
     by_site: Annotated[bool, typer.Option(help="Also print the table per site.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Write the fleet Dataset (NetCDF).")
                    ] = None,
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Also write PNG plots into this folder (utilisation and tCO2 per site and "
+             "policy, renewable fraction by month).")] = None,
     sites_dir: SitesDir = None,
 ):
     """A fleet over a year: training jobs and inference placed hour by hour under each policy
@@ -413,6 +416,8 @@ def fleet(
 
     try:
         _check_out(out)
+        if plots is not None and plots.exists() and not plots.is_dir():
+            raise ValueError(f"--plots {plots}: is a file; give a folder")
         chosen = [get_site(s, sites_dir) for s in sites] if sites else \
             list(load_catalog(sites_dir).values())
         chosen = scale_sites(chosen, scale)
@@ -431,7 +436,7 @@ def fleet(
     summary = fleet_summary(ds)
     console.print(_fleet_table(summary, f"{len(chosen)} sites, {len(work.training)} training "
                                f"jobs, {year} (synthetic weather, seed {seed}; objective "
-                               f"{objective})"))
+                               f"{objective}; cost in {ds['grid_cost'].attrs['currency']})"))
     if "isolated" in summary.index and len(summary) > 1:
         console.print(_fleet_table(summary.drop("isolated") - summary.loc["isolated"],
                                    "change against isolated"))
@@ -440,6 +445,12 @@ def fleet(
     if out:
         ds.to_netcdf(out)
         console.print(f"wrote {out}")
+    if plots:
+        from twin.report import write_fleet_plots
+
+        with console.status("plotting"):
+            written = write_fleet_plots(ds, plots)
+        console.print(f"wrote {len(written)} PNG in {plots}")
 
 
 def _fleet_table(frame, title: str):
