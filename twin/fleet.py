@@ -192,7 +192,8 @@ def _earliest_fit(free: np.ndarray, power: float, d: int, interruptible: bool):
 @dataclass
 class Placed:
     """The training jobs' outcome: per job the site row (-1 refused), status (JOB_STATUS index)
-    and the hour index after which it ends (NaN refused), and the IT power ``(S, T)`` [W]."""
+    and the hours from its arrival to its end (NaN refused); the jobs' IT power ``(S, T)``
+    [W] and the scheduler's wall time [s]."""
 
     row: np.ndarray
     status: np.ndarray
@@ -202,8 +203,7 @@ class Placed:
 
 
 def place_training(workload: Workload, planning: Planning, committed: np.ndarray, policy: str,
-                   objective: str = "carbon", max_delay_h: int = DEFAULT_MAX_DELAY_H,
-                   progress: Callable[[int, int], None] | None = None) -> Placed:
+                   objective: str = "carbon", max_delay_h: int = DEFAULT_MAX_DELAY_H) -> Placed:
     """The training jobs placed in order of arrival under ``policy`` (module docstring, step 3)
     against ``committed`` ``(S, T)`` [W], which is updated in place."""
     jobs = workload.training
@@ -218,7 +218,7 @@ def place_training(workload: Workload, planning: Planning, committed: np.ndarray
     end_h = np.full(len(jobs), np.nan)
     order = np.lexsort((np.arange(len(jobs)), start))
     seconds = 0.0
-    for done, j in enumerate(order):
+    for j in order:
         a, d, p = int(start[j]), int(jobs.duration_h[j]), float(jobs.it_power_w[j])
         deadline = a + int(jobs.deadline_h[j])
         last = min(n_t, deadline + max_delay_h)
@@ -250,8 +250,6 @@ def place_training(workload: Workload, planning: Planning, committed: np.ndarray
             row_of[j] = row
             end_h[j] = hours[-1] + 1 - a
             status[j] = JOB_STATUS.index("on_time" if hours[-1] < deadline else "late")
-        if progress and done % 500 == 0:
-            progress(done, len(jobs))
     return Placed(row_of, status, end_h, power, seconds)
 
 
