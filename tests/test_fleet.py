@@ -105,6 +105,16 @@ def test_a_full_home_site_makes_isolated_jobs_late_or_refused_and_linked_ones_mo
     assert moved.row.tolist() == [1] and moved.status.tolist() == [ON_TIME]
 
 
+def test_a_forecast_known_for_a_day_finds_the_sun_the_climate_missed():
+    work = jobs(("east", 0, 4.0, 3, 48, False))
+    actual, forecast = two_sites(west_sun=range(2, 12)), two_sites(west_sun=range(30, 40))
+    blind = place_training(work, forecast, np.zeros((2, T)), "linked-forecast")
+    assert blind.row.tolist() == [1] and hours_run(blind, 1) == [30, 31, 32]
+    day = place_training(work, forecast, np.zeros((2, T)), "linked-forecast", known=actual,
+                         known_h=24)
+    assert day.row.tolist() == [1] and hours_run(day, 1) == [2, 3, 4]
+
+
 def test_jobs_share_capacity_first_come_first_served():
     # two 6 MW jobs at a 10 MW site: the second waits for the first
     work = jobs(("east", 0, 6.0, 2, 10, False), ("east", 0, 6.0, 2, 10, False))

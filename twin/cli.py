@@ -399,6 +399,10 @@ def fleet(
     max_delay_h: Annotated[int, typer.Option(
         min=0, help="A job that cannot end within this many hours of its deadline is "
                     "refused.")] = 48,
+    known_hours: Annotated[int, typer.Option(
+        min=0, help="linked-forecast: hours from each decision known exactly (a perfect "
+                    "short-term forecast); beyond them the climate (another synthetic "
+                    "year).")] = 0,
     by_site: Annotated[bool, typer.Option(help="Also print the table per site.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Write the fleet Dataset (NetCDF).")
                    ] = None,
@@ -430,6 +434,7 @@ def fleet(
             ds = run_fleet(chosen, work, year=year, seed=seed,
                            policies=tuple(policy or ("isolated", "linked", "linked-forecast")),
                            objective=objective, max_delay_h=max_delay_h,
+                           known_h=known_hours,
                            progress=lambda step: progress.update(task, description=step))
     except _bad_input() as err:
         raise fail(err) from None

@@ -62,6 +62,8 @@ PLANNING_BATTERY_POLICY = "balance"
 SITE_RESULTS = ("it_power", "utilisation", "facility_power", "pue", "renewable_power",
                 "battery_power", "grid_import", "curtailment", "unserved_power",
                 "grid_emissions", "grid_cost")
+# the (site, time) arrays of a Planning
+PLANNING_FIELDS = ("available_w", "marginal_pue", "pue", "carbon", "price")
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,16 +92,24 @@ class Planning:
                    get("marginal_pue"), get("pue"), get("carbon_intensity"),
                    get("electricity_price"), str(ds["electricity_price"].attrs["currency"]))
 
-    def timeline(self, committed: np.ndarray, a: int, b: int) -> Timeline:
-        """The scheduling Timeline of hours [a, b) with ``committed`` ``(S, T)`` [W]."""
+    def timeline(self, committed: np.ndarray, a: int, b: int, known: Planning | None = None,
+                 known_h: int = 0) -> Timeline:
+        """The scheduling Timeline of hours [a, b) with ``committed`` ``(S, T)`` [W]; its first
+        ``known_h`` hours from ``known`` (the actual weather's planning) instead of this one."""
         span = slice(a, b)
         c = committed[:, span]
+        fields = {f: getattr(self, f)[:, span] for f in PLANNING_FIELDS}
+        k = min(known_h, b - a) if known is not None else 0
+        if k > 0:
+            for f in PLANNING_FIELDS:
+                fields[f] = fields[f].copy()
+                fields[f][:, :k] = getattr(known, f)[:, a:a + k]
         return Timeline(site_ids=self.site_ids, time=self.time[span],
                         it_capacity_w=self.capacity_w,
-                        it_headroom_w=np.maximum(self.available_w[:, span] - c, 0.0),
-                        it_committed_w=c, marginal_pue=self.marginal_pue[:, span],
-                        pue=self.pue[:, span], carbon_intensity_g_per_kwh=self.carbon[:, span],
-                        price_per_kwh=self.price[:, span], currency=self.currency)
+                        it_headroom_w=np.maximum(fields["available_w"] - c, 0.0),
+                        it_committed_w=c, marginal_pue=fields["marginal_pue"],
+                        pue=fields["pue"], carbon_intensity_g_per_kwh=fields["carbon"],
+                        price_per_kwh=fields["price"], currency=self.currency)
 
 
 def scale_sites(sites, factor: float) -> list:
@@ -203,9 +213,12 @@ class Placed:
 
 
 def place_training(workload: Workload, planning: Planning, committed: np.ndarray, policy: str,
-                   objective: str = "carbon", max_delay_h: int = DEFAULT_MAX_DELAY_H) -> Placed:
+                   objective: str = "carbon", max_delay_h: int = DEFAULT_MAX_DELAY_H,
+                   known: Planning | None = None, known_h: int = 0) -> Placed:
     """The training jobs placed in order of arrival under ``policy`` (module docstring, step 3)
-    against ``committed`` ``(S, T)`` [W], which is updated in place."""
+    against ``committed`` ``(S, T)`` [W], which is updated in place; each on ``planning``,
+    its first ``known_h`` hours from its arrival on ``known`` (a perfect short-term
+    forecast)."""
     jobs = workload.training
     n_s, n_t = committed.shape
     rows = {s: i for i, s in enumerate(planning.site_ids)}
@@ -230,8 +243,8 @@ def place_training(workload: Workload, planning: Planning, committed: np.ndarray
                       deadline=planning.time[a] + jobs.deadline_h[j] * HOUR,
                       interruptible=bool(jobs.interruptible[j]), name=str(jobs.name[j]))
             try:
-                best = search_windows(planning.timeline(committed, a, min(deadline, n_t)), job,
-                                      objective, limit=1)[0]
+                timeline = planning.timeline(committed, a, min(deadline, n_t), known, known_h)
+                best = search_windows(timeline, job, objective, limit=1)[0]
                 row = rows[best.site]
                 hours = a + planning.time[a:min(deadline, n_t)].get_indexer(
                     pd.DatetimeIndex(best.hours))
@@ -260,11 +273,15 @@ def _site_weather(sites, year: int, seed: int) -> dict:
 def run_fleet(sites, workload: Workload, *, year: int = 2025, seed: int = 0,
               policies=POLICIES, objective: str = "carbon",
               max_delay_h: int = DEFAULT_MAX_DELAY_H, forecast_seed: int | None = None,
+              known_h: int = 0,
               weather=None, progress: Callable[[str], None] | None = None) -> xr.Dataset:
     """The fleet ``sites`` (catalog Site objects) running ``workload`` for ``year`` under each
     of ``policies`` (module docstring). ``weather``: the actual weather (a mapping site id ->
     Dataset; default the synthetic year ``year``/``seed`` of each site);
-    ``forecast_seed``: the synthetic year ``linked-forecast`` plans on (default ``seed + 1``).
+    ``forecast_seed``: the synthetic year ``linked-forecast`` plans on (default ``seed + 1``);
+    ``known_h``: hours from each decision that ``linked-forecast`` knows exactly (a perfect
+    short-term forecast, default 0: climatology only; from 1 the current hour is known, so
+    inference is routed on the actual weather).
     Returns the CF Dataset (dims policy, site, time, region, job)."""
     report = progress or (lambda step: None)
     unknown = [p for p in policies if p not in POLICIES]
@@ -275,6 +292,8 @@ def run_fleet(sites, workload: Workload, *, year: int = 2025, seed: int = 0,
         raise ValueError(f"unknown objective {objective!r}; known: {', '.join(OBJECTIVES)}")
     if max_delay_h < 0:
         raise ValueError(f"max_delay_h must be >= 0; got {max_delay_h}")
+    if known_h < 0:
+        raise ValueError(f"known_h must be >= 0; got {known_h}")
     sites = list(sites)
     ids = [s.id for s in sites]
     unknown_home = sorted(set(workload.training.site) - set(ids)) + \
@@ -312,9 +331,12 @@ def run_fleet(sites, workload: Workload, *, year: int = 2025, seed: int = 0,
             allowed = rtt <= inference.budget_ms[:, None]
             allowed[np.arange(len(home_rows)), home_rows] = True  # home is always allowed
         tick = clock.perf_counter()
-        served = serve_inference(inference.demand_w, allowed, rtt, planning, committed)
+        forecast_known = policy == "linked-forecast" and known_h > 0
+        served = serve_inference(inference.demand_w, allowed, rtt,
+                                 plans["actual"] if forecast_known else planning, committed)
         inference_s = clock.perf_counter() - tick
-        placed = place_training(workload, planning, committed, policy, objective, max_delay_h)
+        placed = place_training(workload, planning, committed, policy, objective, max_delay_h,
+                                plans["actual"] if forecast_known else None, known_h)
         timing[policy] = {"inference_s": round(inference_s, 3),
                           "training_s": round(placed.scheduler_s, 3)}
         it_load = served.sum(axis=0) + placed.power_w
@@ -327,7 +349,7 @@ def run_fleet(sites, workload: Workload, *, year: int = 2025, seed: int = 0,
                    compat="override", join="override")
     ds = ds.assign_coords(policy=np.array(policies, dtype=str))
     ds = _describe(ds, workload, sites, capacity, rtt, year, seed, objective, max_delay_h,
-                   timing, actual.attrs)
+                   known_h, timing, actual.attrs)
     return ds
 
 
@@ -356,7 +378,7 @@ def _policy_dataset(physics: xr.Dataset, served, placed: Placed, inference, rtt,
 
 
 def _describe(ds, workload: Workload, sites, capacity, rtt, year, seed, objective, max_delay_h,
-              timing, simulate_attrs) -> xr.Dataset:
+              known_h, timing, simulate_attrs) -> xr.Dataset:
     jobs, inference = workload.training, workload.inference
     ds = ds.assign_coords(
         region=list(inference.regions), job=list(jobs.name),
@@ -395,8 +417,9 @@ def _describe(ds, workload: Workload, sites, capacity, rtt, year, seed, objectiv
             "linked": "jobs at any site by the scheduler (objective), planned on the actual "
                       "weather; inference at any site within its latency budget",
             "linked-forecast": "as linked, planned on another synthetic weather year of the same "
-                               "normals, run on the actual weather"}),
-        "objective": objective, "max_delay_h": max_delay_h,
+                               "normals (the first known_h hours from each decision on the "
+                               "actual weather), run on the actual weather"}),
+        "objective": objective, "max_delay_h": max_delay_h, "known_h": known_h,
         "weather_source": simulate_attrs.get("weather_source", ""),
         "site_configuration": simulate_attrs.get("site_configuration", ""),
         "weather_seed": seed,
