@@ -7,7 +7,7 @@ of POLICIES, in these steps:
    normals): the IT power renewables (and the battery) can carry each hour, the marginal PUE, the
    grid's carbon intensity and price: what the scheduler plans on (for ``linked-forecast``, the
    same on another weather year drawn from the same normals: a forecast with no skill beyond
-   climatology);
+   climatology, except the ``known_h`` hours after each decision, taken from the actual weather);
 2. inference is served first, hour by hour (it cannot wait): ``isolated`` at each region's home
    site; the linked policies at any site within the region's latency budget (fibre round trip,
    :mod:`twin.latency`), renewable headroom first (nearest first), then the free capacity where
