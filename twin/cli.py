@@ -376,6 +376,117 @@ def slurm(
 
 
 @app.command()
+def fleet(
+    sites: Annotated[Optional[list[str]], typer.Option(
+        "--sites", help="Catalog site ids or names of the fleet (repeatable); default all.")
+    ] = None,
+    workload: Annotated[Optional[Path], typer.Option(
+        help="CSV trace of training jobs (columns: name, site, arrival, it_power_mw, "
+             "duration_h, deadline_h, interruptible); default: a synthetic year (--preset).")
+    ] = None,
+    preset: Annotated[str, typer.Option(
+        help="Synthetic workload: catalog (~10,000 jobs a year) | small (~1,000); its "
+             "inference demand is used with --workload too.")] = "catalog",
+    policy: Annotated[Optional[list[str]], typer.Option(
+        help="isolated | linked | linked-forecast (repeatable); default all three.")] = None,
+    year: Year = 2025, seed: Seed = 0,
+    workload_seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic jobs.")] = 0,
+    scale: Annotated[float, typer.Option(
+        min=0.001, help="Scale every site (IT, GPUs, PV, wind, battery, grid) and the number "
+                        "of jobs by this factor.")] = 1.0,
+    objective: Annotated[str, typer.Option(help="grid_energy | carbon | cost: what the linked "
+                                                "scheduler minimises.")] = "carbon",
+    max_delay_h: Annotated[int, typer.Option(
+        min=0, help="A job that cannot end within this many hours of its deadline is "
+                    "refused.")] = 48,
+    known_hours: Annotated[int, typer.Option(
+        min=0, help="linked-forecast: hours from each decision known exactly (a perfect "
+                    "short-term forecast); beyond them the climate (another synthetic "
+                    "year).")] = 0,
+    by_site: Annotated[bool, typer.Option(help="Also print the table per site.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Write the fleet Dataset (NetCDF).")
+                   ] = None,
+    plots: Annotated[Optional[Path], typer.Option(
+        help="Also write PNG plots into this folder (utilisation and tCO2 per site and "
+             "policy, renewable fraction by month).")] = None,
+    sites_dir: SitesDir = None,
+):
+    """A fleet over a year: training jobs and inference placed hour by hour under each policy
+    (each site alone, linked, linked on a forecast), then each site's facility power, PUE and
+    power balance; prints the year per policy and what linking changes."""
+    from sites import get_site, load_catalog
+    from twin.fleet import fleet_summary, run_fleet, scale_sites
+    from twin.workload import read_trace, synthetic
+
+    try:
+        _check_out(out)
+        if plots is not None and plots.exists() and not plots.is_dir():
+            raise ValueError(f"--plots {plots}: is a file; give a folder")
+        chosen = [get_site(s, sites_dir) for s in sites] if sites else \
+            list(load_catalog(sites_dir).values())
+        chosen = scale_sites(chosen, scale)
+        if workload is not None:
+            work = read_trace(workload, chosen, year, preset)
+        else:
+            work = synthetic(chosen, year, preset, seed=workload_seed, scale=scale)
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("fleet", total=None)
+            ds = run_fleet(chosen, work, year=year, seed=seed,
+                           policies=tuple(policy or ("isolated", "linked", "linked-forecast")),
+                           objective=objective, max_delay_h=max_delay_h,
+                           known_h=known_hours,
+                           progress=lambda step: progress.update(task, description=step))
+    except _bad_input() as err:
+        raise fail(err) from None
+    summary = fleet_summary(ds)
+    console.print(_fleet_table(summary, f"{len(chosen)} sites, {len(work.training)} training "
+                               f"jobs, {year} (synthetic weather, seed {seed}; objective "
+                               f"{objective}; cost in {ds['grid_cost'].attrs['currency']})"))
+    if "isolated" in summary.index and len(summary) > 1:
+        console.print(_fleet_table(summary.drop("isolated") - summary.loc["isolated"],
+                                   "change against isolated"))
+    if by_site:
+        console.print(_fleet_table(fleet_summary(ds, by_site=True), "per site"))
+    if out:
+        ds.to_netcdf(out)
+        console.print(f"wrote {out}")
+    if plots:
+        from twin.report import write_fleet_plots
+
+        with console.status("plotting"):
+            written = write_fleet_plots(ds, plots)
+        console.print(f"wrote {len(written)} PNG in {plots}")
+
+
+def _fleet_table(frame, title: str):
+    from rich.table import Table
+
+    from twin.variables import fmt
+
+    columns = {"it_energy_mwh": ("IT MWh", ",.0f"), "utilisation": ("util.", ".3f"),
+               "renewable_fraction": ("RE frac.", ".3f"), "grid_mwh": ("grid MWh", ",.0f"),
+               "emissions_t": ("tCO2", ",.0f"), "cost": ("cost", ",.0f"),
+               "curtailed_mwh": ("curtailed MWh", ",.0f"), "mean_pue": ("PUE", ".3f"),
+               "jobs_on_time": ("on time", ",.0f"), "jobs_late": ("late", ",.0f"),
+               "jobs_refused": ("refused", ",.0f"),
+               "inference_unserved_mwh": ("infer. unserved MWh", ",.1f"),
+               "inference_rtt_ms": ("infer. RTT ms", ".1f")}
+    table = Table(title=title)
+    names = list(frame.index.names)
+    for i, n in enumerate(names):  # the labels in full (linked-forecast), the figures may wrap
+        table.add_column(n, no_wrap=True,
+                         min_width=max(len(str(k[i] if isinstance(k, tuple) else k))
+                                       for k in frame.index))
+    shown = [c for c in columns if c in frame.columns]
+    for c in shown:
+        table.add_column(columns[c][0], justify="right")
+    for key, row in frame.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        table.add_row(*map(str, key), *(fmt(float(row[c]), columns[c][1]) for c in shown))
+    return table
+
+
+@app.command()
 def study(
     site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
     out: Annotated[Path, typer.Option(help="The study's Zarr store (resumed if it exists).")],

@@ -323,3 +323,59 @@ def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")
     return path
+
+
+# ---- the fleet over a year (twin.fleet) ----
+
+def _policy_bars(ax, frame: pd.DataFrame, ylabel: str):
+    """Grouped bars: one group per site (index level ``site``), one bar per policy."""
+    table = frame.unstack("policy")
+    width = 0.8 / table.shape[1]
+    x = np.arange(table.shape[0])
+    for k, policy in enumerate(table.columns):
+        ax.bar(x + (k - (table.shape[1] - 1) / 2) * width, table[policy].values, width,
+               label=policy)
+    ax.set_xticks(x, table.index, rotation=45, ha="right")
+    ax.set_ylabel(ylabel)
+    ax.legend()
+
+
+def fleet_figures(ds: xr.Dataset) -> dict[str, Figure]:
+    """The fleet Dataset of :func:`twin.fleet.run_fleet` as figures: per site and policy the
+    utilisation of installed IT capacity and the tCO2 of the year; the fleet's renewable
+    fraction by month per policy."""
+    from twin.fleet import fleet_summary
+
+    per_site = fleet_summary(ds, by_site=True)
+    out = {}
+    for kind, column, label in (("utilisation", "utilisation",
+                                 "utilisation of installed IT capacity"),
+                                ("emissions", "emissions_t", "tCO2 over the year")):
+        fig = Figure(figsize=(10, 4), layout="constrained")
+        _policy_bars(fig.add_subplot(), per_site[column], label)
+        out[kind] = fig
+    monthly = ds[["facility_power", "grid_import", "unserved_power"]].sum("site").resample(
+        time="MS").sum()
+    fraction = 1 - (monthly["grid_import"] + monthly["unserved_power"]) / monthly[
+        "facility_power"]
+    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    ax = fig.add_subplot()
+    months = pd.DatetimeIndex(fraction["time"].values)
+    for policy in fraction["policy"].values:
+        ax.plot(months, fraction.sel(policy=policy).values, marker="o", label=str(policy))
+    ax.set_ylabel("renewable fraction of facility energy")
+    ax.legend()
+    out["renewable_fraction_by_month"] = fig
+    return out
+
+
+def write_fleet_plots(ds: xr.Dataset, folder: Path) -> list[Path]:
+    """:func:`fleet_figures` as ``fleet_{kind}.png`` files (100 dpi) in ``folder`` (created)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, fig in fleet_figures(ds).items():
+        path = folder / f"fleet_{kind}.png"
+        fig.savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths

@@ -192,6 +192,37 @@ VARIABLES: dict[str, Variable] = {
     "emissions": Variable("t", "CO2 emitted for the grid import over the year"),
     "it_available_mean": Variable("W", "annual mean of the IT power renewables (and battery, by "
                                   "policy) can carry"),
+    # a fleet operated over a year (twin.fleet, twin.workload)
+    "policy": Variable(None, "fleet operating policy: isolated, linked or linked-forecast "
+                       "(twin.fleet)"),
+    "region": Variable(None, "user region of inference demand (twin.latency)"),
+    "job": Variable(None, "training job name (twin.workload)"),
+    "it_capacity": Variable("W", "installed IT capacity of the site"),
+    "training_power": Variable("W", "IT power of the training jobs running at the site",
+                               cell_methods=MEAN),
+    "inference_power": Variable("W", "IT power serving inference at the site",
+                                cell_methods=MEAN),
+    "inference_demand": Variable("W", "inference demand of the user region (IT power)",
+                                 cell_methods=MEAN),
+    "inference_served": Variable("W", "inference demand of the user region served at some site",
+                                 cell_methods=MEAN),
+    "inference_unserved": Variable("W", "inference demand of the user region no site within its "
+                                   "latency budget had capacity for", cell_methods=MEAN),
+    "inference_latency": Variable("ms", "fibre round trip of the region's inference served, "
+                                  "mean weighted by IT power", cell_methods=MEAN),
+    "round_trip": Variable("ms", "fibre round trip from the user region to the site"),
+    "inference_home": Variable(None, "site serving the region's inference when not linked"),
+    "inference_budget": Variable("ms", "fibre round trip the region's inference may take"),
+    "job_home": Variable(None, "site the job is submitted at (where it runs when not linked)"),
+    "job_site": Variable(None, "site the job ran at (empty: refused)"),
+    "job_status": Variable("1", "outcome of the training job"),
+    "job_finish": Variable("h", "hours from the job's arrival to its end (NaN: refused)"),
+    "job_arrival": Variable(None, "arrival time of the job (UTC)", "time"),
+    "job_it_power": Variable("W", "IT power of the job's servers running flat out"),
+    "job_duration": Variable("h", "run time of the job"),
+    "job_deadline": Variable("h", "the job must end within this many hours of its arrival"),
+    "job_interruptible": Variable("1", "the job can checkpoint and resume between hours",
+                                  flag_meanings=("rigid", "interruptible")),
 }
 
 WEATHER_REQUIRED = ("ghi", "dni", "dhi", "temp_air", "temp_dew", "relative_humidity", "pressure",
