@@ -133,7 +133,8 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
                                                        for s in catalog.values()},
                                       plots / "fleet.png",
                                       f"{len(catalog)} sites, synthetic year {year} (seed "
-                                      f"{seed})"))
+                                      f"{seed})", cli_tables.WESTERN_HUB_PUE,
+                                      cli_tables.MOSTLY_RENEWABLE))
     if written:
         console.print("wrote " + ", ".join(str(w) for w in written))
 

@@ -240,15 +240,14 @@ def write_plots(ds: xr.Dataset, folder: Path, pngs=None) -> list[Path]:
 FLEET_FIGSIZE_IN = (12.0, 8.0)  # with DPI: 1200 x 800 px
 
 
-def plot_fleet(ds: xr.Dataset, by_control: dict, it_capacity_w: dict, path: Path,
-               title: str) -> Path:
+def plot_fleet(ds: xr.Dataset, by_control: dict, it_capacity_w: dict, path: Path, title: str,
+               pue_target: float, mostly_renewable: float) -> Path:
     """One page of the fleet of a run (``twin run --plots``), one bar per site: the renewable
     fraction of the facility's energy [%], the annual PUE under baseline and optimised cooling
     control against the western hubs' target, and the IT power renewables can carry (annual
     mean and median hour) against the IT capacity [MW]. ``by_control``: "baseline" and
     "optimised" -> the run's facility step with every site under that control. Written as PNG
-    to ``path``."""
-    from twin.cli_tables import MOSTLY_RENEWABLE, WESTERN_HUB_PUE
+    to ``path``. pue_target and mostly_renewable [1] are drawn as dashed lines."""
     from twin.facility import facility_summary
     from twin.storage import balance_summary
 
@@ -260,15 +259,15 @@ def plot_fleet(ds: xr.Dataset, by_control: dict, it_capacity_w: dict, path: Path
     axes = fig.subplots(1, 3, sharey=True)
     ax = axes[0]
     ax.barh(y, 100 * balance.renewable_fraction, color="tab:green")
-    ax.axvline(100 * MOSTLY_RENEWABLE, color="0.4", linestyle="--", linewidth=1)
+    ax.axvline(100 * mostly_renewable, color="0.4", linestyle="--", linewidth=1)
     ax.set_xlim(0, 100)
     ax.set_xlabel("renewable fraction of facility energy [%]")
     ax.set_title("renewable fraction")
     ax = axes[1]
     ax.barh(y - 0.2, base.pue, height=0.4, color="tab:red", label="baseline control")
     ax.barh(y + 0.2, opt.pue, height=0.4, color="tab:orange", label="optimised control")
-    ax.axvline(WESTERN_HUB_PUE, color="0.2", linestyle="--", linewidth=1,
-               label=f"western hubs' target {WESTERN_HUB_PUE}")
+    ax.axvline(pue_target, color="0.2", linestyle="--", linewidth=1,
+               label=f"western hubs' target {pue_target}")
     ax.set_xlim(1.0, max(1.3, float(base.pue.max()) + 0.02))
     ax.set_xlabel("annual PUE [1]")
     ax.set_title("PUE")
