@@ -74,18 +74,29 @@ def test_run_simulates_every_catalog_site_and_writes_netcdf(tmp_path):
     assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1200, 800)
 
 
-def test_run_tables_align_numbers_right():
-    """Every column but the site and its cooling plant is a number, right-aligned."""
+def test_run_tables_align_numbers_right_and_print_brackets():
+    """Every column but the site and its cooling plant is a number, right-aligned; brackets in
+    headers and site names are printed, not read as Rich markup."""
+    from rich.console import Console
+
     from twin import cli_tables
 
-    chosen = [get_site("hami"), get_site("beijing")]
+    chosen = [get_site("hami").model_copy(update={"name": "Hami [b]"}), get_site("beijing")]
     ds = twin.simulate(None, chosen, year=2025, seed=1)
-    tables = [t for t in cli_tables.results(ds, "t", sites=chosen) if hasattr(t, "columns")]
+    out = cli_tables.results(ds, "t", sites=chosen)
+    tables = [t for t in out if hasattr(t, "columns")]
     assert len(tables) == 3
     for table in tables:
         for column in table.columns:
             text = str(column.header)
             assert column.justify == ("left" if text in ("site", "cooling") else "right"), text
+    console = Console(record=True, width=200)
+    for renderable in out:
+        console.print(renderable)
+    text = console.export_text()
+    assert text.count("Hami [b]") >= 3 and "Hami" not in text.replace("Hami [b]", "")
+    assert "zero output [h]" in text and "CO2 [t]" in text
+    assert "Beijing has no wind turbines" in " ".join(text.split())
 
 
 def test_simulate_with_weather_files_and_a_count_mismatch(golmud_path, tmp_path):

@@ -60,7 +60,8 @@ def _table(title: str, columns: dict[str, str], caption: str | None = None) -> T
     """A table whose headers are plain text: units in brackets ("[MWh]", "[h]") are not Rich
     markup (Rich swallows "[h]" as a style tag). ``columns``: header -> "l" (text) or "r"
     (numbers, right-aligned)."""
-    table = Table(title=title, caption=caption, caption_justify="left", box=box.SIMPLE_HEAD,
+    table = Table(title=title, caption=caption and Text(caption), caption_justify="left",
+                  box=box.SIMPLE_HEAD,
                   pad_edge=False)
     for header, align in columns.items():
         table.add_column(Text(header), justify="left" if align == "l" else "right",
@@ -114,19 +115,22 @@ def results(ds: xr.Dataset, title: str, sites=None, by_control: dict | None = No
 def _generation(ds: xr.Dataset, summary, title: str) -> Table:
     best = summary.renewable_capacity_factor.dropna().sort_values(ascending=False)
     no_wind = summary.index[summary.wind_capacity_factor.isna()]
-    meaning = (f"what this means: per MW installed, {_names(ds, best.index[:3])} generate the "
-               f"most (capacity factor {fmt(best.iloc[0], '.0%')} to "
-               f"{fmt(best.iloc[min(2, len(best) - 1)], '.0%')})" if len(best) else
+    top = best.iloc[:3]
+    meaning = (f"what this means: per MW installed, {_names(ds, top.index)} generate the most "
+               f"(capacity factor {100 * top.min():.0f} to {100 * top.max():.0f} %)"
+               if len(best) else
                "what this means: no site has a renewable plant")
     if len(no_wind):
-        meaning += f"; {_names(ds, no_wind)} have no wind turbines"
+        meaning += (f"; {_names(ds, no_wind)} {'has' if len(no_wind) == 1 else 'have'} no wind "
+                    "turbines")
     table = _table(title, {"site": "l", "PV [MWh/yr]": "r", "wind [MWh/yr]": "r",
                            "total [MWh/yr]": "r", "PV CF [%]": "r", "wind CF [%]": "r",
                            "total CF [%]": "r", "peak [MW]": "r", "zero output [h]": "r",
                            "wind scale [1]": "r"}, caption=meaning)
     for site_id, row in summary.iterrows():
         table.add_row(
-            row["name"], f"{to_mw(row.pv_energy_wh):,.0f}", f"{to_mw(row.wind_energy_wh):,.0f}",
+            Text(row["name"]), f"{to_mw(row.pv_energy_wh):,.0f}",
+            f"{to_mw(row.wind_energy_wh):,.0f}",
             f"{to_mw(row.renewable_energy_wh):,.0f}", fmt(100 * row.pv_capacity_factor, ".1f"),
             fmt(100 * row.wind_capacity_factor, ".1f"),
             fmt(100 * row.renewable_capacity_factor, ".1f"),
@@ -178,7 +182,7 @@ def _facility(ds: xr.Dataset, summary, sites: dict, controls: dict) -> list:
             meaning += f"; {_names(ds, misses)} {_verb(misses, 'miss')} it"
     table = _table(title, columns, caption=meaning.rstrip("; "))
     for site_id, r in summary.iterrows():
-        cells = [r["name"], r.topology]
+        cells = [Text(r["name"]), r.topology]
         if sites:
             cells.append(f"{to_mw(sites[site_id].it.capacity_w):,.2f}")
         cells.append(f"{to_mw(r.it_energy_wh):,.0f}")
@@ -210,7 +214,7 @@ def _balance(ds: xr.Dataset, summary) -> list:
                     "battery cycles": "r", "IT mean [MW]": "r",
                     "IT P10 [MW]": "r"}, caption=meaning)
     for _, r in summary.iterrows():
-        table.add_row(r["name"], fmt(100 * r.renewable_fraction, ".1f"),
+        table.add_row(Text(r["name"]), fmt(100 * r.renewable_fraction, ".1f"),
                       f"{r.hours_fully_renewable:,}", f"{to_mw(r.grid_energy_wh):,.0f}",
                       f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
                       f"{to_mw(r.curtailed_energy_wh):,.0f}", f"{to_mw(r.unserved_energy_wh):,.1f}",

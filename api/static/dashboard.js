@@ -240,7 +240,7 @@ async function loadView() {
       yaxis: "y2", line: {color: COLOURS.soc, dash: "dash", width: 1}},
   ], {title: title("power"), yaxis: {title: {text: "MW"}},
     yaxis2: {title: {text: "battery charge [%]"}, overlaying: "y", side: "right",
-      range: [0, 100], showgrid: false}, margin: {t: 40, r: 70, b: 40, l: 70}, ...now}, site);
+      range: [0, 100], tickmode: "linear", dtick: 25, showgrid: false}, margin: {t: 40, r: 70, b: 40, l: 70}, ...now}, site);
   const capacity = state.sites.find((s) => s.id === site).it_capacity_w / W_PER_MW;
   const available = inMW(v.it_available_power_w);
   const headroom = inMW(v.it_headroom_w);
