@@ -514,10 +514,29 @@ def test_a_refused_search_shows_the_apis_reason(page, server):
 def test_screenshots(page, server):
     """The page as a person sees it, everything drawn: the whole page as the test's artifact,
     and its top (header, caveats, catalog, fleet) and the chosen site's charts at 1200 x 800
-    for the README (also into docs/ with TWIN_DOCS_SCREENSHOTS=1)."""
+    for the README (also into docs/ with TWIN_DOCS_SCREENSHOTS=1), a window held by a tenant."""
+    # a window held, so that the pictures show a reservation
+    page.find_element("id", "api-key").send_keys("key-b")
+    set_value(page, "search-sites", "chosen")
+    set_value(page, "search-it-mw", "0.5")
+    assert search(page) == "ready"
+    page.find_element("css selector", "#search-results tbody tr button.hold").click()
+    result = page.find_element("id", "hold-result")
+    wait_for(page, lambda d: result.get_attribute("data-state") == "held")
+    ids = result.get_attribute("data-ids").split(",")
+    try:
+        wait_for(page, lambda d: status(d) == "ready" and "held by you" in [
+            t["name"] for t in charts(d, ["chart-it"])["chart-it"]["traces"]])
+        take_screenshots(page, server)
+    finally:
+        for reservation_id in ids:
+            httpx.delete(f"{server.url}/v1/reservations/{reservation_id}",
+                         headers={"X-API-Key": "key-b"})
+
+
+def take_screenshots(page, server):
     from PIL import Image  # matplotlib's dependency
 
-    assert search(page) == "ready"
     height = page.execute_script("window.scrollTo(0, 0); return window.outerHeight - "
                                  "window.innerHeight + document.documentElement.scrollHeight")
     page.set_window_size(1400, height)
