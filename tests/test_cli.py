@@ -265,3 +265,13 @@ def test_an_unwritable_out_path_is_refused_before_the_run(tmp_path, monkeypatch,
     assert "does not exist" in missing.output and "Traceback" not in missing.output
     folder = runner.invoke(app, command + ["--out", str(tmp_path)])
     assert folder.exit_code == 2 and "is a directory" in folder.output
+
+
+def test_run_refuses_a_plots_folder_it_cannot_write_before_any_work(tmp_path):
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    for bad, reason in ((afile, "is a file; give a folder"),
+                        (tmp_path / "no" / "such", "does not exist")):
+        result = runner.invoke(app, ["run", "--plots", str(bad)])
+        assert result.exit_code == 2 and reason in result.output, result.output
+        assert "Traceback" not in result.output
