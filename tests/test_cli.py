@@ -1,6 +1,7 @@
 """End-to-end: the `twin` command as a user runs it."""
 
 import importlib
+import re
 from importlib import resources
 
 import numpy as np
@@ -8,15 +9,23 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from sites import load_catalog
+import twin
+from sites import get_site, load_catalog
 from twin.cli import app
+from twin.cli_tables import WESTERN_PROVINCES
 
 runner = CliRunner()
 
 
+def _listed(names: str) -> set[str]:
+    """The site names of a sentence's list: "Hami, Golmud and Turpan" -> {...}."""
+    return set(re.split(r", | and ", names))
+
+
 def test_run_simulates_every_catalog_site_and_writes_netcdf(tmp_path):
-    out = tmp_path / "run.nc"
-    result = runner.invoke(app, ["run", "--year", "2026", "--seed", "3", "--out", str(out)])
+    out, plots = tmp_path / "run.nc", tmp_path / "plots"
+    result = runner.invoke(app, ["run", "--year", "2026", "--seed", "3", "--out", str(out),
+                                 "--plots", str(plots)])
     assert result.exit_code == 0, result.output
     catalog = load_catalog()
     for site in catalog.values():
@@ -28,6 +37,66 @@ def test_run_simulates_every_catalog_site_and_writes_netcdf(tmp_path):
     golmud = ds.sel(site="golmud")
     # the table shows the file's annual PV energy in MWh
     assert f"{float(golmud.pv_power.mean()) * 8760 / 1e6:,.0f}" in result.output
+    # units in the headers, not eaten as Rich markup; no column that says the same for all
+    for header in ("PV [MWh/yr]", "zero output [h]", "IT [MW]", "PUE base [1]", "PUE opt [1]",
+                   "WUE [L/kWh]", "CO2 [t]", "> allowable [h]", "curtailed [MWh]"):
+        assert header in result.output, header
+    assert "control baseline" not in result.output and "cooling saving" not in result.output
+    # the facility row: the site's IT capacity, the baseline PUE from the written file, the
+    # optimised control's PUE from the library on the same weather
+    optimised = twin.simulate(None, [catalog["golmud"].model_copy(update={
+        "cooling": catalog["golmud"].cooling.model_copy(update={"control": "optimised"})})],
+        year=2026, seed=3, until="facility").sel(site="golmud")
+    pue_base = float(golmud.facility_power.sum() / golmud.it_power.sum())
+    pue_opt = float(optimised.facility_power.sum() / optimised.it_power.sum())
+    facility_row = [r for r in result.output.splitlines() if r.split()[:2] == ["Golmud",
+                                                                                "liquid_dry_cooler"]]
+    assert len(facility_row) == 1, result.output
+    cells = facility_row[0].split()
+    assert cells[2:3] == [f"{catalog['golmud'].it.capacity_w / 1e6:.2f}"]
+    assert cells[4:6] == [f"{pue_base:.3f}", f"{pue_opt:.3f}"] and pue_opt < pue_base
+    # the lines under the tables say what the file says
+    text = " ".join(result.output.split())
+    pue = (ds.facility_power.sum("time") / ds.it_power.sum("time")).to_series()
+    western = {s.name for s in catalog.values() if s.province in WESTERN_PROVINCES}
+    meets = re.search(r"of the western sites, (.+?) meet the western hubs' PUE target", text)
+    assert meets, text
+    assert _listed(meets.group(1)) == {catalog[i].name for i, p in pue.items()
+                                       if p < 1.2 and catalog[i].name in western}
+    renewable = (1 - (ds.grid_import + ds.unserved_power).sum("time")
+                 / ds.facility_power.sum("time")).to_series()
+    mostly = re.search(r"what this means: ([^:;]+?) runs? mostly on renewables", text)
+    assert mostly and _listed(mostly.group(1)) == {catalog[i].name for i, f in renewable.items()
+                                                   if f > 0.5}
+    # one page of the fleet: a PNG (signature, then the IHDR chunk's width and height)
+    png = (plots / "fleet.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1200, 800)
+
+
+def test_run_tables_align_numbers_right_and_print_brackets():
+    """Every column but the site and its cooling plant is a number, right-aligned; brackets in
+    headers and site names are printed, not read as Rich markup."""
+    from rich.console import Console
+
+    from twin import cli_tables
+
+    chosen = [get_site("hami").model_copy(update={"name": "Hami [b]"}), get_site("beijing")]
+    ds = twin.simulate(None, chosen, year=2025, seed=1)
+    out = cli_tables.results(ds, "t", sites=chosen)
+    tables = [t for t in out if hasattr(t, "columns")]
+    assert len(tables) == 3
+    for table in tables:
+        for column in table.columns:
+            text = str(column.header)
+            assert column.justify == ("left" if text in ("site", "cooling") else "right"), text
+    console = Console(record=True, width=200)
+    for renderable in out:
+        console.print(renderable)
+    text = console.export_text()
+    assert text.count("Hami [b]") >= 3 and "Hami" not in text.replace("Hami [b]", "")
+    assert "zero output [h]" in text and "CO2 [t]" in text
+    assert "Beijing has no wind turbines" in " ".join(text.split())
 
 
 def test_simulate_with_weather_files_and_a_count_mismatch(golmud_path, tmp_path):
@@ -53,6 +122,12 @@ def test_sites_table_lists_the_catalog():
     for site_id in ("hami", "golmud", "zhongwei", "wuhu", "guian"):
         assert site_id in result.output
     assert "Yinchuan" in result.output  # Zhongwei's borrowed station is shown
+    rows = {line.split()[1]: line for line in result.output.splitlines() if len(line.split()) > 2}
+    # 0.5 MWp of PV, not "0"; no wind turbines, not "0 x V126/3300"; units in the headers
+    assert "0.5" in rows["beijing"].split() and "none" in rows["shanghai"].split()
+    assert " 0 x " not in result.output
+    for header in ("alt [m]", "IT [MW]", "PV [MWp]"):
+        assert header in result.output
 
 
 def test_weather_reads_a_file_and_reports_qc(golmud_path, tmp_path):
@@ -190,3 +265,13 @@ def test_an_unwritable_out_path_is_refused_before_the_run(tmp_path, monkeypatch,
     assert "does not exist" in missing.output and "Traceback" not in missing.output
     folder = runner.invoke(app, command + ["--out", str(tmp_path)])
     assert folder.exit_code == 2 and "is a directory" in folder.output
+
+
+def test_run_refuses_a_plots_folder_it_cannot_write_before_any_work(tmp_path):
+    afile = tmp_path / "a-file"
+    afile.write_text("x")
+    for bad, reason in ((afile, "is a file; give a folder"),
+                        (tmp_path / "no" / "such", "does not exist")):
+        result = runner.invoke(app, ["run", "--plots", str(bad)])
+        assert result.exit_code == 2 and reason in result.output, result.output
+        assert "Traceback" not in result.output

@@ -85,24 +85,64 @@ BatteryPolicy = Annotated[str, typer.Option(
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         battery_policy: BatteryPolicy = "none",
         out: Annotated[Optional[Path],
-                       typer.Option(help="Write the results Dataset (NetCDF).")] = None):
+                       typer.Option(help="Write the results Dataset (NetCDF).")] = None,
+        plots: Annotated[Optional[Path], typer.Option(
+            help="Also write a one-page picture of the fleet (renewable fraction, PUE, "
+                 "available IT power by site) into this folder: fleet.png.")] = None):
     """The main job on the embedded defaults: a synthetic year of every catalog site: PV and
-    wind, facility power, PUE and water, the power balance and the IT power renewables carry."""
+    wind, facility power, PUE and water (baseline against optimised cooling control), the power
+    balance and the IT power renewables carry."""
     from sites import load_catalog
     from twin import cli_tables
+    from twin.simulate import simulate
 
     try:
         _check_out(out)
+        if plots is not None:  # a folder, made if its parent exists
+            if plots.exists() and not plots.is_dir():
+                raise ValueError(f"--plots {plots}: is a file; give a folder")
+            _check_out(plots / "fleet.png" if plots.is_dir() else plots, "--plots")
         catalog = load_catalog(sites_dir)
         ds = _simulate_with_progress(None, list(catalog.values()), year=year, seed=seed,
                                      battery_policy=battery_policy)
-        _print(cli_tables.results(ds, f"Renewable generation {year} (synthetic weather, seed "
-                                      f"{seed}), {len(catalog)} sites"))
+        # the same year with every site under each cooling control, to the facility step (the
+        # run itself where every site has that control): what optimised control would save
+        by_control = {}
+        for control in ("baseline", "optimised"):
+            if all(s.cooling.control == control for s in catalog.values()):
+                by_control[control] = ds
+                continue
+            with console.status(f"{control} cooling control"):
+                by_control[control] = simulate(
+                    None, [_with_control(s, control) for s in catalog.values()], year=year,
+                    seed=seed, until="facility")
+        _print(cli_tables.results(
+            ds, f"Renewable generation {year} (synthetic weather, seed {seed}), "
+                f"{len(catalog)} sites", sites=list(catalog.values()), by_control=by_control))
     except _bad_input() as err:
         raise fail(err) from None
+    written = []
     if out:
         ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        written.append(out)
+    if plots:
+        from twin.report import plot_fleet
+
+        with console.status("plotting"):
+            written.append(plot_fleet(ds, by_control, {s.id: s.it.capacity_w
+                                                       for s in catalog.values()},
+                                      plots / "fleet.png",
+                                      f"{len(catalog)} sites, synthetic year {year} (seed "
+                                      f"{seed})", cli_tables.WESTERN_HUB_PUE,
+                                      cli_tables.MOSTLY_RENEWABLE))
+    if written:
+        console.print("wrote " + ", ".join(str(w) for w in written))
+
+
+def _with_control(site, control: str):
+    """The site with that cooling control."""
+    return site.model_copy(update={"cooling": site.cooling.model_copy(
+        update={"control": control})})
 
 
 AllowMissing = Annotated[bool, typer.Option(
@@ -180,6 +220,7 @@ def _show_location(site_id: str, loc: dict, what: str):
 def sites(sites_dir: SitesDir = None):
     """The site catalog as a table."""
     from rich.table import Table
+    from rich.text import Text
 
     from sites import load_catalog
     from twin.variables import to_mw
@@ -189,17 +230,21 @@ def sites(sites_dir: SitesDir = None):
     except _bad_input() as err:
         raise fail(err) from None
     table = Table(title=f"{len(catalog)} sites")
-    for column in ("id", "role", "lat", "lon", "alt m", "IT MW", "GPUs", "PV MWp", "wind",
-                   "cooling", "weather from"):
-        table.add_column(column, no_wrap=True)
+    numbers = {"lat [°N]", "lon [°E]", "alt [m]", "IT [MW]", "GPUs", "PV [MWp]"}
+    for column in ("id", "role", "lat [°N]", "lon [°E]", "alt [m]", "IT [MW]", "GPUs",
+                   "PV [MWp]", "wind", "cooling", "weather from"):
+        # plain text: Rich would read "[m]" as markup
+        table.add_column(Text(column), no_wrap=True,
+                         justify="right" if column in numbers else "left")
     for site_id, s in catalog.items():
         # CHN_Ningxia.Hui.Yinchuan.536140_CSWD
         station = Path(s.weather_station).stem.split(".")[-2]
         table.add_row(site_id, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}",
-                      f"{s.altitude_m:,.0f}", f"{to_mw(s.it.capacity_w):,.1f}",
-                      f"{s.it.gpu_count:,} {s.it.gpu_model}", f"{to_mw(s.pv.capacity_wp):,.0f}",
-                      f"{s.wind.turbine_count} x {s.wind.turbine_type}", s.cooling.topology,
-                      station)
+                      f"{s.altitude_m:,.0f}", f"{to_mw(s.it.capacity_w):,.2f}",
+                      f"{s.it.gpu_count:,} {s.it.gpu_model}",
+                      f"{to_mw(s.pv.capacity_wp):,.1f}",
+                      f"{s.wind.turbine_count} x {s.wind.turbine_type}"
+                      if s.wind.turbine_count else "none", s.cooling.topology, station)
     console.print(table)
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from rich import box
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 import weather
 from twin.facility import facility_summary
@@ -43,69 +46,181 @@ def refuse_nan(ds: xr.Dataset, *frames) -> None:
                                  "inputs gave no valid result; check the site file and weather")
 
 
-def results(ds: xr.Dataset, title: str) -> list:
-    """The tables of a run (generation; facility and balance when computed) and its notes;
-    ValueError first when a figure is NaN where a number is due."""
+# the PUE the "East Data, West Computing" approvals set for the western hub clusters (NDRC et
+# al., February 2022: Qingyang, Gansu "PUE < 1.2"; Inner Mongolia, Guizhou, Ningxia alike;
+# ../shared/reference/cooling.md, section 10), held here against the sites of the western
+# provinces
+WESTERN_HUB_PUE = 1.2
+WESTERN_PROVINCES = ("Xinjiang", "Qinghai", "Gansu", "Ningxia", "Inner Mongolia", "Guizhou")
+# "mostly renewable": more than half the facility's energy from PV, wind and the battery
+MOSTLY_RENEWABLE = 0.5
+
+
+def _table(title: str, columns: dict[str, str], caption: str | None = None) -> Table:
+    """A table whose headers are plain text: units in brackets ("[MWh]", "[h]") are not Rich
+    markup (Rich swallows "[h]" as a style tag). ``columns``: header -> "l" (text) or "r"
+    (numbers, right-aligned)."""
+    table = Table(title=title, caption=caption and Text(caption), caption_justify="left",
+                  box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for header, align in columns.items():
+        table.add_column(Text(header), justify="left" if align == "l" else "right",
+                         no_wrap=align == "l")
+    return table
+
+
+def _names(ds: xr.Dataset, ids) -> str:
+    """Site names for a sentence: "Hami, Golmud and Turpan" (or "none")."""
+    names = [str(ds["name"].sel(site=s).item()) for s in ids]
+    if not names:
+        return "none"
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _verb(ids, verb: str) -> str:
+    """"meet" for several sites, "meets" for one."""
+    return verb if len(ids) != 1 else verb + ("es" if verb.endswith("s") else "s")
+
+
+def results(ds: xr.Dataset, title: str, sites=None, by_control: dict | None = None) -> list:
+    """The tables of a run (generation; facility and balance when computed), each followed by
+    a line saying what it means; ValueError first when a figure is NaN where a number is due.
+    sites: the catalog Site objects simulated (then the IT capacity is a column and the PUE is
+    held against the western hubs' target at the western sites). by_control: "baseline" and
+    "optimised" -> the same run's facility step with every site under that cooling control (the
+    facility table then shows baseline against optimised control and the saving). Each PUE is
+    that run's own facility over its own IT energy: the IT power itself changes with the
+    setpoints (server fans), so a baseline facility power over the optimised run's IT power
+    would be neither."""
     summary = generation_summary(ds)
     summary["wind_speed_scale"] = ds["wind_speed_scale"].sel(site=summary.index).values
     frames = [summary]
     if "facility_power" in ds:
         frames.append(facility_summary(ds))
+    controls = {k: facility_summary(v) for k, v in (by_control or {}).items()}
+    frames.extend(controls.values())
     if "grid_import" in ds:
         frames.append(balance_summary(ds))
     refuse_nan(ds, *frames)  # before any table: a refusal is the only output
-    table = Table(title=title)
-    for column in ("site", "PV MWh/yr", "wind MWh/yr", "total MWh/yr", "PV CF", "wind CF",
-                   "total CF", "peak MW", "zero-output h", "wind scale"):
-        table.add_column(column, justify="left" if column == "site" else "right", no_wrap=True)
-    for site_id, row in summary.iterrows():
-        table.add_row(
-            row["name"], f"{to_mw(row.pv_energy_wh):,.0f}", f"{to_mw(row.wind_energy_wh):,.0f}",
-            f"{to_mw(row.renewable_energy_wh):,.0f}", fmt(row.pv_capacity_factor, ".1%"),
-            fmt(row.wind_capacity_factor, ".1%"), fmt(row.renewable_capacity_factor, ".1%"),
-            f"{to_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
-            + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
-            f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
-    out = [table]
+    out = [_generation(ds, summary, title)]
     if "wind_warning" in ds.attrs:
-        out.append(f"[yellow]note:[/] {ds.attrs['wind_warning']}")
+        out.append(f"[yellow]note:[/] {escape(ds.attrs['wind_warning'])}")
     if "facility_power" in ds:
-        out.append(_facility(frames[1]))
+        out.extend(_facility(ds, frames[1], {s.id: s for s in sites or []}, controls))
     if "grid_import" in ds:
-        out.append(_balance(ds, frames[-1]))
+        out.extend(_balance(ds, frames[-1]))
     return out
 
 
-def _facility(summary) -> Table:
-    table = Table(title="Facility: annual PUE and WUE (energy weighted)")
-    for col in ("site", "cooling", "control", "IT MWh", "PUE", "PUE baseline", "cooling saving",
-                "WUE L/kWh", "peak PUE", "h free", "h mechanical", "h > allowable"):
-        table.add_column(col, justify="left" if col in ("site", "cooling", "control") else "right")
-    for site_id, r in summary.iterrows():
-        table.add_row(site_id, r.topology, r.control, f"{to_mw(r.it_energy_wh):,.0f}",
-                      fmt(r.pue, ".3f"), fmt(r.pue_baseline, ".3f"),
-                      fmt(r.cooling_saving_pct / 100, ".1%"), fmt(r.wue_l_per_kwh, ".2f"),
-                      fmt(r.peak_pue, ".2f"), f"{r.hours_economizer + r.hours_evaporative:,}",
-                      f"{r.hours_mechanical:,}", f"{r.hours_outside_allowable:,}")
+def _generation(ds: xr.Dataset, summary, title: str) -> Table:
+    best = summary.renewable_capacity_factor.dropna().sort_values(ascending=False)
+    no_wind = summary.index[summary.wind_capacity_factor.isna()]
+    top = best.iloc[:3]
+    meaning = (f"what this means: per MW installed, {_names(ds, top.index)} generate the most "
+               f"(capacity factor {100 * top.min():.0f} to {100 * top.max():.0f} %)"
+               if len(best) else
+               "what this means: no site has a renewable plant")
+    if len(no_wind):
+        meaning += (f"; {_names(ds, no_wind)} {'has' if len(no_wind) == 1 else 'have'} no wind "
+                    "turbines")
+    table = _table(title, {"site": "l", "PV [MWh/yr]": "r", "wind [MWh/yr]": "r",
+                           "total [MWh/yr]": "r", "PV CF [%]": "r", "wind CF [%]": "r",
+                           "total CF [%]": "r", "peak [MW]": "r", "zero output [h]": "r",
+                           "wind scale [1]": "r"}, caption=meaning)
+    for site_id, row in summary.iterrows():
+        table.add_row(
+            Text(row["name"]), f"{to_mw(row.pv_energy_wh):,.0f}",
+            f"{to_mw(row.wind_energy_wh):,.0f}",
+            f"{to_mw(row.renewable_energy_wh):,.0f}", fmt(100 * row.pv_capacity_factor, ".1f"),
+            fmt(100 * row.wind_capacity_factor, ".1f"),
+            fmt(100 * row.renewable_capacity_factor, ".1f"),
+            f"{to_mw(row.peak_renewable_w):,.1f}", f"{row.zero_renewable_hours:,}"
+            + (f" (+{row.missing_hours} NaN)" if row.missing_hours else ""),
+            f"{float(ds.wind_speed_scale.sel(site=site_id)):.2f}")
     return table
 
 
-def _balance(ds: xr.Dataset, summary) -> Table:
+def _facility(ds: xr.Dataset, summary, sites: dict, controls: dict) -> list:
+    title = ("Facility over the year: PUE and WUE energy weighted, hours of IT inlet air outside "
+             "ASHRAE's allowable envelope; the sites' control: "
+             + ", ".join(sorted(set(summary.control))))
+    columns = {"site": "l", "cooling": "l"}
+    if sites:
+        columns["IT [MW]"] = "r"
+    columns["IT [MWh/yr]"] = "r"
+    compared = {"baseline", "optimised"} <= set(controls)
+    if compared:
+        base, opt = controls["baseline"], controls["optimised"]
+        saved = 100 * (1 - opt.cooling_energy_wh / base.cooling_energy_wh)
+    if not compared:
+        columns["PUE [1]"] = "r"
+    else:  # cooling control: baseline setpoints, or optimised each hour (twin.facility)
+        columns |= {"PUE base [1]": "r", "PUE opt [1]": "r", "saved [%]": "r"}
+    columns |= {"WUE [L/kWh]": "r", "PUE max [1]": "r", "mechanical [h]": "r",
+                "> allowable [h]": "r"}
+    meaning = "what this means: "
+    if compared:
+        saving = saved[np.isfinite(saved)]
+        meaning += ("optimised control (PUE opt) would save "
+                    f"{saving.min():.0f} to {saving.max():.0f} % of the baseline's cooling "
+                    "energy (saved); " if len(saving) else "")
+    western = [s for s in summary.index if s in sites and sites[s].province in WESTERN_PROVINCES]
+    if western:
+        pue = (base.pue if compared else summary.pue)[western]
+        meets = pue.index[pue < WESTERN_HUB_PUE]
+        misses = pue.index[pue >= WESTERN_HUB_PUE]
+        meaning += (f"of the western sites, {_names(ds, meets)} meet the western hubs' PUE "
+                    f"target (< {WESTERN_HUB_PUE}, NDRC 2022)"
+                    + (" with baseline control" if compared else ""))
+        if compared:
+            rescued = [s for s in misses if opt.pue[s] < WESTERN_HUB_PUE]
+            if rescued:
+                meaning += (f"; {_names(ds, rescued)} {_verb(rescued, 'meet')} it only with "
+                            "optimised control")
+            misses = [s for s in misses if s not in rescued]
+        if len(misses):
+            meaning += f"; {_names(ds, misses)} {_verb(misses, 'miss')} it"
+    table = _table(title, columns, caption=meaning.rstrip("; "))
+    for site_id, r in summary.iterrows():
+        cells = [Text(r["name"]), r.topology]
+        if sites:
+            cells.append(f"{to_mw(sites[site_id].it.capacity_w):,.2f}")
+        cells.append(f"{to_mw(r.it_energy_wh):,.0f}")
+        if compared:
+            cells += [fmt(base.pue[site_id], ".3f"), fmt(opt.pue[site_id], ".3f"),
+                      fmt(saved[site_id], ".1f")]
+        else:
+            cells.append(fmt(r.pue, ".3f"))
+        cells += [fmt(r.wue_l_per_kwh, ".2f"), fmt(r.peak_pue, ".2f"),
+                  f"{r.hours_mechanical:,}", f"{r.hours_outside_allowable:,}"]
+        table.add_row(*cells)
+    return [table]
+
+
+def _balance(ds: xr.Dataset, summary) -> list:
     currency = ds["grid_cost"].attrs["currency"]
     policy = ds["it_available_power"].attrs["battery_policy"]
-    table = Table(title="Power balance and IT power renewables can carry "
-                        f"(battery policy: {policy})")
-    for col in ("site", "renewable", "h fully renewable", "grid MWh", "tCO2", f"cost {currency}",
-                "curtailed MWh", "unserved MWh", "battery cycles", "IT avail. mean MW",
-                "IT avail. P10 MW"):
-        table.add_column(col, justify="left" if col == "site" else "right")
-    for site_id, r in summary.iterrows():
-        table.add_row(site_id, fmt(r.renewable_fraction, ".1%"), f"{r.hours_fully_renewable:,}",
-                      f"{to_mw(r.grid_energy_wh):,.0f}", f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
+    mostly = summary.index[summary.renewable_fraction > MOSTLY_RENEWABLE]
+    best = summary.it_available_mean_w.sort_values(ascending=False)
+    meaning = (f"what this means: {_names(ds, mostly)} {_verb(mostly, 'run')} mostly on "
+               "renewables "
+               f"(> {MOSTLY_RENEWABLE:.0%} of the facility's energy); renewables carry the most "
+               f"IT on average at {_names(ds, best.index[:3])}")
+    table = _table("Power balance over the year (RE: renewable energy) and the IT power "
+                   f"renewables can carry (battery policy: {policy})",
+                   {"site": "l", "renewable [%]": "r", "fully RE [h]": "r",
+                    "grid [MWh]": "r", "CO2 [t]": "r", f"cost [{currency}]": "r",
+                    "curtailed [MWh]": "r", "unserved [MWh]": "r",
+                    "battery cycles": "r", "IT mean [MW]": "r",
+                    "IT P10 [MW]": "r"}, caption=meaning)
+    for _, r in summary.iterrows():
+        table.add_row(Text(r["name"]), fmt(100 * r.renewable_fraction, ".1f"),
+                      f"{r.hours_fully_renewable:,}", f"{to_mw(r.grid_energy_wh):,.0f}",
+                      f"{r.emissions_t:,.0f}", f"{r.cost:,.0f}",
                       f"{to_mw(r.curtailed_energy_wh):,.0f}", f"{to_mw(r.unserved_energy_wh):,.1f}",
                       f"{r.battery_cycles:,.0f}", f"{to_mw(r.it_available_mean_w):,.2f}",
                       f"{to_mw(r.it_available_p10_w):,.2f}")
-    return table
+    return [table]
 
 
 def weather_qc_summary(ds: xr.Dataset) -> dict:

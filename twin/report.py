@@ -237,6 +237,62 @@ def write_plots(ds: xr.Dataset, folder: Path, pngs=None) -> list[Path]:
     return paths
 
 
+FLEET_FIGSIZE_IN = (12.0, 8.0)  # with DPI: 1200 x 800 px
+
+
+def plot_fleet(ds: xr.Dataset, by_control: dict, it_capacity_w: dict, path: Path, title: str,
+               pue_target: float, mostly_renewable: float) -> Path:
+    """One page of the fleet of a run (``twin run --plots``), one bar per site: the renewable
+    fraction of the facility's energy [%], the annual PUE under baseline and optimised cooling
+    control against the western hubs' target, and the IT power renewables can carry (annual
+    mean and median hour) against the IT capacity [MW]. ``by_control``: "baseline" and
+    "optimised" -> the run's facility step with every site under that control. Written as PNG
+    to ``path``. pue_target and mostly_renewable [1] are drawn as dashed lines."""
+    from twin.facility import facility_summary
+    from twin.storage import balance_summary
+
+    balance = balance_summary(ds)
+    base, opt = (facility_summary(by_control[c]) for c in ("baseline", "optimised"))
+    names = list(balance["name"])
+    y = np.arange(len(names))
+    fig = Figure(figsize=FLEET_FIGSIZE_IN)
+    axes = fig.subplots(1, 3, sharey=True)
+    ax = axes[0]
+    ax.barh(y, 100 * balance.renewable_fraction, color="tab:green")
+    ax.axvline(100 * mostly_renewable, color="0.4", linestyle="--", linewidth=1)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("renewable fraction of facility energy [%]")
+    ax.set_title("renewable fraction")
+    ax = axes[1]
+    ax.barh(y - 0.2, base.pue, height=0.4, color="tab:red", label="baseline control")
+    ax.barh(y + 0.2, opt.pue, height=0.4, color="tab:orange", label="optimised control")
+    ax.axvline(pue_target, color="0.2", linestyle="--", linewidth=1,
+               label=f"western hubs' target {pue_target}")
+    ax.set_xlim(1.0, max(1.3, float(base.pue.max()) + 0.02))
+    ax.set_xlabel("annual PUE [1]")
+    ax.set_title("PUE")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize="small", ncol=2)
+    ax = axes[2]
+    capacity = to_mw(np.array([it_capacity_w[s] for s in balance.index]))
+    ax.barh(y, capacity, color="0.85", label="IT capacity")
+    ax.barh(y - 0.2, to_mw(balance.it_available_mean_w), height=0.4, color="tab:purple",
+            label="mean")
+    ax.barh(y + 0.2, to_mw(ds["it_available_power"].median("time").values), height=0.4,
+            color="tab:blue", label="median hour")
+    ax.set_xlabel("IT power renewables carry [MW]")
+    ax.set_title("available IT power")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), fontsize="small", ncol=3)
+    for ax in axes:
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, names)
+    axes[0].invert_yaxis()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
 def _monthly_text(values: Sequence[float]) -> str:
     """One value when every month has it, else the 12 monthly values."""
     return f"{values[0]:g}" if len(set(values)) == 1 else ", ".join(f"{v:g}" for v in values)

@@ -15,6 +15,9 @@ from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from api.deps import Data
+from twin.simulate import SHELTERED_SCALE
+
 STATIC = Path(__file__).parents[1] / "static"  # the page, its script and style
 PLOTLY_JS = Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 DOCS_ASSETS = Path(str(resources.files("fastapi_offline") / "static"))
@@ -40,6 +43,18 @@ def _plotly_gzip() -> bytes:  # 4.8 MB -> 1.5 MB, compressed once per process
 @router.get("/")
 def dashboard():
     return HTMLResponse(_page(), headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/dashboard/context.json")
+def context(d: Data):
+    """What the page needs to label and qualify what it draws, from the twin's Dataset: the
+    currency of prices and costs, and each site's wind scaling (the page warns where the
+    station wind is scaled by more than SHELTERED_SCALE, as the Dataset's wind_warning does).
+    Not part of the public API: for the page's words, not for programs."""
+    scale = d.ds["wind_speed_scale"]
+    return {"currency": d.currency, "sheltered_scale": SHELTERED_SCALE,
+            "wind_speed_scale": {str(s): round(float(v), 2)
+                                 for s, v in zip(scale["site"].values, scale.values)}}
 
 
 @router.get("/static/plotly.min.js")

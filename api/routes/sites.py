@@ -28,7 +28,7 @@ TIMESERIES = {"renewable_power_w": "renewable_power", "pv_power_w": "pv_power",
               "carbon_intensity_g_per_kwh": "carbon_intensity",
               "electricity_price_per_kwh": "electricity_price", "battery_soc": "battery_soc",
               "battery_power_w": "battery_power", "grid_import_w": "grid_import",
-              "temp_air_degc": "temp_air"}
+              "temp_air_degc": "temp_air", "curtailment_w": "curtailment"}
 HEADROOM = "it_headroom_w"
 
 
