@@ -735,3 +735,17 @@ def test_iec_water_is_the_secondary_airs_humidity_rise():
     rise = psychrolib.GetHumRatioFromTWetBulb(t_sec, wb, p) - w_oa
     np.testing.assert_allclose(out["water_use"][0],
                                secondary * rise * cc / (cc - 1) * 3600 / 997 * 1000, rtol=0.01)
+
+
+def test_the_baseline_pue_of_an_optimised_site_is_the_baseline_runs():
+    """facility_summary's pue_baseline of a site under optimised control equals the PUE of the
+    same site and weather under baseline control: the baseline's own IT power (server fans at
+    the baseline's setpoints), not the optimised run's (issue 26 found 1.120 against 1.109)."""
+    site = get_site("golmud")
+    optimised = site.model_copy(update={"cooling": site.cooling.model_copy(
+        update={"control": "optimised"})})
+    runs = {name: facility_summary(simulate(None, s, year=2026, seed=3, until="facility"))
+            for name, s in (("baseline", site), ("optimised", optimised))}
+    assert runs["optimised"]["pue_baseline"].iloc[0] == pytest.approx(
+        runs["baseline"]["pue"].iloc[0], rel=1e-9)
+    assert runs["optimised"]["pue"].iloc[0] < runs["baseline"]["pue"].iloc[0]

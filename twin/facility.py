@@ -229,8 +229,9 @@ class Facility:
 
     def run(self) -> tuple[dict[str, np.ndarray], Setpoints]:
         """Each site under its control: the hourly results and the setpoints chosen (for
-        :meth:`load_curves`). ``*_baseline`` entries give the baseline's cooling and facility
-        power for comparison (equal to the result where the control is baseline)."""
+        :meth:`load_curves`). ``*_baseline`` entries give the baseline's IT, cooling and
+        facility power for comparison (equal to the result where the control is baseline; IT
+        power too differs, the servers' fans following the inlet temperature)."""
         c = self.c
         for control, _ in groups(c.control[:, 0]):
             check_name("cooling control", control, COOLING_CONTROLS)
@@ -260,6 +261,7 @@ class Facility:
             "facility_water_temperature": np.broadcast_to(
                 np.where(self.liquid[:, None], water, np.nan), shape).astype(float),
             "utilisation": np.broadcast_to(self.utilisation, shape).astype(float),
+            "it_power_baseline": baseline["it_power"],
             "cooling_power_baseline": baseline["cooling_power"],
             "facility_power_baseline": baseline["facility_power"]})
         return result, Setpoints(supply, water)
@@ -320,7 +322,8 @@ def facility_summary(ds) -> pd.DataFrame:
         "it_energy_wh": it.values,
         "cooling_energy_wh": cooling_energy.values,
         "pue": (facility / it).values,
-        "pue_baseline": (ds["facility_power_baseline"].sum("time") / it).values,
+        "pue_baseline": (ds["facility_power_baseline"].sum("time")
+                         / ds["it_power_baseline"].sum("time")).values,
         "cooling_saving_pct": (100 * (1 - cooling_energy / baseline)).values,
         "wue_l_per_kwh": (ds["water_use"].sum("time") / (it / 1000.0)).values,
         "peak_pue": ds["pue"].max("time").values,

@@ -143,6 +143,8 @@ VARIABLES: dict[str, Variable] = {
     "inlet_outside_allowable": Variable("1", "server inlet outside the ASHRAE allowable envelope "
                                         "of the site's class, derated for altitude",
                                         flag_meanings=("inside", "outside")),
+    "it_power_baseline": Variable("W", "IT power under the baseline control (server fans at "
+                                  "its setpoints)", cell_methods=MEAN),
     "cooling_power_baseline": Variable("W", "cooling power under the baseline control",
                                        cell_methods=MEAN),
     "facility_power_baseline": Variable("W", "facility power under the baseline control",
