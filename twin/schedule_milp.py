@@ -64,7 +64,7 @@ GREEDY_SHARE = 0.1
 # the solver's answer
 LARGE_PLAN_BINARIES = 50_000
 GREEDY_FIRST_SHARE = 0.5
-END_SHARE = 0.1
+END_SHARE = 0.2
 # HiGHS's outcome -> Plan.status ("failed" for any other)
 _STATUS = highspy.HighsModelStatus
 SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
@@ -163,10 +163,11 @@ def _grid_costs(weight: np.ndarray) -> tuple[np.ndarray, float]:
     return weight, W_PER_MW  # no grid cost anywhere: any scale will do
 
 
-def _milp_problem(timeline: Timeline, jobs, objective: str):
+def _milp_problem(timeline: Timeline, jobs, objective: str, tie_break: float = TIE_BREAK):
     """The joint placement of ``jobs`` on ``timeline`` by ``objective``: the :class:`Problem`
     and the columns' meaning (the slices of the blocks ``y u v g`` and, per column of a block,
-    its job, site row, hour or group-hour).
+    its job, site row, hour or group-hour). ``tie_break``: the earlier hours' preference (0:
+    none).
 
     Columns: ``y`` a rigid job's binary start at a site and hour; ``u`` the fraction of an hour
     an interruptible job runs (at most 1: never more than its power at once); ``v`` [MW] the IT
@@ -229,7 +230,7 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     col_upper[cols["v"]] = np.inf
     col_upper[cols["g"]] = free.ravel()[cells] - renewable + CAPACITY_TOLERANCE_W / W_PER_MW
     # earlier hours first: TIE_BREAK of the scale per MWh, rising with the hour run
-    tie = OBJECTIVE_SCALE * TIE_BREAK / n_hours
+    tie = OBJECTIVE_SCALE * tie_break / n_hours
     cost = np.zeros(n_cols)
     cost[cols["y"]] = tie * power[y_job] * y_span * (y_first + (y_span + 1) / 2)
     cost[cols["u"]] = tie * power[u_job] * (u_hour + 1)
@@ -426,7 +427,12 @@ def _greedy_runs(timeline: Timeline, jobs, objective: str, time_limit_s: float |
     if flexible:
         lp = None
         try:
-            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
+            # without the tie-break: the program of 700 interruptible jobs of 0.02-0.3 MW
+            # (benchmarks/plan.py --jobs 1000 --sites 15) took 13 s with it (HiGHS's dual
+            # simplex mostly cleaning up its costs, some below its 1e-7 dual tolerance), 6 s
+            # without; a greedy plan's ties are the solver's
+            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective,
+                                             tie_break=0.0)
             left = None if time_limit_s is None else \
                 max(time_limit_s - (clock.perf_counter() - t0), MIN_SOLVE_S)
             lp = solve(problem, left)  # no integer columns: a linear program
