@@ -3,11 +3,15 @@ ten catalog sites for one week, solved jointly by HiGHS (highspy) against the gr
 table per job set (--seed) with a row per objective (medians of repeated runs; no timed assertions
 anywhere) and, for several job sets, how many plans met the target.
 
-    python benchmarks/plan.py [--jobs 100] [--interruptible 0.7] [--repeat 3] [--seed 1 [2 3]]
+    python benchmarks/plan.py [--jobs 100] [--sites 10] [--interruptible 0.7] [--repeat 3]
+                              [--seed 1 [2 3]] [--time-limit S]
+    python benchmarks/plan.py --jobs 1000 --sites 15 --repeat 1     # fleet size
 
 The Timeline is twin.simulate() of the sites (synthetic weather from their normals) over the week
 from --start; if the simulation fails, a synthetic Timeline of the same shape is used instead.
-Target (reported, not asserted): optimal in under 2 s on a 2-core machine.
+Target (reported, not asserted): optimal (gap <= 0.1 %) in under 2 s on a 2-core machine; above
+200 jobs, a feasible plan within the time limit (default 30 s) with its gap reported (the LP
+bound columns are then not computed: they take longer than the plan).
 
 Formulations tried and dropped
 ------------------------------
@@ -41,6 +45,21 @@ that took a third of the time. Where the time goes: the root node's cut separati
 72 % of seed 2's carbon solve, HiGHS's path separator 43 %), which the continuous network of
 the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
 2.7-7x faster.
+
+At fleet size (--jobs 1000 --sites 15: 210,279 columns, 146,637 binaries, 2.15 million
+entries; on this machine under a load of 7-11 on 2 cores): the joint solve as for 100 jobs
+ran 42 s of a 30 s limit and returned a plan 68 % worse than the greedy one (HiGHS's first
+solution, gap 45 %; the greedy plan after it had too little time left). Hence the greedy plan
+first, as HiGHS's start (twin.schedule_milp.LARGE_PLAN_BINARIES). Its linear program of the
+700 interruptible jobs took 13 s with the tie-break and 6 s without (dual simplex: primal
+feasible after 5 s, then cleaning up duals; the smallest tie-break costs, 4e-8, are below
+HiGHS's dual tolerance); presolve on 11.7 s, interior point 14.6 s. The same tie-break kept
+the joint root LP from finishing within the limit (1,227 iterations in 17 s; without it 12,652
+iterations in 15.6 s and a gap of 7.4 % instead of 100 %). Dropped: a bound from the linear
+program with every job's power spread over its group's site-hours each hour (rigid jobs'
+hours still consecutive, a start column per hour instead of per site-hour; 1,000 jobs: 5-9 s,
+45-55 % of the plan's value; 100 jobs, seed 1: 7 % of the optimum); with every job
+interruptible (4.7-6.3 s, 22 % of the plan's value).
 """
 
 from __future__ import annotations

@@ -13,7 +13,10 @@ grid part is at most the headroom, the grid part at most the free capacity beyon
 weighs the grid part by the marginal PUE and the objective's weight. When the solver finds no
 solution in its time limit, a greedy plan (the rigid jobs one at a time, largest first, each at its
 best window given the ones placed; then the interruptible ones by the linear program) is returned
-instead, and the better of the two when it stops at the limit with a solution.
+instead, and the better of the two when it stops at the limit with a solution. A large plan
+(more than LARGE_PLAN_BINARIES start columns, e.g. 1,000 jobs over 15 sites and a week) makes
+the greedy plan first and gives it to HiGHS as its first incumbent, without the tie-break: the
+solver improves it in what is left of the time limit and reports its gap to the bound.
 
 The formulations tried and dropped, with their measurements, are in the docstring of
 ``benchmarks/plan.py``.
