@@ -245,11 +245,12 @@ def report(args, seed: int) -> list[dict]:
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         print(table.round(4).to_string(index=False))
     for row in rows:
-        if fleet:
-            row["met"] = (row["method"] == "milp" and np.isfinite(row["mip gap"])
+        if fleet:  # a gap of 100 %: the solver proved no bound above 0
+            row["met"] = (row["method"] == "milp" and row["mip gap"] < 1
                           and row["plan() s"] <= args.time_limit)
             print(f"target seed {seed} {row['objective']}: feasible plan within "
-                  f"{args.time_limit:g} s, gap reported: {'met' if row['met'] else 'missed'} "
+                  f"{args.time_limit:g} s, gap to a bound reported: "
+                  f"{'met' if row['met'] else 'missed'} "
                   f"({row['method']}, {row['status']}, gap {100 * row['mip gap']:.2f} %, "
                   f"{row['plan() s']:.2f} s)")
         else:
