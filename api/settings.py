@@ -40,15 +40,21 @@ class Settings(BaseModel):
     route_factor: Annotated[float, Field(ge=1)] = ROUTE_FACTOR
     # limits on what one request may ask
     max_horizon_h: Annotated[int, Field(gt=0)] = DEFAULT_HORIZON_H
-    max_jobs: Annotated[int, Field(gt=0)] = 200
+    # jobs per plan: 1,000 jobs over 15 sites and 168 h (a 130 KB body; benchmarks/plan.py
+    # --jobs 1000 --sites 15: 210,000-220,000 columns, 2.2-2.4 million entries) gave a feasible
+    # plan, its gap to the solver's bound reported, in 22-25 s of the 30 s limit on a loaded
+    # 2-core machine; through POST /v1/plans in 23 s, the server's peak memory 0.8 GB higher
+    max_jobs: Annotated[int, Field(gt=0)] = 1000
     max_body_bytes: Annotated[int, Field(gt=0)] = 1_000_000
-    plan_time_limit_s: Annotated[float, Field(gt=0)] = 10.0
+    # a plan's time limit (and the most a request may ask), building the program included
+    plan_time_limit_s: Annotated[float, Field(gt=0)] = 30.0
     # a plan's model is refused before it is built when its estimated matrix entries exceed
-    # this (twin.schedule_milp.problem_size, an upper bound): at the limit a plan took 5 s and
-    # 0.5 GB of peak memory, building and solving (15 rigid 40 h jobs in 300 h at every site)
-    max_plan_nonzeros: Annotated[int, Field(gt=0)] = 5_000_000
+    # this (twin.schedule_milp.problem_size, an upper bound): 15 rigid 40 h jobs in 300 h at
+    # every site (estimate tight) took 5 s and 0.5 GB at 5 million; 1,000 jobs on 15 sites
+    # over 168 h are estimated at 4.6-5.3 million (built: 2.2 million) and took 0.7 GB
+    max_plan_nonzeros: Annotated[int, Field(gt=0)] = 6_000_000
     # plans solved at once per server process; more get 503 with Retry-After, so that the
-    # memory of plans stays bounded (about 0.5 GB each at max_plan_nonzeros)
+    # memory of plans stays bounded (0.5-0.8 GB each near max_plan_nonzeros, measured above)
     max_concurrent_plans: Annotated[int, Field(gt=0)] = 2
     # blocks per POST /v1/reservations:batch (held in one transaction, the write lock held)
     max_batch_blocks: Annotated[int, Field(gt=0)] = 5000

@@ -475,9 +475,13 @@ def test_a_plans_holds_hold_exactly_its_it_power(client, data):
         np.testing.assert_allclose(held_mw(client, A, site, 48), want, atol=2e-6)
 
 
-def test_plan_limits_and_jobs_that_fit_nowhere(client):
-    too_many = client.post("/v1/plans", json={"jobs": [job()] * 201})
-    assert too_many.status_code == 422 and "at most 200" in too_many.text
+def test_plan_limits_and_jobs_that_fit_nowhere(client, ledger, data, clock):
+    # the limit is a setting (TWIN_MAX_JOBS, 1,000 jobs: a 130 KB body, within the 1 MB limit
+    # but not this client's 100 KB)
+    settings = Settings(**ledger_settings(ledger), api_keys=KEYS, max_jobs=2)
+    with TestClient(create_app(settings, data=data, clock=clock)) as few:
+        too_many = few.post("/v1/plans", json={"jobs": [job()] * 3})
+    assert too_many.status_code == 422 and "at most 2" in too_many.text
     nowhere = client.post("/v1/plans", json={"jobs": [job(), job(it_power_w=400e6,
                                                                  name="giant")]})
     assert nowhere.status_code == 422 and "giant" in nowhere.json()["detail"]

@@ -517,3 +517,69 @@ def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
     result = plan(make_timeline(np.full((2, 24), 0.5)), jobs, time_limit_s=2.0)
     assert result.method == "greedy" and result.status == "time_limit"
     assert len(limits) == 2 and limits[1] is not None and 0 < limits[1] <= 2.0
+
+
+# ---- a large plan: the greedy plan first, the solver started from it -----------------------
+
+
+def test_the_greedy_start_is_a_feasible_point_of_the_program(busy):
+    """The greedy plan as the program's columns (the solver's start) keeps every row and bound,
+    and the program's objective there is the greedy Plan's, which twin.schedule accounts from
+    the plan's IT power alone."""
+    import twin.schedule_milp as milp
+
+    timeline, jobs = busy
+    problem, columns = milp._milp_problem(timeline, jobs, "carbon")
+    runs = milp._greedy_runs(timeline, jobs, "carbon", None)
+    x = milp._start_values(timeline, jobs, problem, columns, runs)
+    tol = 1e-7
+    activity = problem.matrix @ x
+    assert (activity >= problem.row_lower - tol).all()
+    assert (activity <= problem.row_upper + tol).all()
+    assert (x >= problem.col_lower - tol).all() and (x <= problem.col_upper + tol).all()
+    assert set(np.unique(x[problem.integer])) == {0.0, 1.0}
+    g = columns["g"]
+    greedy = plan_greedy(timeline, jobs, "carbon")
+    assert problem.cost[g] @ x[g] * columns["to_objective"] == pytest.approx(
+        greedy.objective_value, rel=1e-6)
+
+
+def test_a_large_plan_starts_from_the_greedy_plan(busy, crowded, monkeypatch):
+    """Above LARGE_PLAN_BINARIES the solver starts from the greedy plan: given the time, it
+    still reaches the brute-force optimum, keeps capacity and windows, and is never worse
+    than the greedy plan."""
+    import twin.schedule_milp as milp
+
+    monkeypatch.setattr(milp, "LARGE_PLAN_BINARIES", 0)
+    timeline, jobs = crowded
+    result = plan(timeline, jobs, objective="carbon")
+    assert (result.method, result.status) == ("milp", "optimal")
+    assert result.objective_value == pytest.approx(
+        brute_force(timeline, jobs, timeline.carbon_intensity_g_per_kwh / 1e6), rel=1e-6)
+    timeline, jobs = busy
+    result = plan(timeline, jobs, objective="cost")
+    check_feasible(timeline, jobs, result)
+    assert result.method == "milp" and np.isfinite(result.mip_gap)
+    assert result.objective_value <= plan_greedy(timeline, jobs, "cost").objective_value * (
+        1 + 1e-9)
+
+
+def test_a_large_plan_stays_within_its_time_limit(busy, monkeypatch):
+    """The greedy plan and the solver after it share the plan's time limit: the solver gets
+    what is left, and the greedy plan's start (issue 23: a 1,000-job plan ran 42 s of 30)."""
+    import twin.schedule_milp as milp
+
+    calls, real_solve = [], milp.solve
+
+    def solve(problem, time_limit_s=None, start=None):
+        calls.append((problem.integer.any(), time_limit_s, start is not None))
+        return real_solve(problem, time_limit_s, start)
+
+    monkeypatch.setattr(milp, "LARGE_PLAN_BINARIES", 0)
+    monkeypatch.setattr(milp, "solve", solve)
+    timeline, jobs = busy
+    plan(timeline, jobs, "carbon", time_limit_s=4.0)
+    (lp, lp_limit, _), (mip, mip_limit, started) = calls
+    assert not lp and mip and started
+    assert 0 < lp_limit <= milp.GREEDY_FIRST_SHARE * 4.0
+    assert 0 < mip_limit <= (1 - milp.END_SHARE) * 4.0

@@ -13,7 +13,10 @@ grid part is at most the headroom, the grid part at most the free capacity beyon
 weighs the grid part by the marginal PUE and the objective's weight. When the solver finds no
 solution in its time limit, a greedy plan (the rigid jobs one at a time, largest first, each at its
 best window given the ones placed; then the interruptible ones by the linear program) is returned
-instead, and the better of the two when it stops at the limit with a solution.
+instead, and the better of the two when it stops at the limit with a solution. A large plan
+(more than LARGE_PLAN_BINARIES start columns, e.g. 1,000 jobs over 15 sites and a week) makes
+the greedy plan first and gives it to HiGHS as its first incumbent, without the tie-break: the
+solver improves it in what is left of the time limit and reports its gap to the bound.
 
 The formulations tried and dropped, with their measurements, are in the docstring of
 ``benchmarks/plan.py``.
@@ -59,6 +62,14 @@ MIN_FRACTION = 1e-6
 MIN_SOLVE_S = 0.05
 # the share of a plan's time limit kept for the greedy plan that follows a solver stopped by it
 GREEDY_SHARE = 0.1
+# a plan with more binary columns than this starts from the greedy plan (made first, within
+# GREEDY_FIRST_SHARE of its time limit; benchmarks/plan.py's 100 jobs have 8,800, its 1,000
+# jobs on 15 sites 147,000-156,000) and keeps END_SHARE of the limit for what follows the
+# solver's limit: HiGHS stopped 1.8-6.4 s after a 12-20 s limit on those 1,000 jobs (its root
+# node does not check the clock often), loading and reading its model and the Plans took 2 s
+LARGE_PLAN_BINARIES = 50_000
+GREEDY_FIRST_SHARE = 0.5
+END_SHARE = 0.3
 # HiGHS's outcome -> Plan.status ("failed" for any other)
 _STATUS = highspy.HighsModelStatus
 SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
@@ -157,10 +168,11 @@ def _grid_costs(weight: np.ndarray) -> tuple[np.ndarray, float]:
     return weight, W_PER_MW  # no grid cost anywhere: any scale will do
 
 
-def _milp_problem(timeline: Timeline, jobs, objective: str):
+def _milp_problem(timeline: Timeline, jobs, objective: str, tie_break: float = TIE_BREAK):
     """The joint placement of ``jobs`` on ``timeline`` by ``objective``: the :class:`Problem`
     and the columns' meaning (the slices of the blocks ``y u v g`` and, per column of a block,
-    its job, site row, hour or group-hour).
+    its job, site row, hour or group-hour). ``tie_break``: the earlier hours' preference (0:
+    none).
 
     Columns: ``y`` a rigid job's binary start at a site and hour; ``u`` the fraction of an hour
     an interruptible job runs (at most 1: never more than its power at once); ``v`` [MW] the IT
@@ -223,7 +235,7 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     col_upper[cols["v"]] = np.inf
     col_upper[cols["g"]] = free.ravel()[cells] - renewable + CAPACITY_TOLERANCE_W / W_PER_MW
     # earlier hours first: TIE_BREAK of the scale per MWh, rising with the hour run
-    tie = OBJECTIVE_SCALE * TIE_BREAK / n_hours
+    tie = OBJECTIVE_SCALE * tie_break / n_hours
     cost = np.zeros(n_cols)
     cost[cols["y"]] = tie * power[y_job] * y_span * (y_first + (y_span + 1) / 2)
     cost[cols["u"]] = tie * power[u_job] * (u_hour + 1)
@@ -234,8 +246,8 @@ def _milp_problem(timeline: Timeline, jobs, objective: str):
     problem = Problem(cost=cost, col_lower=np.zeros(n_cols), col_upper=col_upper, matrix=matrix,
                       row_lower=row_lower, row_upper=row_upper, integer=integer)
     columns = {**cols, "y_job": y_job, "y_row": y_row, "y_first": y_first, "u_job": u_job,
-               "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh,
-               "to_objective": to_objective}
+               "u_hour": u_hour, "u_gh": u_gh, "v_row": v_row, "v_gh": v_gh, "cells": cells,
+               "renewable": renewable, "to_objective": to_objective}
     return problem, columns
 
 
@@ -284,10 +296,12 @@ def problem_size(jobs) -> tuple[int, int]:
 @dataclass(frozen=True)
 class Solved:
     """What HiGHS gave: ``status`` (a Plan status), the columns' values ``x`` (None when it
-    found no solution) and the relative MIP gap (0 for a linear program solved)."""
+    found no solution), the relative MIP gap (0 for a linear program solved) and the lower
+    bound on the objective it proved (in the solver's units; -inf when none)."""
     status: str
     x: np.ndarray | None
     mip_gap: float
+    bound: float = -np.inf
 
 
 def _highs_lp(problem: Problem) -> highspy.HighsLp:
@@ -306,25 +320,33 @@ def _highs_lp(problem: Problem) -> highspy.HighsLp:
     return lp
 
 
-def solve(problem: Problem, time_limit_s: float | None = None) -> Solved:
+def solve(problem: Problem, time_limit_s: float | None = None,
+          start: np.ndarray | None = None) -> Solved:
     """``problem`` solved by HiGHS through its own Python interface, highspy, with HIGHS_OPTIONS
-    and, when given, a time limit [s]."""
+    and, when given, a time limit [s] and a feasible solution to start from (HiGHS checks it
+    and keeps it as its first incumbent)."""
     highs = highspy.Highs()
     for option, value in HIGHS_OPTIONS.items():
         highs.setOptionValue(option, value)
     if time_limit_s is not None:
         highs.setOptionValue("time_limit", float(time_limit_s))
     highs.passModel(_highs_lp(problem))
+    if start is not None:
+        given = highspy.HighsSolution()
+        given.col_value = start
+        given.value_valid = True
+        highs.setSolution(given)
     highs.run()
     status = SOLVER_STATUS.get(highs.getModelStatus(), "failed")
     info = highs.getInfo()
     found = info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible
     x = np.array(highs.getSolution().col_value) if found else None
     if problem.integer.any():
-        gap = float(info.mip_gap)
+        gap, bound = float(info.mip_gap), float(info.mip_dual_bound)
     else:
         gap = 0.0 if status == "optimal" else float("nan")
-    return Solved(status, x, gap)
+        bound = float(info.objective_function_value) if status == "optimal" else -np.inf
+    return Solved(status, x, gap, bound)
 
 
 def _northwest_corner(group_a, a, group_b, b):
@@ -371,6 +393,65 @@ def _milp_runs(jobs, columns, x) -> list:
     return runs
 
 
+def _start_values(timeline: Timeline, jobs, problem: Problem, columns, runs) -> np.ndarray:
+    """The columns' values of a plan's ``runs`` (per job, (site row, hour index, fraction)
+    arrays, the greedy plan's): a start for the solver."""
+    c, n_hours = columns, timeline.time.size
+    n_sites = len(timeline.site_ids)
+    power = np.array([job.it_power_w for job in jobs]) / W_PER_MW
+    x = np.zeros(problem.cost.size)
+    y_key = (c["y_job"] * n_sites + c["y_row"]) * n_hours + c["y_first"]
+    y_order = np.argsort(y_key)
+    u_key = c["u_job"] * n_hours + c["u_hour"]  # built in order of job, then hour
+    v_key = c["v_gh"] * n_sites + c["v_row"]
+    v_order = np.argsort(v_key)
+    load = np.zeros((n_sites, n_hours))
+    for j, (rows, hours, fractions) in enumerate(runs):
+        np.add.at(load, (rows, hours), power[j] * fractions)
+        if jobs[j].interruptible:
+            u = np.searchsorted(u_key, j * n_hours + hours)
+            np.add.at(x, _at(c["u"], u), fractions)
+            v = v_order[np.searchsorted(v_key[v_order], c["u_gh"][u] * n_sites + rows)]
+            np.add.at(x, _at(c["v"], v), power[j] * fractions)
+        else:
+            first = (j * n_sites + rows[0]) * n_hours + hours.min()
+            x[_at(c["y"], y_order[np.searchsorted(y_key[y_order], first)])] = 1.0
+    g = np.maximum(load.ravel()[c["cells"]] - c["renewable"], 0.0)
+    x[c["g"]] = np.minimum(g, problem.col_upper[c["g"]])
+    return x
+
+
+def _greedy_runs(timeline: Timeline, jobs, objective: str, time_limit_s: float | None) -> list:
+    """The greedy plan's runs (see :func:`plan_greedy`) of jobs on whole hours."""
+    t0 = clock.perf_counter()
+    runs = [None] * len(jobs)
+    by_energy = sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h)
+    current = _one_by_one(timeline, jobs, [j for j in by_energy if not jobs[j].interruptible],
+                          objective, runs)
+    flexible = [j for j in by_energy if jobs[j].interruptible]
+    if flexible:
+        lp = None
+        try:
+            # without the tie-break: the program of 700 interruptible jobs of 0.02-0.3 MW
+            # (benchmarks/plan.py --jobs 1000 --sites 15) took 13 s with it (HiGHS's dual
+            # simplex mostly cleaning up its costs, some below its 1e-7 dual tolerance), 6 s
+            # without; a greedy plan's ties are the solver's
+            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective,
+                                             tie_break=0.0)
+            left = None if time_limit_s is None else \
+                max(time_limit_s - (clock.perf_counter() - t0), MIN_SOLVE_S)
+            lp = solve(problem, left)  # no integer columns: a linear program
+        except JobDoesNotFit:
+            pass  # placed one at a time below, which names the job in the jobs given
+        if lp is not None and lp.x is not None:
+            placed = _milp_runs([jobs[j] for j in flexible], columns, lp.x)
+            for j, run in zip(flexible, placed, strict=True):
+                runs[j] = run
+        else:
+            _one_by_one(current, jobs, flexible, objective, runs)
+    return runs
+
+
 def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
                 status: str = "greedy", time_limit_s: float | None = None) -> Plan:
     """Rigid jobs placed one at a time, largest IT energy first (ties: in the given order),
@@ -383,26 +464,7 @@ def plan_greedy(timeline: Timeline, jobs, objective: str = "grid_energy",
     _check_objective(objective)
     jobs = on_whole_hours(jobs)
     t0 = clock.perf_counter()
-    runs = [None] * len(jobs)
-    by_energy = sorted(range(len(jobs)), key=lambda j: -jobs[j].it_power_w * jobs[j].duration_h)
-    current = _one_by_one(timeline, jobs, [j for j in by_energy if not jobs[j].interruptible],
-                          objective, runs)
-    flexible = [j for j in by_energy if jobs[j].interruptible]
-    if flexible:
-        lp = None
-        try:
-            problem, columns = _milp_problem(current, [jobs[j] for j in flexible], objective)
-            left = None if time_limit_s is None else \
-                max(time_limit_s - (clock.perf_counter() - t0), MIN_SOLVE_S)
-            lp = solve(problem, left)  # no integer columns: a linear program
-        except JobDoesNotFit:
-            pass  # placed one at a time below, which names the job in the jobs given
-        if lp is not None and lp.x is not None:
-            placed = _milp_runs([jobs[j] for j in flexible], columns, lp.x)
-            for j, run in zip(flexible, placed, strict=True):
-                runs[j] = run
-        else:
-            _one_by_one(current, jobs, flexible, objective, runs)
+    runs = _greedy_runs(timeline, jobs, objective, time_limit_s)
     return _plan_of_runs(timeline, jobs, runs, objective, status=status, mip_gap=float("nan"),
                          solve_seconds=clock.perf_counter() - t0, method="greedy")
 
@@ -427,6 +489,9 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
         raise ValueError(f"time_limit_s must be > 0; got {time_limit_s}")
     built = clock.perf_counter()
     problem, columns = _milp_problem(timeline, jobs, objective)
+    if problem.integer.sum() > LARGE_PLAN_BINARIES:
+        return _plan_from_greedy(timeline, jobs, objective, time_limit_s, built, problem,
+                                 columns)
     t0 = clock.perf_counter()
     # the time limit covers building the program too (a large one takes seconds) and the
     # greedy plan after it: the solver gets what building left of (1 - GREEDY_SHARE) of it
@@ -447,4 +512,34 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
         greedy = plan_greedy(timeline, jobs, objective, status=status, time_limit_s=left)
     except JobDoesNotFit:
         return solved
+    return greedy if greedy.objective_value < solved.objective_value else solved
+
+
+def _plan_from_greedy(timeline: Timeline, jobs, objective: str, time_limit_s: float,
+                      built: float, problem: Problem, columns) -> Plan:
+    """A large plan: the greedy plan first, then HiGHS started from it with what is left of
+    ``time_limit_s`` (counted from ``built``), on the program without the tie-break; its
+    solution (never worse than the start it keeps as its first incumbent) and gap, or the
+    greedy plan when it has none."""
+    t0 = clock.perf_counter()
+    # without the tie-break: in benchmarks/plan.py --jobs 1000 --sites 15 (seed 1, carbon),
+    # whose tie-break costs are down to 4e-8, below HiGHS's dual tolerance of 1e-7, the root
+    # LP took 1,227 iterations in 17 s and did not finish (no bound: gap 100 %); without them
+    # it finished in 12,652 iterations, 15.6 s (gap 7.4 %). A large plan's ties are the solver's
+    cost = problem.cost.copy()
+    cost[columns["y"]] = cost[columns["u"]] = 0.0
+    problem = dataclasses.replace(problem, cost=cost)
+    runs = _greedy_runs(timeline, jobs, objective,
+                        max(GREEDY_FIRST_SHARE * time_limit_s - (t0 - built), MIN_SOLVE_S))
+    start = _start_values(timeline, jobs, problem, columns, runs)
+    budget = (1 - END_SHARE) * time_limit_s - (clock.perf_counter() - built)
+    result = solve(problem, max(budget, MIN_SOLVE_S), start)
+    seconds = clock.perf_counter() - t0
+    greedy = _plan_of_runs(timeline, jobs, runs, objective, status=result.status,
+                           mip_gap=float("nan"), solve_seconds=seconds, method="greedy")
+    if result.x is None:
+        return greedy
+    solved = _plan_of_runs(timeline, jobs, _milp_runs(jobs, columns, result.x), objective,
+                           status=result.status, mip_gap=result.mip_gap, solve_seconds=seconds,
+                           method="milp")
     return greedy if greedy.objective_value < solved.objective_value else solved
