@@ -137,6 +137,23 @@ class Timeline:
         object.__setattr__(self, "time", time)
 
     @classmethod
+    def unchecked(cls, **fields) -> Timeline:
+        """A Timeline of fields that already meet every check of the constructor (e.g. hours
+        taken from the arrays of a checked Timeline, on consecutive whole UTC hours of a UTC
+        ``time``, the headroom already at most the free capacity), built without checking
+        them again: what a service does per request. The caller answers for them; its arrays
+        are made read-only, not copied."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(fields) != names:
+            raise TypeError(f"Timeline.unchecked needs exactly the fields {sorted(names)}")
+        timeline = object.__new__(cls)
+        for name, value in fields.items():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(timeline, name, value)
+        return timeline
+
+    @classmethod
     def from_dataset(cls, ds, capacity_w=None, it_committed_w=None) -> Timeline:
         """The Timeline of a :func:`twin.simulate` Dataset (all steps run). ``capacity_w``
         ``(S,)`` [W] replaces the sites' configured IT capacity (attribute
