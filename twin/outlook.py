@@ -251,12 +251,15 @@ class Outlook:
                    earliest_start=pd.Timestamp(earliest), deadline=pd.Timestamp(deadline),
                    sites=tuple(self.known_sites(sites)), interruptible=interruptible, name=name)
 
+    def search_hours(self, job: Job) -> pd.DatetimeIndex:
+        """The calendar hours :meth:`search` places ``job`` in (those of committed power)."""
+        return calendar_hours(job.earliest_start.floor("h"), ceil_hour(job.deadline))
+
     def search(self, job: Job, objective: str = "grid_energy", limit: int = 10,
                committed: Committed | None = None) -> tuple[list[Option], str]:
         """Ranked options of one job (:func:`twin.schedule.search_windows`) against the
         committed IT power, and the data mode that answered."""
-        sites = list(job.sites)
-        calendar = calendar_hours(job.earliest_start.floor("h"), ceil_hour(job.deadline))
+        sites, calendar = list(job.sites), self.search_hours(job)
         held = None if committed is None else committed(sites, calendar)
         options = search_windows(self.timeline(sites, calendar, held), job, objective,
                                  limit=limit)
