@@ -75,10 +75,29 @@ def start_server(ledger: str, port: int, workers: int) -> subprocess.Popen:
     raise RuntimeError("twin serve was not ready within 180 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time [s] (user and system) of process ``pid`` and its descendants, from /proc:
+    the server's work, which other load on a shared machine does not inflate as it does
+    latency."""
+    parents, total = {}, 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    family = {pid}
+    for _ in range(4):  # uvicorn's workers are children (or grandchildren) of the server
+        family |= {p for p, (parent, _) in parents.items() if parent in family}
+    total = sum(parents[p][1] for p in family if p in parents)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def hey(url: str, seconds: int, connections: int, rate: float | None, body: dict | None,
-        headers: dict | None = None) -> dict:
-    """Run hey and read its summary: p50 and p99 latency [ms], requests per second served, and
-    the count of answers by status."""
+        headers: dict | None = None, server: int | None = None) -> dict:
+    """Run hey and read its summary: p50 and p99 latency [ms], requests per second served,
+    the count of answers by status, and the ``server`` process's CPU time per answer [ms]."""
+    before = None if server is None else cpu_seconds(server)
     command = ["hey", "-z", f"{seconds}s", "-c", str(connections)]
     if rate:
         command += ["-q", f"{rate / connections:g}"]  # hey's rate is per connection
@@ -87,6 +106,7 @@ def hey(url: str, seconds: int, connections: int, rate: float | None, body: dict
     for k, v in (headers or {}).items():
         command += ["-H", f"{k}: {v}"]
     out = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    cpu = float("nan") if server is None else cpu_seconds(server) - before
 
     def number(pattern):
         match = re.search(pattern, out)
@@ -95,29 +115,31 @@ def hey(url: str, seconds: int, connections: int, rate: float | None, body: dict
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)}
     failed = out.split("Error distribution:", 1)[1] if "Error distribution:" in out else ""
     errors = sum(int(n) for n in re.findall(r"^\s*\[(\d+)\]", failed, re.M))  # no answer
+    answers = sum(codes.values())
     return {"p50 ms": 1000 * number(r"50%+ in ([\d.]+) secs"),
             "p99 ms": 1000 * number(r"99%+ in ([\d.]+) secs"),
             "requests/s": number(r"Requests/sec:\s+([\d.]+)"),
-            "answers": sum(codes.values()),
+            "server CPU ms/answer": 1000 * cpu / answers if answers else float("nan"),
+            "answers": answers,
             "not 2xx": sum(n for c, n in codes.items() if not 200 <= c < 300) + errors,
             "codes": codes}
 
 
-def searches(base: str, args, now: datetime) -> dict[str, dict]:
+def searches(base: str, args, now: datetime, server: int) -> dict[str, dict]:
     search = {"it_power_w": 1e6, "duration_h": 6, "deadline": (now + timedelta(days=2))
               .isoformat(), "objective": "carbon"}
     c = args.connections
     return {
         f"GET /v1/sites/hami at {args.rate:g}/s (reference)": hey(
-            f"{base}/v1/sites/hami", args.seconds, c, args.rate, None),
+            f"{base}/v1/sites/hami", args.seconds, c, args.rate, None, server=server),
         f"window search at {args.rate:g}/s": hey(
-            f"{base}/v1/windows:search", args.seconds, c, args.rate, search),
+            f"{base}/v1/windows:search", args.seconds, c, args.rate, search, server=server),
         "window search flat out": hey(f"{base}/v1/windows:search", args.seconds, c, None,
-                                      search),
+                                      search, server=server),
     }
 
 
-def reservations(base: str, ledger: str, args, now: datetime) -> dict:
+def reservations(base: str, ledger: str, args, now: datetime, server: int) -> dict:
     """Reservations flat out from ``args.writers`` connections, all for the same hours of
     one site; then the ledger read directly: the most IT power held in any of those hours
     against the site's capacity, and the holds in it against the answers 201."""
@@ -127,7 +149,7 @@ def reservations(base: str, ledger: str, args, now: datetime) -> dict:
             "end": (start + timedelta(hours=HOLD_H)).isoformat(),
             "it_power_w": capacity / HOLDS_THAT_FIT}
     run = hey(f"{base}/v1/reservations", args.seconds, args.writers, None, body,
-              {"X-API-Key": API_KEY})
+              {"X-API-Key": API_KEY}, server)
     with open_store(ledger) as store:
         held = store.held([SITE], start, HOLD_H, datetime.now(UTC))
         _, count = store.list(TENANT, datetime.now(UTC), status="held", site=SITE)
@@ -187,9 +209,9 @@ def main(argv=None) -> int:
                     server = start_server(ledger, args.port, workers)
                     try:
                         base = f"http://127.0.0.1:{args.port}"
-                        for what, r in searches(base, args, now).items():
+                        for what, r in searches(base, args, now, server.pid).items():
                             rows[(name, workers, what)] = r
-                        r = reservations(base, ledger, args, now)
+                        r = reservations(base, ledger, args, now, server.pid)
                         rows[(name, workers, f"reservations, {args.writers} clients, "
                                              "same site-hours")] = r
                         checks.append((name, workers, rows[(name, workers,
