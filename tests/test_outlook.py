@@ -1,7 +1,8 @@
-"""The outlook's per-request shortcuts answer as the long way does: calendar hours mapped onto
-the climate year from a cache (across a year boundary and 29 February, against the month, day
-and hour of each calendar hour), and scheduling timelines built without checking again what was
-checked at start-up (against the checked constructor)."""
+"""The per-request shortcuts of window search answer as the long way does: calendar hours
+mapped onto the climate year from a cache (across a year boundary and 29 February, against the
+month, day and hour of each calendar hour), scheduling timelines built without checking again
+what was checked at start-up (against the checked constructor), and the ledger's holds read in
+one query on kept connections (against what another store committed)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from api.ledger import open_store
+from api.store import Block
+from tests.conftest import both_ledgers
 from twin.outlook import Outlook, calendar_hours
 from twin.schedule import SITE_HOUR_FIELDS, Timeline
 
@@ -87,3 +91,26 @@ def test_unchecked_timeline_equals_the_checked_one(outlook):
 def test_unchecked_needs_every_field():
     with pytest.raises(TypeError, match="exactly the fields"):
         Timeline.unchecked(site_ids=("a",))
+
+
+@both_ledgers
+def test_held_reads_what_another_process_committed(ledger):
+    """Two stores on one ledger, as two server processes: each read, on a connection kept
+    from the read before, sees what the other committed since; held() counts each site
+    asked for (also one asked twice) and no other."""
+    now = datetime(2026, 7, 1, tzinfo=UTC)
+    one, two = open_store(ledger), open_store(ledger)
+    try:
+        assert not two.held(["hami", "golmud"], now, 4, now).any()  # a connection now kept
+        one.reserve("a", [Block("hami", now + timedelta(hours=1), now + timedelta(hours=3),
+                                2e6, 1e7)], None, now)
+        one.reserve("b", [Block("golmud", now, now + timedelta(hours=1), 5e5, 1e7),
+                          Block("ulanqab", now, now + timedelta(hours=4), 1e6, 1e7)], None, now)
+        held = two.held(["hami", "golmud", "hami"], now, 4, now)
+        np.testing.assert_array_equal(held, [[0, 2e6, 2e6, 0], [5e5, 0, 0, 0],
+                                             [0, 2e6, 2e6, 0]])
+    finally:
+        one.close()
+        two.close()
+    with two:  # after close: answers still, and closes again
+        assert two.held(["hami"], now, 2, now).tolist() == [[0, 2e6]]
