@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,13 +27,20 @@ from twin.schedule import Job, Option, Plan, Timeline, search_windows
 from twin.schedule_milp import plan
 from twin.simulate import generation_summary, simulate
 from twin.storage import balance_summary
-from twin.timebase import ceil_hour, hours, typical_year_positions
+from twin.timebase import HOUR, ceil_hour, hours, typical_year_positions
 
 TYPICAL_YEAR, FORECAST = "typical_year", "forecast"
 # defaults of the service and the CLI: the climate year mapped onto calendar dates, its seed,
 # what available IT power counts besides renewables, and the longest period a request may span
 DEFAULT_YEAR, DEFAULT_SEED, DEFAULT_BATTERY_POLICY = 2025, 0, "balance"
 DEFAULT_HORIZON_H = 24 * 31
+# calendars (first hour, length) whose hours and climate-year positions are kept for reuse:
+# requests in the same hour mostly ask for the same few periods
+CALENDARS_KEPT = 1024
+# Dataset variable -> Timeline field, for the scheduling timelines on calendar hours
+TIMELINE_VARIABLES = {"marginal_pue": "marginal_pue", "pue": "pue",
+                      "carbon_intensity": "carbon_intensity_g_per_kwh",
+                      "electricity_price": "price_per_kwh"}
 
 # committed IT power [W] (site, hour) of site ids on calendar hours, e.g. reservations
 Committed = Callable[[list[str], pd.DatetimeIndex], np.ndarray]
@@ -40,6 +48,12 @@ Committed = Callable[[list[str], pd.DatetimeIndex], np.ndarray]
 
 def _show(t: datetime) -> str:
     return f"{t:%Y-%m-%dT%H:%MZ}"
+
+
+@lru_cache(maxsize=CALENDARS_KEPT)
+def calendar_hours(start: datetime, end: datetime) -> pd.DatetimeIndex:
+    """:func:`twin.timebase.hours` of [start, end), kept for reuse (an index is immutable)."""
+    return hours(start, end)
 
 
 def within_horizon(start: datetime, end: datetime, horizon_h: int, what: str):
@@ -99,7 +113,13 @@ class Outlook:
         self._arrays = {v: self.ds[v].values for v in self.ds.data_vars
                         if self.ds[v].dims == ("site", "time")}
         self._rows = {s: i for i, s in enumerate(self.ds["site"].values)}
+        self._capacity = np.array([self.catalog[s].it.capacity_w for s in self._rows])
         self.climate_hours = typical_year_positions(pd.DatetimeIndex(self.ds["time"].values))
+        self._climate_positions = lru_cache(maxsize=CALENDARS_KEPT)(
+            lambda first, n: _read_only(self.climate_hours(calendar_hours(first,
+                                                                          first + n * HOUR))))
+        _check_timeline(list(self._rows), pd.DatetimeIndex(self.ds["time"].values),
+                        self._capacity, self._arrays, self.currency)
         self.forecasts = {} if forecast_dir is None else self._forecasts(Path(forecast_dir))
 
     def _forecasts(self, folder: Path) -> dict[str, tuple[pd.DatetimeIndex, dict]]:
@@ -118,8 +138,11 @@ class Outlook:
             wx = weather.read(path, latitude=site.latitude, longitude=site.longitude,
                               altitude=site.altitude_m)
             ds = simulate(wx, site, battery_policy=self.battery_policy).isel(site=0)
-            out[site.id] = (pd.DatetimeIndex(ds["time"].values).tz_localize(UTC),
-                            {v: ds[v].values for v in self._arrays})
+            times = pd.DatetimeIndex(ds["time"].values).tz_localize(UTC)
+            arrays = {v: ds[v].values for v in self._arrays}
+            _check_timeline([site.id], times, self._capacity[[self._rows[site.id]]],
+                            {v: a[None] for v, a in arrays.items()}, self.currency)
+            out[site.id] = (times, arrays)
         return out
 
     def known_sites(self, ids: list[str] | None) -> list[str]:
@@ -143,10 +166,18 @@ class Outlook:
             return TYPICAL_YEAR
         return FORECAST if hits == len(site_ids) * len(calendar) else f"{FORECAST}+{TYPICAL_YEAR}"
 
+    def climate_positions(self, calendar: pd.DatetimeIndex) -> np.ndarray:
+        """Positions of calendar hours in the climate year (:attr:`climate_hours`); those of
+        consecutive UTC hours (an index with an hourly ``freq``, as :func:`calendar_hours`
+        gives) are kept for reuse, read-only."""
+        if len(calendar) and calendar.freq == HOUR and str(calendar.tz) == "UTC":
+            return self._climate_positions(calendar[0], len(calendar))
+        return self.climate_hours(calendar)
+
     def values(self, variable: str, site_ids: list[str], calendar: pd.DatetimeIndex):
         """``(site, hour)`` values of a Dataset variable on calendar hours."""
         rows = [self._rows[s] for s in site_ids]
-        out = self._arrays[variable][np.ix_(rows, self.climate_hours(calendar))]
+        out = self._arrays[variable][np.ix_(rows, self.climate_positions(calendar))]
         for i, s in enumerate(site_ids):
             if s in self.forecasts:
                 times, arrays = self.forecasts[s]
@@ -170,7 +201,7 @@ class Outlook:
         minute): each hour counts for the part of it a period covers
         (:func:`time_weighted_means`)."""
         first = pd.to_datetime(starts, utc=True).min().floor("h")
-        calendar = hours(first, ceil_hour(pd.to_datetime(ends, utc=True).max()))
+        calendar = calendar_hours(first, ceil_hour(pd.to_datetime(ends, utc=True).max()))
         values = self.electricity_carbon_intensity(site_ids, calendar)
         return time_weighted_means(values, first, starts, ends)
 
@@ -178,17 +209,34 @@ class Outlook:
                  it_committed_w: np.ndarray | None = None) -> Timeline:
         """The scheduling timeline of ``site_ids`` on calendar hours, with ``it_committed_w``
         ``(site, hour)`` [W] of IT power committed (none when None)."""
-        def get(v):
-            return self.values(v, site_ids, calendar)
-
-        capacity = np.array([self.catalog[s].it.capacity_w for s in site_ids])
-        available = get("it_available_power")
-        timeline = Timeline(site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
+        capacity = self._capacity[[self._rows[s] for s in site_ids]]
+        # every value was checked as a Timeline's at start-up (_check_timeline): what is left
+        # per request is the committed power, checked as Timeline.with_committed does
+        available = np.minimum(self.values("it_available_power", site_ids, calendar),
+                               capacity[:, None])
+        if it_committed_w is None:
+            committed = np.zeros_like(available)
+        else:
+            committed = np.array(it_committed_w, dtype=float)
+            if committed.shape != available.shape or not (np.isfinite(committed)
+                                                          & (committed >= 0)).all():
+                raise ValueError(f"committed IT power must be finite powers >= 0 [W] of shape "
+                                 f"(sites, hours) = {available.shape}")
+        if len(calendar) == 0 or calendar.freq != HOUR or str(calendar.tz) != "UTC" \
+                or len(set(site_ids)) != len(site_ids) or not site_ids:
+            # not the consecutive UTC hours of distinct sites unchecked() needs: checked
+            return Timeline(site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
                             it_headroom_w=available, it_committed_w=np.zeros_like(available),
-                            marginal_pue=get("marginal_pue"), pue=get("pue"),
-                            carbon_intensity_g_per_kwh=get("carbon_intensity"),
-                            price_per_kwh=get("electricity_price"), currency=self.currency)
-        return timeline if it_committed_w is None else timeline.with_committed(it_committed_w)
+                            currency=self.currency,
+                            **{f: self.values(v, site_ids, calendar)
+                               for v, f in TIMELINE_VARIABLES.items()}
+                            ).with_committed(committed)
+        # the headroom after the committed power, as Timeline.with_committed takes it off
+        return Timeline.unchecked(
+            site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
+            it_headroom_w=np.maximum(available - committed, 0.0), it_committed_w=committed,
+            currency=self.currency,
+            **{f: self.values(v, site_ids, calendar) for v, f in TIMELINE_VARIABLES.items()})
 
     def job(self, *, it_power_w: float, duration_h: int, deadline: datetime, now: datetime,
             earliest_start: datetime | None = None, sites: list[str] | None = None,
@@ -203,12 +251,15 @@ class Outlook:
                    earliest_start=pd.Timestamp(earliest), deadline=pd.Timestamp(deadline),
                    sites=tuple(self.known_sites(sites)), interruptible=interruptible, name=name)
 
+    def search_hours(self, job: Job) -> pd.DatetimeIndex:
+        """The calendar hours :meth:`search` places ``job`` in (those of committed power)."""
+        return calendar_hours(job.earliest_start.floor("h"), ceil_hour(job.deadline))
+
     def search(self, job: Job, objective: str = "grid_energy", limit: int = 10,
                committed: Committed | None = None) -> tuple[list[Option], str]:
         """Ranked options of one job (:func:`twin.schedule.search_windows`) against the
         committed IT power, and the data mode that answered."""
-        sites = list(job.sites)
-        calendar = hours(job.earliest_start.floor("h"), ceil_hour(job.deadline))
+        sites, calendar = list(job.sites), self.search_hours(job)
         held = None if committed is None else committed(sites, calendar)
         options = search_windows(self.timeline(sites, calendar, held), job, objective,
                                  limit=limit)
@@ -224,7 +275,7 @@ class Outlook:
         start = min(j.earliest_start for j in jobs).ceil("h")  # plans run whole hours
         end = ceil_hour(max(j.deadline for j in jobs))
         within_horizon(start, end, horizon_h, "the jobs")
-        calendar = hours(start, end)
+        calendar = calendar_hours(start, end)
         held = None if committed is None else committed(sites, calendar)
         result = plan(self.timeline(sites, calendar, held), jobs, objective, time_limit_s)
         return result, self.mode(sites, calendar)
@@ -239,3 +290,19 @@ class Outlook:
 
     def configuration(self, site_id: str) -> dict:
         return self._configuration[site_id]
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+def _check_timeline(site_ids: list[str], time: pd.DatetimeIndex, capacity: np.ndarray,
+                    arrays: dict[str, np.ndarray], currency: str) -> None:
+    """ValueError unless the ``(site, time)`` arrays of these sites make a Timeline (every
+    value finite, PUE > 0, powers, intensities and prices >= 0): checked once, so that
+    :meth:`Outlook.timeline` need not check the hours it takes from them."""
+    Timeline(site_ids=tuple(site_ids), time=time, it_capacity_w=capacity,
+             it_headroom_w=arrays["it_available_power"],
+             it_committed_w=np.zeros_like(arrays["it_available_power"]), currency=currency,
+             **{f: arrays[v] for v, f in TIMELINE_VARIABLES.items()})

@@ -34,6 +34,7 @@ import dataclasses
 import json
 import numbers
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -135,6 +136,28 @@ class Timeline:
             object.__setattr__(self, name, a)
         object.__setattr__(self, "site_ids", ids)
         object.__setattr__(self, "time", time)
+
+    @classmethod
+    def unchecked(cls, **fields) -> Timeline:
+        """A Timeline of fields that already meet every check of the constructor (e.g. hours
+        taken from the arrays of a checked Timeline, on consecutive whole UTC hours of a UTC
+        ``time``, the headroom already at most the free capacity), built without checking
+        them again: what a service does per request. The caller answers for them; its arrays
+        are made read-only, not copied."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        if set(fields) != names:
+            raise TypeError(f"Timeline.unchecked needs exactly the fields {sorted(names)}")
+        timeline = object.__new__(cls)
+        for name, value in fields.items():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+            object.__setattr__(timeline, name, value)
+        return timeline
+
+    @cached_property
+    def hour_starts(self) -> tuple[pd.Timestamp, ...]:
+        """``time`` as Timestamps, kept: options read them one at a time."""
+        return tuple(self.time)
 
     @classmethod
     def from_dataset(cls, ds, capacity_w=None, it_committed_w=None) -> Timeline:
@@ -447,7 +470,7 @@ def _option(timeline: Timeline, job: Job, row: int, hours: np.ndarray, totals: d
             run_now: bool, start: pd.Timestamp | None = None) -> Option:
     """The Option of ``job`` at site ``row`` in the timeline ``hours`` (indices, rising), with
     ``totals`` of the hourly accounting over them; starting at ``start`` when inside an hour."""
-    stamps = tuple(timeline.time[hours])
+    stamps = tuple(timeline.hour_starts[h] for h in hours)
     end = stamps[-1] + HOUR if start is None else start + job.duration_h * HOUR
     facility = float(totals["facility_wh"])
     return Option(site=timeline.site_ids[row], start=start or stamps[0], end=end,

@@ -14,8 +14,7 @@ from fastapi.responses import Response
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused
 from api.rounding import round_value
-from twin.outlook import within_horizon
-from twin.timebase import hours
+from twin.outlook import calendar_hours, within_horizon
 
 router = APIRouter(prefix="/v1/sites", tags=["sites"])
 NOT_FOUND = {404: {"model": schemas.Problem}}
@@ -65,7 +64,7 @@ def period(start: datetime, end: datetime, horizon_h: int) -> pd.DatetimeIndex:
                                  f"{start:%Y-%m-%dT%H:%MZ}")
     with refused():
         within_horizon(start, end, horizon_h, "the period")
-    return hours(start, end)
+    return calendar_hours(start, end)
 
 
 @router.get("/{site_id}/timeseries", response_model=schemas.TimeseriesOut,
