@@ -104,3 +104,23 @@ def test_the_sized_plant_run_by_the_twin_meets_the_programme():
     assert check["renewable_fraction_twin"] == pytest.approx(check["renewable_fraction_lp"],
                                                              abs=0.01)
     assert check["renewable_fraction_lp"] == pytest.approx(0.8, abs=1e-4)
+
+
+def test_the_command_refuses_an_unknown_objective_in_one_line():
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    result = CliRunner().invoke(app, ["size", "golmud", "--objective", "water"])
+    assert result.exit_code == 2
+    assert "unknown objective 'water'; known: cost, carbon" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_command_refuses_a_target_above_one():
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    result = CliRunner().invoke(app, ["size", "golmud", "--renewable-fraction", "1.5"])
+    assert result.exit_code == 2 and "Traceback" not in result.output

@@ -458,3 +458,77 @@ def study(
     if report:
         written.append(html_report(ds, report, pngs, table))
     console.print("wrote " + ", ".join(str(w) for w in written))
+
+
+@app.command("size")
+def size_cmd(
+    site: Annotated[str, typer.Argument(help="Catalog site id or name.")],
+    renewable_fraction: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of the facility's energy from renewables (0..1).")] = 0.9,
+    objective: Annotated[str, typer.Option(
+        help="cost: least annual cost; carbon: least life-cycle and grid emissions.")] = "cost",
+    it_mw: Annotated[Optional[float], typer.Option(
+        help="IT power [MW] (servers scaled alike); default: the site's.")] = None,
+    year: Year = 2025, seed: Seed = 0,
+    weather_file: Annotated[Optional[Path], typer.Option(
+        "--weather", help=f"A year of weather ({FORMATS}); default: synthetic.")] = None,
+    curve: Annotated[bool, typer.Option(
+        help="Also size for 50..100 %: the cost curve.")] = True,
+    check: Annotated[bool, typer.Option(
+        help="Run the twin with the sized plant and compare its renewable fraction.")] = True,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Write the cost curve as a PNG.")] = None,
+    curve_csv: Annotated[Optional[Path], typer.Option(
+        "--csv", help="Write the cost curve as CSV (SI units: W, Wh).")] = None,
+    sites_dir: SitesDir = None,
+):
+    """The PV, wind, battery and grid connection that meet a renewable target at least cost
+    over a climate year: an hourly linear programme (HiGHS) on the twin's own demand and
+    generation; prints the plant, its cost of energy, and the cost curve from 50 to 100 %."""
+    from sites import get_site
+    from twin import cli_tables, sizing
+    from twin.variables import W_PER_MW
+    from weather.readers import read as read_weather
+
+    try:
+        sizing.check_objective(objective)
+        _check_out(plot, "--plot")
+        _check_out(curve_csv, "--csv")
+        s = get_site(site, sites_dir)
+        wx = None
+        if weather_file:
+            wx = read_weather(weather_file, year=year, latitude=s.latitude,
+                              longitude=s.longitude, altitude=s.altitude_m)
+        with console.status("simulating the site"):
+            profiles = sizing.site_profiles(
+                s, it_power_w=None if it_mw is None else it_mw * W_PER_MW, weather=wx,
+                year=year, seed=seed)
+        with console.status(f"sizing for {100 * renewable_fraction:g} %"):
+            sized = sizing.size(profiles, renewable_fraction, objective=objective)
+        source = f"weather {weather_file.name}" if weather_file else \
+            f"synthetic year {year}, seed {seed}"
+        console.print(cli_tables.sizing_table(
+            sized, f"{s.name}: {100 * renewable_fraction:g} % renewable at least {objective}, "
+                   f"IT {profiles.site.it.capacity_w / W_PER_MW:g} MW ({source})"))
+        if check:
+            with console.status("running the twin with the sized plant"):
+                result = sizing.validate(profiles, sized, weather=wx)
+            console.print(
+                f"twin with this plant: renewable fraction "
+                f"{100 * result['renewable_fraction_twin']:.2f} % (programme "
+                f"{100 * result['renewable_fraction_lp']:.2f} %), unserved "
+                f"{result['unserved_energy_wh_twin'] / W_PER_MW:,.0f} MWh", markup=False)
+        if curve or plot or curve_csv:
+            with console.status("the cost curve"):
+                table = sizing.cost_curve(profiles, objective=objective)
+            console.print(cli_tables.cost_curve_table(table, f"{s.name}: cost curve"))
+            if curve_csv:
+                table.to_csv(curve_csv)
+                console.print(f"wrote {curve_csv}", markup=False)
+            if plot:
+                from twin.report import plot_cost_curve
+
+                plot_cost_curve(table, s.name).savefig(plot, dpi=100)
+                console.print(f"wrote {plot}", markup=False)
+    except _bad_input() as err:
+        raise fail(err) from None

@@ -323,3 +323,25 @@ def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | Non
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")
     return path
+
+
+def plot_cost_curve(curve: pd.DataFrame, name: str) -> Figure:
+    """The cost curve of :func:`twin.sizing.cost_curve`: the cost of IT energy and the plant
+    (PV, wind, battery, grid connection) against the renewable target."""
+    fig = Figure(figsize=(FIGSIZE_IN[0], 1.2 * FIGSIZE_IN[1]), dpi=DPI)
+    cost_ax, plant_ax = fig.subplots(1, 2)
+    target = 100 * curve.index.to_numpy()
+    currency = curve["currency"].iloc[0]
+    cost_ax.plot(target, curve["cost_per_mwh_it"], marker="o", color="black")
+    cost_ax.set(xlabel="renewable fraction target [%]",
+                ylabel=f"cost of IT energy [{currency}/MWh]", title=f"{name}: cost")
+    for column, label in (("pv_wp", "PV [MWp]"), ("wind_w", "wind [MW]"),
+                          ("battery_wh", "battery [MWh]"), ("grid_w", "grid connection [MW]")):
+        plant_ax.plot(target, to_mw(curve[column]), marker="o", label=label)
+    plant_ax.set(xlabel="renewable fraction target [%]", ylabel="capacity [MW, MWp, MWh]",
+                 title=f"{name}: plant")
+    plant_ax.legend(fontsize="small")
+    for ax in (cost_ax, plant_ax):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
