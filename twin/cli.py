@@ -377,8 +377,12 @@ def slurm(
 
 @app.command()
 def study(
-    site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
     out: Annotated[Path, typer.Option(help="The study's Zarr store (resumed if it exists).")],
+    site: Annotated[Optional[list[str]], typer.Argument(
+        help="Catalog site ids or names (or --config).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="A study TOML file: sites, first_year, years, scenarios, [variants.NAME] tables "
+             "(instead of SITE, --years, --scenario, --variant).")] = None,
     years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 30,
     first_year: Annotated[int, typer.Option(
         min=0, help="First year: a synthetic year's seed, or the year of SITE_YEAR files in "
@@ -388,7 +392,11 @@ def study(
     scenario: Annotated[Optional[list[str]], typer.Option(
         help="Climate scenario: baseline or a warming such as +1.5K (repeatable).")] = None,
     variant: Annotated[Optional[list[str]], typer.Option(
-        help="Design variant axis table.field=v1,v2 (repeatable; the grid of all).")] = None,
+        help="Design variant axis table.field=v1,v2 (repeatable; the grid of all, or "
+             "--paired), or a named one 'NAME: table.field=v table.field=v'.")] = None,
+    paired: Annotated[bool, typer.Option(
+        help="Take the --variant axes' values together (first with first ...), not their "
+             "grid.")] = False,
     battery_policy: BatteryPolicy = "none",
     workers: Annotated[int, typer.Option(min=1, help="Local Dask worker processes.")] = 2,
     scheduler: Annotated[Optional[str], typer.Option(
@@ -406,23 +414,44 @@ def study(
 ):
     """A climate-year study: sites x years x scenarios x design variants through the whole twin,
     on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
+    from dataclasses import replace
+
     from distributed import Client, LocalCluster
 
     from sites import get_site
     from twin import cli_tables
     from twin.report import html_report, render, write_plots
-    from twin.study import Scenario, Study, parse_variants, run_study, summary
+    from twin.study import (
+        Scenario,
+        Study,
+        parse_variants,
+        run_study,
+        study_from_config,
+        summary,
+    )
 
     try:
         _check_out(summary_csv, "--summary")
         _check_out(report, "--report")
-        chosen = [get_site(s, sites_dir) for s in site]
-        spec = Study(tuple(s.id for s in chosen), tuple(range(first_year, first_year + years)),
-                     tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),
-                     tuple(parse_variants(variant or [])),
-                     weather_dir=str(weather_dir) if weather_dir else None,
-                     sites_dir=tuple(map(str, sites_dir)) if sites_dir else None,
-                     battery_policy=battery_policy)
+        if config is not None:
+            if site or scenario or variant:
+                raise ValueError("--config describes the sites, scenarios and variants: give "
+                                 "no SITE, --scenario or --variant with it")
+            spec = study_from_config(config)
+            chosen = [get_site(s, spec.sites_dir) for s in spec.site_ids]
+            spec = replace(spec, site_ids=tuple(s.id for s in chosen))
+            years = len(spec.years)
+        else:
+            if not site:
+                raise ValueError("give the sites (SITE ...) or a study file (--config)")
+            chosen = [get_site(s, sites_dir) for s in site]
+            spec = Study(tuple(s.id for s in chosen),
+                         tuple(range(first_year, first_year + years)),
+                         tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),
+                         tuple(parse_variants(variant or [], paired=paired)),
+                         weather_dir=str(weather_dir) if weather_dir else None,
+                         sites_dir=tuple(map(str, sites_dir)) if sites_dir else None,
+                         battery_policy=battery_policy)
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]
     except _bad_input() as err:
@@ -445,7 +474,9 @@ def study(
             cluster.close()
     table = summary(ds)
     console.print(cli_tables.study_table(
-        table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years"))
+        table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} "
+               + (f"calendar years {spec.years[0]}-{spec.years[-1]}" if spec.weather_dir else
+                  f"synthetic years (seeds {spec.years[0]}-{spec.years[-1]})")))
     written = [out]
     if summary_csv:
         table.to_csv(summary_csv)
