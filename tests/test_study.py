@@ -355,8 +355,8 @@ def test_command_line_study_with_one_worker(tmp_path):
     curtailed_wh = table.loc[("golmud", "+1.5K", "as_configured"), "curtailed_energy_wh_p10"]
     assert "curtailed energy" in result.output and "[MWh]" in result.output
     assert f"{curtailed_wh / 1e6:,.0f} /" in result.output
-    assert len(list((tmp_path / "png").glob("*.png"))) == 3
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3
+    assert len(list((tmp_path / "png").glob("*.png"))) == 3 + 1  # and the comparison
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3 + 1
     again = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",
                                 "--workers", "1", "--out", str(out)])
     assert again.exit_code == 0  # nothing left to run: the store is reused as it is

@@ -485,9 +485,12 @@ def study(
         with console.status("plotting"):
             pngs = render(ds)  # once for both
     if plots:
-        written.append(f"{len(write_plots(ds, plots, pngs))} PNG in {plots}")
+        written.append(f"{len(write_plots(ds, plots, pngs, table))} PNG in {plots}")
     if report:
-        written.append(html_report(ds, report, pngs, table))
+        import shlex
+
+        written.append(html_report(ds, report, pngs, table,
+                                   command=shlex.join(["twin", *sys.argv[1:]])))
     console.print("wrote " + ", ".join(str(w) for w in written))
 
 
