@@ -111,6 +111,16 @@ def test_supply_demand_months_and_units(store):
     monthly_mw = (pd.DataFrame(power.values.T.astype(float), index=local)
                   .groupby(local.month).mean() / 1e6)
     np.testing.assert_allclose(facility.get_ydata(), monthly_mw.median(axis=1), rtol=1e-5)
+    # the hourly mismatch monthly means hide: the grid's energy by CST month, median year
+    grid = store.grid_import.sel(site="hami", scenario="baseline", variant=VARIANT)
+    monthly_mwh = (pd.DataFrame(grid.values.T.astype(float), index=local)
+                   .groupby(local.month).sum() / 1e6)
+    bars = [b.get_height() for b in fig.axes[1].patches]
+    assert monthly_mwh.to_numpy().sum() > 0
+    np.testing.assert_allclose(bars, monthly_mwh.median(axis=1), rtol=1e-4)
+    hours = (pd.DataFrame(grid.values.T > 0, index=local).groupby(local.month).sum())
+    labels = [t.get_text() for t in fig.axes[1].texts]
+    assert labels == [f"{h:.0f} h" for h in hours.median(axis=1)]
 
 
 class TagChecker(HTMLParser):

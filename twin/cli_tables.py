@@ -163,12 +163,16 @@ def study_table(table, title: str) -> Table:
 
     shown = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable",
              "curtailed_energy", "emissions")
+    from rich.text import Text
+
     out = Table(title=title)
-    for col in ("site", "scenario", "variant"):
+    for col in ("site", "scenario"):
         out.add_column(col)
+    out.add_column("variant", overflow="fold")  # the whole name, folded, never cut
     for k in shown:
         header, unit, _, _ = SUMMARY_COLUMNS[k]
-        out.add_column(header if unit == "1" else f"{header} [{unit}]", justify="right")
+        # Text: "[h]" and "[t]" are units, not Rich markup
+        out.add_column(Text(header if unit == "1" else f"{header} [{unit}]"), justify="right")
     for (s, scen, var), row in table.iterrows():
         out.add_row(s, scen, var, *(" / ".join(summary_cell(row, k, round(100 * q))
                                               for q in QUANTILES) for k in shown))

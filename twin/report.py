@@ -40,7 +40,7 @@ from twin.variables import fmt, to_mw
 
 DPI = 100
 FIGSIZE_IN = (8.0, 4.0)
-PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power")
+PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power", "grid_import")
 
 
 def _percent(fraction):
@@ -105,9 +105,23 @@ def plot_supply_demand_by_month(ds: xr.Dataset, site: str, scenario: str,
                                 variant: str) -> Figure:
     """Monthly mean renewable and facility power [MW] of one site, scenario and variant: the
     P50 over the study's years as a line, their P10-P90 range as a band."""
-    part = _hourly(ds, site, scenario, variant, ("renewable_power", "facility_power"))
+    part = _hourly(ds, site, scenario, variant,
+                   ("renewable_power", "facility_power", "grid_import"))
     fig = Figure(figsize=FIGSIZE_IN)
     ax = fig.add_subplot()
+    # what monthly means hide: the hours the grid supplies, and its energy, month by month
+    grid = part["grid_import"]
+    month = cst_times(grid["time"].values).month
+    by_month = grid.assign_coords(month=("time", month)).groupby("month")
+    grid_mwh = to_mw(by_month.sum("time")).median("year")  # 1 h steps: W -> W h
+    grid_hours = (grid > 0).assign_coords(month=("time", month)).groupby("month").sum(
+        "time").median("year")
+    bars = ax.twinx()
+    bars.bar(grid_mwh["month"].values, grid_mwh.values, color="tab:gray", alpha=0.3, width=0.6)
+    for m, energy, hours in zip(grid_mwh["month"].values, grid_mwh.values, grid_hours.values):
+        bars.annotate(f"{hours:.0f} h", (m, energy), ha="center", va="bottom", fontsize=6)
+    bars.set_ylabel("grid energy, P50 [MWh] (bars; hours of import above)")
+    bars.set_ylim(bottom=0)
     for name, label, colour in (("renewable_power", "renewable (PV + wind)", "tab:green"),
                                 ("facility_power", "facility", "tab:red")):
         q = monthly_means_mw(part[name]).quantile(list(QUANTILES), dim="year")
