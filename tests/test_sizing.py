@@ -124,3 +124,15 @@ def test_the_command_refuses_a_target_above_one():
 
     result = CliRunner().invoke(app, ["size", "golmud", "--renewable-fraction", "1.5"])
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_the_sized_plant_in_other_years():
+    # the twin with the plant in its own year gives what validate gave; other years differ
+    site = get_site("hami")
+    profiles = sizing.site_profiles(site, seed=0)
+    plant = sizing.Sizing(**{**vars(sizing.size(_profiles(), 1.0, costs=COSTS)),
+                             "site": "hami"})
+    spread = sizing.across_years(profiles, plant, [0, 1])
+    assert spread.loc[0] == pytest.approx(sizing.validate(profiles, plant)[
+        "renewable_fraction_twin"])
+    assert 0 <= spread.min() and spread.max() <= 1 and spread.loc[0] != spread.loc[1]

@@ -514,6 +514,9 @@ def size_cmd(
         help="Write the cost curve as a PNG.")] = None,
     curve_csv: Annotated[Optional[Path], typer.Option(
         "--csv", help="Write the cost curve as CSV (SI units: W, Wh).")] = None,
+    years: Annotated[int, typer.Option(
+        min=0, help="Also run the sized plant through this many other synthetic years "
+                    "(seeds 1..N) and print P10/P50/P90 of its renewable fraction.")] = 0,
     sites_dir: SitesDir = None,
 ):
     """The PV, wind, battery and grid connection that meet a renewable target at least cost
@@ -552,6 +555,12 @@ def size_cmd(
                 f"{100 * result['renewable_fraction_twin']:.2f} % (programme "
                 f"{100 * result['renewable_fraction_lp']:.2f} %), unserved "
                 f"{result['unserved_energy_wh_twin'] / W_PER_MW:,.0f} MWh", markup=False)
+        if years:
+            with console.status(f"the sized plant over {years} synthetic years"):
+                spread = sizing.across_years(profiles, sized, range(1, years + 1))
+            low, mid, high = (100 * spread.quantile(q) for q in (0.1, 0.5, 0.9))
+            console.print(f"over {years} synthetic years (seeds 1-{years}): renewable fraction "
+                          f"P10 {low:.1f} %, P50 {mid:.1f} %, P90 {high:.1f} %", markup=False)
         if curve or plot or curve_csv:
             with console.status("the cost curve"):
                 table = sizing.cost_curve(profiles, objective=objective)

@@ -450,3 +450,17 @@ def validate(profiles: Profiles, sizing: Sizing, weather=None) -> dict[str, floa
             "curtailed_energy_wh_twin": float(twin["curtailed_energy_wh"])}
 
 
+
+
+def across_years(profiles: Profiles, sizing: Sizing, seeds) -> pd.Series:
+    """The renewable fraction the twin gives with the sized plant in other synthetic years
+    (one per seed, the year of ``profiles``): how the target sized on one year holds in
+    others; its quantiles are the plant's P10/P50/P90."""
+    from twin.simulate import simulate
+    from twin.storage import balance_summary
+
+    site = sized_site(profiles, sizing)
+    year = profiles.simulate_args.get("year", 2025)
+    return pd.Series({seed: float(balance_summary(simulate(
+        None, [site], year=year, seed=seed))["renewable_fraction"].iloc[0])
+        for seed in seeds}, name="renewable_fraction")
