@@ -120,7 +120,7 @@ def plot_supply_demand_by_month(ds: xr.Dataset, site: str, scenario: str,
     bars.bar(grid_mwh["month"].values, grid_mwh.values, color="tab:gray", alpha=0.3, width=0.6)
     for m, energy, hours in zip(grid_mwh["month"].values, grid_mwh.values, grid_hours.values):
         bars.annotate(f"{hours:.0f} h", (m, energy), ha="center", va="bottom", fontsize=6)
-    bars.set_ylabel("grid energy, P50 [MWh] (bars; hours of import above)")
+    bars.set_ylabel("grid energy, P50 [MWh] (bars: hours)")
     bars.set_ylim(bottom=0)
     for name, label, colour in (("renewable_power", "renewable (PV + wind)", "tab:green"),
                                 ("facility_power", "facility", "tab:red")):
