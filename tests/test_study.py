@@ -349,12 +349,16 @@ def test_command_line_study_with_one_worker(tmp_path):
                                  str(tmp_path / "report.html")])
     assert result.exit_code == 0, result.output
     assert "P10 / P50 / P90" in result.output and "golmud" in result.output
-    assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_p10")
-    # the CSV is in the store's W h; the table shows MWh
+    assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_pct_p10")
+    # the CSV has the printed table's scales (MWh, %), named in its columns; the store W h
     table = pd.read_csv(csv, index_col=[0, 1, 2])
-    curtailed_wh = table.loc[("golmud", "+1.5K", "as_configured"), "curtailed_energy_wh_p10"]
+    curtailed_mwh = table.loc[("golmud", "+1.5K", "as_configured"), "curtailed_energy_mwh_p10"]
+    stored = xr.open_zarr(out)["curtailed_energy"].sel(site="golmud", scenario="+1.5K")
+    assert curtailed_mwh == pytest.approx(float(stored.quantile(0.1, "year").squeeze()) / 1e6)
     assert "curtailed energy" in result.output and "[MWh]" in result.output
-    assert f"{curtailed_wh / 1e6:,.0f} /" in result.output
+    assert f"{curtailed_mwh:,.0f} /" in result.output
+    rf = table.loc[("golmud", "+1.5K", "as_configured"), "renewable_fraction_pct_p50"]
+    assert 1 < rf <= 100
     assert len(list((tmp_path / "png").glob("*.png"))) == 3 + 1  # and the comparison
     assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3 + 1
     again = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",

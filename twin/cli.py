@@ -404,7 +404,9 @@ def study(
              "see --out.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a store of another study.")] = False,
     summary_csv: Annotated[Optional[Path], typer.Option(
-        "--summary", help="Also write the P10/P50/P90 table as CSV.")] = None,
+        "--summary", help="Also write the P10/P50/P90 table as CSV (the printed table's units, "
+                          "named in its columns: renewable_fraction_pct_p50, "
+                          "grid_energy_mwh_p50 ...).")] = None,
     plots: Annotated[Optional[Path], typer.Option(
         help="Also write PNG plots into this folder (supply vs demand by month, PUE heatmap, "
              "available IT duration curves).")] = None,
@@ -420,7 +422,7 @@ def study(
 
     from sites import get_site
     from twin import cli_tables
-    from twin.report import html_report, render, write_plots
+    from twin.report import display_summary, html_report, render, write_plots
     from twin.study import (
         Scenario,
         Study,
@@ -479,7 +481,7 @@ def study(
                   f"synthetic years (seeds {spec.years[0]}-{spec.years[-1]})")))
     written = [out]
     if summary_csv:
-        table.to_csv(summary_csv)
+        display_summary(table).to_csv(summary_csv)
         written.append(summary_csv)
     if plots or report:
         with console.status("plotting"):

@@ -62,6 +62,25 @@ SUMMARY_COLUMNS = {
     "emissions": ("CO2 emissions", "t", _as_stored, ",.0f"),
     "it_available_mean": ("mean available IT power", "MW", to_mw, ".2f"),
 }
+# a display unit as part of a column name (display_summary)
+UNIT_NAMES = {"%": "pct", "1": "", "L/kWh": "l_per_kwh", "h": "h", "MWh": "mwh", "t": "t",
+              "MW": "mw"}
+
+
+def display_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`twin.study.summary` in the units of the printed table and the report (%, MWh,
+    MW ...), each column named with that unit (``grid_energy_mwh_p50``,
+    ``renewable_fraction_pct_p50``): what ``twin study --summary`` writes."""
+    out = {}
+    for key in ANNUAL:
+        _, unit, convert, _ = SUMMARY_COLUMNS[key]
+        name = "_".join(p for p in (key, UNIT_NAMES[unit]) if p)
+        for q in QUANTILES:
+            p = round(100 * q)
+            out[f"{name}_p{p}"] = convert(table[summary_column(key, p)])
+    return pd.DataFrame(out, index=table.index)
+
+
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
