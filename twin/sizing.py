@@ -48,9 +48,11 @@ from twin.variables import W_PER_MW
 OBJECTIVES = ("cost", "carbon")
 CURVE_TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 HOURS_PER_YEAR = 8760.0
-# interior point without crossover: a year's programme (44k columns, 61k rows) solves in a
-# third of the dual simplex's time and to its objective within 1e-9 (measured on Golmud)
-HIGHS_OPTIONS = {"output_flag": False, "solver": "ipm", "run_crossover": "off"}
+# interior point with crossover to a vertex: on a year's programme (44k columns, 61k rows)
+# without crossover HiGHS stopped at "unknown" 2.5 % above the optimum (Golmud, 90 %: a
+# continuous wind farm costing more than the whole-turbine one, measured); the dual simplex
+# alone took about as long
+HIGHS_OPTIONS = {"output_flag": False, "solver": "ipm", "run_crossover": "on"}
 # a capacity below this [MW, MWh] is none (the solver's tolerances leave slivers)
 MIN_CAPACITY = 1e-3
 
@@ -326,7 +328,8 @@ def _program(p: Profiles, target: float, costs: Costs, objective: str,
 
 
 def _solve(cost, col_lower, col_upper, matrix, row_lower, row_upper):
-    """The columns' values at the optimum (HiGHS's dual simplex / IPM as it chooses)."""
+    """The columns' values at the optimum (HIGHS_OPTIONS); ValueError when HiGHS does not
+    report an optimum."""
     import highspy
 
     from twin.schedule_milp import Problem, _highs_lp
@@ -338,10 +341,8 @@ def _solve(cost, col_lower, col_upper, matrix, row_lower, row_upper):
                                       np.zeros(cost.size, bool))))
     highs.run()
     status = highs.getModelStatus()
-    feasible = highs.getInfo().primal_solution_status == \
-        highspy.SolutionStatus.kSolutionStatusFeasible
-    if status != highspy.HighsModelStatus.kOptimal and not feasible:
-        raise ValueError("the sizing programme was not solved: "
+    if status != highspy.HighsModelStatus.kOptimal:  # a plant not shown to be the cheapest
+        raise ValueError("the sizing programme was not solved to optimality: "
                          f"{highs.modelStatusToString(status)}")
     return np.array(highs.getSolution().col_value)
 
