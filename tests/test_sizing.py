@@ -104,6 +104,9 @@ def test_the_sized_plant_run_by_the_twin_meets_the_programme():
     assert check["renewable_fraction_twin"] == pytest.approx(check["renewable_fraction_lp"],
                                                              abs=0.01)
     assert check["renewable_fraction_lp"] == pytest.approx(0.8, abs=1e-4)
+    # what the renewables gave and the facility did not use: the same within 1 % of the output
+    assert abs(check["unused_energy_wh_lp"] - check["unused_energy_wh_twin"]) <= \
+        0.01 * s.generation_wh
 
 
 def test_the_command_refuses_an_unknown_objective_in_one_line():

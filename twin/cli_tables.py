@@ -193,7 +193,7 @@ def sizing_table(s, title: str) -> Table:
             ("renewable fraction", f"{100 * s.renewable_fraction:.1f}", "%"),
             ("facility energy", f"{to_mw(s.facility_energy_wh):,.0f}", "MWh/yr"),
             ("grid energy", f"{to_mw(s.grid_energy_wh):,.0f}", "MWh/yr"),
-            ("curtailed energy", f"{to_mw(s.curtailed_energy_wh):,.0f}", "MWh/yr"),
+            ("curtailed + battery losses", f"{to_mw(s.unused_energy_wh):,.0f}", "MWh/yr"),
             ("annual cost", f"{s.annual_cost / 1e6:,.2f}", f"M{cur}/yr"),
             ("cost of IT energy", f"{s.cost_per_mwh_it:,.0f}", f"{cur}/MWh IT"),
             ("emissions", f"{s.emissions_t:,.0f}", "t CO2eq/yr"),
@@ -219,7 +219,7 @@ def cost_curve_table(curve, title: str) -> Table:
                ("battery [MW]", lambda t, r: f"{to_mw(r.battery_w):,.1f}"),
                ("grid [MW]", lambda t, r: f"{to_mw(r.grid_w):,.1f}"),
                ("renewable [%]", lambda t, r: f"{100 * r.renewable_fraction:.1f}"),
-               ("curtailed [%]", lambda t, r: f"{100 * r.curtailed_energy_wh / r.generation_wh:.1f}"
+               ("unused [%]", lambda t, r: f"{100 * r.unused_energy_wh / r.generation_wh:.1f}"
                 if r.generation_wh > 0 else "–"),
                (f"cost [M{cur}/yr]", lambda t, r: f"{r.annual_cost / 1e6:,.2f}"),
                (f"IT energy [{cur}/MWh]", lambda t, r: f"{r.cost_per_mwh_it:,.0f}"),

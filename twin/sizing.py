@@ -240,7 +240,10 @@ class Sizing:
     facility_energy_wh: float
     it_energy_wh: float
     grid_energy_wh: float
-    curtailed_energy_wh: float
+    # renewable energy generated and not delivered: curtailment and battery losses (the
+    # programme may cycle the battery instead of curtailing, at the same cost: only the sum is
+    # determined)
+    unused_energy_wh: float
     generation_wh: float
     annual_cost: float
     cost_per_mwh_it: float
@@ -383,7 +386,6 @@ def _sizing(p: Profiles, target: float, objective: str, costs: Costs, x, col,
     hours = 1.0  # h
     demand = p.demand_w.sum() * hours
     grid = x[col["g"]].clip(min=0).sum() * W_PER_MW * hours
-    curtailed = x[col["x"]].clip(min=0).sum() * W_PER_MW * hours
     generation = (P * p.pv_per_wp.sum() + W * p.wind_per_w.sum()) * W_PER_MW * hours
     r = costs.discount_rate
     crf = {k: capital_recovery_factor(r, getattr(costs, f"{k}_lifetime_years"))
@@ -409,7 +411,8 @@ def _sizing(p: Profiles, target: float, objective: str, costs: Costs, x, col,
                   turbines=turbines if turbines is not None else round(W * mw / p.turbine_w),
                   battery_wh=E * mw, battery_w=B * mw, grid_w=G * mw,
                   renewable_fraction=1.0 - grid / demand, facility_energy_wh=demand,
-                  it_energy_wh=it, grid_energy_wh=grid, curtailed_energy_wh=curtailed,
+                  it_energy_wh=it, grid_energy_wh=grid,
+                  unused_energy_wh=generation - (demand - grid),
                   generation_wh=generation, annual_cost=annual_cost,
                   cost_per_mwh_it=annual_cost / (it / W_PER_MW), emissions_t=emissions,
                   land_ha=land, wind_direct_ha=W * costs.wind_direct_ha_per_mw,
@@ -435,7 +438,8 @@ def sized_site(profiles: Profiles, sizing: Sizing):
 
 def validate(profiles: Profiles, sizing: Sizing, weather=None) -> dict[str, float]:
     """The twin run with the sized plant on the same year: its renewable fraction, grid,
-    curtailed and unserved energy [Wh] beside the programme's (``weather`` as given to
+    unused renewable (curtailed and lost in the battery) and unserved energy [Wh] beside the
+    programme's (``weather`` as given to
     :func:`site_profiles`)."""
     from twin.simulate import simulate
     from twin.storage import balance_summary
@@ -447,8 +451,10 @@ def validate(profiles: Profiles, sizing: Sizing, weather=None) -> dict[str, floa
             "grid_energy_wh_lp": sizing.grid_energy_wh,
             "grid_energy_wh_twin": float(twin["grid_energy_wh"]),
             "unserved_energy_wh_twin": float(twin["unserved_energy_wh"]),
-            "curtailed_energy_wh_lp": sizing.curtailed_energy_wh,
-            "curtailed_energy_wh_twin": float(twin["curtailed_energy_wh"])}
+            "unused_energy_wh_lp": sizing.unused_energy_wh,
+            "unused_energy_wh_twin": float(  # 1 h steps: W summed is W h
+                ds["renewable_power"].sum() - (ds["facility_power"] - ds["grid_import"]
+                                               - ds["unserved_power"]).sum())}
 
 
 
