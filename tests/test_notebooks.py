@@ -1,6 +1,8 @@
 """The worked notebooks in notebooks/: each runs top to bottom on a fresh kernel (the interpreter
 running the tests, with the repository on its path) in a temporary working directory, shows at
-least one figure and no error, uses only public names of the twin, and is stored without outputs."""
+least one figure and no error, uses only public names of the twin, and is stored executed, with
+its figures, for readers who only browse it (re-render after a change: ``python -m
+tests.test_notebooks``, which runs each in a scratch folder and stores its outputs)."""
 
 import json
 import os
@@ -70,11 +72,47 @@ def test_notebook_runs_and_shows_figures(path, kernel_specs, tmp_path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=notebook_ids())
-def test_notebook_is_stored_clean_and_uses_public_names(path):
+def test_notebook_is_stored_rendered_and_uses_public_names(path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
-    stored = [i for i, cell in enumerate(code) if cell.outputs or cell.execution_count is not None]
-    assert not stored, f"{path.name}: code cells {stored} are stored with outputs; clear them"
+    counts = [cell.execution_count for cell in code]
+    assert counts == list(range(1, len(code) + 1)), (
+        f"{path.name}: stored execution counts {counts}: not run top to bottom; re-render it "
+        "(python -m tests.test_notebooks)")
+    outputs = [o for cell in code for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], f"{path.name}: stored errors"
+    assert [o for o in outputs if "image/png" in o.get("data", {})], (
+        f"{path.name}: stored without its figures; re-render it (python -m tests.test_notebooks)")
     private = [m.group(0).strip() for cell in code for m in PRIVATE.finditer(cell.source)]
     assert not private, f"{path.name}: private names used: {private}"
+
+
+def render(paths=NOTEBOOKS) -> None:
+    """Run each notebook top to bottom in a scratch folder and store it with its outputs."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        kernels = folder / "kernels" / KERNEL
+        kernels.mkdir(parents=True)
+        (kernels / "kernel.json").write_text(json.dumps({
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "desert-twin", "language": "python",
+            "env": {"PYTHONPATH": str(ROOT),
+                    "MPLBACKEND": "module://matplotlib_inline.backend_inline"}}))
+        specs = KernelSpecManager(kernel_dirs=[str(folder / "kernels")],
+                                  ensure_native_kernel=False)
+        for path in paths:
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, km=KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs),
+                           timeout=CELL_TIMEOUT_S,
+                           resources={"metadata": {"path": scratch}}).execute()
+            nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
+                                         "name": "python3"}
+            nbformat.write(nb, path)
+            print(f"rendered {path.name}")
+
+
+if __name__ == "__main__":
+    render()

@@ -10,10 +10,14 @@ import pytest
 from matplotlib.image import imread
 
 from twin.report import (
+    COMPARED,
+    deltas,
     html_report,
     plot_available_duration,
+    plot_comparison,
     plot_pue_heatmap,
     plot_supply_demand_by_month,
+    pue_limits,
     safe_name,
     write_plots,
 )
@@ -46,14 +50,16 @@ def test_safe_name_keeps_scenarios_apart_and_only_safe_characters():
 
 
 def test_write_plots_three_valid_pngs_per_combination(store, tmp_path):
-    paths = write_plots(store, tmp_path / "plots")
+    *paths, comparison = write_plots(store, tmp_path / "plots")
+    assert comparison.name == "comparison.png" and comparison.read_bytes().startswith(PNG_MAGIC)
     assert len(paths) == 3 * len(combinations(store)) == 12
     expected = {tmp_path / "plots" / f"{s}_{safe_name(c)}_{safe_name(v)}_{k}.png"
                 for s, c, v in combinations(store) for k in KINDS}
     assert set(paths) == expected
     assert (tmp_path / "plots" / "hami_plus2K_cooling.topology-chilled_water-"
             "pv.capacity_wp-20000000.0_pue_heatmap.png") in expected
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(p.name for p in paths)
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == sorted(
+        p.name for p in [*paths, comparison])
     for path in paths:
         data = path.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, path.name
@@ -105,6 +111,16 @@ def test_supply_demand_months_and_units(store):
     monthly_mw = (pd.DataFrame(power.values.T.astype(float), index=local)
                   .groupby(local.month).mean() / 1e6)
     np.testing.assert_allclose(facility.get_ydata(), monthly_mw.median(axis=1), rtol=1e-5)
+    # the hourly mismatch monthly means hide: the grid's energy by CST month, median year
+    grid = store.grid_import.sel(site="hami", scenario="baseline", variant=VARIANT)
+    monthly_mwh = (pd.DataFrame(grid.values.T.astype(float), index=local)
+                   .groupby(local.month).sum() / 1e6)
+    bars = [b.get_height() for b in fig.axes[1].patches]
+    assert monthly_mwh.to_numpy().sum() > 0
+    np.testing.assert_allclose(bars, monthly_mwh.median(axis=1), rtol=1e-4)
+    hours = (pd.DataFrame(grid.values.T > 0, index=local).groupby(local.month).sum())
+    labels = [t.get_text() for t in fig.axes[1].texts]
+    assert labels == [f"{h:.0f} h" for h in hours.median(axis=1)]
 
 
 class TagChecker(HTMLParser):
@@ -130,7 +146,8 @@ def test_html_report_is_one_self_contained_valid_file(store, tmp_path):
     text = path.read_text(encoding="utf-8")
     assert 'src="http' not in text and 'href="http' not in text and "<link" not in text
     assert "<script" not in text
-    assert text.count("data:image/png;base64,") == 3 * len(combinations(store))
+    assert text.count("data:image/png;base64,") == 3 * len(combinations(store)) + 1
+    assert '<a href="#deltas">' in text and "desert-twin" in text and "synthetic years" in text
 
     checker = TagChecker()
     checker.feed(text)
@@ -160,3 +177,42 @@ def test_report_refuses_a_store_with_unfinished_years(store, tmp_path):
     partial["pue"] = partial.pue.where(partial.year != 2)
     with pytest.raises(ValueError, match=r"pue of hami/baseline/.* missing for years \[2\]"):
         plot_pue_heatmap(partial, "hami", "baseline", VARIANT)
+
+
+def test_pue_heatmaps_share_one_colour_scale(store):
+    # the study's extremes of the mean-over-years hourly PUE, computed here from the store
+    mean = store["pue"].mean("year").values
+    limits = pue_limits(store)
+    assert limits == (pytest.approx(np.nanmin(mean)), pytest.approx(np.nanmax(mean)))
+    clims = {site: plot_pue_heatmap(store, site, "baseline", VARIANT, limits)
+             .axes[0].images[0].get_clim() for site in ("hami", "golmud")}
+    assert clims["hami"] == clims["golmud"] == pytest.approx(limits)
+    own = plot_pue_heatmap(store, "golmud", "baseline", VARIANT).axes[0].images[0].get_clim()
+    assert own != pytest.approx(limits)  # the two sites' own ranges differ (the bug)
+
+
+def test_deltas_against_the_reference_scenario_and_variant():
+    # a summary by hand: two variants, two scenarios at one site
+    index = pd.MultiIndex.from_tuples(
+        [("hami", s, v) for s in ("baseline", "+2K") for v in ("air", "liquid")],
+        names=["site", "scenario", "variant"])
+    pue = [1.30, 1.15, 1.38, 1.18]
+    table = pd.DataFrame({f"{col}_p{p}": 0.0 for col in (
+        "renewable_fraction", "annual_pue", "wue_l_per_kwh", "grid_energy_wh", "emissions_t",
+        "it_available_mean_w") for p in (10, 50, 90)}, index=index)
+    table["annual_pue_p50"] = pue
+    d = deltas(table)
+    assert d.loc[("hami", "+2K", "liquid"), ("annual_pue", "scenario")] == pytest.approx(0.03)
+    assert d.loc[("hami", "+2K", "liquid"), ("annual_pue", "variant")] == pytest.approx(-0.20)
+    assert d.loc[("hami", "baseline", "air"), ("annual_pue", "variant")] == 0.0
+    assert set(d.columns.get_level_values(0)) == set(COMPARED)
+
+
+def test_deltas_of_the_study_are_differences_of_its_medians(store):
+    table = summary(store)
+    d = deltas(table)
+    p50 = store["grid_energy"].quantile(0.5, dim="year")
+    expected = float(p50.sel(site="hami", scenario="+2K", variant=VARIANT)
+                     - p50.sel(site="hami", scenario="baseline", variant=VARIANT))
+    assert d.loc[("hami", "+2K", VARIANT), ("grid_energy", "scenario")] == pytest.approx(expected)
+    assert plot_comparison(table).axes[0].get_yticklabels()[0].get_text().startswith("hami")

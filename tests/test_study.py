@@ -28,6 +28,7 @@ from twin.study import (
     morph,
     parse_variants,
     run_study,
+    study_from_config,
     summary,
     summary_column,
 )
@@ -348,14 +349,18 @@ def test_command_line_study_with_one_worker(tmp_path):
                                  str(tmp_path / "report.html")])
     assert result.exit_code == 0, result.output
     assert "P10 / P50 / P90" in result.output and "golmud" in result.output
-    assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_p10")
-    # the CSV is in the store's W h; the table shows MWh
+    assert csv.read_text().startswith("site,scenario,variant,renewable_fraction_pct_p10")
+    # the CSV has the printed table's scales (MWh, %), named in its columns; the store W h
     table = pd.read_csv(csv, index_col=[0, 1, 2])
-    curtailed_wh = table.loc[("golmud", "+1.5K", "as_configured"), "curtailed_energy_wh_p10"]
+    curtailed_mwh = table.loc[("golmud", "+1.5K", "as_configured"), "curtailed_energy_mwh_p10"]
+    stored = xr.open_zarr(out)["curtailed_energy"].sel(site="golmud", scenario="+1.5K")
+    assert curtailed_mwh == pytest.approx(float(stored.quantile(0.1, "year").squeeze()) / 1e6)
     assert "curtailed energy" in result.output and "[MWh]" in result.output
-    assert f"{curtailed_wh / 1e6:,.0f} /" in result.output
-    assert len(list((tmp_path / "png").glob("*.png"))) == 3
-    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3
+    assert f"{curtailed_mwh:,.0f} /" in result.output
+    rf = table.loc[("golmud", "+1.5K", "as_configured"), "renewable_fraction_pct_p50"]
+    assert 1 < rf <= 100
+    assert len(list((tmp_path / "png").glob("*.png"))) == 3 + 1  # and the comparison
+    assert (tmp_path / "report.html").read_text().count("data:image/png;base64,") == 3 + 1
     again = runner.invoke(app, ["study", "golmud", "--years", "2", "--scenario", "+1.5K",
                                 "--workers", "1", "--out", str(out)])
     assert again.exit_code == 0  # nothing left to run: the store is reused as it is
@@ -398,3 +403,58 @@ def test_real_years_from_one_multi_year_netcdf(tmp_path):
         hours = hours[~((hours.time.dt.month == 2) & (hours.time.dt.day == 29))]
         np.testing.assert_allclose(ds["temp_air"].sel(year=year).values[0, 0, 0], hours.values,
                                    rtol=1e-6)
+
+
+def test_paired_and_named_variants():
+    # paired: first with first: "no battery" and "40 MWh / 10 MW", not their grid of four
+    paired = parse_variants(["battery.energy_wh=0,4e7", "battery.power_w=0,1e7"], paired=True)
+    assert [v.updates for v in paired] == [{"battery.energy_wh": 0, "battery.power_w": 0},
+                                           {"battery.energy_wh": 4e7, "battery.power_w": 1e7}]
+    assert len(parse_variants(["battery.energy_wh=0,4e7", "battery.power_w=0,1e7"])) == 4
+    with pytest.raises(ValueError, match="as many values"):
+        parse_variants(["battery.energy_wh=0,4e7", "battery.power_w=0"], paired=True)
+    named = parse_variants(["no_battery: battery.energy_wh=0 battery.power_w=0",
+                            "big: battery.energy_wh=4e7 battery.power_w=1e7"])
+    assert [v.name for v in named] == ["no_battery", "big"]
+    site = get_site("hami")
+    assert named[0].apply(site).battery.energy_wh == 0
+    assert named[1].apply(site).battery.power_w == 1e7
+    with pytest.raises(ValueError, match="not both"):
+        parse_variants(["a: battery.power_w=0", "cooling.topology=chilled_water"])
+
+
+def test_a_study_file_describes_sites_years_scenarios_and_named_variants(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('sites = ["hami", "golmud"]\nfirst_year = 3\nyears = 2\n'
+                    'scenarios = ["baseline", "+2K"]\n'
+                    '[variants.no_battery]\nbattery = {energy_wh = 0, power_w = 0}\n'
+                    '[variants.liquid]\ncooling.topology = "liquid_dry_cooler"\n')
+    study = study_from_config(path)
+    assert study.site_ids == ("hami", "golmud") and study.years == (3, 4)
+    assert [s.name for s in study.scenarios] == ["baseline", "+2K"]
+    assert {v.name: v.updates for v in study.variants} == {
+        "no_battery": {"battery.energy_wh": 0, "battery.power_w": 0},
+        "liquid": {"cooling.topology": "liquid_dry_cooler"}}
+    path.write_text('sites = ["hami"]\nyear = 3\n')
+    with pytest.raises(ValueError, match="unknown key.*year"):
+        study_from_config(path)
+
+
+def test_command_line_study_from_a_file_with_named_variants(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text('sites = ["golmud"]\nyears = 1\n'
+                    '[variants.no_battery]\nbattery = {energy_wh = 0, power_w = 0}\n'
+                    '[variants.battery_40mwh]\nbattery = {energy_wh = 4e7, power_w = 1e7}\n')
+    runner = CliRunner()
+    result = runner.invoke(app, ["study", "--config", str(path), "--workers", "1",
+                                 "--out", str(tmp_path / "s.zarr")])
+    assert result.exit_code == 0, result.output
+    assert "no_battery" in result.output and "battery_40mwh" in result.output
+    assert "synthetic years (seeds 1-1)" in result.output
+    ds = xr.open_zarr(tmp_path / "s.zarr")
+    rf = ds["renewable_fraction"].sel(site="golmud").squeeze()
+    # the same plant and weather with a battery: more of the facility's energy is renewable
+    assert float(rf.sel(variant="battery_40mwh")) > float(rf.sel(variant="no_battery"))
+    both = runner.invoke(app, ["study", "golmud", "--config", str(path),
+                               "--out", str(tmp_path / "t.zarr")])
+    assert both.exit_code == 2 and "give no SITE" in both.output

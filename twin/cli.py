@@ -533,8 +533,12 @@ def _fleet_table(frame, title: str):
 
 @app.command()
 def study(
-    site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
     out: Annotated[Path, typer.Option(help="The study's Zarr store (resumed if it exists).")],
+    site: Annotated[Optional[list[str]], typer.Argument(
+        help="Catalog site ids or names (or --config).")] = None,
+    config: Annotated[Optional[Path], typer.Option(
+        help="A study TOML file: sites, first_year, years, scenarios, [variants.NAME] tables "
+             "(instead of SITE, --years, --scenario, --variant).")] = None,
     years: Annotated[int, typer.Option(min=1, help="Number of years.")] = 30,
     first_year: Annotated[int, typer.Option(
         min=0, help="First year: a synthetic year's seed, or the year of SITE_YEAR files in "
@@ -544,7 +548,11 @@ def study(
     scenario: Annotated[Optional[list[str]], typer.Option(
         help="Climate scenario: baseline or a warming such as +1.5K (repeatable).")] = None,
     variant: Annotated[Optional[list[str]], typer.Option(
-        help="Design variant axis table.field=v1,v2 (repeatable; the grid of all).")] = None,
+        help="Design variant axis table.field=v1,v2 (repeatable; the grid of all, or "
+             "--paired), or a named one 'NAME: table.field=v table.field=v'.")] = None,
+    paired: Annotated[bool, typer.Option(
+        help="Take the --variant axes' values together (first with first ...), not their "
+             "grid.")] = False,
     battery_policy: BatteryPolicy = "none",
     workers: Annotated[int, typer.Option(min=1, help="Local Dask worker processes.")] = 2,
     scheduler: Annotated[Optional[str], typer.Option(
@@ -552,7 +560,9 @@ def study(
              "see --out.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a store of another study.")] = False,
     summary_csv: Annotated[Optional[Path], typer.Option(
-        "--summary", help="Also write the P10/P50/P90 table as CSV.")] = None,
+        "--summary", help="Also write the P10/P50/P90 table as CSV (the printed table's units, "
+                          "named in its columns: renewable_fraction_pct_p50, "
+                          "grid_energy_mwh_p50 ...).")] = None,
     plots: Annotated[Optional[Path], typer.Option(
         help="Also write PNG plots into this folder (supply vs demand by month, PUE heatmap, "
              "available IT duration curves).")] = None,
@@ -562,23 +572,44 @@ def study(
 ):
     """A climate-year study: sites x years x scenarios x design variants through the whole twin,
     on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
+    from dataclasses import replace
+
     from distributed import Client, LocalCluster
 
     from sites import get_site
     from twin import cli_tables
-    from twin.report import html_report, render, write_plots
-    from twin.study import Scenario, Study, parse_variants, run_study, summary
+    from twin.report import display_summary, html_report, render, write_plots
+    from twin.study import (
+        Scenario,
+        Study,
+        parse_variants,
+        run_study,
+        study_from_config,
+        summary,
+    )
 
     try:
         _check_out(summary_csv, "--summary")
         _check_out(report, "--report")
-        chosen = [get_site(s, sites_dir) for s in site]
-        spec = Study(tuple(s.id for s in chosen), tuple(range(first_year, first_year + years)),
-                     tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),
-                     tuple(parse_variants(variant or [])),
-                     weather_dir=str(weather_dir) if weather_dir else None,
-                     sites_dir=tuple(map(str, sites_dir)) if sites_dir else None,
-                     battery_policy=battery_policy)
+        if config is not None:
+            if site or scenario or variant:
+                raise ValueError("--config describes the sites, scenarios and variants: give "
+                                 "no SITE, --scenario or --variant with it")
+            spec = study_from_config(config)
+            chosen = [get_site(s, spec.sites_dir) for s in spec.site_ids]
+            spec = replace(spec, site_ids=tuple(s.id for s in chosen))
+            years = len(spec.years)
+        else:
+            if not site:
+                raise ValueError("give the sites (SITE ...) or a study file (--config)")
+            chosen = [get_site(s, sites_dir) for s in site]
+            spec = Study(tuple(s.id for s in chosen),
+                         tuple(range(first_year, first_year + years)),
+                         tuple(Scenario.parse(s) for s in (scenario or ["baseline"])),
+                         tuple(parse_variants(variant or [], paired=paired)),
+                         weather_dir=str(weather_dir) if weather_dir else None,
+                         sites_dir=tuple(map(str, sites_dir)) if sites_dir else None,
+                         battery_policy=battery_policy)
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]
     except _bad_input() as err:
@@ -601,16 +632,104 @@ def study(
             cluster.close()
     table = summary(ds)
     console.print(cli_tables.study_table(
-        table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} years"))
+        table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} "
+               + (f"calendar years {spec.years[0]}-{spec.years[-1]}" if spec.weather_dir else
+                  f"synthetic years (seeds {spec.years[0]}-{spec.years[-1]})")))
     written = [out]
     if summary_csv:
-        table.to_csv(summary_csv)
+        display_summary(table).to_csv(summary_csv)
         written.append(summary_csv)
     if plots or report:
         with console.status("plotting"):
             pngs = render(ds)  # once for both
     if plots:
-        written.append(f"{len(write_plots(ds, plots, pngs))} PNG in {plots}")
+        written.append(f"{len(write_plots(ds, plots, pngs, table))} PNG in {plots}")
     if report:
-        written.append(html_report(ds, report, pngs, table))
+        import shlex
+
+        written.append(html_report(ds, report, pngs, table,
+                                   command=shlex.join(["twin", *sys.argv[1:]])))
     console.print("wrote " + ", ".join(str(w) for w in written))
+
+
+@app.command("size")
+def size_cmd(
+    site: Annotated[str, typer.Argument(help="Catalog site id or name.")],
+    renewable_fraction: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Share of the facility's energy from renewables (0..1).")] = 0.9,
+    objective: Annotated[str, typer.Option(
+        help="cost: least annual cost; carbon: least life-cycle and grid emissions.")] = "cost",
+    it_mw: Annotated[Optional[float], typer.Option(
+        help="IT power [MW] (servers scaled alike); default: the site's.")] = None,
+    year: Year = 2025, seed: Seed = 0,
+    weather_file: Annotated[Optional[Path], typer.Option(
+        "--weather", help=f"A year of weather ({FORMATS}); default: synthetic.")] = None,
+    curve: Annotated[bool, typer.Option(
+        help="Also size for 50..100 %: the cost curve.")] = True,
+    check: Annotated[bool, typer.Option(
+        help="Run the twin with the sized plant and compare its renewable fraction.")] = True,
+    plot: Annotated[Optional[Path], typer.Option(
+        help="Write the cost curve as a PNG.")] = None,
+    curve_csv: Annotated[Optional[Path], typer.Option(
+        "--csv", help="Write the cost curve as CSV (SI units: W, Wh).")] = None,
+    years: Annotated[int, typer.Option(
+        min=0, help="Also run the sized plant through this many other synthetic years "
+                    "(seeds 1..N) and print P10/P50/P90 of its renewable fraction.")] = 0,
+    sites_dir: SitesDir = None,
+):
+    """The PV, wind, battery and grid connection that meet a renewable target at least cost
+    over a climate year: an hourly linear programme (HiGHS) on the twin's own demand and
+    generation; prints the plant, its cost of energy, and the cost curve from 50 to 100 %."""
+    from sites import get_site
+    from twin import cli_tables, sizing
+    from twin.variables import W_PER_MW
+    from weather.readers import read as read_weather
+
+    try:
+        sizing.check_objective(objective)
+        _check_out(plot, "--plot")
+        _check_out(curve_csv, "--csv")
+        s = get_site(site, sites_dir)
+        wx = None
+        if weather_file:
+            wx = read_weather(weather_file, year=year, latitude=s.latitude,
+                              longitude=s.longitude, altitude=s.altitude_m)
+        with console.status("simulating the site"):
+            profiles = sizing.site_profiles(
+                s, it_power_w=None if it_mw is None else it_mw * W_PER_MW, weather=wx,
+                year=year, seed=seed)
+        with console.status(f"sizing for {100 * renewable_fraction:g} %"):
+            sized = sizing.size(profiles, renewable_fraction, objective=objective)
+        source = f"weather {weather_file.name}" if weather_file else \
+            f"synthetic year {year}, seed {seed}"
+        console.print(cli_tables.sizing_table(
+            sized, f"{s.name}: {100 * renewable_fraction:g} % renewable at least {objective}, "
+                   f"IT {profiles.site.it.capacity_w / W_PER_MW:g} MW ({source})"))
+        if check:
+            with console.status("running the twin with the sized plant"):
+                result = sizing.validate(profiles, sized, weather=wx)
+            console.print(
+                f"twin with this plant: renewable fraction "
+                f"{100 * result['renewable_fraction_twin']:.2f} % (programme "
+                f"{100 * result['renewable_fraction_lp']:.2f} %), unserved "
+                f"{result['unserved_energy_wh_twin'] / W_PER_MW:,.0f} MWh", markup=False)
+        if years:
+            with console.status(f"the sized plant over {years} synthetic years"):
+                spread = sizing.across_years(profiles, sized, range(1, years + 1))
+            low, mid, high = (100 * spread.quantile(q) for q in (0.1, 0.5, 0.9))
+            console.print(f"over {years} synthetic years (seeds 1-{years}): renewable fraction "
+                          f"P10 {low:.1f} %, P50 {mid:.1f} %, P90 {high:.1f} %", markup=False)
+        if curve or plot or curve_csv:
+            with console.status("the cost curve"):
+                table = sizing.cost_curve(profiles, objective=objective)
+            console.print(cli_tables.cost_curve_table(table, f"{s.name}: cost curve"))
+            if curve_csv:
+                table.to_csv(curve_csv)
+                console.print(f"wrote {curve_csv}", markup=False)
+            if plot:
+                from twin.report import plot_cost_curve
+
+                plot_cost_curve(table, s.name).savefig(plot, dpi=100)
+                console.print(f"wrote {plot}", markup=False)
+    except _bad_input() as err:
+        raise fail(err) from None

@@ -278,13 +278,70 @@ def study_table(table, title: str) -> Table:
 
     shown = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable",
              "curtailed_energy", "emissions")
+    from rich.text import Text
+
     out = Table(title=title)
-    for col in ("site", "scenario", "variant"):
+    for col in ("site", "scenario"):
         out.add_column(col)
+    out.add_column("variant", overflow="fold")  # the whole name, folded, never cut
     for k in shown:
         header, unit, _, _ = SUMMARY_COLUMNS[k]
-        out.add_column(header if unit == "1" else f"{header} [{unit}]", justify="right")
+        # Text: "[h]" and "[t]" are units, not Rich markup
+        out.add_column(Text(header if unit == "1" else f"{header} [{unit}]"), justify="right")
     for (s, scen, var), row in table.iterrows():
         out.add_row(s, scen, var, *(" / ".join(summary_cell(row, k, round(100 * q))
                                               for q in QUANTILES) for k in shown))
+    return out
+
+
+def sizing_table(s, title: str) -> Table:
+    """A sized plant (:class:`twin.sizing.Sizing`): capacities, energies, cost, land and water,
+    units in brackets (shown as text, not read as Rich markup)."""
+    from rich.text import Text
+
+    cur = s.currency
+    rows = [("PV", f"{to_mw(s.pv_wp):,.2f}", "MWp"),
+            ("wind", f"{to_mw(s.wind_w):,.2f} ({s.turbines} turbines)", "MW"),
+            ("battery energy", f"{to_mw(s.battery_wh):,.2f}", "MWh"),
+            ("battery power", f"{to_mw(s.battery_w):,.2f}", "MW"),
+            ("grid connection", f"{to_mw(s.grid_w):,.2f}", "MW"),
+            ("renewable fraction", f"{100 * s.renewable_fraction:.1f}", "%"),
+            ("facility energy", f"{to_mw(s.facility_energy_wh):,.0f}", "MWh/yr"),
+            ("grid energy", f"{to_mw(s.grid_energy_wh):,.0f}", "MWh/yr"),
+            ("curtailed + battery losses", f"{to_mw(s.unused_energy_wh):,.0f}", "MWh/yr"),
+            ("annual cost", f"{s.annual_cost / 1e6:,.2f}", f"M{cur}/yr"),
+            ("cost of IT energy", f"{s.cost_per_mwh_it:,.0f}", f"{cur}/MWh IT"),
+            ("emissions", f"{s.emissions_t:,.0f}", "t CO2eq/yr"),
+            ("land", f"{s.land_ha:,.1f} ({s.wind_direct_ha:,.1f} disturbed by wind)", "ha"),
+            ("water", f"{s.water_l / 1000:,.0f}", "m3/yr")]
+    out = Table(title=title)
+    for column, justify in (("", "left"), ("value", "right"), ("unit", "left")):
+        out.add_column(column, justify=justify)
+    for name, value, unit in rows:
+        out.add_row(name, value, Text(unit))
+    return out
+
+
+def cost_curve_table(curve, title: str) -> Table:
+    """The cost curve (:func:`twin.sizing.cost_curve`): one row per renewable target."""
+    from rich.text import Text
+
+    cur = curve["currency"].iloc[0]
+    columns = (("target [%]", lambda t, r: f"{100 * t:.0f}"),
+               ("PV [MWp]", lambda t, r: f"{to_mw(r.pv_wp):,.1f}"),
+               ("wind [MW]", lambda t, r: f"{to_mw(r.wind_w):,.1f}"),
+               ("battery [MWh]", lambda t, r: f"{to_mw(r.battery_wh):,.1f}"),
+               ("battery [MW]", lambda t, r: f"{to_mw(r.battery_w):,.1f}"),
+               ("grid [MW]", lambda t, r: f"{to_mw(r.grid_w):,.1f}"),
+               ("renewable [%]", lambda t, r: f"{100 * r.renewable_fraction:.1f}"),
+               ("unused [%]", lambda t, r: f"{100 * r.unused_energy_wh / r.generation_wh:.1f}"
+                if r.generation_wh > 0 else "–"),
+               (f"cost [M{cur}/yr]", lambda t, r: f"{r.annual_cost / 1e6:,.2f}"),
+               (f"IT energy [{cur}/MWh]", lambda t, r: f"{r.cost_per_mwh_it:,.0f}"),
+               ("CO2 [t/yr]", lambda t, r: f"{r.emissions_t:,.0f}"))
+    out = Table(title=title)
+    for header, _ in columns:
+        out.add_column(Text(header), justify="right")
+    for target, row in curve.iterrows():
+        out.add_row(*(show(target, row) for _, show in columns))
     return out

@@ -40,7 +40,7 @@ from twin.variables import fmt, to_mw
 
 DPI = 100
 FIGSIZE_IN = (8.0, 4.0)
-PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power")
+PLOTTED = ("renewable_power", "facility_power", "pue", "it_available_power", "grid_import")
 
 
 def _percent(fraction):
@@ -62,6 +62,25 @@ SUMMARY_COLUMNS = {
     "emissions": ("CO2 emissions", "t", _as_stored, ",.0f"),
     "it_available_mean": ("mean available IT power", "MW", to_mw, ".2f"),
 }
+# a display unit as part of a column name (display_summary)
+UNIT_NAMES = {"%": "pct", "1": "", "L/kWh": "l_per_kwh", "h": "h", "MWh": "mwh", "t": "t",
+              "MW": "mw"}
+
+
+def display_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`twin.study.summary` in the units of the printed table and the report (%, MWh,
+    MW ...), each column named with that unit (``grid_energy_mwh_p50``,
+    ``renewable_fraction_pct_p50``): what ``twin study --summary`` writes."""
+    out = {}
+    for key in ANNUAL:
+        _, unit, convert, _ = SUMMARY_COLUMNS[key]
+        name = "_".join(p for p in (key, UNIT_NAMES[unit]) if p)
+        for q in QUANTILES:
+            p = round(100 * q)
+            out[f"{name}_p{p}"] = convert(table[summary_column(key, p)])
+    return pd.DataFrame(out, index=table.index)
+
+
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -105,9 +124,23 @@ def plot_supply_demand_by_month(ds: xr.Dataset, site: str, scenario: str,
                                 variant: str) -> Figure:
     """Monthly mean renewable and facility power [MW] of one site, scenario and variant: the
     P50 over the study's years as a line, their P10-P90 range as a band."""
-    part = _hourly(ds, site, scenario, variant, ("renewable_power", "facility_power"))
+    part = _hourly(ds, site, scenario, variant,
+                   ("renewable_power", "facility_power", "grid_import"))
     fig = Figure(figsize=FIGSIZE_IN)
     ax = fig.add_subplot()
+    # what monthly means hide: the hours the grid supplies, and its energy, month by month
+    grid = part["grid_import"]
+    month = cst_times(grid["time"].values).month
+    by_month = grid.assign_coords(month=("time", month)).groupby("month")
+    grid_mwh = to_mw(by_month.sum("time")).median("year")  # 1 h steps: W -> W h
+    grid_hours = (grid > 0).assign_coords(month=("time", month)).groupby("month").sum(
+        "time").median("year")
+    bars = ax.twinx()
+    bars.bar(grid_mwh["month"].values, grid_mwh.values, color="tab:gray", alpha=0.3, width=0.6)
+    for m, energy, hours in zip(grid_mwh["month"].values, grid_mwh.values, grid_hours.values):
+        bars.annotate(f"{hours:.0f} h", (m, energy), ha="center", va="bottom", fontsize=6)
+    bars.set_ylabel("grid energy, P50 [MWh] (bars: hours)")
+    bars.set_ylim(bottom=0)
     for name, label, colour in (("renewable_power", "renewable (PV + wind)", "tab:green"),
                                 ("facility_power", "facility", "tab:red")):
         q = monthly_means_mw(part[name]).quantile(list(QUANTILES), dim="year")
@@ -137,15 +170,26 @@ def day_hour_grid(values: np.ndarray, time) -> np.ndarray:
     return grid
 
 
-def plot_pue_heatmap(ds: xr.Dataset, site: str, scenario: str, variant: str) -> Figure:
+def pue_limits(ds: xr.Dataset) -> tuple[float, float]:
+    """The lowest and highest hourly PUE [1] (mean over years) of every (site, scenario,
+    variant) of the study: the one colour scale of its heatmaps, so that a colour is the same
+    PUE in all of them."""
+    pue = ds["pue"].mean("year")
+    return float(pue.min()), float(pue.max())
+
+
+def plot_pue_heatmap(ds: xr.Dataset, site: str, scenario: str, variant: str,
+                     limits: tuple[float, float] | None = None) -> Figure:
     """Hourly PUE [1] averaged over the study's years, by day of year (x) and hour of day in
-    China Standard Time (y), of one site, scenario and variant."""
+    China Standard Time (y), of one site, scenario and variant; ``limits`` the colour scale
+    (:func:`pue_limits`, shared by a study's heatmaps), else this heatmap's own range."""
     pue = _hourly(ds, site, scenario, variant, ("pue",))["pue"].mean("year")
     grid = day_hour_grid(pue.values, pue["time"].values)
     fig = Figure(figsize=FIGSIZE_IN)
     ax = fig.add_subplot()
+    vmin, vmax = limits or (None, None)
     image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
-                      extent=(0.5, grid.shape[1] + 0.5, -0.5, 23.5))
+                      extent=(0.5, grid.shape[1] + 0.5, -0.5, 23.5), vmin=vmin, vmax=vmax)
     fig.colorbar(image, ax=ax, label="PUE [1], mean over years")
     ax.set_xlabel("day of year (China Standard Time)")
     ax.set_ylabel("hour of day, CST (UTC+8)")
@@ -193,14 +237,21 @@ def _combinations(ds: xr.Dataset) -> list[tuple[str, str, str]]:
             for v in ds["variant"].values]
 
 
-def _pngs(ds: xr.Dataset, site: str, scenario: str, variant: str) -> dict[str, bytes]:
-    """The PNG of each plot kind of one (site, scenario, variant), its data loaded once."""
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _pngs(ds: xr.Dataset, site: str, scenario: str, variant: str,
+          limits: tuple[float, float]) -> dict[str, bytes]:
+    """The PNG of each plot kind of one (site, scenario, variant), its data loaded once; the
+    PUE heatmap on the colour scale ``limits``."""
     part = ds[list(PLOTTED)].sel(site=[site], scenario=[scenario], variant=[variant]).load()
     out = {}
     for kind, plot in PLOTS.items():
-        buffer = io.BytesIO()
-        plot(part, site, scenario, variant).savefig(buffer, format="png", dpi=DPI)
-        out[kind] = buffer.getvalue()
+        extra = {"limits": limits} if kind == "pue_heatmap" else {}
+        out[kind] = _png(plot(part, site, scenario, variant, **extra))
     return out
 
 
@@ -210,15 +261,74 @@ def plot_file_name(site: str, scenario: str, variant: str, kind: str) -> str:
 
 
 def render(ds: xr.Dataset) -> dict[tuple[str, str, str], dict[str, bytes]]:
-    """The three plots of every (site, scenario, variant) of the study ``ds`` as PNG bytes."""
-    return {combo: _pngs(ds, *combo) for combo in _combinations(ds)}
+    """The three plots of every (site, scenario, variant) of the study ``ds`` as PNG bytes, the
+    PUE heatmaps on one colour scale (:func:`pue_limits`)."""
+    limits = pue_limits(ds)
+    return {combo: _pngs(ds, *combo, limits) for combo in _combinations(ds)}
 
 
-def write_plots(ds: xr.Dataset, folder: Path, pngs=None) -> list[Path]:
+# the figures compared side by side (plot_comparison, deltas)
+COMPARED = ("renewable_fraction", "annual_pue", "wue", "grid_energy", "emissions",
+            "it_available_mean")
+
+
+def _label(key) -> str:
+    return " / ".join(str(k) for k in key)
+
+
+def plot_comparison(table: pd.DataFrame) -> Figure:
+    """Every (site, scenario, variant) side by side: for each figure of COMPARED, its P50 over
+    the years as a dot and its P10-P90 range as a bar, in display units."""
+    labels = [_label(k) for k in table.index]
+    y = np.arange(len(labels))
+    fig = Figure(figsize=(12.0, 1.2 + 0.35 * len(labels)))
+    axes = fig.subplots(1, len(COMPARED), sharey=True)
+    for ax, key in zip(axes, COMPARED):
+        header, unit, convert, _ = SUMMARY_COLUMNS[key]
+        low, mid, high = (convert(table[summary_column(key, round(100 * q))].to_numpy(float))
+                          for q in QUANTILES)
+        ax.hlines(y, low, high, color="tab:blue", linewidth=2)
+        ax.plot(mid, y, "o", color="black", markersize=4)
+        ax.set_title(header if unit == "1" else f"{header}\n[{unit}]", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.grid(alpha=0.3)
+    axes[0].set_yticks(y, labels, fontsize="x-small")
+    axes[0].invert_yaxis()
+    fig.suptitle("P50 (dot) and P10-P90 (bar) over the years", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def deltas(table: pd.DataFrame) -> pd.DataFrame:
+    """The P50 of each figure of COMPARED less that of the reference at the same site: the
+    study's first scenario (same variant) and its first variant (same scenario); in the
+    store's units, columns ``(figure, "scenario" | "variant")``. The reference's rows are 0."""
+    p50 = table[[summary_column(k, 50) for k in COMPARED]]
+    p50.columns = list(COMPARED)
+    scenarios = p50.index.get_level_values("scenario").unique()
+    variants = p50.index.get_level_values("variant").unique()
+    out = {}
+    for site, scenario, variant in p50.index:
+        row = p50.loc[(site, scenario, variant)]
+        by_scenario = row - p50.loc[(site, scenarios[0], variant)]
+        by_variant = row - p50.loc[(site, scenario, variants[0])]
+        out[(site, scenario, variant)] = {**{(k, "scenario"): by_scenario[k] for k in COMPARED},
+                                          **{(k, "variant"): by_variant[k] for k in COMPARED}}
+    frame = pd.DataFrame.from_dict(out, orient="index")
+    frame.index.names = p50.index.names
+    return frame
+
+
+COMPARISON_FILE = "comparison.png"
+
+
+def write_plots(ds: xr.Dataset, folder: Path, pngs=None, table: pd.DataFrame | None = None
+                ) -> list[Path]:
     """The three plots of every (site, scenario, variant) of the study ``ds`` as PNG files
-    (100 dpi) in ``folder`` (created), named by :func:`plot_file_name`; returns their paths.
-    ``pngs``: :func:`render` of ``ds``, when already made. Names that clash once made safe
-    raise ValueError."""
+    (100 dpi) in ``folder`` (created), named by :func:`plot_file_name`, and all of them side by
+    side (:func:`plot_comparison`) in COMPARISON_FILE; returns their paths. ``pngs``:
+    :func:`render` of ``ds``, ``table`` its :func:`twin.study.summary`, when already made.
+    Names that clash once made safe raise ValueError."""
     folder = Path(folder)
     combos = _combinations(ds)
     names = [[plot_file_name(*combo, kind) for kind in KINDS] for combo in combos]
@@ -234,7 +344,9 @@ def write_plots(ds: xr.Dataset, folder: Path, pngs=None) -> list[Path]:
             path = folder / name
             path.write_bytes(pngs[combo][kind])
             paths.append(path)
-    return paths
+    path = folder / COMPARISON_FILE
+    path.write_bytes(_png(plot_comparison(summary(ds) if table is None else table)))
+    return [*paths, path]
 
 
 FLEET_FIGSIZE_IN = (12.0, 8.0)  # with DPI: 1200 x 800 px
@@ -342,14 +454,31 @@ def _summary_html(frame: pd.DataFrame) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
+def _deltas_html(frame: pd.DataFrame) -> str:
+    """The :func:`deltas` table in display units, signed."""
+    head = "".join(f'<th colspan="2">{html.escape(h)} [{html.escape(u)}]</th>'
+                   for h, u, _, _ in (SUMMARY_COLUMNS[k] for k in COMPARED))
+    sub = "<th>vs scenario</th><th>vs variant</th>" * len(COMPARED)
+    rows = []
+    for key, row in frame.iterrows():
+        cells = "".join(
+            f"<td>{fmt(SUMMARY_COLUMNS[k][2](row[(k, ref)]), '+' + SUMMARY_COLUMNS[k][3])}</td>"
+            for k in COMPARED for ref in ("scenario", "variant"))
+        rows.append("<tr>" + "".join(f"<th>{html.escape(str(x))}</th>" for x in key)
+                    + cells + "</tr>")
+    return ('<div class="wide"><table><thead><tr><th rowspan="2">site</th>'
+            '<th rowspan="2">scenario</th><th rowspan="2">variant</th>'
+            f'{head}</tr><tr>{sub}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
 STYLE = """body{font-family:sans-serif;margin:1.5em;max-width:90em}
 table{border-collapse:collapse;font-size:0.85em}th,td{border:1px solid #ccc;padding:0.2em 0.4em}
 td{text-align:right}thead th{background:#f0f0f0}.wide{overflow-x:auto}
 img{max-width:100%;height:auto;display:block;margin:0.5em 0}dd ul{margin:0;padding-left:1.2em}"""
 
 
-def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | None = None
-                ) -> Path:
+def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | None = None,
+                command: str | None = None) -> Path:
     """One self-contained HTML file at ``path`` for the study ``ds``: its description, the
     P10/P50/P90 table over years of the annual figures, and the three plots of every (site,
     scenario, variant) embedded as PNG data URIs. ``pngs`` (:func:`render`) and ``table``
@@ -367,15 +496,42 @@ def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | Non
             f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
             for kind, png in pngs[combo].items())
         sections.append(f"<section><h3>{heading}</h3>{images}</section>")
+    import datetime as dt
+
+    from twin._version import __version__
+
+    scenarios, variants = config["scenarios"], config["variants"]
+    provenance = {"package": f"desert-twin {__version__}",
+                  "written": f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+                  "command": command or "(the Python API)",
+                  "weather": (f"files in {config['weather_dir']} (calendar years)"
+                              if config.get("weather_dir") else
+                              "synthetic years from each site's normals (year = seed)")}
+    comparison = base64.b64encode(_png(plot_comparison(table))).decode("ascii")
+    contents = (("study", "Study"), ("figures", "Annual figures over the years"),
+                ("comparison", "Sites, scenarios and variants side by side"),
+                ("deltas", "Differences from the reference"), ("plots", "Plots"))
     document = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><h2>Study</h2>{_study_html(config)}"
+        f"<h1>{html.escape(title)}</h1>"
+        "<dl>" + "".join(f"<dt>{k}</dt><dd>{html.escape(v)}</dd>"
+                         for k, v in provenance.items()) + "</dl>"
+        "<nav><h2>Contents</h2><ol>" + "".join(f'<li><a href="#{a}">{t}</a></li>'
+                                               for a, t in contents) + "</ol></nav>"
+        f'<h2 id="study">Study</h2>{_study_html(config)}'
         f"<p>{html.escape(str(ds.attrs.get('time_convention', '')))}; plots in China Standard "
         "Time (UTC+8).</p>"
-        "<h2>Annual figures over the years</h2>"
+        '<h2 id="figures">Annual figures over the years</h2>'
         f"<p>P10, P50 and P90 over {len(config['years'])} years.</p>{_summary_html(table)}"
-        f"<h2>Plots</h2>{''.join(sections)}</body></html>\n")
+        '<h2 id="comparison">Sites, scenarios and variants side by side</h2>'
+        f'<img alt="comparison" src="data:image/png;base64,{comparison}">'
+        '<h2 id="deltas">Differences from the reference</h2>'
+        f"<p>P50 less the P50 of the reference at the same site: scenario "
+        f"{html.escape(scenarios[0]['name'])} (same variant) and variant "
+        f"{html.escape(variants[0]['name'])} (same scenario).</p>{_deltas_html(deltas(table))}"
+        f'<h2 id="plots">Plots</h2><p>The PUE heatmaps share one colour scale.</p>'
+        f"{''.join(sections)}</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")
     return path
@@ -435,3 +591,25 @@ def write_fleet_plots(ds: xr.Dataset, folder: Path) -> list[Path]:
         fig.savefig(path, dpi=DPI)
         paths.append(path)
     return paths
+
+
+def plot_cost_curve(curve: pd.DataFrame, name: str) -> Figure:
+    """The cost curve of :func:`twin.sizing.cost_curve`: the cost of IT energy and the plant
+    (PV, wind, battery, grid connection) against the renewable target."""
+    fig = Figure(figsize=(FIGSIZE_IN[0], 1.2 * FIGSIZE_IN[1]), dpi=DPI)
+    cost_ax, plant_ax = fig.subplots(1, 2)
+    target = 100 * curve.index.to_numpy()
+    currency = curve["currency"].iloc[0]
+    cost_ax.plot(target, curve["cost_per_mwh_it"], marker="o", color="black")
+    cost_ax.set(xlabel="renewable fraction target [%]",
+                ylabel=f"cost of IT energy [{currency}/MWh]", title=f"{name}: cost")
+    for column, label in (("pv_wp", "PV [MWp]"), ("wind_w", "wind [MW]"),
+                          ("battery_wh", "battery [MWh]"), ("grid_w", "grid connection [MW]")):
+        plant_ax.plot(target, to_mw(curve[column]), marker="o", label=label)
+    plant_ax.set(xlabel="renewable fraction target [%]", ylabel="capacity [MW, MWp, MWh]",
+                 title=f"{name}: plant")
+    plant_ax.legend(fontsize="small")
+    for ax in (cost_ax, plant_ax):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig

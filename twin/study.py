@@ -193,9 +193,38 @@ def _value(text: str):
         return text
 
 
-def parse_variants(specs: Sequence[str]) -> list[Variant]:
-    """The grid of ``table.field=value1,value2`` specifications (each a dimension); no spec
-    gives the one variant ``as_configured``."""
+def _named(spec: str) -> Variant:
+    """``NAME: table.field=value table.field=value``: one variant with its name."""
+    name, _, settings = spec.partition(":")
+    updates = {}
+    for item in settings.split():
+        key, sep, value = item.partition("=")
+        if not sep or not value or "." not in key:
+            raise ValueError(f"variant {spec!r}: write NAME: table.field=value "
+                             "[table.field=value ...]")
+        updates[key.strip()] = _value(value.strip())
+    if not name.strip() or not updates:
+        raise ValueError(f"variant {spec!r}: write NAME: table.field=value [table.field=value ...]")
+    return Variant(name.strip(), updates)
+
+
+def parse_variants(specs: Sequence[str], paired: bool = False) -> list[Variant]:
+    """Variants from their specifications: named ones, ``NAME: table.field=value
+    table.field=value`` (each one variant, e.g. ``no_battery: battery.energy_wh=0
+    battery.power_w=0``), or axes ``table.field=value1,value2``: their grid (every
+    combination), or with ``paired`` their values taken together (the axes' first values, then
+    their second ...; the axes must have as many values). No spec gives the one variant
+    ``as_configured``."""
+    named = [s for s in specs if ":" in s.partition("=")[0]]
+    if named:
+        if len(named) != len(specs):
+            raise ValueError("give either named variants (NAME: table.field=value ...) or axes "
+                             "(table.field=v1,v2), not both")
+        variants = [_named(s) for s in named]
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must differ: {', '.join(names)}")
+        return variants
     axes = []
     for spec in specs:
         key, sep, values = spec.partition("=")
@@ -204,9 +233,84 @@ def parse_variants(specs: Sequence[str]) -> list[Variant]:
         axes.append([(key.strip(), _value(v.strip())) for v in values.split(",")])
     if not axes:
         return [Variant("as_configured")]
+    if paired:
+        if len({len(a) for a in axes}) != 1:
+            raise ValueError("paired variants: every axis needs as many values (got "
+                             f"{', '.join(str(len(a)) for a in axes)})")
+        combos = list(zip(*axes))
+    else:
+        combos = list(itertools.product(*axes))
     return [Variant(" ".join(f"{k}={json.dumps(v) if isinstance(v, bool) else v}"
                              for k, v in combo), dict(combo))
-            for combo in itertools.product(*axes)]
+            for combo in combos]
+
+
+def _flat(table: dict, prefix: str = "") -> dict:
+    """A TOML table of tables as dotted keys: ``{"battery": {"power_w": 0}}`` ->
+    ``{"battery.power_w": 0}``."""
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+CONFIG_KEYS = ("sites", "years", "first_year", "scenarios", "variants", "weather_dir",
+               "sites_dir", "battery_policy")
+
+
+def study_from_config(path) -> Study:
+    """The study a TOML file describes::
+
+        sites = ["hami", "golmud", "zhongwei"]
+        first_year = 1            # a synthetic year's seed, or a calendar year of weather_dir
+        years = 10
+        scenarios = ["baseline", "+2K"]
+        battery_policy = "none"   # optional; weather_dir, sites_dir (list) too
+        [variants.no_battery]
+        battery = {energy_wh = 0, power_w = 0}
+        [variants.battery_40mwh]
+        battery = {energy_wh = 4e7, power_w = 1e7}
+
+    Relative folders are taken from the file's folder. ValueError naming the file and the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the study ({err})") from None
+    if unknown := [k for k in data if k not in CONFIG_KEYS]:
+        raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(CONFIG_KEYS)}")
+    sites = data.get("sites")
+    if not isinstance(sites, list) or not sites or not all(isinstance(s, str) for s in sites):
+        raise ValueError(f"{path}: sites must be a list of site ids")
+    years, first = data.get("years", 30), data.get("first_year", 1)
+    if not (isinstance(years, int) and years >= 1 and isinstance(first, int) and first >= 0):
+        raise ValueError(f"{path}: years must be a whole number >= 1 and first_year >= 0")
+    variants = data.get("variants", {})
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise ValueError(f"{path}: variants must be tables [variants.NAME] of site settings")
+    scenarios = data.get("scenarios", ["baseline"])
+    if not isinstance(scenarios, list) or not all(isinstance(s, str) for s in scenarios):
+        raise ValueError(f"{path}: scenarios must be a list such as [\"baseline\", \"+2K\"]")
+
+    def folder(value):
+        return str(path.parent / value)
+
+    sites_dir = data.get("sites_dir")
+    try:
+        return Study(tuple(sites), tuple(range(first, first + years)),
+                     tuple(Scenario.parse(s) for s in scenarios),
+                     tuple(Variant(name, _flat(v)) for name, v in variants.items())
+                     or (Variant("as_configured"),),
+                     weather_dir=folder(data["weather_dir"]) if "weather_dir" in data else None,
+                     sites_dir=tuple(folder(d) for d in ([sites_dir] if isinstance(
+                         sites_dir, str) else sites_dir)) if sites_dir else None,
+                     battery_policy=str(data.get("battery_policy", "none")))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
 
 
 @dataclass(frozen=True)
