@@ -26,6 +26,7 @@ from twin.study import (
     Variant,
     markers,
     morph,
+    open_study,
     parse_variants,
     run_study,
     study_from_config,
@@ -204,12 +205,15 @@ def test_a_damaged_chunk_is_recomputed_on_resume_never_dropped(serial, tmp_path,
             chunk.unlink()
         else:
             chunk.write_bytes(chunk.read_bytes()[:len(chunk.read_bytes()) // 2])
-    # a chunk deleted or cut short (which zarr reads as absent): one line naming the task,
-    # never a codec's traceback or a year silently left out
-    with pytest.raises(ValueError, match=r"annual_pue .*site hami, year 2, scenario baseline"
-                                         r".*damaged") as err:
-        summary(xr.open_zarr(copy))
+    # zarr reads a chunk cut short without an error, part of it from uninitialised memory (a
+    # 6.9e-310 seen where a PUE was): the store is opened checked, one line naming a task
+    with pytest.raises(ValueError, match=r"task \d+_\d+_\d+ .*is damaged \(chunk .*(is missing|"
+                                         r"was cut short)\): run the study again") as err:
+        open_study(copy)
     assert "\n" not in str(err.value)
+    if damage == "delete":  # read unchecked, the hole is still refused by the summary
+        with pytest.raises(ValueError, match=r"annual_pue .*site hami, year 2, scenario baseline"):
+            summary(xr.open_zarr(copy))
     seen = []
     resumed = run_study(SMALL, copy, progress=lambda done, total: seen.append(done)).load()
     assert seen[0] == len(SMALL.tasks()) - 2  # the two damaged tasks ran again, no other

@@ -474,6 +474,26 @@ def damage(store: Path, task: tuple[int, int, int]) -> str | None:
     return None
 
 
+def open_study(store: Path) -> xr.Dataset:
+    """A study store opened for reading, every finished task's chunks checked against its
+    marker first (:func:`damage`): zarr reads a chunk file cut short without an error, part of
+    it from uninitialised memory, so a damaged store must never be read unchecked. ValueError
+    names the first damaged task."""
+    store = Path(store)
+    folder = markers(store)
+    if not store.is_dir():
+        raise ValueError(f"{store}: no study store there")
+    for marker in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if marker.name.endswith(".partial"):
+            continue
+        task = tuple(int(x) for x in marker.name.split("_"))
+        reason = damage(store, task)
+        if reason is not None:
+            raise ValueError(f"{store}: task {marker.name} (site, year, scenario/variant index) "
+                             f"is damaged ({reason}): run the study again to recompute it")
+    return xr.open_zarr(store)
+
+
 def _template(study: Study) -> xr.Dataset:
     """The store's layout: every variable as a lazy array chunked one task per chunk."""
     import dask.array as da
