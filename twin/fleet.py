@@ -45,6 +45,7 @@ from twin.schedule import (
     Job,
     JobDoesNotFit,
     Timeline,
+    _window_sums,
     search_windows,
 )
 from twin.simulate import simulate
@@ -190,8 +191,7 @@ def _earliest_fit(free: np.ndarray, power: float, d: int, interruptible: bool):
         if done[row] >= n:
             return None
         return row, np.flatnonzero(ok[row, :done[row] + 1])[:d]
-    c = np.concatenate([np.zeros((ok.shape[0], 1)), np.cumsum(~ok, axis=1)], axis=1)
-    fits = (c[:, d:] - c[:, :-d]) == 0
+    fits = _window_sums((~ok).astype(float), d) == 0
     first = np.where(fits.any(axis=1), np.argmax(fits, axis=1), n)
     row = int(np.argmin(first))
     if first[row] >= n:
@@ -404,8 +404,7 @@ def _describe(ds, workload: Workload, sites, capacity, rtt, year, seed, objectiv
                                   flag_meanings=" ".join(JOB_STATUS))
     ds["job_arrival"].encoding.update(units=f"hours since {year}-01-01 00:00:00",
                                       calendar="standard", dtype="int32")
-    for v in ("grid_cost",):
-        ds[v].attrs["currency"] = sites[0].grid.currency
+    ds["grid_cost"].attrs["currency"] = sites[0].grid.currency
     ds.attrs.update({
         "Conventions": CONVENTIONS,
         "title": "desert-twin fleet over a year: training and inference placed under each "

@@ -321,12 +321,12 @@ def _highs_lp(problem: Problem) -> highspy.HighsLp:
 
 
 def solve(problem: Problem, time_limit_s: float | None = None,
-          start: np.ndarray | None = None) -> Solved:
-    """``problem`` solved by HiGHS through its own Python interface, highspy, with HIGHS_OPTIONS
-    and, when given, a time limit [s] and a feasible solution to start from (HiGHS checks it
-    and keeps it as its first incumbent)."""
+          start: np.ndarray | None = None, options: dict | None = None) -> Solved:
+    """``problem`` solved by HiGHS through its own Python interface, highspy, with ``options``
+    (default HIGHS_OPTIONS) and, when given, a time limit [s] and a feasible solution to start
+    from (HiGHS checks it and keeps it as its first incumbent)."""
     highs = highspy.Highs()
-    for option, value in HIGHS_OPTIONS.items():
+    for option, value in (HIGHS_OPTIONS if options is None else options).items():
         highs.setOptionValue(option, value)
     if time_limit_s is not None:
         highs.setOptionValue("time_limit", float(time_limit_s))

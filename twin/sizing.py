@@ -331,23 +331,16 @@ def _program(p: Profiles, target: float, costs: Costs, objective: str,
 
 
 def _solve(cost, col_lower, col_upper, matrix, row_lower, row_upper):
-    """The columns' values at the optimum (HIGHS_OPTIONS); ValueError when HiGHS does not
-    report an optimum."""
-    import highspy
+    """The columns' values at the optimum (HIGHS_OPTIONS, through the project's one HiGHS
+    call, :func:`twin.schedule_milp.solve`); ValueError when HiGHS does not report one."""
+    from twin.schedule_milp import Problem, solve
 
-    from twin.schedule_milp import Problem, _highs_lp
-
-    highs = highspy.Highs()
-    for option, value in HIGHS_OPTIONS.items():
-        highs.setOptionValue(option, value)
-    highs.passModel(_highs_lp(Problem(cost, col_lower, col_upper, matrix, row_lower, row_upper,
-                                      np.zeros(cost.size, bool))))
-    highs.run()
-    status = highs.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:  # a plant not shown to be the cheapest
+    result = solve(Problem(cost, col_lower, col_upper, matrix, row_lower, row_upper,
+                           np.zeros(cost.size, bool)), options=HIGHS_OPTIONS)
+    if result.status != "optimal":  # a plant not shown to be the cheapest
         raise ValueError("the sizing programme was not solved to optimality: "
-                         f"{highs.modelStatusToString(status)}")
-    return np.array(highs.getSolution().col_value)
+                         f"{result.status}")
+    return result.x
 
 
 def check_objective(objective: str) -> None:
