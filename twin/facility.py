@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 from typing import NamedTuple
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -140,20 +141,34 @@ class Facility:
         return ups_loss(it, self.capacity[:, None], self.ups,
                         self.c.distribution_loss_fraction + self.c.lighting_fraction)
 
-    def evaluate(self, supply_air, facility_water, utilisation=None) -> dict[str, np.ndarray]:
+    def _supply_state(self, supply_air) -> dict[str, np.ndarray]:
+        """The outdoor state with what the supply-air setpoint adds ``(S, T)``: the humidity
+        envelope at the supply temperature and the supply air's density (the hall's humidity
+        ratio held within the envelope). It does not depend on the IT load."""
+        o = self.outdoor
+        envelope = cooling.humidity_envelope(self.c, supply_air, o["pressure"])
+        hall = np.clip(o["humidity_ratio"], *envelope)
+        return {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"]),
+                "supply_humidity_min": envelope[0], "supply_humidity_max": envelope[1]}
+
+    def evaluate(self, supply_air, facility_water, utilisation=None, *,
+                 supply_state=None) -> dict[str, np.ndarray]:
         """Power, water and mode ``(S, T)`` at supply-air and facility-water setpoints [degC]
         (``(S, 1)`` or ``(S, T)``; facility water is used by liquid plants only) and at the
-        sites' utilisation (or ``utilisation``, broadcast to ``(S, T)``)."""
-        c, o = self.c, self.outdoor
+        sites' utilisation (or ``utilisation``, broadcast to ``(S, T)``). ``supply_state``:
+        :meth:`_supply_state` at ``supply_air``, when the caller evaluates several loads at the
+        same setpoints. A utilisation constant over time at constant setpoints gives IT power
+        constant over time: it is computed once per site, not per hour."""
+        c = self.c
+        o = self._supply_state(supply_air) if supply_state is None else supply_state
         shape = np.shape(o["temp_air"])
-        u = self.utilisation if utilisation is None else np.broadcast_to(utilisation, shape)
+        u = self.utilisation if utilisation is None else np.asarray(utilisation, dtype=float)
+        u = np.broadcast_to(u, np.broadcast_shapes(u.shape, (shape[0], 1)))
         it = self._it(u, supply_air, facility_water)
         losses = self._losses(it["it_power"])
+        it, losses = ({k: np.broadcast_to(v, shape) for k, v in it.items()},
+                      np.broadcast_to(losses, shape))
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
-        envelope = cooling.humidity_envelope(c, supply_air, o["pressure"])
-        hall = np.clip(o["humidity_ratio"], *envelope)
-        o = {**o, "supply_density": moist_air_density(supply_air, hall, o["pressure"]),
-             "supply_humidity_min": envelope[0], "supply_humidity_max": envelope[1]}
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
@@ -185,8 +200,9 @@ class Facility:
             w_hall[rows] = results[0]["hall_humidity_ratio"]
         cooling_power = parts["fan_power"] + parts["pump_power"] + parts["mechanical_power"]
         facility = it["it_power"] + losses + cooling_power
-        return {"it_power": it["it_power"], "server_fan_power": it["server_fan_power"],
-                "electrical_losses": losses, "cooling_power": cooling_power,
+        return {"it_power": np.ascontiguousarray(it["it_power"]),
+                "server_fan_power": np.ascontiguousarray(it["server_fan_power"]),
+                "electrical_losses": np.ascontiguousarray(losses), "cooling_power": cooling_power,
                 "cooling_fan_power": parts["fan_power"],
                 "cooling_pump_power": parts["pump_power"],
                 "mechanical_cooling_power": parts["mechanical_power"],
@@ -270,10 +286,71 @@ class Facility:
         """IT and facility power [W] ``(S, T, K)`` with every server at each utilisation of
         ``levels`` (rising), at ``setpoints`` (those :meth:`run` chose): each site-hour's
         facility power as a function of its IT load."""
-        curves = [self.evaluate(*setpoints, utilisation=u) for u in levels]
+        state = self._supply_state(setpoints.supply_air_degc)
+        curves = [self.evaluate(*setpoints, utilisation=u, supply_state=state) for u in levels]
         return {"load_curve_it_power": np.stack([c["it_power"] for c in curves], axis=-1),
                 "load_curve_facility_power": np.stack([c["facility_power"] for c in curves],
                                                       axis=-1)}
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _invert_and_fit(supply, curve_it, curve_facility, available, intercept, slope,
+                    error):  # pragma: no cover (compiled)
+    """One pass over ``(N, K)`` load curves, compiled by numba: the available IT power at
+    ``supply`` ``(N,)`` (:func:`available_it_power`) and the least-squares line through each
+    curve (:func:`linear_form`), written into the ``(N,)`` outputs."""
+    k_levels = curve_it.shape[1]
+    top = k_levels - 1
+    for n in range(curve_it.shape[0]):
+        s = supply[n]
+        k, x_sum, y_sum, bad = 0, 0.0, 0.0, np.isnan(s)
+        for j in range(k_levels):
+            f = curve_facility[n, j]
+            bad = bad or np.isnan(f)
+            k += f <= s
+            x_sum += curve_it[n, j]
+            y_sum += f
+        if bad:
+            available[n] = np.nan
+        elif k == 0:
+            available[n] = 0.0
+        elif k > top:
+            available[n] = curve_it[n, top]
+        else:
+            lo = min(max(k - 1, 0), top - 1)
+            it0, it1 = curve_it[n, lo], curve_it[n, lo + 1]
+            f0, f1 = curve_facility[n, lo], curve_facility[n, lo + 1]
+            available[n] = it0 + (s - f0) * (it1 - it0) / (f1 - f0)
+        x_mean, y_mean = x_sum / k_levels, y_sum / k_levels
+        sxy, sxx = 0.0, 0.0
+        for j in range(k_levels):
+            dx = curve_it[n, j] - x_mean
+            sxy += dx * (curve_facility[n, j] - y_mean)
+            sxx += dx * dx
+        b = sxy / sxx
+        a = y_mean - b * x_mean
+        worst = 0.0
+        for j in range(k_levels):
+            e = abs(curve_facility[n, j] - (a + b * curve_it[n, j]))
+            if e > worst or np.isnan(e):  # NaN propagates, as numpy's max
+                worst = e
+        intercept[n], slope[n], error[n] = a, b, worst
+
+
+def invert_and_fit(supply_w, curve_it, curve_facility):
+    """:func:`available_it_power` and :func:`linear_form` of the same load curves
+    ``(..., K)`` in one compiled pass: available IT power, intercept, marginal PUE and largest
+    deviation, each shaped like the curves without their last axis."""
+    curve_it = np.asarray(curve_it, dtype=float)
+    curve_facility = np.asarray(curve_facility, dtype=float)
+    shape = np.broadcast_shapes(curve_it.shape, curve_facility.shape)
+    supply = np.broadcast_to(np.asarray(supply_w, dtype=float), shape[:-1])
+    flat = [np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, shape[-1])
+            for a in (curve_it, curve_facility)]
+    outs = [np.empty(flat[0].shape[0]) for _ in range(4)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        _invert_and_fit(np.ascontiguousarray(supply).reshape(-1), *flat, *outs)
+    return tuple(o.reshape(shape[:-1]) for o in outs)
 
 
 def available_it_power(supply_w, curve_it, curve_facility):
@@ -282,29 +359,14 @@ def available_it_power(supply_w, curve_it, curve_facility):
     (:meth:`Facility.load_curves`, facility power rising with IT power) inverted by linear
     interpolation between levels; 0 where the supply cannot carry the idle cluster, full load
     where it carries more. NaN supply or curves give NaN."""
-    supply = np.asarray(supply_w, dtype=float)[..., None]
-    k = np.count_nonzero(curve_facility <= supply, axis=-1)  # levels the supply carries
-    top = curve_it.shape[-1] - 1
-    lo = np.clip(k - 1, 0, top - 1)[..., None]
-    it0, it1 = (np.take_along_axis(curve_it, i, axis=-1)[..., 0] for i in (lo, lo + 1))
-    f0, f1 = (np.take_along_axis(curve_facility, i, axis=-1)[..., 0] for i in (lo, lo + 1))
-    between = it0 + (supply[..., 0] - f0) * (it1 - it0) / (f1 - f0)
-    out = np.where(k == 0, 0.0, np.where(k > top, curve_it[..., -1], between))
-    bad = np.isnan(supply[..., 0]) | np.isnan(curve_facility).any(axis=-1)
-    return np.where(bad, np.nan, out)
+    return invert_and_fit(supply_w, curve_it, curve_facility)[0]
 
 
 def linear_form(curve_it, curve_facility):
     """Least-squares ``facility_power ~= a + b it_power`` of each site-hour over its load curve
     ``(S, T, K)``: intercept ``a`` [W] (fixed overhead), marginal PUE ``b`` [1] and the largest
     deviation over the curve's levels [W], each ``(S, T)``."""
-    x_mean = curve_it.mean(axis=-1, keepdims=True)
-    y_mean = curve_facility.mean(axis=-1, keepdims=True)
-    dx = curve_it - x_mean
-    slope = (dx * (curve_facility - y_mean)).sum(axis=-1) / (dx * dx).sum(axis=-1)
-    intercept = y_mean[..., 0] - slope * x_mean[..., 0]
-    error = np.abs(curve_facility - (intercept[..., None] + slope[..., None] * curve_it))
-    return intercept, slope, error.max(axis=-1)
+    return invert_and_fit(np.nan, curve_it, curve_facility)[1:]
 
 
 def facility_summary(ds) -> pd.DataFrame:

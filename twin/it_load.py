@@ -263,6 +263,7 @@ def _temperature(value, shape, name: str, check: np.ndarray | None = None) -> np
     if check is not None:
         bad = bad & check
     if bad.any():
+        shape = np.broadcast_shapes(bad.shape, shape)
         site, hour = first_bad(np.broadcast_to(bad, shape))
         raise ValueError(f"{name} at site index {site}, hour {hour}, is "
                          f"{float(np.broadcast_to(t, shape)[site, hour])} degC; it must be a "

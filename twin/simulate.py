@@ -27,7 +27,7 @@ import xarray as xr
 from twin._version import __version__
 from twin.arrays import first_bad
 from twin.cooling import MODES, CoolingArrays
-from twin.facility import LOAD_LEVELS, Facility, available_it_power, linear_form
+from twin.facility import LOAD_LEVELS, Facility, invert_and_fit
 from twin.it_load import ITArrays, check_utilisation
 from twin.latency import great_circle_km
 from twin.model_names import BATTERY_POLICIES
@@ -415,9 +415,9 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                               "balance" else 0.0)
         # what fits: never more than the site's IT capacity, which reservations and plans
         # respect (the servers' full-load draw may exceed it by up to 10 %)
-        available = np.minimum(available_it_power(supply, *curves), it_arrays.capacity_w[:, None])
+        available, intercept, slope, error = invert_and_fit(supply, *curves)
+        available = np.minimum(available, it_arrays.capacity_w[:, None])
         committed = _committed(it_committed_power, ids, time)
-        intercept, slope, error = linear_form(*curves)
         flows.update(it_available_power=available, it_committed_power=committed,
                      it_headroom=np.maximum(available - committed, 0.0),
                      facility_power_intercept=intercept, marginal_pue=slope)
