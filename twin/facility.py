@@ -111,7 +111,8 @@ class Facility:
         self.time = pd.DatetimeIndex(time)
         self.c = cooling
         self.ups = cooling.ups_loss_coefficients
-        self.models, self.capacity = it.server_model, it.capacity_w
+        # categorical: every evaluation groups the sites by model without factorising again
+        self.models, self.capacity = pd.Categorical(it.server_model), it.capacity_w
         self.servers = _servers(it)
         self.topology = cooling.topology[:, 0]
         self.liquid = self.topology == "liquid_dry_cooler"
@@ -123,6 +124,10 @@ class Facility:
         self.lockout = (self.pm10 > self.c.pm10_lockout_ug_m3) if self.pm10 is not None else \
             np.zeros(np.shape(weather["temp_air"]), dtype=bool)
         self.altitude = np.asarray(altitude, dtype=float)
+        keys = [f"{t}/{a}" for t, a in zip(self.topology, cooling.air_path[:, 0], strict=True)]
+        self.plants = [(tuple(key.split("/")), rows) for key, rows in groups(keys)]
+        for (_, path), _ in self.plants:
+            check_name("air path", path, AIR_PATHS)
         design = self._it(np.ones((len(self.models), 1)), self.c.supply_air_degc,
                           self.c.facility_water_degc)
         scale = self.capacity[:, None] / design["it_power"]  # the plant is sized for capacity_w
@@ -172,10 +177,7 @@ class Facility:
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
-        keys = [f"{t}/{a}" for t, a in zip(self.topology, c.air_path[:, 0], strict=True)]
-        for key, rows in groups(keys):
-            topology, path = key.split("/")
-            check_name("air path", path, AIR_PATHS)
+        for (topology, path), rows in self.plants:
             cs, os_ = c.subset(rows), {k: v[rows] for k, v in o.items()}
             sa = supply_air[rows]
             if topology == "chilled_water":
