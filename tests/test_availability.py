@@ -8,9 +8,15 @@ import numpy as np
 import pytest
 
 from sites import get_site
-from tests.conftest import with_settings
+from tests.conftest import EPW_FILES, needs_shared, with_settings
 from twin.cooling import CoolingArrays
-from twin.facility import Facility, available_it_power
+from twin.facility import (
+    LOAD_LEVELS,
+    Facility,
+    available_it_power,
+    invert_and_fit,
+    linear_form,
+)
 from twin.it_load import ITArrays
 from twin.simulate import simulate
 
@@ -156,3 +162,74 @@ def test_unknown_step_or_policy_is_refused(small):
         simulate(wx, sites, battery_policy="grid")
     generation_only = simulate(wx, sites, until="generation")
     assert "facility_power" not in generation_only and "pv_power" in generation_only
+
+
+# designs whose load curves are checked hour by hour: every topology and air path, the optimised
+# control (setpoints varying by hour) and filters loading with dust (pm10)
+DESIGNS = {
+    "chilled_water": dict(topology="chilled_water"),
+    "indirect_air": dict(topology="airside_economizer", air_path="indirect"),
+    "direct_air_dust": dict(topology="airside_economizer", air_path="direct"),
+    "liquid": dict(topology="liquid_dry_cooler"),
+    "optimised_air": dict(topology="airside_economizer", air_path="direct",
+                          control="optimised"),
+    "optimised_liquid": dict(topology="liquid_dry_cooler", control="optimised"),
+}
+
+
+@needs_shared
+def test_load_curves_equal_evaluations_hour_by_hour():
+    """The load curves (setpoint state shared by the levels, IT power computed once per site
+    at a constant utilisation) equal full evaluations at a (site, time) utilisation, where IT
+    power is computed every hour: relative difference <= 1e-12, on two EPW years (Golmud,
+    Hohhot) and every design of DESIGNS."""
+    import weather
+
+    files = [f for f in EPW_FILES if "Golmud" in f.name or "Hohhot" in f.name]
+    years = [weather.read_epw(f, year=2019) for f in files]
+    base = [get_site("golmud"), get_site("hohhot")]
+    sites, wx = [], []
+    for k, (name, update) in enumerate(DESIGNS.items()):
+        sites.append(with_settings(base[k % 2], "cooling", **update)
+                     .model_copy(update={"id": name}))
+        wx.append(years[k % len(years)])
+    arrays = {v: np.stack([w[v].values for w in wx]) for v in
+              ("temp_air", "temp_dew", "pressure")}
+    hours = arrays["temp_air"].shape[1]
+    arrays["pm10"] = np.where(np.arange(hours) % 500 < 40, 900.0, 60.0) * np.ones((len(sites), 1))
+    model = Facility(CoolingArrays.from_configs([s.cooling for s in sites]),
+                     ITArrays.from_configs([s.it for s in sites], [s.id for s in sites]),
+                     wx[0]["time"].values, arrays, np.array([s.altitude_m for s in sites]))
+    _, setpoints = model.run()
+    curves = model.load_curves(setpoints)
+    for j, level in enumerate(LOAD_LEVELS):
+        full = model.evaluate(*setpoints, utilisation=np.full(arrays["pm10"].shape, level))
+        for key in ("it_power", "facility_power"):
+            np.testing.assert_allclose(curves[f"load_curve_{key}"][..., j], full[key],
+                                       rtol=1e-12, atol=0, err_msg=f"{key} at {level:g}")
+
+
+def test_inversion_and_linear_form_against_numpy():
+    """invert_and_fit (compiled) against numpy's own interpolation and least-squares line,
+    hour by hour, on random rising load curves with supply below, inside and above them and
+    NaN supply or curve points: available IT power within 1e-9 W, line within 1e-9."""
+    rng = np.random.default_rng(7)
+    n, k = 400, 4
+    it = np.cumsum(rng.uniform(0.5e6, 1.5e6, (n, k)), axis=1)
+    facility = 2e5 + it * rng.uniform(1.05, 1.4, (n, 1)) + 3e-8 * it ** 2
+    supply = rng.uniform(0.0, facility[:, -1] * 1.2)
+    supply[:5] = facility[:5, 0]  # exactly the idle draw
+    supply[5], facility[6, 2] = np.nan, np.nan
+    available, intercept, slope, error = invert_and_fit(supply, it, facility)
+    for i in range(n):
+        if i in (5, 6):
+            assert np.isnan(available[i])
+            continue
+        expected = 0.0 if supply[i] < facility[i, 0] else np.interp(supply[i], facility[i], it[i])
+        assert available[i] == pytest.approx(expected, abs=1e-9)
+        b, a = np.polyfit(it[i], facility[i], 1)
+        assert (intercept[i], slope[i]) == pytest.approx((a, b), rel=1e-9)
+        assert error[i] == pytest.approx(np.abs(facility[i] - (a + b * it[i])).max(), abs=1e-6)
+    assert np.isnan(error[6]) and not np.isnan(error[5])
+    np.testing.assert_array_equal(available_it_power(supply, it, facility), available)
+    np.testing.assert_array_equal(linear_form(it, facility)[1], slope)
