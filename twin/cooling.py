@@ -198,24 +198,25 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     from clean towards final as the filters age over ``filter_change_days`` or, where PM10 is
     known, as they fill with the dust captured from the outside air they pass
     (``outside_air_kg_s``), whichever is further; changed at the interval or when full."""
-    shape = np.shape(outside_air_kg_s)
-    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (shape[0], 1))
+    shape = np.shape(outside_air_kg_s)  # (site, time), or (load, site, time)
+    sites, hours = shape[-2:]
+    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (sites, 1))
     if pm10 is None or not np.any(outside_air_kg_s):  # no dust: the filters only age
-        return _filter_drop(c, np.arange(shape[1]) % interval / interval)
+        return _filter_drop(c, np.arange(hours) % interval / interval)
     face_m2 = design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S
-    loading = np.nan_to_num(
+    loading = np.broadcast_to(np.nan_to_num(
         FILTER_CAPTURE * pm10 * 1e-9 * outside_air_kg_s / RHO_AIR_DESIGN * 3600.0
-        / (face_m2 * c.filter_dust_capacity_kg_per_m2))  # fraction of capacity per hour
+        / (face_m2 * c.filter_dust_capacity_kg_per_m2)), shape)  # fraction of capacity per hour
     fraction = np.empty(shape)
-    for i in range(shape[0]):  # a few filter changes per site and year
-        dust = np.concatenate([[0.0], np.cumsum(loading[i])])
-        start, n = 0, int(interval[i, 0])
-        while start < shape[1]:
-            end = min(start + n, shape[1])
+    for row in np.ndindex(shape[:-1]):  # each site (of each load): a few filter changes a year
+        dust = np.concatenate([[0.0], np.cumsum(loading[row])])
+        start, n = 0, int(interval[row[-1], 0])
+        while start < hours:
+            end = min(start + n, hours)
             full = start + int(np.searchsorted(dust[start + 1:end + 1] - dust[start], 1.0))
             end = min(end, full + 1)
-            fraction[i, start:end] = np.maximum(np.arange(end - start) / n,
-                                                dust[start + 1:end + 1] - dust[start])
+            fraction[row][start:end] = np.maximum(np.arange(end - start) / n,
+                                                  dust[start + 1:end + 1] - dust[start])
             start = end
     return _filter_drop(c, np.clip(fraction, 0, 1))
 
@@ -377,8 +378,9 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
                                             / (t_ra - t_pre), 0.0, 1.0), 0.0)
         t_sec = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
         rise = np.zeros(np.shape(wet_on))
-        p_full, t_full = np.broadcast_to(p, rise.shape), np.broadcast_to(t_sec, rise.shape)
-        rise[wet_on] = humidity_ratio_from_wet_bulb(t_full[wet_on], t_wb[wet_on], p_full[wet_on])
+        p_full, t_full, wb_full = (np.broadcast_to(a, rise.shape) for a in (p, t_sec, t_wb))
+        rise[wet_on] = humidity_ratio_from_wet_bulb(t_full[wet_on], wb_full[wet_on],
+                                                    p_full[wet_on])
         rise = np.maximum(rise - w_oa, 0.0) * wet_on
         secondary_dry_air = full_secondary * out["density"] / (1.0 + w_oa)  # kg s-1
         water_kg_s = duty * secondary_dry_air * rise * bleed

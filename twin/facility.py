@@ -163,43 +163,53 @@ class Facility:
         sites' utilisation (or ``utilisation``, broadcast to ``(S, T)``). ``supply_state``:
         :meth:`_supply_state` at ``supply_air``, when the caller evaluates several loads at the
         same setpoints. A utilisation constant over time at constant setpoints gives IT power
-        constant over time: it is computed once per site, not per hour."""
+        constant over time: it is computed once per site, not per hour.
+
+        Several loads at once: ``utilisation`` ``(K, S, 1)`` or ``(K, S, T)`` gives every
+        output a leading axis of K loads, and what does not depend on the load (the weather's
+        and setpoints' modes, temperatures, efficiencies) is computed once for all of them."""
         c = self.c
         o = self._supply_state(supply_air) if supply_state is None else supply_state
-        shape = np.shape(o["temp_air"])
+        hours = np.shape(o["temp_air"])
         u = self.utilisation if utilisation is None else np.asarray(utilisation, dtype=float)
-        u = np.broadcast_to(u, np.broadcast_shapes(u.shape, (shape[0], 1)))
-        it = self._it(u, supply_air, facility_water)
+        loads = u.shape[:-2]
+        if len(loads) > 1:
+            raise ValueError(f"utilisation of shape {u.shape}: at most one axis of loads "
+                             "before (site, time)")
+        shape = loads + hours
+        per_load = [np.broadcast_to(x, np.broadcast_shapes(x.shape, (hours[0], 1)))
+                    for x in (u if loads else [u])]
+        its = [self._it(x, supply_air, facility_water) for x in per_load]
+        it = {k: np.broadcast_to(np.stack([x[k] for x in its]) if loads else its[0][k], shape)
+              for k in its[0]}
         losses = self._losses(it["it_power"])
-        it, losses = ({k: np.broadcast_to(v, shape) for k, v in it.items()},
-                      np.broadcast_to(losses, shape))
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
         for (topology, path), rows in self.plants:
             cs, os_ = c.subset(rows), {k: v[rows] for k, v in o.items()}
-            sa = supply_air[rows]
+            sa, at = supply_air[rows], (..., rows, slice(None))  # the sites' rows of every load
             if topology == "chilled_water":
-                results = [cooling.chilled_water(cs, os_, q_air[rows], sa,
+                results = [cooling.chilled_water(cs, os_, q_air[at], sa,
                                                  design_q_air=self.design_q_air[rows])]
             elif topology in ("airside_economizer", "liquid_dry_cooler"):
                 air = cooling.air_side(
-                    cs, os_, q_air[rows], sa, direct=(path == "direct" and topology !=
-                                                      "liquid_dry_cooler"),
+                    cs, os_, q_air[at], sa, direct=(path == "direct" and topology !=
+                                                    "liquid_dry_cooler"),
                     design_q_air=self.design_q_air[rows], lockout=self.lockout[rows],
                     pm10=None if self.pm10 is None else self.pm10[rows])
                 results = [air]
                 if topology == "liquid_dry_cooler":
                     results.append(cooling.liquid_side(
-                        cs, os_, q_liquid[rows], facility_water[rows],
+                        cs, os_, q_liquid[at], facility_water[rows],
                         design_q_liquid=self.design_q_liquid[rows], lockout=self.lockout[rows]))
             else:
                 raise unknown_name("cooling topology", topology, COOLING_TOPOLOGIES)
             for k, part in parts.items():
-                part[rows] = functools.reduce(np.add, [r[k] for r in results])
-            mode[rows] = np.maximum.reduce([r["mode"] for r in results])
-            w_hall[rows] = results[0]["hall_humidity_ratio"]
+                part[at] = functools.reduce(np.add, [r[k] for r in results])
+            mode[at] = functools.reduce(np.maximum, [r["mode"] for r in results])
+            w_hall[at] = results[0]["hall_humidity_ratio"]
         cooling_power = parts["fan_power"] + parts["pump_power"] + parts["mechanical_power"]
         facility = it["it_power"] + losses + cooling_power
         return {"it_power": np.ascontiguousarray(it["it_power"]),
@@ -288,11 +298,9 @@ class Facility:
         """IT and facility power [W] ``(S, T, K)`` with every server at each utilisation of
         ``levels`` (rising), at ``setpoints`` (those :meth:`run` chose): each site-hour's
         facility power as a function of its IT load."""
-        state = self._supply_state(setpoints.supply_air_degc)
-        curves = [self.evaluate(*setpoints, utilisation=u, supply_state=state) for u in levels]
-        return {"load_curve_it_power": np.stack([c["it_power"] for c in curves], axis=-1),
-                "load_curve_facility_power": np.stack([c["facility_power"] for c in curves],
-                                                      axis=-1)}
+        curves = self.evaluate(*setpoints, utilisation=np.asarray(levels, float)[:, None, None])
+        return {"load_curve_it_power": np.moveaxis(curves["it_power"], 0, -1),
+                "load_curve_facility_power": np.moveaxis(curves["facility_power"], 0, -1)}
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
