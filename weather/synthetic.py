@@ -30,6 +30,7 @@ Same (seed, year): the same year; a different seed: a different, equally plausib
 
 from __future__ import annotations
 
+import bisect
 import functools
 
 import numpy as np
@@ -96,14 +97,16 @@ def _daily_kt(rng, ktm_by_month, day_month: np.ndarray) -> np.ndarray:
         target = ktm_by_month[day_month[start] - 1]
         cls = int(np.searchsorted(aguiar.MTM_KTM_CLASS_LIMITS, target))
         edges = aguiar.MTM_KT_BIN_EDGES[cls]
-        cumulative = np.cumsum(matrices[cls], axis=1)
+        # the chain steps day by day: on Python floats (bisect is np.searchsorted's "left")
+        cumulative = np.cumsum(matrices[cls], axis=1).tolist()
+        bins = np.asarray(edges, dtype=float).tolist()
         best, best_err, best_state = None, np.inf, state
         for _ in range(MTM_TRIES):
             s, values = state, np.empty(days.size)
             u = rng.random((days.size, 2))
-            for i in range(days.size):
-                s = min(int(np.searchsorted(cumulative[s], u[i, 0])), 9)
-                values[i] = edges[s] + u[i, 1] * (edges[s + 1] - edges[s])
+            for i, (u_state, u_value) in enumerate(u.tolist()):
+                s = min(bisect.bisect_left(cumulative[s], u_state), 9)
+                values[i] = bins[s] + u_value * (bins[s + 1] - bins[s])
             err = abs(values.mean() - target)
             if err < best_err:
                 best, best_err, best_state = values, err, s
