@@ -27,7 +27,7 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twin.study import Scenario, Study, run_study  # noqa: E402
+from twin.study import Scenario, Study, local_cluster, run_study  # noqa: E402
 
 SITES = ("hami", "golmud", "zhongwei", "qingyang", "ulanqab", "hohhot", "urumqi", "turpan",
          "dunhuang", "xining")
@@ -39,10 +39,9 @@ def peak_rss_mb() -> float:
 
 
 def measure(study: Study, workers: int, folder: Path) -> dict:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
-                      memory_limit="4GB") as cluster, Client(cluster) as client:
+    with local_cluster(workers, memory_limit="4GB") as cluster, Client(cluster) as client:
         start = time.perf_counter()
         run_study(study, folder / f"study_{workers}.zarr", client=client)
         seconds = time.perf_counter() - start

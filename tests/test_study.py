@@ -21,9 +21,11 @@ from twin.study import (
     ANNUAL,
     STORE_FORMAT,
     STORED,
+    WORKER_MALLOC,
     Scenario,
     Study,
     Variant,
+    local_cluster,
     markers,
     morph,
     open_study,
@@ -144,13 +146,19 @@ def test_summary_column_names_say_the_stored_unit():
 
 
 def test_two_workers_give_the_serial_result(serial, tmp_path):
-    from distributed import Client, LocalCluster
+    """On the study's own cluster (twin.study.local_cluster, as `twin study` starts it), whose
+    workers keep freed memory for reuse (WORKER_MALLOC in their environment)."""
+    import os
+
+    from distributed import Client
 
     _, expected = serial
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
         got = run_study(SMALL, tmp_path / "parallel.zarr", client=client).load()
+        environ = client.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC})
     xr.testing.assert_identical(got, expected)
+    assert len(environ) == 2
+    assert all(e == {k: str(v) for k, v in WORKER_MALLOC.items()} for e in environ.values())
 
 
 def test_interrupted_study_resumes_without_redoing_tasks(serial, tmp_path):

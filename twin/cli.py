@@ -574,7 +574,7 @@ def study(
     on Dask, streamed into a Zarr store; prints P10/P50/P90 of the annual figures."""
     from dataclasses import replace
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from sites import get_site
     from twin import cli_tables
@@ -582,6 +582,7 @@ def study(
     from twin.study import (
         Scenario,
         Study,
+        local_cluster,
         parse_variants,
         run_study,
         study_from_config,
@@ -614,8 +615,7 @@ def study(
             [v.apply(s) for s in chosen]
     except _bad_input() as err:
         raise fail(err) from None
-    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
-                                                   dashboard_address=None)
+    cluster = None if scheduler else local_cluster(workers)
     try:
         with Client(scheduler or cluster) as client, Progress(console=err_console) as progress:
             task = progress.add_task(f"{spec.site_years()} site-years", total=len(spec.tasks()))
