@@ -8,8 +8,9 @@ anywhere.
 
 ``--sites N`` above 10 copies the 10 catalog sites' files, in turn, into N site files of a
 temporary sites directory (the same plants and climates, N distinct sites).
-Targets: 900 site-years under 60 s and 2 GB (issue 7); 10,000 site-years (``--sites 100
---workers 2``: 100 sites x 30 years x 3 scenarios) under 10 minutes and 4 GB (issue 22).
+Targets: 900 site-years under 60 s and 2 GB (issue 7); about 10,000 site-years (``--sites 100
+--workers 2``: 100 sites x 30 years x 3 scenarios = 9,000, and any study of 9,000 or more)
+under 10 minutes and 4 GB (issue 22).
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
               f"{rows[0]['seconds'] / rows[-1]['seconds']:.2f}x")
     best = min(rows, key=lambda r: r["seconds"])
     total_mb = best["peak MB, workers (sum)"] + best["peak MB, this process"]
-    large = study.site_years() >= 10_000
+    large = study.site_years() >= 9_000  # issue 22's 100 sites x 30 years x 3 scenarios
     seconds, megabytes = (600, 4096) if large else (60, 2048)
     print(f"target {study.site_years():,} site-years under {seconds} s and {megabytes} MB: "
           f"{'met' if best['seconds'] < seconds and total_mb < megabytes else 'missed'}"
