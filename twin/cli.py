@@ -149,7 +149,8 @@ AllowMissing = Annotated[bool, typer.Option(
     help="Keep hours with missing or QC-rejected weather as NaN (NaN results for them) instead "
     "of filling gaps or refusing.")]
 AllowDistant = Annotated[bool, typer.Option(
-    help="Use a --weather file farther than 100 km or 500 m (altitude) from its site instead of "
+    help="Use a --weather file farther than 100 km or 500 m (altitude) from its site, or outside "
+    "the site's climate (mean temperature 10 K, mean wind 3x from its normals), instead of "
     "refusing it; the site is then simulated at the file's location.")]
 
 
