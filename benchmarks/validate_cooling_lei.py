@@ -1,6 +1,10 @@
 """The cooling model hour by hour against Lei and Masanet's published hourly PUE/WUE model.
 
     python benchmarks/validate_cooling_lei.py [--reference-dir DIR] [--weather-dir DIR]
+    python benchmarks/validate_cooling_lei.py --steps USA_AZ_Phoenix-Sky.Harbor.epw
+
+``--steps EPW`` prints instead the annual PUE and WUE from the reference's AE design to the twin's
+defaults for direct air, one group of settings at a time (:data:`STEPS`), on that EPW.
 
 For each reference file ``<stem>.csv.gz`` in the reference directory (default
 ../shared/reference/lei; its README gives the format and the parameter set), the twin is run on
@@ -92,24 +96,74 @@ DESIGNS = {
 }
 
 
-def twin_hours(ds) -> dict[str, dict[str, np.ndarray]]:
-    """The twin's hourly PUE, WUE [L per kWh of IT] and cooling mode of each design on the
-    weather ``ds`` (a Hami-catalog site moved to the station, IT at full load)."""
+def twin_hours(ds, designs=None, capacity_w=None) -> dict[str, dict[str, np.ndarray]]:
+    """The twin's hourly PUE, WUE [L per kWh of IT], IT power [W] and cooling mode of each design
+    (cooling settings by name; default :data:`DESIGNS`) on the weather ``ds`` (a Hami-catalog
+    site moved to the station, IT at full load; its plant sized for the site's 2.5 MW IT
+    capacity, or for ``capacity_w`` [W] by design name)."""
+    designs = DESIGNS if designs is None else designs
     site = get_site("hami")
     it = site.it.model_copy(update={"utilisation": 1.0})
+    its = [it if capacity_w is None else it.model_copy(update={"capacity_w": capacity_w[name]})
+           for name in designs]
     configs = [site.cooling.model_validate({**site.cooling.model_dump(), **settings})
-               for settings in DESIGNS.values()]
+               for settings in designs.values()]
     n, time = len(configs), pd.DatetimeIndex(ds["time"].values)
     wx = {k: np.broadcast_to(ds[k].values, (n, len(time))) for k in
           ("temp_air", "temp_dew", "pressure")}
-    model = Facility(CoolingArrays.from_configs(configs),
-                     ITArrays.from_configs([it] * n, list(DESIGNS)), time, wx,
-                     np.full(n, float(ds.altitude)))
+    model = Facility(CoolingArrays.from_configs(configs), ITArrays.from_configs(its, list(designs)),
+                     time, wx, np.full(n, float(ds.altitude)))
     out, _ = model.run()
     wue = out["water_use"] / (out["it_power"] / 1000.0)
     return {name: {"pue": out["pue"][i], "wue": wue[i], "mode": out["cooling_mode"][i],
-                   "water": out["water_use"][i]}
-            for i, name in enumerate(DESIGNS)}
+                   "water": out["water_use"][i], "it_power": out["it_power"][i]}
+            for i, name in enumerate(designs)}
+
+
+def _defaults(*names) -> dict:
+    """The twin's default cooling settings ``names`` (CoolingConfig, direct air path)."""
+    config = get_site("hami").cooling.model_dump()
+    return {k: config[k] for k in names}
+
+
+# from the reference's AE design to the twin's defaults for direct air, one group of settings at
+# a time (each step keeps the ones before it); the last step sets every remaining setting
+STEPS = [
+    ("twin with the reference's parameters", {}),
+    ("+ UPS curve of the defaults (96.2 % at full load, vs flat 94.5 %)",
+     _defaults("ups_loss_coefficients", "distribution_loss_fraction", "lighting_fraction")),
+    ("+ MERV 13 filters (100 -> 250 Pa)", _defaults("filter_clean_pa", "filter_final_pa")),
+    ("+ fixed-duct fan law", _defaults("fan_law")),
+    ("+ CRAH 500 Pa / 0.7 at a 14 K rise (vs 650 Pa / 0.775 at 16.65 K)",
+     _defaults("air_pressure_pa", "fan_efficiency", "air_delta_t_k")),
+    ("+ supply 22.5 degC, mixed, 2 K approach (vs floating 14-31 degC)",
+     _defaults("supply_air_degc", "economizer_supply", "supply_air_min_degc",
+               "supply_approach_k")),
+    ("+ envelope -9..15 degC dew point, RH 8-60 % (vs -10.5..21 degC, 14-77.5 %)",
+     _defaults("dew_point_min_degc", "dew_point_max_degc", "relative_humidity_min_pct",
+               "relative_humidity_max_pct")),
+    ("+ dry coils (SHR 1 vs 0.97)", _defaults("sensible_heat_ratio")),
+    ("+ pads above the economiser limit (vs recirculation)", _defaults("above_economizer_limit")),
+    ("+ DX backup, COP 3 at 35 degC (vs water-cooled chillers with towers), the rest of the "
+     "defaults (cycles of concentration 6 vs 9, ...) = the twin's defaults",
+     {**get_site("hami").cooling.model_dump(), "air_path": "direct"}),
+]
+
+
+def steps_to_defaults(ds) -> pd.DataFrame:
+    """Annual PUE and WUE (means of the hours) on the weather ``ds`` from the reference's AE
+    design (``DESIGNS["ae"]``) to the twin's defaults for direct air, one :data:`STEPS` entry at
+    a time; IT at full load and the plant sized for it (the IT capacity each step's servers draw
+    at full load at its supply setpoint: the year's highest IT power)."""
+    designs, settings = {}, dict(DESIGNS["ae"])
+    for label, update in STEPS:
+        settings = {**settings, **update}
+        designs[label] = settings
+    full_load = {k: float(h["it_power"].max()) for k, h in twin_hours(ds, designs).items()}
+    hours = twin_hours(ds, designs, capacity_w=full_load)
+    return pd.DataFrame([{"step": label, "PUE": float(np.mean(h["pue"])),
+                          "WUE L/kWh": float(np.mean(h["wue"]))}
+                         for label, h in hours.items()])
 
 
 def hourly_agreement(twin_pue, ref_pue) -> dict:
@@ -182,7 +236,20 @@ def main(argv=None) -> int:
     parser = parser_with_weather_dir(__doc__)
     parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE_DIR,
                         help="directory of the reference CSVs (default: ../shared/reference/lei)")
+    parser.add_argument("--steps", metavar="EPW",
+                        help="instead: print the steps from the reference's AE design to the "
+                             "twin's defaults on this EPW file of the weather directory")
     args = parser.parse_args(argv)
+    if args.steps:
+        epw = Path(args.weather_dir) / args.steps
+        if not epw.is_file():
+            print(f"error: no weather file {epw}", file=sys.stderr)
+            return 1
+        table = steps_to_defaults(weather.read_epw(epw, year=2019))
+        with pd.option_context("display.width", 220, "display.max_colwidth", 200):
+            print(f"From the reference's AE design to the twin's defaults on {epw.name}")
+            print(table.round(3).to_string(index=False))
+        return 0
     if not sorted(Path(args.reference_dir).glob("*.csv.gz")):
         print(f"no reference files (*.csv.gz) in {args.reference_dir}", file=sys.stderr)
         return 1

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.validate_cooling_lei import DEFAULT_REFERENCE_DIR, hourly_agreement, run
+from benchmarks.validate_cooling_lei import (
+    DEFAULT_REFERENCE_DIR,
+    DESIGNS,
+    STEPS,
+    hourly_agreement,
+    run,
+)
+from sites import get_site
 from tests.conftest import SHARED_WEATHER
 
 STATIONS = ["USA_AZ_Phoenix-Sky.Harbor", "CHN_Xinjiang.Uygur.Hami.522030_CSWD",
@@ -90,6 +97,16 @@ def test_a_varying_reference_is_judged_by_r():
     assert not got["hourly ok"]
     follows = hourly_agreement(ref + 0.005 + rng.normal(0, 0.002, ref.size), ref)
     assert follows["hourly test"] == "r" and follows["r hourly"] >= 0.9 and follows["hourly ok"]
+
+
+def test_the_steps_end_at_the_twins_defaults():
+    """``--steps``: from the reference's AE design, each step changes only the settings it names
+    and the last leaves the twin's default cooling settings for direct air."""
+    defaults = {**get_site("hami").cooling.model_dump(), "air_path": "direct"}
+    settings = {**defaults, **DESIGNS["ae"]}
+    for _, update in STEPS:
+        settings = {**settings, **update}
+    assert settings == defaults
 
 
 def test_missing_weather_file_is_named(tmp_path):

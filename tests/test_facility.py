@@ -681,6 +681,52 @@ def test_water_cooled_backup_towers_pumps_and_latent_make_up():
     assert 4.0 < coil / out["mechanical_cooling_power"][0] < 9.0  # water-cooled chiller COP
 
 
+def test_tower_fans_move_circulating_water_over_liquid_to_gas():
+    """Direct air recirculating on water-cooled chillers (35 degC, dew point 10): the tower fans
+    move the circulating water (rejected heat over c_p x tower_range_k) over L/G of outdoor air
+    (density from psychrolib) at tower_fan_pressure_pa / tower_fan_efficiency (fixed pressure);
+    the difference with the fans at 0 Pa is that power and nothing else, and doubling L/G halves
+    it."""
+    common = {"topology": "airside_economizer", "air_path": "direct",
+              "above_economizer_limit": "recirculate", "air_side_mechanical": "water_cooled",
+              "sensible_heat_ratio": 1.0, "fan_law": "fixed_pressure", "tower_range_k": 5.0,
+              "tower_fan_efficiency": 0.775}
+    off = hours(35.0, 10.0, tower_fan_pressure_pa=0.0, tower_liquid_to_gas=2.1, **common)
+    on, wide = (hours(35.0, 10.0, tower_fan_pressure_pa=250.0, tower_liquid_to_gas=lg, **common)
+                for lg in (2.1, 4.2))
+    rejected = heat_to_air(on)[0] + on["mechanical_cooling_power"][0]
+    w = psychrolib.GetHumRatioFromTDewPoint(10.0, SEA_LEVEL_PA)
+    rho = (1 + w) / psychrolib.GetMoistAirVolume(35.0, w, SEA_LEVEL_PA)
+    expected = rejected / (4186 * 5.0) / 2.1 / rho * 250.0 / 0.775
+    tower = on["cooling_fan_power"][0] - off["cooling_fan_power"][0]
+    np.testing.assert_allclose(tower, expected, rtol=2e-3)
+    np.testing.assert_allclose(wide["cooling_fan_power"][0] - off["cooling_fan_power"][0],
+                               expected / 2, rtol=2e-3)
+    for k in ("mechanical_cooling_power", "cooling_pump_power", "water_use"):
+        np.testing.assert_allclose(on[k], off[k], rtol=1e-12, err_msg=k)
+
+
+def test_dew_point_limits_the_floating_economiser():
+    """Direct air, floating supply up to 31 degC, envelope dew point -10.5..21 degC with RH limits
+    out of the way (0..99 %): outside air at 30 degC is used at a 20 degC dew point and refused at
+    22 degC (the mechanical plant carries the hall); at 20 degC with a -20 degC dew point it is
+    humidified up to the -10.5 degC dew point, the water being the outside air's mass times the
+    humidity-ratio rise (psychrolib)."""
+    settings = {"topology": "airside_economizer", "air_path": "direct",
+                "economizer_supply": "floating", "supply_air_min_degc": 14.0,
+                "supply_air_degc": 31.0, "dew_point_min_degc": -10.5, "dew_point_max_degc": 21.0,
+                "relative_humidity_min_pct": 0.0, "relative_humidity_max_pct": 99.0,
+                "above_economizer_limit": "recirculate", "sensible_heat_ratio": 1.0}
+    out = hours([30.0, 30.0, 20.0], [20.0, 22.0, -20.0], **settings)
+    np.testing.assert_array_equal(out["cooling_mode"], [ECONOMIZER, MECHANICAL, ECONOMIZER])
+    assert out["water_use"][0] == 0.0 and out["water_use"][1] == 0.0
+    w_oa = psychrolib.GetHumRatioFromTDewPoint(-20.0, SEA_LEVEL_PA)
+    w_floor = psychrolib.GetHumRatioFromTDewPoint(-10.5, SEA_LEVEL_PA)
+    mass = heat_to_air(out)[2] / (CP_AIR * 14.0)
+    np.testing.assert_allclose(out["water_use"][2], mass * (w_floor - w_oa) * 3600 / 997 * 1000,
+                               rtol=0.01)
+
+
 def test_sensible_heat_ratio_adds_latent_load_to_mechanical_cooling():
     """Air-cooled mechanical cooling of a recirculating hall: SHR 0.95 raises the coil load (and
     the compressor power at the same COP) by 1/0.95 and adds humidifier water for the latent
