@@ -431,6 +431,9 @@ def test_unchanged_site_file_loads(tmp_path):
     ("cooling", "filter_final_pa", 50.0, "cooling", "filter_final_pa"),
     ("cooling", "dew_point_max_degc", -20.0, "cooling", "humidity envelope is empty"),
     ("cooling", "fan_law", "cubic", "cooling.fan_law", "fan_law"),
+    ("cooling", "dry_cooler_air_delta_t_k", 18.0, "cooling", "dry_cooler_air_delta_t_k"),
+    ("cooling", "dry_cooler_max_air_flow_ratio", 0.8, "cooling.dry_cooler_max_air_flow_ratio",
+     "dry_cooler_max_air_flow_ratio"),
 ])
 def test_bad_site_file_is_refused_naming_the_field(tmp_path, table, key, value, field, named):
     data = hami_data()
