@@ -44,6 +44,7 @@ from twin.model_names import (
     COOLING_CONTROLS,
     COOLING_TOPOLOGIES,
     DENSITY_CORRECTIONS,
+    DRY_COOLER_STAGING,
     ECONOMIZER_SUPPLIES,
     FAN_LAWS,
     MOUNTINGS,
@@ -398,6 +399,12 @@ class CoolingConfig(_Frozen):
     # 1.25: the design flow at 80 % of the fans' top speed (EC-fan dry coolers are selected below
     # full speed for sound); fan power grows with the cube of the flow (fan laws, reference 8)
     dry_cooler_max_air_flow_ratio: Annotated[Real, Field(ge=1, le=3)] = 1.25
+    # how the fans and pads share: "fans_first" raises the air flow to the maximum before the
+    # pads spray (facility power never falls as the air warms; in hot hours more air pre-cooled
+    # by less costs more water than without staging); "least_water" takes, hour by hour, the flow
+    # that sprays least (never more water than without staging; the fans step back as the pads
+    # take over, so facility power can fall as the air warms)
+    dry_cooler_staging: Literal[DRY_COOLER_STAGING] = "fans_first"
     # pumps: head and efficiency (150-250 kPa, 0.7): pump_head_pa of the chilled- or facility-
     # water loops (and the CDU loop), tower_pump_head_pa of the condenser (tower) loop (Lei: chilled
     # water 145-150 kPa, tower 200-212 kPa, reference 5.1)

@@ -854,6 +854,25 @@ def test_dry_cooler_staging_water_and_power_against_no_staging():
     assert more.any() and (staged["water_use"][0][more] > plain["water_use"][0][more]).all()
 
 
+def test_least_water_staging_never_sprays_more_than_no_staging():
+    """``dry_cooler_staging = "least_water"`` on the same dry-air sweep: each hour at the flow
+    (1-1.25 x) that sprays least, so never more water than without staging and less wherever
+    the fans alone or more air pre-cooled by less need less; the chiller carries the same share
+    (no more mechanical power) and the fans never draw less."""
+    temps = np.arange(24.0, 45.01, 0.5)
+    plain = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.0)
+    least = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.25,
+                             dry_cooler_staging="least_water")
+    first = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.25)
+    assert (least["water_use"] <= plain["water_use"] * (1 + 1e-9)).all()
+    assert (least["water_use"] <= first["water_use"] * (1 + 1e-9)).all()
+    assert (least["water_use"] < plain["water_use"]).sum() > 10
+    np.testing.assert_allclose(least["mechanical_power"], plain["mechanical_power"], rtol=1e-12)
+    assert (least["fan_power"] >= plain["fan_power"] * (1 - 1e-12)).all()
+    hot = plain["water_use"][0] > 0
+    assert (least["fan_power"][0][hot] < first["fan_power"][0][hot]).any()  # fans step back
+
+
 def test_iec_water_is_the_secondary_airs_humidity_rise():
     """A wet IEC carrying its full duty (35 degC, wet bulb 22 degC: partial, trim after it): the
     water is the secondary air (1.4 x the primary volume, at the outdoor density) times its

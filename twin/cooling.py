@@ -118,6 +118,7 @@ class CoolingArrays:
     dry_cooler_pressure_pa: np.ndarray
     dry_cooler_fan_efficiency: np.ndarray
     dry_cooler_max_air_flow_ratio: np.ndarray
+    dry_cooler_staging: np.ndarray  # str, DRY_COOLER_STAGING
     pump_head_pa: np.ndarray
     tower_pump_head_pa: np.ndarray
     pump_efficiency: np.ndarray
@@ -460,6 +461,45 @@ def _fans_first(c, t_oa, facility_water, stage):
     return ratio
 
 
+def _least_water(c, out, t_pad, t_water, stage):
+    """Fan staging ``least_water`` in the hours ``stage`` where the pads spray down to ``t_pad``
+    to bring the water to ``t_water`` [degC] ``(S, T)``: of the air-flow ratios between 1 and
+    dry_cooler_max_air_flow_ratio, the one that reaches ``t_water`` with the least water. The
+    pads cool the air only to ``t_water`` minus the approach at that flow
+    (:func:`dry_cooler_approach`), and the water is the flow times the humidity-ratio rise on the
+    wet bulb; where the fans alone reach it, the lowest such flow (linear between the ratios
+    tried), no water. Ratio 1 is among those tried, so the water is never more than without
+    staging. Returns the flow ratio and the pads' outlet ``(S, T)``."""
+    shape = np.shape(stage)
+    rows = np.broadcast_to(np.arange(shape[0])[:, None], shape)[stage]
+    grid = 1.0 + (c.dry_cooler_max_air_flow_ratio - 1.0) * np.linspace(0.0, 1.0, STAGING_STEPS)
+    approach = dry_cooler_approach(c, grid)
+    approach[:, 0] = c.dry_cooler_approach_k[:, 0]  # exactly the unstaged plant at ratio 1
+    flows, approach = grid[rows], approach[rows]  # (N, steps)
+
+    def picked(x):
+        return np.broadcast_to(x, shape)[stage][:, None]
+
+    t_oa, t_wb, p, w_oa = (picked(out[k]) for k in ("temp_air", "wet_bulb", "pressure",
+                                                     "humidity_ratio"))
+    need = t_oa - picked(t_water) + approach  # K of pre-cooling at each flow
+    pads = t_oa - np.maximum(need, 0.0)
+    water = flows * np.maximum(humidity_ratio_from_wet_bulb(pads, t_wb, p) - w_oa, 0.0)
+    best = np.argmin(water, axis=1)  # the lowest flow among equals
+    n = np.arange(best.size)
+    flow, pad = flows[n, best], pads[n, best]
+    alone = need[:, -1] <= 0.0  # the fans alone reach the water temperature
+    j = np.argmax(need <= 0.0, axis=1)
+    i = np.maximum(j - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(j > 0, need[n, i] / (need[n, i] - need[n, j]), 0.0)
+    flow = np.where(alone, flows[n, i] + share * (flows[n, j] - flows[n, i]), flow)
+    pad = np.where(alone, t_oa[:, 0], pad)
+    ratio, outlet = np.ones(shape), np.array(np.broadcast_to(t_pad, shape), dtype=float)
+    ratio[stage], outlet[stage] = flow, pad
+    return ratio, outlet
+
+
 def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
     """Direct-to-chip liquid (reference 7.1, 5.3, 5.4): the facility water returns at supply +
     liquid_delta_t_k and is cooled by dry coolers towards dry bulb + approach (with adiabatic
@@ -467,7 +507,8 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
     the hour needs and at most direct_evaporative_effectiveness of the depression); an air-cooled
     chiller trims the fraction they cannot (the waterside-economiser partial formula). Dry-cooler
     fans move air at dry_cooler_air_delta_t_k rise, scaled with density; before adiabatic pads
-    spray, the fans raise the air flow up to dry_cooler_max_air_flow_ratio (:func:`_fans_first`);
+    spray, the fans raise the air flow up to dry_cooler_max_air_flow_ratio (dry_cooler_staging:
+    :func:`_fans_first` or :func:`_least_water`);
     two pumped loops (CDU secondary and facility water)."""
     t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
     returning = facility_water + c.liquid_delta_t_k
@@ -481,7 +522,9 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
     # fans first: where the dry coolers fall short, adiabatic plants raise the air flow up to
     # dry_cooler_max_air_flow_ratio before the pads spray; the approach falls with the flow
     flow, approach = 1.0, c.dry_cooler_approach_k
-    stage = assist & (dry < 1.0) & (c.dry_cooler_max_air_flow_ratio > 1.0)
+    staging = assist & (c.dry_cooler_max_air_flow_ratio > 1.0)
+    first = staging & (c.dry_cooler_staging == "fans_first")
+    stage = first & (dry < 1.0)
     if stage.any():
         flow = _fans_first(c, t_oa, facility_water, stage)
         approach = np.where(stage, dry_cooler_approach(c, flow), approach)
@@ -494,6 +537,11 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
     pad = assist & (dry < 1.0) & ~lockout
     t_pad = np.where(pad, np.minimum(np.maximum(t_full, t_needed), t_oa), t_oa)
     free = np.where(pad, free_fraction(t_pad, approach), dry)
+    least = staging & ~first & pad & (free > 0)
+    if least.any():  # least water: the same free share, each hour at the flow that sprays least
+        ratio, t_pad = _least_water(c, out, t_pad, returning - free * span, least)
+        flow = np.where(least, ratio, flow)
+        pad = pad & (t_pad < t_oa)
     q_dry, q_chiller = free * q_liquid, (1.0 - free) * q_liquid
     air = flow * q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)  # fan power ~ its cube
     design_air = design_q_liquid / (CP_AIR * c.dry_cooler_air_delta_t_k)
