@@ -765,7 +765,7 @@ def test_adiabatic_dry_coolers_spray_only_what_the_hour_needs():
     np.testing.assert_allclose(sprayed[0] / sprayed[1], (w[0] - w[1]) / (w[0] - w[2]), rtol=0.01)
 
 
-def dry_cooler_hours(temps, dew, **settings):
+def dry_cooler_hours(temps, dew, lockout=False, **settings):
     """cooling.liquid_side alone on hand-built hours: 1 MW to the liquid loop, the plant sized
     for it, facility water 32 degC (returning at 42), approach 8 K at a 12 K air rise, fixed
     ducts, sea level."""
@@ -775,7 +775,7 @@ def dry_cooler_hours(temps, dew, **settings):
     out = cooling.outdoor_state(t, np.full(t.shape, dew), np.full(t.shape, SEA_LEVEL_PA))
     return cooling.liquid_side(CoolingArrays.from_configs([config]), out, np.full(t.shape, 1e6),
                                np.full((1, 1), 32.0), design_q_liquid=np.full((1, 1), 1e6),
-                               lockout=np.zeros(t.shape, dtype=bool))
+                               lockout=np.full(t.shape, lockout))
 
 
 def crossflow_air_flow_ratio_for(approach_k, span=10.0, rise=12.0, design_approach=8.0):
@@ -852,6 +852,17 @@ def test_dry_cooler_staging_water_and_power_against_no_staging():
     assert (staged["water_use"][0][less] < plain["water_use"][0][less]).all()
     more = (plain_precool >= 7.0) & (full < 24.0)
     assert more.any() and (staged["water_use"][0][more] > plain["water_use"][0][more]).all()
+
+
+def test_fans_first_under_a_dust_lock_out():
+    """Dust locks the pads out (35 degC, dew point -5): without staging the chiller trims what
+    the dry coolers cannot reach at the design flow; with fans first the fans still rise, so the
+    chiller carries less and the fans draw more, and no water is sprayed either way."""
+    plain = dry_cooler_hours(35.0, -5.0, lockout=True, dry_cooler_max_air_flow_ratio=1.0)
+    staged = dry_cooler_hours(35.0, -5.0, lockout=True, dry_cooler_max_air_flow_ratio=1.25)
+    assert plain["water_use"][0, 0] == staged["water_use"][0, 0] == 0
+    assert 0 < staged["mechanical_power"][0, 0] < plain["mechanical_power"][0, 0]
+    assert staged["fan_power"][0, 0] > plain["fan_power"][0, 0]
 
 
 def test_least_water_staging_never_sprays_more_than_no_staging():
