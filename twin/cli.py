@@ -50,17 +50,38 @@ def fail(err: Exception) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _check_out(path: Path | None, what: str = "--out") -> None:
-    """Refuse an output path that cannot be written, before any work: ValueError naming it."""
+def _check_out(path: Path | None, what: str = "--out", result: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work: ValueError naming it.
+    ``result``: a Dataset's path, whose suffix names its format (twin.output.SUFFIXES)."""
     if path is None:
         return
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
+    if result:
+        from twin.output import check_suffix
+
+        check_suffix(path, what)
+    elif path.is_dir():
         raise ValueError(f"{what} {path}: is a directory; give a file name")
     if not folder.is_dir():
         raise ValueError(f"{what} {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"{what} {path}: not writable")
+
+
+def _write_out(ds, path: Path) -> None:
+    """``ds`` written to ``path`` in its suffix's format, and a line saying so (and what a
+    table leaves out)."""
+    from twin.output import write
+
+    with console.status(f"writing {path}"):
+        left_out = write(ds, path)
+    console.print(f"wrote {path}" + (f" (not in the table, on other dimensions: "
+                                     f"{', '.join(left_out)}; in .nc and .zarr)"
+                                     if left_out else ""), markup=False, soft_wrap=True)
+
+
+OUT_HELP = ("Write the {what} Dataset: .nc (NetCDF), .zarr (Zarr), .csv or .parquet (a table, "
+           "one row per {row}, units in the column names).")
 
 
 def _simulate_with_progress(weather_in, sites, **kwargs):
@@ -85,7 +106,7 @@ BatteryPolicy = Annotated[str, typer.Option(
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         battery_policy: BatteryPolicy = "none",
         out: Annotated[Optional[Path],
-                       typer.Option(help="Write the results Dataset (NetCDF).")] = None,
+                       typer.Option(help=OUT_HELP.format(what="results", row="site-hour"))] = None,
         plots: Annotated[Optional[Path], typer.Option(
             help="Also write a one-page picture of the fleet (renewable fraction, PUE, "
                  "available IT power by site) into this folder: fleet.png.")] = None):
@@ -97,7 +118,7 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
     from twin.simulate import simulate
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         if plots is not None:  # a folder, made if its parent exists
             if plots.exists() and not plots.is_dir():
                 raise ValueError(f"--plots {plots}: is a file; give a folder")
@@ -121,10 +142,9 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
                 f"{len(catalog)} sites", sites=list(catalog.values()), by_control=by_control))
     except _bad_input() as err:
         raise fail(err) from None
-    written = []
     if out:
-        ds.to_netcdf(out)
-        written.append(out)
+        _write_out(ds, out)
+    written = []
     if plots:
         from twin.report import plot_fleet
 
@@ -165,7 +185,8 @@ def simulate_cmd(
     allow_missing: AllowMissing = False,
     allow_distant_weather: AllowDistant = False,
     battery_policy: BatteryPolicy = "none",
-    out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help=OUT_HELP.format(what="results", row="site-hour"))] = None,
     sites_dir: SitesDir = None,
 ):
     """One or more sites, every hour: tables of annual energy, PUE and WUE, and the power
@@ -175,7 +196,7 @@ def simulate_cmd(
     from weather.readers import read as read_weather
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         chosen = [get_site(s, sites_dir) for s in site]
         if weather_files and len(weather_files) != len(chosen):
             raise ValueError(f"{len(weather_files)} --weather file(s) for {len(chosen)} site(s): "
@@ -203,8 +224,7 @@ def simulate_cmd(
     except _bad_input() as err:
         raise fail(err) from None
     if out:
-        ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        _write_out(ds, out)
 
 
 def _show_location(site_id: str, loc: dict, what: str):
@@ -255,7 +275,7 @@ def weather_cmd(
         "--weather", help=f"Weather file instead of the synthetic year: {FORMATS}.")] = None,
     year: Year = 2025, seed: Seed = 0,
     out: Annotated[Optional[Path],
-                   typer.Option(help="Write the Dataset to this NetCDF file.")] = None,
+                   typer.Option(help=OUT_HELP.format(what="weather", row="hour"))] = None,
     strict: Annotated[bool,
                       typer.Option(help="Refuse a weather file that needs any repair.")] = False,
     allow_missing: AllowMissing = False,
@@ -270,7 +290,7 @@ def weather_cmd(
     from weather.readers import read as read_weather
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         s = get_site(site, sites_dir)
         with console.status("reading weather" if weather_file else "generating weather"):
             ds = (read_weather(weather_file, strict=strict, latitude=s.latitude,
@@ -283,8 +303,7 @@ def weather_cmd(
     _show_location(s.id, loc, "read")
     _print(cli_tables.weather_tables(ds, s.name))
     if out:
-        ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        _write_out(ds, out)
 
 
 # what `twin slurm` reads as a time: ISO 8601, UTC unless it carries a zone (Z, +08:00)
@@ -449,8 +468,8 @@ def fleet(
                     "short-term forecast); beyond them the climate (another synthetic "
                     "year).")] = 0,
     by_site: Annotated[bool, typer.Option(help="Also print the table per site.")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Write the fleet Dataset (NetCDF).")
-                   ] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help=OUT_HELP.format(what="fleet", row="policy, site and hour"))] = None,
     plots: Annotated[Optional[Path], typer.Option(
         help="Also write PNG plots into this folder (utilisation and tCO2 per site and "
              "policy, renewable fraction by month).")] = None,
@@ -464,7 +483,7 @@ def fleet(
     from twin.workload import read_trace, synthetic
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         if plots is not None and plots.exists() and not plots.is_dir():
             raise ValueError(f"--plots {plots}: is a file; give a folder")
         chosen = [get_site(s, sites_dir) for s in sites] if sites else \
@@ -493,8 +512,7 @@ def fleet(
     if by_site:
         console.print(_fleet_table(fleet_summary(ds, by_site=True), "per site"))
     if out:
-        ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        _write_out(ds, out)
     if plots:
         from twin.report import write_fleet_plots
 
