@@ -682,8 +682,9 @@ def size_cmd(
     year: Year = 2025, seed: Seed = 0,
     weather_file: Annotated[Optional[Path], typer.Option(
         "--weather", help=f"A year of weather ({FORMATS}); default: synthetic.")] = None,
-    curve: Annotated[bool, typer.Option(
-        help="Also size for 50..100 %: the cost curve.")] = True,
+    curve: Annotated[Optional[bool], typer.Option(
+        "--curve/--no-curve", help="Also size for 50..100 %: the cost curve (default: on, "
+                                   "off with --reliability).")] = None,
     check: Annotated[bool, typer.Option(
         help="Run the twin with the sized plant and compare its renewable fraction.")] = True,
     plot: Annotated[Optional[Path], typer.Option(
@@ -692,12 +693,18 @@ def size_cmd(
         "--csv", help="Write the cost curve as CSV (SI units: W, Wh).")] = None,
     years: Annotated[int, typer.Option(
         min=0, help="Also run the sized plant through this many other synthetic years "
-                    "(seeds 1..N) and print P10/P50/P90 of its renewable fraction.")] = 0,
+                    "(seeds 1..N) and print P10/P50/P90 of its renewable fraction; with "
+                    "--reliability, the years to size over.")] = 0,
+    reliability: Annotated[Optional[str], typer.Option(
+        help="Size over the --years synthetic years (seeds 1..N) so that the target is met "
+             "in at least this share of them: p90 (9 years in 10), p50, 1.0 (every year); "
+             "default: the one year.")] = None,
     sites_dir: SitesDir = None,
 ):
     """The PV, wind, battery and grid connection that meet a renewable target at least cost
-    over a climate year: an hourly linear programme (HiGHS) on the twin's own demand and
-    generation; prints the plant, its cost of energy, and the cost curve from 50 to 100 %."""
+    over a climate year (or in 90 % of N years, --reliability p90): an hourly linear programme
+    (HiGHS) on the twin's own demand and generation; prints the plant, its cost of energy, and
+    the cost curve from 50 to 100 %."""
     from sites import get_site
     from twin import cli_tables, sizing
     from twin.variables import W_PER_MW
@@ -705,17 +712,33 @@ def size_cmd(
 
     try:
         sizing.check_objective(objective)
+        share = None
+        if reliability is not None:
+            share = sizing.parse_reliability(reliability)
+            if years < 1:
+                raise ValueError("--reliability sizes over --years N synthetic years: give N "
+                                 "(10 or more for p90 to let a year go)")
+            if weather_file:
+                raise ValueError("--reliability sizes over synthetic years (--years): give no "
+                                 "--weather")
+            if curve or plot or curve_csv:
+                raise ValueError("--reliability: the cost curve (--curve, --plot, --csv) is of "
+                                 "one year; draw it without --reliability")
+        curve = share is None if curve is None else curve
         _check_out(plot, "--plot")
         _check_out(curve_csv, "--csv")
         s = get_site(site, sites_dir)
+        it_w = None if it_mw is None else it_mw * W_PER_MW
+        if share is not None:
+            _size_reliably(s, renewable_fraction, share, objective, it_w, year, years)
+            return
         wx = None
         if weather_file:
             wx = read_weather(weather_file, year=year, latitude=s.latitude,
                               longitude=s.longitude, altitude=s.altitude_m)
         with console.status("simulating the site"):
-            profiles = sizing.site_profiles(
-                s, it_power_w=None if it_mw is None else it_mw * W_PER_MW, weather=wx,
-                year=year, seed=seed)
+            profiles = sizing.site_profiles(s, it_power_w=it_w, weather=wx, year=year,
+                                            seed=seed)
         with console.status(f"sizing for {100 * renewable_fraction:g} %"):
             sized = sizing.size(profiles, renewable_fraction, objective=objective)
         source = f"weather {weather_file.name}" if weather_file else \
@@ -734,9 +757,7 @@ def size_cmd(
         if years:
             with console.status(f"the sized plant over {years} synthetic years"):
                 spread = sizing.across_years(profiles, sized, range(1, years + 1))
-            low, mid, high = (100 * spread.quantile(q) for q in (0.1, 0.5, 0.9))
-            console.print(f"over {years} synthetic years (seeds 1-{years}): renewable fraction "
-                          f"P10 {low:.1f} %, P50 {mid:.1f} %, P90 {high:.1f} %", markup=False)
+            _print_spread(spread, renewable_fraction)
         if curve or plot or curve_csv:
             with console.status("the cost curve"):
                 table = sizing.cost_curve(profiles, objective=objective)
@@ -751,3 +772,47 @@ def size_cmd(
                 console.print(f"wrote {plot}", markup=False)
     except _bad_input() as err:
         raise fail(err) from None
+
+
+def _print_spread(spread, target: float) -> None:
+    """P10/P50/P90 of the renewable fraction the twin gives in other years, and how many meet
+    the target."""
+    years = len(spread)
+    low, mid, high = (100 * spread.quantile(q) for q in (0.1, 0.5, 0.9))
+    met = int((spread >= target - 1e-3).sum())
+    console.print(f"the twin over {years} synthetic years (seeds {spread.index[0]}-"
+                  f"{spread.index[-1]}): renewable fraction P10 {low:.1f} %, P50 {mid:.1f} %, "
+                  f"P90 {high:.1f} %; {met} of {years} years meet {100 * target:g} %",
+                  markup=False)
+
+
+def _size_reliably(site, target: float, share: float, objective: str, it_w, year: int,
+                   years: int) -> None:
+    """`twin size --reliability`: the plant meeting ``target`` in ``share`` of ``years``
+    synthetic years (seeds 1..N), then checked by the whole twin in every one of them."""
+    from twin import cli_tables, sizing
+    from twin.variables import W_PER_MW
+
+    seeds = list(range(1, years + 1))
+    profiles = []
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("simulating the years", total=years)
+        for seed in seeds:
+            profiles.append(sizing.site_profiles(site, it_power_w=it_w, year=year, seed=seed))
+            progress.advance(task)
+    with console.status("sizing") as status:
+        found = sizing.size_for_reliability(
+            profiles, target, share, objective=objective, labels=seeds,
+            progress=lambda message: status.update(message))
+    binding = ", ".join(str(seeds[i]) for i in found.binding)
+    console.print(cli_tables.sizing_table(
+        found.sizing, f"{site.name}: {100 * target:g} % renewable in at least "
+                      f"{100 * share:g} % of {years} synthetic years (seeds 1-{years}) at least "
+                      f"{objective}, IT {profiles[0].site.it.capacity_w / W_PER_MW:g} MW; "
+                      f"the mean of the binding years (seeds {binding})"))
+    console.print(f"the programme met {100 * target:g} % in the binding years (seeds {binding});"
+                  f" the twin's balance: {found.met} of {years} years meet it (at most "
+                  f"{found.allowed_misses} may miss)", markup=False)
+    with console.status(f"the twin with this plant over {years} years"):
+        spread = sizing.across_years(profiles[0], found.sizing, seeds)
+    _print_spread(spread, target)
