@@ -46,7 +46,10 @@ def _print(renderables):
 
 
 def fail(err: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)  # one line, never wrapped
+    from rich.markup import escape
+
+    # one line, never wrapped; "[sizing]" in a message is text, not Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -586,6 +589,9 @@ def study(
              "available IT duration curves).")] = None,
     report: Annotated[Optional[Path], typer.Option(
         help="Also write one self-contained HTML report.")] = None,
+    sizing_csv: Annotated[Optional[Path], typer.Option(
+        "--sizing-csv", help="Write the sized plants ([sizing] in --config) as CSV (SI units, "
+                             "one row per site and scenario).")] = None,
     sites_dir: SitesDir = None,
 ):
     """A climate-year study: sites x years x scenarios x design variants through the whole twin,
@@ -602,6 +608,8 @@ def study(
         Study,
         parse_variants,
         run_study,
+        size_plants,
+        sizing_from_config,
         study_from_config,
         summary,
     )
@@ -609,11 +617,14 @@ def study(
     try:
         _check_out(summary_csv, "--summary")
         _check_out(report, "--report")
+        _check_out(sizing_csv, "--sizing-csv")
+        sizing = None
         if config is not None:
             if site or scenario or variant:
                 raise ValueError("--config describes the sites, scenarios and variants: give "
                                  "no SITE, --scenario or --variant with it")
             spec = study_from_config(config)
+            sizing = sizing_from_config(config)
             chosen = [get_site(s, spec.sites_dir) for s in spec.site_ids]
             spec = replace(spec, site_ids=tuple(s.id for s in chosen))
             years = len(spec.years)
@@ -630,6 +641,8 @@ def study(
                          battery_policy=battery_policy)
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]
+        if sizing_csv and sizing is None:
+            raise ValueError("--sizing-csv: the study file (--config) has no [sizing] table")
     except _bad_input() as err:
         raise fail(err) from None
     cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1,
@@ -639,6 +652,13 @@ def study(
             task = progress.add_task(f"{spec.site_years()} site-years", total=len(spec.tasks()))
             ds = run_study(spec, out, client=client, overwrite=overwrite,
                            progress=lambda done, total: progress.update(task, completed=done))
+            plants = None
+            if sizing is not None:
+                sized = progress.add_task(
+                    f"sizing for {100 * sizing.renewable_fraction:g} % renewable",
+                    total=len(spec.site_ids) * len(spec.scenarios))
+                plants = size_plants(spec, sizing, client=client, progress=lambda done, total:
+                                     progress.update(sized, completed=done))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished tasks are kept in {out}; run the same command "
                           "again to resume")
@@ -653,10 +673,18 @@ def study(
         table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} "
                + (f"calendar years {spec.years[0]}-{spec.years[-1]}" if spec.weather_dir else
                   f"synthetic years (seeds {spec.years[0]}-{spec.years[-1]})")))
+    if plants is not None:
+        from twin.report import sizing_caption
+
+        console.print(cli_tables.study_sizing_table(
+            plants, sizing_caption(sizing, json.loads(spec.config()))))
     written = [out]
     if summary_csv:
         display_summary(table).to_csv(summary_csv)
         written.append(summary_csv)
+    if sizing_csv:
+        plants.to_csv(sizing_csv)
+        written.append(sizing_csv)
     if plots or report:
         with console.status("plotting"):
             pngs = render(ds)  # once for both
@@ -666,7 +694,8 @@ def study(
         import shlex
 
         written.append(html_report(ds, report, pngs, table,
-                                   command=shlex.join(["twin", *sys.argv[1:]])))
+                                   command=shlex.join(["twin", *sys.argv[1:]]), plants=plants,
+                                   sizing=sizing))
     console.print("wrote " + ", ".join(str(w) for w in written))
 
 
