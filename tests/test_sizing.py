@@ -1,8 +1,10 @@
 """twin.sizing: the sizing programme against cases solved by hand, and against the twin."""
 
 import math
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from sites import get_site
@@ -221,3 +223,26 @@ def test_the_command_refuses_a_reliability_it_cannot_size_in_one_line(args, word
     result = CliRunner().invoke(app, ["size", "golmud", *args])
     assert result.exit_code == 2 and words in result.output, result.output
     assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+
+
+def test_the_command_sizes_for_p90_and_says_how_many_years_meet(monkeypatch):
+    # the hand case of ten years behind the command (seed 10 the dull one); the whole twin's
+    # years replaced by the balance the search uses, to keep the test short
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    monkeypatch.setattr(sizing, "site_profiles",
+                        lambda site, it_power_w=None, year=2025, seed=0: _year(
+                            0.5 if seed == 10 else 1.0))
+    monkeypatch.setattr(sizing, "across_years", lambda profiles, plant, seeds: pd.Series(
+        sizing.balance_fractions([_year(0.5 if s == 10 else 1.0) for s in seeds], plant),
+        index=list(seeds)))
+    result = CliRunner().invoke(app, ["size", "golmud", "--renewable-fraction", "1.0",
+                                      "--years", "10", "--reliability", "p90"])
+    assert result.exit_code == 0, result.output
+    assert "100 % renewable in at least 90 % of 10 synthetic years" in result.output
+    assert re.search(r"PV\s+│\s+2\.00 │ MWp", result.output), result.output
+    assert "9 of 10 years meet it (at most 1 may miss)" in result.output
+    # 0.5 and nine 1.0 sorted: P10 lies 0.9 of the way from the first to the second, 0.95
+    assert "P10 95.0 %, P50 100.0 %" in result.output
