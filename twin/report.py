@@ -481,14 +481,14 @@ img{max-width:100%;height:auto;display:block;margin:0.5em 0}dd ul{margin:0;paddi
 # from the SI value, format)
 SIZING_COLUMNS = {
     "pv_wp": ("PV", "MWp", to_mw, ",.1f"),
-    "turbines": ("turbines", "1", float, ",.0f"),
+    "turbines": ("turbines", "1", _as_stored, ",.0f"),
     "battery_wh": ("battery", "MWh", to_mw, ",.0f"),
     "battery_w": ("battery", "MW", to_mw, ",.1f"),
     "grid_w": ("grid", "MW", to_mw, ",.1f"),
-    "renewable_fraction": ("renewable", "%", lambda v: 100 * v, ".1f"),
+    "renewable_fraction": ("renewable", "%", _percent, ".1f"),
     "annual_cost": ("cost", "M{currency}/yr", lambda v: v / 1e6, ",.1f"),
-    "cost_per_mwh_it": ("IT energy", "{currency}/MWh", float, ",.0f"),
-    "years_met": ("years met", "1", float, ",.0f"),
+    "cost_per_mwh_it": ("IT energy", "{currency}/MWh", _as_stored, ",.0f"),
+    "years_met": ("years met", "1", _as_stored, ",.0f"),
 }
 
 
