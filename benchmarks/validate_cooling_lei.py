@@ -1,21 +1,28 @@
 """The cooling model hour by hour against Lei and Masanet's published hourly PUE/WUE model.
 
     python benchmarks/validate_cooling_lei.py [--reference-dir DIR] [--weather-dir DIR]
+    python benchmarks/validate_cooling_lei.py --steps USA_AZ_Phoenix-Sky.Harbor.epw
+
+``--steps EPW`` prints instead the annual PUE and WUE from the reference's AE design to the twin's
+defaults for direct air, one group of settings at a time (:data:`STEPS`), on that EPW.
 
 For each reference file ``<stem>.csv.gz`` in the reference directory (default
 ../shared/reference/lei; its README gives the format and the parameter set), the twin is run on
 ``<stem>.epw`` of the weather directory with those parameters (:data:`DESIGNS`), IT at full load,
 for the two designs: air-side economiser + adiabatic with water-cooled chillers (``ae``) and the
 waterside economiser with chillers and towers (``wse``). Printed per station and design: annual
-PUE and WUE of both, the hourly PUE correlation and mean absolute difference, and hours per mode.
-Exits 1 when a tolerance is missed on any file: annual PUE within 0.02, hourly r >= 0.9, WUE
-within 30 %.
+PUE and WUE of both, the reference's hourly PUE standard deviation, the hourly PUE correlation,
+mean and 95th-percentile absolute difference, the hourly test applied, and hours per mode.
+Exits 1 when a tolerance is missed on any file: annual PUE within 0.02, WUE within 30 %, and
+hour by hour (:func:`hourly_agreement`, one rule on the metric for every series): r >= 0.9 where
+the reference's hourly PUE standard deviation is at least 0.01 (half the annual tolerance); below
+that, r is printed but not applied (a series that hardly varies has a correlation made of its
+artefacts: Golmud's two-valued step from a slip in the reference code, a random supply humidity)
+and the hourly mean absolute difference must be <= 0.01 and its 95th percentile <= 0.02.
 
 Where the twin's physics differs from the reference by choice, the settings below reproduce the
 reference (fixed-pressure fans, recirculation above the economiser limit); what remains is listed
-in the README (section "Cooling against an independent hourly model"), with the two known misses:
-the hourly r at Golmud, where the reference's hourly PUE varies only by artefacts of its code (a
-fan air density read from 0/1 flags; a random supply humidity).
+in the README (section "Cooling against an independent hourly model").
 """
 
 from __future__ import annotations
@@ -38,6 +45,12 @@ from twin.it_load import ITArrays  # noqa: E402
 
 DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lei"
 PUE_TOLERANCE, R_MIN, WUE_TOLERANCE = 0.02, 0.9, 0.30
+# the hourly test: a correlation means something only where the reference's hourly PUE varies by
+# more than the agreement asked of it. Where its standard deviation is at least half the annual
+# tolerance, r >= R_MIN; below, r is printed but not applied and the hourly absolute difference
+# must be small instead: mean <= MAD_MAX and 95th percentile <= P95_MAX (the annual tolerance)
+FLAT_SD = PUE_TOLERANCE / 2
+MAD_MAX, P95_MAX = 0.01, PUE_TOLERANCE
 
 # the parameter table of reference/lei/README.md (midpoints of Lei and Masanet's hyperscale
 # ranges), in the twin's settings
@@ -83,30 +96,98 @@ DESIGNS = {
 }
 
 
-def twin_hours(ds) -> dict[str, dict[str, np.ndarray]]:
-    """The twin's hourly PUE, WUE [L per kWh of IT] and cooling mode of each design on the
-    weather ``ds`` (a Hami-catalog site moved to the station, IT at full load)."""
+def twin_hours(ds, designs=None, capacity_w=None) -> dict[str, dict[str, np.ndarray]]:
+    """The twin's hourly PUE, WUE [L per kWh of IT], IT power [W] and cooling mode of each design
+    (cooling settings by name; default :data:`DESIGNS`) on the weather ``ds`` (a Hami-catalog
+    site moved to the station, IT at full load; its plant sized for the site's 2.5 MW IT
+    capacity, or for ``capacity_w`` [W] by design name)."""
+    designs = DESIGNS if designs is None else designs
     site = get_site("hami")
     it = site.it.model_copy(update={"utilisation": 1.0})
+    its = [it if capacity_w is None else it.model_copy(update={"capacity_w": capacity_w[name]})
+           for name in designs]
     configs = [site.cooling.model_validate({**site.cooling.model_dump(), **settings})
-               for settings in DESIGNS.values()]
+               for settings in designs.values()]
     n, time = len(configs), pd.DatetimeIndex(ds["time"].values)
     wx = {k: np.broadcast_to(ds[k].values, (n, len(time))) for k in
           ("temp_air", "temp_dew", "pressure")}
-    model = Facility(CoolingArrays.from_configs(configs),
-                     ITArrays.from_configs([it] * n, list(DESIGNS)), time, wx,
-                     np.full(n, float(ds.altitude)))
+    model = Facility(CoolingArrays.from_configs(configs), ITArrays.from_configs(its, list(designs)),
+                     time, wx, np.full(n, float(ds.altitude)))
     out, _ = model.run()
     wue = out["water_use"] / (out["it_power"] / 1000.0)
     return {name: {"pue": out["pue"][i], "wue": wue[i], "mode": out["cooling_mode"][i],
-                   "water": out["water_use"][i]}
-            for i, name in enumerate(DESIGNS)}
+                   "water": out["water_use"][i], "it_power": out["it_power"][i]}
+            for i, name in enumerate(designs)}
+
+
+def _defaults(*names) -> dict:
+    """The twin's default cooling settings ``names`` (CoolingConfig, direct air path)."""
+    config = get_site("hami").cooling.model_dump()
+    return {k: config[k] for k in names}
+
+
+# from the reference's AE design to the twin's defaults for direct air, one group of settings at
+# a time (each step keeps the ones before it); the last step sets every remaining setting
+STEPS = [
+    ("twin with the reference's parameters", {}),
+    ("+ UPS curve of the defaults (96.2 % at full load, vs flat 94.5 %)",
+     _defaults("ups_loss_coefficients", "distribution_loss_fraction", "lighting_fraction")),
+    ("+ MERV 13 filters (100 -> 250 Pa)", _defaults("filter_clean_pa", "filter_final_pa")),
+    ("+ fixed-duct fan law", _defaults("fan_law")),
+    ("+ CRAH 500 Pa / 0.7 at a 14 K rise (vs 650 Pa / 0.775 at 16.65 K)",
+     _defaults("air_pressure_pa", "fan_efficiency", "air_delta_t_k")),
+    ("+ supply 22.5 degC, mixed, 2 K approach (vs floating 14-31 degC)",
+     _defaults("supply_air_degc", "economizer_supply", "supply_air_min_degc",
+               "supply_approach_k")),
+    ("+ envelope -9..15 degC dew point, RH 8-60 % (vs -10.5..21 degC, 14-77.5 %)",
+     _defaults("dew_point_min_degc", "dew_point_max_degc", "relative_humidity_min_pct",
+               "relative_humidity_max_pct")),
+    ("+ dry coils (SHR 1 vs 0.97)", _defaults("sensible_heat_ratio")),
+    ("+ pads above the economiser limit (vs recirculation)", _defaults("above_economizer_limit")),
+    ("+ DX backup, COP 3 at 35 degC (vs water-cooled chillers with towers), the rest of the "
+     "defaults (cycles of concentration 6 vs 9, ...) = the twin's defaults",
+     {**get_site("hami").cooling.model_dump(), "air_path": "direct"}),
+]
+
+
+def steps_to_defaults(ds) -> pd.DataFrame:
+    """Annual PUE and WUE (means of the hours) on the weather ``ds`` from the reference's AE
+    design (``DESIGNS["ae"]``) to the twin's defaults for direct air, one :data:`STEPS` entry at
+    a time; IT at full load and the plant sized for it (the IT capacity each step's servers draw
+    at full load at its supply setpoint: the year's highest IT power)."""
+    designs, settings = {}, dict(DESIGNS["ae"])
+    for label, update in STEPS:
+        settings = {**settings, **update}
+        designs[label] = settings
+    full_load = {k: float(h["it_power"].max()) for k, h in twin_hours(ds, designs).items()}
+    hours = twin_hours(ds, designs, capacity_w=full_load)
+    return pd.DataFrame([{"step": label, "PUE": float(np.mean(h["pue"])),
+                          "WUE L/kWh": float(np.mean(h["wue"]))}
+                         for label, h in hours.items()])
+
+
+def hourly_agreement(twin_pue, ref_pue) -> dict:
+    """The hourly test of one series: r, mean and 95th-percentile absolute difference, the
+    reference's standard deviation, the criterion it is judged by (``r`` where that standard
+    deviation is at least FLAT_SD, ``|d|`` below) and whether it is met."""
+    twin_pue, ref_pue = np.asarray(twin_pue, dtype=float), np.asarray(ref_pue, dtype=float)
+    sd = float(np.std(ref_pue))
+    r = float(np.corrcoef(twin_pue, ref_pue)[0, 1]) if sd > 0 and np.std(twin_pue) > 0 \
+        else np.nan
+    diff = np.abs(twin_pue - ref_pue)
+    mad, p95 = float(np.mean(diff)), float(np.percentile(diff, 95))
+    if sd >= FLAT_SD:
+        return {"ref sd": sd, "r hourly": r, "MAD hourly": mad, "P95 hourly": p95,
+                "hourly test": "r", "hourly ok": bool(r >= R_MIN)}
+    return {"ref sd": sd, "r hourly": r, "MAD hourly": mad, "P95 hourly": p95,
+            "hourly test": "|d|", "hourly ok": mad <= MAD_MAX and p95 <= P95_MAX}
 
 
 def compare(ref: pd.DataFrame, twin: dict) -> list[dict]:
-    """One row per design: annual PUE and WUE of both, hourly r and mean |difference|, and hours
-    per mode (reference: economiser alone, economiser with adiabatic humidification, chiller or
-    partial; the twin's: economiser dry, with water, mechanical or partial)."""
+    """One row per design: annual PUE and WUE of both, the hourly agreement
+    (:func:`hourly_agreement`), and hours per mode (reference: economiser alone, economiser with
+    adiabatic humidification, chiller or partial; the twin's: economiser dry, with water,
+    mechanical or partial)."""
     rows = []
     for name in DESIGNS:
         t = twin[name]
@@ -123,13 +204,12 @@ def compare(ref: pd.DataFrame, twin: dict) -> list[dict]:
         twin_modes = (int((free & ~wet).sum()), int((free & wet).sum()), int((~free).sum()))
         pue, r_pue = float(np.mean(t["pue"])), float(np.mean(ref_pue))
         wue, r_wue = float(np.mean(t["wue"])), float(np.mean(ref_wue))
-        r = float(np.corrcoef(t["pue"], ref_pue)[0, 1]) if np.std(ref_pue) > 0 else np.nan
+        hourly = hourly_agreement(t["pue"], ref_pue)
         rows.append({"design": name, "PUE twin": pue, "PUE ref": r_pue,
-                     "WUE twin": wue, "WUE ref": r_wue, "r hourly": r,
-                     "MAD hourly": float(np.mean(np.abs(t["pue"] - ref_pue))),
+                     "WUE twin": wue, "WUE ref": r_wue, **hourly,
                      "h free/wet/mech twin": "/".join(map(str, twin_modes)),
                      "h free/wet/mech ref": "/".join(map(str, ref_modes)),
-                     "ok": (abs(pue - r_pue) <= PUE_TOLERANCE and r >= R_MIN
+                     "ok": (abs(pue - r_pue) <= PUE_TOLERANCE and hourly["hourly ok"]
                             and abs(wue - r_wue) <= WUE_TOLERANCE * r_wue)})
     return rows
 
@@ -156,7 +236,20 @@ def main(argv=None) -> int:
     parser = parser_with_weather_dir(__doc__)
     parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE_DIR,
                         help="directory of the reference CSVs (default: ../shared/reference/lei)")
+    parser.add_argument("--steps", metavar="EPW",
+                        help="instead: print the steps from the reference's AE design to the "
+                             "twin's defaults on this EPW file of the weather directory")
     args = parser.parse_args(argv)
+    if args.steps:
+        epw = Path(args.weather_dir) / args.steps
+        if not epw.is_file():
+            print(f"error: no weather file {epw}", file=sys.stderr)
+            return 1
+        table = steps_to_defaults(weather.read_epw(epw, year=2019))
+        with pd.option_context("display.width", 220, "display.max_colwidth", 200):
+            print(f"From the reference's AE design to the twin's defaults on {epw.name}")
+            print(table.round(3).to_string(index=False))
+        return 0
     if not sorted(Path(args.reference_dir).glob("*.csv.gz")):
         print(f"no reference files (*.csv.gz) in {args.reference_dir}", file=sys.stderr)
         return 1
@@ -171,8 +264,11 @@ def main(argv=None) -> int:
               "economiser)")
         print(table.round(3).to_string(index=False))
     missed = table[~table.ok]
-    print(f"target annual PUE within {PUE_TOLERANCE}, hourly r >= {R_MIN}, WUE within "
-          f"{WUE_TOLERANCE:.0%} on {len(table)} station-designs: "
+    print(f"target annual PUE within {PUE_TOLERANCE}, WUE within {WUE_TOLERANCE:.0%}, and hourly "
+          f"r >= {R_MIN} where the reference's hourly PUE sd >= {FLAT_SD} (test 'r'), else mean "
+          f"|difference| <= {MAD_MAX} and its 95th percentile <= {P95_MAX} (test '|d|'); "
+          f"{(table['hourly test'] == 'r').sum()} series judged by r, "
+          f"{(table['hourly test'] == '|d|').sum()} by |d|, on {len(table)} station-designs: "
           f"{'met' if missed.empty else f'missed ({len(missed)})'}")
     return 0 if missed.empty else 1
 

@@ -44,6 +44,7 @@ from twin.model_names import (
     COOLING_CONTROLS,
     COOLING_TOPOLOGIES,
     DENSITY_CORRECTIONS,
+    DRY_COOLER_STAGING,
     ECONOMIZER_SUPPLIES,
     FAN_LAWS,
     MOUNTINGS,
@@ -392,6 +393,18 @@ class CoolingConfig(_Frozen):
     dry_cooler_air_delta_t_k: Annotated[Real, Field(gt=0, le=30)] = 12.0
     dry_cooler_pressure_pa: Annotated[Real, Field(gt=0, le=1000)] = 200.0
     dry_cooler_fan_efficiency: Annotated[Real, Field(gt=0, le=1)] = 0.6
+    # fan staging of adiabatic dry coolers: before the pads spray, the fans may raise the air flow
+    # up to this multiple of the flow at dry_cooler_air_delta_t_k (wetting "only after all the
+    # fans are running", as adiabatic dry-cooler controls do); 1 = no staging. ASSUMPTION [A]
+    # 1.25: the design flow at 80 % of the fans' top speed (EC-fan dry coolers are selected below
+    # full speed for sound); fan power grows with the cube of the flow (fan laws, reference 8)
+    dry_cooler_max_air_flow_ratio: Annotated[Real, Field(ge=1, le=3)] = 1.25
+    # how the fans and pads share: "fans_first" raises the air flow to the maximum before the
+    # pads spray (facility power never falls as the air warms; in hot hours more air pre-cooled
+    # by less costs more water than without staging); "least_water" takes, hour by hour, the flow
+    # that sprays least (never more water than without staging; the fans step back as the pads
+    # take over, so facility power can fall as the air warms)
+    dry_cooler_staging: Literal[DRY_COOLER_STAGING] = "fans_first"
     # pumps: head and efficiency (150-250 kPa, 0.7): pump_head_pa of the chilled- or facility-
     # water loops (and the CDU loop), tower_pump_head_pa of the condenser (tower) loop (Lei: chilled
     # water 145-150 kPa, tower 200-212 kPa, reference 5.1)
@@ -426,6 +439,10 @@ class CoolingConfig(_Frozen):
         if floating and self.supply_air_min_degc > self.supply_air_degc:
             raise PydanticCustomError("supply_air", "supply_air_min_degc must not be above "
                                       "supply_air_degc")
+        if self.dry_cooler_air_delta_t_k >= self.liquid_delta_t_k + self.dry_cooler_approach_k:
+            raise PydanticCustomError("dry_cooler", "dry_cooler_air_delta_t_k must be below "
+                                      "liquid_delta_t_k + dry_cooler_approach_k: the dry coolers' "
+                                      "air cannot leave warmer than the water enters")
         if self.facility_water_max_degc < self.facility_water_degc:
             raise PydanticCustomError("facility_water", "facility_water_max_degc must not be "
                                       "below facility_water_degc")

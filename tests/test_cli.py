@@ -267,6 +267,47 @@ def test_an_unwritable_out_path_is_refused_before_the_run(tmp_path, monkeypatch,
     assert folder.exit_code == 2 and "is a directory" in folder.output
 
 
+def test_simulate_out_csv_writes_a_csv_table_not_netcdf(tmp_path):
+    """`--out x.csv` is a CSV: one row per site-hour, units in the column names, the values of
+    the NetCDF the same command writes with `--out x.nc`."""
+    import pandas as pd
+
+    table, nc = tmp_path / "hami.csv", tmp_path / "hami.nc"
+    for out in (table, nc):
+        result = runner.invoke(app, ["simulate", "hami", "--seed", "4", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    assert table.read_bytes()[:4] != b"\x89HDF"  # not NetCDF-4 (HDF5) under a .csv name
+    frame = pd.read_csv(table, index_col=["site", "time"], parse_dates=["time"])
+    ds = xr.open_dataset(nc)
+    assert len(frame) == ds.sizes["site"] * ds.sizes["time"] == 8760
+    np.testing.assert_array_equal(frame["facility_power_w"].to_numpy(),
+                                  ds.facility_power.sel(site="hami").to_numpy())
+    np.testing.assert_array_equal(frame["temp_air_degc"].to_numpy(),
+                                  ds.temp_air.sel(site="hami").to_numpy())
+    times = frame.index.get_level_values("time")
+    assert str(times.tz) == "UTC" and (times.tz_localize(None) == ds.time.to_index()).all()
+
+
+@pytest.mark.parametrize("command", [["run"], ["simulate", "hami"], ["weather", "hami"],
+                                     ["fleet", "--sites", "hami", "--preset", "small"]])
+def test_an_unknown_out_suffix_is_refused_before_any_work(tmp_path, monkeypatch, command):
+    def no_run(*args, **kwargs):
+        raise AssertionError("ran although --out names no known format")
+
+    monkeypatch.setattr(importlib.import_module("twin.simulate"), "simulate", no_run)
+    monkeypatch.setattr(importlib.import_module("twin.fleet"), "run_fleet", no_run)
+    monkeypatch.setattr(importlib.import_module("sites.catalog").Site, "weather", no_run)
+    for name, shown in (("x.txt", "'.txt'"), ("x", "'(none)'")):
+        result = runner.invoke(app, command + ["--out", str(tmp_path / name)])
+        assert result.exit_code == 2, result.output
+        assert f"unknown suffix {shown}" in result.output and ".parquet" in result.output
+        assert "Traceback" not in result.output and len(result.output.splitlines()) == 1
+    not_zarr = tmp_path / "folder.zarr"
+    not_zarr.mkdir()
+    result = runner.invoke(app, command + ["--out", str(not_zarr)])
+    assert result.exit_code == 2 and "not a Zarr store" in result.output, result.output
+
+
 def test_run_refuses_a_plots_folder_it_cannot_write_before_any_work(tmp_path):
     afile = tmp_path / "a-file"
     afile.write_text("x")

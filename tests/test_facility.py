@@ -431,6 +431,9 @@ def test_unchanged_site_file_loads(tmp_path):
     ("cooling", "filter_final_pa", 50.0, "cooling", "filter_final_pa"),
     ("cooling", "dew_point_max_degc", -20.0, "cooling", "humidity envelope is empty"),
     ("cooling", "fan_law", "cubic", "cooling.fan_law", "fan_law"),
+    ("cooling", "dry_cooler_air_delta_t_k", 18.0, "cooling", "dry_cooler_air_delta_t_k"),
+    ("cooling", "dry_cooler_max_air_flow_ratio", 0.8, "cooling.dry_cooler_max_air_flow_ratio",
+     "dry_cooler_max_air_flow_ratio"),
 ])
 def test_bad_site_file_is_refused_naming_the_field(tmp_path, table, key, value, field, named):
     data = hami_data()
@@ -681,6 +684,52 @@ def test_water_cooled_backup_towers_pumps_and_latent_make_up():
     assert 4.0 < coil / out["mechanical_cooling_power"][0] < 9.0  # water-cooled chiller COP
 
 
+def test_tower_fans_move_circulating_water_over_liquid_to_gas():
+    """Direct air recirculating on water-cooled chillers (35 degC, dew point 10): the tower fans
+    move the circulating water (rejected heat over c_p x tower_range_k) over L/G of outdoor air
+    (density from psychrolib) at tower_fan_pressure_pa / tower_fan_efficiency (fixed pressure);
+    the difference with the fans at 0 Pa is that power and nothing else, and doubling L/G halves
+    it."""
+    common = {"topology": "airside_economizer", "air_path": "direct",
+              "above_economizer_limit": "recirculate", "air_side_mechanical": "water_cooled",
+              "sensible_heat_ratio": 1.0, "fan_law": "fixed_pressure", "tower_range_k": 5.0,
+              "tower_fan_efficiency": 0.775}
+    off = hours(35.0, 10.0, tower_fan_pressure_pa=0.0, tower_liquid_to_gas=2.1, **common)
+    on, wide = (hours(35.0, 10.0, tower_fan_pressure_pa=250.0, tower_liquid_to_gas=lg, **common)
+                for lg in (2.1, 4.2))
+    rejected = heat_to_air(on)[0] + on["mechanical_cooling_power"][0]
+    w = psychrolib.GetHumRatioFromTDewPoint(10.0, SEA_LEVEL_PA)
+    rho = (1 + w) / psychrolib.GetMoistAirVolume(35.0, w, SEA_LEVEL_PA)
+    expected = rejected / (4186 * 5.0) / 2.1 / rho * 250.0 / 0.775
+    tower = on["cooling_fan_power"][0] - off["cooling_fan_power"][0]
+    np.testing.assert_allclose(tower, expected, rtol=2e-3)
+    np.testing.assert_allclose(wide["cooling_fan_power"][0] - off["cooling_fan_power"][0],
+                               expected / 2, rtol=2e-3)
+    for k in ("mechanical_cooling_power", "cooling_pump_power", "water_use"):
+        np.testing.assert_allclose(on[k], off[k], rtol=1e-12, err_msg=k)
+
+
+def test_dew_point_limits_the_floating_economiser():
+    """Direct air, floating supply up to 31 degC, envelope dew point -10.5..21 degC with RH limits
+    out of the way (0..99 %): outside air at 30 degC is used at a 20 degC dew point and refused at
+    22 degC (the mechanical plant carries the hall); at 20 degC with a -20 degC dew point it is
+    humidified up to the -10.5 degC dew point, the water being the outside air's mass times the
+    humidity-ratio rise (psychrolib)."""
+    settings = {"topology": "airside_economizer", "air_path": "direct",
+                "economizer_supply": "floating", "supply_air_min_degc": 14.0,
+                "supply_air_degc": 31.0, "dew_point_min_degc": -10.5, "dew_point_max_degc": 21.0,
+                "relative_humidity_min_pct": 0.0, "relative_humidity_max_pct": 99.0,
+                "above_economizer_limit": "recirculate", "sensible_heat_ratio": 1.0}
+    out = hours([30.0, 30.0, 20.0], [20.0, 22.0, -20.0], **settings)
+    np.testing.assert_array_equal(out["cooling_mode"], [ECONOMIZER, MECHANICAL, ECONOMIZER])
+    assert out["water_use"][0] == 0.0 and out["water_use"][1] == 0.0
+    w_oa = psychrolib.GetHumRatioFromTDewPoint(-20.0, SEA_LEVEL_PA)
+    w_floor = psychrolib.GetHumRatioFromTDewPoint(-10.5, SEA_LEVEL_PA)
+    mass = heat_to_air(out)[2] / (CP_AIR * 14.0)
+    np.testing.assert_allclose(out["water_use"][2], mass * (w_floor - w_oa) * 3600 / 997 * 1000,
+                               rtol=0.01)
+
+
 def test_sensible_heat_ratio_adds_latent_load_to_mechanical_cooling():
     """Air-cooled mechanical cooling of a recirculating hall: SHR 0.95 raises the coil load (and
     the compressor power at the same COP) by 1/0.95 and adds humidifier water for the latent
@@ -696,7 +745,8 @@ def test_sensible_heat_ratio_adds_latent_load_to_mechanical_cooling():
 
 
 def test_adiabatic_dry_coolers_spray_only_what_the_hour_needs():
-    """Liquid + adiabatic dry coolers on one wet bulb (16 degC): at 24 degC the dry coolers carry
+    """Liquid + adiabatic dry coolers without fan staging on one wet bulb (16 degC): at 24 degC the
+    dry coolers carry
     the whole load (facility water 32 degC - 8 K approach) and the pads stay dry; at 26 and 34
     degC full pads (0.85) would cool the air to 17.5-18.7 degC, but they are modulated to 24 degC,
     so the water sprayed is the humidity-ratio rise from each hour's air to air at 24 degC on that
@@ -707,11 +757,131 @@ def test_adiabatic_dry_coolers_spray_only_what_the_hour_needs():
     w = np.array([psychrolib.GetHumRatioFromTWetBulb(t, wb, p) for t in temps])
     dews = [psychrolib.GetTDewPointFromHumRatio(t, x, p) for t, x in zip(temps, w, strict=True)]
     out = hours(temps, dews, topology="liquid_dry_cooler", facility_water_degc=32.0,
-                dry_cooler_approach_k=8.0, direct_evaporative_effectiveness=0.85)
+                dry_cooler_approach_k=8.0, direct_evaporative_effectiveness=0.85,
+                dry_cooler_max_air_flow_ratio=1.0)
     assert (out["cooling_mode"] == EVAPORATIVE).all()  # the residual air's IEC is wet too
     assert (out["mechanical_cooling_power"] == 0).all()
     sprayed = out["water_use"][1:] - out["water_use"][0]
     np.testing.assert_allclose(sprayed[0] / sprayed[1], (w[0] - w[1]) / (w[0] - w[2]), rtol=0.01)
+
+
+def dry_cooler_hours(temps, dew, lockout=False, **settings):
+    """cooling.liquid_side alone on hand-built hours: 1 MW to the liquid loop, the plant sized
+    for it, facility water 32 degC (returning at 42), approach 8 K at a 12 K air rise, fixed
+    ducts, sea level."""
+    config = CoolingConfig.model_validate({**get_site("hami").cooling.model_dump(),
+                                           "topology": "liquid_dry_cooler", **settings})
+    t = np.atleast_1d(np.asarray(temps, dtype=float))[None]
+    out = cooling.outdoor_state(t, np.full(t.shape, dew), np.full(t.shape, SEA_LEVEL_PA))
+    return cooling.liquid_side(CoolingArrays.from_configs([config]), out, np.full(t.shape, 1e6),
+                               np.full((1, 1), 32.0), design_q_liquid=np.full((1, 1), 1e6),
+                               lockout=np.full(t.shape, lockout))
+
+
+def crossflow_air_flow_ratio_for(approach_k, span=10.0, rise=12.0, design_approach=8.0):
+    """The air-flow ratio at which a cross-flow dry cooler (EnergyPlus FluidCooler effectiveness,
+    reference 5.3, both streams unmixed) with the UA of ``design_approach`` at a ``rise`` air
+    temperature rise reaches ``approach_k``: per watt of heat, water 1/span W/K."""
+    from scipy.optimize import brentq
+
+    def effectiveness(ntu, c_r):
+        eta = ntu ** -0.22
+        return 1 - np.exp((np.exp(-ntu * c_r * eta) - 1) / (c_r * eta))
+
+    def approach(ratio, ua):
+        c_w, c_a = 1 / span, ratio / rise
+        c_min, c_max = min(c_w, c_a), max(c_w, c_a)
+        return 1 / (effectiveness(ua / c_min, c_min / c_max) * c_min) - span
+
+    c_min1 = min(1 / span, 1 / rise)
+    ntu1 = brentq(lambda n: effectiveness(n, c_min1 / max(1 / span, 1 / rise))
+                  - 1 / (c_min1 * (span + design_approach)), 1e-3, 1e3)
+    return brentq(lambda f: approach(f, ntu1 * c_min1) - approach_k, 1.0, 10.0), \
+        lambda f: approach(f, ntu1 * c_min1)
+
+
+def test_dry_cooler_fans_rise_before_the_pads_spray():
+    """Dry air (dew point -5 degC), 25 degC: at the 12 K flow the dry coolers bring the water to
+    33 degC only, so without staging the pads spray. With fans first (up to 1.25 x the flow) the
+    fans alone reach 32 degC: no water, no chiller; the flow ratio, from the fan power's cube
+    (fixed ducts, fan laws), is the one at which the cross-flow effectiveness (computed here,
+    UA from the 8 K design approach) passes the whole 1 MW from 42 degC water to 25 degC air:
+    the heat balance eps C_min (T_water,in - T_air,in) = Q, and the air leaves below 42 degC."""
+    plain = dry_cooler_hours(25.0, -5.0, dry_cooler_max_air_flow_ratio=1.0)
+    staged = dry_cooler_hours(25.0, -5.0, dry_cooler_max_air_flow_ratio=1.25)
+    assert plain["water_use"][0, 0] > 0 and plain["mode"][0, 0] == EVAPORATIVE
+    assert staged["water_use"][0, 0] == 0 and staged["mode"][0, 0] == ECONOMIZER
+    assert staged["mechanical_power"][0, 0] == plain["mechanical_power"][0, 0] == 0
+    ratio = (staged["fan_power"][0, 0] / plain["fan_power"][0, 0]) ** (1 / 3)
+    expected, approach = crossflow_air_flow_ratio_for(32.0 - 25.0)
+    assert 1.0 < ratio < 1.25
+    np.testing.assert_allclose(ratio, expected, rtol=2e-3)
+    q = 1e6
+    c_water, c_air = q / 10.0, ratio * q / 12.0  # W K-1
+    effectiveness = 1 / ((approach(ratio) + 10.0) * min(c_water, c_air) / q)
+    assert effectiveness * min(c_water, c_air) * (42.0 - 25.0) == pytest.approx(q, rel=2e-3)
+    assert 25.0 + q / c_air < 42.0
+
+
+def test_dry_cooler_staging_water_and_power_against_no_staging():
+    """A dry-air sweep (dew point -5 degC, 24-45 degC): fans first (1.25 x the flow) draws never
+    less fan power and never more chiller power than the plant without staging. Where the pads
+    spray at the top flow, their water is that flow's air times the humidity-ratio rise down to
+    32 degC minus the approach at 1.25 x the flow (psychrolib; cross-flow effectiveness computed
+    here), times CC / (CC - 1). Water falls where the hour needs up to about 6.6 K of
+    pre-cooling without staging; above that, more air pre-cooled by less costs more water than
+    less air pre-cooled by more (the known price of fans first, README)."""
+    temps = np.arange(24.0, 45.01, 0.5)
+    plain = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.0)
+    staged = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.25)
+    assert (staged["fan_power"] >= plain["fan_power"] * (1 - 1e-12)).all()
+    assert (staged["mechanical_power"] <= plain["mechanical_power"] * (1 + 1e-12)).all()
+    _, approach = crossflow_air_flow_ratio_for(7.0)
+    t_pad = 32.0 - approach(1.25)
+    w_oa = psychrolib.GetHumRatioFromTDewPoint(-5.0, SEA_LEVEL_PA)
+    wet_bulb = np.array([psychrolib.GetTWetBulbFromHumRatio(t, w_oa, SEA_LEVEL_PA) for t in temps])
+    full = temps - 0.85 * (temps - wet_bulb)
+    sprays = (staged["water_use"][0] > 0) & (full < t_pad)  # modulated, free share 1
+    assert sprays.sum() > 10
+    air = 1.25 * 1e6 / (CP_AIR * 12.0)
+    expected = [air * (psychrolib.GetHumRatioFromTWetBulb(t_pad, wb, SEA_LEVEL_PA) - w_oa) * 6 / 5
+                * 3600 / 997 * 1000 for wb in wet_bulb[sprays]]
+    np.testing.assert_allclose(staged["water_use"][0][sprays], expected, rtol=0.01)
+    plain_precool = temps - (32.0 - 8.0)  # the unstaged pads cool the air to 24 degC
+    less = (plain_precool > 0) & (plain_precool <= 6.5)
+    assert (staged["water_use"][0][less] < plain["water_use"][0][less]).all()
+    more = (plain_precool >= 7.0) & (full < 24.0)
+    assert more.any() and (staged["water_use"][0][more] > plain["water_use"][0][more]).all()
+
+
+def test_fans_first_under_a_dust_lock_out():
+    """Dust locks the pads out (35 degC, dew point -5): without staging the chiller trims what
+    the dry coolers cannot reach at the design flow; with fans first the fans still rise, so the
+    chiller carries less and the fans draw more, and no water is sprayed either way."""
+    plain = dry_cooler_hours(35.0, -5.0, lockout=True, dry_cooler_max_air_flow_ratio=1.0)
+    staged = dry_cooler_hours(35.0, -5.0, lockout=True, dry_cooler_max_air_flow_ratio=1.25)
+    assert plain["water_use"][0, 0] == staged["water_use"][0, 0] == 0
+    assert 0 < staged["mechanical_power"][0, 0] < plain["mechanical_power"][0, 0]
+    assert staged["fan_power"][0, 0] > plain["fan_power"][0, 0]
+
+
+def test_least_water_staging_never_sprays_more_than_no_staging():
+    """``dry_cooler_staging = "least_water"`` on the same dry-air sweep: each hour at the flow
+    (1-1.25 x) that sprays least, so never more water than without staging and less wherever
+    the fans alone or more air pre-cooled by less need less; the chiller carries the same share
+    (no more mechanical power) and the fans never draw less."""
+    temps = np.arange(24.0, 45.01, 0.5)
+    plain = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.0)
+    least = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.25,
+                             dry_cooler_staging="least_water")
+    first = dry_cooler_hours(temps, -5.0, dry_cooler_max_air_flow_ratio=1.25)
+    assert (least["water_use"] <= plain["water_use"] * (1 + 1e-9)).all()
+    assert (least["water_use"] <= first["water_use"] * (1 + 1e-9)).all()
+    assert (least["water_use"] < plain["water_use"]).sum() > 10
+    np.testing.assert_allclose(least["mechanical_power"], plain["mechanical_power"], rtol=1e-12)
+    assert (least["fan_power"] >= plain["fan_power"] * (1 - 1e-12)).all()
+    hot = plain["water_use"][0] > 0
+    assert (least["fan_power"][0][hot] < first["fan_power"][0][hot]).any()  # fans step back
 
 
 def test_iec_water_is_the_secondary_airs_humidity_rise():

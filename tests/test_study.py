@@ -4,6 +4,7 @@ interruption, the P10/P50/P90 summary, real-weather years and the command line."
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -473,3 +474,95 @@ def test_command_line_study_from_a_file_with_named_variants(tmp_path):
     both = runner.invoke(app, ["study", "golmud", "--config", str(path),
                                "--out", str(tmp_path / "t.zarr")])
     assert both.exit_code == 2 and "give no SITE" in both.output
+
+
+# ---- sizing as a study option ([sizing] in a study file, twin.study.size_plants) ----
+
+def _fortnights(monkeypatch):
+    """The study's years cut to a fortnight of June, where the plant is sized (a year's
+    programme takes a minute; the study store itself keeps whole years)."""
+    import twin.study as study_module
+
+    whole_years = study_module._weather
+    monkeypatch.setattr(study_module, "_weather", lambda study, site, year: whole_years(
+        study, site, year).isel(time=slice(24 * 150, 24 * 164)))
+
+
+def test_a_study_file_asks_for_sizing(tmp_path):
+    from twin.study import StudySizing, sizing_from_config
+
+    path = tmp_path / "study.toml"
+    path.write_text('sites = ["golmud"]\n[sizing]\nrenewable_fraction = 0.8\n'
+                    'reliability = "p90"\nit_mw = 20\n')
+    assert study_from_config(path).site_ids == ("golmud",)
+    assert sizing_from_config(path) == StudySizing(0.8, "cost", 0.9, 20e6)
+    path.write_text('sites = ["golmud"]\n')
+    assert sizing_from_config(path) is None
+    for table, words in (("objective = 'water'", "needs renewable_fraction"),
+                         ("renewable_fraction = 1.5", "within 0..1"),
+                         ("renewable_fraction = 0.9\nobjective = 'water'", "known: cost, carbon"),
+                         ("renewable_fraction = 0.9\nreliability = 'often'", "share of years"),
+                         ("renewable_fraction = 0.9\nit_mw = -1", "it_mw must be"),
+                         ("renewable_fraction = 0.9\ntarget = 1", "unknown key(s) target")):
+        path.write_text(f'sites = ["golmud"]\n[sizing]\n{table}\n')
+        with pytest.raises(ValueError, match=re.escape(words)):
+            sizing_from_config(path)
+
+
+def test_the_plants_of_a_study_per_site_and_scenario(monkeypatch):
+    """Each (site, scenario) is sized on its own weather: the warmer scenario's plant is the one
+    twin.sizing gives on the morphed weather, and meets the target."""
+    from twin import sizing
+    from twin.study import StudySizing, size_plants
+
+    _fortnights(monkeypatch)
+    study = Study(("golmud",), (1, 2), (Scenario("baseline"), Scenario.parse("+3K")))
+    plants = size_plants(study, StudySizing(0.8, it_power_w=20e6))
+    assert list(plants.index) == [("golmud", "baseline"), ("golmud", "+3K")]
+    assert (plants["renewable_fraction"] >= 0.8 - 1e-6).all()
+    assert (plants["years_sized"] == 1).all() and plants["binding_years"].tolist() == ["1", "1"]
+    import twin.study as study_module
+
+    warm = morph(study_module._weather(study, get_site("golmud"), 1), Scenario.parse("+3K"))
+    alone = sizing.size(sizing.site_profiles(get_site("golmud"), it_power_w=20e6, weather=warm),
+                        0.8)
+    assert plants.loc[("golmud", "+3K"), "pv_wp"] == pytest.approx(alone.pv_wp, rel=1e-6)
+    # warmer: more cooling energy for the same IT, so more energy to make renewable
+    assert plants.loc[("golmud", "+3K"), "facility_energy_wh"] > \
+        plants.loc[("golmud", "baseline"), "facility_energy_wh"]
+    # over both years, every year met (two years: P90 lets none go)
+    both = size_plants(study, StudySizing(0.8, reliability=0.9, it_power_w=20e6))
+    assert (both["years_sized"] == 2).all() and (both["years_met"] == 2).all()
+    assert (both["pv_wp"] + both["wind_w"] >= plants["pv_wp"] + plants["wind_w"] - 1).all()
+
+
+def test_command_line_study_reports_the_sized_plants(tmp_path, monkeypatch):
+    """`twin study --config` with [sizing]: the plants printed, in the report and in
+    --sizing-csv (sized in this process on fortnights; the study itself on whole years)."""
+    import twin.study as study_module
+
+    _fortnights(monkeypatch)
+    real = study_module.size_plants
+    monkeypatch.setattr(study_module, "size_plants",
+                        lambda study, spec, client=None, progress=None: real(study, spec,
+                                                                             progress=progress))
+    path = tmp_path / "study.toml"
+    path.write_text('sites = ["golmud"]\nyears = 1\n[sizing]\nrenewable_fraction = 0.8\n'
+                    'it_mw = 20\n')
+    report, csv = tmp_path / "report.html", tmp_path / "plants.csv"
+    result = CliRunner().invoke(app, ["study", "--config", str(path), "--workers", "1",
+                                      "--out", str(tmp_path / "s.zarr"), "--report",
+                                      str(report), "--sizing-csv", str(csv)])
+    assert result.exit_code == 0, result.output
+    assert "80 % renewable in the study's first year" in result.output
+    assert "PV [MWp]" in result.output and "battery [MWh]" in result.output
+    plants = pd.read_csv(csv, index_col=["site", "scenario"])
+    pv_mwp = plants.loc[("golmud", "baseline"), "pv_wp"] / 1e6
+    assert f"{pv_mwp:,.1f}" in result.output
+    page = report.read_text()
+    assert 'id="sizing"' in page and f"<td>{pv_mwp:,.1f}</td>" in page
+    no_sizing = tmp_path / "plain.toml"
+    no_sizing.write_text('sites = ["golmud"]\nyears = 1\n')
+    refused = CliRunner().invoke(app, ["study", "--config", str(no_sizing), "--out",
+                                       str(tmp_path / "t.zarr"), "--sizing-csv", str(csv)])
+    assert refused.exit_code == 2 and "no [sizing] table" in refused.output

@@ -383,3 +383,24 @@ def test_a_year_in_degf_is_refused_by_the_sites_climate(golmud):
         fahrenheit[name] = golmud[name] * 9 / 5 + 32
     with pytest.raises(weather.WeatherError, match=r"temp_air.*normals of site golmud.*degF"):
         simulate(fahrenheit, site, until="generation")
+
+
+@needs_shared
+def test_wind_in_kmh_at_a_calm_site_is_refused_by_the_sites_normals(golmud):
+    """Wind in km/h at a calm site passes weather.read's unit limit (its 99.9th percentile, under
+    6.9 m s-1, is under 25 km/h); simulate judges it by the site's normals, 3.6x. Golmud's
+    station year in km/h stands in (simulate sees a Dataset, whatever its percentile); the year
+    in m s-1 runs (the degF test above); with allow_distant_weather it runs anyway, windier."""
+    from sites import get_site
+    from twin.simulate import simulate
+
+    site = get_site("golmud")
+    calm = golmud.copy()
+    calm["wind_speed"] = golmud["wind_speed"] * 3.6  # km/h
+    with pytest.raises(weather.WeatherError,
+                       match=r"wind_speed.*normals of site golmud.*3\.6\d times.*km/h"):
+        simulate(calm, site, until="generation")
+    ran = simulate(calm, site, until="generation", allow_distant_weather=True,
+                   wind_scaling="none")
+    assert float(ran.wind_power.mean()) > float(
+        simulate(golmud, site, until="generation", wind_scaling="none").wind_power.mean())

@@ -46,21 +46,45 @@ def _print(renderables):
 
 
 def fail(err: Exception) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {err}", soft_wrap=True)  # one line, never wrapped
+    from rich.markup import escape
+
+    # one line, never wrapped; "[sizing]" in a message is text, not Rich markup
+    err_console.print(f"[bold red]error:[/] {escape(str(err))}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
-def _check_out(path: Path | None, what: str = "--out") -> None:
-    """Refuse an output path that cannot be written, before any work: ValueError naming it."""
+def _check_out(path: Path | None, what: str = "--out", result: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work: ValueError naming it.
+    ``result``: a Dataset's path, whose suffix names its format (twin.output.SUFFIXES)."""
     if path is None:
         return
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
+    if result:
+        from twin.output import check_suffix
+
+        check_suffix(path, what)
+    elif path.is_dir():
         raise ValueError(f"{what} {path}: is a directory; give a file name")
     if not folder.is_dir():
         raise ValueError(f"{what} {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"{what} {path}: not writable")
+
+
+def _write_out(ds, path: Path) -> None:
+    """``ds`` written to ``path`` in its suffix's format, and a line saying so (and what a
+    table leaves out)."""
+    from twin.output import write
+
+    with console.status(f"writing {path}"):
+        left_out = write(ds, path)
+    console.print(f"wrote {path}" + (f" (not in the table, on other dimensions: "
+                                     f"{', '.join(left_out)}; in .nc and .zarr)"
+                                     if left_out else ""), markup=False, soft_wrap=True)
+
+
+OUT_HELP = ("Write the {what} Dataset: .nc (NetCDF), .zarr (Zarr), .csv or .parquet (a table, "
+           "one row per {row}, units in the column names).")
 
 
 def _simulate_with_progress(weather_in, sites, **kwargs):
@@ -85,7 +109,7 @@ BatteryPolicy = Annotated[str, typer.Option(
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         battery_policy: BatteryPolicy = "none",
         out: Annotated[Optional[Path],
-                       typer.Option(help="Write the results Dataset (NetCDF).")] = None,
+                       typer.Option(help=OUT_HELP.format(what="results", row="site-hour"))] = None,
         plots: Annotated[Optional[Path], typer.Option(
             help="Also write a one-page picture of the fleet (renewable fraction, PUE, "
                  "available IT power by site) into this folder: fleet.png.")] = None):
@@ -97,7 +121,7 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
     from twin.simulate import simulate
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         if plots is not None:  # a folder, made if its parent exists
             if plots.exists() and not plots.is_dir():
                 raise ValueError(f"--plots {plots}: is a file; give a folder")
@@ -121,10 +145,9 @@ def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
                 f"{len(catalog)} sites", sites=list(catalog.values()), by_control=by_control))
     except _bad_input() as err:
         raise fail(err) from None
-    written = []
     if out:
-        ds.to_netcdf(out)
-        written.append(out)
+        _write_out(ds, out)
+    written = []
     if plots:
         from twin.report import plot_fleet
 
@@ -149,7 +172,8 @@ AllowMissing = Annotated[bool, typer.Option(
     help="Keep hours with missing or QC-rejected weather as NaN (NaN results for them) instead "
     "of filling gaps or refusing.")]
 AllowDistant = Annotated[bool, typer.Option(
-    help="Use a --weather file farther than 100 km or 500 m (altitude) from its site instead of "
+    help="Use a --weather file farther than 100 km or 500 m (altitude) from its site, or outside "
+    "the site's climate (mean temperature 10 K, mean wind 3x from its normals), instead of "
     "refusing it; the site is then simulated at the file's location.")]
 
 
@@ -165,7 +189,8 @@ def simulate_cmd(
     allow_missing: AllowMissing = False,
     allow_distant_weather: AllowDistant = False,
     battery_policy: BatteryPolicy = "none",
-    out: Annotated[Optional[Path], typer.Option(help="Write the results Dataset (NetCDF).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help=OUT_HELP.format(what="results", row="site-hour"))] = None,
     sites_dir: SitesDir = None,
 ):
     """One or more sites, every hour: tables of annual energy, PUE and WUE, and the power
@@ -175,7 +200,7 @@ def simulate_cmd(
     from weather.readers import read as read_weather
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         chosen = [get_site(s, sites_dir) for s in site]
         if weather_files and len(weather_files) != len(chosen):
             raise ValueError(f"{len(weather_files)} --weather file(s) for {len(chosen)} site(s): "
@@ -203,8 +228,7 @@ def simulate_cmd(
     except _bad_input() as err:
         raise fail(err) from None
     if out:
-        ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        _write_out(ds, out)
 
 
 def _show_location(site_id: str, loc: dict, what: str):
@@ -255,7 +279,7 @@ def weather_cmd(
         "--weather", help=f"Weather file instead of the synthetic year: {FORMATS}.")] = None,
     year: Year = 2025, seed: Seed = 0,
     out: Annotated[Optional[Path],
-                   typer.Option(help="Write the Dataset to this NetCDF file.")] = None,
+                   typer.Option(help=OUT_HELP.format(what="weather", row="hour"))] = None,
     strict: Annotated[bool,
                       typer.Option(help="Refuse a weather file that needs any repair.")] = False,
     allow_missing: AllowMissing = False,
@@ -270,7 +294,7 @@ def weather_cmd(
     from weather.readers import read as read_weather
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         s = get_site(site, sites_dir)
         with console.status("reading weather" if weather_file else "generating weather"):
             ds = (read_weather(weather_file, strict=strict, latitude=s.latitude,
@@ -283,8 +307,7 @@ def weather_cmd(
     _show_location(s.id, loc, "read")
     _print(cli_tables.weather_tables(ds, s.name))
     if out:
-        ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        _write_out(ds, out)
 
 
 # what `twin slurm` reads as a time: ISO 8601, UTC unless it carries a zone (Z, +08:00)
@@ -449,8 +472,8 @@ def fleet(
                     "short-term forecast); beyond them the climate (another synthetic "
                     "year).")] = 0,
     by_site: Annotated[bool, typer.Option(help="Also print the table per site.")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="Write the fleet Dataset (NetCDF).")
-                   ] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help=OUT_HELP.format(what="fleet", row="policy, site and hour"))] = None,
     plots: Annotated[Optional[Path], typer.Option(
         help="Also write PNG plots into this folder (utilisation and tCO2 per site and "
              "policy, renewable fraction by month).")] = None,
@@ -464,7 +487,7 @@ def fleet(
     from twin.workload import read_trace, synthetic
 
     try:
-        _check_out(out)
+        _check_out(out, result=True)
         if plots is not None and plots.exists() and not plots.is_dir():
             raise ValueError(f"--plots {plots}: is a file; give a folder")
         chosen = [get_site(s, sites_dir) for s in sites] if sites else \
@@ -493,8 +516,7 @@ def fleet(
     if by_site:
         console.print(_fleet_table(fleet_summary(ds, by_site=True), "per site"))
     if out:
-        ds.to_netcdf(out)
-        console.print(f"wrote {out}")
+        _write_out(ds, out)
     if plots:
         from twin.report import write_fleet_plots
 
@@ -568,6 +590,9 @@ def study(
              "available IT duration curves).")] = None,
     report: Annotated[Optional[Path], typer.Option(
         help="Also write one self-contained HTML report.")] = None,
+    sizing_csv: Annotated[Optional[Path], typer.Option(
+        "--sizing-csv", help="Write the sized plants ([sizing] in --config) as CSV (SI units, "
+                             "one row per site and scenario).")] = None,
     sites_dir: SitesDir = None,
 ):
     """A climate-year study: sites x years x scenarios x design variants through the whole twin,
@@ -585,6 +610,8 @@ def study(
         local_cluster,
         parse_variants,
         run_study,
+        size_plants,
+        sizing_from_config,
         study_from_config,
         summary,
     )
@@ -592,11 +619,14 @@ def study(
     try:
         _check_out(summary_csv, "--summary")
         _check_out(report, "--report")
+        _check_out(sizing_csv, "--sizing-csv")
+        sizing = None
         if config is not None:
             if site or scenario or variant:
                 raise ValueError("--config describes the sites, scenarios and variants: give "
                                  "no SITE, --scenario or --variant with it")
             spec = study_from_config(config)
+            sizing = sizing_from_config(config)
             chosen = [get_site(s, spec.sites_dir) for s in spec.site_ids]
             spec = replace(spec, site_ids=tuple(s.id for s in chosen))
             years = len(spec.years)
@@ -613,6 +643,8 @@ def study(
                          battery_policy=battery_policy)
         for v in spec.variants:  # a bad variant is refused before any work starts
             [v.apply(s) for s in chosen]
+        if sizing_csv and sizing is None:
+            raise ValueError("--sizing-csv: the study file (--config) has no [sizing] table")
     except _bad_input() as err:
         raise fail(err) from None
     cluster = None if scheduler else local_cluster(workers)
@@ -621,6 +653,13 @@ def study(
             task = progress.add_task(f"{spec.site_years()} site-years", total=len(spec.tasks()))
             ds = run_study(spec, out, client=client, overwrite=overwrite,
                            progress=lambda done, total: progress.update(task, completed=done))
+            plants = None
+            if sizing is not None:
+                sized = progress.add_task(
+                    f"sizing for {100 * sizing.renewable_fraction:g} % renewable",
+                    total=len(spec.site_ids) * len(spec.scenarios))
+                plants = size_plants(spec, sizing, client=client, progress=lambda done, total:
+                                     progress.update(sized, completed=done))
     except KeyboardInterrupt:
         err_console.print(f"interrupted: finished tasks are kept in {out}; run the same command "
                           "again to resume")
@@ -635,10 +674,18 @@ def study(
         table, f"{spec.site_years()} site-years: P10 / P50 / P90 over {years} "
                + (f"calendar years {spec.years[0]}-{spec.years[-1]}" if spec.weather_dir else
                   f"synthetic years (seeds {spec.years[0]}-{spec.years[-1]})")))
+    if plants is not None:
+        from twin.report import sizing_caption
+
+        console.print(cli_tables.study_sizing_table(
+            plants, sizing_caption(sizing, json.loads(spec.config()))))
     written = [out]
     if summary_csv:
         display_summary(table).to_csv(summary_csv)
         written.append(summary_csv)
+    if sizing_csv:
+        plants.to_csv(sizing_csv)
+        written.append(sizing_csv)
     if plots or report:
         with console.status("plotting"):
             pngs = render(ds)  # once for both
@@ -648,7 +695,8 @@ def study(
         import shlex
 
         written.append(html_report(ds, report, pngs, table,
-                                   command=shlex.join(["twin", *sys.argv[1:]])))
+                                   command=shlex.join(["twin", *sys.argv[1:]]), plants=plants,
+                                   sizing=sizing))
     console.print("wrote " + ", ".join(str(w) for w in written))
 
 
@@ -664,8 +712,9 @@ def size_cmd(
     year: Year = 2025, seed: Seed = 0,
     weather_file: Annotated[Optional[Path], typer.Option(
         "--weather", help=f"A year of weather ({FORMATS}); default: synthetic.")] = None,
-    curve: Annotated[bool, typer.Option(
-        help="Also size for 50..100 %: the cost curve.")] = True,
+    curve: Annotated[Optional[bool], typer.Option(
+        "--curve/--no-curve", help="Also size for 50..100 %: the cost curve (default: on, "
+                                   "off with --reliability).")] = None,
     check: Annotated[bool, typer.Option(
         help="Run the twin with the sized plant and compare its renewable fraction.")] = True,
     plot: Annotated[Optional[Path], typer.Option(
@@ -674,12 +723,18 @@ def size_cmd(
         "--csv", help="Write the cost curve as CSV (SI units: W, Wh).")] = None,
     years: Annotated[int, typer.Option(
         min=0, help="Also run the sized plant through this many other synthetic years "
-                    "(seeds 1..N) and print P10/P50/P90 of its renewable fraction.")] = 0,
+                    "(seeds 1..N) and print P10/P50/P90 of its renewable fraction; with "
+                    "--reliability, the years to size over.")] = 0,
+    reliability: Annotated[Optional[str], typer.Option(
+        help="Size over the --years synthetic years (seeds 1..N) so that the target is met "
+             "in at least this share of them: p90 (9 years in 10), p50, 1.0 (every year); "
+             "default: the one year.")] = None,
     sites_dir: SitesDir = None,
 ):
     """The PV, wind, battery and grid connection that meet a renewable target at least cost
-    over a climate year: an hourly linear programme (HiGHS) on the twin's own demand and
-    generation; prints the plant, its cost of energy, and the cost curve from 50 to 100 %."""
+    over a climate year (or in 90 % of N years, --reliability p90): an hourly linear programme
+    (HiGHS) on the twin's own demand and generation; prints the plant, its cost of energy, and
+    the cost curve from 50 to 100 %."""
     from sites import get_site
     from twin import cli_tables, sizing
     from twin.variables import W_PER_MW
@@ -687,17 +742,33 @@ def size_cmd(
 
     try:
         sizing.check_objective(objective)
+        share = None
+        if reliability is not None:
+            share = sizing.parse_reliability(reliability)
+            if years < 1:
+                raise ValueError("--reliability sizes over --years N synthetic years: give N "
+                                 "(10 or more for p90 to let a year go)")
+            if weather_file:
+                raise ValueError("--reliability sizes over synthetic years (--years): give no "
+                                 "--weather")
+            if curve or plot or curve_csv:
+                raise ValueError("--reliability: the cost curve (--curve, --plot, --csv) is of "
+                                 "one year; draw it without --reliability")
+        curve = share is None if curve is None else curve
         _check_out(plot, "--plot")
         _check_out(curve_csv, "--csv")
         s = get_site(site, sites_dir)
+        it_w = None if it_mw is None else it_mw * W_PER_MW
+        if share is not None:
+            _size_reliably(s, renewable_fraction, share, objective, it_w, year, years)
+            return
         wx = None
         if weather_file:
             wx = read_weather(weather_file, year=year, latitude=s.latitude,
                               longitude=s.longitude, altitude=s.altitude_m)
         with console.status("simulating the site"):
-            profiles = sizing.site_profiles(
-                s, it_power_w=None if it_mw is None else it_mw * W_PER_MW, weather=wx,
-                year=year, seed=seed)
+            profiles = sizing.site_profiles(s, it_power_w=it_w, weather=wx, year=year,
+                                            seed=seed)
         with console.status(f"sizing for {100 * renewable_fraction:g} %"):
             sized = sizing.size(profiles, renewable_fraction, objective=objective)
         source = f"weather {weather_file.name}" if weather_file else \
@@ -716,9 +787,7 @@ def size_cmd(
         if years:
             with console.status(f"the sized plant over {years} synthetic years"):
                 spread = sizing.across_years(profiles, sized, range(1, years + 1))
-            low, mid, high = (100 * spread.quantile(q) for q in (0.1, 0.5, 0.9))
-            console.print(f"over {years} synthetic years (seeds 1-{years}): renewable fraction "
-                          f"P10 {low:.1f} %, P50 {mid:.1f} %, P90 {high:.1f} %", markup=False)
+            _print_spread(spread, renewable_fraction)
         if curve or plot or curve_csv:
             with console.status("the cost curve"):
                 table = sizing.cost_curve(profiles, objective=objective)
@@ -733,3 +802,47 @@ def size_cmd(
                 console.print(f"wrote {plot}", markup=False)
     except _bad_input() as err:
         raise fail(err) from None
+
+
+def _print_spread(spread, target: float) -> None:
+    """P10/P50/P90 of the renewable fraction the twin gives in other years, and how many meet
+    the target."""
+    years = len(spread)
+    low, mid, high = (100 * spread.quantile(q) for q in (0.1, 0.5, 0.9))
+    met = int((spread >= target - 1e-3).sum())
+    console.print(f"the twin over {years} synthetic years (seeds {spread.index[0]}-"
+                  f"{spread.index[-1]}): renewable fraction P10 {low:.1f} %, P50 {mid:.1f} %, "
+                  f"P90 {high:.1f} %; {met} of {years} years meet {100 * target:g} %",
+                  markup=False)
+
+
+def _size_reliably(site, target: float, share: float, objective: str, it_w, year: int,
+                   years: int) -> None:
+    """`twin size --reliability`: the plant meeting ``target`` in ``share`` of ``years``
+    synthetic years (seeds 1..N), then checked by the whole twin in every one of them."""
+    from twin import cli_tables, sizing
+    from twin.variables import W_PER_MW
+
+    seeds = list(range(1, years + 1))
+    profiles = []
+    with Progress(console=err_console, transient=True) as progress:
+        task = progress.add_task("simulating the years", total=years)
+        for seed in seeds:
+            profiles.append(sizing.site_profiles(site, it_power_w=it_w, year=year, seed=seed))
+            progress.advance(task)
+    with console.status("sizing") as status:
+        found = sizing.size_for_reliability(
+            profiles, target, share, objective=objective, labels=seeds,
+            progress=lambda message: status.update(message))
+    binding = ", ".join(str(seeds[i]) for i in found.binding)
+    console.print(cli_tables.sizing_table(
+        found.sizing, f"{site.name}: {100 * target:g} % renewable in at least "
+                      f"{100 * share:g} % of {years} synthetic years (seeds 1-{years}) at least "
+                      f"{objective}, IT {profiles[0].site.it.capacity_w / W_PER_MW:g} MW; "
+                      f"the mean of the binding years (seeds {binding})"))
+    console.print(f"the programme met {100 * target:g} % in the binding years (seeds {binding});"
+                  f" the twin's balance: {found.met} of {years} years meet it (at most "
+                  f"{found.allowed_misses} may miss)", markup=False)
+    with console.status(f"the twin with this plant over {years} years"):
+        spread = sizing.across_years(profiles[0], found.sizing, seeds)
+    _print_spread(spread, target)

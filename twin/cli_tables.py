@@ -294,6 +294,23 @@ def study_table(table, title: str) -> Table:
     return out
 
 
+def study_sizing_table(plants, title: str) -> Table:
+    """A study's sized plants (:func:`twin.study.size_plants`), one row per site and scenario,
+    in the report's units (:data:`twin.report.SIZING_COLUMNS`)."""
+    from rich.text import Text
+
+    from twin.report import sizing_cells, sizing_headers
+
+    out = Table(title=title)
+    out.add_column("site")
+    out.add_column("scenario")
+    for header in sizing_headers(plants):
+        out.add_column(Text(header), justify="right")  # "[MWh]" is a unit, not markup
+    for (site, scenario), row in plants.iterrows():
+        out.add_row(site, scenario, *sizing_cells(row))
+    return out
+
+
 def sizing_table(s, title: str) -> Table:
     """A sized plant (:class:`twin.sizing.Sizing`): capacities, energies, cost, land and water,
     units in brackets (shown as text, not read as Rich markup)."""

@@ -117,6 +117,8 @@ class CoolingArrays:
     dry_cooler_air_delta_t_k: np.ndarray
     dry_cooler_pressure_pa: np.ndarray
     dry_cooler_fan_efficiency: np.ndarray
+    dry_cooler_max_air_flow_ratio: np.ndarray
+    dry_cooler_staging: np.ndarray  # str, DRY_COOLER_STAGING
     pump_head_pa: np.ndarray
     tower_pump_head_pa: np.ndarray
     pump_efficiency: np.ndarray
@@ -398,32 +400,152 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
             "mode": mode, "hall_humidity_ratio": w_hall}
 
 
+def crossflow_effectiveness(ntu, c_r):
+    """Effectiveness of a cross-flow exchanger, both streams unmixed (EnergyPlus
+    FluidCooler:SingleSpeed, reference 5.3): 1 - exp{[exp(-NTU C_r eta) - 1] / (C_r eta)},
+    eta = NTU^-0.22."""
+    eta = ntu ** -0.22
+    return 1.0 - np.exp(np.expm1(-ntu * c_r * eta) / (c_r * eta))
+
+
+def dry_cooler_approach(c, flow_ratio):
+    """The dry coolers' approach [K] (water leaving minus air entering) when their air flow is
+    ``flow_ratio`` ``(site, n)`` times the flow at dry_cooler_air_delta_t_k: cross-flow
+    effectiveness (:func:`crossflow_effectiveness`) with the UA that gives dry_cooler_approach_k
+    at ratio 1, per watt of heat (water capacity rate 1 / liquid_delta_t_k, air
+    1 / dry_cooler_air_delta_t_k), held as the air flow rises. ASSUMPTION [A]: UA constant, the
+    air-side coefficient's growth with velocity neglected, which understates what more air
+    gains."""
+    span = c.liquid_delta_t_k
+    c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
+    c_min = np.minimum(c_water, c_air)
+    c_r = c_min / np.maximum(c_water, c_air)
+    target = 1.0 / (c_min * (span + c.dry_cooler_approach_k))  # the effectiveness at ratio 1
+    low, high = np.full(np.shape(target), -3.0), np.full(np.shape(target), 3.0)  # log10 NTU
+    for _ in range(50):  # bisection: the effectiveness rises with NTU
+        mid = (low + high) / 2
+        short = crossflow_effectiveness(10.0 ** mid, c_r) < target
+        low, high = np.where(short, mid, low), np.where(short, high, mid)
+    ua = 10.0 ** ((low + high) / 2) * c_min
+    air = flow_ratio * c_air
+    c_min = np.minimum(c_water, air)
+    effectiveness = crossflow_effectiveness(ua / c_min, c_min / np.maximum(c_water, air))
+    return 1.0 / (effectiveness * c_min) - span
+
+
+STAGING_STEPS = 21  # air-flow ratios between 1 and the maximum, interpolated between
+
+
+def _fans_first(c, t_oa, facility_water, stage):
+    """Fan staging of adiabatic dry coolers in the hours ``stage`` ``(S, T)``, where the dry
+    coolers at the air flow of dry_cooler_air_delta_t_k fall short: the air flow rises first, up
+    to dry_cooler_max_air_flow_ratio (pads wetted "only after all the fans are running"). Returns
+    the air-flow ratio ``(S, T)``: the one at which the fans alone bring the water to
+    ``facility_water`` (approach at that flow, :func:`dry_cooler_approach`, equal to
+    facility_water - t_oa; linear between STAGING_STEPS ratios), or the maximum where they cannot
+    and the pads (or the chiller) do the rest; 1 outside ``stage``."""
+    shape = np.shape(stage)
+    rows = np.broadcast_to(np.arange(shape[0])[:, None], shape)[stage]
+    grid = 1.0 + (c.dry_cooler_max_air_flow_ratio - 1.0) * np.linspace(0.0, 1.0, STAGING_STEPS)
+    approach = dry_cooler_approach(c, grid)
+    approach[:, 0] = c.dry_cooler_approach_k[:, 0]  # exactly the unstaged plant at ratio 1
+    flows, approach = grid[rows], approach[rows]  # (N, steps), the approach falling
+    target = (np.broadcast_to(facility_water, shape) - np.broadcast_to(t_oa, shape))[stage]
+    reached = approach <= target[:, None]
+    j = np.where(reached.any(axis=1), np.argmax(reached, axis=1), STAGING_STEPS - 1)
+    i = np.maximum(j - 1, 0)
+    n = np.arange(j.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.clip((approach[n, i] - target) / (approach[n, i] - approach[n, j]), 0.0, 1.0)
+    ratio = np.ones(shape)
+    ratio[stage] = np.where(j > 0, flows[n, i] + np.nan_to_num(share) * (flows[n, j] - flows[n, i]),
+                            1.0)
+    return ratio
+
+
+def _least_water(c, out, t_pad, t_water, stage):
+    """Fan staging ``least_water`` in the hours ``stage`` where the pads spray down to ``t_pad``
+    to bring the water to ``t_water`` [degC] ``(S, T)``: of the air-flow ratios between 1 and
+    dry_cooler_max_air_flow_ratio, the one that reaches ``t_water`` with the least water. The
+    pads cool the air only to ``t_water`` minus the approach at that flow
+    (:func:`dry_cooler_approach`), and the water is the flow times the humidity-ratio rise on the
+    wet bulb; where the fans alone reach it, the lowest such flow (linear between the ratios
+    tried), no water. Ratio 1 is among those tried, so the water is never more than without
+    staging. Returns the flow ratio and the pads' outlet ``(S, T)``."""
+    shape = np.shape(stage)
+    rows = np.broadcast_to(np.arange(shape[0])[:, None], shape)[stage]
+    grid = 1.0 + (c.dry_cooler_max_air_flow_ratio - 1.0) * np.linspace(0.0, 1.0, STAGING_STEPS)
+    approach = dry_cooler_approach(c, grid)
+    approach[:, 0] = c.dry_cooler_approach_k[:, 0]  # exactly the unstaged plant at ratio 1
+    flows, approach = grid[rows], approach[rows]  # (N, steps)
+
+    def picked(x):
+        return np.broadcast_to(x, shape)[stage][:, None]
+
+    t_oa, t_wb, p, w_oa = (picked(out[k]) for k in ("temp_air", "wet_bulb", "pressure",
+                                                     "humidity_ratio"))
+    need = t_oa - picked(t_water) + approach  # K of pre-cooling at each flow
+    pads = t_oa - np.maximum(need, 0.0)
+    water = flows * np.maximum(humidity_ratio_from_wet_bulb(pads, t_wb, p) - w_oa, 0.0)
+    best = np.argmin(water, axis=1)  # the lowest flow among equals
+    n = np.arange(best.size)
+    flow, pad = flows[n, best], pads[n, best]
+    alone = need[:, -1] <= 0.0  # the fans alone reach the water temperature
+    j = np.argmax(need <= 0.0, axis=1)
+    i = np.maximum(j - 1, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(j > 0, need[n, i] / (need[n, i] - need[n, j]), 0.0)
+    flow = np.where(alone, flows[n, i] + share * (flows[n, j] - flows[n, i]), flow)
+    pad = np.where(alone, t_oa[:, 0], pad)
+    ratio, outlet = np.ones(shape), np.array(np.broadcast_to(t_pad, shape), dtype=float)
+    ratio[stage], outlet[stage] = flow, pad
+    return ratio, outlet
+
+
 def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
     """Direct-to-chip liquid (reference 7.1, 5.3, 5.4): the facility water returns at supply +
     liquid_delta_t_k and is cooled by dry coolers towards dry bulb + approach (with adiabatic
     pre-cooling towards the wet bulb when assisted and not locked out by dust, modulated to what
     the hour needs and at most direct_evaporative_effectiveness of the depression); an air-cooled
     chiller trims the fraction they cannot (the waterside-economiser partial formula). Dry-cooler
-    fans move air at dry_cooler_air_delta_t_k rise, scaled with density; two pumped loops (CDU
-    secondary and facility water)."""
+    fans move air at dry_cooler_air_delta_t_k rise, scaled with density; before adiabatic pads
+    spray, the fans raise the air flow up to dry_cooler_max_air_flow_ratio (dry_cooler_staging:
+    :func:`_fans_first` or :func:`_least_water`);
+    two pumped loops (CDU secondary and facility water)."""
     t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
     returning = facility_water + c.liquid_delta_t_k
     span = returning - facility_water
 
-    def free_fraction(air_in):
-        return np.clip((returning - (air_in + c.dry_cooler_approach_k)) / span, 0.0, 1.0)
+    def free_fraction(air_in, approach=c.dry_cooler_approach_k):
+        return np.clip((returning - (air_in + approach)) / span, 0.0, 1.0)
 
     dry = free_fraction(t_oa)
+    assist = c.evaporative_assist.astype(bool)
+    # fans first: where the dry coolers fall short, adiabatic plants raise the air flow up to
+    # dry_cooler_max_air_flow_ratio before the pads spray; the approach falls with the flow
+    flow, approach = 1.0, c.dry_cooler_approach_k
+    staging = assist & (c.dry_cooler_max_air_flow_ratio > 1.0)
+    first = staging & (c.dry_cooler_staging == "fans_first")
+    stage = first & (dry < 1.0)
+    if stage.any():
+        flow = _fans_first(c, t_oa, facility_water, stage)
+        approach = np.where(stage, dry_cooler_approach(c, flow), approach)
+        dry = np.where(stage, free_fraction(t_oa, approach), dry)
     # the pads spray only what the hour needs: the air is cooled down to the inlet temperature
-    # that lets the dry coolers carry the whole load (modulated pads), at most to what full
-    # effectiveness gives
-    t_needed = facility_water - c.dry_cooler_approach_k
+    # that lets the dry coolers carry the whole load at their air flow (modulated pads), at most
+    # to what full effectiveness gives
+    t_needed = facility_water - approach
     t_full = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
-    pad = c.evaporative_assist.astype(bool) & (dry < 1.0) & ~lockout
+    pad = assist & (dry < 1.0) & ~lockout
     t_pad = np.where(pad, np.minimum(np.maximum(t_full, t_needed), t_oa), t_oa)
-    free = np.where(pad, free_fraction(t_pad), dry)
+    free = np.where(pad, free_fraction(t_pad, approach), dry)
+    least = staging & ~first & pad & (free > 0)
+    if least.any():  # least water: the same free share, each hour at the flow that sprays least
+        ratio, t_pad = _least_water(c, out, t_pad, returning - free * span, least)
+        flow = np.where(least, ratio, flow)
+        pad = pad & (t_pad < t_oa)
     q_dry, q_chiller = free * q_liquid, (1.0 - free) * q_liquid
-    air = q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)
+    air = flow * q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)  # fan power ~ its cube
     design_air = design_q_liquid / (CP_AIR * c.dry_cooler_air_delta_t_k)
     fans = fan_power(air, out["density"], design_air, c.dry_cooler_pressure_pa,
                      c.dry_cooler_fan_efficiency, c.fan_law)

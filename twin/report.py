@@ -477,12 +477,67 @@ td{text-align:right}thead th{background:#f0f0f0}.wide{overflow-x:auto}
 img{max-width:100%;height:auto;display:block;margin:0.5em 0}dd ul{margin:0;padding-left:1.2em}"""
 
 
+# the sized plants of a study (twin.study.size_plants) as shown: field -> (header, unit, scale
+# from the SI value, format)
+SIZING_COLUMNS = {
+    "pv_wp": ("PV", "MWp", to_mw, ",.1f"),
+    "turbines": ("turbines", "1", _as_stored, ",.0f"),
+    "battery_wh": ("battery", "MWh", to_mw, ",.0f"),
+    "battery_w": ("battery", "MW", to_mw, ",.1f"),
+    "grid_w": ("grid", "MW", to_mw, ",.1f"),
+    "renewable_fraction": ("renewable", "%", _percent, ".1f"),
+    "annual_cost": ("cost", "M{currency}/yr", lambda v: v / 1e6, ",.1f"),
+    "cost_per_mwh_it": ("IT energy", "{currency}/MWh", _as_stored, ",.0f"),
+    "years_met": ("years met", "1", _as_stored, ",.0f"),
+}
+
+
+def sizing_headers(plants: pd.DataFrame) -> list[str]:
+    """The headers of :data:`SIZING_COLUMNS` with their units (currency from ``plants``)."""
+    currency = str(plants["currency"].iloc[0]) if len(plants) else "CNY"
+    return [h if u == "1" else f"{h} [{u.format(currency=currency)}]"
+            for h, u, _, _ in SIZING_COLUMNS.values()]
+
+
+def sizing_cells(row) -> list[str]:
+    """One sized plant's cells in :data:`SIZING_COLUMNS`' units; years met as 'met of sized'."""
+    cells = [fmt(scale(float(row[k])), spec) for k, (_, _, scale, spec) in
+             SIZING_COLUMNS.items()]
+    cells[-1] = f"{int(row['years_met'])} of {int(row['years_sized'])}"
+    return cells
+
+
+def sizing_caption(spec, study: dict) -> str:
+    """What the sized plants are: the target, objective and the years they meet it in."""
+    years = study["years"]
+    over = (f"in at least {100 * spec.reliability:g} % of the {len(years)} years"
+            if spec.reliability is not None else f"in the study's first year ({years[0]})")
+    return (f"The plant (PV, wind, battery, grid connection) meeting "
+            f"{100 * spec.renewable_fraction:g} % renewable {over} at least {spec.objective}, "
+            f"per site and scenario, for the first variant "
+            f"({study['variants'][0]['name']}); figures of the mean sized year "
+            "(twin.sizing).")
+
+
+def _sizing_html(plants: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in sizing_headers(plants))
+    rows = "".join(
+        "<tr>" + "".join(f"<th>{html.escape(str(x))}</th>" for x in key)
+        + "".join(f"<td>{c}</td>" for c in sizing_cells(row)) + "</tr>"
+        for key, row in plants.iterrows())
+    return ('<div class="wide"><table><thead><tr><th>site</th><th>scenario</th>'
+            f"{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
 def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | None = None,
-                command: str | None = None) -> Path:
+                command: str | None = None, plants: pd.DataFrame | None = None,
+                sizing=None) -> Path:
     """One self-contained HTML file at ``path`` for the study ``ds``: its description, the
     P10/P50/P90 table over years of the annual figures, and the three plots of every (site,
     scenario, variant) embedded as PNG data URIs. ``pngs`` (:func:`render`) and ``table``
-    (:func:`twin.study.summary`) of ``ds`` when already made. Returns ``path``."""
+    (:func:`twin.study.summary`) of ``ds`` when already made; ``plants``
+    (:func:`twin.study.size_plants` for the :class:`twin.study.StudySizing` ``sizing``): the
+    sized plants, a section after the differences. Returns ``path``."""
     path = Path(path)
     pngs = pngs or render(ds)
     table = summary(ds) if table is None else table
@@ -510,7 +565,12 @@ def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | Non
     comparison = base64.b64encode(_png(plot_comparison(table))).decode("ascii")
     contents = (("study", "Study"), ("figures", "Annual figures over the years"),
                 ("comparison", "Sites, scenarios and variants side by side"),
-                ("deltas", "Differences from the reference"), ("plots", "Plots"))
+                ("deltas", "Differences from the reference"),
+                *((("sizing", "The plant for a renewable target"),) if plants is not None
+                  else ()), ("plots", "Plots"))
+    sized = "" if plants is None else (
+        '<h2 id="sizing">The plant for a renewable target</h2>'
+        f"<p>{html.escape(sizing_caption(sizing, config))}</p>{_sizing_html(plants)}")
     document = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
@@ -530,7 +590,7 @@ def html_report(ds: xr.Dataset, path: Path, pngs=None, table: pd.DataFrame | Non
         f"<p>P50 less the P50 of the reference at the same site: scenario "
         f"{html.escape(scenarios[0]['name'])} (same variant) and variant "
         f"{html.escape(variants[0]['name'])} (same scenario).</p>{_deltas_html(deltas(table))}"
-        f'<h2 id="plots">Plots</h2><p>The PUE heatmaps share one colour scale.</p>'
+        f'{sized}<h2 id="plots">Plots</h2><p>The PUE heatmaps share one colour scale.</p>'
         f"{''.join(sections)}</body></html>\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(document, encoding="utf-8")

@@ -116,6 +116,13 @@ MAX_DECLARED_STATION_DISTANCE_KM = 200.0
 # forecast may be a cold spell).
 MAX_CLIMATE_DIFFERENCE_K = 10.0
 MIN_CLIMATE_DAYS = 300
+# ... and its mean wind speed over those months, brought to the normals' height (1/7 power law,
+# Hellman), within this factor of the normals'. Measured on ../shared/weather against the catalog:
+# a site's own station 1.00; stations 121-292 km away 0.34-2.95 (sheltered against open stations,
+# refused by distance anyway). Wind in km/h is 3.6x: this catches it at a calm site, whose 99.9th
+# percentile stays under weather.read's 25 m s-1 unit limit in km/h. Knots (1.94x) and mph (2.24x)
+# at a calm site stay within it (README, bad input).
+MAX_WIND_RATIO = 3.0
 
 
 def _coord(ds: xr.Dataset, name: str) -> float | None:
@@ -131,22 +138,40 @@ def _station_file(station: str) -> str:
 
 
 def _check_climate(ds: xr.Dataset, site):
-    """WeatherError when a year of weather at the site's location is not the site's climate
-    (MAX_CLIMATE_DIFFERENCE_K): temperatures in degF, or another place's file with this
-    place's coordinates."""
+    """WeatherError when a year of weather at the site's location is not the site's climate: mean
+    air temperature more than MAX_CLIMATE_DIFFERENCE_K (degF, or another place's file with this
+    place's coordinates) or mean wind more than MAX_WIND_RATIO times (km/h) from the normals."""
     table = getattr(site, "normals_table", None)
     time = pd.DatetimeIndex(ds["time"].values)
-    if not table or len(time) < 24 * MIN_CLIMATE_DAYS or "temp_air" not in ds:
+    if not table or len(time) < 24 * MIN_CLIMATE_DAYS:
         return
-    t = pd.Series(ds["temp_air"].values, index=time).dropna()
-    normal = np.asarray(table["temp_air_mean"], dtype=float)[t.index.month - 1]
-    difference = float(t.mean() - normal.mean())
-    if abs(difference) > MAX_CLIMATE_DIFFERENCE_K:
-        raise WeatherError(
-            ds.attrs.get("source", site.id), f"mean air temperature {t.mean():.1f} degC where "
-            f"the normals of site {site.id} give {normal.mean():.1f} degC for the same months "
-            f"({difference:+.1f} K; a file at its site is within {MAX_CLIMATE_DIFFERENCE_K:g} "
-            "K): degF, or another place's weather? refused", variable="temp_air")
+    source = ds.attrs.get("source", site.id)
+    anyway = "(allow_distant_weather=True / --allow-distant-weather runs it)"
+
+    def file_and_normal(name):
+        value = pd.Series(ds[name].values, index=time).dropna()
+        return value, np.asarray(table[name + "_mean"], dtype=float)[value.index.month - 1]
+
+    if "temp_air" in ds:
+        t, normal = file_and_normal("temp_air")
+        difference = float(t.mean() - normal.mean())
+        if abs(difference) > MAX_CLIMATE_DIFFERENCE_K:
+            raise WeatherError(
+                source, f"mean air temperature {t.mean():.1f} degC where the normals of site "
+                f"{site.id} give {normal.mean():.1f} degC for the same months ({difference:+.1f} K;"
+                f" a file at its site is within {MAX_CLIMATE_DIFFERENCE_K:g} K): degF, or another "
+                f"place's weather? refused {anyway}", variable="temp_air")
+    if "wind_speed" in ds and "wind_speed_mean" in table:
+        w, normal = file_and_normal("wind_speed")
+        height = float(table.get("wind_height_m", DEFAULT_WIND_HEIGHT_M))
+        mean = float(w.mean()) * (height / _wind_height(ds)) ** (1 / 7)
+        ratio = mean / max(float(normal.mean()), 1e-3)
+        if not 1 / MAX_WIND_RATIO <= ratio <= MAX_WIND_RATIO:
+            raise WeatherError(
+                source, f"mean wind speed {mean:.2f} m s-1 at {height:g} m where the normals of "
+                f"site {site.id} give {normal.mean():.2f} m s-1 for the same months ({ratio:.2f}"
+                f" times; a file at its site is within a factor {MAX_WIND_RATIO:g}): km/h (3.6x), "
+                f"or another place's wind? refused {anyway}", variable="wind_speed")
 
 
 def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weather: bool = False
@@ -157,7 +182,8 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
     MAX_WEATHER_ALTITUDE_DIFFERENCE_M from its site is refused unless ``allow_distant_weather``,
     or unless it is the site's declared ``weather_station`` file within
     MAX_DECLARED_STATION_DISTANCE_KM (the catalog pairs Ulanqab, Wuhu and Zhongwei with stations
-    121-142 km away)."""
+    121-142 km away). A file at its site must have the site's climate (``_check_climate``),
+    unless ``allow_distant_weather``."""
     out = []
     for ds, s in zip(datasets, sites):
         lat, lon, alt = (_coord(ds, n) for n in ("latitude", "longitude", "altitude"))
@@ -179,8 +205,6 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
                 abs(rise) <= MAX_WEATHER_ALTITUDE_DIFFERENCE_M:
             info["declared_station"] = declared
             far = False
-        if not far:
-            _check_climate(ds, s)
         if far and not allow_distant_weather:
             raise WeatherError(
                 ds.attrs.get("source", s.id), f"weather at {lat:.2f}, {lon:.2f}, {alt:.0f} m is "
@@ -189,6 +213,8 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
                 f"{MAX_WEATHER_DISTANCE_KM:g} km or {MAX_WEATHER_ALTITUDE_DIFFERENCE_M:g} m: the "
                 "wrong file? (allow_distant_weather=True / --allow-distant-weather to run it, "
                 "simulated at the weather's location)", variable="latitude")
+        if not allow_distant_weather:
+            _check_climate(ds, s)
         out.append((lat, lon, alt, info))
     return out
 
@@ -341,7 +367,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     it_committed_power: IT power already committed ``(site, time)`` [W] (default 0), taken off
     the available IT power to give the headroom.
     allow_distant_weather: run weather farther than MAX_WEATHER_DISTANCE_KM (or
-    MAX_WEATHER_ALTITUDE_DIFFERENCE_M) from its site instead of refusing it. Each site is
+    MAX_WEATHER_ALTITUDE_DIFFERENCE_M) from its site, or outside the site's climate
+    (MAX_CLIMATE_DIFFERENCE_K, MAX_WIND_RATIO), instead of refusing it. Each site is
     simulated at its weather's coordinates (where the weather's QC ran), the site's when the
     weather has none; the ``weather_location`` attribute says which, and how far from the site.
     Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], the facility's

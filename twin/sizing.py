@@ -37,6 +37,7 @@ ASSUMPTION mark; give your own to :func:`size`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -254,18 +255,19 @@ class Sizing:
     currency: str = "CNY"
 
 
-def _program(p: Profiles, target: float, costs: Costs, objective: str,
+def _program(years: Sequence[Profiles], target: float, costs: Costs, objective: str,
              wind_mw: float | None = None):
-    """The linear programme in MW, MWh and millions of currency (or kt CO2eq): the matrix and
-    bounds, in the column order P W E B G | c d s g x (each T hours)."""
-    T = p.demand_w.size
-    demand = p.demand_w / W_PER_MW
-    pv, wind = p.pv_per_wp, p.wind_per_w
-    b = p.battery
+    """The linear programme in MW, MWh and millions of currency (or kt CO2eq) over one or more
+    climate years sharing the plant: the matrix and bounds, in the column order P W E B G, then
+    every year's c d s g x (each T hours), and per year the columns of its dispatch. Every year
+    meets the target; the objective counts the plant once and the mean year's grid energy."""
     n_cap = 5
-    col = {name: n_cap + i * T + np.arange(T) for i, name in enumerate("cdsgx")}
+    T = years[0].demand_w.size
+    if any(p.demand_w.size != T for p in years):
+        raise ValueError("the years to size over must have as many hours")
     P, W, E, B, G = range(n_cap)
     hours = np.arange(T)
+    n_cols = n_cap + 5 * T * len(years)
     rows, cols, vals, lower, upper = [], [], [], [], []
     n_rows = 0
 
@@ -280,33 +282,43 @@ def _program(p: Profiles, target: float, costs: Costs, objective: str,
         n_rows += T
 
     inf = np.inf
-    add([(P, pv), (W, wind), (col["c"], -1), (col["d"], 1), (col["g"], 1), (col["x"], -1)],
-        demand, demand)
-    # renewables cover charge and curtailment: with the balance, d_t + g_t <= D_t
-    add([(col["d"], 1), (col["g"], 1)], -inf, demand)
-    # storage above its floor u_t = s_t - soc_min E >= 0:
-    # u_t - k u_{t-1} + soc_min (1 - k) E - eta_c c_t + d_t / eta_d = 0, s_{-1} = soc_0 E
-    k = b.keep_per_hour
-    add([(col["s"], 1), (np.where(hours > 0, col["s"] - 1, E),
-                         np.where(hours > 0, -k, b.soc_min - k * b.initial_soc)),
-         (E, np.where(hours > 0, b.soc_min * (1 - k), 0.0)),
-         (col["c"], -b.charge_efficiency), (col["d"], 1 / b.discharge_efficiency)], 0.0, 0.0)
-    add([(col["s"], 1), (E, -(b.soc_max - b.soc_min))], -inf, 0.0)
-    add([(col["c"], 1), (B, -1)], -inf, 0.0)
-    add([(col["d"], 1), (B, -1)], -inf, 0.0)
-    add([(col["g"], 1), (G, -1)], -inf, 0.0)
+    columns = []
+    for y, p in enumerate(years):
+        demand = p.demand_w / W_PER_MW
+        pv, wind, b = p.pv_per_wp, p.wind_per_w, p.battery
+        col = {name: n_cap + (5 * y + i) * T + hours for i, name in enumerate("cdsgx")}
+        columns.append(col)
+        add([(P, pv), (W, wind), (col["c"], -1), (col["d"], 1), (col["g"], 1), (col["x"], -1)],
+            demand, demand)
+        # renewables cover charge and curtailment: with the balance, d_t + g_t <= D_t
+        add([(col["d"], 1), (col["g"], 1)], -inf, demand)
+        # storage above its floor u_t = s_t - soc_min E >= 0:
+        # u_t - k u_{t-1} + soc_min (1 - k) E - eta_c c_t + d_t / eta_d = 0, s_{-1} = soc_0 E
+        k = b.keep_per_hour
+        add([(col["s"], 1), (np.where(hours > 0, col["s"] - 1, E),
+                             np.where(hours > 0, -k, b.soc_min - k * b.initial_soc)),
+             (E, np.where(hours > 0, b.soc_min * (1 - k), 0.0)),
+             (col["c"], -b.charge_efficiency), (col["d"], 1 / b.discharge_efficiency)],
+            0.0, 0.0)
+        add([(col["s"], 1), (E, -(b.soc_max - b.soc_min))], -inf, 0.0)
+        add([(col["c"], 1), (B, -1)], -inf, 0.0)
+        add([(col["d"], 1), (B, -1)], -inf, 0.0)
+        add([(col["g"], 1), (G, -1)], -inf, 0.0)
+        # the target, one row a year: sum g_t <= (1 - RF) sum D_t
+        rows.append(np.full(T, n_rows))
+        cols.append(col["g"])
+        vals.append(np.ones(T))
+        lower.append([-inf])
+        upper.append([(1.0 - target) * demand.sum()])
+        n_rows += 1
     matrix = scipy.sparse.csr_array((np.concatenate(vals), (np.concatenate(rows),
                                                             np.concatenate(cols))),
-                                    shape=(n_rows, n_cap + 5 * T))
-    # the target: one row, sum g_t <= (1 - RF) sum D_t
-    target_row = scipy.sparse.csr_array((np.ones(T), (np.zeros(T, int), col["g"])),
-                                        shape=(1, n_cap + 5 * T))
-    matrix = scipy.sparse.vstack([matrix, target_row], format="csr")
-    row_lower = np.concatenate([*lower, [-inf]])
-    row_upper = np.concatenate([*upper, [(1.0 - target) * demand.sum()]])
+                                    shape=(n_rows, n_cols))
+    row_lower, row_upper = np.concatenate(lower), np.concatenate(upper)
 
-    cost = np.zeros(n_cap + 5 * T)
+    cost = np.zeros(n_cols)
     per_mw = W_PER_MW / 1e6  # currency per W -> millions per MW
+    share = 1.0 / len(years)  # the mean year
     if objective == "cost":
         r = costs.discount_rate
         crf = {k: capital_recovery_factor(r, getattr(costs, f"{k}_lifetime_years"))
@@ -317,17 +329,21 @@ def _program(p: Profiles, target: float, costs: Costs, objective: str,
         cost[E] = per_mw * costs.battery_capex_per_wh * battery_factor
         cost[B] = per_mw * costs.battery_capex_per_w * battery_factor
         cost[G] = per_mw * costs.grid_capacity_per_w_year
-        cost[col["g"]] = p.grid_price_per_kwh * 1000.0 / 1e6  # per MWh, in millions
-    else:  # kt CO2eq a year: g/kWh = t/GWh; per MW of capacity, its year's generation
-        cost[P] = costs.pv_lifecycle_g_per_kwh * pv.sum() / 1e6
-        cost[W] = costs.wind_lifecycle_g_per_kwh * wind.sum() / 1e6
+        for p, col in zip(years, columns):
+            cost[col["g"]] = share * p.grid_price_per_kwh * 1000.0 / 1e6  # per MWh, millions
+    else:  # kt CO2eq a year: g/kWh = t/GWh; per MW of capacity, its mean year's generation
+        cost[P] = share * costs.pv_lifecycle_g_per_kwh * sum(p.pv_per_wp.sum()
+                                                             for p in years) / 1e6
+        cost[W] = share * costs.wind_lifecycle_g_per_kwh * sum(p.wind_per_w.sum()
+                                                               for p in years) / 1e6
         cost[E] = costs.battery_embodied_kg_per_kwh / costs.battery_lifetime_years / 1000.0
-        cost[col["g"]] = p.carbon_g_per_kwh / 1e6
-    col_lower = np.zeros(n_cap + 5 * T)
-    col_upper = np.full(n_cap + 5 * T, inf)
+        for p, col in zip(years, columns):
+            cost[col["g"]] = share * p.carbon_g_per_kwh / 1e6
+    col_lower = np.zeros(n_cols)
+    col_upper = np.full(n_cols, inf)
     if wind_mw is not None:
         col_lower[W] = col_upper[W] = wind_mw
-    return cost, col_lower, col_upper, matrix, row_lower, row_upper, col
+    return cost, col_lower, col_upper, matrix, row_lower, row_upper, columns
 
 
 def _solve(cost, col_lower, col_upper, matrix, row_lower, row_upper):
@@ -355,50 +371,73 @@ def size(profiles: Profiles, renewable_fraction: float, *, objective: str = "cos
     facility's energy from renewables over the year of ``profiles``. With ``whole_turbines`` the
     wind farm is rounded to whole turbines of the site's type and the rest sized again around
     it (a farm the twin can simulate)."""
+    return size_over([profiles], renewable_fraction, objective=objective, costs=costs,
+                     whole_turbines=whole_turbines)
+
+
+def size_over(years: Sequence[Profiles], renewable_fraction: float, *,
+              objective: str = "cost", costs: Costs | None = None,
+              whole_turbines: bool = True) -> Sizing:
+    """:func:`size` over several climate years of one site at once: the least-cost plant that
+    meets the target in every one of ``years`` (one programme, the plant shared, each year's
+    dispatch its own); the Sizing's energies, cost and emissions are the mean year's."""
     costs = costs or Costs()
     check_objective(objective)
     if not (math.isfinite(renewable_fraction) and 0.0 <= renewable_fraction <= 1.0):
         raise ValueError(f"renewable fraction must be within 0..1, got {renewable_fraction!r}")
-    *program, col = _program(profiles, renewable_fraction, costs, objective)
+    if not years:
+        raise ValueError("give at least one year to size over")
+    *program, cols = _program(years, renewable_fraction, costs, objective)
     x = _solve(*program)
     turbines = None
     if whole_turbines:
-        turbine_mw = profiles.turbine_w / W_PER_MW
+        turbine_mw = years[0].turbine_w / W_PER_MW
         turbines = round(x[1] / turbine_mw)
-        *program, col = _program(profiles, renewable_fraction, costs, objective,
-                                 turbines * turbine_mw)
+        *program, cols = _program(years, renewable_fraction, costs, objective,
+                                  turbines * turbine_mw)
         x = _solve(*program)
-    return _sizing(profiles, renewable_fraction, objective, costs, x, col, turbines)
+    return _sizing(years, renewable_fraction, objective, costs, x, cols, turbines)
 
 
-def _sizing(p: Profiles, target: float, objective: str, costs: Costs, x, col,
+def _sizing(years: Sequence[Profiles], target: float, objective: str, costs: Costs, x, cols,
             turbines: int | None) -> Sizing:
+    """The Sizing of the programme's solution ``x``: the plant, and the mean year's energies
+    (one year: that year's)."""
     P, W, E, B, G = (v if v > MIN_CAPACITY else 0.0 for v in x[:5])
     if E == 0.0 or B == 0.0:
         E = B = 0.0
     hours = 1.0  # h
-    demand = p.demand_w.sum() * hours
-    grid = x[col["g"]].clip(min=0).sum() * W_PER_MW * hours
-    generation = (P * p.pv_per_wp.sum() + W * p.wind_per_w.sum()) * W_PER_MW * hours
+    n = len(years)
+    p = years[0]  # the site, its turbine and tariff are the same every year
+
+    def mean(values):
+        return sum(values) / n
+
+    demand = mean(y.demand_w.sum() * hours for y in years)
+    grid = mean(x[c["g"]].clip(min=0).sum() * W_PER_MW * hours for c in cols)
+    grid_price = mean(y.grid_price_per_kwh for y in years)
+    grid_carbon = mean(y.carbon_g_per_kwh for y in years)
+    mw = W_PER_MW
+    pv_wh = P * mean(y.pv_per_wp.sum() for y in years) * mw * hours
+    wind_wh = W * mean(y.wind_per_w.sum() for y in years) * mw * hours
+    generation = pv_wh + wind_wh
     r = costs.discount_rate
     crf = {k: capital_recovery_factor(r, getattr(costs, f"{k}_lifetime_years"))
            for k in ("pv", "wind", "battery")}
-    mw = W_PER_MW
     annual_cost = (P * mw * (costs.pv_capex_per_w * crf["pv"] + costs.pv_om_per_w_year)
                    + W * mw * (costs.wind_capex_per_w * crf["wind"] + costs.wind_om_per_w_year)
                    + (E * mw * costs.battery_capex_per_wh + B * mw * costs.battery_capex_per_w)
                    * (crf["battery"] + costs.battery_om_fraction)
                    + G * mw * costs.grid_capacity_per_w_year
-                   + grid / 1000.0 * p.grid_price_per_kwh)
-    pv_wh, wind_wh = P * p.pv_per_wp.sum() * mw, W * p.wind_per_w.sum() * mw
+                   + grid / 1000.0 * grid_price)
     emissions = (pv_wh / 1000.0 * costs.pv_lifecycle_g_per_kwh
                  + wind_wh / 1000.0 * costs.wind_lifecycle_g_per_kwh
-                 + grid / 1000.0 * p.carbon_g_per_kwh) / 1e6 \
+                 + grid / 1000.0 * grid_carbon) / 1e6 \
         + E * 1000.0 * costs.battery_embodied_kg_per_kwh / costs.battery_lifetime_years / 1000.0
     gcr = p.site.pv.gcr or 0.5  # fixed racks without gcr: ASSUMPTION half covered
     land = P * mw / (1000.0 * costs.module_efficiency) / gcr / 1e4 \
         + W * costs.wind_total_ha_per_mw
-    it = p.it_w.sum() * hours
+    it = mean(y.it_w.sum() * hours for y in years)
     return Sizing(site=p.site.id, target=target, objective=objective, status="optimal",
                   pv_wp=P * mw, wind_w=W * mw,
                   turbines=turbines if turbines is not None else round(W * mw / p.turbine_w),
@@ -409,7 +448,8 @@ def _sizing(p: Profiles, target: float, objective: str, costs: Costs, x, col,
                   generation_wh=generation, annual_cost=annual_cost,
                   cost_per_mwh_it=annual_cost / (it / W_PER_MW), emissions_t=emissions,
                   land_ha=land, wind_direct_ha=W * costs.wind_direct_ha_per_mw,
-                  water_l=p.water_l + pv_wh / W_PER_MW * costs.pv_water_l_per_mwh,
+                  water_l=mean(y.water_l for y in years)
+                  + pv_wh / W_PER_MW * costs.pv_water_l_per_mwh,
                   currency=p.site.grid.currency)
 
 
@@ -464,3 +504,111 @@ def across_years(profiles: Profiles, sizing: Sizing, seeds) -> pd.Series:
     return pd.Series({seed: float(balance_summary(simulate(
         None, [site], year=year, seed=seed))["renewable_fraction"].iloc[0])
         for seed in seeds}, name="renewable_fraction")
+
+
+def parse_reliability(text: str | float) -> float:
+    """The share of climate years that must meet the target: ``p90``, ``90%`` or ``0.9`` ->
+    0.9 (within 0..1, above 0)."""
+    raw = str(text).strip().lower()
+    try:
+        value = float(raw[1:]) / 100 if raw.startswith("p") else \
+            float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0.0 < value <= 1.0):
+        raise ValueError(f"reliability {text!r}: give the share of years that must meet the "
+                         "target, such as p90, 90% or 0.9")
+    return value
+
+
+def balance_fractions(years: Sequence[Profiles], sizing: Sizing) -> np.ndarray:
+    """The renewable fraction the twin's own power balance (:func:`twin.storage.power_balance`:
+    its load-following battery, grid up to the connection, unserved energy counted as not
+    renewable) gives with the plant of ``sizing`` in each of ``years``: the twin's answer on
+    each year's demand and per-unit generation, without simulating the weather again."""
+    from twin.storage import BatteryArrays, power_balance
+
+    out = []
+    for p in years:
+        b = p.battery
+        battery = BatteryArrays(*(np.array([v], float) for v in (
+            sizing.battery_wh, sizing.battery_w, b.charge_efficiency, b.discharge_efficiency,
+            b.soc_min, b.soc_max, b.keep_per_hour, b.initial_soc)))
+        renewable = sizing.pv_wp * p.pv_per_wp + sizing.turbines * p.turbine_w * p.wind_per_w
+        flows = power_balance(battery, renewable[None, :], p.demand_w[None, :],
+                              np.array([sizing.grid_w]))
+        short = (flows["grid_import"] + flows["unserved_power"]).sum()
+        out.append(1.0 - short / p.demand_w.sum())
+    return np.array(out)
+
+
+@dataclass(frozen=True)
+class ReliableSizing:
+    """A plant sized to meet its target in at least ``reliability`` of the climate years: the
+    Sizing (the mean year of the binding years), each year's renewable fraction by the twin's
+    balance, the years the programme had to meet (indices into the years given) and how many
+    years met the target."""
+
+    sizing: Sizing
+    reliability: float
+    labels: tuple
+    renewable_fraction_by_year: tuple[float, ...]
+    binding: tuple[int, ...]
+    met: int
+    allowed_misses: int
+
+    def table(self) -> pd.Series:
+        return pd.Series(self.renewable_fraction_by_year, index=list(self.labels),
+                         name="renewable_fraction")
+
+
+def size_for_reliability(years: Sequence[Profiles], renewable_fraction: float,
+                         reliability: float = 0.9, *, objective: str = "cost",
+                         costs: Costs | None = None, labels: Sequence | None = None,
+                         tolerance: float = 1e-3,
+                         progress: Callable[[str], None] | None = None) -> ReliableSizing:
+    """The plant that meets ``renewable_fraction`` in at least ``reliability`` of ``years``
+    (0.9: the P90 plant), at least cost: of N years, k = floor((1 - reliability) N) may miss.
+
+    A cutting-plane search on the multi-year programme (:func:`size_over`), each step checked by
+    the twin's own power balance in every year (:func:`balance_fractions`):
+
+    1. size on the first year alone and rank all years by the renewable fraction that plant
+       gives in each (the hardest years first);
+    2. the years the programme must meet (the binding set) start with the (k+1)-th hardest:
+       the k hardest may be the ones let go;
+    3. size over the binding set (one programme: every binding year meets the target, the plant
+       shared, whole turbines), rank every year again with that plant; if more than k years
+       miss the target (by more than ``tolerance``), the hardest year past the k hardest that
+       misses joins the binding set, and this step runs again.
+
+    Each step adds a year, so it ends within N steps; a year joins only when the plant must
+    grow for it, so the plant is the least-cost one meeting its binding years (not proven the
+    least-cost among every choice of years to let go: that is a combinatorial problem)."""
+    n = len(years)
+    if n == 0:
+        raise ValueError("give at least one year to size over")
+    labels = tuple(labels) if labels is not None else tuple(range(n))
+    allowed = math.floor((1.0 - reliability) * n + 1e-9)
+    report = progress or (lambda message: None)
+    report("ranking the years")
+    first = size_over(years[:1], renewable_fraction, objective=objective, costs=costs,
+                      whole_turbines=False)
+    fractions = balance_fractions(years, first)
+    binding = [int(np.argsort(fractions, kind="stable")[min(allowed, n - 1)])]
+    while True:
+        report(f"sizing over {len(binding)} year(s)")
+        plant = size_over([years[i] for i in binding], renewable_fraction, objective=objective,
+                          costs=costs)
+        fractions = balance_fractions(years, plant)
+        missing = [int(i) for i in np.argsort(fractions, kind="stable")
+                   if fractions[i] < renewable_fraction - tolerance]
+        if len(missing) <= allowed:
+            break
+        candidates = [i for i in missing[allowed:] if i not in binding]
+        if not candidates:  # only binding years miss, by the dispatch's difference: stop
+            break
+        binding.append(candidates[0])
+    met = int((fractions >= renewable_fraction - tolerance).sum())
+    return ReliableSizing(plant, reliability, labels, tuple(float(f) for f in fractions),
+                          tuple(sorted(binding)), met, allowed)

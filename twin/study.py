@@ -258,7 +258,14 @@ def _flat(table: dict, prefix: str = "") -> dict:
 
 
 CONFIG_KEYS = ("sites", "years", "first_year", "scenarios", "variants", "weather_dir",
-               "sites_dir", "battery_policy")
+               "sites_dir", "battery_policy", "sizing")
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the study ({err})") from None
 
 
 def study_from_config(path) -> Study:
@@ -274,12 +281,10 @@ def study_from_config(path) -> Study:
         [variants.battery_40mwh]
         battery = {energy_wh = 4e7, power_w = 1e7}
 
-    Relative folders are taken from the file's folder. ValueError naming the file and the key."""
+    Relative folders are taken from the file's folder. ValueError naming the file and the key.
+    A ``[sizing]`` table is read by :func:`sizing_from_config`."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the study ({err})") from None
+    data = _read_config(path)
     if unknown := [k for k in data if k not in CONFIG_KEYS]:
         raise ValueError(f"{path}: unknown key(s) {', '.join(unknown)}; known: "
                          f"{', '.join(CONFIG_KEYS)}")
@@ -638,3 +643,117 @@ def summary(ds: xr.Dataset) -> pd.DataFrame:
     frame = frame.unstack("quantile")
     frame.columns = [summary_column(v, round(100 * p)) for v, p in frame.columns]
     return frame
+
+
+# ---- the plant that meets a renewable target, per site and scenario (twin.sizing) ----
+
+SIZING_KEYS = ("renewable_fraction", "objective", "reliability", "it_mw")
+
+
+@dataclass(frozen=True)
+class StudySizing:
+    """What a study sizes (:func:`size_plants`): the target share of renewable energy, the
+    objective (cost or carbon), the share of the study's years that must meet it (None: size
+    on the study's first year alone) and the IT power [W] (None: each site's)."""
+
+    renewable_fraction: float
+    objective: str = "cost"
+    reliability: float | None = None
+    it_power_w: float | None = None
+
+    def __post_init__(self):
+        from twin.sizing import check_objective
+
+        check_objective(self.objective)
+        if not (isinstance(self.renewable_fraction, int | float)
+                and 0.0 <= self.renewable_fraction <= 1.0):
+            raise ValueError(f"renewable_fraction must be within 0..1, got "
+                             f"{self.renewable_fraction!r}")
+
+
+def sizing_from_config(path) -> StudySizing | None:
+    """The ``[sizing]`` table of a study file, or None without one::
+
+        [sizing]
+        renewable_fraction = 0.9
+        objective = "cost"        # or "carbon"
+        reliability = "p90"       # optional: met in 90 % of the study's years (default: the
+                                  # first year alone)
+        it_mw = 50                # optional: IT power of every site [MW] (default: each site's)
+    """
+    from twin.sizing import parse_reliability
+    from twin.variables import W_PER_MW
+
+    path = Path(path)
+    table = _read_config(path).get("sizing")
+    if table is None:
+        return None
+    if not isinstance(table, dict) or "renewable_fraction" not in table:
+        raise ValueError(f"{path}: [sizing] needs renewable_fraction (and optionally "
+                         f"{', '.join(SIZING_KEYS[1:])})")
+    if unknown := [k for k in table if k not in SIZING_KEYS]:
+        raise ValueError(f"{path}: [sizing]: unknown key(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(SIZING_KEYS)}")
+    try:
+        it_mw = table.get("it_mw")
+        if it_mw is not None and not (isinstance(it_mw, int | float) and it_mw > 0):
+            raise ValueError(f"it_mw must be a number > 0, got {it_mw!r}")
+        return StudySizing(
+            table["renewable_fraction"], str(table.get("objective", "cost")),
+            parse_reliability(table["reliability"]) if "reliability" in table else None,
+            None if it_mw is None else float(it_mw) * W_PER_MW)
+    except ValueError as err:
+        raise ValueError(f"{path}: [sizing]: {err}") from None
+
+
+def size_plant(study: Study, spec: StudySizing, site_id: str, scenario: int) -> dict:
+    """The sized plant of one site in one scenario (the study's first variant, its years'
+    weather as the study simulates it): :func:`twin.sizing.size` on the first year, or
+    :func:`twin.sizing.size_for_reliability` over every year. The Sizing's fields, and the
+    years sized over and how many met the target. Runs on a Dask worker."""
+    from twin import sizing
+
+    site = study.variants[0].apply(next(s for s in _sites(study) if s.id == site_id))
+    years = study.years if spec.reliability is not None else study.years[:1]
+    profiles = [sizing.site_profiles(site, it_power_w=spec.it_power_w, weather=morph(
+        _weather(study, site, year), study.scenarios[scenario])) for year in years]
+    if spec.reliability is None:
+        plant, met, binding = sizing.size(profiles[0], spec.renewable_fraction,
+                                          objective=spec.objective), 1, years
+    else:
+        found = sizing.size_for_reliability(profiles, spec.renewable_fraction,
+                                            spec.reliability, objective=spec.objective,
+                                            labels=years)
+        plant, met = found.sizing, found.met
+        binding = [years[i] for i in found.binding]
+    return {**asdict(plant), "years_sized": len(years), "years_met": met,
+            "binding_years": " ".join(map(str, binding))}
+
+
+def size_plants(study: Study, spec: StudySizing, client=None,
+                progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """:func:`size_plant` for every site and scenario (on the Dask ``client``, else one after
+    the other): one row each, index (site, scenario), the :class:`twin.sizing.Sizing` fields in
+    SI units (``pv_wp``, ``battery_wh``, ``annual_cost``, ``cost_per_mwh_it`` ...) and
+    ``years_sized``, ``years_met``, ``binding_years``."""
+    keys = [(s, j) for s in study.site_ids for j in range(len(study.scenarios))]
+    report = progress or (lambda done, total: None)
+    report(0, len(keys))
+    if client is None:
+        rows = []
+        for key in keys:
+            rows.append(size_plant(study, spec, *key))
+            report(len(rows), len(keys))
+    else:
+        from distributed import as_completed
+
+        futures = {client.submit(size_plant, study, spec, *key, pure=False): key
+                   for key in keys}
+        done = {}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            report(len(done), len(keys))
+        rows = [done[key] for key in keys]
+    index = pd.MultiIndex.from_tuples([(s, study.scenarios[j].name) for s, j in keys],
+                                      names=["site", "scenario"])
+    return pd.DataFrame(rows, index=index).drop(columns=["site"])
