@@ -164,13 +164,16 @@ def test_unknown_step_or_policy_is_refused(small):
     assert "facility_power" not in generation_only and "pv_power" in generation_only
 
 
-# designs whose load curves are checked hour by hour: every topology and air path, the optimised
-# control (setpoints varying by hour) and filters loading with dust (pm10)
+# designs whose load curves are checked hour by hour: every topology and air path, both
+# dry-cooler fan stagings, the optimised control (setpoints varying by hour) and filters loading
+# with dust (pm10)
 DESIGNS = {
     "chilled_water": dict(topology="chilled_water"),
     "indirect_air": dict(topology="airside_economizer", air_path="indirect"),
     "direct_air_dust": dict(topology="airside_economizer", air_path="direct"),
     "liquid": dict(topology="liquid_dry_cooler"),
+    "liquid_least_water": dict(topology="liquid_dry_cooler", dry_cooler_staging="least_water",
+                               dry_cooler_max_air_flow_ratio=1.6),
     "optimised_air": dict(topology="airside_economizer", air_path="direct",
                           control="optimised"),
     "optimised_liquid": dict(topology="liquid_dry_cooler", control="optimised"),
