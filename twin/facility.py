@@ -111,8 +111,7 @@ class Facility:
         self.time = pd.DatetimeIndex(time)
         self.c = cooling
         self.ups = cooling.ups_loss_coefficients
-        # categorical: every evaluation groups the sites by model without factorising again
-        self.models, self.capacity = pd.Categorical(it.server_model), it.capacity_w
+        self.models, self.capacity = it.server_model, it.capacity_w
         self.servers = _servers(it)
         self.topology = cooling.topology[:, 0]
         self.liquid = self.topology == "liquid_dry_cooler"
