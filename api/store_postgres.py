@@ -98,6 +98,7 @@ class PostgresStore(Store):
     ``busy_timeout_s`` for a lock or for the database, then raises StoreBusy."""
 
     def __init__(self, url: str, busy_timeout_s: float = 10.0):
+        super().__init__()
         self.url, self.busy_timeout_s = url, busy_timeout_s
         self.location = redacted(url)
         self._pool, self._pool_lock = None, threading.Lock()
