@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -139,6 +140,40 @@ def test_writers_on_separate_connections_never_oversubscribe(postgres):
     for store in stores:
         store.close()
     np.testing.assert_allclose(held, 3e6)
+
+
+def test_single_holds_racing_through_two_stores_never_oversubscribe(postgres):
+    """Single holds without an idempotency key (one round trip: the lock, then the check and
+    the insert in one statement): 16 writers through two stores released together, five times,
+    each time for new hours where exactly 4 fit. The site carries 20,000 cancelled holds over
+    those hours, which each check reads past: without the site's lock the checks overlap."""
+    url = postgres.new_database()
+    stores = [open_store(url), open_store(url)]
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO reservations (id, tenant, request, site, start_h, end_h, "
+                     "it_power_w, created, expires_h, cancelled) SELECT 'old-' || i, 'x', '', "
+                     "'golmud', 0, 10000000, 1e6, '', 1e7, 1 FROM generate_series(1, 20000) i")
+    start = threading.Barrier(16)
+
+    def attempt(i, hours):
+        start.wait()
+        try:
+            stores[i % 2].reserve(f"tenant-{i % 3}", [Block("golmud", hours, hours + timedelta(
+                hours=3), 5e5, 2e6)], None, NOW)
+            return "held"
+        except CapacityExceeded:
+            return "full"
+
+    try:
+        for k in range(5):
+            hours = NOW + timedelta(hours=10 * k)
+            with ThreadPoolExecutor(16) as pool:
+                outcomes = list(pool.map(attempt, range(16), [hours] * 16))
+            assert outcomes.count("held") == 4, (k, outcomes)
+            np.testing.assert_allclose(stores[0].held(["golmud"], hours, 3, NOW), [[2e6] * 3])
+    finally:
+        for store in stores:
+            store.close()
 
 
 # `twin serve` replicas: separate processes on their own ports, one database
