@@ -245,7 +245,7 @@ def main(argv=None) -> int:
         print(f"target window search p99 < {TARGET_P99_MS:g} ms at {args.rate:g} requests/s "
               f"({name}, {workers} worker(s)): {'met' if ok else 'missed'} "
               f"(p99 {s['p99 ms']:.1f} ms, {s['requests/s']:.0f} requests/s served, "
-              f"{s['not 2xx']} not 2xx)")
+              f"{s['not 2xx']} not 2xx; server CPU {s['server CPU ms/answer']:.2f} ms/answer)")
         ok = r["requests/s"] >= TARGET_RESERVATIONS and not r["oversubscribed"] \
             and r["ledger matches"] and r["not 2xx"] == 0
         print(f"target reservations >= {TARGET_RESERVATIONS:g}/s without oversubscription "
@@ -253,7 +253,8 @@ def main(argv=None) -> int:
               f"({r['requests/s']:.0f}/s answered: {r['held']} held, {r['refused (409)']} "
               f"refused as full; oversubscribed: {'yes' if r['oversubscribed'] else 'no'}; "
               f"ledger holds the {r['held']} answered 201: "
-              f"{'yes' if r['ledger matches'] else 'NO'}; {r['not 2xx']} errors)")
+              f"{'yes' if r['ledger matches'] else 'NO'}; {r['not 2xx']} errors; server CPU "
+              f"{r['server CPU ms/answer']:.2f} ms/answer)")
     return 0
 
 
