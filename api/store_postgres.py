@@ -20,6 +20,7 @@ back and are tried again.
 from __future__ import annotations
 
 import math
+import select
 import threading
 import time
 import zlib
@@ -112,6 +113,18 @@ def site_lock_key(site: str) -> int:
     return crc - 2**32 if crc >= 2**31 else crc
 
 
+def unbroken(conn: psycopg.Connection) -> None:
+    """The pool's check of a connection it hands out: closed, and OperationalError, when the
+    server closed it, or sent it anything, while it was idle (a database restarted or failed
+    over closes its connections: their sockets turn readable). A poll of the socket, no round
+    trip: the query of psycopg_pool's own check cost a window search 0.7 ms of CPU, a third of
+    it."""
+    if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
+        return
+    conn.close()  # closed, the pool drops it (one failing the check goes back to the pool)
+    raise psycopg.OperationalError("the connection was closed by the server")
+
+
 class _Db:
     """A psycopg connection answering the SQL of :class:`api.store.Store` (``?`` parameters);
     ``committing`` set by work that sends its own COMMIT (then a lost connection leaves the
@@ -176,8 +189,7 @@ class PostgresStore(Store):
                 # broken ones are replaced, not handed to a request
                 self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE,
                                             kwargs=self._options(), open=True,
-                                            check=ConnectionPool.check_connection,
-                                            name="twin-ledger")
+                                            check=unbroken, name="twin-ledger")
             return self._pool
 
     def close(self) -> None:

@@ -317,6 +317,38 @@ def test_the_database_killed_and_restarted_loses_no_confirmed_reservation(tmp_pa
         database.stop()
 
 
+def test_after_a_database_restart_the_dead_pooled_connections_are_not_used(monkeypatch):
+    """The pool's connections all die with the database; after it is back, writes and reads
+    are answered at once, none tried on a dead connection and tried again after a pause: the
+    pool's check (a poll of each socket, api.store_postgres.unbroken) replaced them first."""
+    from tests.postgres_server import PostgresServer
+
+    try:
+        database = PostgresServer().start()
+    except RuntimeError as err:
+        pytest.skip(f"no PostgreSQL server: {err}")
+    try:
+        url = database.new_database()
+        with open_store(url) as store, ThreadPoolExecutor(4) as pool:
+            def hold(k):
+                start = NOW + timedelta(hours=k)
+                return store.reserve("t", [Block("hami", start, start + timedelta(hours=1),
+                                                  1e5, 1e7)], None, NOW)
+            list(pool.map(hold, range(8)))  # several connections in the pool
+            database.kill()
+            database.start()
+            time.sleep(0.5)  # the killed connections' sockets closed
+            pauses = []
+            monkeypatch.setattr(store_postgres.time, "sleep", pauses.append)
+            made = list(pool.map(hold, range(8, 16)))
+            assert len(made) == 8
+            assert store.held(["hami"], NOW, 16, NOW).tolist() == [[1e5] * 16]
+            assert not pauses  # no retry
+    finally:
+        monkeypatch.undo()
+        database.stop()
+
+
 def test_twin_serve_takes_the_database_url_from_the_environment(postgres, tmp_path):
     url = postgres.new_database()
     server = Server(None, env={"TWIN_DB_URL": url}, cwd=tmp_path).start()
