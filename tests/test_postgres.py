@@ -24,7 +24,7 @@ import pytest
 from api.ledger import open_store
 from api.store import Block, CapacityExceeded, StoreError
 from sites import get_site
-from tests.test_service import ROOT, START, Server, reservation
+from tests.test_service import ROOT, START, Server, reservation, seen_by_the_next_search
 
 psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL ledger needs psycopg")
 store_postgres = pytest.importorskip("api.store_postgres")
@@ -209,19 +209,8 @@ def test_replicas_take_parallel_reservations_without_oversubscribing(replicas):
 
 def test_a_reservation_through_one_replica_is_seen_by_the_next_search_on_the_other(replicas):
     """Each replica simulates the timeline in memory and reads the ledger at every search:
-    the bound is the next request."""
-    job = {"it_power_w": 1e6, "duration_h": 6, "sites": ["hami"],
-           "earliest_start": START.isoformat(),
-           "deadline": (START + timedelta(hours=48)).isoformat()}
-    other = httpx.Client(base_url=replicas[1].url, timeout=60)
-    before = other.post("/v1/windows:search", json=job)
-    assert before.status_code == 200 and before.json()["options"], before.text
-    full = get_site("hami").it.capacity_w / 1e6
-    made = httpx.post(f"{replicas[0].url}/v1/reservations", json=reservation(
-        START, 48, full, site="hami"), headers={"X-API-Key": "key-a"}, timeout=60)
-    assert made.status_code == 201, made.text
-    after = other.post("/v1/windows:search", json=job)
-    assert after.status_code == 422 and "hami" in after.json()["detail"], after.text
+    the bound is the next request (for a hold and for its cancel)."""
+    seen_by_the_next_search(replicas)
 
 
 def writers(urls: list[str], seconds_before: float, disrupt, seconds_after: float,
