@@ -50,13 +50,19 @@ def round_value(name: str, x: float):
     return round(x) if rule == 0 else round(x, rule)
 
 
+# JSON values that no rule changes: passed over without a call (an answer has hundreds)
+_AS_THEY_ARE = frozenset({str, int, bool, type(None)})
+
+
 def rounded(value, name: str | None = None):
     """``value`` (JSON data) with every float rounded by the rule of the field it is in; lists
     take the rule of their field."""
     if isinstance(value, dict):
-        return {k: rounded(v, k) for k, v in value.items()}
+        return {k: v if type(v) in _AS_THEY_ARE else
+                round_value(k, v) if type(v) is float else rounded(v, k)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [rounded(v, name) for v in value]
+        return [v if type(v) in _AS_THEY_ARE else rounded(v, name) for v in value]
     if isinstance(value, float) and name is not None:
         return round_value(name, value)
     return value

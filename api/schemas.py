@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -15,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     model_validator,
 )
 
@@ -46,6 +48,19 @@ def _iso(value):
                                        and re.match(r"\s*\d{4}-\d\d-\d\d", value)):
         return value
     raise ValueError(f"{value!r} is not an ISO 8601 time such as 2026-07-01T08:00:00Z")
+
+
+_DATETIME = TypeAdapter(datetime)
+# times rendered as text kept for reuse: answers mostly give the same whole hours
+TIMES_KEPT = 4096
+
+
+@lru_cache(maxsize=TIMES_KEPT)
+def time_text(t: datetime) -> str:
+    """A UTC time as answers give it: as pydantic renders a datetime field
+    (2026-07-01T08:00:00Z), for routes that build their JSON data themselves. Equal times
+    share one text: give UTC ones only."""
+    return _DATETIME.dump_python(t, mode="json")
 
 
 Time = Annotated[AwareDatetime, BeforeValidator(_iso), AfterValidator(_in_range)]  # with a zone

@@ -23,6 +23,7 @@ import sqlite3
 import threading
 import uuid
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,8 @@ CREATE INDEX IF NOT EXISTS reservations_site_time ON reservations (site, start_h
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # LIMIT without a limit, in both databases' SQL
 NO_LIMIT = 2**62
+# held() answers kept per process (each at most sites x horizon floats: 15 x 744 x 8 B = 89 KB)
+HELD_KEPT = 64
 
 
 class CapacityExceeded(Exception):
@@ -73,6 +76,34 @@ class NotHeld(Exception):
 # what each status means in SQL, at the hour number ``?`` of now
 STATUS_SQL = {"held": "(cancelled = 0 AND expires_h > ?)",
               "expired": "(cancelled = 0 AND expires_h <= ?)", "cancelled": "(cancelled = 1)"}
+
+
+# the columns a reservation is inserted with (the others take their defaults)
+ROW = ("id", "tenant", "idempotency_key", "request", "site", "start_h", "end_h", "it_power_w",
+       "created", "expires_h")
+
+
+def new_row(tenant: str, key: str | None, request: str, b: Block, ttl: timedelta | None,
+            now: datetime) -> tuple:
+    """The ROW values of a new reservation of ``b``, held ``ttl`` from now (None: until its
+    block ends)."""
+    return (str(uuid.uuid4()), tenant, key, request, b.site, round(hour_number(b.start)),
+            round(hour_number(b.end)), b.it_power_w, now.isoformat(),
+            hour_number(b.end if ttl is None else now + ttl))
+
+
+def fits(b: Block, worst: float) -> bool:
+    """Whether ``b`` fits its site when ``worst`` [W] is already held in its busiest hour."""
+    return worst + b.it_power_w <= b.capacity_w + CAPACITY_TOLERANCE_W
+
+
+def too_much(b: Block, worst: float, i: int = 0, n: int = 1) -> str:
+    """Why block ``i`` of ``n`` does not fit (:func:`fits`)."""
+    which = f"block {i} of {n}: " if n > 1 else ""
+    return (f"{which}site {b.site} has {to_mw(b.capacity_w):.3f} MW of IT capacity; "
+            f"{to_mw(worst):.3f} MW is already held in the busiest hour of "
+            f"{b.start:%Y-%m-%dT%H:%MZ}..{b.end:%Y-%m-%dT%H:%MZ}, so "
+            f"{to_mw(b.it_power_w):.3f} MW more does not fit; nothing was held")
 
 
 def hour_number(t: datetime) -> float:
@@ -143,6 +174,13 @@ class Store(ABC):
     both (``?`` parameters)."""
 
     location: str
+    # held() answers kept for held_if_unchanged: (sites, first hour, hours) -> (ledger version,
+    # hour number of now at the read, first expiry among the holds counted, IT power held)
+    _kept: OrderedDict
+    _kept_lock: threading.Lock
+
+    def __init__(self):
+        self._kept, self._kept_lock = OrderedDict(), threading.Lock()
 
     @abstractmethod
     def _run(self, work: Callable[[Any], Any], write: bool) -> Any:
@@ -182,6 +220,10 @@ class Store(ABC):
         keys = [None] * len(blocks) if idempotency_key is None else \
             [idempotency_key] + [f"{idempotency_key}{BATCH_KEY_SEPARATOR}{i}"
                                  for i in range(1, len(blocks))]
+        if len(blocks) == 1 and idempotency_key is None:
+            one = self._reserve_one(tenant, blocks[0], requests[0], ttl, now)
+            if one is not None:
+                return [one], True
         spans = [(round(hour_number(b.start)), round(hour_number(b.end))) for b in blocks]
         now_h = hour_number(now)
         sites = list(dict.fromkeys(b.site for b in blocks))
@@ -202,24 +244,23 @@ class Store(ABC):
                 first, hourly = held[b.site]
                 hours = hourly[start_h - first:end_h - first]
                 worst = float(hours.max()) if hours.size else 0.0
-                if worst + b.it_power_w > b.capacity_w + CAPACITY_TOLERANCE_W:
-                    which = f"block {i} of {len(blocks)}: " if len(blocks) > 1 else ""
-                    raise CapacityExceeded(
-                        f"{which}site {b.site} has {to_mw(b.capacity_w):.3f} MW of IT capacity; "
-                        f"{to_mw(worst):.3f} MW is already held in the busiest hour of "
-                        f"{b.start:%Y-%m-%dT%H:%MZ}..{b.end:%Y-%m-%dT%H:%MZ}, so "
-                        f"{to_mw(b.it_power_w):.3f} MW more does not fit; nothing was held")
+                if not fits(b, worst):
+                    raise CapacityExceeded(too_much(b, worst, i, len(blocks)))
                 hours += b.it_power_w  # a view: the next blocks count this one
-                rows.append((str(uuid.uuid4()), tenant, keys[i], requests[i], b.site, start_h,
-                             end_h, b.it_power_w, now.isoformat(),
-                             hour_number(b.end if ttl is None else now + ttl)))
-            db.executemany("INSERT INTO reservations (id, tenant, idempotency_key, request, "
-                           "site, start_h, end_h, it_power_w, created, expires_h) VALUES "
-                           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            made = {r.id: r for r in self._by_ids(db, [row[0] for row in rows])}
-            return [made[row[0]] for row in rows], True
+                rows.append(new_row(tenant, keys[i], requests[i], b, ttl, now))
+            db.executemany(f"INSERT INTO reservations ({', '.join(ROW)}) VALUES "
+                           f"({', '.join('?' * len(ROW))})", rows)
+            # what was inserted, as read back (without reading it back)
+            return [Reservation.from_row({**dict(zip(ROW, row, strict=True)), "cancelled": 0})
+                    for row in rows], True
 
         return self._run(work, write=True)
+
+    def _reserve_one(self, tenant: str, b: Block, request: str, ttl: timedelta | None,
+                     now: datetime) -> Reservation | None:
+        """A database's quicker way to hold one block without an idempotency key, with the
+        same guarantees; None: none (reserve() does)."""
+        return None
 
     @staticmethod
     def _replay(db, tenant: str, key: str, requests: list[str]) -> list[Reservation] | None:
@@ -250,10 +291,13 @@ class Store(ABC):
 
     @staticmethod
     def _held(db, site: str, start_h: int, end_h: int, now_h: float) -> np.ndarray:
-        """IT power [W] held at ``site`` in each hour of [start_h, end_h)."""
+        """IT power [W] held at ``site`` in each hour of [start_h, end_h): summed by the
+        database per span of hours (holds of the same hours, as a busy site's mostly are, come
+        back as one row)."""
         held = np.zeros(end_h - start_h)
-        for r in db.execute("SELECT start_h, end_h, it_power_w FROM reservations WHERE site = ? "
-                            "AND cancelled = 0 AND expires_h > ? AND start_h < ? AND end_h > ?",
+        for r in db.execute("SELECT start_h, end_h, sum(it_power_w) AS it_power_w FROM "
+                            "reservations WHERE site = ? AND cancelled = 0 AND expires_h > ? AND "
+                            "start_h < ? AND end_h > ? GROUP BY start_h, end_h",
                             (site, now_h, end_h, start_h)):
             held[max(r["start_h"], start_h) - start_h:min(r["end_h"], end_h) - start_h] += \
                 r["it_power_w"]
@@ -261,26 +305,64 @@ class Store(ABC):
 
     def held(self, sites: list[str], start: datetime, hours: int, now: datetime) -> np.ndarray:
         """IT power [W] held by all tenants, ``(len(sites), hours)`` from ``start``: read from
-        the database at each call (one query), so every replica sees every other's
-        reservations."""
+        the database (one query) unless :meth:`held_if_unchanged` can answer, so every replica
+        sees every other's reservations. Read-only."""
+        kept = self.held_if_unchanged(sites, start, hours, now)
+        if kept is not None:
+            return kept
         start_h = round(hour_number(start))
-        end_h = start_h + hours
+        end_h, now_h = start_h + hours, hour_number(now)
         rows: dict[str, list[int]] = {}
         for i, s in enumerate(sites):
             rows.setdefault(s, []).append(i)
+        version = self._version()  # before the read: a commit after it is seen as a change
 
         def work(db):
-            held = np.zeros((len(sites), hours))
+            held, expiry = np.zeros((len(sites), hours)), np.inf
             for r in db.execute(
-                    "SELECT site, start_h, end_h, it_power_w FROM reservations WHERE site IN "
-                    f"({','.join('?' * len(rows))}) AND cancelled = 0 AND expires_h > ? AND "
-                    "start_h < ? AND end_h > ?", (*rows, hour_number(now), end_h, start_h)):
+                    "SELECT site, start_h, end_h, sum(it_power_w) AS it_power_w, min(expires_h) "
+                    f"AS expires_h FROM reservations WHERE site IN ({','.join('?' * len(rows))}) "
+                    "AND cancelled = 0 AND expires_h > ? AND start_h < ? AND end_h > ? "
+                    "GROUP BY site, start_h, end_h", (*rows, now_h, end_h, start_h)):
                 span = slice(max(r["start_h"], start_h) - start_h,
                              min(r["end_h"], end_h) - start_h)
                 for i in rows[r["site"]]:
                     held[i, span] += r["it_power_w"]
-            return held
-        return np.zeros((0, hours)) if not rows else self._run(work, write=False)
+                expiry = min(expiry, r["expires_h"])
+            return held, expiry
+        if not rows:
+            return np.zeros((0, hours))
+        held, expiry = self._run(work, write=False)
+        held.setflags(write=False)
+        if version is not None:
+            with self._kept_lock:
+                self._kept[(tuple(sites), start_h, hours)] = (version, now_h, expiry, held)
+                while len(self._kept) > HELD_KEPT:
+                    self._kept.popitem(last=False)
+        return held
+
+    def held_if_unchanged(self, sites: list[str], start: datetime, hours: int,
+                          now: datetime) -> np.ndarray | None:
+        """What :meth:`held` last read for the same sites and hours, when the ledger has not
+        changed since (:meth:`_version`, a check that does not wait for a lock, the network or
+        the disk: a service may call it in its event loop) and no hold it counted has expired;
+        None otherwise (then read: :meth:`held`)."""
+        with self._kept_lock:
+            kept = self._kept.get((tuple(sites), round(hour_number(start)), hours))
+        if kept is None:
+            return None
+        version, read_h, expiry, held = kept
+        # a hold expired by now is no longer counted; one expired at the read but not at an
+        # earlier now (a clock set back) would be
+        if not read_h <= hour_number(now) < expiry or self._version() != version:
+            return None
+        return held
+
+    def _version(self):
+        """A value that changes whenever any connection (this process's or another's) commits
+        to the ledger, read without waiting; None when the database has none (then
+        :meth:`held` reads every time)."""
+        return None
 
     def get(self, reservation_id: str) -> Reservation | None:
         def work(db):
@@ -359,7 +441,9 @@ class SQLiteStore(Store):
     runs one at a time."""
 
     def __init__(self, path: Path, busy_timeout_s: float = 10.0):
+        super().__init__()
         self.path, self.busy_timeout_s = Path(path), busy_timeout_s
+        self._watch = None  # the connection of _version(), which never writes
         self.location = str(self.path)
         self._idle: list[sqlite3.Connection] = []  # connections between transactions
         self._idle_lock, self._closed = threading.Lock(), False
@@ -433,11 +517,29 @@ class SQLiteStore(Store):
     def _lock_sites(self, db, sites: list[str]) -> None:
         """Nothing: BEGIN IMMEDIATE took the lock of the whole database."""
 
+    def _version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` on a connection of its own that never writes: it
+        changes whenever another connection, of this process or another, commits (SQLite
+        "PRAGMA data_version"). In WAL mode a read of the WAL index in shared memory: it does
+        not wait for writers. None after close()."""
+        with self._kept_lock:
+            if self._closed:
+                return None
+            try:
+                if self._watch is None:
+                    self._watch = self._connect()
+                return self._watch.execute("PRAGMA data_version").fetchone()[0]
+            except sqlite3.Error:
+                return None
+
     def close(self) -> None:
         """Close the connections kept between transactions."""
         with self._idle_lock:
             self._closed, idle, self._idle = True, self._idle, []
-        for db in idle:
+        with self._kept_lock:
+            watch, self._watch = self._watch, None
+            self._kept.clear()
+        for db in idle + ([watch] if watch else []):
             db.close()
 
 

@@ -20,9 +20,11 @@ back and are tried again.
 from __future__ import annotations
 
 import math
+import select
 import threading
 import time
 import zlib
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -30,7 +32,20 @@ from psycopg import errors
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from api.store import Store, StoreBusy, StoreError, check_version
+from api.store import (
+    ROW,
+    Block,
+    CapacityExceeded,
+    Reservation,
+    Store,
+    StoreBusy,
+    StoreError,
+    check_version,
+    hour_number,
+    new_row,
+    too_much,
+)
+from twin.schedule import CAPACITY_TOLERANCE_W
 
 # the schema's migrations, in order (table twin_schema holds how many were applied)
 MIGRATIONS = ("""
@@ -57,6 +72,27 @@ RETRY_PAUSE_S = 0.2
 # connections each server process keeps to the database at most (its requests queue for one
 # beyond that): two replicas of 2 workers each hold at most 40 of PostgreSQL's 100 by default
 POOL_SIZE = 10
+# one block's check and insert (Store.reserve's, for one block: api.store.fits in SQL), after
+# the site's lock: the IT power held in the block's busiest hour, summed per span of hours
+# first, and the row inserted only when the block fits; answers (worst, made)
+RESERVE_ONE = f"""
+WITH spans AS (
+    SELECT start_h, end_h, sum(it_power_w) AS power FROM reservations
+    WHERE site = %(site)s AND cancelled = 0 AND expires_h > %(now_h)s
+        AND start_h < %(end_h)s AND end_h > %(start_h)s
+    GROUP BY start_h, end_h),
+hourly AS (
+    SELECT sum(power) AS power FROM spans,
+        generate_series(greatest(start_h, %(start_h)s), least(end_h, %(end_h)s) - 1) AS hour
+    GROUP BY hour),
+held AS (SELECT coalesce(max(power), 0) AS worst FROM hourly),
+made AS (
+    INSERT INTO reservations ({', '.join(ROW)})
+    SELECT {', '.join(f'%({c})s' for c in ROW)} FROM held
+    WHERE worst + %(it_power_w)s <= %(capacity_w)s + %(tolerance_w)s
+    RETURNING id)
+SELECT worst, (SELECT count(*) FROM made) AS made FROM held
+"""
 # errors after which the transaction rolled back and may simply run again
 TRANSIENT = (errors.DeadlockDetected, errors.SerializationFailure, errors.UniqueViolation)
 
@@ -77,11 +113,25 @@ def site_lock_key(site: str) -> int:
     return crc - 2**32 if crc >= 2**31 else crc
 
 
+def unbroken(conn: psycopg.Connection) -> None:
+    """The pool's check of a connection it hands out: closed, and OperationalError, when the
+    server closed it, or sent it anything, while it was idle (a database restarted or failed
+    over closes its connections: their sockets turn readable). A poll of the socket, no round
+    trip: the query of psycopg_pool's own check cost a window search 0.7 ms of CPU, a third of
+    it."""
+    if not conn.closed and not select.select([conn.fileno()], [], [], 0)[0]:
+        return
+    conn.close()  # closed, the pool drops it (one failing the check goes back to the pool)
+    raise psycopg.OperationalError("the connection was closed by the server")
+
+
 class _Db:
-    """A psycopg connection answering the SQL of :class:`api.store.Store` (``?`` parameters)."""
+    """A psycopg connection answering the SQL of :class:`api.store.Store` (``?`` parameters);
+    ``committing`` set by work that sends its own COMMIT (then a lost connection leaves the
+    outcome unknown)."""
 
     def __init__(self, conn: psycopg.Connection):
-        self.conn = conn
+        self.conn, self.committing = conn, False
 
     def execute(self, sql: str, args=()):
         return self.conn.execute(sql.replace("?", "%s"), args)
@@ -98,6 +148,7 @@ class PostgresStore(Store):
     ``busy_timeout_s`` for a lock or for the database, then raises StoreBusy."""
 
     def __init__(self, url: str, busy_timeout_s: float = 10.0):
+        super().__init__()
         self.url, self.busy_timeout_s = url, busy_timeout_s
         self.location = redacted(url)
         self._pool, self._pool_lock = None, threading.Lock()
@@ -123,9 +174,11 @@ class PostgresStore(Store):
         return psycopg.connect(self.url, **self._options())
 
     def _options(self) -> dict:
-        # libpq counts connect_timeout in whole seconds, at least 2
+        # libpq counts connect_timeout in whole seconds, at least 2; a lock waited for longer
+        # than the busy timeout fails (LockNotAvailable: StoreBusy), set once per connection
         return {"autocommit": False, "row_factory": dict_row,
-                "connect_timeout": max(2, math.ceil(self.busy_timeout_s))}
+                "connect_timeout": max(2, math.ceil(self.busy_timeout_s)),
+                "options": f"-c lock_timeout={round(self.busy_timeout_s * 1000)}"}
 
     def _connections(self) -> ConnectionPool:
         """The process's pool, opened at first use (not in `twin serve`'s check before
@@ -136,8 +189,7 @@ class PostgresStore(Store):
                 # broken ones are replaced, not handed to a request
                 self._pool = ConnectionPool(self.url, min_size=1, max_size=POOL_SIZE,
                                             kwargs=self._options(), open=True,
-                                            check=ConnectionPool.check_connection,
-                                            name="twin-ledger")
+                                            check=unbroken, name="twin-ledger")
             return self._pool
 
     def close(self) -> None:
@@ -153,9 +205,11 @@ class PostgresStore(Store):
             try:
                 with self._connections().connection(
                         timeout=max(RETRY_PAUSE_S, deadline - time.monotonic())) as conn:
-                    conn.execute("SELECT set_config('lock_timeout', %s, true)",
-                                 (f"{round(self.busy_timeout_s * 1000)}ms",))
-                    result = work(_Db(conn))
+                    db = _Db(conn)
+                    try:
+                        result = work(db)
+                    finally:
+                        committing = db.committing
                     committing = True
                     conn.commit()
                     return result
@@ -175,6 +229,29 @@ class PostgresStore(Store):
                     raise StoreBusy("the reservations database cannot be reached: retry "
                                     "shortly") from None
                 time.sleep(RETRY_PAUSE_S)
+
+    def _reserve_one(self, tenant: str, b: Block, request: str, ttl: timedelta | None,
+                     now: datetime) -> Reservation:
+        """One block without an idempotency key in one round trip: the site's lock, then the
+        check and the insert in one statement (its snapshot taken after the lock: every commit
+        before is counted), then COMMIT, sent together (psycopg's pipeline mode), so that the
+        lock is held only while PostgreSQL runs them, never while this process, sharing its
+        interpreter with other requests, answers a round trip."""
+        row = dict(zip(ROW, new_row(tenant, None, request, b, ttl, now), strict=True))
+        args = {**row, "now_h": hour_number(now), "capacity_w": b.capacity_w,
+                "tolerance_w": CAPACITY_TOLERANCE_W}
+
+        def work(db: _Db):
+            with db.conn.pipeline():
+                self._lock_sites(db, [b.site])
+                cursor = db.conn.execute(RESERVE_ONE, args)
+                db.committing = True
+                db.conn.commit()
+            worst, made = cursor.fetchone().values()
+            if not made:
+                raise CapacityExceeded(too_much(b, worst))
+            return Reservation.from_row({**row, "cancelled": 0})
+        return self._run(work, write=True)
 
     def _lock_sites(self, db: _Db, sites: list[str]) -> None:
         for key in sorted({site_lock_key(s) for s in sites}):

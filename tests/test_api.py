@@ -314,6 +314,27 @@ def test_window_search_by_gpu_count_and_interruptible(client):
     assert all(len(o["hours"]) == 6 for o in body["options"])
 
 
+@pytest.mark.parametrize("change", [
+    {"objective": "carbon", "limit": 3},  # the run-now option appended
+    {"earliest_start": iso(NOW + timedelta(minutes=52)), "objective": "cost"},  # inside an hour
+    {"interruptible": True, "sites": ["hami", "golmud"]},  # hours listed
+    {"kind": "inference", "latency_budget_ms": 40, "user_region": "shanghai"},  # round trips
+])
+def test_window_search_answers_as_its_schema_renders_them(client, change):
+    """The route builds its JSON itself (not through response_model): what pydantic makes of
+    the answer as a SearchOut, rounded as every answer is, is the answer unchanged: the same
+    fields, types and time format (2026-07-01T00:52:00Z)."""
+    from api import schemas
+    from api.rounding import rounded
+
+    r = client.post("/v1/windows:search", json=job(**change))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["options"] and body["run_now"] is not None
+    assert rounded(schemas.SearchOut.model_validate(body).model_dump(mode="json")) == body
+    assert body["options"][0]["start"].endswith(":00Z")
+
+
 @pytest.mark.parametrize("change, status, words", [
     ({"it_power_w": 500e6}, 422, "capacity"),
     ({"sites": ["hami", "narnia"]}, 422, "unknown site(s) narnia"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ import pytest
 from api.ledger import open_store
 from api.store import Block, CapacityExceeded, StoreError
 from sites import get_site
-from tests.test_service import ROOT, START, Server, reservation
+from tests.test_service import ROOT, START, Server, reservation, seen_by_the_next_search
 
 psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL ledger needs psycopg")
 store_postgres = pytest.importorskip("api.store_postgres")
@@ -141,6 +142,40 @@ def test_writers_on_separate_connections_never_oversubscribe(postgres):
     np.testing.assert_allclose(held, 3e6)
 
 
+def test_single_holds_racing_through_two_stores_never_oversubscribe(postgres):
+    """Single holds without an idempotency key (one round trip: the lock, then the check and
+    the insert in one statement): 16 writers through two stores released together, five times,
+    each time for new hours where exactly 4 fit. The site carries 20,000 cancelled holds over
+    those hours, which each check reads past: without the site's lock the checks overlap."""
+    url = postgres.new_database()
+    stores = [open_store(url), open_store(url)]
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO reservations (id, tenant, request, site, start_h, end_h, "
+                     "it_power_w, created, expires_h, cancelled) SELECT 'old-' || i, 'x', '', "
+                     "'golmud', 0, 10000000, 1e6, '', 1e7, 1 FROM generate_series(1, 20000) i")
+    start = threading.Barrier(16)
+
+    def attempt(i, hours):
+        start.wait()
+        try:
+            stores[i % 2].reserve(f"tenant-{i % 3}", [Block("golmud", hours, hours + timedelta(
+                hours=3), 5e5, 2e6)], None, NOW)
+            return "held"
+        except CapacityExceeded:
+            return "full"
+
+    try:
+        for k in range(5):
+            hours = NOW + timedelta(hours=10 * k)
+            with ThreadPoolExecutor(16) as pool:
+                outcomes = list(pool.map(attempt, range(16), [hours] * 16))
+            assert outcomes.count("held") == 4, (k, outcomes)
+            np.testing.assert_allclose(stores[0].held(["golmud"], hours, 3, NOW), [[2e6] * 3])
+    finally:
+        for store in stores:
+            store.close()
+
+
 # `twin serve` replicas: separate processes on their own ports, one database
 
 
@@ -174,19 +209,8 @@ def test_replicas_take_parallel_reservations_without_oversubscribing(replicas):
 
 def test_a_reservation_through_one_replica_is_seen_by_the_next_search_on_the_other(replicas):
     """Each replica simulates the timeline in memory and reads the ledger at every search:
-    the bound is the next request."""
-    job = {"it_power_w": 1e6, "duration_h": 6, "sites": ["hami"],
-           "earliest_start": START.isoformat(),
-           "deadline": (START + timedelta(hours=48)).isoformat()}
-    other = httpx.Client(base_url=replicas[1].url, timeout=60)
-    before = other.post("/v1/windows:search", json=job)
-    assert before.status_code == 200 and before.json()["options"], before.text
-    full = get_site("hami").it.capacity_w / 1e6
-    made = httpx.post(f"{replicas[0].url}/v1/reservations", json=reservation(
-        START, 48, full, site="hami"), headers={"X-API-Key": "key-a"}, timeout=60)
-    assert made.status_code == 201, made.text
-    after = other.post("/v1/windows:search", json=job)
-    assert after.status_code == 422 and "hami" in after.json()["detail"], after.text
+    the bound is the next request (for a hold and for its cancel)."""
+    seen_by_the_next_search(replicas)
 
 
 def writers(urls: list[str], seconds_before: float, disrupt, seconds_after: float,
@@ -279,6 +303,38 @@ def test_the_database_killed_and_restarted_loses_no_confirmed_reservation(tmp_pa
     finally:
         for s in servers:
             s.stop()
+        database.stop()
+
+
+def test_after_a_database_restart_the_dead_pooled_connections_are_not_used(monkeypatch):
+    """The pool's connections all die with the database; after it is back, writes and reads
+    are answered at once, none tried on a dead connection and tried again after a pause: the
+    pool's check (a poll of each socket, api.store_postgres.unbroken) replaced them first."""
+    from tests.postgres_server import PostgresServer
+
+    try:
+        database = PostgresServer().start()
+    except RuntimeError as err:
+        pytest.skip(f"no PostgreSQL server: {err}")
+    try:
+        url = database.new_database()
+        with open_store(url) as store, ThreadPoolExecutor(4) as pool:
+            def hold(k):
+                start = NOW + timedelta(hours=k)
+                return store.reserve("t", [Block("hami", start, start + timedelta(hours=1),
+                                                  1e5, 1e7)], None, NOW)
+            list(pool.map(hold, range(8)))  # several connections in the pool
+            database.kill()
+            database.start()
+            time.sleep(0.5)  # the killed connections' sockets closed
+            pauses = []
+            monkeypatch.setattr(store_postgres.time, "sleep", pauses.append)
+            made = list(pool.map(hold, range(8, 16)))
+            assert len(made) == 8
+            assert store.held(["hami"], NOW, 16, NOW).tolist() == [[1e5] * 16]
+            assert not pauses  # no retry
+    finally:
+        monkeypatch.undo()
         database.stop()
 
 

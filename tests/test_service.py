@@ -110,6 +110,44 @@ def test_concurrent_reservations_never_oversubscribe(server):
     assert held.max() <= capacity_mw * 1e6 + 1e-6
 
 
+def seen_by_the_next_search(replicas: list[Server]) -> None:
+    """A hold filling hami, made through one replica, refuses the next search there on the
+    other; its cancel lets the next one through. The other is asked twice first (the second
+    may be answered from what the first read)."""
+    job = {"it_power_w": 1e6, "duration_h": 6, "sites": ["hami"],
+           "earliest_start": START.isoformat(),
+           "deadline": (START + timedelta(hours=48)).isoformat()}
+    other = httpx.Client(base_url=replicas[1].url, timeout=60)
+    for _ in range(2):
+        before = other.post("/v1/windows:search", json=job)
+        assert before.status_code == 200 and before.json()["options"], before.text
+    full = get_site("hami").it.capacity_w / 1e6
+    made = httpx.post(f"{replicas[0].url}/v1/reservations", json=reservation(
+        START, 48, full, site="hami"), headers={"X-API-Key": "key-a"}, timeout=60)
+    assert made.status_code == 201, made.text
+    after = other.post("/v1/windows:search", json=job)
+    assert after.status_code == 422 and "hami" in after.json()["detail"], after.text
+    cancelled = httpx.delete(f"{replicas[0].url}/v1/reservations/{made.json()['id']}",
+                             headers={"X-API-Key": "key-a"}, timeout=60)
+    assert cancelled.status_code == 200
+    assert other.post("/v1/windows:search", json=job).status_code == 200
+
+
+def test_two_replicas_on_one_sqlite_file_see_each_others_holds_at_the_next_search(tmp_path):
+    """Two `twin serve` processes on one SQLite file: each keeps the holds it last read for a
+    search and uses them again only while the file's data_version is unchanged, so the next
+    search on one counts a hold made, or cancelled, through the other."""
+    db = tmp_path / "reservations.sqlite3"
+    replicas = [Server(db), Server(db)]
+    try:
+        with ThreadPoolExecutor(2) as pool:  # they simulate the sites at once
+            list(pool.map(Server.start, replicas))
+        seen_by_the_next_search(replicas)
+    finally:
+        for s in replicas:
+            s.stop()
+
+
 def test_killed_server_loses_no_confirmed_reservation(tmp_path):
     server = Server(tmp_path / "crash.sqlite3").start()
     confirmed, stop = [], False

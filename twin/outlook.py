@@ -27,7 +27,7 @@ from twin.schedule import Job, Option, Plan, Timeline, search_windows
 from twin.schedule_milp import plan
 from twin.simulate import generation_summary, simulate
 from twin.storage import balance_summary
-from twin.timebase import HOUR, ceil_hour, hours, typical_year_positions
+from twin.timebase import HOUR, ceil_hour, floor_hour, hours, typical_year_positions
 
 TYPICAL_YEAR, FORECAST = "typical_year", "forecast"
 # defaults of the service and the CLI: the climate year mapped onto calendar dates, its seed,
@@ -37,6 +37,9 @@ DEFAULT_HORIZON_H = 24 * 31
 # calendars (first hour, length) whose hours and climate-year positions are kept for reuse:
 # requests in the same hour mostly ask for the same few periods
 CALENDARS_KEPT = 1024
+# (sites, calendar) whose simulated values a timeline takes are kept for reuse: at most
+# 15 sites x 744 h x 5 arrays x 8 B = 0.45 MB each
+SITE_HOURS_KEPT = 32
 # Dataset variable -> Timeline field, for the scheduling timelines on calendar hours
 TIMELINE_VARIABLES = {"marginal_pue": "marginal_pue", "pue": "pue",
                       "carbon_intensity": "carbon_intensity_g_per_kwh",
@@ -118,6 +121,10 @@ class Outlook:
         self._climate_positions = lru_cache(maxsize=CALENDARS_KEPT)(
             lambda first, n: _read_only(self.climate_hours(calendar_hours(first,
                                                                           first + n * HOUR))))
+        # a timeline's simulated values of (sites, first hour, hours), kept for reuse
+        self._site_hours = lru_cache(maxsize=SITE_HOURS_KEPT)(
+            lambda sites, first, n: self._site_hours_of(list(sites),
+                                                        calendar_hours(first, first + n * HOUR)))
         _check_timeline(list(self._rows), pd.DatetimeIndex(self.ds["time"].values),
                         self._capacity, self._arrays, self.currency)
         self.forecasts = {} if forecast_dir is None else self._forecasts(Path(forecast_dir))
@@ -209,11 +216,13 @@ class Outlook:
                  it_committed_w: np.ndarray | None = None) -> Timeline:
         """The scheduling timeline of ``site_ids`` on calendar hours, with ``it_committed_w``
         ``(site, hour)`` [W] of IT power committed (none when None)."""
-        capacity = self._capacity[[self._rows[s] for s in site_ids]]
-        # every value was checked as a Timeline's at start-up (_check_timeline): what is left
-        # per request is the committed power, checked as Timeline.with_committed does
-        available = np.minimum(self.values("it_available_power", site_ids, calendar),
-                               capacity[:, None])
+        consecutive = len(calendar) > 0 and calendar.freq == HOUR and str(calendar.tz) == "UTC" \
+            and len(set(site_ids)) == len(site_ids) and len(site_ids) > 0
+        if consecutive:
+            capacity, available, fields = self._site_hours(tuple(site_ids), calendar[0],
+                                                           len(calendar))
+        else:
+            capacity, available, fields = self._site_hours_of(site_ids, calendar)
         if it_committed_w is None:
             committed = np.zeros_like(available)
         else:
@@ -222,21 +231,30 @@ class Outlook:
                                                           & (committed >= 0)).all():
                 raise ValueError(f"committed IT power must be finite powers >= 0 [W] of shape "
                                  f"(sites, hours) = {available.shape}")
-        if len(calendar) == 0 or calendar.freq != HOUR or str(calendar.tz) != "UTC" \
-                or len(set(site_ids)) != len(site_ids) or not site_ids:
+        if not consecutive:
             # not the consecutive UTC hours of distinct sites unchecked() needs: checked
             return Timeline(site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
                             it_headroom_w=available, it_committed_w=np.zeros_like(available),
-                            currency=self.currency,
-                            **{f: self.values(v, site_ids, calendar)
-                               for v, f in TIMELINE_VARIABLES.items()}
-                            ).with_committed(committed)
+                            currency=self.currency, **fields).with_committed(committed)
         # the headroom after the committed power, as Timeline.with_committed takes it off
         return Timeline.unchecked(
             site_ids=tuple(site_ids), time=calendar, it_capacity_w=capacity,
             it_headroom_w=np.maximum(available - committed, 0.0), it_committed_w=committed,
-            currency=self.currency,
-            **{f: self.values(v, site_ids, calendar) for v, f in TIMELINE_VARIABLES.items()})
+            currency=self.currency, **fields)
+
+    def _site_hours_of(self, site_ids: list[str], calendar: pd.DatetimeIndex):
+        """What a timeline of these sites and hours takes from the simulation: the sites' IT
+        capacity ``(S,)``, the IT power available ``(S, T)`` (at most the capacity) and the
+        other Timeline fields; read-only."""
+        capacity = self._capacity[[self._rows[s] for s in site_ids]]
+        # every value was checked as a Timeline's at start-up (_check_timeline): what is left
+        # per request is the committed power, checked as Timeline.with_committed does
+        available = np.minimum(self.values("it_available_power", site_ids, calendar),
+                               capacity[:, None])
+        fields = {f: self.values(v, site_ids, calendar) for v, f in TIMELINE_VARIABLES.items()}
+        for a in (capacity, available, *fields.values()):
+            a.setflags(write=False)
+        return capacity, available, fields
 
     def job(self, *, it_power_w: float, duration_h: int, deadline: datetime, now: datetime,
             earliest_start: datetime | None = None, sites: list[str] | None = None,
@@ -245,7 +263,10 @@ class Outlook:
         """A job from ``earliest_start`` (not before ``now``; the next whole minute: a rigid job
         may start inside an hour) to ``deadline`` at the allowed ``sites`` (all when None);
         ValueError for unknown sites, a window past the horizon or a job that is not one."""
-        earliest = pd.Timestamp(max(earliest_start or now, now)).ceil("min")
+        earliest = pd.Timestamp(max(earliest_start or now, now))
+        # the next whole minute (as Timestamp.ceil("min"), in a fifth of its time)
+        minute = earliest.replace(second=0, microsecond=0, nanosecond=0)
+        earliest = minute if minute == earliest else minute + timedelta(minutes=1)
         within_horizon(earliest, deadline, horizon_h, "the job's window")
         return Job(it_power_w=it_power_w, duration_h=duration_h,
                    earliest_start=pd.Timestamp(earliest), deadline=pd.Timestamp(deadline),
@@ -253,7 +274,7 @@ class Outlook:
 
     def search_hours(self, job: Job) -> pd.DatetimeIndex:
         """The calendar hours :meth:`search` places ``job`` in (those of committed power)."""
-        return calendar_hours(job.earliest_start.floor("h"), ceil_hour(job.deadline))
+        return calendar_hours(floor_hour(job.earliest_start), ceil_hour(job.deadline))
 
     def search(self, job: Job, objective: str = "grid_energy", limit: int = 10,
                committed: Committed | None = None) -> tuple[list[Option], str]:

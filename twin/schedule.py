@@ -34,14 +34,14 @@ import dataclasses
 import json
 import numbers
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from twin.arrays import first_bad
-from twin.timebase import HOUR
+from twin.timebase import HOUR, ceil_hour, floor_hour
 from twin.variables import W_PER_MW
 
 # objective -> the per-hour metric of hourly_accounting it minimises
@@ -49,6 +49,9 @@ OBJECTIVE_METRIC = {"grid_energy": "grid_wh", "carbon": "emissions_kg", "cost": 
 OBJECTIVES = tuple(OBJECTIVE_METRIC)
 # slack on capacity checks [W]: rounding in sums of job powers, far below any real IT load
 CAPACITY_TOLERANCE_W = 1e-3
+HOUR_NS = HOUR.value  # [ns]
+# (first hour, length) of timelines whose hour starts are kept as Timestamps for reuse
+HOUR_STARTS_KEPT = 256
 SITE_HOUR_FIELDS = ("it_headroom_w", "it_committed_w", "marginal_pue", "pue",
                     "carbon_intensity_g_per_kwh", "price_per_kwh")
 # Dataset variable of twin.simulate -> Timeline field
@@ -156,8 +159,10 @@ class Timeline:
 
     @cached_property
     def hour_starts(self) -> tuple[pd.Timestamp, ...]:
-        """``time`` as Timestamps, kept: options read them one at a time."""
-        return tuple(self.time)
+        """``time`` as Timestamps, kept: options read them one at a time (and a timeline's
+        consecutive hours are those of every other timeline with the same first hour and
+        length: kept across timelines, a service builds one per request)."""
+        return _hour_starts(self.time[0], self.time.size)
 
     @classmethod
     def from_dataset(cls, ds, capacity_w=None, it_committed_w=None) -> Timeline:
@@ -240,7 +245,7 @@ class Job:
                              f"earliest start {_show_time(start)}")
         # a rigid job may start inside an hour (module docstring); an interruptible one runs
         # whole hours
-        room = (deadline.floor("h") - start.ceil("h")) / HOUR if self.interruptible \
+        room = (floor_hour(deadline) - ceil_hour(start)) / HOUR if self.interruptible \
             else (deadline - start) / HOUR
         if self.duration_h > room:
             raise JobDoesNotFit(
@@ -313,16 +318,27 @@ class Hold(NamedTuple):
     it_power_w: float
 
 
+@lru_cache(maxsize=HOUR_STARTS_KEPT)
+def _hour_starts(first: pd.Timestamp, n: int) -> tuple[pd.Timestamp, ...]:
+    """The ``n`` UTC hour starts from ``first``, as Timestamps (immutable: kept for reuse)."""
+    return tuple(pd.date_range(first, periods=n, freq="h"))
+
+
 def _blocks(runs) -> list[Hold]:
     """Hours run (site, hour start, IT power [W]), in time order per site, joined into blocks
     of consecutive hours at one site and power."""
     blocks: list[Hold] = []
+    site0 = power0 = first = last = None  # the block being extended
     for site, t, power in runs:
-        last = blocks[-1] if blocks else None
-        if last and (last.site, last.end, last.it_power_w) == (site, t, power):
-            blocks[-1] = last._replace(end=t + HOUR)
-        else:
-            blocks.append(Hold(site, t, t + HOUR, power))
+        t = pd.Timestamp(t)
+        if site == site0 and power == power0 and t.value - last.value == HOUR_NS:
+            last = t
+            continue
+        if first is not None:
+            blocks.append(Hold(site0, first, last + HOUR, power0))
+        site0, power0, first, last = site, power, t, t
+    if first is not None:
+        blocks.append(Hold(site0, first, last + HOUR, power0))
     return blocks
 
 
@@ -406,14 +422,15 @@ def _partial_start(timeline: Timeline, job: Job, rows: np.ndarray) -> _PartialSt
     """The job's start inside an hour at its earliest start; None when the job is interruptible,
     starts on the hour or runs in hours the timeline does not have."""
     t0, d = job.earliest_start, job.duration_h
-    if job.interruptible or t0 == t0.floor("h"):
+    hour = floor_hour(t0)
+    if job.interruptible or t0 == hour:
         return None
-    k = timeline.time.searchsorted(t0.floor("h"))
-    if k >= timeline.time.size or timeline.time[k] != t0.floor("h") \
+    k = timeline.time.searchsorted(hour)
+    if k >= timeline.time.size or timeline.time[k] != hour \
             or k + d + 1 > timeline.time.size:
         return None
     weights = np.ones(d + 1)
-    weights[0] = (t0.ceil("h") - t0) / HOUR
+    weights[0] = (ceil_hour(t0) - t0) / HOUR
     weights[-1] = 1.0 - weights[0]
     return _PartialStart(k, weights, _free_w(timeline)[rows, k:k + d + 1].min(axis=1))
 
@@ -427,8 +444,8 @@ def _placements(timeline: Timeline, job: Job):
     rows = np.arange(len(timeline.site_ids)) if job.sites is None else \
         _site_rows(timeline, job.sites)
     time, d, power = timeline.time, job.duration_h, job.it_power_w
-    first = max(job.earliest_start.ceil("h"), time[0])
-    end = min(job.deadline.floor("h"), time[-1] + HOUR)
+    first = max(ceil_hour(job.earliest_start), time[0])
+    end = min(floor_hour(job.deadline), time[-1] + HOUR)
     a = time.searchsorted(first)
     b = max(time.searchsorted(end), a)
     free = _free_w(timeline)[rows, a:b]

@@ -28,10 +28,19 @@ def utc(t: datetime) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
+def floor_hour(t: datetime) -> datetime:
+    """The whole UTC hour ``t`` is in (as ``Timestamp.floor("h")``, in a quarter of its
+    time: a service does this per request)."""
+    t = utc(t)
+    if isinstance(t, pd.Timestamp):
+        return t.replace(minute=0, second=0, microsecond=0, nanosecond=0)
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
 def ceil_hour(t: datetime) -> datetime:
     """The first whole UTC hour at or after ``t``."""
     t = utc(t)
-    floor = t.replace(minute=0, second=0, microsecond=0)
+    floor = floor_hour(t)
     return floor if floor == t else floor + HOUR
 
 

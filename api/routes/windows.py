@@ -10,6 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from api import schemas
 from api.deps import Data, Now, Reservations, SettingsDep, refused
+from api.rounding import RoundedJSONResponse
+from api.schemas import time_text
 from twin.latency import within_budget
 from twin.schedule import Job, Option
 
@@ -33,13 +35,16 @@ def job_from(d: Data, body: schemas.JobIn, now: datetime,
 
 
 def option_out(d: Data, o: Option, rtt: dict[str, float], job: Job) -> dict:
-    return {"site": o.site, "start": o.start, "end": o.end, "round_trip_ms": rtt[o.site],
-            "hours": list(o.hours) if job.interruptible else None,
-            "holds": [h._asdict() for h in o.holds(job.it_power_w)],
+    """An option as JSON data (schemas.OptionOut as pydantic renders it: times as text)."""
+    return {"site": o.site, "start": time_text(o.start), "end": time_text(o.end),
+            "round_trip_ms": float(rtt[o.site]),
+            "hours": [time_text(t) for t in o.hours] if job.interruptible else None,
+            "holds": [{"site": h.site, "start": time_text(h.start), "end": time_text(h.end),
+                       "it_power_w": float(h.it_power_w)} for h in o.holds(job.it_power_w)],
             "renewable_fraction": o.renewable_fraction,
             "grid_energy_wh": o.grid_energy_wh, "emissions_kg_co2": o.emissions_kg,
             "cost": o.cost, "currency": d.currency, "mean_pue": o.mean_pue,
-            "run_now": o.run_now}
+            "run_now": bool(o.run_now)}
 
 
 @router.post("/windows:search", response_model=schemas.SearchOut,
@@ -51,12 +56,19 @@ async def search(body: schemas.SearchIn, d: Data, r: Reservations, settings: Set
     counts every tenant's reservations."""
     # async: the search's arithmetic (about 1 ms) runs in the event loop; in FastAPI's thread
     # pool it took 2.7 times the CPU (threads taking turns at the GIL). The ledger read, which
-    # may wait for the database, goes to the thread pool alone
+    # may wait for the database, goes to the thread pool alone, and only when the holds last
+    # read for these sites and hours may have changed (Store.held_if_unchanged)
     job, rtt = job_from(d, body, now, settings)
     calendar = d.search_hours(job)
-    held = await run_in_threadpool(r.held, list(job.sites), calendar[0], len(calendar), now)
+    sites = list(job.sites)
+    held = r.held_if_unchanged(sites, calendar[0], len(calendar), now)
+    if held is None:
+        held = await run_in_threadpool(r.held, sites, calendar[0], len(calendar), now)
     options, mode = d.search(job, body.objective, body.limit, lambda sites, hours: held)
     run_now = next((o for o in options if o.run_now), None)
-    return {"data_mode": mode, "objective": body.objective, "it_power_w": job.it_power_w,
-            "options": [option_out(d, o, rtt, job) for o in options],
-            "run_now": None if run_now is None else option_out(d, run_now, rtt, job)}
+    # the answer as JSON data already (response_model documents it; tests/test_api.py checks
+    # that pydantic renders it unchanged): validating it again cost a tenth of a search
+    return RoundedJSONResponse({
+        "data_mode": mode, "objective": body.objective, "it_power_w": job.it_power_w,
+        "options": [option_out(d, o, rtt, job) for o in options],
+        "run_now": None if run_now is None else option_out(d, run_now, rtt, job)})
