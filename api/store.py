@@ -354,14 +354,15 @@ class Store(ABC):
         version, read_h, expiry, held = kept
         # a hold expired by now is no longer counted; one expired at the read but not at an
         # earlier now (a clock set back) would be
-        if not read_h <= hour_number(now) < expiry or self._version() != version:
+        if not read_h <= hour_number(now) < expiry or self._version(connect=False) != version:
             return None
         return held
 
-    def _version(self):
+    def _version(self, connect: bool = True):
         """A value that changes whenever any connection (this process's or another's) commits
-        to the ledger, read without waiting; None when the database has none (then
-        :meth:`held` reads every time)."""
+        to the ledger, read without waiting for a lock, the network or the disk (unless
+        ``connect``: then it may open what it reads from); None when the database has none
+        (then :meth:`held` reads every time)."""
         return None
 
     def get(self, reservation_id: str) -> Reservation | None:
@@ -517,7 +518,7 @@ class SQLiteStore(Store):
     def _lock_sites(self, db, sites: list[str]) -> None:
         """Nothing: BEGIN IMMEDIATE took the lock of the whole database."""
 
-    def _version(self) -> int | None:
+    def _version(self, connect: bool = True) -> int | None:
         """SQLite's ``PRAGMA data_version`` on a connection of its own that never writes: it
         changes whenever another connection, of this process or another, commits (SQLite
         "PRAGMA data_version"). In WAL mode a read of the WAL index in shared memory: it does

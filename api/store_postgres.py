@@ -47,7 +47,11 @@ from api.store import (
 )
 from twin.schedule import CAPACITY_TOLERANCE_W
 
-# the schema's migrations, in order (table twin_schema holds how many were applied)
+# the channel on which every change to the ledger is announced (migration 2: a trigger; PostgreSQL
+# delivers a NOTIFY to the listeners when its transaction commits, LISTEN/NOTIFY)
+CHANNEL = "twin_ledger"
+# the schema's migrations, in order (table twin_schema holds how many were applied); each is
+# sent whole (psycopg runs several statements in one query without parameters)
 MIGRATIONS = ("""
 CREATE TABLE reservations (
     id TEXT PRIMARY KEY,
@@ -64,7 +68,15 @@ CREATE TABLE reservations (
     UNIQUE (tenant, idempotency_key)
 );
 CREATE INDEX reservations_site_time ON reservations (site, start_h, end_h)
-""",)
+""", f"""
+CREATE FUNCTION twin_ledger_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER reservations_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON reservations FOR EACH STATEMENT EXECUTE FUNCTION twin_ledger_changed()
+""")
 # the first key of the service's advisory locks ("twin"); the second: 0 for migrations, a
 # site's CRC-32 for the site
 LOCK_NAMESPACE = 0x7477696E
@@ -152,6 +164,10 @@ class PostgresStore(Store):
         self.url, self.busy_timeout_s = url, busy_timeout_s
         self.location = redacted(url)
         self._pool, self._pool_lock = None, threading.Lock()
+        # _version()'s listening connection, the changes it was told of, and a generation
+        # counted up whenever it is opened anew (what it missed while closed is unknown)
+        self._watch, self._changes, self._generation = None, 0, 0
+        self._watch_lock, self._closed = threading.Lock(), False
         try:
             with self._connect() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s::integer, 0)", (LOCK_NAMESPACE,))
@@ -162,8 +178,7 @@ class PostgresStore(Store):
                 version = 0 if row is None else row["version"]
                 check_version(version, len(MIGRATIONS), self.location)
                 for migration in MIGRATIONS[version:]:
-                    for statement in filter(str.strip, migration.split(";")):
-                        conn.execute(statement)
+                    conn.execute(migration)
                 # a write even when no migration is due: a read-only user fails here
                 conn.execute("UPDATE twin_schema SET version = %s", (len(MIGRATIONS),))
         except psycopg.Error as err:
@@ -197,6 +212,46 @@ class PostgresStore(Store):
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+        with self._watch_lock:
+            self._closed = True
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
+
+    def _version(self, connect: bool = True) -> tuple[int, int] | None:
+        """Changes announced on CHANNEL since this process started listening, read from the
+        listening connection's socket without waiting (a poll, then what has arrived): every
+        commit to the ledger by any replica is counted once its notification has arrived,
+        which PostgreSQL sends at the commit (on one network, well before the writer's client
+        has its answer and asks another replica). None when there is no usable connection
+        (then :meth:`held` reads every time), or, unless ``connect``, when one would have to
+        be opened or another thread is using it (the event loop never waits here); a new
+        connection starts a new generation (what was missed while closed is unknown)."""
+        if not self._watch_lock.acquire(blocking=connect):
+            return None
+        try:
+            if self._watch is None:
+                if not connect or self._closed:
+                    return None
+                self._watch = psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=self._options()["connect_timeout"])
+                self._watch.execute(f"LISTEN {CHANNEL}")
+                self._generation += 1
+            pg = self._watch.pgconn
+            if select.select([self._watch.fileno()], [], [], 0)[0]:
+                pg.consume_input()
+                if pg.status != psycopg.pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("the listening connection was closed")
+            while pg.notifies() is not None:
+                self._changes += 1
+            return self._generation, self._changes
+        except psycopg.Error:
+            if self._watch is not None:
+                self._watch.close()
+            self._watch = None
+            return None
+        finally:
+            self._watch_lock.release()
 
     def _run(self, work, write: bool):
         deadline = time.monotonic() + self.busy_timeout_s

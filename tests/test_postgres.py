@@ -348,3 +348,36 @@ def test_twin_serve_takes_the_database_url_from_the_environment(postgres, tmp_pa
     finally:
         server.stop()
     assert count(url) == 1 and not list(tmp_path.glob("*.sqlite3"))
+
+
+def test_a_replica_keeps_what_it_read_until_another_commits(postgres):
+    """Searches re-use the held power a replica last read while PostgreSQL has announced no
+    change (LISTEN/NOTIFY: a trigger notifies at every commit to the ledger); another
+    replica's hold, and its cancel, are announced and read at the next search after the
+    notification arrives (on loopback: by the time the writer has its answer)."""
+    url = postgres.new_database()
+    capacity = get_site("hami").it.capacity_w
+    with open_store(url) as a, open_store(url) as b:
+        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        start = now + timedelta(hours=2)
+
+        def unchanged():
+            return a.held_if_unchanged(["hami"], start, 4, now)
+
+        first = a.held(["hami"], start, 4, now)
+        assert not first.any()
+        assert unchanged() is first  # kept: no round trip to the database
+        made, _ = b.reserve("t", [Block("hami", start, start + timedelta(hours=2), 1e6,
+                                        capacity)], None, now)
+        for _ in range(100):  # the notification is on its way once b's commit returned
+            if unchanged() is None:
+                break
+            time.sleep(0.01)
+        assert unchanged() is None
+        assert a.held(["hami"], start, 4, now)[0].tolist() == [1e6, 1e6, 0, 0]
+        assert unchanged() is not None
+        b.cancel(made[0].id, "t")
+        deadline = time.monotonic() + 1
+        while unchanged() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert a.held(["hami"], start, 4, now)[0].tolist() == [0, 0, 0, 0]
