@@ -9,6 +9,10 @@ the other's commit (READ COMMITTED takes a new snapshot per statement, after the
 committed reservation is durable as PostgreSQL makes any commit (its write-ahead log flushed at
 commit, ``synchronous_commit=on``, the default).
 
+Every commit to the ledger is announced on CHANNEL (a trigger, LISTEN/NOTIFY), so that a
+replica re-uses the held power it last read until another commit is announced
+(:meth:`PostgresStore._version`; a reservation's own check always reads under the lock).
+
 Failures: a lock held past the busy timeout is StoreBusy (503, Retry-After); so is a database
 that cannot be reached within it (restarting, failing over) — until then the transaction is
 tried again, which is safe because nothing was committed. A connection lost while committing
