@@ -137,3 +137,17 @@ def test_the_command_starts_without_the_numerical_stack():
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_installed_metadata_carries_the_packages_version():
+    """twin._version is the version's one home (pyproject.toml reads it; importlib.metadata
+    is not imported at start-up): what pip installed says the same."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from twin import __version__
+
+    try:
+        installed = version("desert-twin")
+    except PackageNotFoundError:
+        pytest.skip("desert-twin is not installed (a source tree on the path)")
+    assert installed == __version__

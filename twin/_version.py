@@ -1,9 +1,6 @@
 """The package version, the one module of ``twin`` that ``weather/`` may import besides
-``twin.variables`` (DESIGN.md): it imports nothing of the twin."""
+``twin.variables`` (DESIGN.md): it imports nothing. Its one home: pyproject.toml reads it
+(``[tool.setuptools.dynamic]``), so the installed metadata says the same without the 15-20 ms
+``importlib.metadata`` costs every command at start-up (benchmarks/startup.py)."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("desert-twin")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+__version__ = "0.1.0"
