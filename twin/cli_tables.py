@@ -278,7 +278,6 @@ def study_table(table, title: str) -> Table:
 
     shown = ("renewable_fraction", "annual_pue", "wue", "hours_over_allowable",
              "curtailed_energy", "emissions")
-    from rich.text import Text
 
     out = Table(title=title)
     for col in ("site", "scenario"):
@@ -297,7 +296,6 @@ def study_table(table, title: str) -> Table:
 def study_sizing_table(plants, title: str) -> Table:
     """A study's sized plants (:func:`twin.study.size_plants`), one row per site and scenario,
     in the report's units (:data:`twin.report.SIZING_COLUMNS`)."""
-    from rich.text import Text
 
     from twin.report import sizing_cells, sizing_headers
 
@@ -314,7 +312,6 @@ def study_sizing_table(plants, title: str) -> Table:
 def sizing_table(s, title: str) -> Table:
     """A sized plant (:class:`twin.sizing.Sizing`): capacities, energies, cost, land and water,
     units in brackets (shown as text, not read as Rich markup)."""
-    from rich.text import Text
 
     cur = s.currency
     rows = [("PV", f"{to_mw(s.pv_wp):,.2f}", "MWp"),
@@ -341,7 +338,6 @@ def sizing_table(s, title: str) -> Table:
 
 def cost_curve_table(curve, title: str) -> Table:
     """The cost curve (:func:`twin.sizing.cost_curve`): one row per renewable target."""
-    from rich.text import Text
 
     cur = curve["currency"].iloc[0]
     columns = (("target [%]", lambda t, r: f"{100 * t:.0f}"),

@@ -48,7 +48,6 @@ from twin.variables import W_PER_MW
 
 OBJECTIVES = ("cost", "carbon")
 CURVE_TARGETS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-HOURS_PER_YEAR = 8760.0
 # interior point with crossover to a vertex: on a year's programme (44k columns, 61k rows)
 # without crossover HiGHS stopped at "unknown" 2.5 % above the optimum (Golmud, 90 %: a
 # continuous wind farm costing more than the whole-turbine one, measured); the dual simplex
@@ -556,10 +555,6 @@ class ReliableSizing:
     binding: tuple[int, ...]
     met: int
     allowed_misses: int
-
-    def table(self) -> pd.Series:
-        return pd.Series(self.renewable_fraction_by_year, index=list(self.labels),
-                         name="renewable_fraction")
 
 
 def size_for_reliability(years: Sequence[Profiles], renewable_fraction: float,

@@ -15,12 +15,13 @@ a CSV trace (schema: :data:`TRACE_COLUMNS`) and :func:`write_trace` writes one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from twin.latency import REGIONS, round_trip_ms
-from twin.timebase import HOUR
+from twin.timebase import HOUR, china_hour_of_day, hours
 
 # CSV trace of training jobs: column -> meaning [unit]
 TRACE_COLUMNS = {
@@ -147,10 +148,6 @@ class TrainingJobs:
     def deadline(self) -> pd.DatetimeIndex:
         return self.arrival + self.deadline_h * HOUR
 
-    def energy_wh(self) -> np.ndarray:
-        """Each job's IT energy [Wh]."""
-        return self.it_power_w * self.duration_h
-
     def frame(self) -> pd.DataFrame:
         """The jobs as a table in the trace's schema (TRACE_COLUMNS)."""
         return pd.DataFrame({"name": self.name, "site": self.site,
@@ -196,8 +193,7 @@ class Workload:
 
 def year_hours(year: int) -> pd.DatetimeIndex:
     """The UTC hour starts of a calendar year."""
-    return pd.date_range(f"{year}-01-01", f"{year + 1}-01-01", freq="h", inclusive="left",
-                         tz="UTC")
+    return hours(datetime(year, 1, 1), datetime(year + 1, 1, 1))
 
 
 def gpu_power_w(site) -> float:
@@ -263,9 +259,8 @@ def inference_demand(sites, time: pd.DatetimeIndex, params: WorkloadParameters
     of its IT capacity on average, shaped by INFERENCE_PROFILE_CST over the day."""
     homes = [s for s in sites if s.role == "inference"]
     profile = np.asarray(INFERENCE_PROFILE_CST) / np.mean(INFERENCE_PROFILE_CST)
-    china_hour = (time.hour + 8) % 24
-    demand = np.array([params.inference_share * s.it.capacity_w * profile[china_hour]
-                       for s in homes]).reshape(len(homes), time.size)
+    capacity = np.array([s.it.capacity_w for s in homes], dtype=float).reshape(-1, 1)
+    demand = params.inference_share * capacity * profile[china_hour_of_day(time)]
     return InferenceDemand(regions=tuple(_nearest_region(s) for s in homes),
                            home=tuple(s.id for s in homes),
                            budget_ms=np.full(len(homes), params.latency_budget_ms),
