@@ -171,7 +171,10 @@ class PostgresStore(Store):
         # _version()'s listening connection, the changes it was told of, and a generation
         # counted up whenever it is opened anew (what it missed while closed is unknown)
         self._watch, self._changes, self._generation = None, 0, 0
-        self._watch_lock, self._closed = threading.Lock(), False
+        self._watch_lock, self._closed, self._retry_at = threading.Lock(), False, 0.0
+        # this process's own write attempts: a commit it made counts at once, before its
+        # notification comes back
+        self._writes, self._writes_lock = 0, threading.Lock()
         try:
             with self._connect() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s::integer, 0)", (LOCK_NAMESPACE,))
@@ -222,25 +225,31 @@ class PostgresStore(Store):
                 self._watch.close()
                 self._watch = None
 
-    def _version(self, connect: bool = True) -> tuple[int, int] | None:
+    def _version(self, connect: bool = True) -> tuple[int, int, int] | None:
         """Changes announced on CHANNEL since this process started listening, read from the
-        listening connection's socket without waiting (a poll, then what has arrived): every
-        commit to the ledger by any replica is counted once its notification has arrived,
-        which PostgreSQL sends at the commit (on one network, well before the writer's client
-        has its answer and asks another replica). None when there is no usable connection
-        (then :meth:`held` reads every time), or, unless ``connect``, when one would have to
-        be opened or another thread is using it (the event loop never waits here); a new
-        connection starts a new generation (what was missed while closed is unknown)."""
+        listening connection's socket without waiting (a poll, then what has arrived), and this
+        process's own write attempts: another replica's commit is counted once its
+        notification has arrived, which PostgreSQL sends at the commit (on one network, well
+        before the writer's client has its answer and asks another replica); this process's at
+        once. None when there is no usable connection (then :meth:`held` reads every time),
+        or, unless ``connect``, when one would have to be opened or another thread is using it
+        (the event loop never waits here); after a failed connection none is tried for
+        RETRY_PAUSE_S x 10. A new connection starts a new generation (what was missed while
+        closed is unknown). TCP keepalives close a connection whose server vanished without
+        closing it (about 11 s), so that its silence is never taken for "no change"."""
         if not self._watch_lock.acquire(blocking=connect):
             return None
         try:
             if self._watch is None:
-                if not connect or self._closed:
+                if not connect or self._closed or time.monotonic() < self._retry_at:
                     return None
+                self._retry_at = time.monotonic() + 10 * RETRY_PAUSE_S
                 self._watch = psycopg.connect(
-                    self.url, autocommit=True, connect_timeout=self._options()["connect_timeout"])
+                    self.url, autocommit=True, connect_timeout=self._options()["connect_timeout"],
+                    keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3)
                 self._watch.execute(f"LISTEN {CHANNEL}")
                 self._generation += 1
+                self._retry_at = 0.0
             pg = self._watch.pgconn
             if select.select([self._watch.fileno()], [], [], 0)[0]:
                 pg.consume_input()
@@ -248,7 +257,7 @@ class PostgresStore(Store):
                     raise psycopg.OperationalError("the listening connection was closed")
             while pg.notifies() is not None:
                 self._changes += 1
-            return self._generation, self._changes
+            return self._generation, self._changes, self._writes
         except psycopg.Error:
             if self._watch is not None:
                 self._watch.close()
@@ -258,6 +267,14 @@ class PostgresStore(Store):
             self._watch_lock.release()
 
     def _run(self, work, write: bool):
+        try:
+            return self._attempt(work, write)
+        finally:
+            if write:  # committed, or perhaps: the kept held power is read again
+                with self._writes_lock:
+                    self._writes += 1
+
+    def _attempt(self, work, write: bool):
         deadline = time.monotonic() + self.busy_timeout_s
         while True:
             committing = False

@@ -381,3 +381,24 @@ def test_a_replica_keeps_what_it_read_until_another_commits(postgres):
         while unchanged() is not None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert a.held(["hami"], start, 4, now)[0].tolist() == [0, 0, 0, 0]
+
+
+def test_a_replica_sees_its_own_reservation_at_once(postgres, monkeypatch):
+    """A client that has its 201 may search the same replica at once: the replica counts its
+    own commits without waiting for their notification (held here as in flight: the
+    listening socket's poll says nothing has arrived)."""
+    import types
+
+    monkeypatch.setattr(store_postgres, "select",
+                        types.SimpleNamespace(select=lambda *a: ([], [], [])))
+    url = postgres.new_database()
+    capacity = get_site("hami").it.capacity_w
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = now + timedelta(hours=2)
+    with open_store(url) as a:
+        for _ in range(5):
+            assert a.held(["hami"], start, 2, now) is not None
+            assert a.held_if_unchanged(["hami"], start, 2, now) is not None  # kept
+            a.reserve("t", [Block("hami", start, start + timedelta(hours=2), 1e5, capacity)],
+                      None, now)
+            assert a.held_if_unchanged(["hami"], start, 2, now) is None  # no pause
