@@ -263,7 +263,8 @@ class Facility:
         for control, _ in groups(c.control[:, 0]):
             check_name("cooling control", control, COOLING_CONTROLS)
         supply, water = c.supply_air_degc, c.facility_water_degc
-        baseline = self.evaluate(supply, water)
+        state = self._supply_state(supply)  # the baseline's and the water candidates' supply
+        baseline = self.evaluate(supply, water, supply_state=state)
         result = baseline
         optimised = (c.control == "optimised")[:, 0]
         if optimised.any():
@@ -275,7 +276,8 @@ class Facility:
                       for k in range(CANDIDATES)] + [water]
             if self.liquid[optimised].any():
                 water = np.where(optimised[:, None],
-                                 self._best(waters, lambda w: self.evaluate(supply, w)), water)
+                                 self._best(waters, lambda w: self.evaluate(
+                                     supply, w, supply_state=state)), water)
             supply = np.where(optimised[:, None],
                               self._best(supplies, lambda s: self.evaluate(s, water)), supply)
             result = self.evaluate(supply, water)  # the baseline's setpoints where not optimised
