@@ -86,7 +86,8 @@ CREATE TRIGGER reservations_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 LOCK_NAMESPACE = 0x7477696E
 RETRY_PAUSE_S = 0.2
 # connections each server process keeps to the database at most (its requests queue for one
-# beyond that): two replicas of 2 workers each hold at most 40 of PostgreSQL's 100 by default
+# beyond that), besides its one listening connection: two replicas of 2 workers each hold at
+# most 44 of PostgreSQL's 100 by default
 POOL_SIZE = 10
 # one block's check and insert (Store.reserve's, for one block: api.store.fits in SQL), after
 # the site's lock: the IT power held in the block's busiest hour, summed per span of hours

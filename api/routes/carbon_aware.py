@@ -44,7 +44,7 @@ from api.carbon_aware_schemas import (
 )
 from api.deps import Data, Now, SettingsDep
 from twin.outlook import FORECAST, TYPICAL_YEAR, Outlook
-from twin.timebase import HOUR, ceil_hour, hours, utc
+from twin.timebase import HOUR, ceil_hour, floor_hour, hours, utc
 
 router = APIRouter(tags=["Carbon Aware SDK"])
 
@@ -111,10 +111,6 @@ def _iso(t: datetime) -> str:
     return t.isoformat()
 
 
-def _floor_hour(t: datetime) -> datetime:
-    return utc(t).replace(minute=0, second=0, microsecond=0)
-
-
 def _known_locations(d: Outlook, locations: list[str], field: str = "location") -> None:
     if unknown := [s for s in locations if s not in d.catalog]:
         known = ", ".join(d.catalog)
@@ -171,7 +167,7 @@ def _forecast(d: Outlook, location: str, requested: datetime, requested_at: date
     ``requested`` starts at that hour and covers ``horizon_h`` hours; points or windows
     between ``start`` and ``end`` (default: the forecast's bounds). ``prefix``: of the error
     keys (a batch item's JSON path)."""
-    first_hour = _floor_hour(requested)
+    first_hour = floor_hour(requested)
     last = first_hour + timedelta(hours=horizon_h)
     data_start = utc(start) if start is not None else first_hour
     data_end = utc(end) if end is not None else last
@@ -191,8 +187,8 @@ def _forecast(d: Outlook, location: str, requested: datetime, requested_at: date
     if window == 0:
         # the hourly points as they are: those overlapping the period, also one starting at
         # dataEndAt (FilterByDuration keeps points whose time <= dataEndAt)
-        calendar = hours(_floor_hour(data_start),
-                         min(_floor_hour(data_end), last - HOUR) + HOUR)
+        calendar = hours(floor_hour(data_start),
+                         min(floor_hour(data_end), last - HOUR) + HOUR)
         values = d.electricity_carbon_intensity([location], calendar)[0]
         points = [_point(location, t, 60, v) for t, v in zip(calendar, values)]
     else:
@@ -205,7 +201,7 @@ def _forecast(d: Outlook, location: str, requested: datetime, requested_at: date
         values = (d.mean_electricity_carbon_intensity([location], starts, ends)[0]
                   if count else [])
         points = [_point(location, t, window, v) for t, v in zip(starts, values)]
-        calendar = hours(_floor_hour(data_start), ceil_hour(ends[-1] if count else data_start))
+        calendar = hours(floor_hour(data_start), ceil_hour(ends[-1] if count else data_start))
     best = min((p["value"] for p in points), default=None)
     return {"generatedAt": first_hour, "requestedAt": requested_at, "location": location,
             "dataStartAt": start if start is not None else (
@@ -221,7 +217,7 @@ def _observed(d: Outlook, locations: list[str], start: datetime, end: datetime,
               now: datetime) -> tuple[list[dict], str]:
     """The twin's hourly points that overlap start..end (also one starting at end, as
     FilterByDuration keeps) among the hours up to the current one: ``EmissionsData``."""
-    first, last = _floor_hour(start), min(_floor_hour(end), _floor_hour(now))
+    first, last = floor_hour(start), min(floor_hour(end), floor_hour(now))
     calendar = hours(first, last + HOUR) if last >= first else hours(first, first)
     if not len(calendar):
         return [], TYPICAL_YEAR
@@ -263,14 +259,14 @@ def _average(d: Outlook, horizon_h: int, now: datetime, location: str, start: da
         raise Invalid({f"{prefix}endTime": [
             f"startTime..endTime spans more than {horizon_h} h, the longest period the "
             "service answers in one request"]})
-    observed_end = _floor_hour(now) + HOUR
+    observed_end = floor_hour(now) + HOUR
     if end > observed_end:
         raise Invalid({f"{prefix}endTime": [
             f"Period out of range. Data points did not cover the requested average period: "
             f"{_iso(start)} through {_iso(end)} (the twin's hours up to the current one, "
             f"ending {_iso(observed_end)}, stand for measurements)"]})
     value = d.mean_electricity_carbon_intensity([location], [start], [end])[0, 0]
-    calendar = hours(_floor_hour(start), ceil_hour(end))
+    calendar = hours(floor_hour(start), ceil_hour(end))
     return {"location": location, "startTime": start, "endTime": end,
             "carbonIntensity": float(value)}, d.mode([location], calendar)
 
