@@ -254,6 +254,20 @@ class Sizing:
     currency: str = "CNY"
 
 
+
+def annual_capacity_costs(costs: Costs) -> dict[str, float]:
+    """The yearly cost of a unit of each capacity: per W (Wh for ``battery_wh``) and year, the
+    capital annuitised over its lifetime (:func:`capital_recovery_factor`) plus O&M: what the
+    programme minimises and what a Sizing reports, one formula."""
+    crf = {k: capital_recovery_factor(costs.discount_rate, getattr(costs, f"{k}_lifetime_years"))
+           for k in ("pv", "wind", "battery")}
+    battery = crf["battery"] + costs.battery_om_fraction
+    return {"pv": costs.pv_capex_per_w * crf["pv"] + costs.pv_om_per_w_year,
+            "wind": costs.wind_capex_per_w * crf["wind"] + costs.wind_om_per_w_year,
+            "battery_wh": costs.battery_capex_per_wh * battery,
+            "battery_w": costs.battery_capex_per_w * battery,
+            "grid": costs.grid_capacity_per_w_year}
+
 def _program(years: Sequence[Profiles], target: float, costs: Costs, objective: str,
              wind_mw: float | None = None):
     """The linear programme in MW, MWh and millions of currency (or kt CO2eq) over one or more
@@ -319,15 +333,10 @@ def _program(years: Sequence[Profiles], target: float, costs: Costs, objective: 
     per_mw = W_PER_MW / 1e6  # currency per W -> millions per MW
     share = 1.0 / len(years)  # the mean year
     if objective == "cost":
-        r = costs.discount_rate
-        crf = {k: capital_recovery_factor(r, getattr(costs, f"{k}_lifetime_years"))
-               for k in ("pv", "wind", "battery")}
-        cost[P] = per_mw * (costs.pv_capex_per_w * crf["pv"] + costs.pv_om_per_w_year)
-        cost[W] = per_mw * (costs.wind_capex_per_w * crf["wind"] + costs.wind_om_per_w_year)
-        battery_factor = crf["battery"] + costs.battery_om_fraction
-        cost[E] = per_mw * costs.battery_capex_per_wh * battery_factor
-        cost[B] = per_mw * costs.battery_capex_per_w * battery_factor
-        cost[G] = per_mw * costs.grid_capacity_per_w_year
+        annual = annual_capacity_costs(costs)
+        for column, name in ((P, "pv"), (W, "wind"), (E, "battery_wh"), (B, "battery_w"),
+                             (G, "grid")):
+            cost[column] = per_mw * annual[name]
         for p, col in zip(years, columns):
             cost[col["g"]] = share * p.grid_price_per_kwh * 1000.0 / 1e6  # per MWh, millions
     else:  # kt CO2eq a year: g/kWh = t/GWh; per MW of capacity, its mean year's generation
@@ -420,15 +429,10 @@ def _sizing(years: Sequence[Profiles], target: float, objective: str, costs: Cos
     pv_wh = P * mean(y.pv_per_wp.sum() for y in years) * mw * hours
     wind_wh = W * mean(y.wind_per_w.sum() for y in years) * mw * hours
     generation = pv_wh + wind_wh
-    r = costs.discount_rate
-    crf = {k: capital_recovery_factor(r, getattr(costs, f"{k}_lifetime_years"))
-           for k in ("pv", "wind", "battery")}
-    annual_cost = (P * mw * (costs.pv_capex_per_w * crf["pv"] + costs.pv_om_per_w_year)
-                   + W * mw * (costs.wind_capex_per_w * crf["wind"] + costs.wind_om_per_w_year)
-                   + (E * mw * costs.battery_capex_per_wh + B * mw * costs.battery_capex_per_w)
-                   * (crf["battery"] + costs.battery_om_fraction)
-                   + G * mw * costs.grid_capacity_per_w_year
-                   + grid / 1000.0 * grid_price)
+    annual = annual_capacity_costs(costs)
+    annual_cost = mw * (P * annual["pv"] + W * annual["wind"] + E * annual["battery_wh"]
+                        + B * annual["battery_w"] + G * annual["grid"]) \
+        + grid / 1000.0 * grid_price
     emissions = (pv_wh / 1000.0 * costs.pv_lifecycle_g_per_kwh
                  + wind_wh / 1000.0 * costs.wind_lifecycle_g_per_kwh
                  + grid / 1000.0 * grid_carbon) / 1e6 \
