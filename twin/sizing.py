@@ -254,7 +254,6 @@ class Sizing:
     currency: str = "CNY"
 
 
-
 def annual_capacity_costs(costs: Costs) -> dict[str, float]:
     """The yearly cost of a unit of each capacity: per W (Wh for ``battery_wh``) and year, the
     capital annuitised over its lifetime (:func:`capital_recovery_factor`) plus O&M: what the
@@ -267,6 +266,7 @@ def annual_capacity_costs(costs: Costs) -> dict[str, float]:
             "battery_wh": costs.battery_capex_per_wh * battery,
             "battery_w": costs.battery_capex_per_w * battery,
             "grid": costs.grid_capacity_per_w_year}
+
 
 def _program(years: Sequence[Profiles], target: float, costs: Costs, objective: str,
              wind_mw: float | None = None):
