@@ -124,9 +124,10 @@ def test_invariants_every_topology_every_hour(year_run):
 
 
 def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
-    """simulate() runs the facility on blocks of sites (twin.simulate.by_site_block): one site
-    per block and all sites in one block give the same numbers, with mixed topologies and a
-    user's hourly utilisation that differs between sites."""
+    """simulate() runs the whole chain, and within it the facility, on blocks of sites
+    (twin.simulate.by_site_block): one site per block and all sites in one block give the same
+    numbers, with mixed topologies, a user's hourly utilisation and committed IT power that
+    differ between sites, and the battery counted in the availability."""
     module = importlib.import_module("twin.simulate")  # twin.simulate is also the function
     base = get_site("turpan")
     sites = {**variants(base), **variants(base, control="optimised",
@@ -137,11 +138,14 @@ def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     wx = template.isel(time=slice(0, hours))
     rng = np.random.default_rng(3)
     utilisation = rng.uniform(0.2, 1.0, (len(sites), hours))
+    committed = rng.uniform(0.0, 20e6, (len(sites), hours))
     runs = []
     for block in (1, 10**9):
         monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", block)
+        monkeypatch.setattr(module, "CHAIN_BLOCK_ELEMENTS", block)
         runs.append(simulate({k: wx for k in sites}, list(sites.values()),
-                             utilisation=utilisation, wind_scaling="none"))
+                             utilisation=utilisation, wind_scaling="none",
+                             battery_policy="balance", it_committed_power=committed))
     one_by_one, together = runs
     for v in together.data_vars:
         np.testing.assert_array_equal(one_by_one[v].values, together[v].values, err_msg=v)

@@ -90,12 +90,11 @@ OUT_HELP = ("Write the {what} Dataset: .nc (NetCDF), .zarr (Zarr), .csv or .parq
 def _simulate_with_progress(weather_in, sites, **kwargs):
     from twin.simulate import simulate
 
-    steps = ("weather", "solar", "wind", "facility", "balance", "availability", "dataset")
     with Progress(console=err_console, transient=True) as progress:
-        task = progress.add_task("simulating", total=len(steps))
+        task = progress.add_task("simulating", total=None)  # the steps run by blocks of sites
 
         def report(step: str):
-            progress.update(task, completed=steps.index(step), description=step)
+            progress.update(task, description=step)
 
         return simulate(weather_in, sites, progress=report, **kwargs)
 

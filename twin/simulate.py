@@ -50,6 +50,7 @@ STEPS = ("generation", "facility", "balance", "availability")
 SHELTERED_SCALE = 3.0
 DEFAULT_WIND_HEIGHT_M = 10.0
 SITE_BLOCK_ELEMENTS = 2**15
+CHAIN_BLOCK_ELEMENTS = 2**18
 
 
 def _sites(sites) -> list:
@@ -93,9 +94,9 @@ def _per_site_weather(weather, sites, year: int, seed: int) -> list[xr.Dataset]:
 
 
 def _wind_height(ds: xr.Dataset) -> float:
-    if "wind_height" in ds.coords or "wind_height" in ds:
-        return float(ds["wind_height"])
-    return float(ds["wind_speed"].attrs.get("height", DEFAULT_WIND_HEIGHT_M))
+    if "wind_height" in ds.variables:
+        return float(ds.variables["wind_height"].values)
+    return float(ds.variables["wind_speed"].attrs.get("height", DEFAULT_WIND_HEIGHT_M))
 
 
 # A weather file farther than this from its site is refused unless allow_distant_weather: ERA5's
@@ -126,10 +127,9 @@ MAX_WIND_RATIO = 3.0
 
 
 def _coord(ds: xr.Dataset, name: str) -> float | None:
-    if name in ds.coords or name in ds:
-        value = ds[name]
-        if value.ndim == 0 and np.isfinite(float(value)):
-            return float(value)
+    value = ds.variables.get(name)
+    if value is not None and value.ndim == 0 and np.isfinite(float(value.values)):
+        return float(value.values)
     return None
 
 
@@ -142,15 +142,17 @@ def _check_climate(ds: xr.Dataset, site):
     air temperature more than MAX_CLIMATE_DIFFERENCE_K (degF, or another place's file with this
     place's coordinates) or mean wind more than MAX_WIND_RATIO times (km/h) from the normals."""
     table = getattr(site, "normals_table", None)
-    time = pd.DatetimeIndex(ds["time"].values)
+    time = ds["time"].values
     if not table or len(time) < 24 * MIN_CLIMATE_DAYS:
         return
     source = ds.attrs.get("source", site.id)
     anyway = "(allow_distant_weather=True / --allow-distant-weather runs it)"
+    month = time.astype("datetime64[M]").astype(np.int64) % 12  # 0 is January
 
     def file_and_normal(name):
-        value = pd.Series(ds[name].values, index=time).dropna()
-        return value, np.asarray(table[name + "_mean"], dtype=float)[value.index.month - 1]
+        value = np.asarray(ds.variables[name].values, dtype=float)
+        known = ~np.isnan(value)
+        return value[known], np.asarray(table[name + "_mean"], dtype=float)[month[known]]
 
     if "temp_air" in ds:
         t, normal = file_and_normal("temp_air")
@@ -276,12 +278,11 @@ def _utilisation(utilisation, ids: list[str], time):
     return check_utilisation(_site_time(utilisation, ids, time, "utilisation"), time)
 
 
-def by_site_block(step, n_sites: int, n_hours: int) -> dict[str, np.ndarray]:
-    """``step(rows)``, a dict of ``(site, time)`` arrays for the sites ``rows`` (a slice), run
-    on blocks of about SITE_BLOCK_ELEMENTS site-hours and put together: the facility model's
-    many elementwise steps run about 15 % faster on arrays that stay in the processor's cache
-    (benchmarks/generation.py)."""
-    size = max(1, SITE_BLOCK_ELEMENTS // max(n_hours, 1))
+def by_site_block(step, n_sites: int, n_hours: int, elements: int) -> dict[str, np.ndarray]:
+    """``step(rows)``, a dict of arrays with a leading site axis for the sites ``rows`` (a
+    slice), run on blocks of about ``elements`` site-hours and put together in arrays allocated
+    once."""
+    size = max(1, elements // max(n_hours, 1))
     out = {}
     for start in range(0, n_sites, size):
         rows = slice(start, min(start + size, n_sites))
@@ -292,15 +293,37 @@ def by_site_block(step, n_sites: int, n_hours: int) -> dict[str, np.ndarray]:
     return out
 
 
-def _balance(sites, time, renewable, facility_power):
+def _facility(sites, ids, time, weather, utilisation, *, curves: bool) -> dict[str, np.ndarray]:
+    """The facility (twin.facility) of ``sites`` under their control, with the load curves of
+    the availability step if ``curves``, by blocks of SITE_BLOCK_ELEMENTS site-hours: the
+    facility model's many elementwise steps run about 15 % faster on arrays that stay in the
+    processor's cache (benchmarks/generation.py). NaN where the weather it needs is missing."""
+    cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
+    it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
+
+    def step(rows):
+        model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time,
+                         {k: v[rows] for k, v in weather.items()}, weather["altitude"][rows],
+                         utilisation=None if utilisation is None else utilisation[rows])
+        out, setpoints = model.run()
+        if curves:
+            out.update(model.load_curves(setpoints))
+        return out
+
+    plant = by_site_block(step, len(sites), len(time), SITE_BLOCK_ELEMENTS)
+    missing = np.isnan(weather["temp_air"] + weather["temp_dew"] + weather["pressure"])
+    if missing.any():
+        for v in plant.values():
+            if v.dtype.kind == "f":
+                v[missing] = np.nan
+    return plant
+
+
+def _balance(sites, time, renewable, facility_power) -> dict[str, np.ndarray]:
     """The power balance (twin.storage) with the sites' batteries, grid limits, carbon
-    intensity and tariff: hourly flows ``(S, T)`` and per-site ratings ``(S,)``."""
-    if len({s.grid.currency for s in sites}) > 1:
-        raise ValueError("sites price grid electricity in different currencies ("
-                         f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate them "
-                         "separately")
+    intensity and tariff: hourly flows ``(site, time)`` and per-site ratings ``(site,)``."""
     battery = BatteryArrays.from_configs([s.battery for s in sites])
-    limit = np.array([s.grid.import_capacity_w for s in sites])
+    limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
     flows = power_balance(battery, renewable, facility_power, limit)
     intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
                                      "grid.carbon_intensity_g_per_kwh")
@@ -308,8 +331,9 @@ def _balance(sites, time, renewable, facility_power):
                                  "grid.tariff_per_kwh")
     kw = flows["grid_import"] / 1000.0
     flows.update(carbon_intensity=intensity, electricity_price=price,
-                 grid_emissions=kw * intensity / 1000.0, grid_cost=kw * price)
-    return flows, {"battery_energy": battery.energy_wh, "grid_import_capacity": limit}
+                 grid_emissions=kw * intensity / 1000.0, grid_cost=kw * price,
+                 battery_energy=battery.energy_wh, grid_import_capacity=limit)
+    return flows
 
 
 def _committed(committed, ids: list[str], time) -> np.ndarray:
@@ -396,67 +420,56 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                   longitude=np.array([loc[1] for loc in located]),
                   altitude=np.array([loc[2] for loc in located]))
     time = pd.DatetimeIndex(wx["time"].values)
-
-    report("solar")
-    pv_params = PVArrays.from_configs([s.pv for s in sites])
-    pv = pv_power(pv_params, time, arrays)
-
-    report("wind")
+    reached = STEPS.index(until)
     w = WindArrays.from_configs([s.wind for s in sites])
     scale = _wind_scale(w, sites, wx, wind_scaling)
-    wind = wind_power(w, arrays["wind_speed"], wx["wind_height"].values, arrays["pressure"],
-                      arrays["temp_air"], scale)
+    u = _utilisation(utilisation, ids, time) if reached >= STEPS.index("facility") else None
+    committed = _committed(it_committed_power, ids, time) if until == "availability" else None
+    if reached >= STEPS.index("balance") and len({s.grid.currency for s in sites}) > 1:
+        raise ValueError("sites price grid electricity in different currencies ("
+                         f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate "
+                         "them separately")
 
-    renewable = pv["pv_power"] + wind["wind_power"]
-    reached = STEPS.index(until)
-    plant, flows, per_site = {}, {}, {}
-    if reached >= STEPS.index("facility"):
-        report("facility")
-        u = _utilisation(utilisation, ids, time)
+    def steps(rows):  # every step for the sites ``rows`` (a slice)
+        block = sites[rows]
+        weather_rows = {k: v[rows] for k, v in arrays.items()}
+        report("solar")
+        out = pv_power(PVArrays.from_configs([s.pv for s in block]), time, weather_rows)
+        report("wind")
+        out.update(wind_power(WindArrays.from_configs([s.wind for s in block]),
+                              weather_rows["wind_speed"], wx["wind_height"].values[rows],
+                              weather_rows["pressure"], weather_rows["temp_air"], scale[rows]))
+        out["renewable_power"] = renewable = out["pv_power"] + out["wind_power"]
+        if reached >= STEPS.index("facility"):
+            report("facility")
+            out.update(_facility(block, ids[rows], time, weather_rows,
+                                 None if u is None else u[rows], curves=until == "availability"))
+        if reached >= STEPS.index("balance"):
+            report("balance")
+            out.update(_balance(block, time, renewable, out["facility_power"]))
+        if reached >= STEPS.index("availability"):
+            report("availability")
+            curves = out.pop("load_curve_it_power"), out.pop("load_curve_facility_power")
+            supply = renewable + (out["battery_dischargeable_power"] if battery_policy ==
+                                  "balance" else 0.0)
+            # what fits: never more than the site's IT capacity, which reservations and plans
+            # respect (the servers' full-load draw may exceed it by up to 10 %)
+            available, intercept, slope, error = invert_and_fit(supply, *curves)
+            available = np.minimum(available, [[s.it.capacity_w] for s in block])
+            out.update(it_available_power=available, it_committed_power=committed[rows],
+                       it_headroom=np.maximum(available - committed[rows], 0.0),
+                       facility_power_intercept=intercept, marginal_pue=slope,
+                       facility_linear_max_error=np.nanmax(error, axis=1))
+        return out
 
-        cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
-        it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
-
-        def facility_step(rows):
-            model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time,
-                             {k: v[rows] for k, v in arrays.items()}, arrays["altitude"][rows],
-                             utilisation=None if u is None else u[rows])
-            out, setpoints = model.run()
-            if reached >= STEPS.index("availability"):
-                out.update(model.load_curves(setpoints))
-            return out
-
-        plant = by_site_block(facility_step, len(sites), len(time))
-        missing = np.isnan(arrays["temp_air"] + arrays["temp_dew"] + arrays["pressure"])
-        if missing.any():
-            for v in plant.values():
-                if v.dtype.kind == "f":
-                    v[missing] = np.nan
-    if reached >= STEPS.index("balance"):
-        report("balance")
-        flows, per_site = _balance(sites, time, renewable, plant["facility_power"])
-    if reached >= STEPS.index("availability"):
-        report("availability")
-        curves = plant.pop("load_curve_it_power"), plant.pop("load_curve_facility_power")
-        supply = renewable + (flows["battery_dischargeable_power"] if battery_policy ==
-                              "balance" else 0.0)
-        # what fits: never more than the site's IT capacity, which reservations and plans
-        # respect (the servers' full-load draw may exceed it by up to 10 %)
-        available, intercept, slope, error = invert_and_fit(supply, *curves)
-        available = np.minimum(available, it_arrays.capacity_w[:, None])
-        committed = _committed(it_committed_power, ids, time)
-        flows.update(it_available_power=available, it_committed_power=committed,
-                     it_headroom=np.maximum(available - committed, 0.0),
-                     facility_power_intercept=intercept, marginal_pue=slope)
-        per_site["facility_linear_max_error"] = np.nanmax(error, axis=1)
+    # the whole chain by blocks of sites into preallocated outputs: the temporaries of a block
+    # are reused from one block to the next instead of mapped afresh (README, speed)
+    results = by_site_block(steps, len(sites), len(time), CHAIN_BLOCK_ELEMENTS)
 
     report("dataset")
-    dims = ("site", "time")
     ds = xr.Dataset(
-        {**{k: (dims, v) for k, v in {**pv, **wind, **plant, **flows}.items()},
-         **{k: ("site", v) for k, v in per_site.items()},
-         "renewable_power": (dims, renewable),
-         "pv_capacity": ("site", pv_params.capacity_wp),
+        {**{k: (("site", "time")[:v.ndim], v) for k, v in results.items()},
+         "pv_capacity": ("site", np.array([s.pv.capacity_wp for s in sites], dtype=float)),
          "wind_capacity": ("site", w.capacity_w),
          "wind_speed_scale": ("site", scale),
          **{v: wx[v] for v in wx.data_vars}},
@@ -470,11 +483,11 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     ds = annotate(hourly_time(ds))
     # CF 9: a time series at each site, the orthogonal multidimensional array representation
     ds["site"].attrs["cf_role"] = "timeseries_id"
-    if plant:
+    if "cooling_mode" in ds:
         mode = ds["cooling_mode"]
         mode.attrs.update(flag_values=np.arange(len(MODES), dtype=mode.dtype),
                           flag_meanings=" ".join(MODES))
-    if flows:
+    if "grid_cost" in ds:
         for v in ("electricity_price", "grid_cost"):  # the unit is the registry's, times this
             ds[v].attrs["currency"] = sites[0].grid.currency
     if "it_available_power" in ds:
