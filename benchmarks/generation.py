@@ -7,6 +7,10 @@ Prints a table (medians of repeated runs; no timed assertions anywhere).
     python benchmarks/generation.py [--weather-dir ../shared/weather]
         [--site-years 100] [--repeat 3]
 
+Above 100 site-years it also prints how cost scales: all steps on the N site-years in one run
+against N/100 runs of 100 (the same sites), seconds per site-year and peak traced memory, less
+the result's own size (the working memory, which the chain's blocks of sites bound).
+
 Sites: the catalog's plants placed at the stations of the EPW files (cycled), so fixed and tracked
 PV, several turbine types and altitudes are mixed. Without EPW files, synthetic years are used.
 """
@@ -128,6 +132,40 @@ def measure(fn, sites, data, *, repeat: int, memory_sites: int | None = None,
     return seconds, peak
 
 
+def scale(sites, wx, chunk: int = 100) -> list[str]:
+    """Prints one run of all sites against runs of ``chunk`` sites in turn; returns the target
+    lines: cost per site-year and working memory (peak less the result) of the one run within
+    1.25x of the chunks'."""
+    def runs(parts):
+        t0 = time.perf_counter()
+        for part in parts:
+            twin_run(part, wx)
+        seconds, peak, working = time.perf_counter() - t0, 0.0, 0.0
+        for part in parts:  # traced apart: tracemalloc slows numpy's allocations
+            tracemalloc.start()
+            ds = simulate({s.id: wx[s.id] for s in part}, part, wind_scaling="weather")
+            top = tracemalloc.get_traced_memory()[1] / 2**20
+            tracemalloc.stop()
+            peak, working = max(peak, top), max(working, top - ds.nbytes / 2**20)
+            del ds
+        return seconds, peak, working
+
+    n = len(sites)
+    rows = {f"1 run of {n}": runs([sites]),
+            f"{n // chunk} runs of {chunk}": runs([sites[i:i + chunk]
+                                                 for i in range(0, n, chunk)])}
+    print(f"\nScale: all steps on {n} site-years (one run each; peak: of one run, traced)")
+    print(f"{'runs':>18} {'ms per site-year':>17} {'peak MB':>8} {'working MB':>11}")
+    for name, (seconds, peak, working) in rows.items():
+        print(f"{name:>18} {1000 * seconds / n:17.2f} {peak:8.0f} {working:11.0f}")
+    (one, one_peak, one_working), (chunks, _, chunks_working) = rows.values()
+    return [f"target cost per site-year of one run of {n} within 1.25x of {chunk}-site runs: "
+            f"{'met' if one <= 1.25 * chunks else 'missed'} ({one / chunks:.2f}x)",
+            f"target working memory of one run of {n} within 1.25x of a {chunk}-site run's: "
+            f"{'met' if one_working <= 1.25 * chunks_working else 'missed'} "
+            f"({one_working:.0f} vs {chunks_working:.0f} MB)"]
+
+
 def main(argv=None) -> int:
     parser = parser_with_weather_dir(__doc__)
     parser.add_argument("--site-years", type=int, default=100)
@@ -187,6 +225,8 @@ def main(argv=None) -> int:
                            ratio >= whole_target, f"{ratio:.1f}x"))
     for label, ok, value in checks:
         print(f"target {label}: {'met' if ok else 'missed'} ({value})")
+    if n > 100:
+        print("\n".join(scale(sites, wx)))
     return 0
 
 

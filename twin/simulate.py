@@ -337,9 +337,7 @@ def _balance(sites, time, renewable, facility_power) -> dict[str, np.ndarray]:
 
 
 def _committed(committed, ids: list[str], time) -> np.ndarray:
-    """Committed IT power as a checked ``(site, time)`` array [W] (zero when None)."""
-    if committed is None:
-        return np.zeros((len(ids), len(time)))
+    """Committed IT power as a checked ``(site, time)`` array [W]."""
     c = _site_time(committed, ids, time, "it_committed_power")
     bad = ~(np.isfinite(c) & (c >= 0))
     if bad.any():
@@ -424,7 +422,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     w = WindArrays.from_configs([s.wind for s in sites])
     scale = _wind_scale(w, sites, wx, wind_scaling)
     u = _utilisation(utilisation, ids, time) if reached >= STEPS.index("facility") else None
-    committed = _committed(it_committed_power, ids, time) if until == "availability" else None
+    committed = None if it_committed_power is None else _committed(it_committed_power, ids, time)
     if reached >= STEPS.index("balance") and len({s.grid.currency for s in sites}) > 1:
         raise ValueError("sites price grid electricity in different currencies ("
                          f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate "
@@ -456,8 +454,9 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
             # respect (the servers' full-load draw may exceed it by up to 10 %)
             available, intercept, slope, error = invert_and_fit(supply, *curves)
             available = np.minimum(available, [[s.it.capacity_w] for s in block])
-            out.update(it_available_power=available, it_committed_power=committed[rows],
-                       it_headroom=np.maximum(available - committed[rows], 0.0),
+            held = np.zeros_like(available) if committed is None else committed[rows]
+            out.update(it_available_power=available, it_committed_power=held,
+                       it_headroom=np.maximum(available - held, 0.0),
                        facility_power_intercept=intercept, marginal_pue=slope,
                        facility_linear_max_error=np.nanmax(error, axis=1))
         return out
