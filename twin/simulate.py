@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping
 
@@ -137,6 +138,12 @@ def _station_file(station: str) -> str:
     return station.replace("\\", "/").rsplit("/", 1)[-1]
 
 
+@functools.lru_cache(maxsize=8)
+def _month_index(stamps: bytes, dtype: str) -> np.ndarray:
+    """The month (0 is January) of each of the datetime64 ``stamps``: sites share hours."""
+    return np.frombuffer(stamps, dtype=dtype).astype("datetime64[M]").astype(np.int64) % 12
+
+
 def _check_climate(ds: xr.Dataset, site):
     """WeatherError when a year of weather at the site's location is not the site's climate: mean
     air temperature more than MAX_CLIMATE_DIFFERENCE_K (degF, or another place's file with this
@@ -147,7 +154,7 @@ def _check_climate(ds: xr.Dataset, site):
         return
     source = ds.attrs.get("source", site.id)
     anyway = "(allow_distant_weather=True / --allow-distant-weather runs it)"
-    month = time.astype("datetime64[M]").astype(np.int64) % 12  # 0 is January
+    month = _month_index(time.tobytes(), time.dtype.str)
 
     def file_and_normal(name):
         value = np.asarray(ds.variables[name].values, dtype=float)

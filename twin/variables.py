@@ -238,8 +238,8 @@ def annotate(ds: xr.Dataset) -> xr.Dataset:
     what CF 2.2 and netCDF-C's NCZarr read, where variable-length strings are not."""
     import numpy as np
 
-    for name in list(ds.data_vars) + list(ds.coords):
-        var = ds[name]
+    variables = ds.variables  # the Dataset's own Variable objects: their attrs are the Dataset's
+    for name, var in variables.items():
         if var.dtype.kind in "OUS":
             var.encoding["dtype"] = "S1"
         if name not in VARIABLES:
@@ -252,9 +252,11 @@ def annotate(ds: xr.Dataset) -> xr.Dataset:
                              flag_meanings=" ".join(entry.flag_meanings))
     # CF 5 and 6.1: a string label of a dimension (the site ids, written as characters) is an
     # auxiliary coordinate, named in the coordinates attribute with the others xarray lists
-    labels = {d for d in ds.dims if d in ds.coords and ds[d].dtype.kind in "OUS"}
-    for var in ds.data_vars.values():
-        aux = {c for c in ds.coords if c not in ds.dims and set(ds[c].dims) <= set(var.dims)}
+    labels = {d for d in ds.dims if d in ds.coords and variables[d].dtype.kind in "OUS"}
+    auxiliary = {c: set(variables[c].dims) for c in ds.coords if c not in ds.dims}
+    for name in ds.data_vars:
+        var = variables[name]
+        aux = {c for c, dims in auxiliary.items() if dims <= set(var.dims)}
         aux |= labels & set(var.dims)
         if aux:
             var.encoding["coordinates"] = " ".join(sorted(aux))
