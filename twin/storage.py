@@ -66,54 +66,61 @@ def non_negative_profile(time, values, name: str) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _dispatch(energy, power, eta_c, eta_d, soc_min, soc_max, keep, initial_soc, surplus, deficit,
-              charge, discharge, stored, dischargeable):  # pragma: no cover (compiled)
-    """The battery hour by hour (the state of charge carries over), compiled by numba: fills
-    ``charge``, ``discharge``, ``stored`` [Wh, end of hour] and ``dischargeable`` ``(S, T)``
-    from ``surplus`` and ``deficit`` ``(S, T)`` [W] and the batteries' ``(S,)`` parameters;
-    sites without a battery (energy 0) move nothing."""
-    for i in range(surplus.shape[0]):
-        if energy[i] <= 0:
-            continue
+def _balance(energy, power, eta_c, eta_d, soc_min, soc_max, keep, initial_soc, import_capacity,
+             renewable, demand, battery_power, soc, dischargeable, grid, curtailment,
+             unserved):  # pragma: no cover (compiled)
+    """The balance hour by hour (the state of charge carries over), compiled by numba: fills the
+    ``(S, T)`` outputs of :func:`power_balance` from ``renewable`` and ``demand`` ``(S, T)`` [W]
+    and the batteries' and grid's ``(S,)`` parameters; sites without a battery (energy 0) move
+    nothing through it; an hour with NaN renewable or demand moves nothing and is NaN."""
+    for i in range(renewable.shape[0]):
+        has = energy[i] > 0
         floor, top = soc_min[i] * energy[i], soc_max[i] * energy[i]
-        level = initial_soc[i] * energy[i]
-        for t in range(surplus.shape[1]):
-            level = max(level * keep[i], min(level, floor))  # self-discharge, not below floor
-            can = min(power[i], (level - floor) * (eta_d[i] / HOUR_H))
-            c = min(surplus[i, t], power[i], (top - level) / (eta_c[i] * HOUR_H))
-            d = min(deficit[i, t], can)
-            level = level + (c * eta_c[i] - d / eta_d[i]) * HOUR_H
-            charge[i, t], discharge[i, t], stored[i, t], dischargeable[i, t] = c, d, level, can
+        level = initial_soc[i] * energy[i] if has else 0.0
+        for t in range(renewable.shape[1]):
+            net = renewable[i, t] - demand[i, t]
+            if np.isnan(net):
+                net = 0.0
+            surplus, deficit = max(net, 0.0), max(-net, 0.0)
+            c = d = can = 0.0
+            if has:
+                level = max(level * keep[i], min(level, floor))  # self-discharge, not below floor
+                can = min(power[i], (level - floor) * (eta_d[i] / HOUR_H))
+                c = min(surplus, power[i], (top - level) / (eta_c[i] * HOUR_H))
+                d = min(deficit, can)
+                level = level + (c * eta_c[i] - d / eta_d[i]) * HOUR_H
+            short = deficit - d
+            g = min(short, import_capacity[i])
+            if np.isnan(renewable[i, t]) or np.isnan(demand[i, t]):
+                battery_power[i, t] = soc[i, t] = dischargeable[i, t] = grid[i, t] = np.nan
+                curtailment[i, t] = unserved[i, t] = np.nan
+            else:
+                battery_power[i, t], dischargeable[i, t], grid[i, t] = d - c, can, g
+                soc[i, t] = level / energy[i] if has else 0.0
+                curtailment[i, t], unserved[i, t] = surplus - c, short - g
 
 
 def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity_w
                   ) -> dict[str, np.ndarray]:
     """The hourly balance ``(S, T)`` of renewable generation against the facility's demand [W]
-    with each site's battery and grid import capacity ``(S,)`` [W].
+    with each site's battery and grid import capacity ``(S,)`` [W]: renewables first, then the
+    battery, then the grid up to its capacity (load following).
 
     Returns battery_power (> 0 discharging), battery_soc (end of hour, fraction of energy_wh; 0
     without a battery), battery_dischargeable_power (what the battery could deliver at the start
     of the hour), grid_import, curtailment and unserved_power [W]. Hours where renewable or demand
     is NaN move nothing and are NaN in every output."""
-    renewable_w, demand_w = np.asarray(renewable_w, float), np.asarray(demand_w, float)
-    missing = np.isnan(renewable_w) | np.isnan(demand_w)
-    net = np.where(missing, 0.0, renewable_w - demand_w)
-    surplus, deficit = np.maximum(net, 0.0), np.maximum(-net, 0.0)
-    charge, discharge, stored, dischargeable = (np.zeros(net.shape) for _ in range(4))
+    renewable_w, demand_w = (np.ascontiguousarray(a, dtype=float) for a in (renewable_w,
+                                                                           demand_w))
+    names = ("battery_power", "battery_soc", "battery_dischargeable_power", "grid_import",
+             "curtailment", "unserved_power")
+    out = {k: np.empty(renewable_w.shape) for k in names}
     b = vars(battery)
-    _dispatch(*(np.ascontiguousarray(b[k], dtype=float) for k in (
+    _balance(*(np.ascontiguousarray(b[k], dtype=float) for k in (
         "energy_wh", "power_w", "charge_efficiency", "discharge_efficiency", "soc_min",
-        "soc_max", "keep_per_hour", "initial_soc")), surplus, deficit,
-        charge, discharge, stored, dischargeable)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        soc = np.where(battery.energy_wh[:, None] > 0, stored / battery.energy_wh[:, None], 0.0)
-    short = deficit - discharge
-    grid = np.minimum(short, np.asarray(import_capacity_w, float)[:, None])
-    out = {"battery_power": discharge - charge, "battery_soc": soc,
-           "battery_dischargeable_power": dischargeable, "grid_import": grid,
-           "curtailment": surplus - charge, "unserved_power": short - grid}
-    for v in out.values():
-        v[missing] = np.nan
+        "soc_max", "keep_per_hour", "initial_soc")),
+        np.ascontiguousarray(import_capacity_w, dtype=float), renewable_w, demand_w,
+        *out.values())
     return out
 
 
