@@ -11,7 +11,6 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
 from twin.model_names import BATTERY_POLICIES
 from weather.errors import WeatherError
@@ -88,8 +87,9 @@ OUT_HELP = ("Write the {what} Dataset: .nc (NetCDF), .zarr (Zarr), .csv or .parq
 
 
 def _simulate_with_progress(weather_in, sites, **kwargs):
-    from twin.simulate import simulate
+    from rich.progress import Progress
 
+    from twin.simulate import simulate
     with Progress(console=err_console, transient=True) as progress:
         task = progress.add_task("simulating", total=None)  # the steps run by blocks of sites
 
@@ -481,6 +481,8 @@ def fleet(
     """A fleet over a year: training jobs and inference placed hour by hour under each policy
     (each site alone, linked, linked on a forecast), then each site's facility power, PUE and
     power balance; prints the year per policy and what linking changes."""
+    from rich.progress import Progress
+
     from sites import get_site, load_catalog
     from twin.fleet import fleet_summary, run_fleet, scale_sites
     from twin.workload import read_trace, synthetic
@@ -599,6 +601,7 @@ def study(
     from dataclasses import replace
 
     from distributed import Client
+    from rich.progress import Progress
 
     from sites import get_site
     from twin import cli_tables
@@ -819,6 +822,8 @@ def _size_reliably(site, target: float, share: float, objective: str, it_w, year
                    years: int) -> None:
     """`twin size --reliability`: the plant meeting ``target`` in ``share`` of ``years``
     synthetic years (seeds 1..N), then checked by the whole twin in every one of them."""
+    from rich.progress import Progress
+
     from twin import cli_tables, sizing
     from twin.variables import W_PER_MW
 
