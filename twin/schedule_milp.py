@@ -73,7 +73,7 @@ END_SHARE = 0.3
 # the rounds of our own mixed-integer rounding cuts on the site-hour rows before HiGHS's branch
 # and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: 22 % less CPU time), the least
 # violation [MW] of a cut kept, and the margin [MW] its right-hand side is given for rounding
-MIR_ROUNDS = 5
+MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
 # HiGHS's outcome -> Plan.status ("failed" for any other)
