@@ -10,13 +10,15 @@ indexed formulation of non-preemptive single machine scheduling problems", Mathe
 that fit the same site-hours is spread over those sites per hour, so that jobs that are all
 interruptible make a linear program. Each touched site-hour has one row: the jobs' IT power less a
 grid part is at most the headroom, the grid part at most the free capacity beyond it; the objective
-weighs the grid part by the marginal PUE and the objective's weight. When the solver finds no
-solution in its time limit, a greedy plan (the rigid jobs one at a time, largest first, each at its
-best window given the ones placed; then the interruptible ones by the linear program) is returned
-instead, and the better of the two when it stops at the limit with a solution. A large plan
-(more than LARGE_PLAN_BINARIES start columns, e.g. 1,000 jobs over 15 sites and a week) makes
-the greedy plan first and gives it to HiGHS as its first incumbent, without the tie-break: the
-solver improves it in what is left of the time limit and reports its gap to the bound.
+weighs the grid part by the marginal PUE and the objective's weight; mixed-integer rounding cuts
+of the site-hour rows, separated at its linear program's solutions, tighten it before HiGHS's own
+branch and cut (:func:`_with_cuts`). When the solver finds no solution in its time limit, a
+greedy plan (the rigid jobs one at a time, largest first, each at its best window given the ones
+placed; then the interruptible ones by the linear program) is returned instead, and the better of
+the two when it stops at the limit with a solution. A large plan (more than LARGE_PLAN_BINARIES
+start columns, e.g. 1,000 jobs over 15 sites and a week) makes the greedy plan first and gives it
+to HiGHS as its first incumbent, without the tie-break: the solver improves it in what is left of
+the time limit and reports its gap to the bound.
 
 The formulations tried and dropped, with their measurements, are in the docstring of
 ``benchmarks/plan.py``.
@@ -70,9 +72,11 @@ GREEDY_SHARE = 0.1
 LARGE_PLAN_BINARIES = 50_000
 GREEDY_FIRST_SHARE = 0.5
 END_SHARE = 0.3
-# the rounds of our own mixed-integer rounding cuts on the site-hour rows before HiGHS's branch
-# and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: 22 % less CPU time), the least
-# violation [MW] of a cut kept, and the margin [MW] its right-hand side is given for rounding
+# the most rounds of our own mixed-integer rounding cuts on the site-hour rows before HiGHS's
+# branch and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: CPU 84 -> 66 s with 5,
+# the target met by 14 of 30 instead of 3 with 12: seed 2's carbon plan gains from more), the
+# least violation [MW] of a cut kept, and the margin [MW] its right-hand side is given for
+# rounding
 MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
@@ -363,26 +367,31 @@ def _mir_cuts(x: np.ndarray, columns):
     with a cut, its coefficient per rigid job and its right-hand side. Complemented MIR
     (Marchand and Wolsey 2001, "Aggregation and mixed integer rounding to solve MIPs",
     Operations Research 49, 363-371): a Y_j above 1/2 is taken as 1 - Y_j, and the divisors
-    tried are the jobs' powers and their halves, quarters and eighths. With delta = max P it
-    is the valid inequality of :func:`_milp_problem`; smaller ones see jobs that exceed the
-    headroom together."""
+    tried are the powers of the jobs fractional in ``x`` and the largest power, and their
+    halves, quarters and eighths. With delta = the largest power it is the valid inequality
+    of :func:`_milp_problem`; smaller ones see jobs that exceed the headroom together. Only
+    site-hours where a job is fractional can have a violated cut."""
     c = columns
     jobs = np.unique(c["y_job"])  # the rigid jobs
-    cells = c["g"].stop - c["g"].start
     job_of = np.searchsorted(jobs, c["y_job"][c["entry_y"]])
-    y = np.zeros((cells, jobs.size))
+    y = np.zeros((c["g"].stop - c["g"].start, jobs.size))
     np.add.at(y, (c["entry_cell"], job_of), x[c["y"]][c["entry_y"]])
-    present = np.zeros((cells, jobs.size), dtype=bool)
+    # a cut is violated only where some job is fractional (whole ones satisfy every cut)
+    fractional = (y > MIN_FRACTION) & (y < 1 - MIN_FRACTION)
+    cells = np.flatnonzero(fractional.any(axis=1))
+    y = y[cells]
+    present = np.zeros((c["g"].stop - c["g"].start, jobs.size), dtype=bool)
     present[c["entry_cell"], job_of] = True
+    present = present[cells]
     power = c["power"][jobs]
     complemented = y > 0.5
     y = np.where(complemented, 1.0 - y, y)
     sign = np.where(complemented, -1.0, 1.0)
-    rhs0 = c["renewable"] - (complemented * present * power).sum(axis=1)
-    g = x[c["g"]]
-    top = np.concatenate([power, [power.max()]])
-    best = np.full(cells, MIR_MIN_VIOLATION)
-    found_coef, found_rhs = np.zeros((cells, jobs.size)), np.zeros(cells)
+    rhs0 = c["renewable"][cells] - (complemented * present * power).sum(axis=1)
+    g = x[c["g"]][cells]
+    top = np.append(power[fractional.any(axis=0)], power.max())
+    best = np.full(cells.size, MIR_MIN_VIOLATION)
+    found_coef, found_rhs = np.zeros((cells.size, jobs.size)), np.zeros(cells.size)
     for delta in np.unique(np.concatenate([top, top / 2, top / 4, top / 8])):
         b = rhs0 / delta
         f = b - np.floor(b)
@@ -401,7 +410,7 @@ def _mir_cuts(x: np.ndarray, columns):
     cut = np.flatnonzero(best > MIR_MIN_VIOLATION)
     coef = np.where(complemented[cut], -found_coef[cut], found_coef[cut])
     rhs = found_rhs[cut] - (found_coef[cut] * complemented[cut]).sum(axis=1)
-    return cut, coef, rhs
+    return cells[cut], coef, rhs
 
 
 def _with_cuts(problem: Problem, columns, time_limit_s: float) -> Problem:
