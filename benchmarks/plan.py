@@ -51,16 +51,18 @@ separates complemented mixed-integer rounding cuts of each site-hour row (sum_j 
 headroom, the interruptible power left out) at the linear program's solution, up to 12 rounds
 warm-started (twin.schedule_milp._with_cuts; 0.2-1 s). They lift the LP bound to the optimum
 or near it (seed 2, cost: 110 -> 163.05 of 163.05 in the solver's units; carbon 161 -> 255 of
-269), so that HiGHS's root needs fewer of its costly separation rounds: on this machine under
-a load of 3, the 30 plans of --seed 1-10 took CPU 84 s -> 66 s (5 rounds) and met the target
-in 3 -> 14 of 30 (12 rounds; plan() median 3.51 -> 2.08 s), objectives equal within 4e-7. The
-idea came from handing HiGHS its own final root cut pool up front (seed 2, cost: 3.8 -> 0.3 s;
-without the cuts over the interruptible columns still 0.3 s; only those over g and y 1.3 s).
-At 200 jobs (seed 1, time limit 30 s, load 2-4) they
-help more: grid energy stopped at the limit with a gap of 0.8 % instead of 28 % (a plan 26 %
-better), carbon optimal in 3.3 s instead of 13.1 s, cost optimal in 6.6 s instead of the
-greedy plan (14 % worse) at the limit. Left: seed 2's carbon plan needs 7-23 nodes beyond
-its root (7-9 s) and seed 10's carbon is slower with the cuts (CPU 2.4 -> 2.7-3.3 s).
+269), so that HiGHS's root needs fewer of its costly separation rounds. This script with
+--seed 1-10 --repeat 1, without and with them, run back to back under a load of 3.1-3.5 on 2
+cores: the target met by 4 -> 11 of 30 plans, plan() median 3.59 -> 2.31 s, summed 112 -> 79
+s, slowest 9.2 -> 9.3 s (seed 2's carbon plan, stopped at the time limit either way), the
+objectives equal within 4e-7; the solves alone took CPU 84 -> 66 s (5 rounds). The idea came
+from handing HiGHS its own final root cut pool up front (seed 2, cost: 3.8 -> 0.3 s; without
+the cuts over the interruptible columns still 0.3 s; only those over g and y 1.3 s). At 200
+jobs (seed 1, time limit 30 s, load 2-4) they help more: grid energy stopped at the limit with
+a gap of 0.8 % instead of 28 % (a plan 26 % better), carbon optimal in 3.3 s instead of 13.1 s,
+cost optimal in 6.6 s instead of the greedy plan (14 % worse) at the limit. Left: seed 2's
+carbon plan needs 7-23 nodes beyond its root (7-9 s) and seed 10's carbon is slower with the
+cuts (CPU 2.4 -> 2.7-3.3 s).
 Tried for it and dropped (seeds 2, 3, 7, 8, 1; iterations are load-free): mip_rel_gap 1e-3
 (the same iterations: the gap closes at once at the end of the root), threads 1 and
 mip_heuristic_effort 0 (the same iterations, times within the load's noise); HiGHS 1.16 has

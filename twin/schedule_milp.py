@@ -73,10 +73,10 @@ LARGE_PLAN_BINARIES = 50_000
 GREEDY_FIRST_SHARE = 0.5
 END_SHARE = 0.3
 # the most rounds of our own mixed-integer rounding cuts on the site-hour rows before HiGHS's
-# branch and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: CPU 84 -> 66 s with 5,
-# the target met by 14 of 30 instead of 3 with 12: seed 2's carbon plan gains from more), the
-# least violation [MW] of a cut kept, and the margin [MW] its right-hand side is given for
-# rounding
+# branch and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: the target met by 11
+# instead of 4, plan() median 2.3 s instead of 3.6; seed 2's carbon bound still rose in round
+# 10), the least violation [MW] of a cut kept, and the margin [MW] its right-hand side is given
+# for rounding
 MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
