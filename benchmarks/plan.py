@@ -46,6 +46,40 @@ that took a third of the time. Where the time goes: the root node's cut separati
 the interruptible jobs makes costly: without them the rigid jobs of seeds 2, 3 and 8 solve
 2.7-7x faster.
 
+Our own cuts (issue 22, "plans: no slow tail"). Before HiGHS's branch and cut, plan() now
+separates complemented mixed-integer rounding cuts of each site-hour row (sum_j P_j Y_j - g <=
+headroom, the interruptible power left out) at the linear program's solution, up to 12 rounds
+warm-started (twin.schedule_milp._with_cuts; 0.2-1 s). They lift the LP bound to the optimum
+or near it (seed 2, cost: 110 -> 163.05 of 163.05 in the solver's units; carbon 161 -> 255 of
+269), so that HiGHS's root needs fewer of its costly separation rounds. This script with
+--seed 1-10 --repeat 1, without and with them, run back to back under a load of 3.1-3.5 on 2
+cores: the target met by 4 -> 11 of 30 plans, plan() median 3.59 -> 2.31 s, summed 112 -> 79
+s, slowest 9.2 -> 9.3 s (seed 2's carbon plan, stopped at the time limit either way), the
+objectives equal within 4e-7; the solves alone took CPU 84 -> 66 s (5 rounds). The idea came
+from handing HiGHS its own final root cut pool up front (seed 2, cost: 3.8 -> 0.3 s; without
+the cuts over the interruptible columns still 0.3 s; only those over g and y 1.3 s). At 200
+jobs (seed 1, time limit 30 s, load 2-4) they help more: grid energy stopped at the limit with
+a gap of 0.8 % instead of 28 % (a plan 26 % better), carbon optimal in 3.3 s instead of 13.1 s,
+cost optimal in 6.6 s instead of the greedy plan (14 % worse) at the limit. Left: seed 2's
+carbon plan needs 7-23 nodes beyond its root (7-9 s) and seed 10's carbon is slower with the
+cuts (CPU 2.4 -> 2.7-3.3 s).
+Tried for it and dropped (seeds 2, 3, 7, 8, 1; iterations are load-free): mip_rel_gap 1e-3 (the
+same iterations: the gap closes at once at the end of the root), threads 1 and
+mip_heuristic_effort 0 (the same iterations, times within the load's noise); HiGHS 1.16 has no
+option to switch a separator off (only mip_allow_cut_separation_at_nodes); no tie-break on the
+interruptible columns alone (iterations 16.5k -> 14.9k, 5.0k -> 9.6k, 14.5k -> 12.5k, 7.0k ->
+10.3k), one column per site-hour for the interruptible power (16.5k -> 17.7k, 5.0k -> 11.0k)
+and upper bounds on v (their group-hour's power: 16.5k -> 12.2k, 5.0k -> 10.7k): mixed, no
+gain; MIR cuts without complementing (seed 2, cost: bound 110 -> 125 of 163 only); also the
+capacity row's cuts (g at its upper bound: seed 2 carbon's bound 255 -> 258, but HiGHS then
+took 8.9 s instead of 6.0, seed 10's carbon 8.4 instead of 4.3); the last LP basis given to
+HiGHS's MIP (ignored: the same iterations); keeping only the cuts binding at the last LP (no
+gain); with the cuts, RINS and RENS off (seed 2's carbon: CPU 8.3 -> 6.1 s, LP iterations 13.7k
+-> 5.3k, 31 nodes instead of 16; five other plans the same within 0.1 s: one plan, not taken)
+or mip_heuristic_effort 0.02 (no change). The rigid jobs with the interruptible jobs' optimal
+power fixed as committed solve in 0.1-0.4 s (full: 3-14 s): the rigid part is easy once the
+interruptible loads are known, but that gives no bound.
+
 At fleet size (--jobs 1000 --sites 15: 210,279 columns, 146,637 binaries, 2.15 million
 entries; on this machine under a load of 7-11 on 2 cores): the joint solve as for 100 jobs
 ran 42 s of a 30 s limit and returned a plan 68 % worse than the greedy one (HiGHS's first
