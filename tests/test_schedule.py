@@ -332,6 +332,33 @@ def test_plan_equals_brute_force(crowded, objective, weight):
     assert result.objective_value < plan_of_runs_now(timeline, jobs, w)
 
 
+@pytest.mark.parametrize("seed", [0, 2, 5, 7, 9])
+def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
+    """plan()'s mixed-integer rounding cuts (twin.schedule_milp._with_cuts) are valid: on
+    crowded random instances where they are added, the plan still equals brute force."""
+    from twin import schedule_milp
+
+    added = []
+
+    def counted(problem, columns, time_limit_s, real=schedule_milp._with_cuts):
+        out = real(problem, columns, time_limit_s)
+        added.append(out.matrix.shape[0] - problem.matrix.shape[0])
+        return out
+
+    monkeypatch.setattr(schedule_milp, "_with_cuts", counted)
+    rng = np.random.default_rng(seed)
+    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                             carbon=[200.0, 700.0])
+    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
+            for k in range(3)]
+    result = plan(timeline, jobs, objective="grid_energy")
+    assert added and added[0] > 0, "no cut added: the test does not exercise them"
+    assert result.status == "optimal"
+    assert result.objective_value == pytest.approx(brute_force(timeline, jobs, 1.0), rel=1e-6,
+                                                   abs=1e-9)
+
+
 def plan_of_runs_now(timeline, jobs, weight) -> float:
     """Every job started at its earliest start at site a: a worse plan, for contrast."""
     load = np.zeros(timeline.it_headroom_w.shape)
