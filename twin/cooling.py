@@ -18,16 +18,20 @@ by :class:`twin.facility.Facility`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from twin.psychrometrics import (
+    compiled,
     humidity_ratio_from_dew_point,
     humidity_ratio_from_rh,
     humidity_ratio_from_wet_bulb,
     state,
+    w_from_wet_bulb,
 )
 
 MODES = ("economizer", "evaporative", "partial", "mechanical")
@@ -148,6 +152,56 @@ class CoolingArrays:
                                             for f in self.__dataclass_fields__})
 
 
+@compiled
+def _max(a, b):  # pragma: no cover (compiled)
+    """np.maximum of two numbers: NaN propagates."""
+    return a if a > b or a != a else b
+
+
+@compiled
+def _min(a, b):  # pragma: no cover (compiled)
+    """np.minimum of two numbers: NaN propagates."""
+    return a if a < b or a != a else b
+
+
+@compiled
+def _clip(x, low, high):  # pragma: no cover (compiled)
+    """np.clip of numbers."""
+    return _min(_max(x, low), high)
+
+
+@compiled
+def _map2(f, a, b, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        out[i] = f(a[i], b[i])
+
+
+@compiled
+def _map6(f, a, b, c, d, e, g, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        out[i] = f(a[i], b[i], c[i], d[i], e[i], g[i])
+
+
+def _elementwise(f, *args):
+    """The compiled function of numbers ``f`` over broadcast arrays ``args``."""
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
+    out = np.empty(arrays[0].shape)
+    {2: _map2, 6: _map6}[len(args)](f, *(np.ascontiguousarray(a).reshape(-1) for a in arrays),
+                                     out.reshape(-1))
+    return out
+
+
+@compiled
+def _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
+         fixed_pressure):  # pragma: no cover (compiled)
+    volume = mass_flow / density
+    design_volume = design_mass_flow / RHO_AIR_DESIGN
+    if fixed_pressure:
+        return volume * design_pressure_pa / efficiency
+    ratio = volume * (1.0 / design_volume if design_volume > 0 else 0.0)
+    return (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
+
+
 def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
               law="fixed_ducts"):
     """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3].
@@ -155,43 +209,47 @@ def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficien
     mass flow and the rating density 1.204 kg m-3, the drop scaling with rho V^2 (fixed ducts and
     coils), so power scales with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume
     and about twice the power, reference 8). ``fixed_pressure``: the pressure rise held at
-    ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020)."""
-    volume = mass_flow / density
-    design_volume = np.asarray(design_mass_flow / RHO_AIR_DESIGN, dtype=float)
-    per_design_volume = np.divide(1.0, design_volume, out=np.zeros_like(design_volume),
-                                  where=design_volume > 0)
-    ratio = volume * per_design_volume
-    ducts = (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
-    fixed = np.asarray(law == "fixed_pressure")
-    if not fixed.any():
-        return ducts
-    return np.where(fixed, volume * design_pressure_pa / efficiency, ducts)
+    ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020).
+    Compiled: ``_fan`` of numbers."""
+    return _elementwise(_fan, mass_flow, density, design_mass_flow, design_pressure_pa,
+                        efficiency, np.asarray(law == "fixed_pressure", dtype=float))
+
+
+@compiled
+def _dx_cop(rated_cop, outdoor_degc):  # pragma: no cover (compiled)
+    a, b, c, d, e, f = DX_EIRFT
+    x = DX_RATED_WET_BULB_DEGC
+    y = _clip(outdoor_degc, DX_OUTDOOR_RANGE_DEGC[0], DX_OUTDOOR_RANGE_DEGC[1])
+    rated = a + b * x + c * x * x + d * 35.0 + e * 35.0 * 35.0 + f * x * 35.0
+    return rated_cop * rated / (a + b * x + c * x * x + d * y + e * y * y + f * x * y)
 
 
 def dx_cop(rated_cop, outdoor_degc):
     """COP of DX / air-cooled mechanical cooling at the outdoor dry bulb: the rated COP over the
-    EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range."""
-    a, b, c, d, e, f = DX_EIRFT
-    x = DX_RATED_WET_BULB_DEGC
-
-    def eirft(y):
-        return a + b * x + c * x * x + d * y + e * y * y + f * x * y
-
-    y = np.clip(outdoor_degc, *DX_OUTDOOR_RANGE_DEGC)
-    return rated_cop * eirft(35.0) / eirft(y)
+    EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range.
+    Compiled: ``_dx_cop`` of numbers."""
+    return _elementwise(_dx_cop, rated_cop, outdoor_degc)
 
 
-def chiller_cop(load_ratio, condenser_degc):
-    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
-    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data)."""
-    load = np.clip(load_ratio, 0.1, 1.0)
-    t = np.clip(condenser_degc, 10.0, 40.0)
+@compiled
+def _chiller_cop(load_ratio, condenser_degc):  # pragma: no cover (compiled)
+    load = _clip(load_ratio, 0.1, 1.0)
+    t = _clip(condenser_degc, 10.0, 40.0)
     return (16.798751 + 0.008840 * t ** 2 - 8.528931 * load ** 2 + 9.885294 * load
             - 0.760621 * t + 0.084615 * load * t)
 
 
-def latent_heat(temp_degc):
-    """Latent heat of vaporisation of water [J kg-1] (Lei and Masanet fit, reference 5.2)."""
+def chiller_cop(load_ratio, condenser_degc):
+    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
+    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data).
+    Compiled: ``_chiller_cop`` of numbers."""
+    return _elementwise(_chiller_cop, load_ratio, condenser_degc)
+
+
+@compiled
+def latent_heat(temp_degc):  # pragma: no cover (compiled)
+    """Latent heat of vaporisation of water [J kg-1] (Lei and Masanet fit, reference 5.2), of a
+    number or an array."""
     return (-0.0013 * temp_degc ** 2 - 2.3097 * temp_degc + 2500.5) * 1000.0
 
 
@@ -202,7 +260,7 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     (``outside_air_kg_s``), whichever is further; changed at the interval or when full."""
     shape = np.shape(outside_air_kg_s)  # (site, time), or (load, site, time)
     sites, hours = shape[-2:]
-    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (sites, 1))
+    interval = np.broadcast_to(_filter_interval(c), (sites, 1))
     if pm10 is None or not np.any(outside_air_kg_s):  # no dust: the filters only age
         return _filter_drop(c, np.arange(hours) % interval / interval)
     face_m2 = design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S
@@ -223,6 +281,11 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     return _filter_drop(c, np.clip(fraction, 0, 1))
 
 
+def _filter_interval(c):
+    """Hours between filter changes ``(S, 1)`` int."""
+    return np.round(c.filter_change_days * 24).astype(int)
+
+
 def _filter_drop(c, fraction):
     return c.filter_clean_pa + (c.filter_final_pa - c.filter_clean_pa) * fraction
 
@@ -237,16 +300,21 @@ def _air_handler(c, q_air, density, design_q_air, outside_air, pm10):
                      c.fan_law)
 
 
-def _pump(c, heat, delta_t_k, head_pa):
-    """Pump power [W] circulating water that carries ``heat`` [W] at a ``delta_t_k`` rise."""
-    return heat / (CP_WATER * delta_t_k) / RHO_WATER * head_pa / c.pump_efficiency
+@compiled
+def _pump(heat, delta_t_k, head_pa, efficiency):  # pragma: no cover (compiled)
+    """Pump power [W] circulating water that carries ``heat`` [W] at a ``delta_t_k`` rise
+    (numbers or arrays)."""
+    return heat / (CP_WATER * delta_t_k) / RHO_WATER * head_pa / efficiency
 
 
-def _make_up(evaporated_kg_s, circulating_kg_s, c):
-    """Make-up water [L h-1] of an evaporative device: evaporation, drift (drift_fraction of the
-    circulating water) and the blowdown that holds the cycles of concentration (reference 5.2)."""
-    drift = c.drift_fraction * circulating_kg_s
-    blowdown = np.maximum(evaporated_kg_s / (c.cycles_of_concentration - 1) - drift, 0.0)
+@compiled
+def _make_up(evaporated_kg_s, circulating_kg_s, drift_fraction,
+             cycles_of_concentration):  # pragma: no cover (compiled)
+    """Make-up water [L h-1] of an evaporative device (numbers): evaporation, drift
+    (drift_fraction of the circulating water) and the blowdown that holds the cycles of
+    concentration (reference 5.2)."""
+    drift = drift_fraction * circulating_kg_s
+    blowdown = _max(evaporated_kg_s / (cycles_of_concentration - 1) - drift, 0.0)
     return (evaporated_kg_s + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0
 
 
@@ -257,6 +325,60 @@ def _latent(c, q_coil):
     return latent, latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
 
 
+# the numeric parameters of CoolingArrays, and the string ones as flags, for compiled code:
+# each a (site,) float array
+_FLAGS = {"fixed_pressure": ("fan_law", "fixed_pressure"),
+          "water_cooled": ("air_side_mechanical", "water_cooled")}
+_NUMERIC = ("evaporative_assist", "supply_approach_k", "air_delta_t_k", "sensible_heat_ratio",
+            "air_pressure_pa", "fan_efficiency", "direct_evaporative_effectiveness",
+            "iec_dry_effectiveness", "iec_wet_effectiveness", "iec_secondary_flow_ratio",
+            "iec_secondary_fan_w_per_m3s", "iec_pump_w_per_m3s", "dx_cop", "coil_effectiveness",
+            "water_delta_t_k", "tower_approach_k", "tower_range_k", "tower_fan_pressure_pa",
+            "tower_fan_efficiency", "tower_liquid_to_gas", "hx_approach_k",
+            "cycles_of_concentration", "drift_fraction", "pump_head_pa", "tower_pump_head_pa",
+            "pump_efficiency", "filter_clean_pa", "filter_final_pa")
+Plant = collections.namedtuple("Plant", (*_NUMERIC, *_FLAGS, "filter_interval_h"))
+
+
+def _plant(c) -> Plant:
+    """The plants' parameters ``c`` for compiled code."""
+    return Plant(*(getattr(c, f)[:, 0].astype(float) for f in _NUMERIC),
+                 *((getattr(c, f)[:, 0] == v).astype(float) for f, v in _FLAGS.values()),
+                 _filter_interval(c)[:, 0])
+
+
+@compiled
+def _chillers(p, s, q_chiller, q_free, design_q, wet_bulb, density):  # pragma: no cover
+    """:func:`water_cooled_chillers` of numbers at site ``s`` of the plants ``p``: mechanical,
+    fan and pump power [W] and make-up water [L h-1]."""
+    condenser = wet_bulb + p.tower_approach_k[s]
+    chiller = q_chiller / _chiller_cop(q_chiller / design_q, condenser) if q_chiller > 0 else 0.0
+    rejected = q_chiller + q_free + chiller
+    circulating = rejected / (CP_WATER * p.tower_range_k[s])  # kg s-1 through the towers
+    evaporated = rejected / latent_heat(condenser + p.tower_range_k[s] / 2)
+    design_air = design_q * 1.2 / (CP_WATER * p.tower_range_k[s]) / p.tower_liquid_to_gas[s]
+    fans = _fan(circulating / p.tower_liquid_to_gas[s], density, design_air,
+                p.tower_fan_pressure_pa[s], p.tower_fan_efficiency[s], p.fixed_pressure[s] > 0)
+    pumps = _pump(q_chiller + q_free, p.water_delta_t_k[s], p.pump_head_pa[s],
+                  p.pump_efficiency[s]) + \
+        _pump(rejected, p.tower_range_k[s], p.tower_pump_head_pa[s], p.pump_efficiency[s])
+    return chiller, fans, pumps, _make_up(evaporated, circulating, p.drift_fraction[s],
+                                          p.cycles_of_concentration[s])
+
+
+@compiled
+def _water_cooled_chillers(p, q_chiller, q_free, design_q, wet_bulb, density,
+                           out):  # pragma: no cover (compiled)
+    loads, sites, hours = q_chiller.shape
+    for k in range(loads):
+        for s in range(sites):
+            for t in range(hours):
+                r = _chillers(p, s, q_chiller[k, s, t], q_free[k, s, t], design_q[s],
+                              wet_bulb[s, t], density[s, t])
+                for j in range(4):
+                    out[j, k, s, t] = r[j]
+
+
 def water_cooled_chillers(c, out, q_chiller, q_free, design_q):
     """Water-cooled chillers (Lei and Masanet COP at the condenser-water temperature, wet bulb +
     tower approach, and the load ratio ``q_chiller / design_q``, reference 4.4) carrying
@@ -265,21 +387,17 @@ def water_cooled_chillers(c, out, q_chiller, q_free, design_q):
     (``q_chiller + q_free`` and the chillers' work) at the mean tower water temperature, their
     circulating water is that heat over the range, their fans move circulating water / L/G of
     outdoor air, and two pumps (chilled or facility water over water_delta_t_k, condenser water
-    over the range) circulate the loops. Returns power [W] and make-up water [L h-1]."""
-    condenser = out["wet_bulb"] + c.tower_approach_k
-    with np.errstate(invalid="ignore", divide="ignore"):
-        chiller = np.where(q_chiller > 0, q_chiller / chiller_cop(q_chiller / design_q,
-                                                                 condenser), 0.0)
-    rejected = q_chiller + q_free + chiller
-    circulating = rejected / (CP_WATER * c.tower_range_k)  # kg s-1 through the towers
-    evaporated = rejected / latent_heat(condenser + c.tower_range_k / 2)
-    design_air = design_q * 1.2 / (CP_WATER * c.tower_range_k) / c.tower_liquid_to_gas
-    fans = fan_power(circulating / c.tower_liquid_to_gas, out["density"], design_air,
-                     c.tower_fan_pressure_pa, c.tower_fan_efficiency, c.fan_law)
-    pumps = _pump(c, q_chiller + q_free, c.water_delta_t_k, c.pump_head_pa) + \
-        _pump(c, rejected, c.tower_range_k, c.tower_pump_head_pa)
-    return {"mechanical_power": chiller, "fan_power": fans, "pump_power": pumps,
-            "water_use": _make_up(evaporated, circulating, c)}
+    over the range) circulate the loops. Returns power [W] and make-up water [L h-1]
+    (compiled: ``_chillers`` of numbers)."""
+    hours = np.shape(out["wet_bulb"])
+    shape = np.broadcast_shapes(np.shape(q_chiller), np.shape(q_free), hours)
+    q3 = [np.broadcast_to(q, shape).reshape((-1, *hours)) for q in (q_chiller, q_free)]
+    result = np.empty((4, *q3[0].shape))
+    _water_cooled_chillers(_plant(c), *q3, np.broadcast_to(design_q, (hours[0], 1))[:, 0],
+                           np.broadcast_to(out["wet_bulb"], hours),
+                           np.broadcast_to(out["density"], hours), result)
+    return dict(zip(("mechanical_power", "fan_power", "pump_power", "water_use"),
+                    result.reshape((4, *shape)), strict=True))
 
 
 def _mechanical(c, out, q_mech, design_q):
@@ -554,7 +672,7 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
                        0.0)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
     water_kg_s = air * sprayed * bleed
-    pumps = 2 * _pump(c, q_liquid, c.liquid_delta_t_k, c.pump_head_pa)
+    pumps = 2 * _pump(q_liquid, c.liquid_delta_t_k, c.pump_head_pa, c.pump_efficiency)
     mode = np.select([(free >= 1) & ~pad, free >= 1, free > 0], [ECONOMIZER, EVAPORATIVE, PARTIAL],
                      MECHANICAL)
     return {"fan_power": fans, "pump_power": pumps,
