@@ -124,8 +124,9 @@ class Facility:
             np.zeros(np.shape(weather["temp_air"]), dtype=bool)
         self.altitude = np.asarray(altitude, dtype=float)
         keys = [f"{t}/{a}" for t, a in zip(self.topology, cooling.air_path[:, 0], strict=True)]
-        self.plants = [(tuple(key.split("/")), rows) for key, rows in groups(keys)]
-        for (_, path), _ in self.plants:
+        self.plants = [(tuple(key.split("/")), rows, cooling.subset(rows))
+                       for key, rows in groups(keys)]
+        for (_, path), _, _ in self.plants:
             check_name("air path", path, AIR_PATHS)
         design = self._it(np.ones((len(self.models), 1)), self.c.supply_air_degc,
                           self.c.facility_water_degc)
@@ -167,7 +168,6 @@ class Facility:
         Several loads at once: ``utilisation`` ``(K, S, 1)`` or ``(K, S, T)`` gives every
         output a leading axis of K loads, and what does not depend on the load (the weather's
         and setpoints' modes, temperatures, efficiencies) is computed once for all of them."""
-        c = self.c
         o = self._supply_state(supply_air) if supply_state is None else supply_state
         hours = np.shape(o["temp_air"])
         u = self.utilisation if utilisation is None else np.asarray(utilisation, dtype=float)
@@ -186,8 +186,8 @@ class Facility:
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
-        for (topology, path), rows in self.plants:
-            cs, os_ = c.subset(rows), {k: v[rows] for k, v in o.items()}
+        for (topology, path), rows, cs in self.plants:
+            os_ = {k: v[rows] for k, v in o.items()}
             sa, at = supply_air[rows], (..., rows, slice(None))  # the sites' rows of every load
             if topology == "chilled_water":
                 results = [cooling.chilled_water(cs, os_, q_air[at], sa,
