@@ -168,6 +168,12 @@ class CoolingArrays:
                      *((getattr(self, f)[:, 0] == v).astype(float) for f, v in _FLAGS.values()),
                      _filter_interval(self)[:, 0])
 
+    @functools.cached_property
+    def dry_cooler_ua(self) -> np.ndarray:
+        """The dry coolers' UA per watt of heat ``(site, 1)`` (``_dry_cooler_ua``), found once
+        for every evaluation of these plants."""
+        return _dry_cooler_ua(self)
+
     def subset(self, rows) -> CoolingArrays:
         """The sites ``rows`` (a slice or indices)."""
         return dataclasses.replace(self, **{f: getattr(self, f)[rows]
@@ -624,6 +630,19 @@ def dry_cooler_approach(c, flow_ratio):
     gains."""
     span = c.liquid_delta_t_k
     c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
+    air = flow_ratio * c_air
+    c_min = np.minimum(c_water, air)
+    effectiveness = crossflow_effectiveness(c.dry_cooler_ua / c_min,
+                                            c_min / np.maximum(c_water, air))
+    return 1.0 / (effectiveness * c_min) - span
+
+
+def _dry_cooler_ua(c):
+    """The UA per watt of heat ``(site, 1)`` at which the dry coolers reach
+    dry_cooler_approach_k at the air flow of dry_cooler_air_delta_t_k
+    (:func:`dry_cooler_approach`), by bisection on the cross-flow effectiveness."""
+    span = c.liquid_delta_t_k
+    c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
     c_min = np.minimum(c_water, c_air)
     c_r = c_min / np.maximum(c_water, c_air)
     target = 1.0 / (c_min * (span + c.dry_cooler_approach_k))  # the effectiveness at ratio 1
@@ -632,11 +651,7 @@ def dry_cooler_approach(c, flow_ratio):
         mid = (low + high) / 2
         short = crossflow_effectiveness(10.0 ** mid, c_r) < target
         low, high = np.where(short, mid, low), np.where(short, high, mid)
-    ua = 10.0 ** ((low + high) / 2) * c_min
-    air = flow_ratio * c_air
-    c_min = np.minimum(c_water, air)
-    effectiveness = crossflow_effectiveness(ua / c_min, c_min / np.maximum(c_water, air))
-    return 1.0 / (effectiveness * c_min) - span
+    return 10.0 ** ((low + high) / 2) * c_min
 
 
 STAGING_STEPS = 21  # air-flow ratios between 1 and the maximum, interpolated between
