@@ -200,22 +200,30 @@ def _clip(x, low, high):  # pragma: no cover (compiled)
 
 @compiled
 def _map2(f, a, b, out):  # pragma: no cover (compiled)
-    for i in range(out.size):
-        out[i] = f(a[i], b[i])
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            for k in range(out.shape[2]):
+                out[i, j, k] = f(a[i, j, k], b[i, j, k])
 
 
 @compiled
 def _map6(f, a, b, c, d, e, g, out):  # pragma: no cover (compiled)
-    for i in range(out.size):
-        out[i] = f(a[i], b[i], c[i], d[i], e[i], g[i])
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            for k in range(out.shape[2]):
+                out[i, j, k] = f(a[i, j, k], b[i, j, k], c[i, j, k], d[i, j, k], e[i, j, k],
+                                 g[i, j, k])
 
 
 def _elementwise(f, *args):
-    """The compiled function of numbers ``f`` over broadcast arrays ``args``."""
-    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in args))
-    out = np.empty(arrays[0].shape)
-    {2: _map2, 6: _map6}[len(args)](f, *(np.ascontiguousarray(a).reshape(-1) for a in arrays),
-                                     out.reshape(-1))
+    """The compiled function of numbers ``f`` over arrays ``args`` broadcast together (as
+    views: a site parameter is not copied for every hour)."""
+    arrays = [np.asarray(a, dtype=float) for a in args]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    cube = (1,) * (3 - len(shape)) + shape[-3:] if len(shape) <= 3 else (-1, *shape[-2:])
+    views = [np.broadcast_to(a, shape).reshape(cube) for a in arrays]
+    out = np.empty(shape)
+    {2: _map2, 6: _map6}[len(args)](f, *views, out.reshape(cube))
     return out
 
 
