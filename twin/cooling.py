@@ -67,19 +67,18 @@ def humidity_envelope(c, supply_air, pressure):
     return low, high
 
 
-# the numeric parameters of CoolingArrays, and the string ones as flags, for compiled code:
-# each a (site,) float array
+# the parameters of CoolingArrays that compiled code reads (CoolingArrays.plant), the string ones
+# as 0/1 flags: each a (site,) float array
 _FLAGS = {"fixed_pressure": ("fan_law", "fixed_pressure"),
           "water_cooled": ("air_side_mechanical", "water_cooled")}
-_NUMERIC = ("evaporative_assist", "supply_approach_k", "air_delta_t_k", "sensible_heat_ratio",
-            "air_pressure_pa", "fan_efficiency", "direct_evaporative_effectiveness",
-            "iec_dry_effectiveness", "iec_wet_effectiveness", "iec_secondary_flow_ratio",
-            "iec_secondary_fan_w_per_m3s", "iec_pump_w_per_m3s", "dx_cop", "coil_effectiveness",
-            "water_delta_t_k", "tower_approach_k", "tower_range_k", "tower_fan_pressure_pa",
-            "tower_fan_efficiency", "tower_liquid_to_gas", "hx_approach_k",
-            "cycles_of_concentration", "drift_fraction", "pump_head_pa", "tower_pump_head_pa",
-            "pump_efficiency", "filter_clean_pa", "filter_final_pa")
-Plant = collections.namedtuple("Plant", (*_NUMERIC, *_FLAGS, "filter_interval_h"))
+_NUMERIC = ("evaporative_assist", "air_delta_t_k", "sensible_heat_ratio", "air_pressure_pa",
+            "fan_efficiency", "iec_dry_effectiveness", "iec_wet_effectiveness",
+            "iec_secondary_flow_ratio", "iec_secondary_fan_w_per_m3s", "iec_pump_w_per_m3s",
+            "dx_cop", "coil_effectiveness", "water_delta_t_k", "tower_approach_k",
+            "tower_range_k", "tower_fan_pressure_pa", "tower_fan_efficiency",
+            "tower_liquid_to_gas", "hx_approach_k", "cycles_of_concentration", "drift_fraction",
+            "pump_head_pa", "tower_pump_head_pa", "pump_efficiency")
+Plant = collections.namedtuple("Plant", (*_NUMERIC, *_FLAGS))
 
 
 @dataclass(frozen=True)
@@ -165,8 +164,7 @@ class CoolingArrays:
         """The numeric parameters ``(site,)`` float, the string ones as 0/1 flags, for compiled
         code."""
         return Plant(*(getattr(self, f)[:, 0].astype(float) for f in _NUMERIC),
-                     *((getattr(self, f)[:, 0] == v).astype(float) for f, v in _FLAGS.values()),
-                     _filter_interval(self)[:, 0])
+                     *((getattr(self, f)[:, 0] == v).astype(float) for f, v in _FLAGS.values()))
 
     @functools.cached_property
     def dry_cooler_ua(self) -> np.ndarray:
@@ -296,7 +294,7 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     (``outside_air_kg_s``), whichever is further; changed at the interval or when full."""
     shape = np.shape(outside_air_kg_s)  # (site, time), or (load, site, time)
     sites, hours = shape[-2:]
-    interval = np.broadcast_to(_filter_interval(c), (sites, 1))
+    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (sites, 1))
     if pm10 is None or not np.any(outside_air_kg_s):  # no dust: the filters only age
         return _filter_drop(c, np.arange(hours) % interval / interval)
     face_m2 = design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S
@@ -315,11 +313,6 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
                                                   dust[start + 1:end + 1] - dust[start])
             start = end
     return _filter_drop(c, np.clip(fraction, 0, 1))
-
-
-def _filter_interval(c):
-    """Hours between filter changes ``(S, 1)`` int."""
-    return np.round(c.filter_change_days * 24).astype(int)
 
 
 def _filter_drop(c, fraction):
