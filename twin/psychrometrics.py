@@ -46,11 +46,14 @@ _LN_PWS_ICE, _LN_PWS_WATER = LN_PWS[True], LN_PWS[False]
 _WET_BULB_ICE, _WET_BULB_WATER = WET_BULB_ABC[True], WET_BULB_ABC[False]
 
 
-@compiled
-def _ln_pws(temp_degc, c):  # pragma: no cover (compiled)
-    """ln p_ws [Pa] of eq. 5 or 6 (coefficients ``c``), for a number or an array."""
+def _ln_pws(temp_degc, c):
+    """ln p_ws [Pa] of eq. 5 or 6 (coefficients ``c``) of arrays; ``_ln_pws_compiled`` is the
+    same function compiled, for compiled code."""
     t = temp_degc + KELVIN
     return c[0] / t + c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))) + c[6] * np.log(t)
+
+
+_ln_pws_compiled = compiled(_ln_pws)
 
 
 def _ln_pws_slope(temp_degc, c):
@@ -162,7 +165,7 @@ def w_from_wet_bulb(temp_degc, wet_bulb_degc, pressure_pa):  # pragma: no cover 
     """:func:`humidity_ratio_from_wet_bulb` of numbers, for compiled code."""
     ice = wet_bulb_degc < 0.0
     a, b, c = _WET_BULB_ICE if ice else _WET_BULB_WATER
-    p_ws = np.exp(_ln_pws(wet_bulb_degc, _LN_PWS_ICE if ice else _LN_PWS_WATER))
+    p_ws = np.exp(_ln_pws_compiled(wet_bulb_degc, _LN_PWS_ICE if ice else _LN_PWS_WATER))
     w_s = MOLAR_MASS_RATIO * p_ws / (pressure_pa - p_ws)  # eq. 20
     return (((a - b * wet_bulb_degc) * w_s - CP_DRY_AIR * (temp_degc - wet_bulb_degc))
             / (a + CP_VAPOUR * temp_degc - c * wet_bulb_degc))
