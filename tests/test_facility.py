@@ -923,3 +923,33 @@ def test_the_baseline_pue_of_an_optimised_site_is_the_baseline_runs():
     assert runs["optimised"]["pue_baseline"].iloc[0] == pytest.approx(
         runs["baseline"]["pue"].iloc[0], rel=1e-9)
     assert runs["optimised"]["pue"].iloc[0] < runs["baseline"]["pue"].iloc[0]
+
+
+@pytest.mark.parametrize("update", [{}, {"air_side_mechanical": "water_cooled",
+                                         "sensible_heat_ratio": 0.97,
+                                         "fan_law": "fixed_pressure"}])
+def test_every_load_of_an_evaluation_is_its_own_evaluation(golmud_site, template, update):
+    """Facility.evaluate with a leading axis of loads (the compiled plants' loops over load, site
+    and hour, twin.cooling) gives each load exactly what evaluating it alone gives, at setpoints
+    constant or hourly; a NaN hour of weather stays NaN in that hour only."""
+    sites = list(variants(golmud_site, **update).values())
+    hours = 72
+    wx = template.isel(time=slice(0, hours))
+    weather_ = {v: np.repeat(wx[v].values[None], len(sites), axis=0)
+                for v in ("temp_air", "temp_dew", "pressure")}
+    weather_["temp_air"][:, 5] = np.nan
+    model = Facility(CoolingArrays.from_configs([s.cooling for s in sites]),
+                     ITArrays.from_configs([s.it for s in sites], [s.id for s in sites]),
+                     wx["time"].values, weather_, np.full(len(sites), golmud_site.altitude_m))
+    levels = np.array([0.0, 0.4, 1.0])[:, None, None]
+    rng = np.random.default_rng(5)
+    for supply in (model.c.supply_air_degc,
+                   model.c.supply_air_degc + rng.uniform(-3.0, 3.0, (len(sites), hours))):
+        together = model.evaluate(supply, model.c.facility_water_degc, utilisation=levels)
+        for k, u in enumerate(levels):
+            alone = model.evaluate(supply, model.c.facility_water_degc,
+                                   utilisation=np.full((len(sites), 1), u[0, 0]))
+            for name, value in alone.items():
+                np.testing.assert_array_equal(together[name][k], value, err_msg=name)
+        power = together["facility_power"]
+        assert np.isnan(power[:, :, 5]).all() and not np.isnan(np.delete(power, 5, axis=2)).any()

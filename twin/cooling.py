@@ -18,12 +18,15 @@ by :class:`twin.facility.Facility`.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from twin.psychrometrics import (
+    compiled,
     humidity_ratio_from_dew_point,
     humidity_ratio_from_rh,
     humidity_ratio_from_wet_bulb,
@@ -62,6 +65,20 @@ def humidity_envelope(c, supply_air, pressure):
     high = np.minimum(humidity_ratio_from_dew_point(c.dew_point_max_degc, pressure),
                       humidity_ratio_from_rh(supply_air, c.relative_humidity_max_pct, pressure))
     return low, high
+
+
+# the parameters of CoolingArrays that compiled code reads (CoolingArrays.plant), the string ones
+# as 0/1 flags: each a (site,) float array
+_FLAGS = {"fixed_pressure": ("fan_law", "fixed_pressure"),
+          "water_cooled": ("air_side_mechanical", "water_cooled")}
+_NUMERIC = ("evaporative_assist", "air_delta_t_k", "sensible_heat_ratio", "air_pressure_pa",
+            "fan_efficiency", "iec_dry_effectiveness", "iec_wet_effectiveness",
+            "iec_secondary_flow_ratio", "iec_secondary_fan_w_per_m3s", "iec_pump_w_per_m3s",
+            "dx_cop", "coil_effectiveness", "water_delta_t_k", "tower_approach_k",
+            "tower_range_k", "tower_fan_pressure_pa", "tower_fan_efficiency",
+            "tower_liquid_to_gas", "hx_approach_k", "cycles_of_concentration", "drift_fraction",
+            "pump_head_pa", "tower_pump_head_pa", "pump_efficiency")
+Plant = collections.namedtuple("Plant", (*_NUMERIC, *_FLAGS))
 
 
 @dataclass(frozen=True)
@@ -142,10 +159,81 @@ class CoolingArrays:
         return cls(**{name: col(name) if name == "ups_loss_coefficients" else col(name)[:, None]
                       for name in cls.__dataclass_fields__})
 
+    @functools.cached_property
+    def plant(self) -> Plant:
+        """The numeric parameters ``(site,)`` float, the string ones as 0/1 flags, for compiled
+        code."""
+        return Plant(*(getattr(self, f)[:, 0].astype(float) for f in _NUMERIC),
+                     *((getattr(self, f)[:, 0] == v).astype(float) for f, v in _FLAGS.values()))
+
+    @functools.cached_property
+    def dry_cooler_ua(self) -> np.ndarray:
+        """The dry coolers' UA per watt of heat ``(site, 1)`` (``_dry_cooler_ua``), found once
+        for every evaluation of these plants."""
+        return _dry_cooler_ua(self)
+
     def subset(self, rows) -> CoolingArrays:
         """The sites ``rows`` (a slice or indices)."""
         return dataclasses.replace(self, **{f: getattr(self, f)[rows]
                                             for f in self.__dataclass_fields__})
+
+
+@compiled
+def _max(a, b):  # pragma: no cover (compiled)
+    """np.maximum of two numbers: NaN propagates."""
+    return a if a > b or a != a else b
+
+
+@compiled
+def _min(a, b):  # pragma: no cover (compiled)
+    """np.minimum of two numbers: NaN propagates."""
+    return a if a < b or a != a else b
+
+
+@compiled
+def _clip(x, low, high):  # pragma: no cover (compiled)
+    """np.clip of numbers."""
+    return _min(_max(x, low), high)
+
+
+@compiled
+def _map2(f, a, b, out):  # pragma: no cover (compiled)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            for k in range(out.shape[2]):
+                out[i, j, k] = f(a[i, j, k], b[i, j, k])
+
+
+@compiled
+def _map6(f, a, b, c, d, e, g, out):  # pragma: no cover (compiled)
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            for k in range(out.shape[2]):
+                out[i, j, k] = f(a[i, j, k], b[i, j, k], c[i, j, k], d[i, j, k], e[i, j, k],
+                                 g[i, j, k])
+
+
+def _elementwise(f, *args):
+    """The compiled function of numbers ``f`` over arrays ``args`` broadcast together (as
+    views: a site parameter is not copied for every hour)."""
+    arrays = [np.asarray(a, dtype=float) for a in args]
+    shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    cube = (1,) * (3 - len(shape)) + shape[-3:] if len(shape) <= 3 else (-1, *shape[-2:])
+    views = [np.broadcast_to(a, shape).reshape(cube) for a in arrays]
+    out = np.empty(shape)
+    {2: _map2, 6: _map6}[len(args)](f, *views, out.reshape(cube))
+    return out
+
+
+@compiled
+def _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
+         fixed_pressure):  # pragma: no cover (compiled)
+    volume = mass_flow / density
+    design_volume = design_mass_flow / RHO_AIR_DESIGN
+    if fixed_pressure:
+        return volume * design_pressure_pa / efficiency
+    ratio = volume * (1.0 / design_volume if design_volume > 0 else 0.0)
+    return (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
 
 
 def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
@@ -155,43 +243,47 @@ def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficien
     mass flow and the rating density 1.204 kg m-3, the drop scaling with rho V^2 (fixed ducts and
     coils), so power scales with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume
     and about twice the power, reference 8). ``fixed_pressure``: the pressure rise held at
-    ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020)."""
-    volume = mass_flow / density
-    design_volume = np.asarray(design_mass_flow / RHO_AIR_DESIGN, dtype=float)
-    per_design_volume = np.divide(1.0, design_volume, out=np.zeros_like(design_volume),
-                                  where=design_volume > 0)
-    ratio = volume * per_design_volume
-    ducts = (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
-    fixed = np.asarray(law == "fixed_pressure")
-    if not fixed.any():
-        return ducts
-    return np.where(fixed, volume * design_pressure_pa / efficiency, ducts)
+    ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020).
+    Compiled: ``_fan`` of numbers."""
+    return _elementwise(_fan, mass_flow, density, design_mass_flow, design_pressure_pa,
+                        efficiency, np.asarray(law == "fixed_pressure", dtype=float))
+
+
+@compiled
+def _dx_cop(rated_cop, outdoor_degc):  # pragma: no cover (compiled)
+    a, b, c, d, e, f = DX_EIRFT
+    x = DX_RATED_WET_BULB_DEGC
+    y = _clip(outdoor_degc, DX_OUTDOOR_RANGE_DEGC[0], DX_OUTDOOR_RANGE_DEGC[1])
+    rated = a + b * x + c * x * x + d * 35.0 + e * 35.0 * 35.0 + f * x * 35.0
+    return rated_cop * rated / (a + b * x + c * x * x + d * y + e * y * y + f * x * y)
 
 
 def dx_cop(rated_cop, outdoor_degc):
     """COP of DX / air-cooled mechanical cooling at the outdoor dry bulb: the rated COP over the
-    EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range."""
-    a, b, c, d, e, f = DX_EIRFT
-    x = DX_RATED_WET_BULB_DEGC
-
-    def eirft(y):
-        return a + b * x + c * x * x + d * y + e * y * y + f * x * y
-
-    y = np.clip(outdoor_degc, *DX_OUTDOOR_RANGE_DEGC)
-    return rated_cop * eirft(35.0) / eirft(y)
+    EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range.
+    Compiled: ``_dx_cop`` of numbers."""
+    return _elementwise(_dx_cop, rated_cop, outdoor_degc)
 
 
-def chiller_cop(load_ratio, condenser_degc):
-    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
-    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data)."""
-    load = np.clip(load_ratio, 0.1, 1.0)
-    t = np.clip(condenser_degc, 10.0, 40.0)
+@compiled
+def _chiller_cop(load_ratio, condenser_degc):  # pragma: no cover (compiled)
+    load = _clip(load_ratio, 0.1, 1.0)
+    t = _clip(condenser_degc, 10.0, 40.0)
     return (16.798751 + 0.008840 * t ** 2 - 8.528931 * load ** 2 + 9.885294 * load
             - 0.760621 * t + 0.084615 * load * t)
 
 
-def latent_heat(temp_degc):
-    """Latent heat of vaporisation of water [J kg-1] (Lei and Masanet fit, reference 5.2)."""
+def chiller_cop(load_ratio, condenser_degc):
+    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
+    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data).
+    Compiled: ``_chiller_cop`` of numbers."""
+    return _elementwise(_chiller_cop, load_ratio, condenser_degc)
+
+
+@compiled
+def latent_heat(temp_degc):  # pragma: no cover (compiled)
+    """Latent heat of vaporisation of water [J kg-1] (Lei and Masanet fit, reference 5.2), of a
+    number or an array."""
     return (-0.0013 * temp_degc ** 2 - 2.3097 * temp_degc + 2500.5) * 1000.0
 
 
@@ -237,16 +329,21 @@ def _air_handler(c, q_air, density, design_q_air, outside_air, pm10):
                      c.fan_law)
 
 
-def _pump(c, heat, delta_t_k, head_pa):
-    """Pump power [W] circulating water that carries ``heat`` [W] at a ``delta_t_k`` rise."""
-    return heat / (CP_WATER * delta_t_k) / RHO_WATER * head_pa / c.pump_efficiency
+@compiled
+def _pump(heat, delta_t_k, head_pa, efficiency):  # pragma: no cover (compiled)
+    """Pump power [W] circulating water that carries ``heat`` [W] at a ``delta_t_k`` rise
+    (numbers or arrays)."""
+    return heat / (CP_WATER * delta_t_k) / RHO_WATER * head_pa / efficiency
 
 
-def _make_up(evaporated_kg_s, circulating_kg_s, c):
-    """Make-up water [L h-1] of an evaporative device: evaporation, drift (drift_fraction of the
-    circulating water) and the blowdown that holds the cycles of concentration (reference 5.2)."""
-    drift = c.drift_fraction * circulating_kg_s
-    blowdown = np.maximum(evaporated_kg_s / (c.cycles_of_concentration - 1) - drift, 0.0)
+@compiled
+def _make_up(evaporated_kg_s, circulating_kg_s, drift_fraction,
+             cycles_of_concentration):  # pragma: no cover (compiled)
+    """Make-up water [L h-1] of an evaporative device (numbers): evaporation, drift
+    (drift_fraction of the circulating water) and the blowdown that holds the cycles of
+    concentration (reference 5.2)."""
+    drift = drift_fraction * circulating_kg_s
+    blowdown = _max(evaporated_kg_s / (cycles_of_concentration - 1) - drift, 0.0)
     return (evaporated_kg_s + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0
 
 
@@ -257,6 +354,40 @@ def _latent(c, q_coil):
     return latent, latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
 
 
+
+
+@compiled
+def _chillers(p, s, q_chiller, q_free, design_q, wet_bulb, density):  # pragma: no cover
+    """:func:`water_cooled_chillers` of numbers at site ``s`` of the plants ``p``: mechanical,
+    fan and pump power [W] and make-up water [L h-1]."""
+    condenser = wet_bulb + p.tower_approach_k[s]
+    chiller = q_chiller / _chiller_cop(q_chiller / design_q, condenser) if q_chiller > 0 else 0.0
+    rejected = q_chiller + q_free + chiller
+    circulating = rejected / (CP_WATER * p.tower_range_k[s])  # kg s-1 through the towers
+    evaporated = rejected / latent_heat(condenser + p.tower_range_k[s] / 2)
+    design_air = design_q * 1.2 / (CP_WATER * p.tower_range_k[s]) / p.tower_liquid_to_gas[s]
+    fans = _fan(circulating / p.tower_liquid_to_gas[s], density, design_air,
+                p.tower_fan_pressure_pa[s], p.tower_fan_efficiency[s], p.fixed_pressure[s] > 0)
+    pumps = _pump(q_chiller + q_free, p.water_delta_t_k[s], p.pump_head_pa[s],
+                  p.pump_efficiency[s]) + \
+        _pump(rejected, p.tower_range_k[s], p.tower_pump_head_pa[s], p.pump_efficiency[s])
+    return chiller, fans, pumps, _make_up(evaporated, circulating, p.drift_fraction[s],
+                                          p.cycles_of_concentration[s])
+
+
+@compiled
+def _water_cooled_chillers(p, q_chiller, q_free, design_q, wet_bulb, density,
+                           out):  # pragma: no cover (compiled)
+    loads, sites, hours = q_chiller.shape
+    for k in range(loads):
+        for s in range(sites):
+            for t in range(hours):
+                r = _chillers(p, s, q_chiller[k, s, t], q_free[k, s, t], design_q[s],
+                              wet_bulb[s, t], density[s, t])
+                for j in range(4):
+                    out[j, k, s, t] = r[j]
+
+
 def water_cooled_chillers(c, out, q_chiller, q_free, design_q):
     """Water-cooled chillers (Lei and Masanet COP at the condenser-water temperature, wet bulb +
     tower approach, and the load ratio ``q_chiller / design_q``, reference 4.4) carrying
@@ -265,37 +396,62 @@ def water_cooled_chillers(c, out, q_chiller, q_free, design_q):
     (``q_chiller + q_free`` and the chillers' work) at the mean tower water temperature, their
     circulating water is that heat over the range, their fans move circulating water / L/G of
     outdoor air, and two pumps (chilled or facility water over water_delta_t_k, condenser water
-    over the range) circulate the loops. Returns power [W] and make-up water [L h-1]."""
-    condenser = out["wet_bulb"] + c.tower_approach_k
-    with np.errstate(invalid="ignore", divide="ignore"):
-        chiller = np.where(q_chiller > 0, q_chiller / chiller_cop(q_chiller / design_q,
-                                                                 condenser), 0.0)
-    rejected = q_chiller + q_free + chiller
-    circulating = rejected / (CP_WATER * c.tower_range_k)  # kg s-1 through the towers
-    evaporated = rejected / latent_heat(condenser + c.tower_range_k / 2)
-    design_air = design_q * 1.2 / (CP_WATER * c.tower_range_k) / c.tower_liquid_to_gas
-    fans = fan_power(circulating / c.tower_liquid_to_gas, out["density"], design_air,
-                     c.tower_fan_pressure_pa, c.tower_fan_efficiency, c.fan_law)
-    pumps = _pump(c, q_chiller + q_free, c.water_delta_t_k, c.pump_head_pa) + \
-        _pump(c, rejected, c.tower_range_k, c.tower_pump_head_pa)
-    return {"mechanical_power": chiller, "fan_power": fans, "pump_power": pumps,
-            "water_use": _make_up(evaporated, circulating, c)}
+    over the range) circulate the loops. Returns power [W] and make-up water [L h-1]
+    (compiled: ``_chillers`` of numbers)."""
+    hours = np.shape(out["wet_bulb"])
+    shape = np.broadcast_shapes(np.shape(q_chiller), np.shape(q_free), hours)
+    q3 = [np.broadcast_to(q, shape).reshape((-1, *hours)) for q in (q_chiller, q_free)]
+    result = np.empty((4, *q3[0].shape))
+    _water_cooled_chillers(c.plant, *q3, np.broadcast_to(design_q, (hours[0], 1))[:, 0],
+                           np.broadcast_to(out["wet_bulb"], hours),
+                           np.broadcast_to(out["density"], hours), result)
+    return dict(zip(("mechanical_power", "fan_power", "pump_power", "water_use"),
+                    result.reshape((4, *shape)), strict=True))
+
+
+@compiled
+def _mechanical_1(p, s, water_cooled, q_mech, design_q, temp_air, wet_bulb,
+                  density):  # pragma: no cover (compiled)
+    """:func:`_mechanical` of numbers at site ``s`` (``water_cooled``: its flag, read by the
+    caller before its loop): mechanical, fan, pump power [W], water [L h-1]."""
+    latent = q_mech * (1.0 / p.sensible_heat_ratio[s] - 1.0)
+    humidifier = latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
+    q_coil = q_mech + latent
+    if water_cooled:
+        mech, fans, pumps, water = _chillers(p, s, q_coil, 0.0, design_q, wet_bulb, density)
+        return mech, fans, pumps, humidifier + water
+    return q_coil / _dx_cop(p.dx_cop[s], temp_air), 0.0, 0.0, humidifier + 0.0
+
+
+@compiled
+def _mechanical_into(p, q_mech, design_q, temp_air, wet_bulb, density,
+                     out):  # pragma: no cover (compiled)
+    loads, sites, hours = q_mech.shape
+    for k in range(loads):
+        for s in range(sites):
+            water_cooled = p.water_cooled[s] > 0
+            for t in range(hours):
+                r = _mechanical_1(p, s, water_cooled, q_mech[k, s, t], design_q[s],
+                                  temp_air[s, t], wet_bulb[s, t], density[s, t])
+                for j in range(4):
+                    out[j, k, s, t] = r[j]
 
 
 def _mechanical(c, out, q_mech, design_q):
     """Mechanical cooling of an air system carrying ``q_mech`` [W] (sensible; the coil's latent
-    load added): DX / air-cooled (``dx_cop`` over the outdoor dry bulb, reference 4.5) or
-    water-cooled chillers with towers (:func:`water_cooled_chillers`), by
-    ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers)."""
-    latent, humidifier = _latent(c, q_mech)
-    q_coil = q_mech + latent
-    wet = c.air_side_mechanical == "water_cooled"
-    water = water_cooled_chillers(c, out, q_coil, 0.0, design_q) if wet.any() else \
-        dict.fromkeys(("mechanical_power", "fan_power", "pump_power", "water_use"), 0.0)
-    return {"mechanical_power": np.where(wet, water["mechanical_power"],
-                                         q_coil / dx_cop(c.dx_cop, out["temp_air"])),
-            **{k: np.where(wet, water[k], 0.0) for k in ("fan_power", "pump_power")},
-            "water_use": humidifier + np.where(wet, water["water_use"], 0.0)}
+    load added, :func:`_latent`): DX / air-cooled (``dx_cop`` over the outdoor dry bulb,
+    reference 4.5) or water-cooled chillers with towers (:func:`water_cooled_chillers`), by
+    ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers);
+    compiled: ``_mechanical_1`` of numbers."""
+    hours = np.shape(out["temp_air"])
+    shape = np.broadcast_shapes(np.shape(q_mech), hours)
+    q = np.broadcast_to(q_mech, shape).reshape((-1, *hours))
+    result = np.empty((4, *q.shape))
+    _mechanical_into(c.plant, q, np.broadcast_to(design_q, (hours[0], 1))[:, 0],
+                     *(np.broadcast_to(out[k], hours) for k in ("temp_air", "wet_bulb",
+                                                                "density")), result)
+    return dict(zip(("mechanical_power", "fan_power", "pump_power", "water_use"),
+                    result.reshape((4, *shape)), strict=True))
 
 
 def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None):
@@ -310,94 +466,151 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     what free cooling cannot. ``out``: outdoor temp_air, wet_bulb, humidity_ratio, pressure,
     density and, at ``supply_air``, the supply_density and the envelope's supply_humidity_min
     and supply_humidity_max ``(S, T)``."""
+    if not direct:
+        return _indirect(c, out, q_air, supply_air, design_q_air)
     t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
     assist = c.evaporative_assist.astype(bool)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
     t_ra = supply_air + c.air_delta_t_k
     mass = q_air / (CP_AIR * c.air_delta_t_k)
-    wet_mech = c.air_side_mechanical == "water_cooled"
-    cop = dx_cop(c.dx_cop, t_oa)
-    if wet_mech.any():
-        cop = np.where(wet_mech, chiller_cop(1.0, t_wb + c.tower_approach_k), cop)
-    if direct:
-        floating = c.economizer_supply == "floating"
-        t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
-        w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
-        if floating.any():
-            w_min, w_float = np.where(floating, humidity_envelope(c, t_sa, p), (w_min, w_max))
-            # outside air colder than the floating minimum is mixed with return air: as warm as
-            # the supply setpoint if its relative humidity needs it
-            w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
-        usable = (w_oa <= w_max) & ~lockout
-        econ = usable & (t_oa <= supply_air)
-        hot = usable & ~econ & (c.above_economizer_limit == "adiabatic")
-        w_evap_sa = humidity_ratio_from_wet_bulb(supply_air, t_wb, p)  # sprayed down to supply
-        t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
-        w_pad = humidity_ratio_from_wet_bulb(t_pad, t_wb, p)
-        evap = hot & assist & (t_pad <= supply_air) & (w_evap_sa <= w_max)
-        pad_ok = assist & (w_pad <= w_max)
-        t_pre = np.where(pad_ok, t_pad, t_oa)
-        partial = hot & ~evap & (t_pre < t_ra)
-        t_ra_econ = t_sa + c.air_delta_t_k
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mix = np.where(econ, np.clip((t_ra_econ - t_sa) / (t_ra_econ - t_oa), 0.0, 1.0), 1.0)
-        outside = np.where(econ, mix * mass, np.where(evap | partial, mass, 0.0))
-        w_in = np.where(evap, w_evap_sa, np.where(partial & pad_ok, w_pad, w_oa))
-        humidify = np.where(econ | evap | partial, np.maximum(w_min - w_in, 0.0), 0.0)
-        sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
-        water_kg_s = outside * (humidify + sprayed * bleed)
-        w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min),
-                          np.clip(w_oa, w_min, w_max))
-        secondary = pumps = 0.0
-    else:
-        w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
-        t_dry = np.where(t_oa < t_ra, t_ra - c.iec_dry_effectiveness * (t_ra - t_oa), t_ra)
-        t_wet = t_ra - c.iec_wet_effectiveness * (t_ra - t_wb)
-        econ = t_dry <= supply_air
-        evap = ~econ & assist & (t_wet <= supply_air)
-        wet = assist & (t_wet < t_dry)
-        t_pre = np.where(wet, t_wet, t_dry)
-        volume = mass / out["supply_density"]
-        full_secondary = c.iec_secondary_flow_ratio * volume
-        # pre-cooling runs only where the compressor work it saves exceeds its fans and pump
-        saved = mass * CP_AIR * (t_ra - t_pre) / cop
-        cost = full_secondary * (c.iec_secondary_fan_w_per_m3s + np.where(
-            wet, c.iec_pump_w_per_m3s, 0.0))
-        partial = ~econ & ~evap & (t_pre < t_ra) & (saved > cost)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            needed = np.where(econ, np.clip((t_ra - supply_air) / (t_ra - t_dry), 0.0, 1.0), 1.0)
-        running = econ | evap | partial
-        secondary_volume = np.where(running, needed * full_secondary, 0.0)
-        wet_on = (evap | partial) & wet
-        secondary = secondary_volume * c.iec_secondary_fan_w_per_m3s
-        pumps = np.where(wet_on, secondary_volume * c.iec_pump_w_per_m3s, 0.0)
-        # water: the secondary air's humidity rise. It is wetted at constant wet bulb (pads of
-        # direct_evaporative_effectiveness, as EnergyPlus's EvaporativeCooler:Indirect:CelDekPad
-        # wets it before a dry exchanger) and then takes the primary air's heat sensibly; the
-        # share of the wet exchanger's duty the hour uses scales it
-        with np.errstate(invalid="ignore", divide="ignore"):
-            duty = np.where(wet_on, np.clip((t_ra - np.maximum(t_pre, supply_air))
-                                            / (t_ra - t_pre), 0.0, 1.0), 0.0)
-        t_sec = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
-        rise = np.zeros(np.shape(wet_on))
-        p_full, t_full, wb_full = (np.broadcast_to(a, rise.shape) for a in (p, t_sec, t_wb))
-        rise[wet_on] = humidity_ratio_from_wet_bulb(t_full[wet_on], wb_full[wet_on],
-                                                    p_full[wet_on])
-        rise = np.maximum(rise - w_oa, 0.0) * wet_on
-        secondary_dry_air = full_secondary * out["density"] / (1.0 + w_oa)  # kg s-1
-        water_kg_s = duty * secondary_dry_air * rise * bleed
-        outside = 0.0
-        w_hall = np.clip(w_oa, w_min, w_max)
+    floating = c.economizer_supply == "floating"
+    t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
+    w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
+    if floating.any():
+        w_min, w_float = np.where(floating, humidity_envelope(c, t_sa, p), (w_min, w_max))
+        # outside air colder than the floating minimum is mixed with return air: as warm as
+        # the supply setpoint if its relative humidity needs it
+        w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
+    usable = (w_oa <= w_max) & ~lockout
+    econ = usable & (t_oa <= supply_air)
+    hot = usable & ~econ & (c.above_economizer_limit == "adiabatic")
+    w_evap_sa = humidity_ratio_from_wet_bulb(supply_air, t_wb, p)  # sprayed down to supply
+    t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
+    w_pad = humidity_ratio_from_wet_bulb(t_pad, t_wb, p)
+    evap = hot & assist & (t_pad <= supply_air) & (w_evap_sa <= w_max)
+    pad_ok = assist & (w_pad <= w_max)
+    t_pre = np.where(pad_ok, t_pad, t_oa)
+    partial = hot & ~evap & (t_pre < t_ra)
+    t_ra_econ = t_sa + c.air_delta_t_k
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mix = np.where(econ, np.clip((t_ra_econ - t_sa) / (t_ra_econ - t_oa), 0.0, 1.0), 1.0)
+    outside = np.where(econ, mix * mass, np.where(evap | partial, mass, 0.0))
+    w_in = np.where(evap, w_evap_sa, np.where(partial & pad_ok, w_pad, w_oa))
+    humidify = np.where(econ | evap | partial, np.maximum(w_min - w_in, 0.0), 0.0)
+    sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
+    water_kg_s = outside * (humidify + sprayed * bleed)
+    w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min),
+                      np.clip(w_oa, w_min, w_max))
     trim = np.where(partial, mass * CP_AIR * (t_pre - supply_air), np.where(
         econ | evap, 0.0, q_air))
     mech = _mechanical(c, out, trim, design_q_air)
     fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
     mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
-    return {"fan_power": fans + secondary + mech["fan_power"],
-            "pump_power": pumps + mech["pump_power"],
+    return {"fan_power": fans + mech["fan_power"], "pump_power": mech["pump_power"],
             "mechanical_power": mech["mechanical_power"],
             "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0 + mech["water_use"],
             "mode": mode, "hall_humidity_ratio": w_hall}
+
+
+@compiled
+def _indirect_into(p, q_air, supply_air, temp_air, wet_bulb, humidity_ratio, density,
+                   supply_density, filters, secondary_wetted, design_q_air, out,
+                   mode):  # pragma: no cover (compiled)
+    """The indirect air side (:func:`_indirect`) at every (load, site, hour) of C-contiguous
+    arrays: fan, pump and mechanical power, water use into ``out`` ``(4, K, S, T)``, the mode
+    into ``mode`` ``(K, S, T)``. The site's parameters are read before the loop over hours,
+    which then runs on SIMD lanes."""
+    loads, sites, hours = q_air.shape
+    for s in range(sites):
+        air_dt, design_q = p.air_delta_t_k[s], design_q_air[s]
+        design_mass = design_q / (CP_AIR * air_dt)
+        assist = p.evaporative_assist[s] > 0
+        water_cooled = p.water_cooled[s] > 0
+        bleed = p.cycles_of_concentration[s] / (p.cycles_of_concentration[s] - 1)
+        tower, rated_cop = p.tower_approach_k[s], p.dx_cop[s]
+        dry_effectiveness = p.iec_dry_effectiveness[s]
+        wet_effectiveness = p.iec_wet_effectiveness[s]
+        flow_ratio = p.iec_secondary_flow_ratio[s]
+        secondary_fan, secondary_pump = p.iec_secondary_fan_w_per_m3s[s], p.iec_pump_w_per_m3s[s]
+        pressure, efficiency = p.air_pressure_pa[s], p.fan_efficiency[s]
+        fixed_pressure = p.fixed_pressure[s] > 0
+        for k in range(loads):
+            for t in range(hours):
+                sa, t_oa, t_wb = supply_air[s, t], temp_air[s, t], wet_bulb[s, t]
+                w_oa = humidity_ratio[s, t]
+                t_ra = sa + air_dt
+                cop = _chiller_cop(1.0, t_wb + tower) if water_cooled else \
+                    _dx_cop(rated_cop, t_oa)
+                t_dry = t_ra - dry_effectiveness * (t_ra - t_oa) if t_oa < t_ra else t_ra
+                t_wet = t_ra - wet_effectiveness * (t_ra - t_wb)
+                econ = t_dry <= sa
+                evap = not econ and assist and t_wet <= sa
+                wet = assist and t_wet < t_dry
+                t_pre = t_wet if wet else t_dry
+                needed = _clip((t_ra - sa) / (t_ra - t_dry), 0.0, 1.0) if econ else 1.0
+                q = q_air[k, s, t]
+                mass = q / (CP_AIR * air_dt)
+                full_secondary = flow_ratio * (mass / supply_density[s, t])
+                # pre-cooling runs only where the compressor work it saves exceeds its fans and
+                # pump
+                saved = mass * CP_AIR * (t_ra - t_pre) / cop
+                cost = full_secondary * (secondary_fan + (secondary_pump if wet else 0.0))
+                partial = not econ and not evap and t_pre < t_ra and saved > cost
+                secondary = needed * full_secondary if econ or evap or partial else 0.0
+                wet_on = (evap or partial) and wet
+                pumps = secondary * secondary_pump if wet_on else 0.0
+                # water: the secondary air's humidity rise (to secondary_wetted), scaled by the
+                # share of the wet exchanger's duty the hour uses
+                duty = _clip((t_ra - _max(t_pre, sa)) / (t_ra - t_pre), 0.0, 1.0) if wet_on \
+                    else 0.0
+                rise = _max((secondary_wetted[s, t] if wet_on else 0.0) - w_oa, 0.0) * (
+                    1.0 if wet_on else 0.0)
+                secondary_dry_air = full_secondary * density[s, t] / (1.0 + w_oa)  # kg s-1
+                water_kg_s = duty * secondary_dry_air * rise * bleed
+                if partial:
+                    trim = mass * CP_AIR * (t_pre - sa)
+                else:
+                    trim = 0.0 if econ or evap else q
+                mech, mech_fans, mech_pumps, mech_water = _mechanical_1(
+                    p, s, water_cooled, trim, design_q, t_oa, t_wb, density[s, t])
+                fans = _fan(mass, supply_density[s, t], design_mass, pressure + filters[s, t],
+                            efficiency, fixed_pressure)
+                out[0, k, s, t] = fans + secondary * secondary_fan + mech_fans
+                out[1, k, s, t] = pumps + mech_pumps
+                out[2, k, s, t] = mech
+                out[3, k, s, t] = water_kg_s * 3600.0 / RHO_WATER * 1000.0 + mech_water
+                mode[k, s, t] = ECONOMIZER if econ else EVAPORATIVE if evap else \
+                    PARTIAL if partial else MECHANICAL
+
+
+def _indirect(c, out: dict, q_air, supply_air, design_q_air):
+    """:func:`air_side` through an air-to-air heat exchanger (indirect evaporative cooler, IEC):
+    the outdoor air cools the return air by iec_dry_effectiveness of their difference, or, with
+    evaporative assist and a wet secondary side, by iec_wet_effectiveness of the return air's
+    depression to the wet bulb (EnergyPlus EvaporativeCooler:Indirect:ResearchSpecial,
+    reference 6.4); free cooling where that reaches the supply, the exchanger as pre-cooler with
+    mechanical trim (:func:`_mechanical`) where the compressor work it saves exceeds its fans
+    and pump, mechanical cooling alone otherwise; the filters age only (no outside air in the
+    hall). Compiled (``_indirect_into``)."""
+    hours = np.shape(out["temp_air"])
+    q, shape = _loads(q_air, hours)
+    result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
+    t_oa, t_wb = out["temp_air"], out["wet_bulb"]
+    # the secondary air wetted at constant wet bulb (pads of direct_evaporative_effectiveness, as
+    # EnergyPlus's EvaporativeCooler:Indirect:CelDekPad wets it before a dry exchanger), which
+    # then takes the primary air's heat sensibly
+    wetted = humidity_ratio_from_wet_bulb(
+        t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb), t_wb, out["pressure"])
+    filters = filter_pressure(c, np.zeros(hours), design_q_air)  # the filters only age
+    _indirect_into(c.plant, q, *_contiguous(
+        [supply_air, t_oa, t_wb, out["humidity_ratio"], out["density"], out["supply_density"],
+         filters, wetted], hours),
+        np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)
+    parts = dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
+                     result.reshape((4, *shape)), strict=True))
+    return {**parts, "mode": mode.reshape(shape),
+            "hall_humidity_ratio": np.clip(out["humidity_ratio"], out["supply_humidity_min"],
+                                           out["supply_humidity_max"])}
 
 
 def crossflow_effectiveness(ntu, c_r):
@@ -418,6 +631,19 @@ def dry_cooler_approach(c, flow_ratio):
     gains."""
     span = c.liquid_delta_t_k
     c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
+    air = flow_ratio * c_air
+    c_min = np.minimum(c_water, air)
+    effectiveness = crossflow_effectiveness(c.dry_cooler_ua / c_min,
+                                            c_min / np.maximum(c_water, air))
+    return 1.0 / (effectiveness * c_min) - span
+
+
+def _dry_cooler_ua(c):
+    """The UA per watt of heat ``(site, 1)`` at which the dry coolers reach
+    dry_cooler_approach_k at the air flow of dry_cooler_air_delta_t_k
+    (:func:`dry_cooler_approach`), by bisection on the cross-flow effectiveness."""
+    span = c.liquid_delta_t_k
+    c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
     c_min = np.minimum(c_water, c_air)
     c_r = c_min / np.maximum(c_water, c_air)
     target = 1.0 / (c_min * (span + c.dry_cooler_approach_k))  # the effectiveness at ratio 1
@@ -426,11 +652,7 @@ def dry_cooler_approach(c, flow_ratio):
         mid = (low + high) / 2
         short = crossflow_effectiveness(10.0 ** mid, c_r) < target
         low, high = np.where(short, mid, low), np.where(short, high, mid)
-    ua = 10.0 ** ((low + high) / 2) * c_min
-    air = flow_ratio * c_air
-    c_min = np.minimum(c_water, air)
-    effectiveness = crossflow_effectiveness(ua / c_min, c_min / np.maximum(c_water, air))
-    return 1.0 / (effectiveness * c_min) - span
+    return 10.0 ** ((low + high) / 2) * c_min
 
 
 STAGING_STEPS = 21  # air-flow ratios between 1 and the maximum, interpolated between
@@ -554,12 +776,65 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
                        0.0)
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
     water_kg_s = air * sprayed * bleed
-    pumps = 2 * _pump(c, q_liquid, c.liquid_delta_t_k, c.pump_head_pa)
+    pumps = 2 * _pump(q_liquid, c.liquid_delta_t_k, c.pump_head_pa, c.pump_efficiency)
     mode = np.select([(free >= 1) & ~pad, free >= 1, free > 0], [ECONOMIZER, EVAPORATIVE, PARTIAL],
                      MECHANICAL)
     return {"fan_power": fans, "pump_power": pumps,
             "mechanical_power": q_chiller / dx_cop(c.dx_cop, t_oa),
             "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode}
+
+
+@compiled
+def _chilled_water_into(p, q_air, supply_air, wet_bulb, density, supply_density, filters,
+                        design_q_air, out, mode):  # pragma: no cover (compiled)
+    """The chilled-water plant (:func:`chilled_water`) at every (load, site, hour) of
+    C-contiguous arrays: fan, pump and mechanical power, water use into ``out``
+    ``(4, K, S, T)``, the mode into ``mode`` ``(K, S, T)``. The site's parameters are read
+    before the loop over hours, which then runs on SIMD lanes."""
+    loads, sites, hours = q_air.shape
+    for s in range(sites):
+        air_dt, design_q = p.air_delta_t_k[s], design_q_air[s]
+        design_mass = design_q / (CP_AIR * air_dt)
+        coil, water_dt = p.coil_effectiveness[s], p.water_delta_t_k[s]
+        tower, hx = p.tower_approach_k[s], p.hx_approach_k[s]
+        latent_share = 1.0 / p.sensible_heat_ratio[s] - 1.0
+        pressure, efficiency = p.air_pressure_pa[s], p.fan_efficiency[s]
+        fixed_pressure = p.fixed_pressure[s] > 0
+        for k in range(loads):
+            for t in range(hours):
+                sa, t_wb = supply_air[s, t], wet_bulb[s, t]
+                t_ra = sa + air_dt
+                supply_water = t_ra - (t_ra - sa) / coil
+                return_water = supply_water + water_dt
+                economiser_water = t_wb + tower + hx
+                free = _clip((return_water - economiser_water) / (return_water - supply_water),
+                             0.0, 1.0)
+                mode[k, s, t] = ECONOMIZER if free >= 1 else PARTIAL if free > 0 else MECHANICAL
+                q = q_air[k, s, t]
+                latent = q * latent_share
+                humidifier = latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
+                q_coil = q + latent
+                mech, fans, pumps, water = _chillers(p, s, (1.0 - free) * q_coil, free * q_coil,
+                                                     design_q, t_wb, density[s, t])
+                air = _fan(q / (CP_AIR * air_dt), supply_density[s, t], design_mass,
+                           pressure + filters[s, t], efficiency, fixed_pressure)
+                out[0, k, s, t] = air + fans
+                out[1, k, s, t] = pumps
+                out[2, k, s, t] = mech
+                out[3, k, s, t] = water + humidifier
+
+
+def _contiguous(arrays, shape):
+    """Each of ``arrays`` broadcast to ``shape``, as a C-contiguous float array (for compiled
+    loops that run on SIMD lanes)."""
+    return [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
+
+
+def _loads(q, hours):
+    """The heat ``q`` ``(S, T)`` or ``(K, S, T)`` as a C-contiguous ``(K, S, T)`` array, and the
+    shape of the results."""
+    shape = np.broadcast_shapes(np.shape(q), hours)
+    return _contiguous([q], shape)[0].reshape((-1, *hours)), shape
 
 
 def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
@@ -568,20 +843,17 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     approach, a plate heat exchanger its approach more (water-side economiser: all, part or none
     of the load free); water-cooled chillers with their towers carry the rest
     (:func:`water_cooled_chillers`). The coils' load includes the latent share of the sensible
-    heat ratio, made up by humidifiers."""
-    t_wb = out["wet_bulb"]
-    t_ra = supply_air + c.air_delta_t_k
-    supply_water = t_ra - (t_ra - supply_air) / c.coil_effectiveness
-    return_water = supply_water + c.water_delta_t_k
-    economiser_water = t_wb + c.tower_approach_k + c.hx_approach_k
-    free = np.clip((return_water - economiser_water) / (return_water - supply_water), 0.0, 1.0)
-    latent, humidifier = _latent(c, q_air)
-    q_coil = q_air + latent
-    plant = water_cooled_chillers(c, out, (1.0 - free) * q_coil, free * q_coil, design_q_air)
-    fans = _air_handler(c, q_air, out["supply_density"], design_q_air, 0.0, None)
-    mode = np.select([free >= 1, free > 0], [ECONOMIZER, PARTIAL], MECHANICAL)
-    w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
-    return {"fan_power": fans + plant["fan_power"], "pump_power": plant["pump_power"],
-            "mechanical_power": plant["mechanical_power"],
-            "water_use": plant["water_use"] + humidifier, "mode": mode,
-            "hall_humidity_ratio": np.clip(out["humidity_ratio"], w_min, w_max)}
+    heat ratio, made up by humidifiers (:func:`_latent`); the CRAH fans move the air through
+    filters that age (:func:`_air_handler`). Compiled (``_chilled_water_into``)."""
+    hours = np.shape(out["temp_air"])
+    q, shape = _loads(q_air, hours)
+    result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
+    filters = filter_pressure(c, np.zeros(hours), design_q_air)  # the filters only age
+    _chilled_water_into(c.plant, q, *_contiguous(
+        [supply_air, out["wet_bulb"], out["density"], out["supply_density"], filters], hours),
+        np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)
+    parts = dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
+                     result.reshape((4, *shape)), strict=True))
+    return {**parts, "mode": mode.reshape(shape),
+            "hall_humidity_ratio": np.clip(out["humidity_ratio"], out["supply_humidity_min"],
+                                           out["supply_humidity_max"])}

@@ -117,6 +117,7 @@ class Facility:
         self.liquid = self.topology == "liquid_dry_cooler"
         self.utilisation = it.hourly_utilisation(self.time) if utilisation is None else \
             utilisation
+        self._chosen = None, None  # the setpoints run() chose, and their supply state
         self.outdoor = outdoor_state(weather["temp_air"], weather["temp_dew"],
                                      weather["pressure"])
         self.pm10 = weather.get("pm10")
@@ -124,22 +125,35 @@ class Facility:
             np.zeros(np.shape(weather["temp_air"]), dtype=bool)
         self.altitude = np.asarray(altitude, dtype=float)
         keys = [f"{t}/{a}" for t, a in zip(self.topology, cooling.air_path[:, 0], strict=True)]
-        self.plants = [(tuple(key.split("/")), rows) for key, rows in groups(keys)]
-        for (_, path), _ in self.plants:
+        self.plants = [(tuple(key.split("/")), rows, cooling.subset(rows))
+                       for key, rows in groups(keys)]
+        for (_, path), _, _ in self.plants:
             check_name("air path", path, AIR_PATHS)
-        design = self._it(np.ones((len(self.models), 1)), self.c.supply_air_degc,
-                          self.c.facility_water_degc)
+        design = {k: v[0] for k, v in self._it(np.ones((1, len(self.models), 1)),
+                                               self.c.supply_air_degc,
+                                               self.c.facility_water_degc).items()}
         scale = self.capacity[:, None] / design["it_power"]  # the plant is sized for capacity_w
         losses = self._losses(self.capacity[:, None])
         self.design_q_liquid = design["heat_to_liquid"] * scale
         self.design_q_air = design["heat_to_air"] * scale + losses
 
     def _it(self, utilisation, supply_air, facility_water) -> dict:
+        """:func:`it_power` at the utilisations ``(K, S, 1)`` or ``(K, S, T)`` of K loads in one
+        call (the sites repeated for each load): each output ``(K, S, 1)`` or ``(K, S, T)``."""
         c = self.c
-        return it_power(self.models, self.servers, utilisation, supply_air + c.supply_approach_k,
-                        facility_water + c.cdu_approach_k,
-                        liquid_fraction=np.where(self.liquid, c.liquid_fraction[:, 0], 0.0),
-                        leak_reference_liquid_degc=(c.facility_water_degc + c.cdu_approach_k)[:, 0])
+        loads, sites = utilisation.shape[:2]
+
+        def repeated(a):  # a per-site array (S, ...) for each load: (K * S, ...)
+            a = np.asarray(a)
+            return np.broadcast_to(a, (loads, *a.shape)).reshape(loads * sites, *a.shape[1:])
+
+        out = it_power(
+            repeated(self.models), repeated(self.servers),
+            utilisation.reshape(loads * sites, -1), repeated(supply_air + c.supply_approach_k),
+            repeated(facility_water + c.cdu_approach_k),
+            liquid_fraction=repeated(np.where(self.liquid, c.liquid_fraction[:, 0], 0.0)),
+            leak_reference_liquid_degc=repeated((c.facility_water_degc + c.cdu_approach_k)[:, 0]))
+        return {k: v.reshape(loads, sites, -1) for k, v in out.items()}
 
     def _losses(self, it):
         return ups_loss(it, self.capacity[:, None], self.ups,
@@ -167,7 +181,6 @@ class Facility:
         Several loads at once: ``utilisation`` ``(K, S, 1)`` or ``(K, S, T)`` gives every
         output a leading axis of K loads, and what does not depend on the load (the weather's
         and setpoints' modes, temperatures, efficiencies) is computed once for all of them."""
-        c = self.c
         o = self._supply_state(supply_air) if supply_state is None else supply_state
         hours = np.shape(o["temp_air"])
         u = self.utilisation if utilisation is None else np.asarray(utilisation, dtype=float)
@@ -176,18 +189,19 @@ class Facility:
             raise ValueError(f"utilisation of shape {u.shape}: at most one axis of loads "
                              "before (site, time)")
         shape = loads + hours
-        per_load = [np.broadcast_to(x, np.broadcast_shapes(x.shape, (hours[0], 1)))
-                    for x in (u if loads else [u])]
-        its = [self._it(x, supply_air, facility_water) for x in per_load]
-        it = {k: np.broadcast_to(np.stack([x[k] for x in its]) if loads else its[0][k], shape)
-              for k in its[0]}
-        losses = self._losses(it["it_power"])
+        per_load = u if loads else u[None]
+        it = self._it(np.broadcast_to(per_load, (len(per_load), *np.broadcast_shapes(
+            per_load.shape[1:], (hours[0], 1)))), supply_air, facility_water)
+        # the losses where the IT power is computed ((K, S, 1) at constant load and setpoints)
+        it["losses"] = self._losses(it["it_power"])
+        it = {k: np.broadcast_to(v if loads else v[0], shape) for k, v in it.items()}
+        losses = it.pop("losses")
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
         mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
-        for (topology, path), rows in self.plants:
-            cs, os_ = c.subset(rows), {k: v[rows] for k, v in o.items()}
+        for (topology, path), rows, cs in self.plants:
+            os_ = {k: v[rows] for k, v in o.items()}
             sa, at = supply_air[rows], (..., rows, slice(None))  # the sites' rows of every load
             if topology == "chilled_water":
                 results = [cooling.chilled_water(cs, os_, q_air[at], sa,
@@ -280,7 +294,9 @@ class Facility:
                                      supply, w, supply_state=state)), water)
             supply = np.where(optimised[:, None],
                               self._best(supplies, lambda s: self.evaluate(s, water)), supply)
-            result = self.evaluate(supply, water)  # the baseline's setpoints where not optimised
+            state = self._supply_state(supply)
+            # the baseline's setpoints where not optimised
+            result = self.evaluate(supply, water, supply_state=state)
         shape = result["facility_power"].shape
         recommended, allowable = self._envelopes(supply + c.supply_approach_k,
                                                  result.pop("hall_humidity_ratio"))
@@ -293,13 +309,17 @@ class Facility:
             "it_power_baseline": baseline["it_power"],
             "cooling_power_baseline": baseline["cooling_power"],
             "facility_power_baseline": baseline["facility_power"]})
-        return result, Setpoints(supply, water)
+        chosen = Setpoints(supply, water)
+        self._chosen = chosen, state  # for load_curves at the same setpoints
+        return result, chosen
 
     def load_curves(self, setpoints: Setpoints, levels=LOAD_LEVELS) -> dict[str, np.ndarray]:
         """IT and facility power [W] ``(S, T, K)`` with every server at each utilisation of
         ``levels`` (rising), at ``setpoints`` (those :meth:`run` chose): each site-hour's
         facility power as a function of its IT load."""
-        curves = self.evaluate(*setpoints, utilisation=np.asarray(levels, float)[:, None, None])
+        chosen, state = self._chosen
+        curves = self.evaluate(*setpoints, utilisation=np.asarray(levels, float)[:, None, None],
+                               supply_state=state if setpoints is chosen else None)
         return {"load_curve_it_power": np.moveaxis(curves["it_power"], 0, -1),
                 "load_curve_facility_power": np.moveaxis(curves["facility_power"], 0, -1)}
 

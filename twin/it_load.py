@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.arrays import column, first_bad, groups
+from twin.arrays import column, first_bad
 from twin.model_names import SERVER_MODELS, unknown_name
 from twin.timebase import HOURS_PER_DAY, china_hour_of_day
 
@@ -95,12 +95,10 @@ def server_spec(name: str, servers: Mapping[str, ServerSpec] = SERVERS) -> Serve
 def spec_arrays(models, servers: Mapping[str, ServerSpec] = SERVERS) -> dict[str, np.ndarray]:
     """The numeric fields of each site's :class:`ServerSpec` as ``(site,)`` float arrays."""
     fields = [f for f in ServerSpec.__dataclass_fields__ if f != "source"]
-    out = {f: np.full(len(models), np.nan) for f in fields}
-    for name, rows in groups(models):
-        spec = server_spec(name, servers)
-        for f in fields:
-            out[f][rows] = getattr(spec, f)
-    return out
+    names = np.asarray(models).tolist()  # a few sites or thousands: plain Python is quickest
+    specs = {name: server_spec(name, servers) for name in set(names)}
+    return {f: np.array([getattr(specs[name], f) for name in names], dtype=float)
+            for f in fields}
 
 
 def accelerator_power(spec_max_w, idle_w, utilisation) -> np.ndarray:

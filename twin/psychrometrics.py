@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
+
+# numba's compiler as the project uses it: cached on disk, no GIL, numpy's float semantics
+# (division by zero gives inf or NaN, not an exception)
+compiled = numba.njit(cache=True, nogil=True, error_model="numpy")
 
 KELVIN = 273.15
 TRIPLE_POINT_DEGC = 0.01  # eqs. 5/6 switch
@@ -36,11 +41,19 @@ LN_PWS = {True: (-5.6745359e03, 6.3925247, -9.677843e-03, 6.2215701e-07, 2.07478
                   6.5459673)}  # eq. 6, 0..200 degC
 # eqs. 35 (ice), 33 (water): W = ((A - B t*) W_s(t*) - 1.006 (t - t*)) / (A + 1.86 t - C t*)
 WET_BULB_ABC = {True: (2830.0, 0.24, 2.1), False: (2501.0, 2.326, 4.186)}
+# the same as plain tuples, which compiled code reads as constants
+_LN_PWS_ICE, _LN_PWS_WATER = LN_PWS[True], LN_PWS[False]
+_WET_BULB_ICE, _WET_BULB_WATER = WET_BULB_ABC[True], WET_BULB_ABC[False]
 
 
 def _ln_pws(temp_degc, c):
+    """ln p_ws [Pa] of eq. 5 or 6 (coefficients ``c``) of arrays; ``_ln_pws_compiled`` is the
+    same function compiled, for compiled code."""
     t = temp_degc + KELVIN
     return c[0] / t + c[1] + t * (c[2] + t * (c[3] + t * (c[4] + t * c[5]))) + c[6] * np.log(t)
+
+
+_ln_pws_compiled = compiled(_ln_pws)
 
 
 def _ln_pws_slope(temp_degc, c):
@@ -147,20 +160,36 @@ def dew_point(humidity_ratio, pressure_pa):
     return _by_phase(over_ice, solve, start, ln_p_w).reshape(w.shape)
 
 
+@compiled
+def w_from_wet_bulb(temp_degc, wet_bulb_degc, pressure_pa):  # pragma: no cover (compiled)
+    """:func:`humidity_ratio_from_wet_bulb` of numbers, for compiled code."""
+    ice = wet_bulb_degc < 0.0
+    a, b, c = _WET_BULB_ICE if ice else _WET_BULB_WATER
+    p_ws = np.exp(_ln_pws_compiled(wet_bulb_degc, _LN_PWS_ICE if ice else _LN_PWS_WATER))
+    w_s = MOLAR_MASS_RATIO * p_ws / (pressure_pa - p_ws)  # eq. 20
+    return (((a - b * wet_bulb_degc) * w_s - CP_DRY_AIR * (temp_degc - wet_bulb_degc))
+            / (a + CP_VAPOUR * temp_degc - c * wet_bulb_degc))
+
+
+@compiled
+def _w_from_wet_bulb_into(t, t_wb, p, out):  # pragma: no cover (compiled)
+    for i in range(out.size):
+        out[i] = w_from_wet_bulb(t[i], t_wb[i], p[i])
+
+
 def humidity_ratio_from_wet_bulb(temp_degc, wet_bulb_degc, pressure_pa):
     """Humidity ratio [kg/kg] from dry bulb, wet bulb [degC] and pressure [Pa]: eq. 33, or eq. 35
-    below 0.
+    below 0 (compiled: :func:`w_from_wet_bulb`).
 
     W_s(t*) is taken over water for eq. 33 and over ice for eq. 35 (PsychroLib takes it over ice up
     to 0.01 degC: up to 6e-7 kg/kg lower for 0 <= t* <= 0.01 degC), so this inverts `wet_bulb`
     exactly.
     """
-    t, t_wb, p = _floats(temp_degc, wet_bulb_degc, pressure_pa)
-    ice = t_wb < 0.0
-    a, b, c = (np.where(ice, i, w)
-               for i, w in zip(WET_BULB_ABC[True], WET_BULB_ABC[False], strict=True))
-    w_s = _humidity_ratio(_p_ws(t_wb, ice), p)
-    return ((a - b * t_wb) * w_s - CP_DRY_AIR * (t - t_wb)) / (a + CP_VAPOUR * t - c * t_wb)
+    arrays = _floats(temp_degc, wet_bulb_degc, pressure_pa)
+    out = np.empty(arrays[0].shape)
+    _w_from_wet_bulb_into(*(np.ascontiguousarray(a).reshape(-1) for a in arrays),
+                          out.reshape(-1))
+    return out
 
 
 def _wet_bulb_residual(t_wb, p, c_w, ln_rhs, over_ice):
