@@ -20,7 +20,13 @@ def groups(keys):
     else:
         codes, uniques = pd.factorize(np.asarray(keys))
     uniques = np.asarray(uniques).tolist()  # plain Python keys
-    for code in np.unique(codes):
+    codes = np.asarray(codes, dtype=np.intp)
+    # the codes present by counting, not sorting: keys may be one per lit (site, hour) element
+    present = np.flatnonzero(np.bincount(codes + 1)) - 1  # code -1: a missing key, as np.unique
+    if present.size == 1:
+        yield uniques[present[0]], slice(0, codes.size)
+        return
+    for code in present:
         rows = np.flatnonzero(codes == code)
         adjacent = rows[-1] - rows[0] + 1 == rows.size
         yield uniques[code], slice(rows[0], rows[-1] + 1) if adjacent else rows
