@@ -157,6 +157,20 @@ def _sun_time_terms_cached(stamps: bytes) -> tuple[np.ndarray, ...]:
     return terms
 
 
+def _radians(a):
+    """``np.radians(a)`` to the bit: numpy's deg2rad multiplies by pi/180 in the array's
+    precision, as does this (a Python float takes the array's), but its single-precision loop is
+    not vectorised and costs as much as a sine."""
+    return a * (np.pi / 180)
+
+
+def _degrees(a):
+    """``np.degrees(a)`` to the bit: numpy's rad2deg multiplies by 180/pi formed from 180 and
+    pi in the array's precision; a vectorised multiplication here."""
+    dtype = np.result_type(a)
+    return a * (dtype.type(180.0) / dtype.type(np.pi))
+
+
 def sun_position(time, hour, site, latitude, longitude, altitude, pressure,
                  temp_air) -> dict[str, np.ndarray]:
     """Solar position at the hour's midpoint of each (site, hour) element.
@@ -169,32 +183,57 @@ def sun_position(time, hour, site, latitude, longitude, altitude, pressure,
     elements of a (site, time) grid); pressure [Pa] and temp_air [degC] (for refraction) of the
     elements, whose precision the results take. Returns apparent_zenith, zenith, azimuth [deg]
     and dni_extra [W m-2] with the elements' shape.
+
+    The topocentric terms are pvlib.spa's expressions (parallax_sun_right_ascension,
+    topocentric_sun_declination, topocentric_elevation_angle_without_atmosphere,
+    atmospheric_refraction_correction; SPA eqs. 38-43) written out operation for operation, so
+    the results are pvlib's to the bit, with the sines and cosines of the hour's angles taken
+    once per hour, the site's once per site, and each element's once for all the equations.
     """
     spa = pvlib.spa
     dtype = np.result_type(pressure)  # the time and site terms are double
-    v, alpha, delta, distance, dni_extra = (x.astype(dtype)[hour] for x in _sun_time_terms(
+    v, alpha, delta, distance, dni_extra = (x.astype(dtype) for x in _sun_time_terms(
         pd.DatetimeIndex(time)))
+    sin_xi = np.sin(_radians(spa.equatorial_horizontal_parallax(distance)))
+    delta_rad = _radians(delta)
     latitude, altitude = np.asarray(latitude, dtype=float), np.asarray(altitude, dtype=float)
     u = spa.uterm(latitude)
-    lat, x, y, sin_lat, cos_lat, longitude = (np.asarray(a).astype(dtype)[site] for a in (
-        latitude, spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude),
-        np.sin(np.radians(latitude)), np.cos(np.radians(latitude)), longitude))
+    x, y = spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude)
+    lat_rad = _radians(latitude.astype(dtype))
+
+    def per_hour(a):
+        return a.take(hour)
+
+    def per_site(a):
+        return np.asarray(a).astype(dtype).take(site)
+
     # local hour angle (SPA eq. 32) without its reduction to [0, 360): only its sine and
     # cosine are used, and numpy's single-precision remainder is slow
-    hour_angle = v + longitude - alpha
-    xi = spa.equatorial_horizontal_parallax(distance)
-    delta_alpha = spa.parallax_sun_right_ascension(x, xi, hour_angle, delta)
-    delta_prime = spa.topocentric_sun_declination(delta, x, y, xi, delta_alpha, hour_angle)
-    h_prime = spa.topocentric_local_hour_angle(hour_angle, delta_alpha)
-    e0 = spa.topocentric_elevation_angle_without_atmosphere(lat, delta_prime, h_prime)
-    e = spa.topocentric_elevation_angle(e0, spa.atmospheric_refraction_correction(
-        np.asarray(pressure) / 100.0, temp_air, e0, 0.5667))
+    hour_angle = per_hour(v) + per_site(longitude) - per_hour(alpha)
+    h = _radians(hour_angle)
+    x_sin_xi = per_site(x) * per_hour(sin_xi)
+    # SPA eqs. 38 and 40 share their denominator
+    denominator = per_hour(np.cos(delta_rad)) - x_sin_xi * np.cos(h)
+    delta_alpha = _degrees(np.arctan2(per_site(-x) * per_hour(sin_xi) * np.sin(h), denominator))
+    delta_prime = _degrees(np.arctan2(
+        (per_hour(np.sin(delta_rad)) - per_site(y) * per_hour(sin_xi))
+        * np.cos(_radians(delta_alpha)), denominator))
+    h_prime = _radians(hour_angle - delta_alpha)  # SPA eq. 41
+    cos_h_prime = np.cos(h_prime)
+    delta_prime_rad = _radians(delta_prime)
+    e0 = _degrees(np.arcsin(per_site(np.sin(lat_rad)) * np.sin(delta_prime_rad)
+                            + per_site(np.cos(lat_rad)) * np.cos(delta_prime_rad) * cos_h_prime))
+    # refraction (SPA eq. 42) at the element's pressure [hPa] and temperature, none with the sun
+    # more than its radius and the refraction at the horizon (0.5667 deg) below it
+    refraction = ((np.asarray(pressure) / 100.0 / 1010.0) * (283.0 / (273 + temp_air)) * 1.02
+                  / (60 * np.tan(_radians(e0 + 10.3 / (e0 + 5.11))))) * \
+        (e0 >= -1.0 * (0.26667 + 0.5667))
     # topocentric azimuth from north (SPA eqs. 44-46) as one arctan2 in (-180, 180] plus 180
-    h = np.radians(h_prime)
-    azimuth = 180.0 + np.degrees(np.arctan2(np.sin(h), np.cos(h) * sin_lat - np.tan(
-        np.radians(delta_prime)) * cos_lat))
-    return {"apparent_zenith": 90.0 - e, "zenith": 90.0 - e0, "azimuth": azimuth,
-            "dni_extra": dni_extra}
+    azimuth = 180.0 + _degrees(np.arctan2(np.sin(h_prime), cos_h_prime * per_site(
+        np.sin(np.radians(latitude))) - np.tan(delta_prime_rad) * per_site(
+        np.cos(np.radians(latitude)))))
+    return {"apparent_zenith": 90.0 - (e0 + refraction), "zenith": 90.0 - e0,
+            "azimuth": azimuth, "dni_extra": per_hour(dni_extra)}
 
 
 def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]:
