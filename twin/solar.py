@@ -268,29 +268,64 @@ def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]
     return tilt, azimuth
 
 
-def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) -> dict:
+def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo,
+                   airmass) -> dict:
     """Beam, sky-diffuse and ground-reflected irradiance on the panel plane [W m-2] and the angle
     of incidence [deg]. Sky diffuse by Perez et al. (1990) or Hay and Davies (1980), chosen per
     site; with the sun below the horizon (twilight hours) the sky is isotropic, and with no diffuse
-    light there is none (Perez's sky clearness is 0/0 there)."""
-    aoi = pvlib.irradiance.aoi(tilt, azimuth, sun["zenith"], sun["azimuth"])
-    beam = np.clip(dni * np.cos(np.radians(aoi)), 0.0, None)
-    isotropic = pvlib.irradiance.isotropic(tilt, dhi)
+    light there is none (Perez's sky clearness is 0/0 there). ``airmass``: relative air mass
+    (Kasten and Young 1989) at the apparent zenith, used where the sun is up.
+
+    pvlib.irradiance's aoi, isotropic, get_ground_diffuse and perez (the 1990 all-sites
+    coefficients) written out operation for operation, so the results are pvlib's to the bit,
+    with the sines and cosines of the tilt and zenith and the angle-of-incidence projection taken
+    once, not once in each model."""
+    tilt_rad, zenith_rad = _radians(tilt), _radians(sun["zenith"])
+    cos_tilt, sin_tilt, cos_zenith = np.cos(tilt_rad), np.sin(tilt_rad), np.cos(zenith_rad)
+    projection = np.clip(cos_tilt * cos_zenith + sin_tilt * np.sin(zenith_rad) * np.cos(
+        _radians(sun["azimuth"] - azimuth)), -1, 1)  # pvlib.irradiance.aoi_projection
+    aoi = _degrees(np.arccos(projection))
+    beam = np.clip(dni * np.cos(_radians(aoi)), 0.0, None)
+    isotropic = dhi * (1 + cos_tilt) * 0.5
     sky = isotropic.copy()
     up = (sun["zenith"] < 90) & (dhi > 0)
-    airmass = pvlib.atmosphere.get_relative_airmass(np.where(up, sun["apparent_zenith"], 0.0))
     for model, rows in groups(p.transposition):
-        args = (tilt[rows], azimuth[rows], dhi[rows], dni[rows], sun["dni_extra"][rows],
-                sun["zenith"][rows], sun["azimuth"][rows])
         if model == "perez":
-            out = pvlib.irradiance.perez(*args, airmass=airmass[rows])
+            out = _perez(dhi[rows], dni[rows], sun["dni_extra"][rows], zenith_rad[rows],
+                         airmass[rows], projection[rows], cos_zenith[rows], cos_tilt[rows],
+                         sin_tilt[rows])
         elif model == "haydavies":
-            out = pvlib.irradiance.haydavies(*args)
+            out = pvlib.irradiance.haydavies(
+                tilt[rows], azimuth[rows], dhi[rows], dni[rows], sun["dni_extra"][rows],
+                projection_ratio=np.maximum(projection[rows], 0) / np.maximum(
+                    cos_zenith[rows], 0.01745))  # as pvlib forms it from the angles
         else:
             raise unknown_name("transposition", model, TRANSPOSITIONS)
         sky[rows] = np.where(up[rows], out, isotropic[rows])
-    ground = pvlib.irradiance.get_ground_diffuse(tilt, ghi, albedo)
+    ground = ghi * albedo * (1 - cos_tilt) * 0.5
     return {"aoi": aoi, "beam": beam, "sky_diffuse": sky, "ground_diffuse": ground}
+
+
+def _perez(dhi, dni, dni_extra, zenith_rad, airmass, projection, cos_zenith, cos_tilt,
+           sin_tilt):
+    """pvlib.irradiance.perez (Perez et al. 1990, all-sites composite coefficients) from the
+    angles' projection, sines and cosines, operation for operation."""
+    z3 = 1.041 * (zenith_rad ** 3)  # kappa z^3, zenith in radians
+    delta = dhi * airmass / dni_extra  # sky brightness
+    eps = (np.divide(dhi + dni, dhi) + z3) / (1 + z3)  # sky clearness
+    ebin = np.digitize(eps, (0., 1.065, 1.23, 1.5, 1.95, 2.8, 4.5, 6.2))
+    ebin[np.isnan(eps)] = 0
+    ebin -= 1  # -1 (no bin) takes the row of NaN
+    f1, f2 = (np.vstack((c, np.full(3, np.nan))) for c in
+              pvlib.irradiance._get_perez_coefficients("allsitescomposite1990"))
+    brightening = np.maximum(
+        f1[:, 0].take(ebin) + f1[:, 1].take(ebin) * delta + f1[:, 2].take(ebin) * zenith_rad, 0)
+    horizon = f2[:, 0].take(ebin) + f2[:, 1].take(ebin) * delta + f2[:, 2].take(ebin) * zenith_rad
+    term1 = 0.5 * (1 - brightening) * (1 + cos_tilt)
+    term2 = brightening * np.maximum(projection, 0) / np.maximum(cos_zenith,
+                                                                 pvlib.tools.cosd(85))
+    sky = np.maximum(dhi * (term1 + term2 + horizon * sin_tilt), 0)
+    return np.where(np.isnan(airmass), 0, sky)
 
 
 @functools.cache
@@ -326,16 +361,15 @@ def diffuse_iam(p: PVArrays, tilt) -> tuple[np.ndarray, np.ndarray]:
     return sky, ground
 
 
-def spectral_factor(p: PVArrays, apparent_zenith, pressure) -> np.ndarray:
+def spectral_factor(p: PVArrays, airmass, pressure) -> np.ndarray:
     """Spectral mismatch factor ``(S, T)``: De Soto et al. (2006) c-Si polynomial in the absolute
-    air mass (Kasten-Young relative air mass at the measured pressure), or 1."""
-    factor = np.ones_like(apparent_zenith)
+    air mass (``airmass``, the Kasten-Young relative air mass, at the measured pressure), or 1."""
+    factor = np.ones_like(airmass)
     for model, rows in groups(p.spectral):
         if model == "airmass":
-            zenith = np.where(apparent_zenith[rows] < 90, apparent_zenith[rows], 0.0)
-            airmass = pvlib.atmosphere.get_absolute_airmass(
-                pvlib.atmosphere.get_relative_airmass(zenith), pressure[rows])
-            factor[rows] = pvlib.spectrum.spectral_factor_sapm(airmass, DESOTO_AIRMASS)
+            factor[rows] = pvlib.spectrum.spectral_factor_sapm(
+                pvlib.atmosphere.get_absolute_airmass(airmass[rows], pressure[rows]),
+                DESOTO_AIRMASS)
         elif model != "none":
             raise unknown_name("spectral model", model, SPECTRAL_MODELS)
     return factor
@@ -469,12 +503,15 @@ def optics(q: PVArrays, time, hour, site, lit: dict[str, np.ndarray]) -> dict[st
                        lit["pressure"], lit["temp_air"])
     tilt, azimuth = surface_orientation(q, sun)
     ghi, dni, dhi, albedo = lit["ghi"], lit["dni"], lit["dhi"], lit["albedo"]
-    poa = plane_of_array(q, sun, tilt, azimuth, ghi, dni, dhi, albedo)
+    # relative air mass at the apparent zenith, for Perez (where the sun is up) and the spectrum
+    airmass = pvlib.atmosphere.get_relative_airmass(np.where(
+        sun["apparent_zenith"] < 90, sun["apparent_zenith"], 0.0))
+    poa = plane_of_array(q, sun, tilt, azimuth, ghi, dni, dhi, albedo, airmass)
     iam = pvlib.iam.physical(poa["aoi"])  # air-glass-cell, n=1.526, K=4 m-1, L=2 mm (PVWatts v5)
     iam_sky, iam_ground = diffuse_iam(q, tilt)
     sky = poa["sky_diffuse"] * row_sky_factor(q, tilt)
     optical = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * \
-        spectral_factor(q, sun["apparent_zenith"], lit["pressure"])
+        spectral_factor(q, airmass, lit["pressure"])
     rear = (bifacial_rear(q, sun, tilt, azimuth, ghi, dni, dhi, albedo)
             if np.any(q.bifaciality > 0) else np.zeros_like(optical))
     return {"optical": optical, "front": poa["beam"] + sky + poa["ground_diffuse"],
