@@ -27,6 +27,7 @@ import pandas as pd
 import pvlib
 
 from twin.arrays import column, groups
+from twin.interp import interp
 from twin.model_names import (
     MOUNTINGS,
     SOILING_MODELS,
@@ -347,7 +348,7 @@ def row_sky_factor(p: PVArrays, tilt) -> np.ndarray:
     rows = np.flatnonzero(p.row_sky_shading)
     for gcr, idx in groups(p.gcr[rows]):
         r = rows[idx]
-        factor[r] = np.interp(np.abs(tilt[r]), TILTS, _row_sky_table(float(gcr)))
+        factor[r] = interp(np.abs(tilt[r]), TILTS, _row_sky_table(float(gcr)))
     return factor
 
 
@@ -356,8 +357,8 @@ def diffuse_iam(p: PVArrays, tilt) -> tuple[np.ndarray, np.ndarray]:
     of the physical IAM, pvlib.iam.marion_diffuse); 1 where the site has them off."""
     table = _diffuse_iam_table()
     on = column(p.diffuse_iam)
-    sky = np.where(on, np.interp(np.abs(tilt), TILTS, table["sky"]), 1.0)
-    ground = np.where(on, np.interp(np.abs(tilt), TILTS, table["ground"]), 1.0)
+    sky = np.where(on, interp(np.abs(tilt), TILTS, table["sky"]), 1.0)
+    ground = np.where(on, interp(np.abs(tilt), TILTS, table["ground"]), 1.0)
     return sky, ground
 
 

@@ -18,6 +18,7 @@ from windpowerlib import wind_speed as profiles
 from windpowerlib.wind_turbine import WindTurbine
 
 from twin.arrays import column, groups
+from twin.interp import interp
 from twin.model_names import DENSITY_CORRECTIONS, WAKE_MODELS, WIND_PROFILES, unknown_name
 
 RHO_STANDARD = 1.225  # kg m-3, IEC 61400-12-1 reference air density
@@ -124,7 +125,7 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
     for model, rows in groups(w.wake_model):
         if model in ("dena_mean", "knorr_mean"):  # windpowerlib.wake_losses.reduce_wind_speed
             speeds, efficiency = wind_efficiency_curve(model)
-            v[rows] = v[rows] * np.interp(v[rows], speeds, efficiency)
+            v[rows] = v[rows] * interp(v[rows], speeds, efficiency)
         elif model != "constant":
             raise unknown_name("wake model", model, WAKE_MODELS)
     for correction, rows in groups(w.density_correction):
@@ -135,7 +136,7 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
     for turbine_type, rows in groups(w.turbine_type):
         speeds, values, _ = power_curve(turbine_type)
         cut_out = speeds[np.flatnonzero(values > 0)[-1]]
-        p = np.interp(v[rows], speeds, values, left=0.0, right=0.0)
+        p = interp(v[rows], speeds, values, left=0.0, right=0.0)
         power[rows] = np.where(v[rows] > cut_out, 0.0, p)
     power[np.isnan(v)] = np.nan
     return power * np.where(w.wake_model == "constant", w.array_efficiency, 1.0)[:, None]
