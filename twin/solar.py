@@ -50,7 +50,7 @@ TILTS = np.concatenate([np.arange(0.0, 10.0), np.arange(10.0, 90.1, 5.0)])
 
 
 OPTICAL_FIELDS = ("tracked", "tilt_deg", "azimuth_deg", "gcr", "max_angle_deg", "backtrack",
-                  "transposition", "albedo", "row_sky_shading", "diffuse_iam", "spectral",
+                  "transposition", "row_sky_shading", "diffuse_iam", "spectral",
                   "bifaciality", "module_height_m")
 
 
@@ -87,13 +87,17 @@ class PVArrays:
     cleaning_interval_days: np.ndarray  # NaN: no manual cleaning
     max_soiling: np.ndarray
 
-    def optics(self, rows: np.ndarray) -> PVArrays:
-        """The optical parameters of the sites ``rows`` (one entry per index); the electrical and
-        soiling ones are left out (None), so that misuse fails loudly."""
-        def take(a):  # models named by strings are coded per site, then taken as codes
-            return pd.Categorical(a)[rows] if a.dtype.kind == "U" else a[rows]
+    def optics(self, counts: np.ndarray) -> PVArrays:
+        """The optical parameters of elements in site order, site i's repeated ``counts[i]``
+        times; the electrical and soiling ones are left out (None), so that misuse fails
+        loudly."""
+        def repeat(a):  # models named by strings are coded per site, then repeated as codes
+            if a.dtype.kind == "U":
+                coded = pd.Categorical(a)
+                return pd.Categorical.from_codes(np.repeat(coded.codes, counts), coded.categories)
+            return np.repeat(a, counts)
 
-        return dataclasses.replace(self, **{f: take(getattr(self, f)) if f in OPTICAL_FIELDS
+        return dataclasses.replace(self, **{f: repeat(getattr(self, f)) if f in OPTICAL_FIELDS
                                             else None for f in self.__dataclass_fields__})
 
     @classmethod
@@ -202,23 +206,23 @@ def sun_position(time, hour, site, latitude, longitude, altitude, pressure,
     x, y = spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude)
     lat_rad = _radians(latitude.astype(dtype))
 
-    def per_hour(a):
-        return a.take(hour)
+    def per_hour(a):  # a flat index gathers faster than a column
+        return a.take(np.ravel(hour)).reshape(np.shape(hour))
 
     def per_site(a):
-        return np.asarray(a).astype(dtype).take(site)
+        return np.asarray(a).astype(dtype).take(np.ravel(site)).reshape(np.shape(site))
 
     # local hour angle (SPA eq. 32) without its reduction to [0, 360): only its sine and
     # cosine are used, and numpy's single-precision remainder is slow
     hour_angle = per_hour(v) + per_site(longitude) - per_hour(alpha)
     h = _radians(hour_angle)
-    x_sin_xi = per_site(x) * per_hour(sin_xi)
+    sin_xi, x = per_hour(sin_xi), per_site(x)
     # SPA eqs. 38 and 40 share their denominator
-    denominator = per_hour(np.cos(delta_rad)) - x_sin_xi * np.cos(h)
-    delta_alpha = _degrees(np.arctan2(per_site(-x) * per_hour(sin_xi) * np.sin(h), denominator))
+    denominator = per_hour(np.cos(delta_rad)) - x * sin_xi * np.cos(h)
+    delta_alpha = _degrees(np.arctan2(-x * sin_xi * np.sin(h), denominator))
     delta_prime = _degrees(np.arctan2(
-        (per_hour(np.sin(delta_rad)) - per_site(y) * per_hour(sin_xi))
-        * np.cos(_radians(delta_alpha)), denominator))
+        (per_hour(np.sin(delta_rad)) - per_site(y) * sin_xi) * np.cos(_radians(delta_alpha)),
+        denominator))
     h_prime = _radians(hour_angle - delta_alpha)  # SPA eq. 41
     cos_h_prime = np.cos(h_prime)
     delta_prime_rad = _radians(delta_prime)
@@ -535,13 +539,15 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     """
     ghi, dni, dhi = weather["ghi"], weather["dni"], weather["dhi"]
     temp_air, wind_speed = weather["temp_air"], weather["wind_speed"]
-    flat = np.flatnonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
+    lit_mask = (ghi > 0) | (dni > 0) | (dhi > 0)  # NaN is dark here, NaN below
+    flat = np.flatnonzero(lit_mask)
+    counts = np.count_nonzero(lit_mask, axis=1)  # the elements are in site order
     rows, hours = np.divmod(flat, ghi.shape[1])
 
     def lit(a, dtype=np.float32):  # a (site, 1) column or (site, time) array at the lit elements
         a = np.asarray(a)
-        return (a[:, 0].take(rows) if a.shape[1] == 1 else np.ravel(a).take(flat))[:, None] \
-            .astype(dtype, copy=False)
+        return (np.repeat(a[:, 0], counts) if a.shape[1] == 1 else np.ravel(a).take(flat))[
+            :, None].astype(dtype, copy=False)
 
     def grid(a, dark=0.0):
         out = np.broadcast_to(np.asarray(dark, dtype=float), ghi.shape).copy()
@@ -551,7 +557,7 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     inputs = {k: weather[k] for k in ("latitude", "longitude", "altitude")}
     inputs.update({k: lit(weather[k]) for k in ("pressure", "temp_air", "ghi", "dni", "dhi")})
     inputs["albedo"] = lit(weather["albedo"] if "albedo" in weather else column(p.albedo))
-    light = optics(p.optics(rows), time, hours[:, None], rows[:, None], inputs)
+    light = optics(p.optics(counts), time, hours[:, None], rows[:, None], inputs)
     tilt = grid(light["tilt"], dark=column(np.where(p.tracked, 0.0, p.tilt_deg)))  # stow flat
     front = grid(light["front"])
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
