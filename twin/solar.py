@@ -331,9 +331,12 @@ def _perez(dhi, dni, dni_extra, zenith_rad, airmass, projection, cos_zenith, cos
     z3 = 1.041 * (zenith_rad ** 3)  # kappa z^3, zenith in radians
     delta = dhi * airmass / dni_extra  # sky brightness
     eps = (np.divide(dhi + dni, dhi) + z3) / (1 + z3)  # sky clearness
-    ebin = np.digitize(eps, (0., 1.065, 1.23, 1.5, 1.95, 2.8, 4.5, 6.2))
-    ebin[np.isnan(eps)] = 0
-    ebin -= 1  # -1 (no bin) takes the row of NaN
+    # np.digitize(eps, bins) as a count of the bins at or below eps, compared in double
+    # precision as numpy does (a NaN is in no bin: 0); -1 (no bin) takes the row of NaN
+    eps = eps.astype(float)
+    ebin = np.full(eps.shape, -1)
+    for edge in (0., 1.065, 1.23, 1.5, 1.95, 2.8, 4.5, 6.2):
+        ebin += eps >= edge
     f1, f2 = (np.vstack((c, np.full(3, np.nan))) for c in
               pvlib.irradiance._get_perez_coefficients("allsitescomposite1990"))
     brightening = np.maximum(
