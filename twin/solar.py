@@ -342,11 +342,20 @@ def _perez(dhi, dni, dni_extra, zenith_rad, airmass, projection, cos_zenith, cos
     brightening = np.maximum(
         f1[:, 0].take(ebin) + f1[:, 1].take(ebin) * delta + f1[:, 2].take(ebin) * zenith_rad, 0)
     horizon = f2[:, 0].take(ebin) + f2[:, 1].take(ebin) * delta + f2[:, 2].take(ebin) * zenith_rad
-    term1 = 0.5 * (1 - brightening) * (1 + cos_tilt)
-    term2 = brightening * np.maximum(projection, 0) / np.maximum(cos_zenith,
-                                                                 pvlib.tools.cosd(85))
-    sky = np.maximum(dhi * (term1 + term2 + horizon * sin_tilt), 0)
-    return np.where(np.isnan(airmass), 0, sky)
+    # pvlib: max(dhi (term1 + term2 + term3), 0), term1 = 0.5 (1 - F1) (1 + cos(tilt)),
+    # term2 = F1 A / B, term3 = F2 sin(tilt); in place (products commute bit for bit)
+    sky = np.subtract(1, brightening)
+    sky *= 0.5
+    sky *= 1 + cos_tilt
+    term2 = brightening * np.maximum(projection, 0)
+    term2 /= np.maximum(cos_zenith, pvlib.tools.cosd(85))
+    sky += term2
+    horizon *= sin_tilt
+    sky += horizon
+    sky *= dhi
+    np.maximum(sky, 0, out=sky)
+    sky[np.isnan(airmass)] = 0
+    return sky
 
 
 @functools.cache
@@ -592,8 +601,8 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     efficiency = per_lit(column(p.inverter_efficiency))
     pac = pvlib.inverter.pvwatts(pdc, np.where(has_pv, pac_rated, 1.0) / efficiency, efficiency,
                                  ETA_INV_REF)
-    limit = pac_rated * per_lit(inverter_derating(temp_air, p.derate_start_degc,
-                                                  p.derate_end_degc, p.derate_end_fraction))
+    limit = pac_rated * inverter_derating(per_lit(temp_air), *(np.repeat(a, counts) for a in (
+        p.derate_start_degc, p.derate_end_degc, p.derate_end_fraction)))
     pac = grid(np.where(has_pv, np.minimum(pac, limit), 0.0)
                * per_lit(column(p.availability)))  # dark: no power
     missing = ~np.isfinite(ghi + dni + dhi + temp_air + wind_speed + weather["pressure"])

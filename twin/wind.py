@@ -86,7 +86,7 @@ def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
     wind_speed = np.asarray(wind_speed, dtype=float)
     height = np.broadcast_to(np.asarray(height_m, dtype=float), w.hub_height_m.shape)
     out = np.full(np.broadcast_shapes(wind_speed.shape, column(height).shape), np.nan)
-    keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height, strict=True)], dtype=str)
+    keys = [f"{law}@{h}" for law, h in zip(w.profile.tolist(), height.tolist(), strict=True)]
     for _, rows in groups(keys):  # windpowerlib takes one measurement height per call
         law, h = w.profile[rows][0], float(height[rows][0])
         v, hub = wind_speed[rows], column(w.hub_height_m[rows])
