@@ -567,7 +567,8 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     lit_mask = (ghi > 0) | (dni > 0) | (dhi > 0)  # NaN is dark here, NaN below
     flat = np.flatnonzero(lit_mask)
     counts = np.count_nonzero(lit_mask, axis=1)  # the elements are in site order
-    rows, hours = np.divmod(flat, ghi.shape[1])
+    rows = np.repeat(np.arange(len(counts)), counts)
+    hours = flat - rows * ghi.shape[1]
 
     def lit(a, dtype=np.float32):  # a (site, 1) column or (site, time) array at the lit elements
         a = np.asarray(a)
@@ -609,6 +610,6 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     out = {"pv_power": pac, "poa_global": front, "soiling_loss": soiling, "temp_cell": temp_cell}
     for v in out.values():
         v[missing] = np.nan
-    if np.isnan(pac[~missing]).any():  # a model produced NaN from valid inputs: a bug, not data
+    if (np.isnan(pac) & ~missing).any():  # a model produced NaN from valid inputs: a bug, not data
         raise FloatingPointError("PV model produced NaN from valid inputs")
     return out
