@@ -22,6 +22,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 import pvlib
@@ -327,35 +328,45 @@ def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo,
 def _perez(dhi, dni, dni_extra, zenith_rad, airmass, projection, cos_zenith, cos_tilt,
            sin_tilt):
     """pvlib.irradiance.perez (Perez et al. 1990, all-sites composite coefficients) from the
-    angles' projection, sines and cosines, operation for operation."""
+    angles' projection, sines and cosines, operation for operation; its elementwise chain after
+    the power of the zenith is compiled (:func:`_perez_sky`)."""
     z3 = 1.041 * (zenith_rad ** 3)  # kappa z^3, zenith in radians
-    delta = dhi * airmass / dni_extra  # sky brightness
-    eps = (np.divide(dhi + dni, dhi) + z3) / (1 + z3)  # sky clearness
-    # np.digitize(eps, bins) as a count of the bins at or below eps, compared in double
-    # precision as numpy does (a NaN is in no bin: 0); -1 (no bin) takes the row of NaN
-    eps = eps.astype(float)
-    ebin = np.full(eps.shape, -1)
-    for edge in (0., 1.065, 1.23, 1.5, 1.95, 2.8, 4.5, 6.2):
-        ebin += eps >= edge
-    f1, f2 = (np.vstack((c, np.full(3, np.nan))) for c in
+    f1, f2 = (np.vstack((c, np.full(3, np.nan))) for c in  # bin -1 (no bin): NaN
               pvlib.irradiance._get_perez_coefficients("allsitescomposite1990"))
-    brightening = np.maximum(
-        f1[:, 0].take(ebin) + f1[:, 1].take(ebin) * delta + f1[:, 2].take(ebin) * zenith_rad, 0)
-    horizon = f2[:, 0].take(ebin) + f2[:, 1].take(ebin) * delta + f2[:, 2].take(ebin) * zenith_rad
-    # pvlib: max(dhi (term1 + term2 + term3), 0), term1 = 0.5 (1 - F1) (1 + cos(tilt)),
-    # term2 = F1 A / B, term3 = F2 sin(tilt); in place (products commute bit for bit)
-    sky = np.subtract(1, brightening)
-    sky *= 0.5
-    sky *= 1 + cos_tilt
-    term2 = brightening * np.maximum(projection, 0)
-    term2 /= np.maximum(cos_zenith, pvlib.tools.cosd(85))
-    sky += term2
-    horizon *= sin_tilt
-    sky += horizon
-    sky *= dhi
-    np.maximum(sky, 0, out=sky)
-    sky[np.isnan(airmass)] = 0
-    return sky
+    args = np.broadcast_arrays(dhi, dni, dni_extra, airmass, z3, zenith_rad, projection,
+                               cos_zenith, cos_tilt, sin_tilt)
+    out = np.empty(args[0].shape, dtype=np.result_type(dhi, float))
+    _perez_sky(*(np.ravel(a) for a in args), f1, f2, pvlib.tools.cosd(85), out.reshape(-1))
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _perez_sky(dhi, dni, dni_extra, airmass, z3, z, projection, cos_zenith, cos_tilt, sin_tilt,
+               f1, f2, cos85, out):  # pragma: no cover (compiled)
+    """pvlib.irradiance.perez's arithmetic per element, in its order and precisions: sky
+    brightness and clearness in the inputs' precision, clearness bins compared in double
+    (np.digitize), coefficients and the sum in double; maxima as np.maximum (NaN wins, the
+    second argument on ties)."""
+    one = dhi.dtype.type(1)  # numpy's Python 1 takes the array's precision
+    for i in range(out.size):
+        delta = dhi[i] * airmass[i] / dni_extra[i]
+        eps = np.float64(((dhi[i] + dni[i]) / dhi[i] + z3[i]) / (one + z3[i]))
+        b = -1
+        for edge in (0., 1.065, 1.23, 1.5, 1.95, 2.8, 4.5, 6.2):
+            b += eps >= edge
+        brightening = _maximum(f1[b, 0] + f1[b, 1] * delta + f1[b, 2] * z[i], 0.0)
+        horizon = f2[b, 0] + f2[b, 1] * delta + f2[b, 2] * z[i]
+        sky = (1 - brightening) * 0.5 * (one + cos_tilt[i])
+        sky += brightening * _maximum(projection[i], 0.0) / _maximum(np.float64(cos_zenith[i]),
+                                                                     cos85)
+        sky += horizon * sin_tilt[i]
+        sky = _maximum(sky * dhi[i], 0.0)
+        out[i] = 0.0 if np.isnan(airmass[i]) else sky
+
+
+@numba.njit(inline="always")
+def _maximum(a, b):  # pragma: no cover (compiled)
+    return a if a > b or np.isnan(a) else b
 
 
 @functools.cache
