@@ -21,7 +21,7 @@ PHYSICS = {f"twin.{m}" for m in ("solar", "wind", "it_load", "psychrometrics", "
                                  "facility", "storage", "latency")}
 # what the physics modules may import from the twin: each other, and these leaves
 LEAVES = {"twin", "twin._lazy", "twin._version", "twin.variables", "twin.model_names",
-          "twin.arrays", "twin.timebase"}
+          "twin.arrays", "twin.interp", "twin.timebase"}
 FRAMEWORKS = ("fastapi", "starlette", "typer", "rich", "dask", "distributed", "uvicorn", "httpx")
 
 

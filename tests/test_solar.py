@@ -17,7 +17,14 @@ from twin.model_names import (
     TRANSPOSITIONS,
 )
 from twin.simulate import simulate
-from twin.solar import PVArrays, pv_power, sun_position, surface_orientation
+from twin.solar import (
+    PVArrays,
+    _sun_time_terms,
+    plane_of_array,
+    pv_power,
+    sun_position,
+    surface_orientation,
+)
 from weather.errors import WeatherError
 
 
@@ -49,6 +56,78 @@ def test_sun_position_for_many_sites_equals_pvlib_per_site():
                                                     temperature=12.0)
         assert np.allclose(sun["apparent_zenith"][i], ref["apparent_zenith"], atol=1e-6)
         assert np.allclose(sun["azimuth"][i], ref["azimuth"], atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sun_position_is_pvlib_spa_to_the_bit(dtype):
+    """The topocentric terms written out in twin.solar.sun_position give pvlib.spa's functions'
+    results bit for bit, in single and double precision."""
+    spa = pvlib.spa
+    time = pd.date_range("2025-01-01", periods=24 * 60, freq="h")
+    lat, lon, alt = np.array([36.4, 42.8, -33.9]), np.array([94.9, 93.5, 18.4]), \
+        np.array([2800.0, 740, 10])
+    rng = np.random.default_rng(3)
+    hour, site = np.arange(len(time))[None, :], np.arange(3)[:, None]
+    pressure = rng.uniform(70000, 102000, (3, len(time))).astype(dtype)
+    temp = rng.uniform(-30, 45, (3, len(time))).astype(dtype)
+    sun = sun_position(time, hour, site, lat, lon, alt, pressure, temp)
+    v, alpha, delta, distance, dni_extra = (x.astype(dtype)[hour] for x in
+                                            _sun_time_terms(time))
+    u = spa.uterm(lat)
+    la, x, y, lo = (a.astype(dtype)[site] for a in (lat, spa.xterm(u, lat, alt),
+                                                    spa.yterm(u, lat, alt), lon))
+    hour_angle = v + lo - alpha
+    xi = spa.equatorial_horizontal_parallax(distance)
+    delta_alpha = spa.parallax_sun_right_ascension(x, xi, hour_angle, delta)
+    delta_prime = spa.topocentric_sun_declination(delta, x, y, xi, delta_alpha, hour_angle)
+    h_prime = spa.topocentric_local_hour_angle(hour_angle, delta_alpha)
+    e0 = spa.topocentric_elevation_angle_without_atmosphere(la, delta_prime, h_prime)
+    e = spa.topocentric_elevation_angle(e0, spa.atmospheric_refraction_correction(
+        pressure / 100.0, temp, e0, 0.5667))
+    assert sun["zenith"].dtype == dtype
+    assert np.array_equal(sun["zenith"], 90.0 - e0)
+    assert np.array_equal(sun["apparent_zenith"], 90.0 - e)
+    assert np.array_equal(sun["dni_extra"], dni_extra)
+
+
+@pytest.mark.parametrize("transposition", TRANSPOSITIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plane_of_array_is_pvlib_to_the_bit(golmud_site, transposition, dtype):
+    """Angle of incidence, beam, ground and sky diffuse (Perez, Hay-Davies) written out in
+    twin.solar.plane_of_array equal pvlib.irradiance's functions bit for bit, including
+    overcast (no diffuse), twilight and missing (NaN) elements."""
+    n = 20000
+    rng = np.random.default_rng(4)
+
+    def draw(low, high):
+        return rng.uniform(low, high, (n, 1)).astype(dtype)
+
+    tilt, azimuth, zenith, sun_azimuth = draw(0, 90), draw(0, 360), draw(0, 95), draw(0, 360)
+    ghi, dni, dhi, dni_extra = draw(0, 1100), draw(0, 1000), draw(0, 500), draw(1310, 1415)
+    dhi[::50], dni[::70], zenith[::90], ghi[::110] = 0, np.nan, np.nan, np.nan
+    apparent = zenith - dtype(0.3)
+    airmass = pvlib.atmosphere.get_relative_airmass(np.where(apparent < 90, apparent, 0.0))
+    p = PVArrays.from_configs([golmud_site.pv.model_copy(update={
+        "transposition": transposition})]).optics(np.array([n]))
+    sun = {"zenith": zenith, "apparent_zenith": apparent, "azimuth": sun_azimuth,
+           "dni_extra": dni_extra}
+    poa = plane_of_array(p, sun, tilt, azimuth, ghi, dni, dhi, dtype(0.3), airmass)
+    up = (zenith < 90) & (dhi > 0)
+    if transposition == "perez":
+        sky = pvlib.irradiance.perez(  # with pvlib's air mass where the sun is up
+            tilt, azimuth, dhi, dni, dni_extra, zenith, sun_azimuth,
+            airmass=pvlib.atmosphere.get_relative_airmass(np.where(up, apparent, 0.0)))
+    else:
+        sky = pvlib.irradiance.haydavies(tilt, azimuth, dhi, dni, dni_extra, zenith,
+                                         sun_azimuth)
+    isotropic = pvlib.irradiance.isotropic(tilt, dhi)
+    aoi = pvlib.irradiance.aoi(tilt, azimuth, zenith, sun_azimuth)
+    expected = {"aoi": aoi, "beam": np.clip(dni * np.cos(np.radians(aoi)), 0.0, None),
+                "sky_diffuse": np.where(up, sky, isotropic).astype(dtype),
+                "ground_diffuse": pvlib.irradiance.get_ground_diffuse(tilt, ghi, dtype(0.3))}
+    for name, value in expected.items():
+        assert poa[name].dtype == value.dtype, name
+        assert np.array_equal(poa[name], value, equal_nan=True), name
 
 
 def test_tracker_orientation_equals_pvlib_singleaxis(golmud_site):

@@ -18,9 +18,19 @@ def groups(keys):
     if isinstance(keys, pd.Categorical):
         codes, uniques = keys.codes, keys.categories
     else:
-        codes, uniques = pd.factorize(np.asarray(keys))
+        keys = np.asarray(keys)
+        if keys.dtype.kind in "biuf" and keys.size and keys.min() == keys.max():  # not NaN
+            yield keys.flat[0].item(), slice(0, keys.size)  # one key: no hashing
+            return
+        codes, uniques = pd.factorize(keys)
     uniques = np.asarray(uniques).tolist()  # plain Python keys
-    for code in np.unique(codes):
+    if codes.size and codes.min() == codes.max():
+        yield uniques[codes.flat[0]], slice(0, codes.size)
+        return
+    codes = np.asarray(codes, dtype=np.intp)
+    # the codes present by counting, not sorting: keys may be one per lit (site, hour) element
+    present = np.flatnonzero(np.bincount(codes + 1)) - 1  # code -1: a missing key, as np.unique
+    for code in present:
         rows = np.flatnonzero(codes == code)
         adjacent = rows[-1] - rows[0] + 1 == rows.size
         yield uniques[code], slice(rows[0], rows[-1] + 1) if adjacent else rows

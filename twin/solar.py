@@ -22,11 +22,13 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 import pvlib
 
 from twin.arrays import column, groups
+from twin.interp import interp
 from twin.model_names import (
     MOUNTINGS,
     SOILING_MODELS,
@@ -49,7 +51,7 @@ TILTS = np.concatenate([np.arange(0.0, 10.0), np.arange(10.0, 90.1, 5.0)])
 
 
 OPTICAL_FIELDS = ("tracked", "tilt_deg", "azimuth_deg", "gcr", "max_angle_deg", "backtrack",
-                  "transposition", "albedo", "row_sky_shading", "diffuse_iam", "spectral",
+                  "transposition", "row_sky_shading", "diffuse_iam", "spectral",
                   "bifaciality", "module_height_m")
 
 
@@ -86,13 +88,17 @@ class PVArrays:
     cleaning_interval_days: np.ndarray  # NaN: no manual cleaning
     max_soiling: np.ndarray
 
-    def optics(self, rows: np.ndarray) -> PVArrays:
-        """The optical parameters of the sites ``rows`` (one entry per index); the electrical and
-        soiling ones are left out (None), so that misuse fails loudly."""
-        def take(a):  # models named by strings are coded per site, then taken as codes
-            return pd.Categorical(a)[rows] if a.dtype.kind == "U" else a[rows]
+    def optics(self, counts: np.ndarray) -> PVArrays:
+        """The optical parameters of elements in site order, site i's repeated ``counts[i]``
+        times; the electrical and soiling ones are left out (None), so that misuse fails
+        loudly."""
+        def repeat(a):  # models named by strings are coded per site, then repeated as codes
+            if a.dtype.kind == "U":
+                coded = pd.Categorical(a)
+                return pd.Categorical.from_codes(np.repeat(coded.codes, counts), coded.categories)
+            return np.repeat(a, counts)
 
-        return dataclasses.replace(self, **{f: take(getattr(self, f)) if f in OPTICAL_FIELDS
+        return dataclasses.replace(self, **{f: repeat(getattr(self, f)) if f in OPTICAL_FIELDS
                                             else None for f in self.__dataclass_fields__})
 
     @classmethod
@@ -157,6 +163,20 @@ def _sun_time_terms_cached(stamps: bytes) -> tuple[np.ndarray, ...]:
     return terms
 
 
+def _radians(a):
+    """``np.radians(a)`` to the bit: numpy's deg2rad multiplies by pi/180 in the array's
+    precision, as does this (a Python float takes the array's), but its single-precision loop is
+    not vectorised and costs as much as a sine."""
+    return a * (np.pi / 180)
+
+
+def _degrees(a):
+    """``np.degrees(a)`` to the bit: numpy's rad2deg multiplies by 180/pi formed from 180 and
+    pi in the array's precision; a vectorised multiplication here."""
+    dtype = np.result_type(a)
+    return a * (dtype.type(180.0) / dtype.type(np.pi))
+
+
 def sun_position(time, hour, site, latitude, longitude, altitude, pressure,
                  temp_air) -> dict[str, np.ndarray]:
     """Solar position at the hour's midpoint of each (site, hour) element.
@@ -169,32 +189,57 @@ def sun_position(time, hour, site, latitude, longitude, altitude, pressure,
     elements of a (site, time) grid); pressure [Pa] and temp_air [degC] (for refraction) of the
     elements, whose precision the results take. Returns apparent_zenith, zenith, azimuth [deg]
     and dni_extra [W m-2] with the elements' shape.
+
+    The topocentric terms are pvlib.spa's expressions (parallax_sun_right_ascension,
+    topocentric_sun_declination, topocentric_elevation_angle_without_atmosphere,
+    atmospheric_refraction_correction; SPA eqs. 38-43) written out operation for operation, so
+    the results are pvlib's to the bit, with the sines and cosines of the hour's angles taken
+    once per hour, the site's once per site, and each element's once for all the equations.
     """
     spa = pvlib.spa
     dtype = np.result_type(pressure)  # the time and site terms are double
-    v, alpha, delta, distance, dni_extra = (x.astype(dtype)[hour] for x in _sun_time_terms(
+    v, alpha, delta, distance, dni_extra = (x.astype(dtype) for x in _sun_time_terms(
         pd.DatetimeIndex(time)))
+    sin_xi = np.sin(_radians(spa.equatorial_horizontal_parallax(distance)))
+    delta_rad = _radians(delta)
     latitude, altitude = np.asarray(latitude, dtype=float), np.asarray(altitude, dtype=float)
     u = spa.uterm(latitude)
-    lat, x, y, sin_lat, cos_lat, longitude = (np.asarray(a).astype(dtype)[site] for a in (
-        latitude, spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude),
-        np.sin(np.radians(latitude)), np.cos(np.radians(latitude)), longitude))
+    x, y = spa.xterm(u, latitude, altitude), spa.yterm(u, latitude, altitude)
+    lat_rad = _radians(latitude.astype(dtype))
+
+    def per_hour(a):  # a flat index gathers faster than a column
+        return a.take(np.ravel(hour)).reshape(np.shape(hour))
+
+    def per_site(a):
+        return np.asarray(a).astype(dtype).take(np.ravel(site)).reshape(np.shape(site))
+
     # local hour angle (SPA eq. 32) without its reduction to [0, 360): only its sine and
     # cosine are used, and numpy's single-precision remainder is slow
-    hour_angle = v + longitude - alpha
-    xi = spa.equatorial_horizontal_parallax(distance)
-    delta_alpha = spa.parallax_sun_right_ascension(x, xi, hour_angle, delta)
-    delta_prime = spa.topocentric_sun_declination(delta, x, y, xi, delta_alpha, hour_angle)
-    h_prime = spa.topocentric_local_hour_angle(hour_angle, delta_alpha)
-    e0 = spa.topocentric_elevation_angle_without_atmosphere(lat, delta_prime, h_prime)
-    e = spa.topocentric_elevation_angle(e0, spa.atmospheric_refraction_correction(
-        np.asarray(pressure) / 100.0, temp_air, e0, 0.5667))
+    hour_angle = per_hour(v) + per_site(longitude) - per_hour(alpha)
+    h = _radians(hour_angle)
+    sin_xi, x = per_hour(sin_xi), per_site(x)
+    # SPA eqs. 38 and 40 share their denominator
+    denominator = per_hour(np.cos(delta_rad)) - x * sin_xi * np.cos(h)
+    delta_alpha = _degrees(np.arctan2(-x * sin_xi * np.sin(h), denominator))
+    delta_prime = _degrees(np.arctan2(
+        (per_hour(np.sin(delta_rad)) - per_site(y) * sin_xi) * np.cos(_radians(delta_alpha)),
+        denominator))
+    h_prime = _radians(hour_angle - delta_alpha)  # SPA eq. 41
+    cos_h_prime = np.cos(h_prime)
+    delta_prime_rad = _radians(delta_prime)
+    e0 = _degrees(np.arcsin(per_site(np.sin(lat_rad)) * np.sin(delta_prime_rad)
+                            + per_site(np.cos(lat_rad)) * np.cos(delta_prime_rad) * cos_h_prime))
+    # refraction (SPA eq. 42) at the element's pressure [hPa] and temperature, none with the sun
+    # more than its radius and the refraction at the horizon (0.5667 deg) below it
+    refraction = ((np.asarray(pressure) / 100.0 / 1010.0) * (283.0 / (273 + temp_air)) * 1.02
+                  / (60 * np.tan(_radians(e0 + 10.3 / (e0 + 5.11))))) * \
+        (e0 >= -1.0 * (0.26667 + 0.5667))
     # topocentric azimuth from north (SPA eqs. 44-46) as one arctan2 in (-180, 180] plus 180
-    h = np.radians(h_prime)
-    azimuth = 180.0 + np.degrees(np.arctan2(np.sin(h), np.cos(h) * sin_lat - np.tan(
-        np.radians(delta_prime)) * cos_lat))
-    return {"apparent_zenith": 90.0 - e, "zenith": 90.0 - e0, "azimuth": azimuth,
-            "dni_extra": dni_extra}
+    azimuth = 180.0 + _degrees(np.arctan2(np.sin(h_prime), cos_h_prime * per_site(
+        np.sin(np.radians(latitude))) - np.tan(delta_prime_rad) * per_site(
+        np.cos(np.radians(latitude)))))
+    return {"apparent_zenith": 90.0 - (e0 + refraction), "zenith": 90.0 - e0,
+            "azimuth": azimuth, "dni_extra": per_hour(dni_extra)}
 
 
 def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -216,42 +261,112 @@ def surface_orientation(p: PVArrays, sun: dict) -> tuple[np.ndarray, np.ndarray]
         return column(a[rows]).astype(dtype)
 
     axis_azimuth, zenith = param(p.azimuth_deg), sun["apparent_zenith"][rows]
-    ideal = pvlib.shading.projected_solar_zenith_angle(zenith, sun["azimuth"][rows], 0.0,
-                                                       axis_azimuth)
-    shade = np.abs(np.cos(np.radians(ideal)) / param(p.gcr))  # > 1: rows do not shade
+    ideal = _projected_zenith(zenith, sun["azimuth"][rows], axis_azimuth)
+    shade = np.abs(np.cos(_radians(ideal)) / param(p.gcr))  # > 1: rows do not shade
     backtrack = column(p.backtrack[rows]) & (shade < 1)
-    theta = ideal - np.where(backtrack, np.sign(ideal) * np.degrees(
+    theta = ideal - np.where(backtrack, np.sign(ideal) * _degrees(
         np.arccos(np.minimum(shade, 1))), 0)
     limit = param(p.max_angle_deg)
     theta = np.where(zenith >= 90, 0.0, np.clip(theta, -limit, limit))  # stowed flat at night
     tilt[rows] = np.abs(theta)
-    azimuth[rows] = np.where(theta > 0, axis_azimuth + 90, axis_azimuth + 270) % 360
+    turned = np.where(theta > 0, axis_azimuth + 90, axis_azimuth + 270)  # in [90, 630)
+    azimuth[rows] = np.where(turned >= 360, turned - 360, turned)  # % 360, exact, and faster
     return tilt, azimuth
 
 
-def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo) -> dict:
+def _projected_zenith(zenith, azimuth, axis_azimuth):
+    """pvlib.shading.projected_solar_zenith_angle [deg] for a horizontal axis, operation for
+    operation (its sz' is the float64 cosine of the zenith there; sines and cosines of the
+    angles in radians from a vectorised multiplication)."""
+    zenith_rad, azimuth_rad, axis_rad = _radians(zenith), _radians(azimuth), \
+        _radians(axis_azimuth)
+    sin_zenith = np.sin(zenith_rad)
+    sx, sy = sin_zenith * np.sin(azimuth_rad), sin_zenith * np.cos(azimuth_rad)
+    sx_prime = sx * np.cos(axis_rad) - sy * np.sin(axis_rad)
+    # pvlib: sx sin(axis) sin(0) + sy sin(0) cos(axis) + sz cos(0), zeros and one in float64
+    return _degrees(np.arctan2(sx_prime, np.cos(zenith_rad).astype(float)))
+
+
+def plane_of_array(p: PVArrays, sun: dict, tilt, azimuth, ghi, dni, dhi, albedo,
+                   airmass) -> dict:
     """Beam, sky-diffuse and ground-reflected irradiance on the panel plane [W m-2] and the angle
     of incidence [deg]. Sky diffuse by Perez et al. (1990) or Hay and Davies (1980), chosen per
     site; with the sun below the horizon (twilight hours) the sky is isotropic, and with no diffuse
-    light there is none (Perez's sky clearness is 0/0 there)."""
-    aoi = pvlib.irradiance.aoi(tilt, azimuth, sun["zenith"], sun["azimuth"])
-    beam = np.clip(dni * np.cos(np.radians(aoi)), 0.0, None)
-    isotropic = pvlib.irradiance.isotropic(tilt, dhi)
+    light there is none (Perez's sky clearness is 0/0 there). ``airmass``: relative air mass
+    (Kasten and Young 1989) at the apparent zenith, used where the sun is up.
+
+    pvlib.irradiance's aoi, isotropic, get_ground_diffuse and perez (the 1990 all-sites
+    coefficients) written out operation for operation, so the results are pvlib's to the bit,
+    with the sines and cosines of the tilt and zenith and the angle-of-incidence projection taken
+    once, not once in each model."""
+    tilt_rad, zenith_rad = _radians(tilt), _radians(sun["zenith"])
+    cos_tilt, sin_tilt, cos_zenith = np.cos(tilt_rad), np.sin(tilt_rad), np.cos(zenith_rad)
+    projection = np.clip(cos_tilt * cos_zenith + sin_tilt * np.sin(zenith_rad) * np.cos(
+        _radians(sun["azimuth"] - azimuth)), -1, 1)  # pvlib.irradiance.aoi_projection
+    aoi = _degrees(np.arccos(projection))
+    beam = np.clip(dni * np.cos(_radians(aoi)), 0.0, None)
+    isotropic = dhi * (1 + cos_tilt) * 0.5
     sky = isotropic.copy()
     up = (sun["zenith"] < 90) & (dhi > 0)
-    airmass = pvlib.atmosphere.get_relative_airmass(np.where(up, sun["apparent_zenith"], 0.0))
     for model, rows in groups(p.transposition):
-        args = (tilt[rows], azimuth[rows], dhi[rows], dni[rows], sun["dni_extra"][rows],
-                sun["zenith"][rows], sun["azimuth"][rows])
         if model == "perez":
-            out = pvlib.irradiance.perez(*args, airmass=airmass[rows])
+            out = _perez(dhi[rows], dni[rows], sun["dni_extra"][rows], zenith_rad[rows],
+                         airmass[rows], projection[rows], cos_zenith[rows], cos_tilt[rows],
+                         sin_tilt[rows])
         elif model == "haydavies":
-            out = pvlib.irradiance.haydavies(*args)
+            out = pvlib.irradiance.haydavies(
+                tilt[rows], azimuth[rows], dhi[rows], dni[rows], sun["dni_extra"][rows],
+                projection_ratio=np.maximum(projection[rows], 0) / np.maximum(
+                    cos_zenith[rows], 0.01745))  # as pvlib forms it from the angles
         else:
             raise unknown_name("transposition", model, TRANSPOSITIONS)
         sky[rows] = np.where(up[rows], out, isotropic[rows])
-    ground = pvlib.irradiance.get_ground_diffuse(tilt, ghi, albedo)
+    ground = ghi * albedo * (1 - cos_tilt) * 0.5
     return {"aoi": aoi, "beam": beam, "sky_diffuse": sky, "ground_diffuse": ground}
+
+
+def _perez(dhi, dni, dni_extra, zenith_rad, airmass, projection, cos_zenith, cos_tilt,
+           sin_tilt):
+    """pvlib.irradiance.perez (Perez et al. 1990, all-sites composite coefficients) from the
+    angles' projection, sines and cosines, operation for operation; its elementwise chain after
+    the power of the zenith is compiled (:func:`_perez_sky`)."""
+    z3 = 1.041 * (zenith_rad ** 3)  # kappa z^3, zenith in radians
+    f1, f2 = (np.vstack((c, np.full(3, np.nan))) for c in  # bin -1 (no bin): NaN
+              pvlib.irradiance._get_perez_coefficients("allsitescomposite1990"))
+    args = np.broadcast_arrays(dhi, dni, dni_extra, airmass, z3, zenith_rad, projection,
+                               cos_zenith, cos_tilt, sin_tilt)
+    out = np.empty(args[0].shape, dtype=np.result_type(dhi, float))
+    _perez_sky(*(np.ravel(a) for a in args), f1, f2, pvlib.tools.cosd(85), out.reshape(-1))
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _perez_sky(dhi, dni, dni_extra, airmass, z3, z, projection, cos_zenith, cos_tilt, sin_tilt,
+               f1, f2, cos85, out):  # pragma: no cover (compiled)
+    """pvlib.irradiance.perez's arithmetic per element, in its order and precisions: sky
+    brightness and clearness in the inputs' precision, clearness bins compared in double
+    (np.digitize), coefficients and the sum in double; maxima as np.maximum (NaN wins, the
+    second argument on ties)."""
+    one = dhi.dtype.type(1)  # numpy's Python 1 takes the array's precision
+    for i in range(out.size):
+        delta = dhi[i] * airmass[i] / dni_extra[i]
+        eps = np.float64(((dhi[i] + dni[i]) / dhi[i] + z3[i]) / (one + z3[i]))
+        b = -1
+        for edge in (0., 1.065, 1.23, 1.5, 1.95, 2.8, 4.5, 6.2):
+            b += eps >= edge
+        brightening = _maximum(f1[b, 0] + f1[b, 1] * delta + f1[b, 2] * z[i], 0.0)
+        horizon = f2[b, 0] + f2[b, 1] * delta + f2[b, 2] * z[i]
+        sky = (1 - brightening) * 0.5 * (one + cos_tilt[i])
+        sky += brightening * _maximum(projection[i], 0.0) / _maximum(np.float64(cos_zenith[i]),
+                                                                     cos85)
+        sky += horizon * sin_tilt[i]
+        sky = _maximum(sky * dhi[i], 0.0)
+        out[i] = 0.0 if np.isnan(airmass[i]) else sky
+
+
+@numba.njit(inline="always")
+def _maximum(a, b):  # pragma: no cover (compiled)
+    return a if a > b or np.isnan(a) else b
 
 
 @functools.cache
@@ -273,7 +388,7 @@ def row_sky_factor(p: PVArrays, tilt) -> np.ndarray:
     rows = np.flatnonzero(p.row_sky_shading)
     for gcr, idx in groups(p.gcr[rows]):
         r = rows[idx]
-        factor[r] = np.interp(np.abs(tilt[r]), TILTS, _row_sky_table(float(gcr)))
+        factor[r] = interp(np.abs(tilt[r]), TILTS, _row_sky_table(float(gcr)))
     return factor
 
 
@@ -282,21 +397,20 @@ def diffuse_iam(p: PVArrays, tilt) -> tuple[np.ndarray, np.ndarray]:
     of the physical IAM, pvlib.iam.marion_diffuse); 1 where the site has them off."""
     table = _diffuse_iam_table()
     on = column(p.diffuse_iam)
-    sky = np.where(on, np.interp(np.abs(tilt), TILTS, table["sky"]), 1.0)
-    ground = np.where(on, np.interp(np.abs(tilt), TILTS, table["ground"]), 1.0)
+    sky = np.where(on, interp(np.abs(tilt), TILTS, table["sky"]), 1.0)
+    ground = np.where(on, interp(np.abs(tilt), TILTS, table["ground"]), 1.0)
     return sky, ground
 
 
-def spectral_factor(p: PVArrays, apparent_zenith, pressure) -> np.ndarray:
+def spectral_factor(p: PVArrays, airmass, pressure) -> np.ndarray:
     """Spectral mismatch factor ``(S, T)``: De Soto et al. (2006) c-Si polynomial in the absolute
-    air mass (Kasten-Young relative air mass at the measured pressure), or 1."""
-    factor = np.ones_like(apparent_zenith)
+    air mass (``airmass``, the Kasten-Young relative air mass, at the measured pressure), or 1."""
+    factor = np.ones_like(airmass)
     for model, rows in groups(p.spectral):
         if model == "airmass":
-            zenith = np.where(apparent_zenith[rows] < 90, apparent_zenith[rows], 0.0)
-            airmass = pvlib.atmosphere.get_absolute_airmass(
-                pvlib.atmosphere.get_relative_airmass(zenith), pressure[rows])
-            factor[rows] = pvlib.spectrum.spectral_factor_sapm(airmass, DESOTO_AIRMASS)
+            factor[rows] = pvlib.spectrum.spectral_factor_sapm(
+                pvlib.atmosphere.get_absolute_airmass(airmass[rows], pressure[rows]),
+                DESOTO_AIRMASS)
         elif model != "none":
             raise unknown_name("spectral model", model, SPECTRAL_MODELS)
     return factor
@@ -430,12 +544,15 @@ def optics(q: PVArrays, time, hour, site, lit: dict[str, np.ndarray]) -> dict[st
                        lit["pressure"], lit["temp_air"])
     tilt, azimuth = surface_orientation(q, sun)
     ghi, dni, dhi, albedo = lit["ghi"], lit["dni"], lit["dhi"], lit["albedo"]
-    poa = plane_of_array(q, sun, tilt, azimuth, ghi, dni, dhi, albedo)
+    # relative air mass at the apparent zenith, for Perez (where the sun is up) and the spectrum
+    airmass = pvlib.atmosphere.get_relative_airmass(np.where(
+        sun["apparent_zenith"] < 90, sun["apparent_zenith"], 0.0))
+    poa = plane_of_array(q, sun, tilt, azimuth, ghi, dni, dhi, albedo, airmass)
     iam = pvlib.iam.physical(poa["aoi"])  # air-glass-cell, n=1.526, K=4 m-1, L=2 mm (PVWatts v5)
     iam_sky, iam_ground = diffuse_iam(q, tilt)
     sky = poa["sky_diffuse"] * row_sky_factor(q, tilt)
     optical = (poa["beam"] * iam + sky * iam_sky + poa["ground_diffuse"] * iam_ground) * \
-        spectral_factor(q, sun["apparent_zenith"], lit["pressure"])
+        spectral_factor(q, airmass, lit["pressure"])
     rear = (bifacial_rear(q, sun, tilt, azimuth, ghi, dni, dhi, albedo)
             if np.any(q.bifaciality > 0) else np.zeros_like(optical))
     return {"optical": optical, "front": poa["beam"] + sky + poa["ground_diffuse"],
@@ -458,13 +575,16 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     """
     ghi, dni, dhi = weather["ghi"], weather["dni"], weather["dhi"]
     temp_air, wind_speed = weather["temp_air"], weather["wind_speed"]
-    flat = np.flatnonzero((ghi > 0) | (dni > 0) | (dhi > 0))  # NaN is dark here, NaN below
-    rows, hours = np.divmod(flat, ghi.shape[1])
+    lit_mask = (ghi > 0) | (dni > 0) | (dhi > 0)  # NaN is dark here, NaN below
+    flat = np.flatnonzero(lit_mask)
+    counts = np.count_nonzero(lit_mask, axis=1)  # the elements are in site order
+    rows = np.repeat(np.arange(len(counts)), counts)
+    hours = flat - rows * ghi.shape[1]
 
     def lit(a, dtype=np.float32):  # a (site, 1) column or (site, time) array at the lit elements
         a = np.asarray(a)
-        return (a[:, 0].take(rows) if a.shape[1] == 1 else np.ravel(a).take(flat))[:, None] \
-            .astype(dtype, copy=False)
+        return (np.repeat(a[:, 0], counts) if a.shape[1] == 1 else np.ravel(a).take(flat))[
+            :, None].astype(dtype, copy=False)
 
     def grid(a, dark=0.0):
         out = np.broadcast_to(np.asarray(dark, dtype=float), ghi.shape).copy()
@@ -474,7 +594,7 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     inputs = {k: weather[k] for k in ("latitude", "longitude", "altitude")}
     inputs.update({k: lit(weather[k]) for k in ("pressure", "temp_air", "ghi", "dni", "dhi")})
     inputs["albedo"] = lit(weather["albedo"] if "albedo" in weather else column(p.albedo))
-    light = optics(p.optics(rows), time, hours[:, None], rows[:, None], inputs)
+    light = optics(p.optics(counts), time, hours[:, None], rows[:, None], inputs)
     tilt = grid(light["tilt"], dark=column(np.where(p.tracked, 0.0, p.tilt_deg)))  # stow flat
     front = grid(light["front"])
     soiling = soiling_loss(p, time, weather.get("precipitation"), weather.get("pm2_5"),
@@ -493,14 +613,14 @@ def pv_power(p: PVArrays, time, weather: dict[str, np.ndarray]) -> dict[str, np.
     efficiency = per_lit(column(p.inverter_efficiency))
     pac = pvlib.inverter.pvwatts(pdc, np.where(has_pv, pac_rated, 1.0) / efficiency, efficiency,
                                  ETA_INV_REF)
-    limit = pac_rated * per_lit(inverter_derating(temp_air, p.derate_start_degc,
-                                                  p.derate_end_degc, p.derate_end_fraction))
+    limit = pac_rated * inverter_derating(per_lit(temp_air), *(np.repeat(a, counts) for a in (
+        p.derate_start_degc, p.derate_end_degc, p.derate_end_fraction)))
     pac = grid(np.where(has_pv, np.minimum(pac, limit), 0.0)
                * per_lit(column(p.availability)))  # dark: no power
     missing = ~np.isfinite(ghi + dni + dhi + temp_air + wind_speed + weather["pressure"])
     out = {"pv_power": pac, "poa_global": front, "soiling_loss": soiling, "temp_cell": temp_cell}
     for v in out.values():
         v[missing] = np.nan
-    if np.isnan(pac[~missing]).any():  # a model produced NaN from valid inputs: a bug, not data
+    if (np.isnan(pac) & ~missing).any():  # a model produced NaN from valid inputs: a bug, not data
         raise FloatingPointError("PV model produced NaN from valid inputs")
     return out

@@ -18,6 +18,7 @@ from windpowerlib import wind_speed as profiles
 from windpowerlib.wind_turbine import WindTurbine
 
 from twin.arrays import column, groups
+from twin.interp import interp
 from twin.model_names import DENSITY_CORRECTIONS, WAKE_MODELS, WIND_PROFILES, unknown_name
 
 RHO_STANDARD = 1.225  # kg m-3, IEC 61400-12-1 reference air density
@@ -85,7 +86,7 @@ def hub_wind_speed(w: WindArrays, wind_speed, height_m) -> np.ndarray:
     wind_speed = np.asarray(wind_speed, dtype=float)
     height = np.broadcast_to(np.asarray(height_m, dtype=float), w.hub_height_m.shape)
     out = np.full(np.broadcast_shapes(wind_speed.shape, column(height).shape), np.nan)
-    keys = np.array([f"{law}@{h}" for law, h in zip(w.profile, height, strict=True)], dtype=str)
+    keys = [f"{law}@{h}" for law, h in zip(w.profile.tolist(), height.tolist(), strict=True)]
     for _, rows in groups(keys):  # windpowerlib takes one measurement height per call
         law, h = w.profile[rows][0], float(height[rows][0])
         v, hub = wind_speed[rows], column(w.hub_height_m[rows])
@@ -124,21 +125,22 @@ def turbine_power(w: WindArrays, wind_speed_hub, air_density) -> np.ndarray:
     for model, rows in groups(w.wake_model):
         if model in ("dena_mean", "knorr_mean"):  # windpowerlib.wake_losses.reduce_wind_speed
             speeds, efficiency = wind_efficiency_curve(model)
-            v[rows] = v[rows] * np.interp(v[rows], speeds, efficiency)
+            v[rows] *= interp(v[rows], speeds, efficiency)
         elif model != "constant":
             raise unknown_name("wake model", model, WAKE_MODELS)
     for correction, rows in groups(w.density_correction):
         if correction == "iec":
-            v[rows] = v[rows] * np.cbrt(air_density[rows] / RHO_STANDARD)
+            v[rows] *= np.cbrt(air_density[rows] / RHO_STANDARD)
         elif correction != "none":
             raise unknown_name("density correction", correction, DENSITY_CORRECTIONS)
     for turbine_type, rows in groups(w.turbine_type):
         speeds, values, _ = power_curve(turbine_type)
         cut_out = speeds[np.flatnonzero(values > 0)[-1]]
-        p = np.interp(v[rows], speeds, values, left=0.0, right=0.0)
+        p = interp(v[rows], speeds, values, left=0.0, right=0.0)
         power[rows] = np.where(v[rows] > cut_out, 0.0, p)
     power[np.isnan(v)] = np.nan
-    return power * np.where(w.wake_model == "constant", w.array_efficiency, 1.0)[:, None]
+    power *= np.where(w.wake_model == "constant", w.array_efficiency, 1.0)[:, None]
+    return power
 
 
 def wind_power(w: WindArrays, wind_speed, height_m, pressure, temp_air, scale) -> dict:
@@ -147,8 +149,9 @@ def wind_power(w: WindArrays, wind_speed, height_m, pressure, temp_air, scale) -
     wind_speed [m s-1] measured at ``height_m``; pressure [Pa] and temp_air [degC] at the station;
     ``scale`` ``(S,)``: factor applied to the hub-height wind (see :func:`long_term_scale`).
     """
-    v_hub = hub_wind_speed(w, wind_speed, height_m) * column(scale)
+    v_hub = hub_wind_speed(w, wind_speed, height_m)
+    v_hub *= column(scale)
     rho = air_density_hub(w, pressure, temp_air)
-    per_turbine = turbine_power(w, v_hub, rho)
-    farm = per_turbine * column(w.turbine_count * w.availability)
+    farm = turbine_power(w, v_hub, rho)  # one turbine's power, made the farm's in place
+    farm *= column(w.turbine_count * w.availability)
     return {"wind_power": farm, "wind_speed_hub": v_hub, "air_density_hub": rho}
