@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 
 from sites import get_site
 from tests.conftest import SHARED_WEATHER, hami_data, needs_shared, write_era5, write_site
+from twin.allocator import KEEP_FREED_MEMORY
 from twin.cli import app
 from twin.psychrometrics import saturation_vapour_pressure
 from twin.study import (
     ANNUAL,
     STORE_FORMAT,
     STORED,
-    WORKER_MALLOC,
     Scenario,
     Study,
     Variant,
@@ -148,7 +148,7 @@ def test_summary_column_names_say_the_stored_unit():
 
 def test_two_workers_give_the_serial_result(serial, tmp_path):
     """On the study's own cluster (twin.study.local_cluster, as `twin study` starts it), whose
-    workers keep freed memory for reuse (WORKER_MALLOC in their environment)."""
+    workers keep freed memory for reuse (KEEP_FREED_MEMORY in their environment)."""
     import os
 
     from distributed import Client
@@ -156,10 +156,10 @@ def test_two_workers_give_the_serial_result(serial, tmp_path):
     _, expected = serial
     with local_cluster(2) as cluster, Client(cluster) as client:
         got = run_study(SMALL, tmp_path / "parallel.zarr", client=client).load()
-        environ = client.run(lambda: {k: os.environ.get(k) for k in WORKER_MALLOC})
+        environ = client.run(lambda: {k: os.environ.get(k) for k in KEEP_FREED_MEMORY})
     xr.testing.assert_identical(got, expected)
     assert len(environ) == 2
-    assert all(e == {k: str(v) for k, v in WORKER_MALLOC.items()} for e in environ.values())
+    assert all(e == {k: str(v) for k, v in KEEP_FREED_MEMORY.items()} for e in environ.values())
 
 
 def test_interrupted_study_resumes_without_redoing_tasks(serial, tmp_path):

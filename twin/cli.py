@@ -31,6 +31,18 @@ Year = Annotated[int, typer.Option(min=YEAR_MIN, max=YEAR_MAX,
 Seed = Annotated[int, typer.Option(min=0, help="Random seed of the synthetic weather (>= 0).")]
 
 
+# the commands that simulate: their process keeps freed memory for reuse (twin.allocator)
+COMPUTING = ("run", "simulate", "study", "fleet", "size", "serve")
+
+
+@app.callback()
+def _start(ctx: typer.Context):
+    if ctx.invoked_subcommand in COMPUTING:
+        from twin.allocator import keep_freed_memory
+
+        keep_freed_memory()
+
+
 def _bad_input() -> tuple[type[Exception], ...]:
     """What a command reports in one line: bad sites, weather and values (an ``except`` clause
     evaluates this only when something was raised: ``sites`` is imported then)."""

@@ -563,22 +563,16 @@ def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple
     return todo
 
 
-# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, and setting it turns off
-# glibc's dynamic mmap threshold: every array above 128 kB (a block's (site, time) temporaries)
-# is mapped afresh and unmapped when freed, its pages faulted in again each time. 900 site-years
-# (benchmarks/study.py --sites 100 --years 3, 2 workers, loaded machine, 2026-12-04): 9.8
-# million page faults, 25 of 72 CPU-seconds in the kernel, 88.7 s; with these values 0.45
-# million, 3.9 s and 45.1 s, the workers' peak 1.76 -> 2.09 GB (memory kept for reuse).
-WORKER_MALLOC = {"MALLOC_TRIM_THRESHOLD_": 2**28, "MALLOC_MMAP_THRESHOLD_": 2**25}
-
-
 def local_cluster(workers: int, **options):
     """A local Dask cluster of ``workers`` single-threaded worker processes for a study, their
-    memory allocator set to keep freed arrays for reuse (:data:`WORKER_MALLOC`)."""
+    memory allocator set to keep freed arrays for reuse (twin.allocator.KEEP_FREED_MEMORY)."""
     import dask
     from distributed import LocalCluster
 
-    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()}
+    from twin.allocator import KEEP_FREED_MEMORY
+
+    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v
+               for k, v in KEEP_FREED_MEMORY.items()}
     with dask.config.set(environ):  # read once by each nanny, for every (re)start
         return LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
                             **options)
