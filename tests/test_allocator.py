@@ -12,11 +12,13 @@ import pytest
 from typer.testing import CliRunner
 
 from twin import allocator
-from twin.allocator import KEEP_FREED_MEMORY
+from twin.allocator import KEEP_FREED_MEMORY, NO_HUGE_PAGES
 
-CHECK = ("import json, os; from twin.allocator import KEEP_FREED_MEMORY, keep_freed_memory; "
+SETTINGS = {**KEEP_FREED_MEMORY, **NO_HUGE_PAGES}
+CHECK = ("import json, os; from twin.allocator import keep_freed_memory; "
+         "from numpy._core.multiarray import _get_madvise_hugepage as huge; "
          "took = keep_freed_memory(); "
-         "print(json.dumps([took, {k: os.environ.get(k) for k in KEEP_FREED_MEMORY}]))")
+         f"print(json.dumps([took, huge(), {{k: os.environ.get(k) for k in {list(SETTINGS)}}}]))")
 
 
 def run_check(env):
@@ -27,18 +29,19 @@ def run_check(env):
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_the_allocator_is_set_and_passed_to_child_processes():
-    env = {k: v for k, v in os.environ.items() if k not in KEEP_FREED_MEMORY}
-    took, environ = run_check(env)
-    assert took is True
-    assert environ == {k: str(v) for k, v in KEEP_FREED_MEMORY.items()}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
+    took, huge_pages, environ = run_check(env)
+    assert took is True and huge_pages is False
+    assert environ == {k: str(v) for k, v in SETTINGS.items()}
 
 
 def test_a_users_own_allocator_setting_is_left_alone():
-    env = {k: v for k, v in os.environ.items() if k not in KEEP_FREED_MEMORY}
+    env = {k: v for k, v in os.environ.items() if k not in SETTINGS}
     env["MALLOC_TRIM_THRESHOLD_"] = "12345"
-    took, environ = run_check(env)
+    took, _, environ = run_check(env)
     assert took is False
-    assert environ == {"MALLOC_TRIM_THRESHOLD_": "12345", "MALLOC_MMAP_THRESHOLD_": None}
+    assert environ == {"MALLOC_TRIM_THRESHOLD_": "12345", "MALLOC_MMAP_THRESHOLD_": None,
+                       "NUMPY_MADVISE_HUGEPAGE": None}
 
 
 def test_only_the_commands_that_simulate_set_it(monkeypatch):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from sites import get_site
 from tests.conftest import SHARED_WEATHER, hami_data, needs_shared, write_era5, write_site
-from twin.allocator import KEEP_FREED_MEMORY
+from twin.allocator import KEEP_FREED_MEMORY, NO_HUGE_PAGES
 from twin.cli import app
 from twin.psychrometrics import saturation_vapour_pressure
 from twin.study import (
@@ -148,18 +148,20 @@ def test_summary_column_names_say_the_stored_unit():
 
 def test_two_workers_give_the_serial_result(serial, tmp_path):
     """On the study's own cluster (twin.study.local_cluster, as `twin study` starts it), whose
-    workers keep freed memory for reuse (KEEP_FREED_MEMORY in their environment)."""
+    workers keep freed memory for reuse and numpy's huge pages off (KEEP_FREED_MEMORY and
+    NO_HUGE_PAGES in their environment)."""
     import os
 
     from distributed import Client
 
     _, expected = serial
+    settings = {**KEEP_FREED_MEMORY, **NO_HUGE_PAGES}
     with local_cluster(2) as cluster, Client(cluster) as client:
         got = run_study(SMALL, tmp_path / "parallel.zarr", client=client).load()
-        environ = client.run(lambda: {k: os.environ.get(k) for k in KEEP_FREED_MEMORY})
+        environ = client.run(lambda: {k: os.environ.get(k) for k in settings})
     xr.testing.assert_identical(got, expected)
     assert len(environ) == 2
-    assert all(e == {k: str(v) for k, v in KEEP_FREED_MEMORY.items()} for e in environ.values())
+    assert all(e == {k: str(v) for k, v in settings.items()} for e in environ.values())
 
 
 def test_interrupted_study_resumes_without_redoing_tasks(serial, tmp_path):

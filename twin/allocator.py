@@ -8,8 +8,10 @@ threshold (raised to the size of each freed mapping) helps, but Dask's nannies t
 ``simulate``, ``study``, ``fleet``, ``size``, ``serve``) and its study workers keep freed memory
 for reuse instead (README, "Speed of the whole twin"): measured, 900 study site-years 88.7 ->
 45.1 s (page faults 9.8 -> 0.45 million); the generation step 2.7 -> 2.0 ms per site-year. The
-cost: a process keeps its peak memory until it ends. A library call (``twin.simulate`` from a
-notebook) leaves the process's allocator as it is; :func:`keep_freed_memory` sets it there too.
+cost: a process keeps its peak memory until it ends. numpy's request for transparent huge pages
+is switched off in the same processes (:data:`NO_HUGE_PAGES`). A library call
+(``twin.simulate`` from a notebook) leaves the process's allocator as it is;
+:func:`keep_freed_memory` sets it there too.
 """
 
 from __future__ import annotations
@@ -21,14 +23,27 @@ import os
 # takes on 64-bit systems, above a block's temporaries (twin.simulate.CHAIN_BLOCK_ELEMENTS: 2 MB)
 KEEP_FREED_MEMORY = {"MALLOC_TRIM_THRESHOLD_": 2**28, "MALLOC_MMAP_THRESHOLD_": 2**25}
 _MALLOPT = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_MMAP_THRESHOLD_": -3}
+# numpy asks the kernel for transparent huge pages for arrays of 4 MB or more (madvise); where
+# the kernel defragments for them on demand (/sys/kernel/mm/transparent_hugepage/defrag
+# "madvise", the usual default) a fresh output array can stall in memory compaction. Measured
+# (benchmarks/generation.py --site-years 1000, 2026-12-05, quiet): one run of 1,000 site-years
+# 12.4-13.7 ms per site-year with them, 8.5 without; ten runs of 100: 8.3 and 7.6.
+NO_HUGE_PAGES = {"NUMPY_MADVISE_HUGEPAGE": "0"}
 
 
 def keep_freed_memory() -> bool:
-    """Set this process's allocator to :data:`KEEP_FREED_MEMORY` (glibc's ``mallopt``) and put
-    it in the environment of the processes it starts; whether it took. Nothing is changed where
-    the user set either variable, or where the C library is not glibc."""
-    if any(k in os.environ for k in KEEP_FREED_MEMORY):
+    """Set this process's allocator to :data:`KEEP_FREED_MEMORY` (glibc's ``mallopt``) and
+    numpy's arrays to :data:`NO_HUGE_PAGES`, and put both in the environment of the processes
+    it starts; whether the allocator took. Nothing is changed where the user set any of these
+    variables; the allocator is left where the C library is not glibc."""
+    if any(k in os.environ for k in {**KEEP_FREED_MEMORY, **NO_HUGE_PAGES}):
         return False
+    import numpy as np
+
+    set_huge_pages = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
+    if set_huge_pages is not None:  # numpy's own switch of NUMPY_MADVISE_HUGEPAGE
+        set_huge_pages(False)
+        os.environ.update(NO_HUGE_PAGES)
     import ctypes
 
     try:

@@ -3,7 +3,10 @@
 1. sites: catalog Site objects (or ids), their locations and plant configuration;
 2. weather: one CF weather Dataset per site (or synthetic years), stacked on (site, time) and
    checked: a missing value is an error unless ``allow_missing`` (then only those hours are NaN);
-3. PV (twin.solar) and wind (twin.wind) for all sites and hours in one vectorised pass;
+3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time); this step and the next
+   three run on blocks of about CHAIN_BLOCK_ELEMENTS site-hours, written into outputs allocated
+   once (by_site_block), so that working memory and cost per site-year do not grow with the
+   number of sites;
 4. the facility (twin.facility): IT load, losses and cooling at each site's control -> facility
    power, PUE, water use, cooling mode and ASHRAE envelope hours;
 5. the power balance (twin.storage): renewables, battery, grid import, curtailment, unserved

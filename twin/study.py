@@ -565,14 +565,15 @@ def open_store(study: Study, store: Path, overwrite: bool = False) -> list[tuple
 
 def local_cluster(workers: int, **options):
     """A local Dask cluster of ``workers`` single-threaded worker processes for a study, their
-    memory allocator set to keep freed arrays for reuse (twin.allocator.KEEP_FREED_MEMORY)."""
+    memory allocator set to keep freed arrays for reuse and numpy's huge pages off
+    (twin.allocator)."""
     import dask
     from distributed import LocalCluster
 
-    from twin.allocator import KEEP_FREED_MEMORY
+    from twin.allocator import KEEP_FREED_MEMORY, NO_HUGE_PAGES
 
     environ = {f"distributed.nanny.pre-spawn-environ.{k}": v
-               for k, v in KEEP_FREED_MEMORY.items()}
+               for k, v in {**KEEP_FREED_MEMORY, **NO_HUGE_PAGES}.items()}
     with dask.config.set(environ):  # read once by each nanny, for every (re)start
         return LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None,
                             **options)
