@@ -165,3 +165,18 @@ def test_sites_in_different_currencies_are_refused():
     usd = usd.model_copy(update={"id": "hami_usd"})
     with pytest.raises(ValueError, match="different currencies"):
         simulate(None, [get_site("golmud"), usd], until="balance")
+
+
+def test_inputs_broadcast_and_a_wrong_shape_is_refused():
+    """A constant demand ``(S, 1)`` is every hour's; arrays that are not (site, time) for the
+    batteries' sites are refused in one line (the compiled loop would read past them)."""
+    b = battery(10.0, 5.0)
+    renewable = np.array([[4.0, 0.0, 1.0]])
+    hourly = power_balance(b, renewable, np.full((1, 3), 2.0), np.array([10.0]))
+    constant = power_balance(b, renewable, np.array([[2.0]]), np.array([10.0]))
+    for k in hourly:
+        np.testing.assert_array_equal(constant[k], hourly[k], err_msg=k)
+    with pytest.raises(ValueError, match="expected \\(site, time\\) with 1 sites"):
+        power_balance(b, np.zeros((2, 3)), np.zeros((2, 3)), np.array([10.0, 10.0]))
+    with pytest.raises(ValueError, match="expected \\(site, time\\)"):
+        power_balance(b, np.zeros(3), np.zeros(3), np.array([10.0]))

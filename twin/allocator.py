@@ -40,15 +40,17 @@ def keep_freed_memory() -> bool:
         return False
     import numpy as np
 
-    set_huge_pages = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
-    if set_huge_pages is not None:  # numpy's own switch of NUMPY_MADVISE_HUGEPAGE
+    # numpy's own switch of NUMPY_MADVISE_HUGEPAGE (numpy._core from numpy 2, numpy.core before)
+    core = getattr(np, "_core", None) or getattr(np, "core", None)
+    set_huge_pages = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if set_huge_pages is not None:
         set_huge_pages(False)
         os.environ.update(NO_HUGE_PAGES)
     import ctypes
 
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no mallopt: not glibc
+    except (OSError, AttributeError, TypeError):  # no mallopt (not glibc), or no CDLL(None)
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     if not all(mallopt(_MALLOPT[k], v) == 1 for k, v in KEEP_FREED_MEMORY.items()):

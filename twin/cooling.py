@@ -267,17 +267,12 @@ def dx_cop(rated_cop, outdoor_degc):
 
 @compiled
 def _chiller_cop(load_ratio, condenser_degc):  # pragma: no cover (compiled)
+    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
+    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data)."""
     load = _clip(load_ratio, 0.1, 1.0)
     t = _clip(condenser_degc, 10.0, 40.0)
     return (16.798751 + 0.008840 * t ** 2 - 8.528931 * load ** 2 + 9.885294 * load
             - 0.760621 * t + 0.084615 * load * t)
-
-
-def chiller_cop(load_ratio, condenser_degc):
-    """Water-cooled chiller COP (Lei and Masanet 2020 regression, reference 4.4) at the load ratio
-    (clipped to 0.1-1) and the condenser-water temperature [degC] (clipped to 10-40, its data).
-    Compiled: ``_chiller_cop`` of numbers."""
-    return _elementwise(_chiller_cop, load_ratio, condenser_degc)
 
 
 @compiled
@@ -347,19 +342,17 @@ def _make_up(evaporated_kg_s, circulating_kg_s, drift_fraction,
     return (evaporated_kg_s + drift + blowdown) * 3600.0 / RHO_WATER * 1000.0
 
 
-def _latent(c, q_coil):
-    """The latent load [W] a chilled coil condenses with ``q_coil`` of sensible heat
-    (1/SHR - 1 of it), and the humidifier water [L h-1] that makes the moisture up."""
-    latent = q_coil * (1.0 / c.sensible_heat_ratio - 1.0)
-    return latent, latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
-
-
-
-
 @compiled
 def _chillers(p, s, q_chiller, q_free, design_q, wet_bulb, density):  # pragma: no cover
-    """:func:`water_cooled_chillers` of numbers at site ``s`` of the plants ``p``: mechanical,
-    fan and pump power [W] and make-up water [L h-1]."""
+    """Water-cooled chillers at site ``s`` of the plants ``p`` (numbers): Lei and Masanet COP at
+    the condenser-water temperature (wet bulb + tower approach) and the load ratio ``q_chiller /
+    design_q`` (reference 4.4), carrying ``q_chiller`` [W], with ``q_free`` [W] more rejected
+    without them (waterside economiser), and their cooling towers (reference 5.1, 5.2): the
+    towers evaporate all the heat rejected (``q_chiller + q_free`` and the chillers' work) at
+    the mean tower water temperature, their circulating water is that heat over the range, their
+    fans move circulating water / L/G of outdoor air, and two pumps (chilled or facility water
+    over water_delta_t_k, condenser water over the range) circulate the loops. Returns
+    mechanical, fan and pump power [W] and make-up water [L h-1]."""
     condenser = wet_bulb + p.tower_approach_k[s]
     chiller = q_chiller / _chiller_cop(q_chiller / design_q, condenser) if q_chiller > 0 else 0.0
     rejected = q_chiller + q_free + chiller
@@ -373,40 +366,6 @@ def _chillers(p, s, q_chiller, q_free, design_q, wet_bulb, density):  # pragma: 
         _pump(rejected, p.tower_range_k[s], p.tower_pump_head_pa[s], p.pump_efficiency[s])
     return chiller, fans, pumps, _make_up(evaporated, circulating, p.drift_fraction[s],
                                           p.cycles_of_concentration[s])
-
-
-@compiled
-def _water_cooled_chillers(p, q_chiller, q_free, design_q, wet_bulb, density,
-                           out):  # pragma: no cover (compiled)
-    loads, sites, hours = q_chiller.shape
-    for k in range(loads):
-        for s in range(sites):
-            for t in range(hours):
-                r = _chillers(p, s, q_chiller[k, s, t], q_free[k, s, t], design_q[s],
-                              wet_bulb[s, t], density[s, t])
-                for j in range(4):
-                    out[j, k, s, t] = r[j]
-
-
-def water_cooled_chillers(c, out, q_chiller, q_free, design_q):
-    """Water-cooled chillers (Lei and Masanet COP at the condenser-water temperature, wet bulb +
-    tower approach, and the load ratio ``q_chiller / design_q``, reference 4.4) carrying
-    ``q_chiller`` [W], with ``q_free`` [W] more rejected without them (waterside economiser), and
-    their cooling towers (reference 5.1, 5.2): the towers evaporate all the heat rejected
-    (``q_chiller + q_free`` and the chillers' work) at the mean tower water temperature, their
-    circulating water is that heat over the range, their fans move circulating water / L/G of
-    outdoor air, and two pumps (chilled or facility water over water_delta_t_k, condenser water
-    over the range) circulate the loops. Returns power [W] and make-up water [L h-1]
-    (compiled: ``_chillers`` of numbers)."""
-    hours = np.shape(out["wet_bulb"])
-    shape = np.broadcast_shapes(np.shape(q_chiller), np.shape(q_free), hours)
-    q3 = [np.broadcast_to(q, shape).reshape((-1, *hours)) for q in (q_chiller, q_free)]
-    result = np.empty((4, *q3[0].shape))
-    _water_cooled_chillers(c.plant, *q3, np.broadcast_to(design_q, (hours[0], 1))[:, 0],
-                           np.broadcast_to(out["wet_bulb"], hours),
-                           np.broadcast_to(out["density"], hours), result)
-    return dict(zip(("mechanical_power", "fan_power", "pump_power", "water_use"),
-                    result.reshape((4, *shape)), strict=True))
 
 
 @compiled
@@ -439,8 +398,8 @@ def _mechanical_into(p, q_mech, design_q, temp_air, wet_bulb, density,
 
 def _mechanical(c, out, q_mech, design_q):
     """Mechanical cooling of an air system carrying ``q_mech`` [W] (sensible; the coil's latent
-    load added, :func:`_latent`): DX / air-cooled (``dx_cop`` over the outdoor dry bulb,
-    reference 4.5) or water-cooled chillers with towers (:func:`water_cooled_chillers`), by
+    load added: 1/SHR - 1 of it, made up by humidifiers): DX / air-cooled (``dx_cop`` over the
+    outdoor dry bulb, reference 4.5) or water-cooled chillers with towers (:func:`_chillers`), by
     ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers);
     compiled: ``_mechanical_1`` of numbers."""
     hours = np.shape(out["temp_air"])
@@ -601,7 +560,7 @@ def _indirect(c, out: dict, q_air, supply_air, design_q_air):
     # then takes the primary air's heat sensibly
     wetted = humidity_ratio_from_wet_bulb(
         t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb), t_wb, out["pressure"])
-    filters = filter_pressure(c, np.zeros(hours), design_q_air)  # the filters only age
+    filters = filter_pressure(c, np.zeros(hours), design_q_air / (CP_AIR * c.air_delta_t_k))
     _indirect_into(c.plant, q, *_contiguous(
         [supply_air, t_oa, t_wb, out["humidity_ratio"], out["density"], out["supply_density"],
          filters, wetted], hours),
@@ -842,13 +801,13 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     coil_effectiveness need water at T_ra - (T_ra - T_sa) / HTE; cooling towers give wet bulb +
     approach, a plate heat exchanger its approach more (water-side economiser: all, part or none
     of the load free); water-cooled chillers with their towers carry the rest
-    (:func:`water_cooled_chillers`). The coils' load includes the latent share of the sensible
-    heat ratio, made up by humidifiers (:func:`_latent`); the CRAH fans move the air through
+    (:func:`_chillers`). The coils' load includes the latent share of the sensible
+    heat ratio (1/SHR - 1 of it), made up by humidifiers; the CRAH fans move the air through
     filters that age (:func:`_air_handler`). Compiled (``_chilled_water_into``)."""
     hours = np.shape(out["temp_air"])
     q, shape = _loads(q_air, hours)
     result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
-    filters = filter_pressure(c, np.zeros(hours), design_q_air)  # the filters only age
+    filters = filter_pressure(c, np.zeros(hours), design_q_air / (CP_AIR * c.air_delta_t_k))
     _chilled_water_into(c.plant, q, *_contiguous(
         [supply_air, out["wet_bulb"], out["density"], out["supply_density"], filters], hours),
         np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)

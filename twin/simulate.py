@@ -383,7 +383,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
              until: str = "availability", battery_policy: str = "none",
              it_committed_power=None, progress: Callable[[str], None] | None = None,
              allow_distant_weather: bool = False) -> xr.Dataset:
-    """Hourly PV, wind and renewable power of every site, one vectorised pass over (site, time).
+    """Hourly PV, wind and renewable power of every site, and every later step up to ``until``,
+    vectorised over (site, time) and run by blocks of sites (the module's docstring).
 
     weather: ``None`` (a synthetic year per site from its normals, ``year``/``seed``), one weather
     Dataset (one site), a Dataset with a ``site`` dimension, a mapping site id -> Dataset, or a
@@ -398,6 +399,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     ``balance`` (what the battery could deliver each hour in the power balance).
     it_committed_power: IT power already committed ``(site, time)`` [W] (default 0), taken off
     the available IT power to give the headroom.
+    progress: called with the name of each step as it starts ("weather", then "solar", "wind",
+    "facility", "balance", "availability" for each block of sites, then "dataset").
     allow_distant_weather: run weather farther than MAX_WEATHER_DISTANCE_KM (or
     MAX_WEATHER_ALTITUDE_DIFFERENCE_M) from its site, or outside the site's climate
     (MAX_CLIMATE_DIFFERENCE_K, MAX_WIND_RATIO), instead of refusing it. Each site is
@@ -432,7 +435,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     w = WindArrays.from_configs([s.wind for s in sites])
     scale = _wind_scale(w, sites, wx, wind_scaling)
     u = _utilisation(utilisation, ids, time) if reached >= STEPS.index("facility") else None
-    committed = None if it_committed_power is None else _committed(it_committed_power, ids, time)
+    committed = None if it_committed_power is None or until != "availability" else \
+        _committed(it_committed_power, ids, time)
     if reached >= STEPS.index("balance") and len({s.grid.currency for s in sites}) > 1:
         raise ValueError("sites price grid electricity in different currencies ("
                          f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate "

@@ -66,9 +66,9 @@ def non_negative_profile(time, values, name: str) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _balance(energy, power, eta_c, eta_d, soc_min, soc_max, keep, initial_soc, import_capacity,
-             renewable, demand, battery_power, soc, dischargeable, grid, curtailment,
-             unserved):  # pragma: no cover (compiled)
+def _balance_hours(energy, power, eta_c, eta_d, soc_min, soc_max, keep, initial_soc,
+                   import_capacity, renewable, demand, battery_power, soc, dischargeable, grid,
+                   curtailment, unserved):  # pragma: no cover (compiled)
     """The balance hour by hour (the state of charge carries over), compiled by numba: fills the
     ``(S, T)`` outputs of :func:`power_balance` from ``renewable`` and ``demand`` ``(S, T)`` [W]
     and the batteries' and grid's ``(S,)`` parameters; sites without a battery (energy 0) move
@@ -110,13 +110,16 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
     without a battery), battery_dischargeable_power (what the battery could deliver at the start
     of the hour), grid_import, curtailment and unserved_power [W]. Hours where renewable or demand
     is NaN move nothing and are NaN in every output."""
-    renewable_w, demand_w = (np.ascontiguousarray(a, dtype=float) for a in (renewable_w,
-                                                                           demand_w))
+    renewable_w, demand_w = (np.ascontiguousarray(a, dtype=float) for a in np.broadcast_arrays(
+        np.asarray(renewable_w, dtype=float), np.asarray(demand_w, dtype=float)))
+    if renewable_w.ndim != 2 or renewable_w.shape[0] != np.size(battery.energy_wh):
+        raise ValueError(f"renewable and demand of shape {renewable_w.shape}: expected (site, "
+                         f"time) with {np.size(battery.energy_wh)} sites")
     names = ("battery_power", "battery_soc", "battery_dischargeable_power", "grid_import",
              "curtailment", "unserved_power")
     out = {k: np.empty(renewable_w.shape) for k in names}
     b = vars(battery)
-    _balance(*(np.ascontiguousarray(b[k], dtype=float) for k in (
+    _balance_hours(*(np.ascontiguousarray(b[k], dtype=float) for k in (
         "energy_wh", "power_w", "charge_efficiency", "discharge_efficiency", "soc_min",
         "soc_max", "keep_per_hour", "initial_soc")),
         np.ascontiguousarray(import_capacity_w, dtype=float), renewable_w, demand_w,
