@@ -565,11 +565,7 @@ def _indirect(c, out: dict, q_air, supply_air, design_q_air):
         [supply_air, t_oa, t_wb, out["humidity_ratio"], out["density"], out["supply_density"],
          filters, wetted], hours),
         np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)
-    parts = dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
-                     result.reshape((4, *shape)), strict=True))
-    return {**parts, "mode": mode.reshape(shape),
-            "hall_humidity_ratio": np.clip(out["humidity_ratio"], out["supply_humidity_min"],
-                                           out["supply_humidity_max"])}
+    return _plant_result(result, mode, shape, out)
 
 
 def crossflow_effectiveness(ntu, c_r):
@@ -796,6 +792,16 @@ def _loads(q, hours):
     return _contiguous([q], shape)[0].reshape((-1, *hours)), shape
 
 
+def _plant_result(result, mode, shape, out) -> dict[str, np.ndarray]:
+    """A compiled air plant's four parts ``result`` and ``mode`` in the loads' ``shape``, and the
+    hall's humidity ratio: the outdoor air's, held within the supply envelope."""
+    parts = dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
+                     result.reshape((4, *shape)), strict=True))
+    return {**parts, "mode": mode.reshape(shape),
+            "hall_humidity_ratio": np.clip(out["humidity_ratio"], out["supply_humidity_min"],
+                                           out["supply_humidity_max"])}
+
+
 def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     """Chilled-water plant (reference 5.1, 5.2, 5.4, 4.4): CRAH coils with effectiveness
     coil_effectiveness need water at T_ra - (T_ra - T_sa) / HTE; cooling towers give wet bulb +
@@ -811,8 +817,4 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     _chilled_water_into(c.plant, q, *_contiguous(
         [supply_air, out["wet_bulb"], out["density"], out["supply_density"], filters], hours),
         np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)
-    parts = dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
-                     result.reshape((4, *shape)), strict=True))
-    return {**parts, "mode": mode.reshape(shape),
-            "hall_humidity_ratio": np.clip(out["humidity_ratio"], out["supply_humidity_min"],
-                                           out["supply_humidity_max"])}
+    return _plant_result(result, mode, shape, out)
