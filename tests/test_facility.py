@@ -124,9 +124,10 @@ def test_invariants_every_topology_every_hour(year_run):
 
 
 def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
-    """simulate() runs the whole chain, and within it the facility, on blocks of sites
-    (twin.simulate.by_site_block): one site per block and all sites in one block give the same
-    numbers, with mixed topologies, a user's hourly utilisation and committed IT power that
+    """simulate() runs generation, then the facility, balance and availability, on blocks of
+    sites (twin.simulate.by_site_block) of two sizes: one site per block, all sites in one
+    block, and blocks of different sizes for the two give the same numbers, with mixed
+    topologies, a user's hourly utilisation and committed IT power that
     differ between sites, and the battery counted in the availability."""
     module = importlib.import_module("twin.simulate")  # twin.simulate is also the function
     base = get_site("turpan")
@@ -140,15 +141,16 @@ def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     utilisation = rng.uniform(0.2, 1.0, (len(sites), hours))
     committed = rng.uniform(0.0, 20e6, (len(sites), hours))
     runs = []
-    for block in (1, 10**9):
-        monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", block)
-        monkeypatch.setattr(module, "CHAIN_BLOCK_ELEMENTS", block)
+    for chain, plant in ((10**9, 10**9), (1, 1), (10**9, 3 * hours), (2 * hours, 10**9)):
+        monkeypatch.setattr(module, "CHAIN_BLOCK_ELEMENTS", chain)
+        monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", plant)
         runs.append(simulate({k: wx for k in sites}, list(sites.values()),
                              utilisation=utilisation, wind_scaling="none",
                              battery_policy="balance", it_committed_power=committed))
-    one_by_one, together = runs
-    for v in together.data_vars:
-        np.testing.assert_array_equal(one_by_one[v].values, together[v].values, err_msg=v)
+    together = runs[0]
+    for blocks in runs[1:]:
+        for v in together.data_vars:
+            np.testing.assert_array_equal(blocks[v].values, together[v].values, err_msg=v)
     assert together["utilisation"].values == pytest.approx(utilisation)
 
 

@@ -3,10 +3,11 @@
 1. sites: catalog Site objects (or ids), their locations and plant configuration;
 2. weather: one CF weather Dataset per site (or synthetic years), stacked on (site, time) and
    checked: a missing value is an error unless ``allow_missing`` (then only those hours are NaN);
-3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time); this step and the next
-   three run on blocks of about CHAIN_BLOCK_ELEMENTS site-hours, written into outputs allocated
-   once (by_site_block), so that working memory and cost per site-year do not grow with the
-   number of sites;
+3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time) on blocks of about
+   CHAIN_BLOCK_ELEMENTS site-hours; the next three steps run together on smaller blocks of about
+   SITE_BLOCK_ELEMENTS (the facility's load curves never leave their block); both write into
+   outputs allocated once (by_site_block), so that working memory and cost per site-year do not
+   grow with the number of sites;
 4. the facility (twin.facility): IT load, losses and cooling at each site's control -> facility
    power, PUE, water use, cooling mode and ASHRAE envelope hours;
 5. the power balance (twin.storage): renewables, battery, grid import, curtailment, unserved
@@ -288,12 +289,13 @@ def _utilisation(utilisation, ids: list[str], time):
     return check_utilisation(_site_time(utilisation, ids, time, "utilisation"), time)
 
 
-def by_site_block(step, n_sites: int, n_hours: int, elements: int) -> dict[str, np.ndarray]:
+def by_site_block(step, n_sites: int, n_hours: int, elements: int,
+                  out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """``step(rows)``, a dict of arrays with a leading site axis for the sites ``rows`` (a
-    slice), run on blocks of about ``elements`` site-hours and put together in arrays allocated
-    once."""
+    slice), run on blocks of about ``elements`` site-hours and written into ``out`` (a dict,
+    new if None), each array allocated there once for all ``n_sites``."""
     size = max(1, elements // max(n_hours, 1))
-    out = {}
+    out = {} if out is None else out
     for start in range(0, n_sites, size):
         rows = slice(start, min(start + size, n_sites))
         for k, v in step(rows).items():
@@ -303,47 +305,67 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int) -> dict[str, 
     return out
 
 
-def _facility(sites, ids, time, weather, utilisation, *, curves: bool) -> dict[str, np.ndarray]:
-    """The facility (twin.facility) of ``sites`` under their control, with the load curves of
-    the availability step if ``curves``, by blocks of SITE_BLOCK_ELEMENTS site-hours: the
-    facility model's many elementwise steps run about 15 % faster on arrays that stay in the
-    processor's cache (benchmarks/generation.py). NaN where the weather it needs is missing."""
+def _plant_steps(sites, time, weather, renewable, utilisation, until, battery_policy,
+                 committed, report):
+    """The steps after generation for the sites ``rows`` (a slice), as a function of ``rows``
+    for :func:`by_site_block`: the facility (twin.facility) under each site's control, then up
+    to ``until`` the power balance (twin.storage) with the sites' batteries, grid limits, carbon
+    intensity and tariff, and availability, inverting the facility's load curves, which never
+    leave the block. Run on blocks of SITE_BLOCK_ELEMENTS site-hours: the facility model's many
+    elementwise steps run faster on arrays that stay in the processor's cache
+    (benchmarks/generation.py). NaN where the weather the facility needs is missing."""
+    ids = [s.id for s in sites]
     cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
     it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
+    capacity = it_arrays.capacity_w[:, None]
+    reached = STEPS.index(until)
+    if reached >= STEPS.index("balance"):
+        intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
+                                         "grid.carbon_intensity_g_per_kwh")
+        price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites],
+                                     "grid.tariff_per_kwh")
+        limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
 
-    def step(rows):
-        model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time,
-                         {k: v[rows] for k, v in weather.items()}, weather["altitude"][rows],
-                         utilisation=None if utilisation is None else utilisation[rows])
+    def steps(rows):
+        report("facility")
+        w = {k: v[rows] for k, v in weather.items()}
+        model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time, w,
+                         w["altitude"], utilisation=None if utilisation is None else
+                         utilisation[rows])
         out, setpoints = model.run()
-        if curves:
-            out.update(model.load_curves(setpoints))
+        curves = model.load_curves(setpoints) if until == "availability" else {}
+        missing = np.isnan(w["temp_air"] + w["temp_dew"] + w["pressure"])
+        if missing.any():
+            for v in (*out.values(), *curves.values()):
+                if v.dtype.kind == "f":
+                    v[missing] = np.nan
+        if reached < STEPS.index("balance"):
+            return out
+        report("balance")
+        battery = BatteryArrays.from_configs([s.battery for s in sites[rows]])
+        out.update(power_balance(battery, renewable[rows], out["facility_power"], limit[rows]))
+        kw = out["grid_import"] / 1000.0
+        out.update(carbon_intensity=intensity[rows], electricity_price=price[rows],
+                   grid_emissions=kw * intensity[rows] / 1000.0, grid_cost=kw * price[rows],
+                   battery_energy=battery.energy_wh, grid_import_capacity=limit[rows])
+        if reached < STEPS.index("availability"):
+            return out
+        report("availability")
+        supply = renewable[rows] + (out["battery_dischargeable_power"] if battery_policy ==
+                                    "balance" else 0.0)
+        available, intercept, slope, error = invert_and_fit(
+            supply, curves["load_curve_it_power"], curves["load_curve_facility_power"])
+        # what fits: never more than the site's IT capacity, which reservations and plans
+        # respect (the servers' full-load draw may exceed it by up to 10 %)
+        available = np.minimum(available, capacity[rows])
+        held = np.zeros_like(available) if committed is None else committed[rows]
+        out.update(it_available_power=available, it_committed_power=held,
+                   it_headroom=np.maximum(available - held, 0.0),
+                   facility_power_intercept=intercept, marginal_pue=slope,
+                   facility_linear_max_error=np.nanmax(error, axis=1))
         return out
 
-    plant = by_site_block(step, len(sites), len(time), SITE_BLOCK_ELEMENTS)
-    missing = np.isnan(weather["temp_air"] + weather["temp_dew"] + weather["pressure"])
-    if missing.any():
-        for v in plant.values():
-            if v.dtype.kind == "f":
-                v[missing] = np.nan
-    return plant
-
-
-def _balance(sites, time, renewable, facility_power) -> dict[str, np.ndarray]:
-    """The power balance (twin.storage) with the sites' batteries, grid limits, carbon
-    intensity and tariff: hourly flows ``(site, time)`` and per-site ratings ``(site,)``."""
-    battery = BatteryArrays.from_configs([s.battery for s in sites])
-    limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
-    flows = power_balance(battery, renewable, facility_power, limit)
-    intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
-                                     "grid.carbon_intensity_g_per_kwh")
-    price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites],
-                                 "grid.tariff_per_kwh")
-    kw = flows["grid_import"] / 1000.0
-    flows.update(carbon_intensity=intensity, electricity_price=price,
-                 grid_emissions=kw * intensity / 1000.0, grid_cost=kw * price,
-                 battery_energy=battery.energy_wh, grid_import_capacity=limit)
-    return flows
+    return steps
 
 
 def _committed(committed, ids: list[str], time) -> np.ndarray:
@@ -442,7 +464,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                          f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate "
                          "them separately")
 
-    def steps(rows):  # every step for the sites ``rows`` (a slice)
+    def generation(rows):  # PV, wind and renewable power of the sites ``rows`` (a slice)
         block = sites[rows]
         weather_rows = {k: v[rows] for k, v in arrays.items()}
         report("solar")
@@ -451,33 +473,16 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         out.update(wind_power(WindArrays.from_configs([s.wind for s in block]),
                               weather_rows["wind_speed"], wx["wind_height"].values[rows],
                               weather_rows["pressure"], weather_rows["temp_air"], scale[rows]))
-        out["renewable_power"] = renewable = out["pv_power"] + out["wind_power"]
-        if reached >= STEPS.index("facility"):
-            report("facility")
-            out.update(_facility(block, ids[rows], time, weather_rows,
-                                 None if u is None else u[rows], curves=until == "availability"))
-        if reached >= STEPS.index("balance"):
-            report("balance")
-            out.update(_balance(block, time, renewable, out["facility_power"]))
-        if reached >= STEPS.index("availability"):
-            report("availability")
-            curves = out.pop("load_curve_it_power"), out.pop("load_curve_facility_power")
-            supply = renewable + (out["battery_dischargeable_power"] if battery_policy ==
-                                  "balance" else 0.0)
-            # what fits: never more than the site's IT capacity, which reservations and plans
-            # respect (the servers' full-load draw may exceed it by up to 10 %)
-            available, intercept, slope, error = invert_and_fit(supply, *curves)
-            available = np.minimum(available, [[s.it.capacity_w] for s in block])
-            held = np.zeros_like(available) if committed is None else committed[rows]
-            out.update(it_available_power=available, it_committed_power=held,
-                       it_headroom=np.maximum(available - held, 0.0),
-                       facility_power_intercept=intercept, marginal_pue=slope,
-                       facility_linear_max_error=np.nanmax(error, axis=1))
+        out["renewable_power"] = out["pv_power"] + out["wind_power"]
         return out
 
-    # the whole chain by blocks of sites into preallocated outputs: the temporaries of a block
-    # are reused from one block to the next instead of mapped afresh (README, speed)
-    results = by_site_block(steps, len(sites), len(time), CHAIN_BLOCK_ELEMENTS)
+    # each step by blocks of sites into outputs allocated once: the temporaries of a block are
+    # reused from one block to the next instead of mapped afresh (README, speed)
+    results = by_site_block(generation, len(sites), len(time), CHAIN_BLOCK_ELEMENTS)
+    if reached >= STEPS.index("facility"):
+        by_site_block(_plant_steps(sites, time, arrays, results["renewable_power"], u, until,
+                                   battery_policy, committed, report),
+                      len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results)
 
     report("dataset")
     ds = xr.Dataset(
