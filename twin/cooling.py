@@ -23,6 +23,7 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from twin.psychrometrics import (
@@ -178,6 +179,13 @@ class CoolingArrays:
                                             for f in self.__dataclass_fields__})
 
 
+def ufunc(arguments: int):
+    """A numpy ufunc of ``arguments`` floats compiled by numba and cached on disk (a compiled
+    function taking another compiled function as an argument is compiled anew in each process:
+    tests/test_compiled.py)."""
+    return numba.vectorize([f"float64({', '.join(['float64'] * arguments)})"], cache=True)
+
+
 @compiled
 def _max(a, b):  # pragma: no cover (compiled)
     """np.maximum of two numbers: NaN propagates."""
@@ -197,35 +205,6 @@ def _clip(x, low, high):  # pragma: no cover (compiled)
 
 
 @compiled
-def _map2(f, a, b, out):  # pragma: no cover (compiled)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            for k in range(out.shape[2]):
-                out[i, j, k] = f(a[i, j, k], b[i, j, k])
-
-
-@compiled
-def _map6(f, a, b, c, d, e, g, out):  # pragma: no cover (compiled)
-    for i in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            for k in range(out.shape[2]):
-                out[i, j, k] = f(a[i, j, k], b[i, j, k], c[i, j, k], d[i, j, k], e[i, j, k],
-                                 g[i, j, k])
-
-
-def _elementwise(f, *args):
-    """The compiled function of numbers ``f`` over arrays ``args`` broadcast together (as
-    views: a site parameter is not copied for every hour)."""
-    arrays = [np.asarray(a, dtype=float) for a in args]
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    cube = (1,) * (3 - len(shape)) + shape[-3:] if len(shape) <= 3 else (-1, *shape[-2:])
-    views = [np.broadcast_to(a, shape).reshape(cube) for a in arrays]
-    out = np.empty(shape)
-    {2: _map2, 6: _map6}[len(args)](f, *views, out.reshape(cube))
-    return out
-
-
-@compiled
 def _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
          fixed_pressure):  # pragma: no cover (compiled)
     volume = mass_flow / density
@@ -236,6 +215,13 @@ def _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
     return (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
 
 
+@ufunc(6)
+def _fan_ufunc(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
+               fixed_pressure):  # pragma: no cover (compiled)
+    return _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
+                fixed_pressure)
+
+
 def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
               law="fixed_ducts"):
     """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3].
@@ -244,9 +230,10 @@ def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficien
     coils), so power scales with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume
     and about twice the power, reference 8). ``fixed_pressure``: the pressure rise held at
     ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020).
-    Compiled: ``_fan`` of numbers."""
-    return _elementwise(_fan, mass_flow, density, design_mass_flow, design_pressure_pa,
-                        efficiency, np.asarray(law == "fixed_pressure", dtype=float))
+    Compiled: ``_fan`` of numbers, as a numpy ufunc."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN weather: NaN, as numpy
+        return _fan_ufunc(mass_flow, density, design_mass_flow, design_pressure_pa,
+                          efficiency, np.asarray(law == "fixed_pressure", dtype=float))
 
 
 @compiled
@@ -258,11 +245,17 @@ def _dx_cop(rated_cop, outdoor_degc):  # pragma: no cover (compiled)
     return rated_cop * rated / (a + b * x + c * x * x + d * y + e * y * y + f * x * y)
 
 
+@ufunc(2)
+def _dx_cop_ufunc(rated_cop, outdoor_degc):  # pragma: no cover (compiled)
+    return _dx_cop(rated_cop, outdoor_degc)
+
+
 def dx_cop(rated_cop, outdoor_degc):
     """COP of DX / air-cooled mechanical cooling at the outdoor dry bulb: the rated COP over the
     EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range.
-    Compiled: ``_dx_cop`` of numbers."""
-    return _elementwise(_dx_cop, rated_cop, outdoor_degc)
+    Compiled: ``_dx_cop`` of numbers, as a numpy ufunc."""
+    with np.errstate(invalid="ignore"):  # NaN weather: NaN, as numpy
+        return _dx_cop_ufunc(rated_cop, outdoor_degc)
 
 
 @compiled
