@@ -108,7 +108,7 @@ class Facility:
 
     def __init__(self, cooling: CoolingArrays, it: ITArrays, time, weather: dict, altitude,
                  utilisation=None):
-        self.time = pd.DatetimeIndex(time)
+        self.time = time if isinstance(time, pd.DatetimeIndex) else pd.DatetimeIndex(time)
         self.c = cooling
         self.ups = cooling.ups_loss_coefficients
         self.models, self.capacity = it.server_model, it.capacity_w
@@ -125,8 +125,9 @@ class Facility:
             np.zeros(np.shape(weather["temp_air"]), dtype=bool)
         self.altitude = np.asarray(altitude, dtype=float)
         keys = [f"{t}/{a}" for t, a in zip(self.topology, cooling.air_path[:, 0], strict=True)]
-        self.plants = [(tuple(key.split("/")), rows, cooling.subset(rows))
-                       for key, rows in groups(keys)]
+        every = slice(0, len(keys))  # one plant type: its arrays as they are
+        self.plants = [(tuple(key.split("/")), rows, cooling if isinstance(rows, slice) and
+                        rows == every else cooling.subset(rows)) for key, rows in groups(keys)]
         for (_, path), _, _ in self.plants:
             check_name("air path", path, AIR_PATHS)
         design = {k: v[0] for k, v in self._it(np.ones((1, len(self.models), 1)),

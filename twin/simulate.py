@@ -318,6 +318,8 @@ def _plant_steps(sites, time, weather, renewable, utilisation, until, battery_po
     cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
     it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
     capacity = it_arrays.capacity_w[:, None]
+    # the sites' daily profiles at these hours, found once for every block
+    utilisation = it_arrays.hourly_utilisation(time) if utilisation is None else utilisation
     reached = STEPS.index(until)
     if reached >= STEPS.index("balance"):
         intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
@@ -330,8 +332,7 @@ def _plant_steps(sites, time, weather, renewable, utilisation, until, battery_po
         report("facility")
         w = {k: v[rows] for k, v in weather.items()}
         model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time, w,
-                         w["altitude"], utilisation=None if utilisation is None else
-                         utilisation[rows])
+                         w["altitude"], utilisation=utilisation[rows])
         out, setpoints = model.run()
         curves = model.load_curves(setpoints) if until == "availability" else {}
         missing = np.isnan(w["temp_air"] + w["temp_dew"] + w["pressure"])
