@@ -32,6 +32,7 @@ from twin.psychrometrics import (
     humidity_ratio_from_rh,
     humidity_ratio_from_wet_bulb,
     state,
+    w_from_wet_bulb,
 )
 
 MODES = ("economizer", "evaporative", "partial", "mechanical")
@@ -71,14 +72,18 @@ def humidity_envelope(c, supply_air, pressure):
 # the parameters of CoolingArrays that compiled code reads (CoolingArrays.plant), the string ones
 # as 0/1 flags: each a (site,) float array
 _FLAGS = {"fixed_pressure": ("fan_law", "fixed_pressure"),
-          "water_cooled": ("air_side_mechanical", "water_cooled")}
+          "water_cooled": ("air_side_mechanical", "water_cooled"),
+          "fans_first": ("dry_cooler_staging", "fans_first")}
 _NUMERIC = ("evaporative_assist", "air_delta_t_k", "sensible_heat_ratio", "air_pressure_pa",
             "fan_efficiency", "iec_dry_effectiveness", "iec_wet_effectiveness",
             "iec_secondary_flow_ratio", "iec_secondary_fan_w_per_m3s", "iec_pump_w_per_m3s",
             "dx_cop", "coil_effectiveness", "water_delta_t_k", "tower_approach_k",
             "tower_range_k", "tower_fan_pressure_pa", "tower_fan_efficiency",
             "tower_liquid_to_gas", "hx_approach_k", "cycles_of_concentration", "drift_fraction",
-            "pump_head_pa", "tower_pump_head_pa", "pump_efficiency")
+            "pump_head_pa", "tower_pump_head_pa", "pump_efficiency", "liquid_delta_t_k",
+            "dry_cooler_approach_k", "dry_cooler_air_delta_t_k", "dry_cooler_pressure_pa",
+            "dry_cooler_fan_efficiency", "dry_cooler_max_air_flow_ratio",
+            "direct_evaporative_effectiveness")
 Plant = collections.namedtuple("Plant", (*_NUMERIC, *_FLAGS))
 
 
@@ -238,24 +243,14 @@ def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficien
 
 @compiled
 def _dx_cop(rated_cop, outdoor_degc):  # pragma: no cover (compiled)
+    """COP of DX / air-cooled mechanical cooling at the outdoor dry bulb (numbers): the rated COP
+    over the EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's
+    range (reference 4.5)."""
     a, b, c, d, e, f = DX_EIRFT
     x = DX_RATED_WET_BULB_DEGC
     y = _clip(outdoor_degc, DX_OUTDOOR_RANGE_DEGC[0], DX_OUTDOOR_RANGE_DEGC[1])
     rated = a + b * x + c * x * x + d * 35.0 + e * 35.0 * 35.0 + f * x * 35.0
     return rated_cop * rated / (a + b * x + c * x * x + d * y + e * y * y + f * x * y)
-
-
-@ufunc(2)
-def _dx_cop_ufunc(rated_cop, outdoor_degc):  # pragma: no cover (compiled)
-    return _dx_cop(rated_cop, outdoor_degc)
-
-
-def dx_cop(rated_cop, outdoor_degc):
-    """COP of DX / air-cooled mechanical cooling at the outdoor dry bulb: the rated COP over the
-    EnergyPlus EIR(T) curve at the rated coil wet bulb, inputs clamped to the curve's range.
-    Compiled: ``_dx_cop`` of numbers, as a numpy ufunc."""
-    with np.errstate(invalid="ignore"):  # NaN weather: NaN, as numpy
-        return _dx_cop_ufunc(rated_cop, outdoor_degc)
 
 
 @compiled
@@ -391,7 +386,7 @@ def _mechanical_into(p, q_mech, design_q, temp_air, wet_bulb, density,
 
 def _mechanical(c, out, q_mech, design_q):
     """Mechanical cooling of an air system carrying ``q_mech`` [W] (sensible; the coil's latent
-    load added: 1/SHR - 1 of it, made up by humidifiers): DX / air-cooled (``dx_cop`` over the
+    load added: 1/SHR - 1 of it, made up by humidifiers): DX / air-cooled (``_dx_cop`` over the
     outdoor dry bulb, reference 4.5) or water-cooled chillers with towers (:func:`_chillers`), by
     ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers);
     compiled: ``_mechanical_1`` of numbers."""
@@ -564,32 +559,34 @@ def _indirect(c, out: dict, q_air, supply_air, design_q_air):
 def crossflow_effectiveness(ntu, c_r):
     """Effectiveness of a cross-flow exchanger, both streams unmixed (EnergyPlus
     FluidCooler:SingleSpeed, reference 5.3): 1 - exp{[exp(-NTU C_r eta) - 1] / (C_r eta)},
-    eta = NTU^-0.22."""
+    eta = NTU^-0.22, of arrays; ``_crossflow_effectiveness`` is the same function compiled, for
+    compiled code."""
     eta = ntu ** -0.22
     return 1.0 - np.exp(np.expm1(-ntu * c_r * eta) / (c_r * eta))
 
 
-def dry_cooler_approach(c, flow_ratio):
-    """The dry coolers' approach [K] (water leaving minus air entering) when their air flow is
-    ``flow_ratio`` ``(site, n)`` times the flow at dry_cooler_air_delta_t_k: cross-flow
-    effectiveness (:func:`crossflow_effectiveness`) with the UA that gives dry_cooler_approach_k
-    at ratio 1, per watt of heat (water capacity rate 1 / liquid_delta_t_k, air
-    1 / dry_cooler_air_delta_t_k), held as the air flow rises. ASSUMPTION [A]: UA constant, the
-    air-side coefficient's growth with velocity neglected, which understates what more air
+_crossflow_effectiveness = compiled(crossflow_effectiveness)
+
+
+@compiled
+def _dry_cooler_approach(flow_ratio, ua, span, air_delta_t_k):  # pragma: no cover (compiled)
+    """The dry coolers' approach [K] (water leaving minus air entering) of numbers when their air
+    flow is ``flow_ratio`` times the flow at an ``air_delta_t_k`` rise: cross-flow effectiveness
+    (:func:`crossflow_effectiveness`) with the UA per watt of heat ``ua`` (``_dry_cooler_ua``)
+    that gives dry_cooler_approach_k at ratio 1 (water capacity rate 1 / ``span``, the liquid's
+    rise, air 1 / ``air_delta_t_k``), held as the air flow rises. ASSUMPTION [A]: UA constant,
+    the air-side coefficient's growth with velocity neglected, which understates what more air
     gains."""
-    span = c.liquid_delta_t_k
-    c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
-    air = flow_ratio * c_air
-    c_min = np.minimum(c_water, air)
-    effectiveness = crossflow_effectiveness(c.dry_cooler_ua / c_min,
-                                            c_min / np.maximum(c_water, air))
+    c_water, air = 1.0 / span, flow_ratio * (1.0 / air_delta_t_k)
+    c_min = _min(c_water, air)
+    effectiveness = _crossflow_effectiveness(ua / c_min, c_min / _max(c_water, air))
     return 1.0 / (effectiveness * c_min) - span
 
 
 def _dry_cooler_ua(c):
     """The UA per watt of heat ``(site, 1)`` at which the dry coolers reach
     dry_cooler_approach_k at the air flow of dry_cooler_air_delta_t_k
-    (:func:`dry_cooler_approach`), by bisection on the cross-flow effectiveness."""
+    (``_dry_cooler_approach``), by bisection on the cross-flow effectiveness."""
     span = c.liquid_delta_t_k
     c_water, c_air = 1.0 / span, 1.0 / c.dry_cooler_air_delta_t_k
     c_min = np.minimum(c_water, c_air)
@@ -604,72 +601,125 @@ def _dry_cooler_ua(c):
 
 
 STAGING_STEPS = 21  # air-flow ratios between 1 and the maximum, interpolated between
+_STAGING_SHARES = np.linspace(0.0, 1.0, STAGING_STEPS)  # of the range from 1 to the maximum
 
 
-def _fans_first(c, t_oa, facility_water, stage):
-    """Fan staging of adiabatic dry coolers in the hours ``stage`` ``(S, T)``, where the dry
-    coolers at the air flow of dry_cooler_air_delta_t_k fall short: the air flow rises first, up
-    to dry_cooler_max_air_flow_ratio (pads wetted "only after all the fans are running"). Returns
-    the air-flow ratio ``(S, T)``: the one at which the fans alone bring the water to
-    ``facility_water`` (approach at that flow, :func:`dry_cooler_approach`, equal to
-    facility_water - t_oa; linear between STAGING_STEPS ratios), or the maximum where they cannot
-    and the pads (or the chiller) do the rest; 1 outside ``stage``."""
-    shape = np.shape(stage)
-    rows = np.broadcast_to(np.arange(shape[0])[:, None], shape)[stage]
-    grid = 1.0 + (c.dry_cooler_max_air_flow_ratio - 1.0) * np.linspace(0.0, 1.0, STAGING_STEPS)
-    approach = dry_cooler_approach(c, grid)
-    approach[:, 0] = c.dry_cooler_approach_k[:, 0]  # exactly the unstaged plant at ratio 1
-    flows, approach = grid[rows], approach[rows]  # (N, steps), the approach falling
-    target = (np.broadcast_to(facility_water, shape) - np.broadcast_to(t_oa, shape))[stage]
-    reached = approach <= target[:, None]
-    j = np.where(reached.any(axis=1), np.argmax(reached, axis=1), STAGING_STEPS - 1)
-    i = np.maximum(j - 1, 0)
-    n = np.arange(j.size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.clip((approach[n, i] - target) / (approach[n, i] - approach[n, j]), 0.0, 1.0)
-    ratio = np.ones(shape)
-    ratio[stage] = np.where(j > 0, flows[n, i] + np.nan_to_num(share) * (flows[n, j] - flows[n, i]),
-                            1.0)
-    return ratio
+@compiled
+def _fans_first(flows, approaches, target):  # pragma: no cover (compiled)
+    """Fan staging ``fans_first`` of adiabatic dry coolers in an hour where they fall short at
+    the air flow of dry_cooler_air_delta_t_k: the air flow rises first, up to
+    dry_cooler_max_air_flow_ratio (pads wetted "only after all the fans are running"). Returns
+    the air-flow ratio at which the fans alone bring the water to the facility-water setpoint
+    (approach ``target`` = setpoint - dry bulb; linear between the ratios ``flows`` of
+    approaches ``approaches``, falling), or the maximum where they cannot and the pads (or the
+    chiller) do the rest; 1 where ratio 1 already reaches it."""
+    j = STAGING_STEPS - 1
+    for n in range(STAGING_STEPS):
+        if approaches[n] <= target:
+            j = n
+            break
+    if j == 0:
+        return 1.0
+    share = _clip((approaches[j - 1] - target) / (approaches[j - 1] - approaches[j]), 0.0, 1.0)
+    return flows[j - 1] + (share if share == share else 0.0) * (flows[j] - flows[j - 1])
 
 
-def _least_water(c, out, t_pad, t_water, stage):
-    """Fan staging ``least_water`` in the hours ``stage`` where the pads spray down to ``t_pad``
-    to bring the water to ``t_water`` [degC] ``(S, T)``: of the air-flow ratios between 1 and
-    dry_cooler_max_air_flow_ratio, the one that reaches ``t_water`` with the least water. The
-    pads cool the air only to ``t_water`` minus the approach at that flow
-    (:func:`dry_cooler_approach`), and the water is the flow times the humidity-ratio rise on the
-    wet bulb; where the fans alone reach it, the lowest such flow (linear between the ratios
-    tried), no water. Ratio 1 is among those tried, so the water is never more than without
-    staging. Returns the flow ratio and the pads' outlet ``(S, T)``."""
-    shape = np.shape(stage)
-    rows = np.broadcast_to(np.arange(shape[0])[:, None], shape)[stage]
-    grid = 1.0 + (c.dry_cooler_max_air_flow_ratio - 1.0) * np.linspace(0.0, 1.0, STAGING_STEPS)
-    approach = dry_cooler_approach(c, grid)
-    approach[:, 0] = c.dry_cooler_approach_k[:, 0]  # exactly the unstaged plant at ratio 1
-    flows, approach = grid[rows], approach[rows]  # (N, steps)
+@compiled
+def _least_water(flows, approaches, t_oa, t_wb, pressure, w_oa,
+                 t_water):  # pragma: no cover (compiled)
+    """Fan staging ``least_water`` in an hour where the pads must bring the water to ``t_water``
+    [degC]: of the air-flow ratios ``flows`` between 1 and dry_cooler_max_air_flow_ratio (dry
+    coolers' approaches ``approaches``), the one that reaches ``t_water`` with the least water.
+    The pads cool the air only to ``t_water`` minus the approach at that flow, and the water is
+    the flow times the humidity-ratio rise on the wet bulb (ASHRAE HOF eq. 33,
+    :func:`twin.psychrometrics.w_from_wet_bulb`); where the fans alone reach it, the lowest such
+    flow (linear between the ratios tried), no water. Ratio 1 is among those tried, so the water
+    is never more than without staging. Returns the flow ratio and the pads' outlet [degC]."""
+    best, least, best_pad, flow_alone = 0, 0.0, t_oa, -1.0  # least: first of equals, NaN first
+    for n in range(STAGING_STEPS):
+        need = t_oa - t_water + approaches[n]  # K of pre-cooling at this flow
+        if need <= 0.0 and flow_alone < 0.0:  # the lowest flow at which the fans alone reach it
+            if n == 0:
+                flow_alone = flows[0]
+            else:
+                before = t_oa - t_water + approaches[n - 1]
+                flow_alone = flows[n - 1] + before / (before - need) * (flows[n] - flows[n - 1])
+        pad = t_oa - _max(need, 0.0)
+        water = flows[n] * _max(w_from_wet_bulb(pad, t_wb, pressure) - w_oa, 0.0)
+        if n == 0 or (least == least and (water < least or water != water)):
+            best, least, best_pad = n, water, pad
+    if t_oa - t_water + approaches[STAGING_STEPS - 1] <= 0.0:  # the fans alone reach it
+        return flow_alone, t_oa
+    return flows[best], best_pad
 
-    def picked(x):
-        return np.broadcast_to(x, shape)[stage][:, None]
 
-    t_oa, t_wb, p, w_oa = (picked(out[k]) for k in ("temp_air", "wet_bulb", "pressure",
-                                                     "humidity_ratio"))
-    need = t_oa - picked(t_water) + approach  # K of pre-cooling at each flow
-    pads = t_oa - np.maximum(need, 0.0)
-    water = flows * np.maximum(humidity_ratio_from_wet_bulb(pads, t_wb, p) - w_oa, 0.0)
-    best = np.argmin(water, axis=1)  # the lowest flow among equals
-    n = np.arange(best.size)
-    flow, pad = flows[n, best], pads[n, best]
-    alone = need[:, -1] <= 0.0  # the fans alone reach the water temperature
-    j = np.argmax(need <= 0.0, axis=1)
-    i = np.maximum(j - 1, 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(j > 0, need[n, i] / (need[n, i] - need[n, j]), 0.0)
-    flow = np.where(alone, flows[n, i] + share * (flows[n, j] - flows[n, i]), flow)
-    pad = np.where(alone, t_oa[:, 0], pad)
-    ratio, outlet = np.ones(shape), np.array(np.broadcast_to(t_pad, shape), dtype=float)
-    ratio[stage], outlet[stage] = flow, pad
-    return ratio, outlet
+@compiled
+def _liquid_into(p, dry_cooler_ua, q_liquid, facility_water, temp_air, wet_bulb,
+                 humidity_ratio, pressure, density, lockout, design_q_liquid, out,
+                 mode):  # pragma: no cover (compiled)
+    """The liquid side (:func:`liquid_side`) at every (load, site, hour) of C-contiguous arrays:
+    fan, pump and mechanical power, water use into ``out`` ``(4, K, S, T)``, the mode into
+    ``mode`` ``(K, S, T)``. The site's parameters and its dry coolers' approach at the
+    STAGING_STEPS air-flow ratios are found before the loop over hours, each hour's flow, free
+    share and pads before the loop over loads."""
+    loads, sites, hours = q_liquid.shape
+    flows, approaches = np.empty(STAGING_STEPS), np.empty(STAGING_STEPS)
+    for s in range(sites):
+        liquid_dt, design_approach = p.liquid_delta_t_k[s], p.dry_cooler_approach_k[s]
+        ua, air_dt = dry_cooler_ua[s], p.dry_cooler_air_delta_t_k[s]
+        assist = p.evaporative_assist[s] > 0
+        staging = assist and p.dry_cooler_max_air_flow_ratio[s] > 1.0
+        first = staging and p.fans_first[s] > 0
+        least = staging and not first
+        pad_effectiveness = p.direct_evaporative_effectiveness[s]
+        design_air = design_q_liquid[s] / (CP_AIR * air_dt)
+        pressure_pa, efficiency = p.dry_cooler_pressure_pa[s], p.dry_cooler_fan_efficiency[s]
+        fixed_pressure = p.fixed_pressure[s] > 0
+        bleed = p.cycles_of_concentration[s] / (p.cycles_of_concentration[s] - 1)
+        rated_cop = p.dx_cop[s]
+        head, pump_efficiency = p.pump_head_pa[s], p.pump_efficiency[s]
+        for n in range(STAGING_STEPS):
+            flows[n] = 1.0 + (p.dry_cooler_max_air_flow_ratio[s] - 1.0) * _STAGING_SHARES[n]
+            # exactly the unstaged plant at ratio 1
+            approaches[n] = design_approach if n == 0 else _dry_cooler_approach(
+                flows[n], ua, liquid_dt, air_dt)
+        for t in range(hours):  # what does not depend on the load, then each load
+            water, t_oa, t_wb = facility_water[s, t], temp_air[s, t], wet_bulb[s, t]
+            returning = water + liquid_dt
+            span = returning - water
+            flow, approach = 1.0, design_approach
+            dry = _clip((returning - (t_oa + approach)) / span, 0.0, 1.0)
+            if first and dry < 1.0:  # fans first: the air flow rises before the pads spray
+                flow = _fans_first(flows, approaches, water - t_oa)
+                approach = _dry_cooler_approach(flow, ua, liquid_dt, air_dt)
+                dry = _clip((returning - (t_oa + approach)) / span, 0.0, 1.0)
+            # modulated pads: the air cooled to the inlet temperature at which the dry coolers
+            # carry the whole load, at most to what full effectiveness gives
+            pad = assist and dry < 1.0 and not lockout[s, t] > 0
+            t_pad, free = t_oa, dry
+            if pad:
+                t_full = t_oa - pad_effectiveness * (t_oa - t_wb)
+                t_pad = _min(_max(t_full, water - approach), t_oa)
+                free = _clip((returning - (t_pad + approach)) / span, 0.0, 1.0)
+                if least and free > 0:  # the same free share at the flow that sprays least
+                    flow, t_pad = _least_water(flows, approaches, t_oa, t_wb, pressure[s, t],
+                                               humidity_ratio[s, t], returning - free * span)
+                pad = t_pad < t_oa
+            # water sprayed: the humidity-ratio rise along the wet bulb from t_oa to t_pad
+            sprayed = _max(w_from_wet_bulb(t_pad, t_wb, pressure[s, t]) - humidity_ratio[s, t],
+                           0.0) if pad else 0.0
+            cop = _dx_cop(rated_cop, t_oa)
+            hour_mode = (EVAPORATIVE if pad else ECONOMIZER) if free >= 1 else \
+                PARTIAL if free > 0 else MECHANICAL
+            for k in range(loads):
+                q = q_liquid[k, s, t]
+                air = flow * (free * q) / (CP_AIR * air_dt)  # fan power ~ its cube
+                out[0, k, s, t] = _fan(air, density[s, t], design_air, pressure_pa, efficiency,
+                                       fixed_pressure)
+                out[1, k, s, t] = 2 * _pump(q, liquid_dt, head, pump_efficiency)
+                out[2, k, s, t] = (1.0 - free) * q / cop
+                out[3, k, s, t] = air * sprayed * bleed * 3600.0 / RHO_WATER * 1000.0
+                mode[k, s, t] = hour_mode
 
 
 def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lockout):
@@ -677,59 +727,20 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
     liquid_delta_t_k and is cooled by dry coolers towards dry bulb + approach (with adiabatic
     pre-cooling towards the wet bulb when assisted and not locked out by dust, modulated to what
     the hour needs and at most direct_evaporative_effectiveness of the depression); an air-cooled
-    chiller trims the fraction they cannot (the waterside-economiser partial formula). Dry-cooler
-    fans move air at dry_cooler_air_delta_t_k rise, scaled with density; before adiabatic pads
-    spray, the fans raise the air flow up to dry_cooler_max_air_flow_ratio (dry_cooler_staging:
-    :func:`_fans_first` or :func:`_least_water`);
-    two pumped loops (CDU secondary and facility water)."""
-    t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
-    returning = facility_water + c.liquid_delta_t_k
-    span = returning - facility_water
-
-    def free_fraction(air_in, approach=c.dry_cooler_approach_k):
-        return np.clip((returning - (air_in + approach)) / span, 0.0, 1.0)
-
-    dry = free_fraction(t_oa)
-    assist = c.evaporative_assist.astype(bool)
-    # fans first: where the dry coolers fall short, adiabatic plants raise the air flow up to
-    # dry_cooler_max_air_flow_ratio before the pads spray; the approach falls with the flow
-    flow, approach = 1.0, c.dry_cooler_approach_k
-    staging = assist & (c.dry_cooler_max_air_flow_ratio > 1.0)
-    first = staging & (c.dry_cooler_staging == "fans_first")
-    stage = first & (dry < 1.0)
-    if stage.any():
-        flow = _fans_first(c, t_oa, facility_water, stage)
-        approach = np.where(stage, dry_cooler_approach(c, flow), approach)
-        dry = np.where(stage, free_fraction(t_oa, approach), dry)
-    # the pads spray only what the hour needs: the air is cooled down to the inlet temperature
-    # that lets the dry coolers carry the whole load at their air flow (modulated pads), at most
-    # to what full effectiveness gives
-    t_needed = facility_water - approach
-    t_full = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
-    pad = assist & (dry < 1.0) & ~lockout
-    t_pad = np.where(pad, np.minimum(np.maximum(t_full, t_needed), t_oa), t_oa)
-    free = np.where(pad, free_fraction(t_pad, approach), dry)
-    least = staging & ~first & pad & (free > 0)
-    if least.any():  # least water: the same free share, each hour at the flow that sprays least
-        ratio, t_pad = _least_water(c, out, t_pad, returning - free * span, least)
-        flow = np.where(least, ratio, flow)
-        pad = pad & (t_pad < t_oa)
-    q_dry, q_chiller = free * q_liquid, (1.0 - free) * q_liquid
-    air = flow * q_dry / (CP_AIR * c.dry_cooler_air_delta_t_k)  # fan power ~ its cube
-    design_air = design_q_liquid / (CP_AIR * c.dry_cooler_air_delta_t_k)
-    fans = fan_power(air, out["density"], design_air, c.dry_cooler_pressure_pa,
-                     c.dry_cooler_fan_efficiency, c.fan_law)
-    # water sprayed: the humidity-ratio rise along the wet bulb from t_oa down to t_pad
-    sprayed = np.where(pad, np.maximum(humidity_ratio_from_wet_bulb(t_pad, t_wb, p) - w_oa, 0.0),
-                       0.0)
-    bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
-    water_kg_s = air * sprayed * bleed
-    pumps = 2 * _pump(q_liquid, c.liquid_delta_t_k, c.pump_head_pa, c.pump_efficiency)
-    mode = np.select([(free >= 1) & ~pad, free >= 1, free > 0], [ECONOMIZER, EVAPORATIVE, PARTIAL],
-                     MECHANICAL)
-    return {"fan_power": fans, "pump_power": pumps,
-            "mechanical_power": q_chiller / dx_cop(c.dx_cop, t_oa),
-            "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0, "mode": mode}
+    chiller (``_dx_cop``, reference 4.5) trims the fraction they cannot (the waterside-economiser
+    partial formula). Dry-cooler fans move air at dry_cooler_air_delta_t_k rise, scaled with
+    density (:func:`fan_power`); before adiabatic pads spray, the fans raise the air flow up to
+    dry_cooler_max_air_flow_ratio (dry_cooler_staging: ``_fans_first`` or ``_least_water``); the
+    pads spray only where they cool the air;
+    two pumped loops (CDU secondary and facility water). Compiled (``_liquid_into``)."""
+    hours = np.shape(out["temp_air"])
+    q, shape = _loads(q_liquid, hours)
+    result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
+    _liquid_into(c.plant, c.dry_cooler_ua[:, 0], q, *_contiguous(
+        [facility_water, out["temp_air"], out["wet_bulb"], out["humidity_ratio"],
+         out["pressure"], out["density"], lockout], hours),
+        np.broadcast_to(design_q_liquid, (hours[0], 1))[:, 0], result, mode)
+    return _parts(result, mode, shape)
 
 
 @compiled
@@ -785,12 +796,16 @@ def _loads(q, hours):
     return _contiguous([q], shape)[0].reshape((-1, *hours)), shape
 
 
+def _parts(result, mode, shape) -> dict[str, np.ndarray]:
+    """A compiled plant's four parts ``result`` and ``mode`` in the loads' ``shape``."""
+    return {**dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
+                       result.reshape((4, *shape)), strict=True)), "mode": mode.reshape(shape)}
+
+
 def _plant_result(result, mode, shape, out) -> dict[str, np.ndarray]:
-    """A compiled air plant's four parts ``result`` and ``mode`` in the loads' ``shape``, and the
-    hall's humidity ratio: the outdoor air's, held within the supply envelope."""
-    parts = dict(zip(("fan_power", "pump_power", "mechanical_power", "water_use"),
-                     result.reshape((4, *shape)), strict=True))
-    return {**parts, "mode": mode.reshape(shape),
+    """A compiled air plant's :func:`_parts` and the hall's humidity ratio: the outdoor air's,
+    held within the supply envelope."""
+    return {**_parts(result, mode, shape),
             "hall_humidity_ratio": np.clip(out["humidity_ratio"], out["supply_humidity_min"],
                                            out["supply_humidity_max"])}
 
