@@ -127,8 +127,9 @@ def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     """simulate() runs generation, then the facility, balance and availability, on blocks of
     sites (twin.simulate.by_site_block) of two sizes: one site per block, all sites in one
     block, and blocks of different sizes for the two give the same numbers, with mixed
-    topologies, a user's hourly utilisation and committed IT power that
-    differ between sites, and the battery counted in the availability."""
+    topologies, each site's own weather (one with a missing hour), a user's hourly utilisation
+    and committed IT power that differ between sites, and the battery counted in the
+    availability."""
     module = importlib.import_module("twin.simulate")  # twin.simulate is also the function
     base = get_site("turpan")
     sites = {**variants(base), **variants(base, control="optimised",
@@ -136,22 +137,31 @@ def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     sites = {f"{k}_{i}": s.model_copy(update={"id": f"{k}_{i}"})
              for i, (k, s) in enumerate(sites.items())}
     hours = 24 * 14
-    wx = template.isel(time=slice(0, hours))
     rng = np.random.default_rng(3)
+    wx = {}  # each site its own weather (hours of another season), one with a missing hour
+    for i, k in enumerate(sites):
+        wx[k] = template.isel(time=slice(0, hours)).copy(deep=True)
+        for v in ("temp_air", "temp_dew", "ghi", "wind_speed"):
+            wx[k][v].values[:] = template[v].values[i * 500:i * 500 + hours]
+    wx[list(sites)[1]]["temp_air"].values[30] = np.nan
     utilisation = rng.uniform(0.2, 1.0, (len(sites), hours))
     committed = rng.uniform(0.0, 20e6, (len(sites), hours))
     runs = []
     for chain, plant in ((10**9, 10**9), (1, 1), (10**9, 3 * hours), (2 * hours, 10**9)):
         monkeypatch.setattr(module, "CHAIN_BLOCK_ELEMENTS", chain)
         monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", plant)
-        runs.append(simulate({k: wx for k in sites}, list(sites.values()),
-                             utilisation=utilisation, wind_scaling="none",
-                             battery_policy="balance", it_committed_power=committed))
+        runs.append(simulate(wx, list(sites.values()), utilisation=utilisation,
+                             wind_scaling="none", battery_policy="balance",
+                             it_committed_power=committed, allow_missing=True))
     together = runs[0]
     for blocks in runs[1:]:
         for v in together.data_vars:
             np.testing.assert_array_equal(blocks[v].values, together[v].values, err_msg=v)
-    assert together["utilisation"].values == pytest.approx(utilisation)
+    known = np.ones(utilisation.shape, dtype=bool)
+    known[1, 30] = False  # the missing hour: NaN in every facility output
+    assert together["utilisation"].values[known] == pytest.approx(utilisation[known])
+    for v in ("utilisation", "facility_power", "it_available_power"):
+        assert np.isfinite(together[v].values).tolist() == known.tolist(), v
 
 
 def test_annual_pue_is_energy_weighted(year_run):

@@ -180,3 +180,24 @@ def test_inputs_broadcast_and_a_wrong_shape_is_refused():
         power_balance(b, np.zeros((2, 3)), np.zeros((2, 3)), np.array([10.0, 10.0]))
     with pytest.raises(ValueError, match="expected \\(site, time\\)"):
         power_balance(b, np.zeros(3), np.zeros(3), np.array([10.0]))
+
+
+def test_per_site_parameters_broadcast_and_a_wrong_length_is_refused():
+    """The grid's import capacity and the batteries' parameters are one value per site: a
+    single value is every site's, another length is refused in one line (the compiled loop
+    has no bounds checks: a scalar capacity gave the second and third sites whatever memory
+    followed it)."""
+    b = BatteryArrays(**{k: np.repeat(v, 3) for k, v in vars(battery(0.0, 0.0)).items()})
+    renewable, demand = np.zeros((3, 4)), np.full((3, 4), 5.0)
+    scalar = power_balance(b, renewable, demand, 2.0)
+    per_site = power_balance(b, renewable, demand, np.full(3, 2.0))
+    for k in per_site:
+        np.testing.assert_array_equal(scalar[k], per_site[k], err_msg=k)
+    np.testing.assert_array_equal(per_site["grid_import"], 2.0)
+    with pytest.raises(ValueError, match="import_capacity_w of shape \\(2,\\): expected one "
+                                         "value per site \\(3\\)"):
+        power_balance(b, renewable, demand, np.full(2, 2.0))
+    two_powers = BatteryArrays(**{**vars(b), "power_w": np.zeros(2)})
+    with pytest.raises(ValueError, match="power_w of shape \\(2,\\): expected one value per "
+                                         "site \\(3\\)"):
+        power_balance(two_powers, renewable, demand, np.full(3, 2.0))

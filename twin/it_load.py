@@ -225,10 +225,12 @@ class ITArrays:
         return dataclasses.replace(self, **{f: getattr(self, f)[rows]
                                             for f in self.__dataclass_fields__})
 
-    def hourly_utilisation(self, time) -> np.ndarray:
+    def hourly_utilisation(self, time, hour_of_day=None) -> np.ndarray:
         """The utilisation ``(site, time)`` at the UTC hour starts ``time``, checked
-        (:func:`check_utilisation`)."""
-        return check_utilisation(self.utilisation_daily[:, china_hour_of_day(time)], time)
+        (:func:`check_utilisation`); ``hour_of_day``: their China Standard Time hours
+        (:func:`china_hour_of_day`), when the caller has them."""
+        hours = china_hour_of_day(time) if hour_of_day is None else hour_of_day
+        return check_utilisation(self.utilisation_daily[:, hours], time)
 
 
 def _site_param(value, n_sites: int, name: str, low=-np.inf, high=np.inf) -> np.ndarray:

@@ -38,6 +38,7 @@ from twin.latency import great_circle_km
 from twin.model_names import BATTERY_POLICIES
 from twin.solar import PVArrays, pv_power
 from twin.storage import BatteryArrays, non_negative_profile, power_balance
+from twin.timebase import china_hour_of_day
 from twin.variables import (
     CONVENTIONS,
     WEATHER_OPTIONAL,
@@ -145,7 +146,9 @@ def _station_file(station: str) -> str:
 @functools.lru_cache(maxsize=8)
 def _month_index(stamps: bytes, dtype: str) -> np.ndarray:
     """The month (0 is January) of each of the datetime64 ``stamps``: sites share hours."""
-    return np.frombuffer(stamps, dtype=dtype).astype("datetime64[M]").astype(np.int64) % 12
+    month = np.frombuffer(stamps, dtype=dtype).astype("datetime64[M]").astype(np.int64) % 12
+    month.setflags(write=False)  # shared by every caller
+    return month
 
 
 def _check_climate(ds: xr.Dataset, site):
@@ -153,7 +156,7 @@ def _check_climate(ds: xr.Dataset, site):
     air temperature more than MAX_CLIMATE_DIFFERENCE_K (degF, or another place's file with this
     place's coordinates) or mean wind more than MAX_WIND_RATIO times (km/h) from the normals."""
     table = getattr(site, "normals_table", None)
-    time = ds["time"].values
+    time = ds.variables["time"].values
     if not table or len(time) < 24 * MIN_CLIMATE_DAYS:
         return
     source = ds.attrs.get("source", site.id)
@@ -236,13 +239,14 @@ def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dat
     """One (site, time) Dataset from per-site weather over the same hours; optional variables are
     kept where every site has them; the wind measurement height becomes ``wind_height(site)``."""
     datasets = list(datasets)
-    time = datasets[0]["time"].values
+    time = datasets[0].variables["time"].values
     for sid, ds in zip(site_ids, datasets):
         missing = [v for v in WEATHER_REQUIRED if v not in ds]
         if missing:
             raise WeatherError(ds.attrs.get("source", sid), f"site {sid}: required variable(s) "
                                f"missing: {', '.join(missing)}", variable=missing[0])
-        if ds.sizes.get("time") != len(time) or not np.array_equal(ds["time"].values, time):
+        hours = ds.variables["time"].values
+        if len(hours) != len(time) or not np.array_equal(hours, time):
             raise ValueError(f"weather of {site_ids[0]} and {sid} cover different hours "
                              f"({pd.Timestamp(time[0])}.. vs {pd.Timestamp(ds.time.values[0])}..):"
                              " simulate them separately or put them on the same year")
@@ -305,7 +309,7 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int,
     return out
 
 
-def _plant_steps(sites, time, weather, renewable, utilisation, until, battery_policy,
+def _plant_steps(sites, time, weather, results, utilisation, until, battery_policy,
                  committed, report):
     """The steps after generation for the sites ``rows`` (a slice), as a function of ``rows``
     for :func:`by_site_block`: the facility (twin.facility) under each site's control, then up
@@ -313,41 +317,48 @@ def _plant_steps(sites, time, weather, renewable, utilisation, until, battery_po
     intensity and tariff, and availability, inverting the facility's load curves, which never
     leave the block. Run on blocks of SITE_BLOCK_ELEMENTS site-hours: the facility model's many
     elementwise steps run faster on arrays that stay in the processor's cache
-    (benchmarks/generation.py). NaN where the weather the facility needs is missing."""
+    (benchmarks/generation.py). NaN where the weather the facility needs is missing.
+    ``results``: the outputs so far (renewable power), to which the grid's hourly carbon
+    intensity and price are added whole."""
+    renewable = results["renewable_power"]
     ids = [s.id for s in sites]
     cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
     it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
     capacity = it_arrays.capacity_w[:, None]
-    # the sites' daily profiles at these hours, found once for every block
-    utilisation = it_arrays.hourly_utilisation(time) if utilisation is None else utilisation
+    hour_of_day = china_hour_of_day(time)  # of the sites' daily utilisation profiles
     reached = STEPS.index(until)
-    if reached >= STEPS.index("balance"):
-        intensity = non_negative_profile(time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
-                                         "grid.carbon_intensity_g_per_kwh")
-        price = non_negative_profile(time, [s.grid.tariff_per_kwh for s in sites],
-                                     "grid.tariff_per_kwh")
+    if reached >= STEPS.index("balance"):  # outputs as they are: each block reads its rows
+        results["carbon_intensity"] = intensity = non_negative_profile(
+            time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
+            "grid.carbon_intensity_g_per_kwh")
+        results["electricity_price"] = price = non_negative_profile(
+            time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
         limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
 
     def steps(rows):
         report("facility")
         w = {k: v[rows] for k, v in weather.items()}
-        model = Facility(cooling_arrays.subset(rows), it_arrays.subset(rows), time, w,
-                         w["altitude"], utilisation=utilisation[rows])
+        it = it_arrays.subset(rows)
+        model = Facility(cooling_arrays.subset(rows), it, time, w, w["altitude"],
+                         utilisation=it.hourly_utilisation(time, hour_of_day)
+                         if utilisation is None else utilisation[rows])
         out, setpoints = model.run()
         curves = model.load_curves(setpoints) if until == "availability" else {}
         missing = np.isnan(w["temp_air"] + w["temp_dew"] + w["pressure"])
         if missing.any():
-            for v in (*out.values(), *curves.values()):
-                if v.dtype.kind == "f":
-                    v[missing] = np.nan
+            for part in (out, curves):
+                for k, v in part.items():
+                    if v.dtype.kind == "f":
+                        # the model's own arrays; a broadcast view (one site) is read-only
+                        part[k] = v = v if v.flags.writeable else v.copy()
+                        v[missing] = np.nan
         if reached < STEPS.index("balance"):
             return out
         report("balance")
         battery = BatteryArrays.from_configs([s.battery for s in sites[rows]])
         out.update(power_balance(battery, renewable[rows], out["facility_power"], limit[rows]))
         kw = out["grid_import"] / 1000.0
-        out.update(carbon_intensity=intensity[rows], electricity_price=price[rows],
-                   grid_emissions=kw * intensity[rows] / 1000.0, grid_cost=kw * price[rows],
+        out.update(grid_emissions=kw * intensity[rows] / 1000.0, grid_cost=kw * price[rows],
                    battery_energy=battery.energy_wh, grid_import_capacity=limit[rows])
         if reached < STEPS.index("availability"):
             return out
@@ -465,6 +476,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
                          f"{', '.join(sorted({s.grid.currency for s in sites}))}): simulate "
                          "them separately")
 
+    wind_height = wx["wind_height"].values
+
     def generation(rows):  # PV, wind and renewable power of the sites ``rows`` (a slice)
         block = sites[rows]
         weather_rows = {k: v[rows] for k, v in arrays.items()}
@@ -472,7 +485,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         out = pv_power(PVArrays.from_configs([s.pv for s in block]), time, weather_rows)
         report("wind")
         out.update(wind_power(WindArrays.from_configs([s.wind for s in block]),
-                              weather_rows["wind_speed"], wx["wind_height"].values[rows],
+                              weather_rows["wind_speed"], wind_height[rows],
                               weather_rows["pressure"], weather_rows["temp_air"], scale[rows]))
         out["renewable_power"] = out["pv_power"] + out["wind_power"]
         return out
@@ -481,8 +494,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     # reused from one block to the next instead of mapped afresh (README, speed)
     results = by_site_block(generation, len(sites), len(time), CHAIN_BLOCK_ELEMENTS)
     if reached >= STEPS.index("facility"):
-        by_site_block(_plant_steps(sites, time, arrays, results["renewable_power"], u, until,
-                                   battery_policy, committed, report),
+        by_site_block(_plant_steps(sites, time, arrays, results, u, until, battery_policy,
+                                   committed, report),
                       len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results)
 
     report("dataset")

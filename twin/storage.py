@@ -104,7 +104,9 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
                   ) -> dict[str, np.ndarray]:
     """The hourly balance ``(S, T)`` of renewable generation against the facility's demand [W]
     with each site's battery and grid import capacity ``(S,)`` [W]: renewables first, then the
-    battery, then the grid up to its capacity (load following).
+    battery, then the grid up to its capacity (load following). The capacity and the batteries'
+    parameters besides energy_wh (whose sites these are) are one value per site or one for all;
+    another length raises ValueError.
 
     Returns battery_power (> 0 discharging), battery_soc (end of hour, fraction of energy_wh; 0
     without a battery), battery_dischargeable_power (what the battery could deliver at the start
@@ -115,15 +117,22 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
     if renewable_w.ndim != 2 or renewable_w.shape[0] != np.size(battery.energy_wh):
         raise ValueError(f"renewable and demand of shape {renewable_w.shape}: expected (site, "
                          f"time) with {np.size(battery.energy_wh)} sites")
+    sites = renewable_w.shape[0]
+
+    def per_site(name, value):  # one value per site, or one for all
+        a = np.asarray(value, dtype=float)
+        if a.ndim > 1 or a.size not in (1, sites):
+            raise ValueError(f"{name} of shape {a.shape}: expected one value per site ({sites})")
+        return np.ascontiguousarray(np.broadcast_to(a.reshape(-1), (sites,)))
+
     names = ("battery_power", "battery_soc", "battery_dischargeable_power", "grid_import",
              "curtailment", "unserved_power")
     out = {k: np.empty(renewable_w.shape) for k in names}
     b = vars(battery)
-    _balance_hours(*(np.ascontiguousarray(b[k], dtype=float) for k in (
+    _balance_hours(*(per_site(k, b[k]) for k in (
         "energy_wh", "power_w", "charge_efficiency", "discharge_efficiency", "soc_min",
         "soc_max", "keep_per_hour", "initial_soc")),
-        np.ascontiguousarray(import_capacity_w, dtype=float), renewable_w, demand_w,
-        *out.values())
+        per_site("import_capacity_w", import_capacity_w), renewable_w, demand_w, *out.values())
     return out
 
 
