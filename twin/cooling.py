@@ -23,7 +23,6 @@ import dataclasses
 import functools
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from twin.psychrometrics import (
@@ -48,6 +47,7 @@ DX_EIRFT = (0.297145, 0.0430933, -0.000748766, 0.00597727, 0.000482112, -0.00095
 DX_RATED_WET_BULB_DEGC, DX_OUTDOOR_RANGE_DEGC = 19.4, (18.0, 46.1)
 # captured fraction of PM10 by MERV 13 filters (ASHRAE 52.2 E3 >= 85 %) and their face velocity
 FILTER_CAPTURE, FILTER_FACE_VELOCITY_M_S = 0.85, 2.5
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 def outdoor_state(temp_air, temp_dew, pressure) -> dict[str, np.ndarray]:
@@ -73,7 +73,8 @@ def humidity_envelope(c, supply_air, pressure):
 # as 0/1 flags: each a (site,) float array
 _FLAGS = {"fixed_pressure": ("fan_law", "fixed_pressure"),
           "water_cooled": ("air_side_mechanical", "water_cooled"),
-          "fans_first": ("dry_cooler_staging", "fans_first")}
+          "fans_first": ("dry_cooler_staging", "fans_first"),
+          "adiabatic": ("above_economizer_limit", "adiabatic")}
 _NUMERIC = ("evaporative_assist", "air_delta_t_k", "sensible_heat_ratio", "air_pressure_pa",
             "fan_efficiency", "iec_dry_effectiveness", "iec_wet_effectiveness",
             "iec_secondary_flow_ratio", "iec_secondary_fan_w_per_m3s", "iec_pump_w_per_m3s",
@@ -83,7 +84,8 @@ _NUMERIC = ("evaporative_assist", "air_delta_t_k", "sensible_heat_ratio", "air_p
             "pump_head_pa", "tower_pump_head_pa", "pump_efficiency", "liquid_delta_t_k",
             "dry_cooler_approach_k", "dry_cooler_air_delta_t_k", "dry_cooler_pressure_pa",
             "dry_cooler_fan_efficiency", "dry_cooler_max_air_flow_ratio",
-            "direct_evaporative_effectiveness")
+            "direct_evaporative_effectiveness", "filter_clean_pa", "filter_final_pa",
+            "filter_dust_capacity_kg_per_m2")
 Plant = collections.namedtuple("Plant", (*_NUMERIC, *_FLAGS))
 
 
@@ -184,13 +186,6 @@ class CoolingArrays:
                                             for f in self.__dataclass_fields__})
 
 
-def ufunc(arguments: int):
-    """A numpy ufunc of ``arguments`` floats compiled by numba and cached on disk (a compiled
-    function taking another compiled function as an argument is compiled anew in each process:
-    tests/test_compiled.py)."""
-    return numba.vectorize([f"float64({', '.join(['float64'] * arguments)})"], cache=True)
-
-
 @compiled
 def _max(a, b):  # pragma: no cover (compiled)
     """np.maximum of two numbers: NaN propagates."""
@@ -212,33 +207,19 @@ def _clip(x, low, high):  # pragma: no cover (compiled)
 @compiled
 def _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
          fixed_pressure):  # pragma: no cover (compiled)
+    """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3] (numbers).
+    Fixed ducts: through a system whose pressure drop is ``design_pressure_pa`` at the design
+    mass flow and the rating density 1.204 kg m-3, the drop scaling with rho V^2 (fixed ducts and
+    coils), so power scales with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume
+    and about twice the power, reference 8). ``fixed_pressure`` (the fan_law flag): the pressure
+    rise held at ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and
+    Masanet 2020)."""
     volume = mass_flow / density
     design_volume = design_mass_flow / RHO_AIR_DESIGN
     if fixed_pressure:
         return volume * design_pressure_pa / efficiency
     ratio = volume * (1.0 / design_volume if design_volume > 0 else 0.0)
     return (design_pressure_pa / (RHO_AIR_DESIGN * efficiency)) * density * ratio * ratio * volume
-
-
-@ufunc(6)
-def _fan_ufunc(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
-               fixed_pressure):  # pragma: no cover (compiled)
-    return _fan(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
-                fixed_pressure)
-
-
-def fan_power(mass_flow, density, design_mass_flow, design_pressure_pa, efficiency,
-              law="fixed_ducts"):
-    """Fan power [W] moving ``mass_flow`` [kg s-1] of air at ``density`` [kg m-3].
-    ``fixed_ducts``: through a system whose pressure drop is ``design_pressure_pa`` at the design
-    mass flow and the rating density 1.204 kg m-3, the drop scaling with rho V^2 (fixed ducts and
-    coils), so power scales with m^3 / rho^2 (the fan laws; at 2,800 m 1.41 times the air volume
-    and about twice the power, reference 8). ``fixed_pressure``: the pressure rise held at
-    ``design_pressure_pa`` whatever the flow and density, P = V dP / eta (Lei and Masanet 2020).
-    Compiled: ``_fan`` of numbers, as a numpy ufunc."""
-    with np.errstate(invalid="ignore", divide="ignore"):  # NaN weather: NaN, as numpy
-        return _fan_ufunc(mass_flow, density, design_mass_flow, design_pressure_pa,
-                          efficiency, np.asarray(law == "fixed_pressure", dtype=float))
 
 
 @compiled
@@ -270,46 +251,78 @@ def latent_heat(temp_degc):  # pragma: no cover (compiled)
     return (-0.0013 * temp_degc ** 2 - 2.3097 * temp_degc + 2500.5) * 1000.0
 
 
+def _filter_interval(c):
+    """The filters' change interval [h] ``(S,)``, filter_change_days rounded to hours."""
+    return np.round(c.filter_change_days[:, 0] * 24).astype(np.int64)
+
+
+@compiled
+def _nan_to_num(x):  # pragma: no cover (compiled)
+    """np.nan_to_num of a number."""
+    if x != x:
+        return 0.0
+    return _clip(x, -_FLOAT_MAX, _FLOAT_MAX)
+
+
+@compiled
+def _filter_capacity(design_mass_flow, capacity_kg_per_m2):  # pragma: no cover (compiled)
+    """The dust [kg] that fills filters sized for ``design_mass_flow`` [kg s-1] at
+    FILTER_FACE_VELOCITY_M_S (numbers)."""
+    return design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S * capacity_kg_per_m2
+
+
+@compiled
+def _filter_hour(pm10, outside_air_kg_s, capacity_kg, dust, changed, age,
+                 interval):  # pragma: no cover (compiled)
+    """One hour of :func:`filter_pressure` (numbers): the filters capture FILTER_CAPTURE of the
+    PM10 [ug m-3] in the outside air they pass; ``dust`` is what they have taken since the first
+    hour, ``changed`` what they had at their last change (fractions of ``capacity_kg``), ``age``
+    the hours since it. Returns the fraction of the way from clean to final and the state after
+    the hour."""
+    dust += _nan_to_num(FILTER_CAPTURE * pm10 * 1e-9 * outside_air_kg_s / RHO_AIR_DESIGN
+                        * 3600.0 / capacity_kg)
+    filled = dust - changed
+    fraction = _clip(_max(age / interval, filled), 0.0, 1.0)
+    age += 1
+    if filled >= 1.0 or age == interval:  # changed after this hour
+        changed, age = dust, 0
+    return fraction, dust, changed, age
+
+
+@compiled
+def _filters_into(outside_air_kg_s, pm10, design_mass_flow, capacity_kg_per_m2, interval,
+                  fraction):  # pragma: no cover (compiled)
+    rows, sites, hours = outside_air_kg_s.shape
+    for s in range(sites):
+        capacity = _filter_capacity(design_mass_flow[s], capacity_kg_per_m2[s])
+        for r in range(rows):
+            dust, changed, age = 0.0, 0.0, 0
+            for t in range(hours):
+                fraction[r, s, t], dust, changed, age = _filter_hour(
+                    pm10[s, t], outside_air_kg_s[r, s, t], capacity, dust, changed, age,
+                    interval[s])
+
+
 def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
-    """Filter pressure drop [Pa] ``(S, T)`` at design flow (reference 9.1, dP = dP_clean + k M):
-    from clean towards final as the filters age over ``filter_change_days`` or, where PM10 is
-    known, as they fill with the dust captured from the outside air they pass
-    (``outside_air_kg_s``), whichever is further; changed at the interval or when full."""
-    shape = np.shape(outside_air_kg_s)  # (site, time), or (load, site, time)
-    sites, hours = shape[-2:]
-    interval = np.broadcast_to(np.round(c.filter_change_days * 24).astype(int), (sites, 1))
-    if pm10 is None or not np.any(outside_air_kg_s):  # no dust: the filters only age
-        return _filter_drop(c, np.arange(hours) % interval / interval)
-    face_m2 = design_mass_flow / RHO_AIR_DESIGN / FILTER_FACE_VELOCITY_M_S
-    loading = np.broadcast_to(np.nan_to_num(
-        FILTER_CAPTURE * pm10 * 1e-9 * outside_air_kg_s / RHO_AIR_DESIGN * 3600.0
-        / (face_m2 * c.filter_dust_capacity_kg_per_m2)), shape)  # fraction of capacity per hour
-    fraction = np.empty(shape)
-    for row in np.ndindex(shape[:-1]):  # each site (of each load): a few filter changes a year
-        dust = np.concatenate([[0.0], np.cumsum(loading[row])])
-        start, n = 0, int(interval[row[-1], 0])
-        while start < hours:
-            end = min(start + n, hours)
-            full = start + int(np.searchsorted(dust[start + 1:end + 1] - dust[start], 1.0))
-            end = min(end, full + 1)
-            fraction[row][start:end] = np.maximum(np.arange(end - start) / n,
-                                                  dust[start + 1:end + 1] - dust[start])
-            start = end
-    return _filter_drop(c, np.clip(fraction, 0, 1))
+    """Filter pressure drop [Pa] ``(S, T)`` (or ``(K, S, T)``, as ``outside_air_kg_s``) at design
+    flow (reference 9.1, dP = dP_clean + k M): from clean towards final as the filters age over
+    ``filter_change_days`` or, where PM10 is known, as they fill with the dust captured
+    (FILTER_CAPTURE) from the outside air they pass (``outside_air_kg_s``), whichever is
+    further; changed at the interval or when full. Compiled (``_filter_hour``, which the direct
+    air side runs in its own loop)."""
+    shape = np.shape(outside_air_kg_s)  # (S, T) or (K, S, T)
+    hours = shape[-2:]
+    outside = _contiguous([outside_air_kg_s], shape)[0].reshape((-1, *hours))
+    fraction = np.empty(outside.shape)
+    _filters_into(outside, _contiguous([0.0 if pm10 is None else pm10], hours)[0],
+                  *(np.broadcast_to(x, (hours[0], 1))[:, 0] for x in (
+                      design_mass_flow, c.filter_dust_capacity_kg_per_m2)),
+                  _filter_interval(c), fraction)
+    return _filter_drop(c, fraction.reshape(shape))
 
 
 def _filter_drop(c, fraction):
     return c.filter_clean_pa + (c.filter_final_pa - c.filter_clean_pa) * fraction
-
-
-def _air_handler(c, q_air, density, design_q_air, outside_air, pm10):
-    """Air-handler fan power [W] for the heat ``q_air`` at the configured temperature rise,
-    through the system and its filters (:func:`filter_pressure`)."""
-    mass = q_air / (CP_AIR * c.air_delta_t_k)
-    design_mass = design_q_air / (CP_AIR * c.air_delta_t_k)
-    filters = filter_pressure(c, np.broadcast_to(outside_air, np.shape(mass)), design_mass, pm10)
-    return fan_power(mass, density, design_mass, c.air_pressure_pa + filters, c.fan_efficiency,
-                     c.fan_law)
 
 
 @compiled
@@ -359,8 +372,12 @@ def _chillers(p, s, q_chiller, q_free, design_q, wet_bulb, density):  # pragma: 
 @compiled
 def _mechanical_1(p, s, water_cooled, q_mech, design_q, temp_air, wet_bulb,
                   density):  # pragma: no cover (compiled)
-    """:func:`_mechanical` of numbers at site ``s`` (``water_cooled``: its flag, read by the
-    caller before its loop): mechanical, fan, pump power [W], water [L h-1]."""
+    """Mechanical cooling of an air system at site ``s`` carrying ``q_mech`` [W] (numbers;
+    sensible, the coil's latent load added: 1/SHR - 1 of it, made up by humidifiers): DX /
+    air-cooled (``_dx_cop`` over the outdoor dry bulb, reference 4.5) or water-cooled chillers
+    with towers (:func:`_chillers`), by ``water_cooled`` (the site's flag, read by the caller
+    before its loop). Returns mechanical, fan, pump power [W] and water [L h-1] (towers and
+    humidifiers)."""
     latent = q_mech * (1.0 / p.sensible_heat_ratio[s] - 1.0)
     humidifier = latent / latent_heat(20.0) * 3600.0 / RHO_WATER * 1000.0
     q_coil = q_mech + latent
@@ -371,55 +388,91 @@ def _mechanical_1(p, s, water_cooled, q_mech, design_q, temp_air, wet_bulb,
 
 
 @compiled
-def _mechanical_into(p, q_mech, design_q, temp_air, wet_bulb, density,
-                     out):  # pragma: no cover (compiled)
-    loads, sites, hours = q_mech.shape
-    for k in range(loads):
-        for s in range(sites):
-            water_cooled = p.water_cooled[s] > 0
+def _direct_into(p, q_air, supply_air, supply_floating, temp_air, wet_bulb, humidity_ratio,
+                 pressure, density, supply_density, humidity_min, humidity_max, lockout, pm10,
+                 interval, design_q_air, out, mode, hall):  # pragma: no cover (compiled)
+    """The direct air side (:func:`air_side`) at every (load, site, hour) of C-contiguous
+    arrays: fan, pump and mechanical power, water use into ``out`` ``(4, K, S, T)``, the mode
+    into ``mode`` ``(K, S, T)``, the hall's humidity ratio into ``hall`` ``(S, T)``. The site's
+    parameters are read before its hours, each hour's mode, mixing and humidity found once for
+    all loads; then, for each load, the filters' pressure drop (:func:`filter_pressure`, changed
+    every ``interval`` hours or when full of the PM10 ``pm10`` [ug m-3] captured from the
+    outside air) runs through the hours."""
+    loads, sites, hours = q_air.shape
+    kind, mix = np.empty(hours, dtype=np.int8), np.empty(hours)
+    wet, trim_k = np.empty(hours), np.empty(hours)
+    for s in range(sites):
+        air_dt, design_q = p.air_delta_t_k[s], design_q_air[s]
+        design_mass = design_q / (CP_AIR * air_dt)
+        assist = p.evaporative_assist[s] > 0
+        adiabatic = p.adiabatic[s] > 0
+        water_cooled = p.water_cooled[s] > 0
+        bleed = p.cycles_of_concentration[s] / (p.cycles_of_concentration[s] - 1)
+        pad_effectiveness = p.direct_evaporative_effectiveness[s]
+        pressure_pa, efficiency = p.air_pressure_pa[s], p.fan_efficiency[s]
+        fixed_pressure = p.fixed_pressure[s] > 0
+        clean, final = p.filter_clean_pa[s], p.filter_final_pa[s]
+        capacity = _filter_capacity(design_mass, p.filter_dust_capacity_kg_per_m2[s])
+        n = interval[s]
+        for t in range(hours):  # what does not depend on the load
+            sa, t_sa, t_oa = supply_air[s, t], supply_floating[s, t], temp_air[s, t]
+            t_wb, w_oa, w_min = wet_bulb[s, t], humidity_ratio[s, t], humidity_min[s, t]
+            w_max = humidity_max[s, t]
+            usable = w_oa <= w_max and not lockout[s, t] > 0
+            econ = usable and t_oa <= sa
+            evap = partial = pad_ok = False
+            w_in, t_pre = w_oa, t_oa
+            if usable and not econ and adiabatic:
+                w_evap_sa = w_from_wet_bulb(sa, t_wb, pressure[s, t])  # sprayed down to supply
+                t_pad = t_oa - pad_effectiveness * (t_oa - t_wb)
+                w_pad = w_from_wet_bulb(t_pad, t_wb, pressure[s, t])
+                evap = assist and t_pad <= sa and w_evap_sa <= w_max
+                pad_ok = assist and w_pad <= w_max
+                t_pre = t_pad if pad_ok else t_oa
+                partial = not evap and t_pre < sa + air_dt
+                w_in = w_evap_sa if evap else w_pad if partial and pad_ok else w_oa
+            t_ra_econ = t_sa + air_dt
+            mix[t] = _clip((t_ra_econ - t_sa) / (t_ra_econ - t_oa), 0.0, 1.0) if econ else 1.0
+            free = econ or evap or partial
+            humidify = _max(w_min - w_in, 0.0) if free else 0.0
+            sprayed = _max(w_in - w_oa, 0.0) if evap or (partial and pad_ok) else 0.0
+            wet[t] = humidify + sprayed * bleed  # kg per kg of outside air
+            hall[s, t] = _max(w_in, w_min) if free else _clip(w_oa, w_min, w_max)
+            trim_k[t] = t_pre - sa  # K trimmed by the mechanical plant after the pads
+            kind[t] = ECONOMIZER if econ else EVAPORATIVE if evap else \
+                PARTIAL if partial else MECHANICAL
+        for k in range(loads):
+            dust, changed, age = 0.0, 0.0, 0  # the filters' state (_filter_hour)
             for t in range(hours):
-                r = _mechanical_1(p, s, water_cooled, q_mech[k, s, t], design_q[s],
-                                  temp_air[s, t], wet_bulb[s, t], density[s, t])
-                for j in range(4):
-                    out[j, k, s, t] = r[j]
+                q = q_air[k, s, t]
+                mass = q / (CP_AIR * air_dt)
+                free = kind[t] != MECHANICAL
+                outside = mix[t] * mass if kind[t] == ECONOMIZER else mass if free else 0.0
+                if kind[t] == PARTIAL:
+                    trim = mass * CP_AIR * trim_k[t]
+                else:
+                    trim = 0.0 if free else q
+                mech, mech_fans, mech_pumps, mech_water = _mechanical_1(
+                    p, s, water_cooled, trim, design_q, temp_air[s, t], wet_bulb[s, t],
+                    density[s, t])
+                fraction, dust, changed, age = _filter_hour(pm10[s, t], outside, capacity, dust,
+                                                            changed, age, n)
+                fans = _fan(mass, supply_density[s, t], design_mass,
+                            pressure_pa + (clean + (final - clean) * fraction), efficiency,
+                            fixed_pressure)
+                out[0, k, s, t] = fans + mech_fans
+                out[1, k, s, t] = mech_pumps
+                out[2, k, s, t] = mech
+                out[3, k, s, t] = outside * wet[t] * 3600.0 / RHO_WATER * 1000.0 + mech_water
+                mode[k, s, t] = kind[t]
 
 
-def _mechanical(c, out, q_mech, design_q):
-    """Mechanical cooling of an air system carrying ``q_mech`` [W] (sensible; the coil's latent
-    load added: 1/SHR - 1 of it, made up by humidifiers): DX / air-cooled (``_dx_cop`` over the
-    outdoor dry bulb, reference 4.5) or water-cooled chillers with towers (:func:`_chillers`), by
-    ``c.air_side_mechanical``. Returns power [W] and water [L h-1] (towers and humidifiers);
-    compiled: ``_mechanical_1`` of numbers."""
+def _direct(c, out: dict, q_air, supply_air, design_q_air, lockout, pm10):
+    """:func:`air_side` on outside air; compiled (``_direct_into``), the floating supply's
+    humidity envelope (:func:`humidity_envelope`) found before."""
     hours = np.shape(out["temp_air"])
-    shape = np.broadcast_shapes(np.shape(q_mech), hours)
-    q = np.broadcast_to(q_mech, shape).reshape((-1, *hours))
-    result = np.empty((4, *q.shape))
-    _mechanical_into(c.plant, q, np.broadcast_to(design_q, (hours[0], 1))[:, 0],
-                     *(np.broadcast_to(out[k], hours) for k in ("temp_air", "wet_bulb",
-                                                                "density")), result)
-    return dict(zip(("mechanical_power", "fan_power", "pump_power", "water_use"),
-                    result.reshape((4, *shape)), strict=True))
-
-
-def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None):
-    """An air-cooled hall (reference 6.2-6.4, 12 step 4): heat ``q_air`` [W] leaves in return air
-    at supply + air_delta_t_k. ``direct``: outside air used while its humidity is within the
-    envelope at the supply temperature (:func:`humidity_envelope`) and dust does not lock it out
-    (``lockout``), humidified up to the envelope's floor; the supply is ``supply_air`` (mixed) or
-    floats with the outside air down to supply_air_min_degc (``economizer_supply``). Above the
-    supply (``above_economizer_limit``): pads cool the outside air (adiabatic) with mechanical
-    trim, or the hall recirculates on the mechanical plant. Indirect: an air-to-air heat
-    exchanger, dry or with a wet secondary side. Mechanical cooling (:func:`_mechanical`) removes
-    what free cooling cannot. ``out``: outdoor temp_air, wet_bulb, humidity_ratio, pressure,
-    density and, at ``supply_air``, the supply_density and the envelope's supply_humidity_min
-    and supply_humidity_max ``(S, T)``."""
-    if not direct:
-        return _indirect(c, out, q_air, supply_air, design_q_air)
-    t_oa, t_wb, w_oa, p = out["temp_air"], out["wet_bulb"], out["humidity_ratio"], out["pressure"]
-    assist = c.evaporative_assist.astype(bool)
-    bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
-    t_ra = supply_air + c.air_delta_t_k
-    mass = q_air / (CP_AIR * c.air_delta_t_k)
+    q, shape = _loads(q_air, hours)
+    t_oa, p = out["temp_air"], out["pressure"]
     floating = c.economizer_supply == "floating"
     t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
     w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
@@ -428,35 +481,34 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
         # outside air colder than the floating minimum is mixed with return air: as warm as
         # the supply setpoint if its relative humidity needs it
         w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
-    usable = (w_oa <= w_max) & ~lockout
-    econ = usable & (t_oa <= supply_air)
-    hot = usable & ~econ & (c.above_economizer_limit == "adiabatic")
-    w_evap_sa = humidity_ratio_from_wet_bulb(supply_air, t_wb, p)  # sprayed down to supply
-    t_pad = t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb)
-    w_pad = humidity_ratio_from_wet_bulb(t_pad, t_wb, p)
-    evap = hot & assist & (t_pad <= supply_air) & (w_evap_sa <= w_max)
-    pad_ok = assist & (w_pad <= w_max)
-    t_pre = np.where(pad_ok, t_pad, t_oa)
-    partial = hot & ~evap & (t_pre < t_ra)
-    t_ra_econ = t_sa + c.air_delta_t_k
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mix = np.where(econ, np.clip((t_ra_econ - t_sa) / (t_ra_econ - t_oa), 0.0, 1.0), 1.0)
-    outside = np.where(econ, mix * mass, np.where(evap | partial, mass, 0.0))
-    w_in = np.where(evap, w_evap_sa, np.where(partial & pad_ok, w_pad, w_oa))
-    humidify = np.where(econ | evap | partial, np.maximum(w_min - w_in, 0.0), 0.0)
-    sprayed = np.where(evap | (partial & pad_ok), np.maximum(w_in - w_oa, 0.0), 0.0)
-    water_kg_s = outside * (humidify + sprayed * bleed)
-    w_hall = np.where(econ | evap | partial, np.maximum(w_in, w_min),
-                      np.clip(w_oa, w_min, w_max))
-    trim = np.where(partial, mass * CP_AIR * (t_pre - supply_air), np.where(
-        econ | evap, 0.0, q_air))
-    mech = _mechanical(c, out, trim, design_q_air)
-    fans = _air_handler(c, q_air, out["supply_density"], design_q_air, outside, pm10)
-    mode = np.select([econ, evap, partial], [ECONOMIZER, EVAPORATIVE, PARTIAL], MECHANICAL)
-    return {"fan_power": fans + mech["fan_power"], "pump_power": mech["pump_power"],
-            "mechanical_power": mech["mechanical_power"],
-            "water_use": water_kg_s * 3600.0 / RHO_WATER * 1000.0 + mech["water_use"],
-            "mode": mode, "hall_humidity_ratio": w_hall}
+    result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
+    hall = np.empty(hours)
+    _direct_into(c.plant, q, *_contiguous(
+        [supply_air, t_sa, t_oa, out["wet_bulb"], out["humidity_ratio"], p, out["density"],
+         out["supply_density"], w_min, w_max, lockout, 0.0 if pm10 is None else pm10], hours),
+        _filter_interval(c), np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode,
+        hall)
+    return {**_parts(result, mode, shape), "hall_humidity_ratio": hall}
+
+
+def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None):
+    """An air-cooled hall (reference 6.2-6.4, 12 step 4): heat ``q_air`` [W] leaves in return air
+    at supply + air_delta_t_k. ``direct``: outside air used while its humidity is within the
+    envelope at the supply temperature (:func:`humidity_envelope`) and dust does not lock it out
+    (``lockout``), humidified up to the envelope's floor; the supply is ``supply_air`` (mixed) or
+    floats with the outside air down to supply_air_min_degc (``economizer_supply``). Above the
+    supply (``above_economizer_limit``): pads cool the outside air (adiabatic, at
+    direct_evaporative_effectiveness of the depression; the water the humidity-ratio rise along
+    the wet bulb, with the blowdown of the cycles of concentration) with mechanical trim, or the
+    hall recirculates on the mechanical plant. The air handlers' fans move the air through
+    filters that age and fill with the dust of ``pm10`` (:func:`_direct`). Indirect: an
+    air-to-air heat exchanger, dry or with a wet secondary side (:func:`_indirect`). Mechanical
+    cooling (``_mechanical_1``) removes what free cooling cannot. ``out``: outdoor temp_air,
+    wet_bulb, humidity_ratio, pressure, density and, at ``supply_air``, the supply_density and
+    the envelope's supply_humidity_min and supply_humidity_max ``(S, T)``."""
+    if not direct:
+        return _indirect(c, out, q_air, supply_air, design_q_air)
+    return _direct(c, out, q_air, supply_air, design_q_air, lockout, pm10)
 
 
 @compiled
@@ -536,7 +588,7 @@ def _indirect(c, out: dict, q_air, supply_air, design_q_air):
     evaporative assist and a wet secondary side, by iec_wet_effectiveness of the return air's
     depression to the wet bulb (EnergyPlus EvaporativeCooler:Indirect:ResearchSpecial,
     reference 6.4); free cooling where that reaches the supply, the exchanger as pre-cooler with
-    mechanical trim (:func:`_mechanical`) where the compressor work it saves exceeds its fans
+    mechanical trim (``_mechanical_1``) where the compressor work it saves exceeds its fans
     and pump, mechanical cooling alone otherwise; the filters age only (no outside air in the
     hall). Compiled (``_indirect_into``)."""
     hours = np.shape(out["temp_air"])
@@ -729,7 +781,7 @@ def liquid_side(c, out: dict, q_liquid, facility_water, *, design_q_liquid, lock
     the hour needs and at most direct_evaporative_effectiveness of the depression); an air-cooled
     chiller (``_dx_cop``, reference 4.5) trims the fraction they cannot (the waterside-economiser
     partial formula). Dry-cooler fans move air at dry_cooler_air_delta_t_k rise, scaled with
-    density (:func:`fan_power`); before adiabatic pads spray, the fans raise the air flow up to
+    density (``_fan``); before adiabatic pads spray, the fans raise the air flow up to
     dry_cooler_max_air_flow_ratio (dry_cooler_staging: ``_fans_first`` or ``_least_water``); the
     pads spray only where they cool the air;
     two pumped loops (CDU secondary and facility water). Compiled (``_liquid_into``)."""
@@ -817,7 +869,7 @@ def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
     of the load free); water-cooled chillers with their towers carry the rest
     (:func:`_chillers`). The coils' load includes the latent share of the sensible
     heat ratio (1/SHR - 1 of it), made up by humidifiers; the CRAH fans move the air through
-    filters that age (:func:`_air_handler`). Compiled (``_chilled_water_into``)."""
+    filters that age (:func:`filter_pressure`). Compiled (``_chilled_water_into``)."""
     hours = np.shape(out["temp_air"])
     q, shape = _loads(q_air, hours)
     result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
