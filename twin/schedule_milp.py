@@ -75,9 +75,9 @@ GREEDY_FIRST_SHARE = 0.5
 END_SHARE = 0.3
 # the most rounds of our own mixed-integer rounding cuts on the site-hour rows before HiGHS's
 # branch and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: the target met by 11
-# instead of 4, plan() median 2.3 s instead of 3.6; seed 2's carbon bound still rose in round
-# 10), the least violation [MW] of a cut kept, and the margin [MW] its right-hand side is given
-# for rounding
+# instead of 4, plan() median 2.3 s instead of 3.6; with the complement flips of :func:`_mir_cuts`
+# seed 2's carbon separation ends by itself before round 12), the least violation [MW] of a cut
+# kept, and the margin [MW] its right-hand side is given for rounding
 MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
