@@ -111,7 +111,13 @@ by 13, 22 -> 22, 26 of 30 plans, plan() median 2.24, 1.52 -> 1.36, 1.12 s, slowe
 2's carbon, stopped at the time limit) -> 5.0, 4.0 s (seed 2's carbon, optimal), 29 -> 30 of 30
 optimal. Missed in both new runs: seed 2's carbon (4.0-5.0 s), seed 10's carbon (2.4-2.5 s), seed
 4's cost (2.2-2.6 s), seed 3's grid energy (2.0-2.7 s); in one: seed 2's and 4's grid energy, 4's
-and 7's carbon (2.0-3.5 s).
+and 7's carbon (2.0-3.5 s). Again (new, old, old, new) under a load of 1.4-2.3: the target met by
+29, 25 of 30 plans against 20, 21, plan() median 0.92, 1.19 s against 1.61, 1.66 s, slowest 3.5, 4.1
+s against 7.8, 9.2 s (seed 2's carbon each time; the old code's second at the time limit); the new
+runs' other misses 2.0-2.5 s (seed 4's carbon and cost, 7's and 10's carbon, in one run). At 200
+jobs (seed 1, time limit 30 s, new then old, load 1.6-2.9, one run each): grid energy optimal in
+21.4 s instead of stopped at the limit (27.6 s, gap 0.19 %, a plan 0.1 % worse), carbon 4.9 s
+instead of 3.3, cost 4.8 s instead of 7.3.
 Tried for it and dropped (seed 2's carbon, then seeds 4 cost and 10 carbon): MIR of the sum of a
 site's two consecutive site-hour rows (a start counted in one or both hours: bound 227 alone, with
 the single rows 255 as without before the flips, 256.5 instead of 261.3 after; three hours alone
