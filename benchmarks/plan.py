@@ -80,6 +80,55 @@ or mip_heuristic_effort 0.02 (no change). The rigid jobs with the interruptible 
 power fixed as committed solve in 0.1-0.4 s (full: 3-14 s): the rigid part is easy once the
 interruptible loads are known, but that gives no bound.
 
+Complement flips and a rounded start (issue 22, second pass). HiGHS's root cut pool of seed 2's
+carbon plan (highspy's cbMipGetCutPool), taken after our cuts: 28 of its cuts over g and y alone
+lift the LP bound 255 -> 264 of 269 (the whole pool 265.5), 24 of them of one site-hour each; most
+have the form sum_(j in S) P_j Y_j + sum_(j not in S) max(P_j - mu, 0) Y_j - g <= h - mu (mu = h -
+sum_(j in S) P_j), a complemented MIR whose complement set S is not the jobs above 1/2. Not all are
+valid for every plan: of 18 such cuts after the flips below, a MILP maximising their left-hand side
+over the program found 17 tight and one violated by a whole plan (HiGHS derives some from its
+incumbent), so its pool is no template. twin.schedule_milp._mir_cuts now takes, at the divisor
+chosen, each fractional Y_j complemented the other way, nearest 1/2 first, where that makes the cut
+more violated (Marchand and Wolsey's third step): seed 2's carbon LP bound 255 -> 261.3 (94.7 ->
+97.0 % of the optimum, seed 3's carbon 99.89 -> 99.99 %, the rest within 0.1 %), and HiGHS closes
+seed 2's carbon at its root (1 node instead of 16, LP iterations 13.7k -> 5.0k); separation 0.2-0.8
+s, seed 2's carbon ending on its own before MIR_ROUNDS (25 or 50 rounds: the same bound). Its time
+then went to finding the plan: HiGHS's root reached the optimum's bound before its sub-MIP found the
+plan; given the optimum as its start, seed 2's carbon solve took 1.95 s instead of 4.57, seed 10's
+carbon 1.84 instead of 3.11 (the MIP starts dropped above were tried before these cuts). Hence
+twin.schedule_milp._rounded_start: from the last cut LP's solution the rigid jobs, the most decided
+first, each at its start of largest value that still fits the free capacity, then the LP of the rest
+with those starts fixed (0.03-0.2 s); on the 30 plans it is the optimum in 27 (within 1e-4) and 1-12
+% above it in 3 (seed 2 carbon, seed 3 grid energy, seed 7 carbon). The solves (our cuts, the start
+and HiGHS; without building the program and reading the plan) of the 30 plans, old / new / new
+without the start, twice each back to back (ABBA) under a load of 1.1-4.1 on 2 cores: CPU summed
+56.6, 55.7 -> 39.8, 38.3 s (without the start 54.3, 52.6), median 1.54, 1.52 -> 1.21, 1.12 s,
+slowest 8.8, 8.9 -> 4.4, 4.0 s (seed 2's carbon), 21, 21 -> 26, 27 plans under 2 s; HiGHS's LP
+iterations summed 121k -> 108k (without the start 112k); seed 7's carbon plan slower (1.4 -> 2.0 s:
+its start 1 % above the optimum); HiGHS's objectives equal within 2.9e-7. This script with --seed
+1-10 --repeat 1, old and new back to back (ABBA) under a load of 2.1-3.5 on 2 cores: the target met
+by 13, 22 -> 22, 26 of 30 plans, plan() median 2.24, 1.52 -> 1.36, 1.12 s, slowest 9.3, 9.2 s (seed
+2's carbon, stopped at the time limit) -> 5.0, 4.0 s (seed 2's carbon, optimal), 29 -> 30 of 30
+optimal. Missed in both new runs: seed 2's carbon (4.0-5.0 s), seed 10's carbon (2.4-2.5 s), seed
+4's cost (2.2-2.6 s), seed 3's grid energy (2.0-2.7 s); in one: seed 2's and 4's grid energy, 4's
+and 7's carbon (2.0-3.5 s). Again (new, old, old, new) under a load of 1.4-2.3: the target met by
+29, 25 of 30 plans against 20, 21, plan() median 0.92, 1.19 s against 1.61, 1.66 s, slowest 3.5, 4.1
+s against 7.8, 9.2 s (seed 2's carbon each time; the old code's second at the time limit); the new
+runs' other misses 2.0-2.5 s (seed 4's carbon and cost, 7's and 10's carbon, in one run). At 200
+jobs (seed 1, time limit 30 s, new then old, load 1.6-2.9, one run each): grid energy optimal in
+21.4 s instead of stopped at the limit (27.6 s, gap 0.19 %, a plan 0.1 % worse), carbon 4.9 s
+instead of 3.3, cost 4.8 s instead of 7.3.
+Tried for it and dropped (seed 2's carbon, then seeds 4 cost and 10 carbon): MIR of the sum of a
+site's two consecutive site-hour rows (a start counted in one or both hours: bound 227 alone, with
+the single rows 255 as without before the flips, 256.5 instead of 261.3 after; three hours alone
+221); the flips tried at every divisor (bound 262.9, but seed 10's carbon 3 nodes and 6.5k LP
+iterations instead of 1 and 3.1k, seed 4's cost 6.6k instead of 6.1k); every complement set of the 8
+positive Y_j nearest 1/2 (bound 260.8 when a 5 s limit stopped the separation); a second pass of
+divisors and flips (261.1); the cut before the flips kept beside the one after (96.7 % instead of
+97.0 %); the interruptible power v complemented at its group-hour's power where above half of it,
+the form of HiGHS's cuts that close seed 4's cost plan (its bound stays 96.1 %, seed 2's carbon 97.0
+%: the LP moves that power to another group at the same site-hour).
+
 At fleet size (--jobs 1000 --sites 15: 210,279 columns, 146,637 binaries, 2.15 million
 entries; on this machine under a load of 7-11 on 2 cores): the joint solve as for 100 jobs
 ran 42 s of a 30 s limit and returned a plan 68 % worse than the greedy one (HiGHS's first

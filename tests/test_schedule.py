@@ -341,9 +341,9 @@ def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
     added = []
 
     def counted(problem, columns, time_limit_s, real=schedule_milp._with_cuts):
-        out = real(problem, columns, time_limit_s)
+        out, x = real(problem, columns, time_limit_s)
         added.append(out.matrix.shape[0] - problem.matrix.shape[0])
-        return out
+        return out, x
 
     monkeypatch.setattr(schedule_milp, "_with_cuts", counted)
     rng = np.random.default_rng(seed)
@@ -357,6 +357,66 @@ def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
     assert result.status == "optimal"
     assert result.objective_value == pytest.approx(brute_force(timeline, jobs, 1.0), rel=1e-6,
                                                    abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_every_complemented_mir_cut_holds_at_every_whole_point(seed):
+    """twin.schedule_milp._mir (the cuts' rounding; _mir_cuts complements any Y_j, not only
+    those above 1/2): for random site-hour rows, every complement set and every divisor, the
+    cut holds at every whole assignment of the row's jobs with its least grid power g =
+    max(sum P_j Y_j - h, 0)."""
+    from twin.schedule_milp import _mir
+
+    rng = np.random.default_rng(seed)
+    n = 6
+    power = rng.uniform(0.2, 3.0, n)
+    points = np.array(list(itertools.product([0.0, 1.0], repeat=n)))
+    sets = np.array(list(itertools.product([False, True], repeat=n)))  # every complement set
+    for h in rng.uniform(0.1, 6.0, 3):
+        present = np.tile(rng.random(n) < 0.85, (sets.shape[0], 1))
+        least_g = np.maximum(points @ (power * present[0]) - h, 0.0)
+        for delta in [*power, power.max() / 2, power.min() / 4, 0.37]:
+            k = sets.shape[0]
+            violation, coef, rhs = _mir(np.full((k, n), 0.5), present, power, sets,
+                                        np.full(k, h), np.zeros(k), np.full(k, delta))
+            cut = np.isfinite(violation)
+            assert cut.any()
+            # (cut, point): the cut's left-hand side at the point less its right-hand side
+            excess = coef[cut] @ points.T - least_g[None, :] - rhs[cut, None]
+            assert excess.max() <= 1e-9
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_rounded_start_is_a_feasible_point_of_the_program(seed):
+    """twin.schedule_milp._rounded_start (plan()'s start for HiGHS) from a fractional solution
+    of the linear program, on crowded random instances (four rigid jobs and an interruptible
+    one on two 3 MW sites): it keeps every row and bound, runs each rigid job once, whole, and
+    is no better than the plan."""
+    import dataclasses
+
+    import twin.schedule_milp as milp
+
+    rng = np.random.default_rng(seed)
+    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                             carbon=[200.0, 700.0])
+    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
+            for k in range(4)] + [job(1.0, 4, deadline_h=12, interruptible=True, name="i")]
+    problem, columns = milp._milp_problem(timeline, jobs, "grid_energy")
+    x = milp.solve(dataclasses.replace(problem, integer=np.zeros_like(problem.integer))).x
+    start = milp._rounded_start(problem, columns, x, 10.0)
+    assert start is not None
+    tol = 1e-7
+    activity = problem.matrix @ start
+    assert (activity >= problem.row_lower - tol).all()
+    assert (activity <= problem.row_upper + tol).all()
+    assert (start >= problem.col_lower - tol).all() and (start <= problem.col_upper + tol).all()
+    y = start[columns["y"]]
+    assert set(np.unique(y)) == {0.0, 1.0}
+    assert list(np.bincount(columns["y_job"], y)[:4]) == [1.0] * 4
+    g = columns["g"]
+    assert problem.cost[g] @ start[g] * columns["to_objective"] >= \
+        plan(timeline, jobs).objective_value * (1 - 1e-6)
 
 
 def plan_of_runs_now(timeline, jobs, weight) -> float:
@@ -533,17 +593,20 @@ def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
 
     limits, real_solve = [], milp.solve
 
-    def solve(problem, time_limit_s=None):
-        limits.append(time_limit_s)
+    def solve(problem, time_limit_s=None, start=None):
+        limits.append((problem.integer.any(), time_limit_s))
         if problem.integer.any():  # the joint MILP: stopped at its limit, nothing found
             return milp.Solved("time_limit", None, float("nan"))
-        return real_solve(problem, time_limit_s)
+        return real_solve(problem, time_limit_s, start)
 
     monkeypatch.setattr(milp, "solve", solve)
     jobs = [job(1.0, 3, name="rigid"), job(1.0, 3, name="flexible", interruptible=True)]
     result = plan(make_timeline(np.full((2, 24), 0.5)), jobs, time_limit_s=2.0)
     assert result.method == "greedy" and result.status == "time_limit"
-    assert len(limits) == 2 and limits[1] is not None and 0 < limits[1] <= 2.0
+    # the calls before the MILP's (the rounded start's program), the MILP's, the greedy plan's
+    after = limits[[milp for milp, _ in limits].index(True) + 1:]
+    assert len(after) == 1 and not after[0][0]
+    assert all(limit is not None and 0 < limit <= 2.0 for _, limit in limits)
 
 
 # ---- a large plan: the greedy plan first, the solver started from it -----------------------

@@ -12,13 +12,14 @@ interruptible make a linear program. Each touched site-hour has one row: the job
 grid part is at most the headroom, the grid part at most the free capacity beyond it; the objective
 weighs the grid part by the marginal PUE and the objective's weight; mixed-integer rounding cuts
 of the site-hour rows, separated at its linear program's solutions, tighten it before HiGHS's own
-branch and cut (:func:`_with_cuts`). When the solver finds no solution in its time limit, a
-greedy plan (the rigid jobs one at a time, largest first, each at its best window given the ones
-placed; then the interruptible ones by the linear program) is returned instead, and the better of
-the two when it stops at the limit with a solution. A large plan (more than LARGE_PLAN_BINARIES
-start columns, e.g. 1,000 jobs over 15 sites and a week) makes the greedy plan first and gives it
-to HiGHS as its first incumbent, without the tie-break: the solver improves it in what is left of
-the time limit and reports its gap to the bound.
+branch and cut (:func:`_with_cuts`), and the last of those solutions, rounded to a whole plan, is
+HiGHS's first incumbent (:func:`_rounded_start`). When the solver finds no solution in its time
+limit, a greedy plan (the rigid jobs one at a time, largest first, each at its best window given
+the ones placed; then the interruptible ones by the linear program) is returned instead, and the
+better of the two when it stops at the limit with a solution. A large plan (more than
+LARGE_PLAN_BINARIES start columns, e.g. 1,000 jobs over 15 sites and a week) makes the greedy plan
+first and gives it to HiGHS as its first incumbent, without the tie-break: the solver improves it
+in what is left of the time limit and reports its gap to the bound.
 
 The formulations tried and dropped, with their measurements, are in the docstring of
 ``benchmarks/plan.py``.
@@ -74,9 +75,9 @@ GREEDY_FIRST_SHARE = 0.5
 END_SHARE = 0.3
 # the most rounds of our own mixed-integer rounding cuts on the site-hour rows before HiGHS's
 # branch and cut (:func:`_with_cuts`; benchmarks/plan.py's 30 plans: the target met by 11
-# instead of 4, plan() median 2.3 s instead of 3.6; seed 2's carbon bound still rose in round
-# 10), the least violation [MW] of a cut kept, and the margin [MW] its right-hand side is given
-# for rounding
+# instead of 4, plan() median 2.3 s instead of 3.6; with the complement flips of :func:`_mir_cuts`
+# seed 2's carbon separation ends by itself before round 12), the least violation [MW] of a cut
+# kept, and the margin [MW] its right-hand side is given for rounding
 MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
@@ -360,17 +361,44 @@ def solve(problem: Problem, time_limit_s: float | None = None,
     return Solved(status, x, gap, bound)
 
 
+def _mir(y, present, power, complemented, h, g, delta):
+    """Complemented MIR cuts of rows sum_j power_j Y_j - g <= ``h`` (Y_j binary where
+    ``present``, at the values ``y``; g continuous, at least 0, at the values ``g``), each
+    row's Y_j taken as 1 - Y_j where ``complemented`` and the row divided by its ``delta``:
+    their violation at ``y`` and ``g`` divided by their norm (-inf where the right-hand side
+    has nothing to round), their coefficients on the Y_j and their right-hand sides."""
+    rhs0 = h - (complemented * present * power).sum(axis=1)
+    b = rhs0 / delta
+    f = b - np.floor(b)
+    ok = (f > 1e-6) & (f < 1 - 1e-6)
+    a = np.where(complemented, -power, power) / delta[:, None]
+    fa = a - np.floor(a)
+    scale = delta * (1 - f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rounded = np.floor(a) + np.maximum(fa - f[:, None], 0) / (1 - f[:, None])
+    coef = present * scale[:, None] * rounded
+    rhs = np.floor(b) * scale - (coef * complemented).sum(axis=1)
+    coef = np.where(complemented, -coef, coef)
+    violation = ((coef * y).sum(axis=1) - g - rhs) / np.sqrt((coef ** 2).sum(axis=1) + 1)
+    return np.where(ok, violation, -np.inf), coef, rhs
+
+
 def _mir_cuts(x: np.ndarray, columns):
     """Per site-hour the most violated mixed-integer rounding (MIR) cut of its row, relaxed to
     sum_j P_j Y_j - g <= h (Y_j: job j's starts that run in it, 0 or 1 in a whole plan; the
     interruptible jobs' power, at least 0, left out), at the columns' values ``x``: the cells
     with a cut, its coefficient per rigid job and its right-hand side. Complemented MIR
     (Marchand and Wolsey 2001, "Aggregation and mixed integer rounding to solve MIPs",
-    Operations Research 49, 363-371): a Y_j above 1/2 is taken as 1 - Y_j, and the divisors
-    tried are the powers of the jobs fractional in ``x`` and the largest power, and their
-    halves, quarters and eighths. With delta = the largest power it is the valid inequality
-    of :func:`_milp_problem`; smaller ones see jobs that exceed the headroom together. Only
-    site-hours where a job is fractional can have a violated cut."""
+    Operations Research 49, 363-371; :func:`_mir`) as they choose it: a Y_j above 1/2 taken as
+    1 - Y_j, the divisor (delta) the best of the powers of the jobs fractional in ``x`` and the
+    largest power, and their halves, quarters and eighths; then, at that delta, each
+    fractional Y_j complemented the other way, the nearest 1/2 first, where that makes the cut
+    more violated (their third step). With delta = the largest power and none complemented it
+    is the valid inequality of :func:`_milp_problem`; smaller ones see jobs that exceed the
+    headroom together; a complement set S with mu = h - sum_(j in S) P_j >= 0 and a delta of
+    at least every P_j + mu gives sum_(j in S) P_j Y_j + sum_(j not in S) max(P_j - mu, 0) Y_j
+    - g <= h - mu, the form of most of HiGHS's own cuts on these rows. Only site-hours where a
+    job is fractional can have a violated cut."""
     c = columns
     jobs = np.unique(c["y_job"])  # the rigid jobs
     job_of = np.searchsorted(jobs, c["y_job"][c["entry_y"]])
@@ -379,50 +407,46 @@ def _mir_cuts(x: np.ndarray, columns):
     # a cut is violated only where some job is fractional (whole ones satisfy every cut)
     fractional = (y > MIN_FRACTION) & (y < 1 - MIN_FRACTION)
     cells = np.flatnonzero(fractional.any(axis=1))
-    y = y[cells]
     present = np.zeros((c["g"].stop - c["g"].start, jobs.size), dtype=bool)
     present[c["entry_cell"], job_of] = True
-    present = present[cells]
+    y, present, fractional = y[cells], present[cells], fractional[cells]
     power = c["power"][jobs]
+    h, g = c["renewable"][cells], x[c["g"]][cells]
     complemented = y > 0.5
-    y = np.where(complemented, 1.0 - y, y)
-    sign = np.where(complemented, -1.0, 1.0)
-    rhs0 = c["renewable"][cells] - (complemented * present * power).sum(axis=1)
-    g = x[c["g"]][cells]
     top = np.append(power[fractional.any(axis=0)], power.max())
-    best = np.full(cells.size, MIR_MIN_VIOLATION)
-    found_coef, found_rhs = np.zeros((cells.size, jobs.size)), np.zeros(cells.size)
-    for delta in np.unique(np.concatenate([top, top / 2, top / 4, top / 8])):
-        b = rhs0 / delta
-        f = b - np.floor(b)
-        ok = (f > 1e-6) & (f < 1 - 1e-6)
-        a = sign * power / delta
-        fa = a - np.floor(a)
-        scale = delta * (1 - f)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rounded = np.floor(a) + np.maximum(fa - f[:, None], 0) / (1 - f[:, None])
-        coef = present * scale[:, None] * rounded
-        rhs = np.floor(b) * scale
-        violation = ((coef * y).sum(axis=1) - g - rhs) / np.sqrt((coef ** 2).sum(axis=1) + 1)
-        better = ok & (violation > best)
-        best[better] = violation[better]
-        found_coef[better], found_rhs[better] = coef[better], rhs[better]
+    best, delta = np.full(cells.size, -np.inf), np.ones(cells.size)
+    for d in np.unique(np.concatenate([top, top / 2, top / 4, top / 8])):
+        violation = _mir(y, present, power, complemented, h, g, np.full(cells.size, d))[0]
+        better = violation > best
+        best[better], delta[better] = violation[better], d
+    order = np.argsort(np.where(fractional, np.abs(y - 0.5), np.inf), axis=1, kind="stable")
+    for k in range(fractional.sum(axis=1).max(initial=0)):
+        tried = np.flatnonzero(fractional.sum(axis=1) > k)
+        flip = complemented[tried].copy()
+        flip[np.arange(tried.size), order[tried, k]] ^= True
+        violation = _mir(y[tried], present[tried], power, flip, h[tried], g[tried],
+                         delta[tried])[0]
+        better = violation > best[tried]
+        best[tried[better]] = violation[better]
+        complemented[tried[better]] = flip[better]
     cut = np.flatnonzero(best > MIR_MIN_VIOLATION)
-    coef = np.where(complemented[cut], -found_coef[cut], found_coef[cut])
-    rhs = found_rhs[cut] - (found_coef[cut] * complemented[cut]).sum(axis=1)
+    _, coef, rhs = _mir(y[cut], present[cut], power, complemented[cut], h[cut], g[cut],
+                        delta[cut])
     return cells[cut], coef, rhs
 
 
-def _with_cuts(problem: Problem, columns, time_limit_s: float) -> Problem:
+def _with_cuts(problem: Problem, columns, time_limit_s: float):
     """``problem`` with rows of :func:`_mir_cuts`, separated in up to MIR_ROUNDS rounds at the
     solutions of its linear program (binaries continuous), each resolved from the last basis,
-    within ``time_limit_s``. On benchmarks/plan.py they lift the bound of the linear program
-    to HiGHS's after its own cuts, or near it, and shorten HiGHS's root node: its path
-    separator works on a network of the interruptible jobs' continuous columns, made costly
-    by it; HiGHS's own cuts on the same rows still find more."""
+    within ``time_limit_s``; and the last of those solutions (None when none). On
+    benchmarks/plan.py they lift the bound of the linear program to HiGHS's after its own cuts,
+    or near it, and shorten HiGHS's root node: its path separator works on a network of the
+    interruptible jobs' continuous columns, made costly by it; HiGHS's own cuts on the same
+    rows still find more."""
     c = columns
+    x = None
     if c["y_job"].size == 0:
-        return problem
+        return problem, x
     t0 = clock.perf_counter()
     order = np.argsort(c["entry_cell"], kind="stable")
     first = np.searchsorted(c["entry_cell"][order], np.arange(c["g"].stop - c["g"].start + 1))
@@ -459,13 +483,46 @@ def _with_cuts(problem: Problem, columns, time_limit_s: float) -> Problem:
                       matrix.data)
         parts.append((matrix, upper))
     if not parts:
-        return problem
+        return problem, x
     matrices, uppers = zip(*parts, strict=True)
     upper = np.concatenate(uppers)
     return dataclasses.replace(
         problem, matrix=scipy.sparse.vstack([problem.matrix, *matrices], format="csr"),
         row_lower=np.concatenate([problem.row_lower, np.full(upper.size, -np.inf)]),
-        row_upper=np.concatenate([problem.row_upper, upper]))
+        row_upper=np.concatenate([problem.row_upper, upper])), x
+
+
+def _rounded_start(problem: Problem, columns, x: np.ndarray,
+                   time_limit_s: float) -> np.ndarray | None:
+    """A whole plan near the linear program's solution ``x``, as a start for HiGHS: the rigid
+    jobs, the one with the largest start value first, each at its start of largest value
+    among those that still fit the site-hours' free capacity, then the rest of ``problem``
+    (the interruptible jobs and g) as its linear program with those starts fixed. None when
+    a rigid job no longer fits or that program has no solution within ``time_limit_s``."""
+    c = columns
+    y = x[c["y"]]
+    room = c["renewable"] + problem.col_upper[c["g"]]  # the free capacity of each site-hour
+    # a job's starts are consecutive columns, a start's entries consecutive (built so)
+    job_first = np.searchsorted(c["y_job"], np.arange(c["y_job"].max() + 2))
+    entry_first = np.searchsorted(c["entry_y"], np.arange(y.size + 1))
+    chosen = np.zeros(y.size)
+    rigid = np.unique(c["y_job"])
+    largest = np.maximum.reduceat(y, job_first[rigid])
+    for j in rigid[np.argsort(-largest, kind="stable")]:
+        a, b = job_first[j], job_first[j + 1]
+        cells = c["entry_cell"][entry_first[a]:entry_first[b]]
+        fits = np.minimum.reduceat(room[cells], entry_first[a:b] - entry_first[a]) \
+            >= c["power"][j] - CAPACITY_TOLERANCE_W / W_PER_MW
+        if not fits.any():
+            return None
+        k = a + np.argmax(np.where(fits, y[a:b], -1.0))
+        chosen[k] = 1.0
+        room[c["entry_cell"][entry_first[k]:entry_first[k + 1]]] -= c["power"][j]
+    lower, upper = problem.col_lower.copy(), problem.col_upper.copy()
+    lower[c["y"]] = upper[c["y"]] = chosen
+    rest = solve(dataclasses.replace(problem, col_lower=lower, col_upper=upper,
+                                     integer=np.zeros_like(problem.integer)), time_limit_s)
+    return rest.x if rest.status == "optimal" else None
 
 
 def _northwest_corner(group_a, a, group_b, b):
@@ -615,9 +672,11 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     # the time limit covers building the program too (a large one takes seconds) and the
     # greedy plan after it: the solver gets what building left of (1 - GREEDY_SHARE) of it
     budget = (1 - GREEDY_SHARE) * time_limit_s - (t0 - built)
-    problem = _with_cuts(problem, columns, budget / 2)
+    problem, x = _with_cuts(problem, columns, budget / 2)
+    left = budget / 2 - (clock.perf_counter() - t0)
+    start = None if x is None or left <= 0 else _rounded_start(problem, columns, x, left)
     budget = (1 - GREEDY_SHARE) * time_limit_s - (clock.perf_counter() - built)
-    result = solve(problem, max(budget, min(time_limit_s, MIN_SOLVE_S)))
+    result = solve(problem, max(budget, min(time_limit_s, MIN_SOLVE_S)), start)
     seconds = clock.perf_counter() - t0
     status = result.status
     left = time_limit_s - (clock.perf_counter() - built)  # the greedy plan gets what is left
