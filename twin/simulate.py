@@ -20,10 +20,13 @@
 from __future__ import annotations
 
 import calendar
+import collections
 import datetime as dt
 import functools
 import json
+import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -294,19 +297,46 @@ def _utilisation(utilisation, ids: list[str], time):
 
 
 def by_site_block(step, n_sites: int, n_hours: int, elements: int,
-                  out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+                  out: dict[str, np.ndarray] | None = None, threads: int = 1
+                  ) -> dict[str, np.ndarray]:
     """``step(rows)``, a dict of arrays with a leading site axis for the sites ``rows`` (a
-    slice), run on blocks of about ``elements`` site-hours and written into ``out`` (a dict,
-    new if None), each array allocated there once for all ``n_sites``."""
+    slice), run on blocks of about ``elements`` site-hours, ``threads`` blocks at a time, and
+    written into ``out`` (a dict, new if None), each array allocated there once for all
+    ``n_sites``. At most ``threads`` + 1 blocks' results are held at once."""
     size = max(1, elements // max(n_hours, 1))
     out = {} if out is None else out
-    for start in range(0, n_sites, size):
-        rows = slice(start, min(start + size, n_sites))
-        for k, v in step(rows).items():
+    blocks = [slice(start, min(start + size, n_sites)) for start in range(0, n_sites, size)]
+
+    def put(rows, result):
+        for k, v in result.items():
             if k not in out:
                 out[k] = np.empty((n_sites, *v.shape[1:]), dtype=v.dtype)
             out[k][rows] = v
+
+    if threads <= 1 or len(blocks) == 1:
+        for rows in blocks:
+            put(rows, step(rows))
+        return out
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="twin-block")
+    pending = collections.deque()
+    try:
+        for rows in blocks:
+            pending.append((rows, pool.submit(step, rows)))
+            if len(pending) > threads:
+                rows, block = pending.popleft()
+                put(rows, block.result())
+        while pending:
+            rows, block = pending.popleft()
+            put(rows, block.result())
+    finally:
+        pool.shutdown(cancel_futures=True)
     return out
+
+
+def default_threads() -> int:
+    """The processors this process may use (its CPU affinity where the system has one)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
 
 
 def _plant_steps(sites, time, weather, results, utilisation, until, battery_policy,
@@ -416,7 +446,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
              wind_scaling: str = "normals", allow_missing: bool = False, utilisation=None,
              until: str = "availability", battery_policy: str = "none",
              it_committed_power=None, progress: Callable[[str], None] | None = None,
-             allow_distant_weather: bool = False) -> xr.Dataset:
+             allow_distant_weather: bool = False, threads: int | None = None) -> xr.Dataset:
     """Hourly PV, wind and renewable power of every site, and every later step up to ``until``,
     vectorised over (site, time) and run by blocks of sites (the module's docstring).
 
@@ -440,6 +470,9 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     (MAX_CLIMATE_DIFFERENCE_K, MAX_WIND_RATIO), instead of refusing it. Each site is
     simulated at its weather's coordinates (where the weather's QC ran), the site's when the
     weather has none; the ``weather_location`` attribute says which, and how far from the site.
+    threads: blocks of sites computed at once (numba's loops and numpy's release Python's lock;
+    the result does not depend on it); default: the processors this process may use. Progress
+    is then reported from those threads.
     Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], the facility's
     power, PUE and water, the power balance, availability, their intermediates and the weather
     used, CF attributes from :mod:`twin.variables`.
@@ -492,11 +525,13 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
 
     # each step by blocks of sites into outputs allocated once: the temporaries of a block are
     # reused from one block to the next instead of mapped afresh (README, speed)
-    results = by_site_block(generation, len(sites), len(time), CHAIN_BLOCK_ELEMENTS)
+    threads = default_threads() if threads is None else threads
+    results = by_site_block(generation, len(sites), len(time), CHAIN_BLOCK_ELEMENTS,
+                            threads=threads)
     if reached >= STEPS.index("facility"):
         by_site_block(_plant_steps(sites, time, arrays, results, u, until, battery_policy,
                                    committed, report),
-                      len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results)
+                      len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results, threads=threads)
 
     report("dataset")
     ds = xr.Dataset(

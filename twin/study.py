@@ -411,7 +411,8 @@ def run_task(study: Study, store: str, task: tuple[int, int, int]) -> tuple[int,
     i, j, k = task
     sites = [study.variants[k].apply(s) for s in _sites(study)]
     wx = {s.id: morph(_weather(study, s, study.years[i]), study.scenarios[j]) for s in sites}
-    ds = simulate(wx, sites, battery_policy=study.battery_policy)
+    # one thread: a study's tasks run at once on Dask's workers
+    ds = simulate(wx, sites, battery_policy=study.battery_policy, threads=1)
     dims = ("site", "year", "scenario", "variant")
     out = xr.Dataset(
         {**{v: ((*dims, "time"), ds[v].values.astype(np.float32)[:, None, None, None, :])
