@@ -7,8 +7,10 @@ Prints a table (medians of repeated runs; no timed assertions anywhere).
     python benchmarks/generation.py [--weather-dir ../shared/weather]
         [--site-years 100] [--repeat 3]
 
-The whole twin is timed twice: as a library call (the process's allocator as it is), then as the
-twin's own commands and study workers run it, with freed memory kept for reuse
+simulate() runs its blocks of sites on the processors the process may use (threads=); the whole
+twin is also timed on one thread, the loops' terms. The whole twin is timed twice: as a library
+call (the process's allocator as it is), then as the twin's own commands and study workers run
+it, with freed memory kept for reuse
 (twin.allocator; it cannot be undone in the process, so it comes last).
 
 Above 100 site-years it also prints how cost scales: all steps on the N site-years in one run
@@ -39,7 +41,7 @@ from benchmarks import parser_with_weather_dir  # noqa: E402
 from benchmarks.sam import epw_site, hub_conditions, sam_solar_resource, sam_wind  # noqa: E402
 from sites import load_catalog  # noqa: E402
 from twin.allocator import keep_freed_memory  # noqa: E402
-from twin.simulate import STEPS, simulate  # noqa: E402
+from twin.simulate import STEPS, default_threads, simulate  # noqa: E402
 from twin.wind import WindArrays, hub_wind_speed  # noqa: E402
 
 
@@ -60,8 +62,12 @@ def build_sites(weather_dir: Path, n: int):
     return sites, wx, "EPW files" if files else "synthetic years"
 
 
-def twin_run(sites, wx, until="availability"):
-    simulate(wx, sites, wind_scaling="weather", until=until)
+def twin_run(sites, wx, until="availability", threads=None):
+    simulate(wx, sites, wind_scaling="weather", until=until, threads=threads)
+
+
+def one_thread_run(sites, wx):
+    twin_run(sites, wx, threads=1)
 
 
 def generation_run(sites, wx):
@@ -195,6 +201,7 @@ def main(argv=None) -> int:
     rows = {"twin simulate() (all steps)": (statistics.median(t[STEPS[-1]] for t in turns),
                                             measure(twin_run, sites, wx, repeat=0)[1])}
     generation = measure(generation_run, sites, wx, repeat=args.repeat)
+    one_thread = measure(one_thread_run, sites, wx, repeat=args.repeat, memory=False)
     rows["pvlib ModelChain loop (PV only)"] = measure(modelchain_run, sites, wx, repeat=1,
                                                       memory_sites=5)
     try:
@@ -217,7 +224,8 @@ def main(argv=None) -> int:
                 generation_run, sites, wx, repeat=args.repeat, memory=False)[0], float("nan"))}
         if n > 100:
             scaled += scale(sites, wx, "as the twin command runs it")
-    rows = {"twin simulate(), all steps": (full_seconds, twin_peak),
+    rows = {f"twin simulate(), all steps ({default_threads()} threads)": (full_seconds, twin_peak),
+            "twin simulate(), all steps, one thread": one_thread,
             "twin generation (until='generation')": generation,
             "  generation, in turn with the others": (paired_generation, float("nan")),
             **{f"  + {step} step": (seconds, float("nan"))
@@ -243,6 +251,9 @@ def main(argv=None) -> int:
                            ratio >= generation_target, f"{ratio:.1f}x"))
             ratio = rows[name][0] / full_seconds
             checks.append((f"twin simulate() all steps >= {whole_target}x {name}",
+                           ratio >= whole_target, f"{ratio:.1f}x"))
+            ratio = rows[name][0] / one_thread[0]
+            checks.append((f"twin simulate() all steps, one thread, >= {whole_target}x {name}",
                            ratio >= whole_target, f"{ratio:.1f}x"))
             if command:
                 ratio = rows[name][0] / command[
