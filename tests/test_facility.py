@@ -126,7 +126,8 @@ def test_invariants_every_topology_every_hour(year_run):
 def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     """simulate() runs generation, then the facility, balance and availability, on blocks of
     sites (twin.simulate.by_site_block) of two sizes: one site per block, all sites in one
-    block, and blocks of different sizes for the two give the same numbers, with mixed
+    block, and blocks of different sizes for the two, on one thread or several, give the same
+    numbers, with mixed
     topologies, each site's own weather (one with a missing hour), a user's hourly utilisation
     and committed IT power that differ between sites, and the battery counted in the
     availability."""
@@ -147,12 +148,14 @@ def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     utilisation = rng.uniform(0.2, 1.0, (len(sites), hours))
     committed = rng.uniform(0.0, 20e6, (len(sites), hours))
     runs = []
-    for chain, plant in ((10**9, 10**9), (1, 1), (10**9, 3 * hours), (2 * hours, 10**9)):
+    for chain, plant, threads in ((10**9, 10**9, 1), (1, 1, 1), (1, 1, 3),
+                                  (10**9, 3 * hours, 1), (2 * hours, 10**9, 2)):
         monkeypatch.setattr(module, "CHAIN_BLOCK_ELEMENTS", chain)
         monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", plant)
         runs.append(simulate(wx, list(sites.values()), utilisation=utilisation,
                              wind_scaling="none", battery_policy="balance",
-                             it_committed_power=committed, allow_missing=True))
+                             it_committed_power=committed, allow_missing=True,
+                             threads=threads))
     together = runs[0]
     for blocks in runs[1:]:
         for v in together.data_vars:
@@ -965,3 +968,25 @@ def test_every_load_of_an_evaluation_is_its_own_evaluation(golmud_site, template
                 np.testing.assert_array_equal(together[name][k], value, err_msg=name)
         power = together["facility_power"]
         assert np.isnan(power[:, :, 5]).all() and not np.isnan(np.delete(power, 5, axis=2)).any()
+
+
+def test_a_failing_block_stops_the_threads_and_says_why():
+    """by_site_block on threads: blocks come back in order, and an error in one block is raised
+    as it is, the blocks not yet started cancelled."""
+    from twin.simulate import by_site_block
+
+    started, failing = [], set()
+
+    def step(rows):
+        started.append(rows.start)
+        if rows.start in failing:
+            raise ValueError(f"block {rows.start} cannot run")
+        return {"x": np.full((rows.stop - rows.start, 2), float(rows.start))}
+
+    out = by_site_block(step, 8, 2, 2, threads=3)  # one site per block
+    assert out["x"][:, 0].tolist() == list(range(8))
+    started.clear()
+    failing.add(3)
+    with pytest.raises(ValueError, match="block 3 cannot run"):
+        by_site_block(step, 100, 2, 2, threads=2)
+    assert len(started) < 100  # the rest were cancelled

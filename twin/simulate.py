@@ -59,6 +59,10 @@ STEPS = ("generation", "facility", "balance", "availability")
 SHELTERED_SCALE = 3.0
 DEFAULT_WIND_HEIGHT_M = 10.0
 SITE_BLOCK_ELEMENTS = 2**15
+# simulate()'s default threads: blocks run at once while numba's and numpy's loops release
+# Python's lock; the Python between them holds it, so more threads mostly wait (2 threads on 2
+# cores: 1.4x, benchmarks/generation.py), and each holds a block's temporaries
+MAX_DEFAULT_THREADS = 4
 CHAIN_BLOCK_ELEMENTS = 2**18
 
 
@@ -334,9 +338,11 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int,
 
 
 def default_threads() -> int:
-    """The processors this process may use (its CPU affinity where the system has one)."""
+    """The processors this process may use (its CPU affinity where the system has one), at most
+    MAX_DEFAULT_THREADS."""
     affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
+    return max(1, min(len(affinity(0)) if affinity else os.cpu_count() or 1,
+                      MAX_DEFAULT_THREADS))
 
 
 def _plant_steps(sites, time, weather, results, utilisation, until, battery_policy,
@@ -471,8 +477,9 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     simulated at its weather's coordinates (where the weather's QC ran), the site's when the
     weather has none; the ``weather_location`` attribute says which, and how far from the site.
     threads: blocks of sites computed at once (numba's loops and numpy's release Python's lock;
-    the result does not depend on it); default: the processors this process may use. Progress
-    is then reported from those threads.
+    the result does not depend on it); default: the processors this process may use, at most
+    MAX_DEFAULT_THREADS. Progress is then reported from those threads; numpy's error state
+    (``np.errstate``) is each thread's own.
     Returns a Dataset (site, time) with pv_power, wind_power, renewable_power [W], the facility's
     power, PUE and water, the power balance, availability, their intermediates and the weather
     used, CF attributes from :mod:`twin.variables`.
@@ -531,7 +538,11 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     if reached >= STEPS.index("facility"):
         by_site_block(_plant_steps(sites, time, arrays, results, u, until, battery_policy,
                                    committed, report),
-                      len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results, threads=threads)
+                      len(sites), len(time),
+                      # on several threads, blocks twice as large hand Python's lock over half
+                      # as often (2 threads: 4.4-5.1 ms per site-year against 5.3-5.4)
+                      SITE_BLOCK_ELEMENTS * (1 if threads == 1 else 2), out=results,
+                      threads=threads)
 
     report("dataset")
     ds = xr.Dataset(
