@@ -271,6 +271,19 @@ VARIANTS = {  # adiabatic dry coolers: no staging (two fan laws), fans first, le
 EPW_YEARS = ("Turpan", "Shanghai", "Golmud", "Hohhot")  # hot, humid (saturated hours), plateau
 
 
+def _plants(configs, wx):
+    """The plants of ``configs`` at the weather ``wx`` (one year each): their arrays, the
+    outdoor state, a random generator, a design heat of 2 MW and two loads varying by hour, the
+    same at every site ``(2, S, T)``."""
+    c = CoolingArrays.from_configs(configs)
+    hours = wx[0].sizes["time"]
+    outdoor = outdoor_state(*(np.stack([w[v].values for w in wx]) for v in
+                              ("temp_air", "temp_dew", "pressure")))
+    rng = np.random.default_rng(22)
+    design = np.full((len(configs), 1), 2e6)
+    return c, outdoor, rng, design, design * rng.uniform(0.2, 1.0, (2, 1, hours))
+
+
 @needs_shared
 def test_compiled_liquid_side_equals_the_numpy_one():
     """``liquid_side`` (compiled, ``_liquid_into``) against the numpy implementation it replaced
@@ -291,13 +304,8 @@ def test_compiled_liquid_side_equals_the_numpy_one():
             configs.append(with_settings(site, "cooling", **update).cooling)
             wx.append(year)
             labels.append((site_id, name))
-    c = CoolingArrays.from_configs(configs)
-    sites, hours = len(configs), wx[0].sizes["time"]
-    out = outdoor_state(*(np.stack([w[v].values for w in wx]) for v in
-                          ("temp_air", "temp_dew", "pressure")))
-    rng = np.random.default_rng(22)
-    design = np.full((sites, 1), 2e6)
-    q = design * rng.uniform(0.2, 1.0, (2, 1, hours))  # the same loads at every site
+    c, out, rng, design, q = _plants(configs, wx)
+    sites, hours = q.shape[1], wx[0].sizes["time"]
     dust = np.broadcast_to(np.arange(hours) % 500 < 40, (sites, hours))
     for water in (c.facility_water_degc, rng.uniform(24.0, 40.0, (sites, 1)) + rng.uniform(
             -2.0, 2.0, (sites, hours))):
@@ -364,13 +372,8 @@ def test_compiled_direct_air_side_equals_the_numpy_one():
         for j, update in enumerate([{}, *DIRECT_VARIANTS.values()]):
             configs.append(with_settings(site, "cooling", **update).cooling)
             wx.append(years[(i + j) % len(years)])
-    c = CoolingArrays.from_configs(configs)
-    sites, hours = len(configs), wx[0].sizes["time"]
-    outdoor = outdoor_state(*(np.stack([w[v].values for w in wx]) for v in
-                              ("temp_air", "temp_dew", "pressure")))
-    rng = np.random.default_rng(22)
-    design = np.full((sites, 1), 2e6)
-    q = design * rng.uniform(0.2, 1.0, (2, 1, hours))
+    c, outdoor, rng, design, q = _plants(configs, wx)
+    sites, hours = q.shape[1], wx[0].sizes["time"]
     pm10 = np.where(np.arange(hours) % 500 < 40, 900.0, 400.0) * np.ones((sites, 1))
     pm10[:, 1000:1010] = np.nan
     runs = {}
