@@ -108,12 +108,7 @@ def reference_direct_air_side(c, out, q_air, supply_air, *, design_q_air, lockou
     bleed = c.cycles_of_concentration / (c.cycles_of_concentration - 1)
     t_ra = supply_air + c.air_delta_t_k
     mass = q_air / (CP_AIR * c.air_delta_t_k)
-    floating = c.economizer_supply == "floating"
-    t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
-    w_min, w_max = out["supply_humidity_min"], out["supply_humidity_max"]
-    if floating.any():
-        w_min, w_float = np.where(floating, humidity_envelope(c, t_sa, p), (w_min, w_max))
-        w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
+    t_sa, w_min, w_max = cooling.direct_supply(c, out, supply_air)  # numpy, shared
     usable = (w_oa <= w_max) & ~lockout
     econ = usable & (t_oa <= supply_air)
     hot = usable & ~econ & (c.above_economizer_limit == "adiabatic")

@@ -467,11 +467,11 @@ def _direct_into(p, q_air, supply_air, supply_floating, temp_air, wet_bulb, humi
                 mode[k, s, t] = kind[t]
 
 
-def _direct(c, out: dict, q_air, supply_air, design_q_air, lockout, pm10):
-    """:func:`air_side` on outside air; compiled (``_direct_into``), the floating supply's
-    humidity envelope (:func:`humidity_envelope`) found before."""
-    hours = np.shape(out["temp_air"])
-    q, shape = _loads(q_air, hours)
+def direct_supply(c, out: dict, supply_air):
+    """Outside air's supply temperature and humidity window ``(S, T)``: ``supply_air``, or the
+    outside air down to supply_air_min_degc where the supply floats (``economizer_supply``),
+    and the humidity ratios between which it may enter (:func:`humidity_envelope` at that
+    temperature where it floats)."""
     t_oa, p = out["temp_air"], out["pressure"]
     floating = c.economizer_supply == "floating"
     t_sa = np.where(floating, np.clip(t_oa, c.supply_air_min_degc, supply_air), supply_air)
@@ -481,6 +481,16 @@ def _direct(c, out: dict, q_air, supply_air, design_q_air, lockout, pm10):
         # outside air colder than the floating minimum is mixed with return air: as warm as
         # the supply setpoint if its relative humidity needs it
         w_max = np.where(floating & (t_oa >= c.supply_air_min_degc), w_float, w_max)
+    return t_sa, w_min, w_max
+
+
+def _direct(c, out: dict, q_air, supply_air, design_q_air, lockout, pm10):
+    """:func:`air_side` on outside air; compiled (``_direct_into``), the supply's temperature
+    and humidity window (:func:`direct_supply`) found before."""
+    hours = np.shape(out["temp_air"])
+    q, shape = _loads(q_air, hours)
+    t_oa, p = out["temp_air"], out["pressure"]
+    t_sa, w_min, w_max = direct_supply(c, out, supply_air)
     result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
     hall = np.empty(hours)
     _direct_into(c.plant, q, *_contiguous(
