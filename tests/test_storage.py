@@ -194,10 +194,10 @@ def test_per_site_parameters_broadcast_and_a_wrong_length_is_refused():
     for k in per_site:
         np.testing.assert_array_equal(scalar[k], per_site[k], err_msg=k)
     np.testing.assert_array_equal(per_site["grid_import"], 2.0)
-    with pytest.raises(ValueError, match="import_capacity_w of shape \\(2,\\): expected one "
-                                         "value per site \\(3\\)"):
+    with pytest.raises(ValueError, match="import_capacity_w must be a scalar or have one value "
+                                         "per site \\(3\\), got shape \\(2,\\)"):
         power_balance(b, renewable, demand, np.full(2, 2.0))
     two_powers = BatteryArrays(**{**vars(b), "power_w": np.zeros(2)})
-    with pytest.raises(ValueError, match="power_w of shape \\(2,\\): expected one value per "
-                                         "site \\(3\\)"):
+    with pytest.raises(ValueError, match="power_w must be a scalar or have one value per site "
+                                         "\\(3\\), got shape \\(2,\\)"):
         power_balance(two_powers, renewable, demand, np.full(3, 2.0))

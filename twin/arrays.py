@@ -42,3 +42,20 @@ def first_bad(bad) -> tuple[int, int]:
     name the first bad (site, hour)."""
     site, hour = np.unravel_index(np.flatnonzero(bad)[0], np.shape(bad))
     return int(site), int(hour)
+
+
+def site_param(value, n_sites: int, name: str, low=-np.inf, high=np.inf) -> np.ndarray:
+    """A scalar or ``(site,)`` parameter as a ``(site,)`` float array, checked against low..high."""
+    a = np.asarray(value, dtype=float)
+    try:
+        a = np.broadcast_to(a, (n_sites,))
+    except ValueError:
+        raise ValueError(f"{name} must be a scalar or have one value per site ({n_sites}), "
+                         f"got shape {a.shape}") from None
+    bad = ~((a >= low) & (a <= high))
+    if bad.any():
+        site = int(np.flatnonzero(bad)[0])
+        limits = f">= {low:g}" if high == np.inf else f"<= {high:g}" if low == -np.inf else (
+            f"in {low:g}..{high:g}")
+        raise ValueError(f"{name} at site index {site} is {float(a[site])}; it must be {limits}")
+    return a

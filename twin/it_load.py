@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.arrays import column, first_bad
+from twin.arrays import column, first_bad, site_param
 from twin.model_names import SERVER_MODELS, unknown_name
 from twin.timebase import HOURS_PER_DAY, china_hour_of_day
 
@@ -233,23 +233,6 @@ class ITArrays:
         return check_utilisation(self.utilisation_daily[:, hours], time)
 
 
-def _site_param(value, n_sites: int, name: str, low=-np.inf, high=np.inf) -> np.ndarray:
-    """A scalar or ``(site,)`` parameter as a ``(site,)`` float array, checked against low..high."""
-    a = np.asarray(value, dtype=float)
-    try:
-        a = np.broadcast_to(a, (n_sites,))
-    except ValueError:
-        raise ValueError(f"{name} must be a scalar or have one value per site ({n_sites}), "
-                         f"got shape {a.shape}") from None
-    bad = ~((a >= low) & (a <= high))
-    if bad.any():
-        site = int(np.flatnonzero(bad)[0])
-        limits = f">= {low:g}" if high == np.inf else f"<= {high:g}" if low == -np.inf else (
-            f"in {low:g}..{high:g}")
-        raise ValueError(f"{name} at site index {site} is {float(a[site])}; it must be {limits}")
-    return a
-
-
 def _temperature(value, shape, name: str, check: np.ndarray | None = None) -> np.ndarray:
     """A temperature [degC] that broadcasts to ``shape`` (returned as given, not broadcast); NaN
     (where ``check`` is True) or values above 100 degC (Kelvin?) raise ``ValueError`` naming the
@@ -299,8 +282,8 @@ def it_power(models, server_count, utilisation, inlet_temp_degc, coolant_temp_de
     models = models if isinstance(models, pd.Categorical) else np.asarray(models)
     n_sites = len(models)
     spec = spec_arrays(models, servers)
-    count = _site_param(server_count, n_sites, "server_count", low=0.0)
-    lf = _site_param(liquid_fraction, n_sites, "liquid_fraction", low=0.0, high=1.0)
+    count = site_param(server_count, n_sites, "server_count", low=0.0)
+    lf = site_param(liquid_fraction, n_sites, "liquid_fraction", low=0.0, high=1.0)
     u = check_utilisation(utilisation)
     if u.shape[0] != n_sites:
         raise ValueError(f"utilisation has {u.shape[0]} sites, models has {n_sites}")
@@ -320,7 +303,7 @@ def it_power(models, server_count, utilisation, inlet_temp_degc, coolant_temp_de
         if leak_reference_liquid_degc is None:
             raise ValueError("liquid_fraction > 0 needs leak_reference_liquid_degc "
                              "(the design coolant supply temperature)")
-        ref_liquid = _site_param(leak_reference_liquid_degc, n_sites,
+        ref_liquid = site_param(leak_reference_liquid_degc, n_sites,
                                  "leak_reference_liquid_degc", high=MAX_PLAUSIBLE_DEGC)
         coolant = _temperature(coolant_temp_degc, u.shape, "coolant_temp_degc",
                                check=column(liquid))
@@ -356,7 +339,7 @@ def design_it_power(models, server_count, servers: Mapping[str, ServerSpec] = SE
     the facility is sized for, equal to :func:`it_power` at u = 1 and 22.5 degC inlet."""
     models = models if isinstance(models, pd.Categorical) else np.asarray(models)
     spec = spec_arrays(models, servers)
-    count = _site_param(server_count, len(models), "server_count", low=0.0)
+    count = site_param(server_count, len(models), "server_count", low=0.0)
     per_server = (spec["accelerators"] * spec["accelerator_max_w"] + spec["host_max_w"]
                   + spec["fan_design_w"])
     return per_server * count

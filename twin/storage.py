@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from twin.arrays import first_bad
+from twin.arrays import first_bad, site_param
 from twin.it_load import daily_profile
 
 HOUR_H = 1.0  # the twin's time step [h]
@@ -105,8 +105,8 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
     """The hourly balance ``(S, T)`` of renewable generation against the facility's demand [W]
     with each site's battery and grid import capacity ``(S,)`` [W]: renewables first, then the
     battery, then the grid up to its capacity (load following). The capacity and the batteries'
-    parameters besides energy_wh (whose sites these are) are one value per site or one for all;
-    another length raises ValueError.
+    parameters besides energy_wh (whose sites these are) are one value per site or one for all
+    (:func:`twin.arrays.site_param`); another length raises ValueError.
 
     Returns battery_power (> 0 discharging), battery_soc (end of hour, fraction of energy_wh; 0
     without a battery), battery_dischargeable_power (what the battery could deliver at the start
@@ -119,11 +119,8 @@ def power_balance(battery: BatteryArrays, renewable_w, demand_w, import_capacity
                          f"time) with {np.size(battery.energy_wh)} sites")
     sites = renewable_w.shape[0]
 
-    def per_site(name, value):  # one value per site, or one for all
-        a = np.asarray(value, dtype=float)
-        if a.ndim > 1 or a.size not in (1, sites):
-            raise ValueError(f"{name} of shape {a.shape}: expected one value per site ({sites})")
-        return np.ascontiguousarray(np.broadcast_to(a.reshape(-1), (sites,)))
+    def per_site(name, value):  # checked, and contiguous for the compiled loop
+        return np.ascontiguousarray(site_param(value, sites, name))
 
     names = ("battery_power", "battery_soc", "battery_dischargeable_power", "grid_import",
              "curtailment", "unserved_power")
