@@ -524,7 +524,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         report("solar")
         out = pv_power(PVArrays.from_configs([s.pv for s in block]), time, weather_rows)
         report("wind")
-        out.update(wind_power(WindArrays.from_configs([s.wind for s in block]),
+        out.update(wind_power(w.subset(rows),
                               weather_rows["wind_speed"], wind_height[rows],
                               weather_rows["pressure"], weather_rows["temp_air"], scale[rows]))
         out["renewable_power"] = out["pv_power"] + out["wind_power"]

@@ -8,6 +8,7 @@ bundled library) with IEC density normalisation -> cut-out -> turbines x availab
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ class WindArrays:
         return cls(**{name: col(name, str if name in (
             "turbine_type", "profile", "density_correction", "wake_model") else float)
             for name in cls.__dataclass_fields__})
+
+    def subset(self, rows) -> WindArrays:
+        """The sites ``rows`` (a slice or indices)."""
+        return dataclasses.replace(self, **{f: getattr(self, f)[rows]
+                                            for f in self.__dataclass_fields__})
 
     @property
     def capacity_w(self) -> np.ndarray:
