@@ -236,3 +236,26 @@ def test_inversion_and_linear_form_against_numpy():
     assert np.isnan(error[6]) and not np.isnan(error[5])
     np.testing.assert_array_equal(available_it_power(supply, it, facility), available)
     np.testing.assert_array_equal(linear_form(it, facility)[1], slope)
+
+
+def test_inversion_reads_views_as_their_copies():
+    """invert_and_fit reads the load curves with their strides (the simulation passes the IT
+    curve broadcast over the hours and the levels' axis moved last, uncopied): on such views,
+    of (site, hour, level) and of one site's (hour, level), it gives exactly what it gives on
+    C-contiguous copies of them."""
+    rng = np.random.default_rng(11)
+    sites, hours, k = 3, 50, 4
+    it = np.cumsum(rng.uniform(0.5e6, 1.5e6, (k, sites, 1)), axis=0)  # levels first, per site
+    facility = (2e5 + it * rng.uniform(1.05, 1.4, (1, sites, hours))
+                + 3e-8 * it ** 2 * rng.uniform(0.9, 1.1, (k, sites, hours)))
+    supply = rng.uniform(0.0, facility[-1] * 1.2)
+    views = np.moveaxis(np.broadcast_to(it, facility.shape), 0, -1), np.moveaxis(facility, 0, -1)
+    assert not any(v.flags.c_contiguous for v in views)
+    for rows in (slice(None), 1):
+        strided = invert_and_fit(supply[rows], *(v[rows] for v in views))
+        copied = invert_and_fit(supply[rows], *(np.ascontiguousarray(v[rows]) for v in views))
+        for a, b in zip(strided, copied, strict=True):
+            assert a.shape == supply[rows].shape
+            np.testing.assert_array_equal(a, b)
+        # hours with the supply inside the curves, where the levels' strides matter
+        assert np.any((strided[0] > 0) & (strided[0] < views[0][rows][..., -1]))

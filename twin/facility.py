@@ -182,6 +182,23 @@ class Facility:
         Several loads at once: ``utilisation`` ``(K, S, 1)`` or ``(K, S, T)`` gives every
         output a leading axis of K loads, and what does not depend on the load (the weather's
         and setpoints' modes, temperatures, efficiencies) is computed once for all of them."""
+        o, it, losses, shape = self._heat(supply_air, facility_water, utilisation, supply_state)
+        parts, mode, w_hall = self._cooling(o, it, losses, supply_air, facility_water, shape)
+        cooling_power = parts["cooling_power"]
+        facility = it["it_power"] + losses + cooling_power
+        return {"it_power": np.ascontiguousarray(it["it_power"]),
+                "server_fan_power": np.ascontiguousarray(it["server_fan_power"]),
+                "electrical_losses": np.ascontiguousarray(losses), "cooling_power": cooling_power,
+                "cooling_fan_power": parts["fan_power"],
+                "cooling_pump_power": parts["pump_power"],
+                "mechanical_cooling_power": parts["mechanical_power"],
+                "facility_power": facility, "pue": facility / it["it_power"],
+                "water_use": parts["water_use"], "cooling_mode": mode,
+                "hall_humidity_ratio": w_hall}
+
+    def _heat(self, supply_air, facility_water, utilisation, supply_state):
+        """:meth:`evaluate`'s supply state, IT outputs and electrical losses, each broadcast (a
+        view) to the outputs' shape ``(S, T)`` or ``(K, S, T)``, and that shape."""
         o = self._supply_state(supply_air) if supply_state is None else supply_state
         hours = np.shape(o["temp_air"])
         u = self.utilisation if utilisation is None else np.asarray(utilisation, dtype=float)
@@ -196,7 +213,12 @@ class Facility:
         # the losses where the IT power is computed ((K, S, 1) at constant load and setpoints)
         it["losses"] = self._losses(it["it_power"])
         it = {k: np.broadcast_to(v if loads else v[0], shape) for k, v in it.items()}
-        losses = it.pop("losses")
+        return o, it, it.pop("losses"), shape
+
+    def _cooling(self, o, it, losses, supply_air, facility_water, shape):
+        """Each site's cooling plant removing the heat of ``it`` and ``losses`` (:meth:`_heat`):
+        fan, pump, mechanical and all cooling power and water use, the mode and the hall's
+        humidity ratio, each of ``shape``."""
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
         parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
                                               "water_use")}
@@ -224,17 +246,9 @@ class Facility:
                 part[at] = functools.reduce(np.add, [r[k] for r in results])
             mode[at] = functools.reduce(np.maximum, [r["mode"] for r in results])
             w_hall[at] = results[0]["hall_humidity_ratio"]
-        cooling_power = parts["fan_power"] + parts["pump_power"] + parts["mechanical_power"]
-        facility = it["it_power"] + losses + cooling_power
-        return {"it_power": np.ascontiguousarray(it["it_power"]),
-                "server_fan_power": np.ascontiguousarray(it["server_fan_power"]),
-                "electrical_losses": np.ascontiguousarray(losses), "cooling_power": cooling_power,
-                "cooling_fan_power": parts["fan_power"],
-                "cooling_pump_power": parts["pump_power"],
-                "mechanical_cooling_power": parts["mechanical_power"],
-                "facility_power": facility, "pue": facility / it["it_power"],
-                "water_use": parts["water_use"], "cooling_mode": mode,
-                "hall_humidity_ratio": w_hall}
+        parts["cooling_power"] = (parts["fan_power"] + parts["pump_power"]
+                                  + parts["mechanical_power"])
+        return parts, mode, w_hall
 
     def _envelopes(self, inlet, humidity_ratio):
         """Server inlet inside the recommended and the allowable envelope ``(S, T)`` bool; dew
@@ -319,54 +333,60 @@ class Facility:
         ``levels`` (rising), at ``setpoints`` (those :meth:`run` chose): each site-hour's
         facility power as a function of its IT load."""
         chosen, state = self._chosen
-        curves = self.evaluate(*setpoints, utilisation=np.asarray(levels, float)[:, None, None],
-                               supply_state=state if setpoints is chosen else None)
-        return {"load_curve_it_power": np.moveaxis(curves["it_power"], 0, -1),
-                "load_curve_facility_power": np.moveaxis(curves["facility_power"], 0, -1)}
+        o, it, losses, shape = self._heat(*setpoints, np.asarray(levels, float)[:, None, None],
+                                          state if setpoints is chosen else None)
+        # facility power alone: none of evaluate's other outputs, nor the IT power per hour
+        parts = self._cooling(o, it, losses, *setpoints, shape)[0]
+        facility = it["it_power"] + losses + parts["cooling_power"]
+        return {"load_curve_it_power": np.moveaxis(it["it_power"], 0, -1),
+                "load_curve_facility_power": np.moveaxis(facility, 0, -1)}
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _invert_and_fit(supply, curve_it, curve_facility, available, intercept, slope,
                     error):  # pragma: no cover (compiled)
-    """One pass over ``(N, K)`` load curves, compiled by numba: the available IT power at
-    ``supply`` ``(N,)`` (:func:`available_it_power`) and the least-squares line through each
-    curve (:func:`linear_form`), written into the ``(N,)`` outputs."""
-    k_levels = curve_it.shape[1]
+    """One pass over ``(A, B, K)`` load curves, compiled by numba, read with their strides (a
+    broadcast or transposed view is not copied): the available IT power at ``supply``
+    ``(A, B)`` (:func:`available_it_power`) and the least-squares line through each curve
+    (:func:`linear_form`), written into the ``(A, B)`` outputs."""
+    k_levels = curve_it.shape[2]
     top = k_levels - 1
-    for n in range(curve_it.shape[0]):
-        s = supply[n]
-        k, x_sum, y_sum, bad = 0, 0.0, 0.0, np.isnan(s)
-        for j in range(k_levels):
-            f = curve_facility[n, j]
-            bad = bad or np.isnan(f)
-            k += f <= s
-            x_sum += curve_it[n, j]
-            y_sum += f
-        if bad:
-            available[n] = np.nan
-        elif k == 0:
-            available[n] = 0.0
-        elif k > top:
-            available[n] = curve_it[n, top]
-        else:
-            lo = min(max(k - 1, 0), top - 1)
-            it0, it1 = curve_it[n, lo], curve_it[n, lo + 1]
-            f0, f1 = curve_facility[n, lo], curve_facility[n, lo + 1]
-            available[n] = it0 + (s - f0) * (it1 - it0) / (f1 - f0)
-        x_mean, y_mean = x_sum / k_levels, y_sum / k_levels
-        sxy, sxx = 0.0, 0.0
-        for j in range(k_levels):
-            dx = curve_it[n, j] - x_mean
-            sxy += dx * (curve_facility[n, j] - y_mean)
-            sxx += dx * dx
-        b = sxy / sxx
-        a = y_mean - b * x_mean
-        worst = 0.0
-        for j in range(k_levels):
-            e = abs(curve_facility[n, j] - (a + b * curve_it[n, j]))
-            if e > worst or np.isnan(e):  # NaN propagates, as numpy's max
-                worst = e
-        intercept[n], slope[n], error[n] = a, b, worst
+    for m in range(curve_it.shape[0]):
+        for n in range(curve_it.shape[1]):
+            it, facility = curve_it[m, n], curve_facility[m, n]
+            s = supply[m, n]
+            k, x_sum, y_sum, bad = 0, 0.0, 0.0, np.isnan(s)
+            for j in range(k_levels):
+                f = facility[j]
+                bad = bad or np.isnan(f)
+                k += f <= s
+                x_sum += it[j]
+                y_sum += f
+            if bad:
+                available[m, n] = np.nan
+            elif k == 0:
+                available[m, n] = 0.0
+            elif k > top:
+                available[m, n] = it[top]
+            else:
+                lo = min(max(k - 1, 0), top - 1)
+                it0, it1 = it[lo], it[lo + 1]
+                f0, f1 = facility[lo], facility[lo + 1]
+                available[m, n] = it0 + (s - f0) * (it1 - it0) / (f1 - f0)
+            x_mean, y_mean = x_sum / k_levels, y_sum / k_levels
+            sxy, sxx = 0.0, 0.0
+            for j in range(k_levels):
+                dx = it[j] - x_mean
+                sxy += dx * (facility[j] - y_mean)
+                sxx += dx * dx
+            b = sxy / sxx
+            a = y_mean - b * x_mean
+            worst = 0.0
+            for j in range(k_levels):
+                e = abs(facility[j] - (a + b * it[j]))
+                if e > worst or np.isnan(e):  # NaN propagates, as numpy's max
+                    worst = e
+            intercept[m, n], slope[m, n], error[m, n] = a, b, worst
 
 
 def invert_and_fit(supply_w, curve_it, curve_facility):
@@ -376,12 +396,12 @@ def invert_and_fit(supply_w, curve_it, curve_facility):
     curve_it = np.asarray(curve_it, dtype=float)
     curve_facility = np.asarray(curve_facility, dtype=float)
     shape = np.broadcast_shapes(curve_it.shape, curve_facility.shape)
+    blocks = (-1, *shape[-2:]) if len(shape) > 1 else (1, 1, shape[-1])
+    curves = [np.broadcast_to(a, shape).reshape(blocks) for a in (curve_it, curve_facility)]
     supply = np.broadcast_to(np.asarray(supply_w, dtype=float), shape[:-1])
-    flat = [np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1, shape[-1])
-            for a in (curve_it, curve_facility)]
-    outs = [np.empty(flat[0].shape[0]) for _ in range(4)]
+    outs = [np.empty(curves[0].shape[:2]) for _ in range(4)]
     with np.errstate(invalid="ignore", divide="ignore"):
-        _invert_and_fit(np.ascontiguousarray(supply).reshape(-1), *flat, *outs)
+        _invert_and_fit(supply.reshape(outs[0].shape), *curves, *outs)
     return tuple(o.reshape(shape[:-1]) for o in outs)
 
 

@@ -538,11 +538,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     if reached >= STEPS.index("facility"):
         by_site_block(_plant_steps(sites, time, arrays, results, u, until, battery_policy,
                                    committed, report),
-                      len(sites), len(time),
-                      # on several threads, blocks twice as large hand Python's lock over half
-                      # as often (2 threads: 4.4-5.1 ms per site-year against 5.3-5.4)
-                      SITE_BLOCK_ELEMENTS * (1 if threads == 1 else 2), out=results,
-                      threads=threads)
+                      len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results, threads=threads)
 
     report("dataset")
     ds = xr.Dataset(
