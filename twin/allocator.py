@@ -16,6 +16,7 @@ is switched off in the same processes (:data:`NO_HUGE_PAGES`). A library call
 
 from __future__ import annotations
 
+import mmap
 import os
 
 # glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (malloc.h), as environment variables (for child
@@ -29,6 +30,39 @@ _MALLOPT = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_MMAP_THRESHOLD_": -3}
 # (benchmarks/generation.py --site-years 1000, 2026-12-05, quiet): one run of 1,000 site-years
 # 12.4-13.7 ms per site-year with them, 8.5 without; ten runs of 100: 8.3 and 7.6.
 NO_HUGE_PAGES = {"NUMPY_MADVISE_HUGEPAGE": "0"}
+# numpy asks for huge pages for arrays of this many bytes or more (numpy/_core/src/multiarray/
+# alloc.c, Linux only)
+NUMPY_HUGE_PAGE_BYTES = 1 << 22
+
+
+def _numpy_core():
+    """numpy's core module (numpy._core from numpy 2, numpy.core before)."""
+    import numpy as np
+
+    return getattr(np, "_core", None) or getattr(np, "core", None)
+
+
+def output_array(shape, dtype=float):
+    """An uninitialised array for an output that is written whole once (twin.simulate's
+    outputs, which are the results the caller keeps). Where numpy would ask the kernel for
+    transparent huge pages for it (``NUMPY_HUGE_PAGE_BYTES`` or more, while numpy's setting is
+    on: a library call; :func:`keep_freed_memory` switches it off), it gets its own anonymous
+    mapping of small pages instead, filled in by the kernel in one call (MAP_POPULATE). Measured
+    (2026-12-05, 100 EPW site-years simulated six times in one process, every result kept, one
+    thread; /tmp/s/keepres.py of the session notes): kernel time 5.1 ms per site-year with
+    numpy's huge pages, 1.9 with small pages faulted one by one, 1.3 populated. Elsewhere (not
+    Linux, smaller arrays, huge pages off) ``numpy.empty``, which reuses freed memory."""
+    import numpy as np
+
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    huge = getattr(getattr(_numpy_core(), "multiarray", None), "_get_madvise_hugepage", None)
+    if (count * dtype.itemsize < NUMPY_HUGE_PAGE_BYTES or huge is None or not huge()
+            or not hasattr(mmap, "MAP_POPULATE")):
+        return np.empty(shape, dtype)
+    mapping = mmap.mmap(-1, count * dtype.itemsize,
+                        flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+    return np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
 
 
 def keep_freed_memory() -> bool:
@@ -38,11 +72,9 @@ def keep_freed_memory() -> bool:
     variables; the allocator is left where the C library is not glibc."""
     if any(k in os.environ for k in {**KEEP_FREED_MEMORY, **NO_HUGE_PAGES}):
         return False
-    import numpy as np
-
-    # numpy's own switch of NUMPY_MADVISE_HUGEPAGE (numpy._core from numpy 2, numpy.core before)
-    core = getattr(np, "_core", None) or getattr(np, "core", None)
-    set_huge_pages = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    # numpy's own switch of NUMPY_MADVISE_HUGEPAGE
+    set_huge_pages = getattr(getattr(_numpy_core(), "multiarray", None), "_set_madvise_hugepage",
+                             None)
     if set_huge_pages is not None:
         set_huge_pages(False)
         os.environ.update(NO_HUGE_PAGES)

@@ -33,6 +33,7 @@ import pandas as pd
 import xarray as xr
 
 from twin._version import __version__
+from twin.allocator import output_array
 from twin.arrays import first_bad
 from twin.cooling import MODES, CoolingArrays
 from twin.facility import LOAD_LEVELS, Facility, invert_and_fit
@@ -306,7 +307,7 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int,
     """``step(rows)``, a dict of arrays with a leading site axis for the sites ``rows`` (a
     slice), run on blocks of about ``elements`` site-hours, ``threads`` blocks at a time, and
     written into ``out`` (a dict, new if None), each array allocated there once for all
-    ``n_sites``. At most ``threads`` + 1 blocks' results are held at once."""
+    ``n_sites`` (twin.allocator.output_array). At most ``threads`` + 1 blocks' results are held at once."""
     size = max(1, elements // max(n_hours, 1))
     out = {} if out is None else out
     blocks = [slice(start, min(start + size, n_sites)) for start in range(0, n_sites, size)]
@@ -314,7 +315,7 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int,
     def put(rows, result):
         for k, v in result.items():
             if k not in out:
-                out[k] = np.empty((n_sites, *v.shape[1:]), dtype=v.dtype)
+                out[k] = output_array((n_sites, *v.shape[1:]), v.dtype)
             out[k][rows] = v
 
     if threads <= 1 or len(blocks) == 1:
