@@ -78,6 +78,9 @@ def test_input_errors_are_clear(pair):
         simulate({"hami": w_hami}, pair)
     with pytest.raises(WeatherError, match="required variable.*dni"):
         simulate(w_hami.drop_vars("dni"), hami)
+    text = w_hami.assign(pressure=w_hami["pressure"].astype(str))  # e.g. read without parsing
+    with pytest.raises(WeatherError, match=r"site hami: pressure is not numbers \(<U"):
+        simulate(text, hami)
     with pytest.raises(ValueError, match="given twice"):
         simulate(None, [hami, hami])
     with pytest.raises(ValueError, match="unknown wind_scaling"):

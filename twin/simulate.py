@@ -253,6 +253,10 @@ def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dat
         if missing:
             raise WeatherError(ds.attrs.get("source", sid), f"site {sid}: required variable(s) "
                                f"missing: {', '.join(missing)}", variable=missing[0])
+        if text := [v for v in WEATHER_REQUIRED + WEATHER_OPTIONAL
+                    if v in ds and ds.variables[v].dtype.kind not in "biuf"]:
+            raise WeatherError(ds.attrs.get("source", sid), f"site {sid}: {text[0]} is not "
+                               f"numbers ({ds.variables[text[0]].dtype})", variable=text[0])
         hours = ds.variables["time"].values
         if len(hours) != len(time) or not np.array_equal(hours, time):
             raise ValueError(f"weather of {site_ids[0]} and {sid} cover different hours "
@@ -260,8 +264,8 @@ def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dat
                              " simulate them separately or put them on the same year")
     names = list(WEATHER_REQUIRED) + [v for v in WEATHER_OPTIONAL if all(v in d for d in datasets)]
     stacked = xr.Dataset(
-        {v: (("site", "time"), np.stack([d.variables[v].values for d in datasets])
-             .astype(float, copy=False))
+        {v: (("site", "time"), np.stack([d.variables[v].values for d in datasets],
+                                        out=output_array((len(datasets), len(time)))))
          for v in names},
         coords={"site": site_ids, "time": time,
                 "wind_height": ("site", [_wind_height(d) for d in datasets])})
@@ -307,7 +311,8 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int,
     """``step(rows)``, a dict of arrays with a leading site axis for the sites ``rows`` (a
     slice), run on blocks of about ``elements`` site-hours, ``threads`` blocks at a time, and
     written into ``out`` (a dict, new if None), each array allocated there once for all
-    ``n_sites`` (twin.allocator.output_array). At most ``threads`` + 1 blocks' results are held at once."""
+    ``n_sites`` (twin.allocator.output_array). At most ``threads`` + 1 blocks' results are held
+    at once."""
     size = max(1, elements // max(n_hours, 1))
     out = {} if out is None else out
     blocks = [slice(start, min(start + size, n_sites)) for start in range(0, n_sites, size)]
