@@ -187,11 +187,13 @@ def daily_table(values, name: str) -> np.ndarray:
     return out
 
 
-def daily_profile(time, values, name: str) -> np.ndarray:
+def daily_profile(time, values, name: str, out=None) -> np.ndarray:
     """``(site, time)`` hourly values from one entry per site (:func:`daily_table`: a constant,
     or 24 values indexed by the hour of day in China Standard Time) at the UTC hour starts
-    ``time``."""
-    return daily_table(values, name)[:, china_hour_of_day(time)]
+    ``time``, written into ``out`` where given."""
+    # hours of day are 0..23: mode "clip" never clips, and writes into ``out`` unbuffered
+    return np.take(daily_table(values, name), china_hour_of_day(time), axis=1, out=out,
+                   mode="clip")
 
 
 @dataclass(frozen=True)

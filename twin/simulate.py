@@ -372,9 +372,10 @@ def _plant_steps(sites, time, weather, results, utilisation, until, battery_poli
     if reached >= STEPS.index("balance"):  # outputs as they are: each block reads its rows
         results["carbon_intensity"] = intensity = non_negative_profile(
             time, [s.grid.carbon_intensity_g_per_kwh for s in sites],
-            "grid.carbon_intensity_g_per_kwh")
+            "grid.carbon_intensity_g_per_kwh", output_array((len(sites), len(time))))
         results["electricity_price"] = price = non_negative_profile(
-            time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh")
+            time, [s.grid.tariff_per_kwh for s in sites], "grid.tariff_per_kwh",
+            output_array((len(sites), len(time))))
         limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
 
     def steps(rows):

@@ -53,10 +53,11 @@ class BatteryArrays:
                    initial_soc=col("initial_soc"))
 
 
-def non_negative_profile(time, values, name: str) -> np.ndarray:
+def non_negative_profile(time, values, name: str, out=None) -> np.ndarray:
     """``(S, T)`` hourly values of a per-site constant or 24-hour CST profile
-    (:func:`twin.it_load.daily_profile`); NaN or negative values raise ``ValueError``."""
-    out = daily_profile(time, values, name)
+    (:func:`twin.it_load.daily_profile`, into ``out`` where given); NaN or negative values
+    raise ``ValueError``."""
+    out = daily_profile(time, values, name, out)
     bad = ~(np.isfinite(out) & (out >= 0))
     if bad.any():
         site, _ = first_bad(bad)
