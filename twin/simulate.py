@@ -25,6 +25,7 @@ import datetime as dt
 import functools
 import json
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -309,35 +310,36 @@ def by_site_block(step, n_sites: int, n_hours: int, elements: int,
                   out: dict[str, np.ndarray] | None = None, threads: int = 1
                   ) -> dict[str, np.ndarray]:
     """``step(rows)``, a dict of arrays with a leading site axis for the sites ``rows`` (a
-    slice), run on blocks of about ``elements`` site-hours, ``threads`` blocks at a time, and
-    written into ``out`` (a dict, new if None), each array allocated there once for all
-    ``n_sites`` (twin.allocator.output_array). At most ``threads`` + 1 blocks' results are held
-    at once."""
+    slice), run on blocks of about ``elements`` site-hours, ``threads`` blocks at a time, each
+    block's results written by its thread into ``out`` (a dict, new if None), each array
+    allocated there once for all ``n_sites`` (twin.allocator.output_array) by the first block
+    that has it. An error is raised as it is, the blocks not yet started then cancelled."""
     size = max(1, elements // max(n_hours, 1))
     out = {} if out is None else out
     blocks = [slice(start, min(start + size, n_sites)) for start in range(0, n_sites, size)]
+    allocating = threading.Lock()
 
-    def put(rows, result):
-        for k, v in result.items():
+    def run(rows):
+        for k, v in step(rows).items():
             if k not in out:
-                out[k] = output_array((n_sites, *v.shape[1:]), v.dtype)
+                with allocating:
+                    if k not in out:
+                        out[k] = output_array((n_sites, *v.shape[1:]), v.dtype)
             out[k][rows] = v
 
     if threads <= 1 or len(blocks) == 1:
         for rows in blocks:
-            put(rows, step(rows))
+            run(rows)
         return out
     pool = ThreadPoolExecutor(threads, thread_name_prefix="twin-block")
-    pending = collections.deque()
+    pending = collections.deque()  # at most one block waiting beyond those running
     try:
         for rows in blocks:
-            pending.append((rows, pool.submit(step, rows)))
+            pending.append(pool.submit(run, rows))
             if len(pending) > threads:
-                rows, block = pending.popleft()
-                put(rows, block.result())
-        while pending:
-            rows, block = pending.popleft()
-            put(rows, block.result())
+                pending.popleft().result()
+        for block in pending:
+            block.result()
     finally:
         pool.shutdown(cancel_futures=True)
     return out
