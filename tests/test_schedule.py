@@ -341,9 +341,9 @@ def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
     added = []
 
     def counted(problem, columns, time_limit_s, real=schedule_milp._with_cuts):
-        out, x = real(problem, columns, time_limit_s)
+        out, x, reduced = real(problem, columns, time_limit_s)
         added.append(out.matrix.shape[0] - problem.matrix.shape[0])
-        return out, x
+        return out, x, reduced
 
     monkeypatch.setattr(schedule_milp, "_with_cuts", counted)
     rng = np.random.default_rng(seed)
@@ -417,6 +417,43 @@ def test_the_rounded_start_is_a_feasible_point_of_the_program(seed):
     g = columns["g"]
     assert problem.cost[g] @ start[g] * columns["to_objective"] >= \
         plan(timeline, jobs).objective_value * (1 - 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_starts_fixed_by_reduced_cost_cannot_beat_the_start(seed):
+    """twin.schedule_milp._fixed_by_reduced_cost (plan()'s fixing before HiGHS), on crowded
+    random instances (four rigid jobs and an interruptible one on two 3 MW sites, the program
+    with plan()'s cuts and rounded start): every start column it fixes at 0, when forced to 1
+    instead, makes the linear program cost more than the start (or have no solution), so no
+    plan at least as good is lost; the start and the optimum are kept."""
+    import dataclasses
+
+    import twin.schedule_milp as milp
+
+    rng = np.random.default_rng(seed)
+    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                             carbon=[200.0, 700.0])
+    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
+            for k in range(4)] + [job(1.0, 4, deadline_h=12, interruptible=True, name="i")]
+    problem, columns = milp._milp_problem(timeline, jobs, "carbon")
+    problem, x, reduced = milp._with_cuts(problem, columns, 10.0)
+    start = milp._rounded_start(problem, columns, x, 10.0)
+    fixed_problem = milp._fixed_by_reduced_cost(problem, columns, x, reduced, start)
+    y = np.arange(columns["y"].start, columns["y"].stop)
+    fixed = y[fixed_problem.col_upper[y] < problem.col_upper[y]]
+    assert fixed.size > 0, "nothing fixed: the test does not exercise the fixing"
+    assert (fixed_problem.col_upper[fixed] == 0.0).all()
+    assert (start <= fixed_problem.col_upper).all()
+    relaxed = dataclasses.replace(problem, integer=np.zeros_like(problem.integer))
+    best = problem.cost @ start
+    for k in fixed:
+        lower = relaxed.col_lower.copy()
+        lower[k] = 1.0
+        forced = milp.solve(dataclasses.replace(relaxed, col_lower=lower))
+        assert forced.status == "infeasible" or forced.bound > best
+    assert milp.solve(fixed_problem).bound == pytest.approx(milp.solve(problem).bound,
+                                                           rel=1e-6, abs=1e-9)
 
 
 def plan_of_runs_now(timeline, jobs, weight) -> float:

@@ -81,6 +81,10 @@ END_SHARE = 0.3
 MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
+# the start columns fixed at 0 before HiGHS (:func:`_fixed_by_reduced_cost`) are those whose
+# reduced cost exceeds the start's objective less the cut LP's by more than this share of it,
+# far above HiGHS's dual tolerance (1e-7 per reduced cost) at the objective's scale
+REDUCED_COST_MARGIN = 1e-6
 # HiGHS's outcome -> Plan.status ("failed" for any other)
 _STATUS = highspy.HighsModelStatus
 SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
@@ -438,15 +442,16 @@ def _mir_cuts(x: np.ndarray, columns):
 def _with_cuts(problem: Problem, columns, time_limit_s: float):
     """``problem`` with rows of :func:`_mir_cuts`, separated in up to MIR_ROUNDS rounds at the
     solutions of its linear program (binaries continuous), each resolved from the last basis,
-    within ``time_limit_s``; and the last of those solutions (None when none). On
+    within ``time_limit_s``; and the last of those solutions and its reduced costs (None when
+    none). On
     benchmarks/plan.py they lift the bound of the linear program to HiGHS's after its own cuts,
     or near it, and shorten HiGHS's root node: its path separator works on a network of the
     interruptible jobs' continuous columns, made costly by it; HiGHS's own cuts on the same
     rows still find more."""
     c = columns
-    x = None
+    x = reduced = None
     if c["y_job"].size == 0:
-        return problem, x
+        return problem, x, reduced
     t0 = clock.perf_counter()
     order = np.argsort(c["entry_cell"], kind="stable")
     first = np.searchsorted(c["entry_cell"][order], np.arange(c["g"].stop - c["g"].start + 1))
@@ -462,7 +467,8 @@ def _with_cuts(problem: Problem, columns, time_limit_s: float):
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
-        x = np.array(highs.getSolution().col_value)
+        solution = highs.getSolution()
+        x, reduced = np.array(solution.col_value), np.array(solution.col_dual)
         cells, coef, rhs = _mir_cuts(x, c)
         if cells.size == 0:
             break
@@ -483,13 +489,13 @@ def _with_cuts(problem: Problem, columns, time_limit_s: float):
                       matrix.data)
         parts.append((matrix, upper))
     if not parts:
-        return problem, x
+        return problem, x, reduced
     matrices, uppers = zip(*parts, strict=True)
     upper = np.concatenate(uppers)
     return dataclasses.replace(
         problem, matrix=scipy.sparse.vstack([problem.matrix, *matrices], format="csr"),
         row_lower=np.concatenate([problem.row_lower, np.full(upper.size, -np.inf)]),
-        row_upper=np.concatenate([problem.row_upper, upper])), x
+        row_upper=np.concatenate([problem.row_upper, upper])), x, reduced
 
 
 def _rounded_start(problem: Problem, columns, x: np.ndarray,
@@ -523,6 +529,26 @@ def _rounded_start(problem: Problem, columns, x: np.ndarray,
     rest = solve(dataclasses.replace(problem, col_lower=lower, col_upper=upper,
                                      integer=np.zeros_like(problem.integer)), time_limit_s)
     return rest.x if rest.status == "optimal" else None
+
+
+def _fixed_by_reduced_cost(problem: Problem, columns, x: np.ndarray, reduced: np.ndarray,
+                           start: np.ndarray) -> Problem:
+    """``problem`` with every start column fixed at 0 whose reduced cost ``reduced`` at the
+    linear program's solution ``x`` (of a relaxation of ``problem``) exceeds the objective of
+    the whole plan ``start`` less ``x``'s (with a margin of REDUCED_COST_MARGIN of it):
+    reduced-cost fixing, which HiGHS itself does during its search (HighsRedcostFixing in its
+    sources, highs/mip/). By linear programming duality a point of ``problem`` costs at least
+    ``x``'s objective plus the reduced cost of each column at its lower bound in ``x`` times
+    its value, so a plan with such a column at 1 costs more than ``start``, which stays
+    feasible (its own columns are never fixed): the optimum, and HiGHS's bound, stay those of
+    ``problem``."""
+    c = columns
+    best = problem.cost @ start
+    gap = best - problem.cost @ x + REDUCED_COST_MARGIN * max(abs(best), 1.0)
+    fixed = (reduced[c["y"]] > gap) & (start[c["y"]] < 0.5)
+    upper = problem.col_upper.copy()
+    upper[_at(c["y"], np.flatnonzero(fixed))] = 0.0
+    return dataclasses.replace(problem, col_upper=upper)
 
 
 def _northwest_corner(group_a, a, group_b, b):
@@ -672,9 +698,11 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     # the time limit covers building the program too (a large one takes seconds) and the
     # greedy plan after it: the solver gets what building left of (1 - GREEDY_SHARE) of it
     budget = (1 - GREEDY_SHARE) * time_limit_s - (t0 - built)
-    problem, x = _with_cuts(problem, columns, budget / 2)
+    problem, x, reduced = _with_cuts(problem, columns, budget / 2)
     left = budget / 2 - (clock.perf_counter() - t0)
     start = None if x is None or left <= 0 else _rounded_start(problem, columns, x, left)
+    if start is not None:
+        problem = _fixed_by_reduced_cost(problem, columns, x, reduced, start)
     budget = (1 - GREEDY_SHARE) * time_limit_s - (clock.perf_counter() - built)
     result = solve(problem, max(budget, min(time_limit_s, MIN_SOLVE_S)), start)
     seconds = clock.perf_counter() - t0
