@@ -420,12 +420,13 @@ def test_the_rounded_start_is_a_feasible_point_of_the_program(seed):
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_the_starts_fixed_by_reduced_cost_cannot_beat_the_start(seed):
-    """twin.schedule_milp._fixed_by_reduced_cost (plan()'s fixing before HiGHS), on crowded
+def test_the_starts_left_out_by_reduced_cost_cannot_beat_the_start(seed):
+    """twin.schedule_milp._kept_by_reduced_cost (the columns plan() gives HiGHS), on crowded
     random instances (four rigid jobs and an interruptible one on two 3 MW sites, the program
-    with plan()'s cuts and rounded start): every start column it fixes at 0, when forced to 1
+    with plan()'s cuts and rounded start): every start column it leaves out, when forced to 1
     instead, makes the linear program cost more than the start (or have no solution), so no
-    plan at least as good is lost; the start and the optimum are kept."""
+    plan at least as good is lost; the start is kept, and the program of the kept columns has
+    the optimum of the whole one."""
     import dataclasses
 
     import twin.schedule_milp as milp
@@ -439,21 +440,22 @@ def test_the_starts_fixed_by_reduced_cost_cannot_beat_the_start(seed):
     problem, columns = milp._milp_problem(timeline, jobs, "carbon")
     problem, x, reduced = milp._with_cuts(problem, columns, 10.0)
     start = milp._rounded_start(problem, columns, x, 10.0)
-    fixed_problem = milp._fixed_by_reduced_cost(problem, columns, x, reduced, start)
-    y = np.arange(columns["y"].start, columns["y"].stop)
-    fixed = y[fixed_problem.col_upper[y] < problem.col_upper[y]]
-    assert fixed.size > 0, "nothing fixed: the test does not exercise the fixing"
-    assert (fixed_problem.col_upper[fixed] == 0.0).all()
-    assert (start <= fixed_problem.col_upper).all()
+    kept = milp._kept_by_reduced_cost(problem, columns, x, reduced, start)
+    left_out = np.flatnonzero(~kept)
+    assert left_out.size > 0, "nothing left out: the test does not exercise it"
+    assert set(left_out) <= set(range(columns["y"].start, columns["y"].stop))
+    assert (start[left_out] == 0.0).all()
     relaxed = dataclasses.replace(problem, integer=np.zeros_like(problem.integer))
     best = problem.cost @ start
-    for k in fixed:
+    for k in left_out:
         lower = relaxed.col_lower.copy()
         lower[k] = 1.0
         forced = milp.solve(dataclasses.replace(relaxed, col_lower=lower))
         assert forced.status == "infeasible" or forced.bound > best
-    assert milp.solve(fixed_problem).bound == pytest.approx(milp.solve(problem).bound,
-                                                           rel=1e-6, abs=1e-9)
+    part = milp.solve(problem, start=start, kept=kept)
+    assert part.x.shape == start.shape and (part.x[left_out] == 0.0).all()
+    assert problem.cost @ part.x == pytest.approx(problem.cost @ milp.solve(problem).x,
+                                                  rel=1e-6, abs=1e-9)
 
 
 def plan_of_runs_now(timeline, jobs, weight) -> float:
@@ -630,11 +632,11 @@ def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
 
     limits, real_solve = [], milp.solve
 
-    def solve(problem, time_limit_s=None, start=None):
+    def solve(problem, time_limit_s=None, start=None, kept=None):
         limits.append((problem.integer.any(), time_limit_s))
         if problem.integer.any():  # the joint MILP: stopped at its limit, nothing found
             return milp.Solved("time_limit", None, float("nan"))
-        return real_solve(problem, time_limit_s, start)
+        return real_solve(problem, time_limit_s, start, kept=kept)
 
     monkeypatch.setattr(milp, "solve", solve)
     jobs = [job(1.0, 3, name="rigid"), job(1.0, 3, name="flexible", interruptible=True)]
