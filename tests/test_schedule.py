@@ -359,6 +359,35 @@ def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
                                                    abs=1e-9)
 
 
+def test_a_start_proven_optimal_by_the_cuts_is_the_plan(monkeypatch):
+    """plan() returns its rounded start without HiGHS's branch and cut when the cut LP's bound
+    is within OPTIMAL_GAP of it, and runs HiGHS otherwise: on crowded random instances the
+    plan equals brute force either way, and both happen."""
+    from twin import schedule_milp
+
+    ran = []
+
+    def counted(problem, *args, real=schedule_milp.solve, **kwargs):
+        ran[-1] |= bool(problem.integer.any())
+        return real(problem, *args, **kwargs)
+
+    monkeypatch.setattr(schedule_milp, "solve", counted)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                                 capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                                 carbon=[200.0, 700.0])
+        jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12,
+                    name=f"j{k}") for k in range(3)]
+        ran.append(False)
+        result = plan(timeline, jobs, objective="carbon")
+        assert result.status == "optimal" and result.mip_gap <= schedule_milp.OPTIMAL_GAP
+        weight = timeline.carbon_intensity_g_per_kwh / 1e6
+        assert result.objective_value == pytest.approx(brute_force(timeline, jobs, weight),
+                                                       rel=1e-6, abs=1e-9)
+    assert not all(ran) and any(ran), ran
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_every_complemented_mir_cut_holds_at_every_whole_point(seed):
     """twin.schedule_milp._mir (the cuts' rounding; _mir_cuts complements any Y_j, not only
@@ -639,6 +668,7 @@ def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
         return real_solve(problem, time_limit_s, start, kept=kept)
 
     monkeypatch.setattr(milp, "solve", solve)
+    monkeypatch.setattr(milp, "OPTIMAL_GAP", -1.0)  # the MILP runs even for a start proven optimal
     jobs = [job(1.0, 3, name="rigid"), job(1.0, 3, name="flexible", interruptible=True)]
     result = plan(make_timeline(np.full((2, 24), 0.5)), jobs, time_limit_s=2.0)
     assert result.method == "greedy" and result.status == "time_limit"
