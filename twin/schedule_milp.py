@@ -13,10 +13,13 @@ grid part is at most the headroom, the grid part at most the free capacity beyon
 weighs the grid part by the marginal PUE and the objective's weight; mixed-integer rounding cuts
 of the site-hour rows, separated at its linear program's solutions, tighten it before HiGHS's own
 branch and cut (:func:`_with_cuts`), and the last of those solutions, rounded to a whole plan, is
-HiGHS's first incumbent (:func:`_rounded_start`). When the solver finds no solution in its time
-limit, a greedy plan (the rigid jobs one at a time, largest first, each at its best window given
-the ones placed; then the interruptible ones by the linear program) is returned instead, and the
-better of the two when it stops at the limit with a solution. A large plan (more than
+HiGHS's first incumbent (:func:`_rounded_start`): the plan itself when that solution's bound is
+within OPTIMAL_GAP of it (HiGHS is then not run), else HiGHS gets the program without the starts
+whose reduced costs there show they cannot beat it (:func:`_kept_by_reduced_cost`). When the
+solver finds no solution in its time limit, a greedy plan (the rigid jobs one at a time, largest
+first, each at its best window given the ones placed; then the interruptible ones by the linear
+program) is returned instead, and the better of the two when it stops at the limit with a
+solution. A large plan (more than
 LARGE_PLAN_BINARIES start columns, e.g. 1,000 jobs over 15 sites and a week) makes the greedy plan
 first and gives it to HiGHS as its first incumbent, without the tie-break: the solver improves it
 in what is left of the time limit and reports its gap to the bound.
@@ -728,7 +731,7 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     start = None if x is None or left <= 0 else _rounded_start(problem, columns, x, left)
     if start is not None and _gap(problem.cost @ start, problem.cost @ x) <= OPTIMAL_GAP:
         # the cut LP's bound proves the start optimal, as HiGHS would (20 of benchmarks/plan.py's
-        # 30 plans: HiGHS's root took 0.2-1 s to say so)
+        # 30 plans: HiGHS took 0.3-1 s to say so)
         result = Solved("optimal", start, _gap(problem.cost @ start, problem.cost @ x),
                         problem.cost @ x)
     else:
