@@ -144,11 +144,16 @@ seed 1 carbon 0.95 -> 0.71 s, 2 grid energy 1.36 -> 1.13, 2 carbon 3.85 -> 2.21,
 1.94 -> 2.41 (slower), 4 carbon 1.97 -> 1.57, 4 cost 2.20 -> 1.95, 7 grid energy 1.44 -> 0.93, 7
 carbon 2.01 -> 1.35, 10 carbon 2.21 -> 1.65. The same columns fixed at 0 by their bounds instead
 (HiGHS's presolve off keeps them in its root): seed 10's carbon stopped at the 9 s limit with a
-gap of 0.06 % (2.2 s with them left out, or with presolve on). This script with --seed 1-10
---repeat 1, old (a42c4a7) and new alternately (old, new, new, old) under a load of 2.2-2.5: the
-target met by 27, 27 -> 28, 28 plans, median 1.11, 1.09 -> 0.58, 0.60 s, slowest 3.80, 3.83 ->
-2.45, 2.39 s; new misses seed 2 carbon (2.26-2.33 s) and seed 3 grid energy (2.39-2.45 s);
-objectives equal within 8.7e-8.
+gap of 0.06 % (2.2 s with them left out, or with presolve on). With HiGHS's presolve on for the
+program left (twin.schedule_milp.REDUCED_PRESOLVE; it was off, as for the whole program), on the
+same nine plans, medians of 3 alternately, load 2.0-2.3: HiGHS's time summed 8.6 -> 7.6 s, seed 3
+grid energy 1.86 -> 0.67 s, seed 4 carbon 0.88 -> 1.28 s. This script with --seed 1-10 --repeat
+1, old (a42c4a7), without that presolve (5c50040) and new, alternately (old, without, new, new,
+without, old) under a load of 1.5-2.6: the target met by 23, 29 (old), 28, 28 (without), 28, 29
+(new) of 30 plans; median 1.30, 0.85 / 0.57, 0.54 / 0.60, 0.59 s; slowest 3.28, 3.23 / 2.41,
+2.42 / 2.21, 2.24 s. Misses: without the presolve seed 2 carbon (2.26 s) and seed 3 grid energy
+(2.41-2.42 s) each time; new seed 2 carbon (2.21-2.24 s) each time and seed 4 carbon (2.18 s)
+once. Objectives (new against old) equal within 4.7e-8.
 Tried for it and dropped: an LP dive (the rigid job with the largest start value fixed there, the
 LP resolved warm, repeated; 0.2-0.6 s): seed 2 carbon 4.0 % above the optimum instead of 11.8 %,
 seed 3 grid energy 0.8 % instead of 4.9 %, but worse or infeasible in six others (seed 6 carbon

@@ -661,11 +661,11 @@ def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
 
     limits, real_solve = [], milp.solve
 
-    def solve(problem, time_limit_s=None, start=None, kept=None):
+    def solve(problem, time_limit_s=None, start=None, options=None, kept=None):
         limits.append((problem.integer.any(), time_limit_s))
         if problem.integer.any():  # the joint MILP: stopped at its limit, nothing found
             return milp.Solved("time_limit", None, float("nan"))
-        return real_solve(problem, time_limit_s, start, kept=kept)
+        return real_solve(problem, time_limit_s, start, options, kept)
 
     monkeypatch.setattr(milp, "solve", solve)
     monkeypatch.setattr(milp, "OPTIMAL_GAP", -1.0)  # the MILP runs even for a start proven optimal
