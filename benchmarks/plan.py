@@ -129,6 +129,44 @@ divisors and flips (261.1); the cut before the flips kept beside the one after (
 the form of HiGHS's cuts that close seed 4's cost plan (its bound stays 96.1 %, seed 2's carbon 97.0
 %: the LP moves that power to another group at the same site-hour).
 
+A start proven optimal and reduced-cost fixing (issue 22, third pass). Seed 2's carbon plan,
+HiGHS's log: from the rounded start (301.0 in the solver's units, 11.8 % above the optimum 269.26)
+its root reached a bound of 262.5 by 2.3 s and its sub-MIP found the optimum at 4.5 s, the bound
+closing with it; from the optimum as its start it still took 1.3-2.0 s (bound 261.36 -> 269.26 at
+its root: 1,393 separation LP iterations, 1,426 cuts), so with our cuts (0.5-0.75 s) no start
+alone brings plan() under 2 s there. Done: (1) the rounded start is within 1e-4 of the cut LP's
+bound in 20 of the 30 plans (19 within 2.1e-8): plan() returns it as optimal without HiGHS
+(twin.schedule_milp.OPTIMAL_GAP, HiGHS's mip_rel_gap); (2) the start columns whose reduced cost at
+the cut LP exceeds the rounded start's objective less the LP's are left out of HiGHS's program
+(twin.schedule_milp._kept_by_reduced_cost; 4,700-6,900 of 6,500-9,500 per plan). On the nine
+plans HiGHS still solves, plan() with and without (2), three runs each alternately, load 2.3-2.7:
+seed 1 carbon 0.95 -> 0.71 s, 2 grid energy 1.36 -> 1.13, 2 carbon 3.85 -> 2.21, 3 grid energy
+1.94 -> 2.41 (slower), 4 carbon 1.97 -> 1.57, 4 cost 2.20 -> 1.95, 7 grid energy 1.44 -> 0.93, 7
+carbon 2.01 -> 1.35, 10 carbon 2.21 -> 1.65. The same columns fixed at 0 by their bounds instead
+(HiGHS's presolve off keeps them in its root): seed 10's carbon stopped at the 9 s limit with a
+gap of 0.06 % (2.2 s with them left out, or with presolve on). With HiGHS's presolve on for the
+program left (twin.schedule_milp.REDUCED_PRESOLVE; it was off, as for the whole program), on the
+same nine plans, medians of 3 alternately, load 2.0-2.3: HiGHS's time summed 8.6 -> 7.6 s, seed 3
+grid energy 1.86 -> 0.67 s, seed 4 carbon 0.88 -> 1.28 s. This script with --seed 1-10 --repeat
+1, old (a42c4a7), without that presolve (5c50040) and new, alternately (old, without, new, new,
+without, old) under a load of 1.5-2.6: the target met by 23, 29 (old), 28, 28 (without), 28, 29
+(new) of 30 plans; median 1.30, 0.85 / 0.57, 0.54 / 0.60, 0.59 s; slowest 3.28, 3.23 / 2.41,
+2.42 / 2.21, 2.24 s. Misses: without the presolve seed 2 carbon (2.26 s) and seed 3 grid energy
+(2.41-2.42 s) each time; new seed 2 carbon (2.21-2.24 s) each time and seed 4 carbon (2.18 s)
+once. Objectives (new against old) equal within 4.7e-8.
+Tried for it and dropped: an LP dive (the rigid job with the largest start value fixed there, the
+LP resolved warm, repeated; 0.2-0.6 s): seed 2 carbon 4.0 % above the optimum instead of 11.8 %,
+seed 3 grid energy 0.8 % instead of 4.9 %, but worse or infeasible in six others (seed 6 carbon
+48.7 %), and HiGHS from it with (2) no faster on seed 2 carbon (1.74 s against 1.54 s from the
+rounded start; seed 3 grid energy 0.64 s against 1.85 s); RENS, the starts limited to those
+positive in the cut LP, as a MILP: the optimum of seed 2 carbon, in 1.2-1.7 s; rounding each job
+to its positive start of least added grid cost at the headroom left (seed 2 carbon 113 % above the
+cut LP's bound instead of 15 %); rounds of reduced-cost fixing from the optimum and our cuts (seed
+2 carbon's bound stays 261.36: the rest is HiGHS's other cuts); also fixing a job at its start
+where that start's reduced cost is below minus the gap (one job in nine plans: no change); with
+the optimum as start, mip_rel_gap 1e-3, RINS and RENS off or mip_heuristic_effort 0 (within
+noise).
+
 At fleet size (--jobs 1000 --sites 15: 210,279 columns, 146,637 binaries, 2.15 million
 entries; on this machine under a load of 7-11 on 2 cores): the joint solve as for 100 jobs
 ran 42 s of a 30 s limit and returned a plan 68 % worse than the greedy one (HiGHS's first

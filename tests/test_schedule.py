@@ -341,9 +341,9 @@ def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
     added = []
 
     def counted(problem, columns, time_limit_s, real=schedule_milp._with_cuts):
-        out, x = real(problem, columns, time_limit_s)
+        out, x, reduced = real(problem, columns, time_limit_s)
         added.append(out.matrix.shape[0] - problem.matrix.shape[0])
-        return out, x
+        return out, x, reduced
 
     monkeypatch.setattr(schedule_milp, "_with_cuts", counted)
     rng = np.random.default_rng(seed)
@@ -357,6 +357,35 @@ def test_the_rounding_cuts_keep_the_optimum(seed, monkeypatch):
     assert result.status == "optimal"
     assert result.objective_value == pytest.approx(brute_force(timeline, jobs, 1.0), rel=1e-6,
                                                    abs=1e-9)
+
+
+def test_a_start_proven_optimal_by_the_cuts_is_the_plan(monkeypatch):
+    """plan() returns its rounded start without HiGHS's branch and cut when the cut LP's bound
+    is within OPTIMAL_GAP of it, and runs HiGHS otherwise: on crowded random instances the
+    plan equals brute force either way, and both happen."""
+    from twin import schedule_milp
+
+    ran = []
+
+    def counted(problem, *args, real=schedule_milp.solve, **kwargs):
+        ran[-1] |= bool(problem.integer.any())
+        return real(problem, *args, **kwargs)
+
+    monkeypatch.setattr(schedule_milp, "solve", counted)
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                                 capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                                 carbon=[200.0, 700.0])
+        jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12,
+                    name=f"j{k}") for k in range(3)]
+        ran.append(False)
+        result = plan(timeline, jobs, objective="carbon")
+        assert result.status == "optimal" and result.mip_gap <= schedule_milp.OPTIMAL_GAP
+        weight = timeline.carbon_intensity_g_per_kwh / 1e6
+        assert result.objective_value == pytest.approx(brute_force(timeline, jobs, weight),
+                                                       rel=1e-6, abs=1e-9)
+    assert not all(ran) and any(ran), ran
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -417,6 +446,45 @@ def test_the_rounded_start_is_a_feasible_point_of_the_program(seed):
     g = columns["g"]
     assert problem.cost[g] @ start[g] * columns["to_objective"] >= \
         plan(timeline, jobs).objective_value * (1 - 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_starts_left_out_by_reduced_cost_cannot_beat_the_start(seed):
+    """twin.schedule_milp._kept_by_reduced_cost (the columns plan() gives HiGHS), on crowded
+    random instances (four rigid jobs and an interruptible one on two 3 MW sites, the program
+    with plan()'s cuts and rounded start): every start column it leaves out, when forced to 1
+    instead, makes the linear program cost more than the start (or have no solution), so no
+    plan at least as good is lost; the start is kept, and the program of the kept columns has
+    the optimum of the whole one."""
+    import dataclasses
+
+    import twin.schedule_milp as milp
+
+    rng = np.random.default_rng(seed)
+    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                             carbon=[200.0, 700.0])
+    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
+            for k in range(4)] + [job(1.0, 4, deadline_h=12, interruptible=True, name="i")]
+    problem, columns = milp._milp_problem(timeline, jobs, "carbon")
+    problem, x, reduced = milp._with_cuts(problem, columns, 10.0)
+    start = milp._rounded_start(problem, columns, x, 10.0)
+    kept = milp._kept_by_reduced_cost(problem, columns, x, reduced, start)
+    left_out = np.flatnonzero(~kept)
+    assert left_out.size > 0, "nothing left out: the test does not exercise it"
+    assert set(left_out) <= set(range(columns["y"].start, columns["y"].stop))
+    assert (start[left_out] == 0.0).all()
+    relaxed = dataclasses.replace(problem, integer=np.zeros_like(problem.integer))
+    best = problem.cost @ start
+    for k in left_out:
+        lower = relaxed.col_lower.copy()
+        lower[k] = 1.0
+        forced = milp.solve(dataclasses.replace(relaxed, col_lower=lower))
+        assert forced.status == "infeasible" or forced.bound > best
+    part = milp.solve(problem, start=start, kept=kept)
+    assert part.x.shape == start.shape and (part.x[left_out] == 0.0).all()
+    assert problem.cost @ part.x == pytest.approx(problem.cost @ milp.solve(problem).x,
+                                                  rel=1e-6, abs=1e-9)
 
 
 def plan_of_runs_now(timeline, jobs, weight) -> float:
@@ -593,13 +661,14 @@ def test_the_greedy_fallback_stays_within_the_plans_time_limit(monkeypatch):
 
     limits, real_solve = [], milp.solve
 
-    def solve(problem, time_limit_s=None, start=None):
+    def solve(problem, time_limit_s=None, start=None, options=None, kept=None):
         limits.append((problem.integer.any(), time_limit_s))
         if problem.integer.any():  # the joint MILP: stopped at its limit, nothing found
             return milp.Solved("time_limit", None, float("nan"))
-        return real_solve(problem, time_limit_s, start)
+        return real_solve(problem, time_limit_s, start, options, kept)
 
     monkeypatch.setattr(milp, "solve", solve)
+    monkeypatch.setattr(milp, "OPTIMAL_GAP", -1.0)  # the MILP runs even for a start proven optimal
     jobs = [job(1.0, 3, name="rigid"), job(1.0, 3, name="flexible", interruptible=True)]
     result = plan(make_timeline(np.full((2, 24), 0.5)), jobs, time_limit_s=2.0)
     assert result.method == "greedy" and result.status == "time_limit"

@@ -13,10 +13,13 @@ grid part is at most the headroom, the grid part at most the free capacity beyon
 weighs the grid part by the marginal PUE and the objective's weight; mixed-integer rounding cuts
 of the site-hour rows, separated at its linear program's solutions, tighten it before HiGHS's own
 branch and cut (:func:`_with_cuts`), and the last of those solutions, rounded to a whole plan, is
-HiGHS's first incumbent (:func:`_rounded_start`). When the solver finds no solution in its time
-limit, a greedy plan (the rigid jobs one at a time, largest first, each at its best window given
-the ones placed; then the interruptible ones by the linear program) is returned instead, and the
-better of the two when it stops at the limit with a solution. A large plan (more than
+HiGHS's first incumbent (:func:`_rounded_start`): the plan itself when that solution's bound is
+within OPTIMAL_GAP of it (HiGHS is then not run), else HiGHS gets the program without the starts
+whose reduced costs there show they cannot beat it (:func:`_kept_by_reduced_cost`). When the
+solver finds no solution in its time limit, a greedy plan (the rigid jobs one at a time, largest
+first, each at its best window given the ones placed; then the interruptible ones by the linear
+program) is returned instead, and the better of the two when it stops at the limit with a
+solution. A large plan (more than
 LARGE_PLAN_BINARIES start columns, e.g. 1,000 jobs over 15 sites and a week) makes the greedy plan
 first and gives it to HiGHS as its first incumbent, without the tie-break: the solver improves it
 in what is left of the time limit and reports its gap to the bound.
@@ -81,6 +84,18 @@ END_SHARE = 0.3
 MIR_ROUNDS = 12
 MIR_MIN_VIOLATION = 1e-4
 MIR_MARGIN = 1e-9
+# the start columns fixed at 0 before HiGHS (:func:`_kept_by_reduced_cost`) are those whose
+# reduced cost exceeds the start's objective less the cut LP's by more than this share of it,
+# far above HiGHS's dual tolerance (1e-7 per reduced cost) at the objective's scale
+REDUCED_COST_MARGIN = 1e-6
+# the program without the starts left out by reduced cost goes through HiGHS's presolve (unlike
+# the whole one, HIGHS_OPTIONS): on the nine plans of benchmarks/plan.py HiGHS still solves, its
+# time summed 8.6 -> 7.6 s (medians of 3, alternately, load 2.0-2.3), seed 3 grid energy 1.86 ->
+# 0.67 s, seed 7 carbon 0.72 -> 0.50, seed 4 carbon slower (0.88 -> 1.28 s)
+REDUCED_PRESOLVE = "on"
+# a plan within this relative gap of a bound is optimal: HiGHS's mip_rel_gap (its default),
+# |objective - bound| / |objective| (the HiGHS documentation's options page)
+OPTIMAL_GAP = 1e-4
 # HiGHS's outcome -> Plan.status ("failed" for any other)
 _STATUS = highspy.HighsModelStatus
 SOLVER_STATUS = {_STATUS.kOptimal: "optimal", _STATUS.kTimeLimit: "time_limit",
@@ -316,6 +331,11 @@ class Solved:
     bound: float = -np.inf
 
 
+def _gap(objective: float, bound: float) -> float:
+    """The relative gap of a plan's objective to a lower bound on it, as HiGHS reports it."""
+    return abs(objective - bound) / max(abs(objective), 1e-300) if objective != bound else 0.0
+
+
 def _highs_lp(problem: Problem) -> highspy.HighsLp:
     """``problem`` as HiGHS's own model, its matrix row-wise."""
     lp = highspy.HighsLp()
@@ -333,10 +353,28 @@ def _highs_lp(problem: Problem) -> highspy.HighsLp:
 
 
 def solve(problem: Problem, time_limit_s: float | None = None,
-          start: np.ndarray | None = None, options: dict | None = None) -> Solved:
+          start: np.ndarray | None = None, options: dict | None = None,
+          kept: np.ndarray | None = None) -> Solved:
     """``problem`` solved by HiGHS through its own Python interface, highspy, with ``options``
     (default HIGHS_OPTIONS) and, when given, a time limit [s] and a feasible solution to start
-    from (HiGHS checks it and keeps it as its first incumbent)."""
+    from (HiGHS checks it and keeps it as its first incumbent); with ``kept``, the program of
+    those columns alone, the others at 0 (the lower bound of those :func:`plan` leaves out):
+    HiGHS, its presolve off, still carries columns fixed by their bounds through its root
+    (benchmarks/plan.py's seed 10 carbon plan, 5,269 starts fixed at 0: stopped at the 9 s limit
+    with a gap of 0.06 %; without them optimal in 2.2 s)."""
+    if kept is not None:
+        index = np.flatnonzero(kept)
+        part = Problem(cost=problem.cost[index], col_lower=problem.col_lower[index],
+                       col_upper=problem.col_upper[index],
+                       matrix=scipy.sparse.csr_array(problem.matrix[:, index]),
+                       row_lower=problem.row_lower, row_upper=problem.row_upper,
+                       integer=problem.integer[index])
+        solved = solve(part, time_limit_s, None if start is None else start[index], options)
+        if solved.x is None:
+            return solved
+        x = np.zeros(problem.cost.size)
+        x[index] = solved.x
+        return dataclasses.replace(solved, x=x)
     highs = highspy.Highs()
     for option, value in (HIGHS_OPTIONS if options is None else options).items():
         highs.setOptionValue(option, value)
@@ -438,15 +476,16 @@ def _mir_cuts(x: np.ndarray, columns):
 def _with_cuts(problem: Problem, columns, time_limit_s: float):
     """``problem`` with rows of :func:`_mir_cuts`, separated in up to MIR_ROUNDS rounds at the
     solutions of its linear program (binaries continuous), each resolved from the last basis,
-    within ``time_limit_s``; and the last of those solutions (None when none). On
+    within ``time_limit_s``; and the last of those solutions and its reduced costs (None when
+    none). On
     benchmarks/plan.py they lift the bound of the linear program to HiGHS's after its own cuts,
     or near it, and shorten HiGHS's root node: its path separator works on a network of the
     interruptible jobs' continuous columns, made costly by it; HiGHS's own cuts on the same
     rows still find more."""
     c = columns
-    x = None
+    x = reduced = None
     if c["y_job"].size == 0:
-        return problem, x
+        return problem, x, reduced
     t0 = clock.perf_counter()
     order = np.argsort(c["entry_cell"], kind="stable")
     first = np.searchsorted(c["entry_cell"][order], np.arange(c["g"].stop - c["g"].start + 1))
@@ -462,7 +501,8 @@ def _with_cuts(problem: Problem, columns, time_limit_s: float):
         highs.run()
         if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             break
-        x = np.array(highs.getSolution().col_value)
+        solution = highs.getSolution()
+        x, reduced = np.array(solution.col_value), np.array(solution.col_dual)
         cells, coef, rhs = _mir_cuts(x, c)
         if cells.size == 0:
             break
@@ -483,13 +523,13 @@ def _with_cuts(problem: Problem, columns, time_limit_s: float):
                       matrix.data)
         parts.append((matrix, upper))
     if not parts:
-        return problem, x
+        return problem, x, reduced
     matrices, uppers = zip(*parts, strict=True)
     upper = np.concatenate(uppers)
     return dataclasses.replace(
         problem, matrix=scipy.sparse.vstack([problem.matrix, *matrices], format="csr"),
         row_lower=np.concatenate([problem.row_lower, np.full(upper.size, -np.inf)]),
-        row_upper=np.concatenate([problem.row_upper, upper])), x
+        row_upper=np.concatenate([problem.row_upper, upper])), x, reduced
 
 
 def _rounded_start(problem: Problem, columns, x: np.ndarray,
@@ -523,6 +563,25 @@ def _rounded_start(problem: Problem, columns, x: np.ndarray,
     rest = solve(dataclasses.replace(problem, col_lower=lower, col_upper=upper,
                                      integer=np.zeros_like(problem.integer)), time_limit_s)
     return rest.x if rest.status == "optimal" else None
+
+
+def _kept_by_reduced_cost(problem: Problem, columns, x: np.ndarray, reduced: np.ndarray,
+                          start: np.ndarray) -> np.ndarray:
+    """Which columns of ``problem`` to keep: all but the start columns whose reduced cost
+    ``reduced`` at the linear program's solution ``x`` (of a relaxation of ``problem``) exceeds
+    the objective of the whole plan ``start`` less ``x``'s (with a margin of
+    REDUCED_COST_MARGIN of it), which can be fixed at 0: reduced-cost fixing, which HiGHS
+    itself does during its search (HighsRedcostFixing in its sources, highs/mip/). By linear
+    programming duality a point of ``problem`` costs at least ``x``'s objective plus the
+    reduced cost of each column at its lower bound in ``x`` times its value, so a plan with
+    such a column at 1 costs more than ``start``, which stays feasible (its own columns are
+    always kept): the optimum, and HiGHS's bound, stay those of ``problem``."""
+    c = columns
+    best = problem.cost @ start
+    gap = best - problem.cost @ x + REDUCED_COST_MARGIN * max(abs(best), 1.0)
+    kept = np.ones(problem.cost.size, dtype=bool)
+    kept[c["y"]] = (reduced[c["y"]] <= gap) | (start[c["y"]] >= 0.5)
+    return kept
 
 
 def _northwest_corner(group_a, a, group_b, b):
@@ -672,11 +731,22 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     # the time limit covers building the program too (a large one takes seconds) and the
     # greedy plan after it: the solver gets what building left of (1 - GREEDY_SHARE) of it
     budget = (1 - GREEDY_SHARE) * time_limit_s - (t0 - built)
-    problem, x = _with_cuts(problem, columns, budget / 2)
+    problem, x, reduced = _with_cuts(problem, columns, budget / 2)
     left = budget / 2 - (clock.perf_counter() - t0)
     start = None if x is None or left <= 0 else _rounded_start(problem, columns, x, left)
-    budget = (1 - GREEDY_SHARE) * time_limit_s - (clock.perf_counter() - built)
-    result = solve(problem, max(budget, min(time_limit_s, MIN_SOLVE_S)), start)
+    if start is not None and _gap(problem.cost @ start, problem.cost @ x) <= OPTIMAL_GAP:
+        # the cut LP's bound proves the start optimal, as HiGHS would (20 of benchmarks/plan.py's
+        # 30 plans: HiGHS took 0.3-1 s to say so)
+        result = Solved("optimal", start, _gap(problem.cost @ start, problem.cost @ x),
+                        problem.cost @ x)
+    else:
+        kept = options = None
+        if start is not None:
+            kept = _kept_by_reduced_cost(problem, columns, x, reduced, start)
+            options = {**HIGHS_OPTIONS, "presolve": REDUCED_PRESOLVE}
+        budget = (1 - GREEDY_SHARE) * time_limit_s - (clock.perf_counter() - built)
+        result = solve(problem, max(budget, min(time_limit_s, MIN_SOLVE_S)), start, options,
+                       kept)
     seconds = clock.perf_counter() - t0
     status = result.status
     left = time_limit_s - (clock.perf_counter() - built)  # the greedy plan gets what is left
