@@ -171,6 +171,8 @@ def test_the_lazy_group_answers_as_typers_own_group():
     eager.registered_commands = commands.registered_commands
     names = list(typer.main.get_command(eager).commands)
     assert "sites" in names and "serve" in names and api.cli.app is app
+    # a command registered on the group itself (@app.command) would be lost: none is
+    assert not app.registered_commands
     for args in (["--help"], [], ["site"], ["sites", "--bogus"], *([n, "--help"] for n in names)):
         lazy, reference = runner.invoke(app, args), runner.invoke(eager, args)
         assert (lazy.exit_code, lazy.output) == (reference.exit_code, reference.output), args

@@ -19,8 +19,9 @@ from twin.model_names import BATTERY_POLICIES
 from weather.errors import WeatherError
 from weather.readers import FORMATS
 
-# the commands: `@commands.command()` registers one, built into a click command (Typer reads its
-# signature and makes a pydantic TypeAdapter per option: ~1-3 ms each) only when it is looked up
+# the commands: `@commands.command()` registers one (not `@app.command()`), built into a click
+# command (Typer reads its signature and makes a pydantic TypeAdapter per option: about 2 ms a
+# command) only when it is looked up
 commands = typer.Typer()
 
 
