@@ -14,13 +14,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from twin.cli import SitesDir, app, err_console, fail
+from twin.cli import SitesDir, app, commands, err_console, fail
 from twin.model_names import BATTERY_POLICIES
 
 __all__ = ["app"]
 
 
-@app.command()
+@commands.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,

@@ -6,12 +6,14 @@ from importlib import resources
 
 import numpy as np
 import pytest
+import typer
+import typer.main
 import xarray as xr
 from typer.testing import CliRunner
 
 import twin
 from sites import get_site, load_catalog
-from twin.cli import app
+from twin.cli import app, commands
 from twin.cli_tables import WESTERN_PROVINCES
 
 runner = CliRunner()
@@ -128,6 +130,52 @@ def test_sites_table_lists_the_catalog():
     assert " 0 x " not in result.output
     for header in ("alt [m]", "IT [MW]", "PV [MWp]"):
         assert header in result.output
+
+
+def test_sites_shows_a_station_name_as_written(tmp_path):
+    """The table's cells are text: brackets and colons in a site file are not Rich markup or
+    emoji codes."""
+    from tests.conftest import hami_data, write_site
+
+    data = hami_data()
+    data["weather_station"] = data["normals"]["source"] = "CHN_Hami.[b]N:thumbs_up:.1_CSWD.epw"
+    write_site(tmp_path, "hami_x", data)
+    result = runner.invoke(app, ["sites", "--sites-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "[b]N:thumbs_up:" in result.output
+
+
+def test_a_command_is_built_only_when_it_is_used(monkeypatch):
+    """`twin sites` builds the click command of `sites` alone: Typer's own group builds every
+    command (their signatures, option types, pydantic adapters) at each start-up."""
+    built, build = [], typer.main.get_command_from_info
+
+    def spy(command_info, **kwargs):
+        built.append(command_info.callback.__name__)
+        return build(command_info=command_info, **kwargs)
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", spy)
+    result = runner.invoke(app, ["sites", "--sites-dir", "/nonexistent"])
+    assert result.exit_code == 2 and "not a directory of site files" in result.output
+    assert built == ["sites"]
+
+
+def test_the_lazy_group_answers_as_typers_own_group():
+    """Help (of the group and of every command, `serve` included), no arguments, a mistyped
+    command and a bad option give what Typer's group, building every command at once from the
+    same registrations, gives."""
+    import api.cli  # registers `serve`, as the console script does
+
+    eager = typer.Typer(no_args_is_help=True, add_completion=False, help=app.info.help)
+    eager.registered_callback = app.registered_callback
+    eager.registered_commands = commands.registered_commands
+    names = list(typer.main.get_command(eager).commands)
+    assert "sites" in names and "serve" in names and api.cli.app is app
+    # a command registered on the group itself (@app.command) would be lost: none is
+    assert not app.registered_commands
+    for args in (["--help"], [], ["site"], ["sites", "--bogus"], *([n, "--help"] for n in names)):
+        lazy, reference = runner.invoke(app, args), runner.invoke(eager, args)
+        assert (lazy.exit_code, lazy.output) == (reference.exit_code, reference.output), args
 
 
 def test_weather_reads_a_file_and_reports_qc(golmud_path, tmp_path):

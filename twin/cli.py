@@ -5,18 +5,58 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import typer.main
 from rich.console import Console
+from typer.core import TyperGroup
 
 from twin.model_names import BATTERY_POLICIES
 from weather.errors import WeatherError
 from weather.readers import FORMATS
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+# the commands: `@commands.command()` registers one (not `@app.command()`), built into a click
+# command (Typer reads its signature and makes a pydantic TypeAdapter per option: about 2 ms a
+# command) only when it is looked up
+commands = typer.Typer()
+
+
+class _Commands(Mapping):
+    """The registered commands by name, each built on its first look-up: `twin sites` builds
+    one command, `twin --help` all of them (Typer's group would build them all at start-up)."""
+
+    def __init__(self, group: TyperGroup):
+        self.group, self.built = group, {}
+        self.infos = {info.name or typer.main.get_command_name(info.callback.__name__): info
+                      for info in commands.registered_commands}
+
+    def __getitem__(self, name: str):
+        if name not in self.built:
+            self.built[name] = typer.main.get_command_from_info(
+                command_info=self.infos[name], pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=self.group.rich_markup_mode)
+        return self.built[name]
+
+    def __iter__(self):
+        return iter(self.infos)
+
+    def __len__(self):
+        return len(self.infos)
+
+
+class _LazyGroup(TyperGroup):
+    """The `twin` group, whose commands are :class:`_Commands`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.commands = _Commands(self)
+
+
+app = typer.Typer(cls=_LazyGroup, no_args_is_help=True, add_completion=False,
                   help="Hourly energy-and-cooling digital twin of AI data centers in deserts.")
 # piped or captured output is not a terminal: do not squeeze tables to 80 columns
 console = Console(width=None if sys.stdout.isatty() else 160)
@@ -116,7 +156,7 @@ BatteryPolicy = Annotated[str, typer.Option(
          "could deliver.")]
 
 
-@app.command()
+@commands.command()
 def run(year: Year = 2025, seed: Seed = 0, sites_dir: SitesDir = None,
         battery_policy: BatteryPolicy = "none",
         out: Annotated[Optional[Path],
@@ -188,7 +228,7 @@ AllowDistant = Annotated[bool, typer.Option(
     "refusing it; the site is then simulated at the file's location.")]
 
 
-@app.command("simulate")
+@commands.command("simulate")
 def simulate_cmd(
     site: Annotated[list[str], typer.Argument(help="Catalog site ids or names.")],
     weather_files: Annotated[Optional[list[Path]], typer.Option(
@@ -251,7 +291,7 @@ def _show_location(site_id: str, loc: dict, what: str):
                       "from the site)")
 
 
-@app.command()
+@commands.command()
 def sites(sites_dir: SitesDir = None):
     """The site catalog as a table."""
     from rich.table import Table
@@ -264,26 +304,27 @@ def sites(sites_dir: SitesDir = None):
         catalog = load_catalog(sites_dir)
     except _bad_input() as err:
         raise fail(err) from None
-    table = Table(title=f"{len(catalog)} sites")
+    # plain text throughout: Rich would read "[m]" as markup, and its markup and emoji codes
+    # (":name:") in every cell take as long as drawing the table
+    table = Table(title=Text(f"{len(catalog)} sites", style="table.title"))
     numbers = {"lat [°N]", "lon [°E]", "alt [m]", "IT [MW]", "GPUs", "PV [MWp]"}
     for column in ("id", "role", "lat [°N]", "lon [°E]", "alt [m]", "IT [MW]", "GPUs",
                    "PV [MWp]", "wind", "cooling", "weather from"):
-        # plain text: Rich would read "[m]" as markup
         table.add_column(Text(column), no_wrap=True,
                          justify="right" if column in numbers else "left")
     for site_id, s in catalog.items():
         # CHN_Ningxia.Hui.Yinchuan.536140_CSWD
         station = Path(s.weather_station).stem.split(".")[-2]
-        table.add_row(site_id, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}",
-                      f"{s.altitude_m:,.0f}", f"{to_mw(s.it.capacity_w):,.2f}",
-                      f"{s.it.gpu_count:,} {s.it.gpu_model}",
-                      f"{to_mw(s.pv.capacity_wp):,.1f}",
-                      f"{s.wind.turbine_count} x {s.wind.turbine_type}"
-                      if s.wind.turbine_count else "none", s.cooling.topology, station)
+        table.add_row(*map(Text, (
+            site_id, s.role, f"{s.latitude:.2f}", f"{s.longitude:.2f}", f"{s.altitude_m:,.0f}",
+            f"{to_mw(s.it.capacity_w):,.2f}", f"{s.it.gpu_count:,} {s.it.gpu_model}",
+            f"{to_mw(s.pv.capacity_wp):,.1f}",
+            f"{s.wind.turbine_count} x {s.wind.turbine_type}" if s.wind.turbine_count else "none",
+            s.cooling.topology, station)))
     console.print(table)
 
 
-@app.command("weather")
+@commands.command("weather")
 def weather_cmd(
     site: Annotated[str, typer.Argument(help="Catalog site id or name.")],
     weather_file: Annotated[Optional[Path], typer.Option(
@@ -334,7 +375,7 @@ PartitionMap = Annotated[Optional[str], typer.Option(
          "of such entries, one per line. Only mapped sites are searched.")]
 
 
-@app.command()
+@commands.command()
 def slurm(
     deadline: Annotated[datetime, typer.Option(
         formats=TIME_FORMATS, metavar="TIME",
@@ -454,7 +495,7 @@ def slurm(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command()
+@commands.command()
 def fleet(
     sites: Annotated[Optional[list[str]], typer.Option(
         "--sites", help="Catalog site ids or names of the fleet (repeatable); default all.")
@@ -566,7 +607,7 @@ def _fleet_table(frame, title: str):
     return table
 
 
-@app.command()
+@commands.command()
 def study(
     out: Annotated[Path, typer.Option(help="The study's Zarr store (resumed if it exists).")],
     site: Annotated[Optional[list[str]], typer.Argument(
@@ -714,7 +755,7 @@ def study(
     console.print("wrote " + ", ".join(str(w) for w in written))
 
 
-@app.command("size")
+@commands.command("size")
 def size_cmd(
     site: Annotated[str, typer.Argument(help="Catalog site id or name.")],
     renewable_fraction: Annotated[float, typer.Option(
