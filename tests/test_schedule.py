@@ -415,6 +415,18 @@ def test_every_complemented_mir_cut_holds_at_every_whole_point(seed):
             assert excess.max() <= 1e-9
 
 
+def crowded_instance(seed):
+    """A crowded random instance: four rigid jobs and an interruptible one on two 3 MW sites
+    over 12 hours."""
+    rng = np.random.default_rng(seed)
+    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
+                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
+                             carbon=[200.0, 700.0])
+    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
+            for k in range(4)] + [job(1.0, 4, deadline_h=12, interruptible=True, name="i")]
+    return timeline, jobs
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_the_rounded_start_is_a_feasible_point_of_the_program(seed):
     """twin.schedule_milp._rounded_start (plan()'s start for HiGHS) from a fractional solution
@@ -425,12 +437,7 @@ def test_the_rounded_start_is_a_feasible_point_of_the_program(seed):
 
     import twin.schedule_milp as milp
 
-    rng = np.random.default_rng(seed)
-    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
-                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
-                             carbon=[200.0, 700.0])
-    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
-            for k in range(4)] + [job(1.0, 4, deadline_h=12, interruptible=True, name="i")]
+    timeline, jobs = crowded_instance(seed)
     problem, columns = milp._milp_problem(timeline, jobs, "grid_energy")
     x = milp.solve(dataclasses.replace(problem, integer=np.zeros_like(problem.integer))).x
     start = milp._rounded_start(problem, columns, x, 10.0)
@@ -460,12 +467,7 @@ def test_the_starts_left_out_by_reduced_cost_cannot_beat_the_start(seed):
 
     import twin.schedule_milp as milp
 
-    rng = np.random.default_rng(seed)
-    timeline = make_timeline(rng.uniform(0.0, 3.0, (2, 12)) * (rng.random((2, 12)) < 0.6),
-                             capacity_mw=(3.0, 3.0), mpue=rng.uniform(1.1, 1.4, (2, 12)),
-                             carbon=[200.0, 700.0])
-    jobs = [job(rng.uniform(0.5, 2.5), int(rng.integers(2, 5)), deadline_h=12, name=f"j{k}")
-            for k in range(4)] + [job(1.0, 4, deadline_h=12, interruptible=True, name="i")]
+    timeline, jobs = crowded_instance(seed)
     problem, columns = milp._milp_problem(timeline, jobs, "carbon")
     problem, x, reduced = milp._with_cuts(problem, columns, 10.0)
     start = milp._rounded_start(problem, columns, x, 10.0)
