@@ -16,6 +16,7 @@ is switched off in the same processes (:data:`NO_HUGE_PAGES`). A library call
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 
@@ -63,21 +64,26 @@ def output_array(shape, dtype=float):
 def _advise(array, advice) -> None:
     """``madvise(advice)`` on the whole pages of ``array``'s memory, where the C library has
     it (Linux); nothing where it or ``advice`` is missing, or the kernel refuses."""
-    import ctypes
-
-    if advice is None:
-        return
-    try:
-        madvise = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError, TypeError):
-        return
-    madvise.argtypes, madvise.restype = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int), \
-        ctypes.c_int
+    madvise = _madvise()
     page = mmap.PAGESIZE
     start = -(-array.ctypes.data // page) * page
     end = (array.ctypes.data + array.nbytes) // page * page
-    if end > start:
+    if madvise is not None and advice is not None and end > start:
         madvise(start, end - start, advice)
+
+
+@functools.cache
+def _madvise():
+    """The C library's ``madvise``, or None where there is none."""
+    import ctypes
+
+    try:
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+    except (OSError, AttributeError, TypeError):
+        return None
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    madvise.restype = ctypes.c_int
+    return madvise
 
 
 def keep_freed_memory() -> bool:
