@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -9,6 +11,13 @@ import pandas as pd
 def column(a) -> np.ndarray:
     """A ``(site,)`` parameter as a ``(site, 1)`` column that broadcasts over time."""
     return np.asarray(a)[:, None]
+
+
+def site_rows(arrays, rows):
+    """A dataclass of per-site arrays (each field's first axis the sites) at the sites ``rows``
+    (a slice or indices): the ``subset`` of CoolingArrays, ITArrays and WindArrays."""
+    return dataclasses.replace(arrays, **{f.name: getattr(arrays, f.name)[rows]
+                                          for f in dataclasses.fields(arrays)})
 
 
 def groups(keys):

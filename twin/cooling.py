@@ -19,12 +19,12 @@ by :class:`twin.facility.Facility`.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
+from twin.arrays import site_rows
 from twin.psychrometrics import (
     compiled,
     humidity_ratio_from_dew_point,
@@ -180,10 +180,7 @@ class CoolingArrays:
         for every evaluation of these plants."""
         return _dry_cooler_ua(self)
 
-    def subset(self, rows) -> CoolingArrays:
-        """The sites ``rows`` (a slice or indices)."""
-        return dataclasses.replace(self, **{f: getattr(self, f)[rows]
-                                            for f in self.__dataclass_fields__})
+    subset = site_rows  # the sites ``rows`` (a slice or indices)
 
 
 @compiled

@@ -11,14 +11,13 @@ sections 1, 2.3 and 7).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from twin.arrays import column, first_bad, site_param
+from twin.arrays import column, first_bad, site_param, site_rows
 from twin.model_names import SERVER_MODELS, unknown_name
 from twin.timebase import HOURS_PER_DAY, china_hour_of_day
 
@@ -222,10 +221,7 @@ class ITArrays:
                    utilisation_daily=daily_table([c.utilisation for c in configs],
                                                  "utilisation"))
 
-    def subset(self, rows) -> ITArrays:
-        """The sites ``rows`` (a slice or indices)."""
-        return dataclasses.replace(self, **{f: getattr(self, f)[rows]
-                                            for f in self.__dataclass_fields__})
+    subset = site_rows  # the sites ``rows`` (a slice or indices)
 
     def hourly_utilisation(self, time, hour_of_day=None) -> np.ndarray:
         """The utilisation ``(site, time)`` at the UTC hour starts ``time``, checked

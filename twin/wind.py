@@ -8,7 +8,6 @@ bundled library) with IEC density normalisation -> cut-out -> turbines x availab
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import warnings
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from windpowerlib import density, temperature, wake_losses
 from windpowerlib import wind_speed as profiles
 from windpowerlib.wind_turbine import WindTurbine
 
-from twin.arrays import column, groups
+from twin.arrays import column, groups, site_rows
 from twin.interp import interp
 from twin.model_names import DENSITY_CORRECTIONS, WAKE_MODELS, WIND_PROFILES, unknown_name
 
@@ -52,10 +51,7 @@ class WindArrays:
             "turbine_type", "profile", "density_correction", "wake_model") else float)
             for name in cls.__dataclass_fields__})
 
-    def subset(self, rows) -> WindArrays:
-        """The sites ``rows`` (a slice or indices)."""
-        return dataclasses.replace(self, **{f: getattr(self, f)[rows]
-                                            for f in self.__dataclass_fields__})
+    subset = site_rows  # the sites ``rows`` (a slice or indices)
 
     @property
     def capacity_w(self) -> np.ndarray:
