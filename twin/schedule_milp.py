@@ -734,11 +734,11 @@ def plan(timeline: Timeline, jobs, objective: str = "grid_energy",
     problem, x, reduced = _with_cuts(problem, columns, budget / 2)
     left = budget / 2 - (clock.perf_counter() - t0)
     start = None if x is None or left <= 0 else _rounded_start(problem, columns, x, left)
-    if start is not None and _gap(problem.cost @ start, problem.cost @ x) <= OPTIMAL_GAP:
+    gap = None if start is None else _gap(problem.cost @ start, problem.cost @ x)
+    if gap is not None and gap <= OPTIMAL_GAP:
         # the cut LP's bound proves the start optimal, as HiGHS would (20 of benchmarks/plan.py's
         # 30 plans: HiGHS took 0.3-1 s to say so)
-        result = Solved("optimal", start, _gap(problem.cost @ start, problem.cost @ x),
-                        problem.cost @ x)
+        result = Solved("optimal", start, gap, problem.cost @ x)
     else:
         kept = options = None
         if start is not None:
