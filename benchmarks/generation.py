@@ -42,7 +42,7 @@ import weather  # noqa: E402
 from benchmarks import parser_with_weather_dir  # noqa: E402
 from benchmarks.sam import epw_site, hub_conditions, sam_solar_resource, sam_wind  # noqa: E402
 from sites import load_catalog  # noqa: E402
-from twin.allocator import keep_freed_memory  # noqa: E402
+from twin.allocator import OUTPUTS, keep_freed_memory  # noqa: E402
 from twin.simulate import STEPS, default_threads, simulate  # noqa: E402
 from twin.wind import WindArrays, hub_wind_speed  # noqa: E402
 
@@ -138,6 +138,7 @@ def measure(fn, sites, data, *, repeat: int, memory_sites: int | None = None,
     if not memory:
         return seconds, float("nan")
     subset = sites[:memory_sites] if memory_sites else sites
+    OUTPUTS.clear()  # kept outputs were allocated before tracing: the traced run makes its own
     tracemalloc.start()
     fn(subset, data if isinstance(data, dict) else data[:len(subset)])
     peak = tracemalloc.get_traced_memory()[1] / 2**20

@@ -1,4 +1,5 @@
-"""The twin's own processes keep freed memory for reuse (twin.allocator)."""
+"""The twin's own processes keep freed memory for reuse, and simulate() writes its outputs into
+the memory of outputs the caller has dropped (twin.allocator)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def test_large_outputs_are_not_in_huge_pages_where_numpy_would_ask_for_them():
         _set_madvise_hugepage(True)
         big = allocator.output_array((600, 1000), np.float64)
         assert _advised_not_huge(big)
-        assert big.shape == (600, 1000) and big.dtype == np.float64 and big.flags.owndata
+        assert big.shape == (600, 1000) and big.dtype == np.float64 and big.flags.writeable
+        assert big.flags.c_contiguous and big.ctypes.data % big.itemsize == 0
         big[:] = 0.5
         assert np.all(big == 0.5)
         held = [np.empty((600, 1000)), allocator.output_array((5_000_000,), np.int8)]
@@ -97,3 +99,51 @@ def test_large_outputs_are_not_in_huge_pages_where_numpy_would_ask_for_them():
         assert not _advised_not_huge(held[-1])
     finally:
         _set_madvise_hugepage(before)
+
+
+def test_a_dropped_outputs_memory_is_taken_again_a_held_ones_never():
+    import numpy as np
+
+    pool = allocator.OutputPool()
+    first = np.asarray(pool.take((40, 100), np.dtype(float)))
+    first[:] = 1.0
+    view = first[3:5]
+    address = first.ctypes.data
+    del first
+    other = np.asarray(pool.take((40, 100), np.dtype(float)))  # the first is still viewed
+    assert other.ctypes.data != address and pool.kept_bytes() == 0
+    del view
+    assert pool.kept_bytes() == 40 * 100 * 8
+    small = np.asarray(pool.take((10, 10), np.dtype(float)))
+    assert small.ctypes.data != address  # another size
+    again = np.asarray(pool.take((100, 40), np.dtype(float)))  # the same bytes, any shape
+    assert again.ctypes.data == address and pool.kept_bytes() == 0
+    assert again.shape == (100, 40) and again.flags.writeable
+    del again, other, small
+    assert pool.kept_bytes() == 2 * 40 * 100 * 8 + 10 * 10 * 8
+    pool.clear()
+    assert pool.kept_bytes() == 0
+
+
+def test_simulate_writes_into_a_dropped_results_memory_and_every_number_is_its_own():
+    """A result dropped before the next simulate() lends its memory to the next one: every
+    output is written whole, so nothing of the earlier result shows through (the same sites
+    simulated on a cleared pool give the same numbers); simulate() frees what it left in the
+    pool as it ends."""
+    import numpy as np
+
+    from twin.simulate import simulate
+
+    first = simulate(None, ["hami", "golmud"], year=2025)
+    addresses = {v.values.ctypes.data for v in first.data_vars.values() if v.ndim == 2}
+    del first
+    assert allocator.OUTPUTS.kept_bytes() > 0
+    second = simulate(None, ["zhongwei", "turpan"], year=2026, seed=3)
+    reused = {v.values.ctypes.data for v in second.data_vars.values() if v.ndim == 2}
+    assert len(reused & addresses) > 20
+    assert allocator.OUTPUTS.kept_bytes() == 0
+    allocator.OUTPUTS.clear()
+    fresh = simulate(None, ["zhongwei", "turpan"], year=2026, seed=3)
+    assert not {v.values.ctypes.data for v in fresh.data_vars.values()} & addresses - reused
+    for name, v in second.data_vars.items():
+        np.testing.assert_array_equal(v.values, fresh[name].values, err_msg=name)

@@ -45,20 +45,89 @@ def _numpy_core():
 
 def output_array(shape, dtype=float):
     """An uninitialised array for an output that is written whole once (twin.simulate's
-    outputs, which are the results the caller keeps): ``numpy.empty``, but where numpy asks the
-    kernel for transparent huge pages for it (``NUMPY_HUGE_PAGE_BYTES`` or more, while numpy's
-    setting is on: a library call; :func:`keep_freed_memory` switches it off) its pages are
-    marked not to be huge (``MADV_NOHUGEPAGE``) before they are first written. Freed memory the
-    allocator hands back is reused as it is. Measured (2026-12-05, 100 EPW site-years simulated
-    six times in one process, every result kept, one thread; /tmp/s/keepres.py of the session
-    notes): kernel time 5.1 ms per site-year with numpy's huge pages, 1.9 with small pages."""
+    outputs, which are the results the caller keeps), from :data:`OUTPUTS`: the memory of an
+    earlier output the caller has dropped, where one of the same size is there, else fresh
+    memory (``numpy.empty``) whose pages, where numpy asks the kernel for transparent huge pages
+    for it (``NUMPY_HUGE_PAGE_BYTES`` or more, while numpy's setting is on: a library call;
+    :func:`keep_freed_memory` switches it off), are marked not to be huge (``MADV_NOHUGEPAGE``)
+    before they are first written. Measured (2026-12-05, 100 EPW site-years simulated six times
+    in one process, every result kept, one thread; /tmp/s/keepres.py of the session notes):
+    kernel time 5.1 ms per site-year with numpy's huge pages, 1.9 with small pages."""
     import numpy as np
 
-    out = np.empty(shape, dtype)
+    return np.asarray(OUTPUTS.take(tuple(int(n) for n in shape), np.dtype(dtype)))
+
+
+def _fresh(nbytes: int):
+    """``nbytes`` of fresh memory (a numpy byte array) for outputs, its pages marked not huge
+    where numpy would ask for huge pages (:func:`output_array`)."""
+    import numpy as np
+
+    memory = np.empty(nbytes, np.uint8)
     huge = getattr(getattr(_numpy_core(), "multiarray", None), "_get_madvise_hugepage", None)
-    if out.nbytes >= NUMPY_HUGE_PAGE_BYTES and huge is not None and huge():
-        _advise(out, getattr(mmap, "MADV_NOHUGEPAGE", None))
-    return out
+    if nbytes >= NUMPY_HUGE_PAGE_BYTES and huge is not None and huge():
+        _advise(memory, getattr(mmap, "MADV_NOHUGEPAGE", None))
+    return memory
+
+
+class _Lease:
+    """What an output array's memory belongs to while the caller holds the array (its
+    ``base``): when the last array or view on it goes, the memory returns to the pool."""
+
+    __slots__ = ("__array_interface__", "memory", "__weakref__")
+
+    def __init__(self, memory, shape, dtype):
+        self.memory = memory
+        self.__array_interface__ = {"shape": shape, "typestr": dtype.str, "version": 3,
+                                    "data": (memory.ctypes.data, False)}
+
+
+class OutputPool:
+    """The memory of outputs the caller has dropped, kept for the next outputs of the same size.
+
+    A caller that simulates again and again (a scheduler on every forecast, a study's worker,
+    a benchmark) drops each result before or as the next one comes: its outputs' memory is then
+    written again where it is, instead of the allocator unmapping it and the kernel faulting in
+    and zeroing fresh pages for the next result (about 1.5 ms of kernel time per site-year,
+    README "Speed of the whole twin"). :func:`twin.simulate.simulate` calls :meth:`clear` as it
+    ends: what the pool keeps is at most the outputs dropped since, for the next run to take."""
+
+    def __init__(self):
+        import threading
+
+        self._kept: dict[int, list] = {}
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype) -> _Lease:
+        """A lease of memory for an array of ``shape`` and ``dtype`` (``numpy.asarray`` of it is
+        the array): memory of a dropped output of that size, or fresh."""
+        import math
+        import weakref
+
+        nbytes = math.prod(shape) * dtype.itemsize
+        with self._lock:
+            kept = self._kept.get(nbytes)
+            memory = kept.pop() if kept else None
+        lease = _Lease(_fresh(nbytes) if memory is None else memory, shape, dtype)
+        weakref.finalize(lease, self._give_back, lease.memory)
+        return lease
+
+    def _give_back(self, memory) -> None:
+        with self._lock:
+            self._kept.setdefault(memory.nbytes, []).append(memory)
+
+    def kept_bytes(self) -> int:
+        """The memory kept for reuse [bytes]."""
+        with self._lock:
+            return sum(m.nbytes for kept in self._kept.values() for m in kept)
+
+    def clear(self) -> None:
+        """Free the kept memory (outputs still held are not touched)."""
+        with self._lock:
+            self._kept = {}
+
+
+OUTPUTS = OutputPool()
 
 
 def _advise(array, advice) -> None:

@@ -34,7 +34,7 @@ import pandas as pd
 import xarray as xr
 
 from twin._version import __version__
-from twin.allocator import output_array
+from twin.allocator import OUTPUTS, output_array
 from twin.arrays import first_bad
 from twin.cooling import MODES, CoolingArrays
 from twin.facility import LOAD_LEVELS, Facility, invert_and_fit
@@ -60,7 +60,11 @@ STEPS = ("generation", "facility", "balance", "availability")
 # its hourly shape (calms, gusts) is unlike the farms'; the Dataset says so.
 SHELTERED_SCALE = 3.0
 DEFAULT_WIND_HEIGHT_M = 10.0
-SITE_BLOCK_ELEMENTS = 2**15
+# the facility, balance and availability steps' blocks: about 15 site-years. Each numpy step of
+# the facility's glue between its compiled loops then runs long enough, without Python's lock,
+# for the other thread's block to hold it; on blocks of 2^15 the threads mostly handed the lock
+# back and forth (README, "Speed of the whole twin")
+SITE_BLOCK_ELEMENTS = 2**17
 # simulate()'s default threads: blocks run at once while numba's and numpy's loops release
 # Python's lock; the Python between them holds it, so more threads mostly wait (2 threads on 2
 # cores: 1.4x, benchmarks/generation.py), and each holds a block's temporaries
@@ -359,9 +363,8 @@ def _plant_steps(sites, time, weather, results, utilisation, until, battery_poli
     for :func:`by_site_block`: the facility (twin.facility) under each site's control, then up
     to ``until`` the power balance (twin.storage) with the sites' batteries, grid limits, carbon
     intensity and tariff, and availability, inverting the facility's load curves, which never
-    leave the block. Run on blocks of SITE_BLOCK_ELEMENTS site-hours: the facility model's many
-    elementwise steps run faster on arrays that stay in the processor's cache
-    (benchmarks/generation.py). NaN where the weather the facility needs is missing.
+    leave the block. Run on blocks of SITE_BLOCK_ELEMENTS site-hours (benchmarks/generation.py).
+    NaN where the weather the facility needs is missing.
     ``results``: the outputs so far (renewable power), to which the grid's hourly carbon
     intensity and price are added whole."""
     renewable = results["renewable_power"]
@@ -611,6 +614,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         "twin_version": __version__,
         "history": f"{dt.datetime.now(dt.UTC):%Y-%m-%dT%H:%M:%SZ} twin.simulate",
     })
+    OUTPUTS.clear()  # what no output of this run took again (twin.allocator.OutputPool)
     return ds
 
 
