@@ -124,10 +124,9 @@ def test_invariants_every_topology_every_hour(year_run):
 
 
 def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
-    """simulate() runs generation, then the facility, balance and availability, on blocks of
-    sites (twin.simulate.by_site_block) of two sizes: one site per block, all sites in one
-    block, and blocks of different sizes for the two, on one thread or several, give the same
-    numbers, with mixed
+    """simulate() runs generation, the facility, balance and availability on blocks of sites
+    (twin.simulate.by_site_block): one site per block, all sites in one block, and blocks of
+    two or three sites, on one thread or several, give the same numbers, with mixed
     topologies, each site's own weather (one with a missing hour), a user's hourly utilisation
     and committed IT power that differ between sites, and the battery counted in the
     availability."""
@@ -148,10 +147,8 @@ def test_site_blocks_give_the_one_pass_result(monkeypatch, template):
     utilisation = rng.uniform(0.2, 1.0, (len(sites), hours))
     committed = rng.uniform(0.0, 20e6, (len(sites), hours))
     runs = []
-    for chain, plant, threads in ((10**9, 10**9, 1), (1, 1, 1), (1, 1, 3),
-                                  (10**9, 3 * hours, 1), (2 * hours, 10**9, 2)):
-        monkeypatch.setattr(module, "CHAIN_BLOCK_ELEMENTS", chain)
-        monkeypatch.setattr(module, "SITE_BLOCK_ELEMENTS", plant)
+    for block, threads in ((10**9, 1), (1, 1), (1, 3), (3 * hours, 1), (2 * hours, 2)):
+        monkeypatch.setattr(module, "BLOCK_ELEMENTS", block)
         runs.append(simulate(wx, list(sites.values()), utilisation=utilisation,
                              wind_scaling="none", battery_policy="balance",
                              it_committed_power=committed, allow_missing=True,

@@ -22,7 +22,7 @@ import os
 
 # glibc's M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (malloc.h), as environment variables (for child
 # processes) and mallopt parameters (for this one); 32 MB is the largest mmap threshold glibc
-# takes on 64-bit systems, above a block's temporaries (twin.simulate.CHAIN_BLOCK_ELEMENTS: 2 MB)
+# takes on 64-bit systems, above a block's temporaries (twin.simulate.BLOCK_ELEMENTS: 2 MB)
 KEEP_FREED_MEMORY = {"MALLOC_TRIM_THRESHOLD_": 2**28, "MALLOC_MMAP_THRESHOLD_": 2**25}
 _MALLOPT = {"MALLOC_TRIM_THRESHOLD_": -1, "MALLOC_MMAP_THRESHOLD_": -3}
 # numpy asks the kernel for transparent huge pages for arrays of 4 MB or more (madvise); where

@@ -3,9 +3,9 @@
 1. sites: catalog Site objects (or ids), their locations and plant configuration;
 2. weather: one CF weather Dataset per site (or synthetic years), stacked on (site, time) and
    checked: a missing value is an error unless ``allow_missing`` (then only those hours are NaN);
-3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time) on blocks of about
-   CHAIN_BLOCK_ELEMENTS site-hours; the next three steps run together on smaller blocks of about
-   SITE_BLOCK_ELEMENTS (the facility's load curves never leave their block); both write into
+3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time); this and the next three
+   steps run on blocks of about BLOCK_ELEMENTS site-hours, one block through all of them at a
+   time on each thread (the facility's load curves never leave their block), written into
    outputs allocated once (by_site_block), so that working memory and cost per site-year do not
    grow with the number of sites;
 4. the facility (twin.facility): IT load, losses and cooling at each site's control -> facility
@@ -60,16 +60,15 @@ STEPS = ("generation", "facility", "balance", "availability")
 # its hourly shape (calms, gusts) is unlike the farms'; the Dataset says so.
 SHELTERED_SCALE = 3.0
 DEFAULT_WIND_HEIGHT_M = 10.0
-# the facility, balance and availability steps' blocks: about 15 site-years. Each numpy step of
-# the facility's glue between its compiled loops then runs long enough, without Python's lock,
-# for the other thread's block to hold it; on blocks of 2^15 the threads mostly handed the lock
-# back and forth (README, "Speed of the whole twin")
-SITE_BLOCK_ELEMENTS = 2**17
 # simulate()'s default threads: blocks run at once while numba's and numpy's loops release
 # Python's lock; the Python between them holds it, so more threads mostly wait (2 threads on 2
 # cores: 1.4x, benchmarks/generation.py), and each holds a block's temporaries
 MAX_DEFAULT_THREADS = 4
-CHAIN_BLOCK_ELEMENTS = 2**18
+# site-hours per block of sites (about 30 site-years), each block taken through every step by
+# one thread: each numpy step of the glue between the compiled loops then runs long enough,
+# without Python's lock, for the other threads' blocks to hold it (on the plant's former blocks
+# of 2^15 the threads mostly handed the lock back and forth; README, "Speed of the whole twin")
+BLOCK_ELEMENTS = 2**18
 
 
 def _sites(sites) -> list:
@@ -360,14 +359,11 @@ def default_threads() -> int:
 def _plant_steps(sites, time, weather, results, utilisation, until, battery_policy,
                  committed, report):
     """The steps after generation for the sites ``rows`` (a slice), as a function of ``rows``
-    for :func:`by_site_block`: the facility (twin.facility) under each site's control, then up
+    and their renewable power: the facility (twin.facility) under each site's control, then up
     to ``until`` the power balance (twin.storage) with the sites' batteries, grid limits, carbon
     intensity and tariff, and availability, inverting the facility's load curves, which never
-    leave the block. Run on blocks of SITE_BLOCK_ELEMENTS site-hours (benchmarks/generation.py).
-    NaN where the weather the facility needs is missing.
-    ``results``: the outputs so far (renewable power), to which the grid's hourly carbon
-    intensity and price are added whole."""
-    renewable = results["renewable_power"]
+    leave the block. NaN where the weather the facility needs is missing. ``results``: the
+    outputs, to which the grid's hourly carbon intensity and price are added whole."""
     ids = [s.id for s in sites]
     cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
     it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
@@ -383,7 +379,7 @@ def _plant_steps(sites, time, weather, results, utilisation, until, battery_poli
             output_array((len(sites), len(time))))
         limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
 
-    def steps(rows):
+    def steps(rows, renewable):
         report("facility")
         w = {k: v[rows] for k, v in weather.items()}
         it = it_arrays.subset(rows)
@@ -404,14 +400,14 @@ def _plant_steps(sites, time, weather, results, utilisation, until, battery_poli
             return out
         report("balance")
         battery = BatteryArrays.from_configs([s.battery for s in sites[rows]])
-        out.update(power_balance(battery, renewable[rows], out["facility_power"], limit[rows]))
+        out.update(power_balance(battery, renewable, out["facility_power"], limit[rows]))
         kw = out["grid_import"] / 1000.0
         out.update(grid_emissions=kw * intensity[rows] / 1000.0, grid_cost=kw * price[rows],
                    battery_energy=battery.energy_wh, grid_import_capacity=limit[rows])
         if reached < STEPS.index("availability"):
             return out
         report("availability")
-        supply = renewable[rows] + (out["battery_dischargeable_power"] if battery_policy ==
+        supply = renewable + (out["battery_dischargeable_power"] if battery_policy ==
                                     "balance" else 0.0)
         available, intercept, slope, error = invert_and_fit(
             supply, curves["load_curve_it_power"], curves["load_curve_facility_power"])
@@ -544,13 +540,18 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
 
     # each step by blocks of sites into outputs allocated once: the temporaries of a block are
     # reused from one block to the next instead of mapped afresh (README, speed)
-    threads = default_threads() if threads is None else threads
-    results = by_site_block(generation, len(sites), len(time), CHAIN_BLOCK_ELEMENTS,
-                            threads=threads)
-    if reached >= STEPS.index("facility"):
-        by_site_block(_plant_steps(sites, time, arrays, results, u, until, battery_policy,
-                                   committed, report),
-                      len(sites), len(time), SITE_BLOCK_ELEMENTS, out=results, threads=threads)
+    results = {}
+    plant = _plant_steps(sites, time, arrays, results, u, until, battery_policy, committed,
+                         report) if reached >= STEPS.index("facility") else None
+
+    def chain(rows):  # every step of the sites ``rows``
+        out = generation(rows)
+        if plant is not None:
+            out.update(plant(rows, out["renewable_power"]))
+        return out
+
+    by_site_block(chain, len(sites), len(time), BLOCK_ELEMENTS, out=results,
+                  threads=default_threads() if threads is None else threads)
 
     report("dataset")
     ds = xr.Dataset(
