@@ -57,6 +57,8 @@ CANDIDATES = 5
 # over 2,001 (tests/test_availability.py: 0.11 %)
 LOAD_LEVELS = (0.0, 1 / 3, 2 / 3, 1.0)
 FACILITY_WATER_SEARCH_BELOW_K = 8.0
+# the cooling plant's electric parts, whose sum is its power
+POWER_PARTS = ("fan_power", "pump_power", "mechanical_power")
 
 
 def ups_loss(it_power_w, rated_w, coefficients, proportional=0.0):
@@ -215,14 +217,16 @@ class Facility:
         it = {k: np.broadcast_to(v if loads else v[0], shape) for k, v in it.items()}
         return o, it, it.pop("losses"), shape
 
-    def _cooling(self, o, it, losses, supply_air, facility_water, shape):
+    def _cooling(self, o, it, losses, supply_air, facility_water, shape, power_only=False):
         """Each site's cooling plant removing the heat of ``it`` and ``losses`` (:meth:`_heat`):
         fan, pump, mechanical and all cooling power and water use, the mode and the hall's
-        humidity ratio, each of ``shape``."""
+        humidity ratio, each of ``shape``; with ``power_only`` the cooling power alone (the load
+        curves' case: no other output is copied out of the plants' results)."""
         q_air, q_liquid = it["heat_to_air"] + losses, it["heat_to_liquid"]
-        parts = {k: np.empty(shape) for k in ("fan_power", "pump_power", "mechanical_power",
-                                              "water_use")}
-        mode, w_hall = np.empty(shape, dtype=np.int8), np.empty(shape)
+        names = () if power_only else (*POWER_PARTS, "water_use")
+        parts = {k: np.empty(shape) for k in (*names, "cooling_power")}
+        mode, w_hall = (None, None) if power_only else (np.empty(shape, dtype=np.int8),
+                                                        np.empty(shape))
         for (topology, path), rows, cs in self.plants:
             os_ = {k: v[rows] for k, v in o.items()}
             sa, at = supply_air[rows], (..., rows, slice(None))  # the sites' rows of every load
@@ -242,12 +246,14 @@ class Facility:
                         design_q_liquid=self.design_q_liquid[rows], lockout=self.lockout[rows]))
             else:
                 raise unknown_name("cooling topology", topology, COOLING_TOPOLOGIES)
-            for k, part in parts.items():
-                part[at] = functools.reduce(np.add, [r[k] for r in results])
-            mode[at] = functools.reduce(np.maximum, [r["mode"] for r in results])
-            w_hall[at] = results[0]["hall_humidity_ratio"]
-        parts["cooling_power"] = (parts["fan_power"] + parts["pump_power"]
-                                  + parts["mechanical_power"])
+            summed = {k: functools.reduce(np.add, [r[k] for r in results])
+                      for k in {*names, *POWER_PARTS}}
+            parts["cooling_power"][at] = functools.reduce(np.add, [summed[k] for k in POWER_PARTS])
+            for k in names:
+                parts[k][at] = summed[k]
+            if mode is not None:
+                mode[at] = functools.reduce(np.maximum, [r["mode"] for r in results])
+                w_hall[at] = results[0]["hall_humidity_ratio"]
         return parts, mode, w_hall
 
     def _envelopes(self, inlet, humidity_ratio):
@@ -336,7 +342,7 @@ class Facility:
         o, it, losses, shape = self._heat(*setpoints, np.asarray(levels, float)[:, None, None],
                                           state if setpoints is chosen else None)
         # facility power alone: none of evaluate's other outputs, nor the IT power per hour
-        parts = self._cooling(o, it, losses, *setpoints, shape)[0]
+        parts = self._cooling(o, it, losses, *setpoints, shape, power_only=True)[0]
         facility = it["it_power"] + losses + parts["cooling_power"]
         return {"load_curve_it_power": np.moveaxis(it["it_power"], 0, -1),
                 "load_curve_facility_power": np.moveaxis(facility, 0, -1)}
