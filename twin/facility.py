@@ -188,9 +188,13 @@ class Facility:
         parts, mode, w_hall = self._cooling(o, it, losses, supply_air, facility_water, shape)
         cooling_power = parts["cooling_power"]
         facility = it["it_power"] + losses + cooling_power
-        return {"it_power": np.ascontiguousarray(it["it_power"]),
-                "server_fan_power": np.ascontiguousarray(it["server_fan_power"]),
-                "electrical_losses": np.ascontiguousarray(losses), "cooling_power": cooling_power,
+
+        def whole(a):  # an output computed per site: one value per hour
+            return np.ascontiguousarray(np.broadcast_to(a, shape))
+
+        return {"it_power": whole(it["it_power"]), "server_fan_power":
+                whole(it["server_fan_power"]), "electrical_losses": whole(losses),
+                "cooling_power": cooling_power,
                 "cooling_fan_power": parts["fan_power"],
                 "cooling_pump_power": parts["pump_power"],
                 "mechanical_cooling_power": parts["mechanical_power"],
@@ -199,8 +203,9 @@ class Facility:
                 "hall_humidity_ratio": w_hall}
 
     def _heat(self, supply_air, facility_water, utilisation, supply_state):
-        """:meth:`evaluate`'s supply state, IT outputs and electrical losses, each broadcast (a
-        view) to the outputs' shape ``(S, T)`` or ``(K, S, T)``, and that shape."""
+        """:meth:`evaluate`'s supply state, IT outputs and electrical losses, each where it was
+        computed (``(S, 1)`` or ``(K, S, 1)`` at a constant load and setpoints), broadcasting to
+        the outputs' shape ``(S, T)`` or ``(K, S, T)``, and that shape."""
         o = self._supply_state(supply_air) if supply_state is None else supply_state
         hours = np.shape(o["temp_air"])
         u = self.utilisation if utilisation is None else np.asarray(utilisation, dtype=float)
@@ -214,7 +219,7 @@ class Facility:
             per_load.shape[1:], (hours[0], 1)))), supply_air, facility_water)
         # the losses where the IT power is computed ((K, S, 1) at constant load and setpoints)
         it["losses"] = self._losses(it["it_power"])
-        it = {k: np.broadcast_to(v if loads else v[0], shape) for k, v in it.items()}
+        it = {k: v if loads else v[0] for k, v in it.items()}
         return o, it, it.pop("losses"), shape
 
     def _cooling(self, o, it, losses, supply_air, facility_water, shape, power_only=False):
@@ -342,9 +347,10 @@ class Facility:
         o, it, losses, shape = self._heat(*setpoints, np.asarray(levels, float)[:, None, None],
                                           state if setpoints is chosen else None)
         # facility power alone: none of evaluate's other outputs, nor the IT power per hour
-        parts = self._cooling(o, it, losses, *setpoints, shape, power_only=True)[0]
-        facility = it["it_power"] + losses + parts["cooling_power"]
-        return {"load_curve_it_power": np.moveaxis(it["it_power"], 0, -1),
+        facility = self._cooling(o, it, losses, *setpoints, shape,
+                                 power_only=True)[0]["cooling_power"]
+        facility += it["it_power"] + losses  # as IT + losses + cooling: addition commutes
+        return {"load_curve_it_power": np.moveaxis(np.broadcast_to(it["it_power"], shape), 0, -1),
                 "load_curve_facility_power": np.moveaxis(facility, 0, -1)}
 
 
