@@ -189,8 +189,8 @@ class Facility:
         cooling_power = parts["cooling_power"]
         facility = it["it_power"] + losses + cooling_power
 
-        def whole(a):  # an output computed per site: one value per hour
-            return np.ascontiguousarray(np.broadcast_to(a, shape))
+        def whole(a):  # an output computed per site: one value per hour (a read-only view)
+            return np.broadcast_to(a, shape)
 
         return {"it_power": whole(it["it_power"]), "server_fan_power":
                 whole(it["server_fan_power"]), "electrical_losses": whole(losses),
@@ -328,10 +328,10 @@ class Facility:
                                                  result.pop("hall_humidity_ratio"))
         result.update({
             "inlet_outside_recommended": ~recommended, "inlet_outside_allowable": ~allowable,
-            "supply_air_temperature": np.broadcast_to(supply, shape).astype(float),
+            "supply_air_temperature": np.broadcast_to(supply, shape),
             "facility_water_temperature": np.broadcast_to(
-                np.where(self.liquid[:, None], water, np.nan), shape).astype(float),
-            "utilisation": np.broadcast_to(self.utilisation, shape).astype(float),
+                np.where(self.liquid[:, None], water, np.nan), shape),
+            "utilisation": np.broadcast_to(self.utilisation, shape),
             "it_power_baseline": baseline["it_power"],
             "cooling_power_baseline": baseline["cooling_power"],
             "facility_power_baseline": baseline["facility_power"]})
