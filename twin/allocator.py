@@ -109,7 +109,7 @@ class OutputPool:
             kept = self._kept.get(nbytes)
             memory = kept.pop() if kept else None
         lease = _Lease(_fresh(nbytes) if memory is None else memory, shape, dtype)
-        weakref.finalize(lease, self._give_back, lease.memory)
+        weakref.finalize(lease, self._give_back, lease.memory).atexit = False
         return lease
 
     def _give_back(self, memory) -> None:
