@@ -159,6 +159,7 @@ def scale(sites, wx, how: str, chunk: int = 100) -> list[str]:
         seconds, peak, working = time.perf_counter() - t0, 0.0, 0.0
         del kept
         for part in parts:  # traced apart: tracemalloc slows numpy's allocations
+            OUTPUTS.clear()  # kept outputs were allocated before tracing: the run makes its own
             tracemalloc.start()
             ds = simulate({s.id: wx[s.id] for s in part}, part, wind_scaling="weather")
             top = tracemalloc.get_traced_memory()[1] / 2**20
