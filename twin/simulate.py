@@ -449,8 +449,7 @@ def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
         means, heights = zip(*(normals_wind_mean(s) for s in sites))
         return long_term_scale(w, np.array(means), np.array(heights))
     if how == "weather":
-        # site by site: numpy's nanmean copies what it reads, (site, time) at once
-        return long_term_scale(w, np.array([np.nanmean(row) for row in wx["wind_speed"].values]),
+        return long_term_scale(w, np.nanmean(wx["wind_speed"].values, axis=1),
                                wx["wind_height"].values)
     if how == "none":
         return np.ones(len(sites))
