@@ -147,3 +147,25 @@ def test_simulate_writes_into_a_dropped_results_memory_and_every_number_is_its_o
     assert not {v.values.ctypes.data for v in fresh.data_vars.values()} & addresses - reused
     for name, v in second.data_vars.items():
         np.testing.assert_array_equal(v.values, fresh[name].values, err_msg=name)
+
+
+def test_the_benchmarks_traced_peak_counts_the_outputs_after_runs_that_dropped_theirs():
+    """benchmarks/generation.py traces a run's peak memory after timed runs whose results were
+    dropped: their outputs' memory, allocated before tracing began, must not stand in for the
+    traced run's own (the peak then missed the outputs and the scale table printed a working
+    memory of 0 MB). The benchmark's peak is that of the same run on an empty pool."""
+    import tracemalloc
+
+    from benchmarks.generation import measure
+    from twin.simulate import simulate
+
+    ids = ["hami", "golmud"]
+    _, peak_mb = measure(lambda sites, _: simulate(None, sites, year=2025), ids, {}, repeat=2)
+    allocator.OUTPUTS.clear()
+    tracemalloc.start()
+    try:
+        simulate(None, ids, year=2025)
+        alone_mb = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    assert peak_mb == pytest.approx(alone_mb, rel=0.05)
