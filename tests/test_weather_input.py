@@ -404,3 +404,64 @@ def test_wind_in_kmh_at_a_calm_site_is_refused_by_the_sites_normals(golmud):
                    wind_scaling="none")
     assert float(ran.wind_power.mean()) > float(
         simulate(golmud, site, until="generation", wind_scaling="none").wind_power.mean())
+
+
+@needs_shared
+def test_a_year_with_months_missing_is_judged_by_the_normals_of_the_months_it_has(golmud):
+    """Golmud's winter alone (December-February; the other hours missing, allow_missing) is
+    about 12 K colder than its normals' annual mean (-6.2 against 5.7 degC), so the climate
+    check must weigh the normals by the hours the file has in each month: it runs, and the
+    same winter in degF is still refused."""
+    from sites import get_site
+    from twin.simulate import simulate
+
+    site = get_site("golmud")
+    winter = golmud.copy()
+    summer = ~golmud["time"].dt.month.isin([12, 1, 2])
+    winter["temp_air"] = golmud["temp_air"].where(~summer)
+    ran = simulate(winter, site, until="generation", allow_missing=True)
+    assert int(ran.pv_power.isnull().sum()) == int(summer.sum())
+    fahrenheit = winter.copy()
+    fahrenheit["temp_air"] = winter["temp_air"] * 9 / 5 + 32
+    with pytest.raises(weather.WeatherError, match=r"temp_air.*normals of site golmud.*degF"):
+        simulate(fahrenheit, site, until="generation", allow_missing=True)
+
+
+@needs_shared
+def test_weather_is_checked_in_every_block_of_sites(golmud, monkeypatch):
+    """simulate checks and stacks the weather block by block on its threads: a site in degF or
+    with a missing hour in the last block of three (one site each) is refused, named."""
+    import importlib
+
+    from sites import get_site
+
+    module = importlib.import_module("twin.simulate")
+    monkeypatch.setattr(module, "BLOCK_ELEMENTS", 1)  # one site per block
+    site = get_site("golmud")
+    sites = [site.model_copy(update={"id": f"golmud{i}"}) for i in range(3)]
+    fahrenheit = golmud.copy()
+    fahrenheit["temp_air"] = golmud["temp_air"] * 9 / 5 + 32
+    gappy = golmud.copy(deep=True)
+    gappy["ghi"][4000] = np.nan
+    for bad, match in ((fahrenheit, r"normals of site golmud2 .*degF"),
+                       (gappy, r"ghi.*1 missing value\(s\), first at \d{4}-06-16 16:00")):
+        with pytest.raises(weather.WeatherError, match=match) as raised:
+            module.simulate({"golmud0": golmud, "golmud1": golmud, "golmud2": bad}, sites,
+                            until="generation", threads=2)
+        assert "golmud2" in str(raised.value)
+
+
+@needs_shared
+def test_weather_locations_checks_the_climate_of_one_file_as_twin_weather_does(golmud):
+    """`twin weather` checks one file with weather_locations: its climate by default (the
+    year in degF refused), not with climate=False (simulate then checks it block by block)."""
+    from sites import get_site
+    from twin.simulate import weather_locations
+
+    site = get_site("golmud")
+    fahrenheit = golmud.copy()
+    fahrenheit["temp_air"] = golmud["temp_air"] * 9 / 5 + 32
+    assert weather_locations([golmud], [site])[0][3]["location"] == "weather"
+    with pytest.raises(weather.WeatherError, match=r"normals of site golmud .*degF"):
+        weather_locations([fahrenheit], [site])
+    assert weather_locations([fahrenheit], [site], climate=False)[0][3]["distance_km"] < 1

@@ -1,10 +1,11 @@
 """simulate(weather, sites) -> one xarray Dataset (site, time): the twin's steps, in order.
 
 1. sites: catalog Site objects (or ids), their locations and plant configuration;
-2. weather: one CF weather Dataset per site (or synthetic years), stacked on (site, time) and
-   checked: a missing value is an error unless ``allow_missing`` (then only those hours are NaN);
-3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time); this and the next three
-   steps run on blocks of about BLOCK_ELEMENTS site-hours, one block through all of them at a
+2. weather: one CF weather Dataset per site (or synthetic years), each checked against its
+   site's location, then stacked on (site, time) and checked against its site's climate: a
+   missing value is an error unless ``allow_missing`` (then only those hours are NaN);
+3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time); the weather's stacking
+   and checks of values, this and the next three steps run on blocks of about BLOCK_ELEMENTS site-hours, one block through all of them at a
    time on each thread (the facility's load curves never leave their block), written into
    outputs allocated once (by_site_block), so that working memory and cost per site-year do not
    grow with the number of sites;
@@ -22,7 +23,6 @@ from __future__ import annotations
 import calendar
 import collections
 import datetime as dt
-import functools
 import json
 import os
 import threading
@@ -155,63 +155,78 @@ def _station_file(station: str) -> str:
     return station.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-@functools.lru_cache(maxsize=8)
-def _month_index(stamps: bytes, dtype: str) -> np.ndarray:
-    """The month (0 is January) of each of the datetime64 ``stamps``: sites share hours."""
-    month = np.frombuffer(stamps, dtype=dtype).astype("datetime64[M]").astype(np.int64) % 12
-    month.setflags(write=False)  # shared by every caller
-    return month
-
-
-def _check_climate(ds: xr.Dataset, site):
-    """WeatherError when a year of weather at the site's location is not the site's climate: mean
+def check_climate(values: Mapping[str, np.ndarray], time, sites, wind_heights,
+                  sources) -> None:
+    """WeatherError when a year of weather at its site's location is not the site's climate: mean
     air temperature more than MAX_CLIMATE_DIFFERENCE_K (degF, or another place's file with this
-    place's coordinates) or mean wind more than MAX_WIND_RATIO times (km/h) from the normals."""
-    table = getattr(site, "normals_table", None)
-    time = ds.variables["time"].values
-    if not table or len(time) < 24 * MIN_CLIMATE_DAYS:
+    place's coordinates) or mean wind more than MAX_WIND_RATIO times (km/h) from the normals,
+    over the months the weather covers. ``values``: ``(site, time)`` arrays by variable name
+    (``temp_air``, ``wind_speed`` where given); ``wind_heights`` [m] and ``sources`` (for the
+    message) per site; a site without normals (or None) is not checked, nor weather shorter than
+    MIN_CLIMATE_DAYS. Vectorised over the sites (twin.simulate runs it on each block of sites)."""
+    time = np.asarray(time)
+    if len(time) < 24 * MIN_CLIMATE_DAYS:
         return
-    source = ds.attrs.get("source", site.id)
+    month = time.astype("datetime64[M]").astype(np.int64) % 12
+    hours_in = np.bincount(month, minlength=12).astype(float)  # of each month, no value missing
     anyway = "(allow_distant_weather=True / --allow-distant-weather runs it)"
-    month = _month_index(time.tobytes(), time.dtype.str)
+    checked = [i for i, s in enumerate(sites) if getattr(s, "normals_table", None)]
 
-    def file_and_normal(name):
-        value = np.asarray(ds.variables[name].values, dtype=float)
-        known = ~np.isnan(value)
-        return value[known], np.asarray(table[name + "_mean"], dtype=float)[month[known]]
+    def file_and_normal(name, rows):
+        """The mean of the weather's known values at the sites ``rows``, and the normals' mean
+        over the same hours' months."""
+        value = values[name][rows]
+        total = value.sum(axis=1)
+        counts = np.broadcast_to(hours_in, (len(rows), 12)).copy()
+        for i in np.flatnonzero(np.isnan(total)):  # missing hours (allow_missing)
+            known = ~np.isnan(value[i])
+            total[i], counts[i] = value[i][known].sum(), np.bincount(month[known], minlength=12)
+        normals = np.array([sites[i].normals_table[name + "_mean"] for i in rows], dtype=float)
+        n = counts.sum(axis=1)
+        return total / n, (counts * normals).sum(axis=1) / n
 
-    if "temp_air" in ds:
-        t, normal = file_and_normal("temp_air")
-        difference = float(t.mean() - normal.mean())
-        if abs(difference) > MAX_CLIMATE_DIFFERENCE_K:
-            raise WeatherError(
-                source, f"mean air temperature {t.mean():.1f} degC where the normals of site "
-                f"{site.id} give {normal.mean():.1f} degC for the same months ({difference:+.1f} K;"
-                f" a file at its site is within {MAX_CLIMATE_DIFFERENCE_K:g} K): degF, or another "
-                f"place's weather? refused {anyway}", variable="temp_air")
-    if "wind_speed" in ds and "wind_speed_mean" in table:
-        w, normal = file_and_normal("wind_speed")
-        height = float(table.get("wind_height_m", DEFAULT_WIND_HEIGHT_M))
-        mean = float(w.mean()) * (height / _wind_height(ds)) ** (1 / 7)
-        ratio = mean / max(float(normal.mean()), 1e-3)
-        if not 1 / MAX_WIND_RATIO <= ratio <= MAX_WIND_RATIO:
-            raise WeatherError(
-                source, f"mean wind speed {mean:.2f} m s-1 at {height:g} m where the normals of "
-                f"site {site.id} give {normal.mean():.2f} m s-1 for the same months ({ratio:.2f}"
-                f" times; a file at its site is within a factor {MAX_WIND_RATIO:g}): km/h (3.6x), "
-                f"or another place's wind? refused {anyway}", variable="wind_speed")
+    if "temp_air" in values and checked:
+        mean, normal = file_and_normal("temp_air", checked)
+        for i, m, nm in zip(checked, mean, normal):
+            if abs(m - nm) > MAX_CLIMATE_DIFFERENCE_K:
+                raise WeatherError(
+                    sources[i], f"mean air temperature {m:.1f} degC where the normals of site "
+                    f"{sites[i].id} give {nm:.1f} degC for the same months ({m - nm:+.1f} K; a "
+                    f"file at its site is within {MAX_CLIMATE_DIFFERENCE_K:g} K): degF, or "
+                    f"another place's weather? refused {anyway}", variable="temp_air")
+    windy = [i for i in checked if "wind_speed_mean" in sites[i].normals_table]
+    if "wind_speed" in values and windy:
+        mean, normal = file_and_normal("wind_speed", windy)
+        for i, m, nm in zip(windy, mean, normal):
+            height = float(sites[i].normals_table.get("wind_height_m", DEFAULT_WIND_HEIGHT_M))
+            m = m * (height / wind_heights[i]) ** (1 / 7)
+            ratio = m / max(nm, 1e-3)
+            if not 1 / MAX_WIND_RATIO <= ratio <= MAX_WIND_RATIO:
+                raise WeatherError(
+                    sources[i], f"mean wind speed {m:.2f} m s-1 at {height:g} m where the "
+                    f"normals of site {sites[i].id} give {nm:.2f} m s-1 for the same months "
+                    f"({ratio:.2f} times; a file at its site is within a factor "
+                    f"{MAX_WIND_RATIO:g}): km/h (3.6x), or another place's wind? refused "
+                    f"{anyway}", variable="wind_speed")
 
 
-def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weather: bool = False
-                      ) -> list[tuple[float, float, float, dict]]:
+def _check_file_climate(ds: xr.Dataset, site):
+    """check_climate of one site's weather Dataset."""
+    check_climate({v: ds.variables[v].values[None] for v in ("temp_air", "wind_speed")
+                   if v in ds}, ds.variables["time"].values, [site], [_wind_height(ds)],
+                  [ds.attrs.get("source", site.id)])
+
+
+def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weather: bool = False,
+                      climate: bool = True) -> list[tuple[float, float, float, dict]]:
     """Where each site is simulated: a weather file's coordinates (where its quality control
     ran, and where its irradiance saw the sun); the site's for weather not read from a file
     (synthetic years, hand-made Datasets). A file farther than MAX_WEATHER_DISTANCE_KM or
     MAX_WEATHER_ALTITUDE_DIFFERENCE_M from its site is refused unless ``allow_distant_weather``,
     or unless it is the site's declared ``weather_station`` file within
     MAX_DECLARED_STATION_DISTANCE_KM (the catalog pairs Ulanqab, Wuhu and Zhongwei with stations
-    121-142 km away). A file at its site must have the site's climate (``_check_climate``),
-    unless ``allow_distant_weather``."""
+    121-142 km away). A file at its site must have the site's climate (``check_climate``),
+    unless ``allow_distant_weather`` or not ``climate`` (simulate checks it block by block)."""
     out = []
     for ds, s in zip(datasets, sites):
         lat, lon, alt = (_coord(ds, n) for n in ("latitude", "longitude", "altitude"))
@@ -241,15 +256,18 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
                 f"{MAX_WEATHER_DISTANCE_KM:g} km or {MAX_WEATHER_ALTITUDE_DIFFERENCE_M:g} m: the "
                 "wrong file? (allow_distant_weather=True / --allow-distant-weather to run it, "
                 "simulated at the weather's location)", variable="latitude")
-        if not allow_distant_weather:
-            _check_climate(ds, s)
+        if climate and not allow_distant_weather:
+            _check_file_climate(ds, s)
         out.append((lat, lon, alt, info))
     return out
 
 
-def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dataset:
+def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str], *, fill: bool = True
+                  ) -> xr.Dataset:
     """One (site, time) Dataset from per-site weather over the same hours; optional variables are
-    kept where every site has them; the wind measurement height becomes ``wind_height(site)``."""
+    kept where every site has them; the wind measurement height becomes ``wind_height(site)``.
+    ``fill=False``: the variables' arrays are allocated, not written; ``fill_weather`` writes
+    them, a block of sites at a time (simulate: on each block's thread)."""
     datasets = list(datasets)
     time = datasets[0].variables["time"].values
     for sid, ds in zip(site_ids, datasets):
@@ -268,27 +286,39 @@ def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dat
                              " simulate them separately or put them on the same year")
     names = list(WEATHER_REQUIRED) + [v for v in WEATHER_OPTIONAL if all(v in d for d in datasets)]
     stacked = xr.Dataset(
-        {v: (("site", "time"), np.stack([d.variables[v].values for d in datasets],
-                                        out=output_array((len(datasets), len(time)))))
-         for v in names},
+        {v: (("site", "time"), output_array((len(datasets), len(time)))) for v in names},
         coords={"site": site_ids, "time": time,
                 "wind_height": ("site", [_wind_height(d) for d in datasets])})
     stacked.attrs["weather_source"] = json.dumps(
         {sid: d.attrs.get("source_file") or d.attrs.get("source", "") for sid, d in
          zip(site_ids, datasets)})
+    if fill:
+        fill_weather(stacked, datasets, slice(None))
     return annotate(stacked)
 
 
-def _check_missing(wx: xr.Dataset, names: list[str]):
-    for v in names:
-        bad = np.isnan(wx[v].values)
+def fill_weather(stacked: xr.Dataset, datasets: list[xr.Dataset], rows: slice
+                 ) -> dict[str, np.ndarray]:
+    """Writes the weather of the sites ``rows`` (a slice of ``datasets``) into the arrays of
+    ``stacked`` (stack_weather); returns those rows' arrays by variable name."""
+    out = {}
+    for v, var in stacked.data_vars.items():
+        out[v] = var.values[rows]
+        np.stack([d.variables[v].values for d in datasets[rows]], out=out[v])
+    return out
+
+
+def _check_missing(values: Mapping[str, np.ndarray], ids: list[str], time):
+    """WeatherError at the first missing value of the ``(site, time)`` arrays ``values``."""
+    for v, a in values.items():
+        bad = np.isnan(a)
         if bad.any():
             i, t = first_bad(bad)
             raise WeatherError(
-                str(wx["site"].values[i]), f"{int(bad.sum())} missing value(s), first at "
-                f"{pd.Timestamp(wx.time.values[t])} UTC; repair the weather (weather.read does) or "
+                ids[i], f"{int(bad.sum())} missing value(s), first at "
+                f"{pd.Timestamp(time[t])} UTC; repair the weather (weather.read does) or "
                 "pass allow_missing=True to get NaN output for those hours", variable=v,
-                time=str(pd.Timestamp(wx.time.values[t])))
+                time=str(pd.Timestamp(time[t])))
 
 
 def _site_time(value, ids: list[str], time, name: str) -> np.ndarray:
@@ -444,16 +474,15 @@ def normals_wind_mean(site) -> tuple[float, float]:
             float(table.get("wind_height_m", DEFAULT_WIND_HEIGHT_M)))
 
 
-def _wind_scale(w: WindArrays, sites, wx: xr.Dataset, how: str) -> np.ndarray:
+def _wind_scale(w: WindArrays, sites, wind_speed, wind_height, how: str) -> np.ndarray:
+    """The factor on each site's station wind (simulate's ``wind_scaling``); ``wind_speed``
+    ``(site, time)`` [m s-1] measured at ``wind_height`` [m]."""
     if how == "normals":
         means, heights = zip(*(normals_wind_mean(s) for s in sites))
         return long_term_scale(w, np.array(means), np.array(heights))
     if how == "weather":
-        return long_term_scale(w, np.nanmean(wx["wind_speed"].values, axis=1),
-                               wx["wind_height"].values)
-    if how == "none":
-        return np.ones(len(sites))
-    raise ValueError(f"unknown wind_scaling {how!r}; known: {', '.join(WIND_SCALINGS)}")
+        return long_term_scale(w, np.nanmean(wind_speed, axis=1), wind_height)
+    return np.ones(len(sites))  # none
 
 
 def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
@@ -498,24 +527,30 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     if battery_policy not in BATTERY_POLICIES:
         raise ValueError(f"unknown battery_policy {battery_policy!r}; known: "
                          f"{', '.join(BATTERY_POLICIES)}")
+    if wind_scaling not in WIND_SCALINGS:
+        raise ValueError(f"unknown wind_scaling {wind_scaling!r}; known: "
+                         f"{', '.join(WIND_SCALINGS)}")
     if sites is None:
         raise ValueError("give the sites to simulate (Site objects or catalog ids)")
     sites = _sites(sites)
     ids = [s.id for s in sites]
     report("weather")
     per_site = _per_site_weather(weather, sites, year, seed)
-    located = weather_locations(per_site, sites, allow_distant_weather=allow_distant_weather)
-    wx = stack_weather(per_site, ids)
-    if not allow_missing:
-        _check_missing(wx, [v for v in wx.data_vars])
+    # the weather's values are checked and stacked block by block, on the blocks' threads
+    located = weather_locations(per_site, sites, allow_distant_weather=allow_distant_weather,
+                                climate=False)
+    wx = stack_weather(per_site, ids, fill=False)
     arrays = {v: wx[v].values for v in wx.data_vars}
     arrays.update(latitude=np.array([loc[0] for loc in located]),
                   longitude=np.array([loc[1] for loc in located]),
                   altitude=np.array([loc[2] for loc in located]))
+    # a file at its site must have its climate (check_climate), unless allow_distant_weather
+    climate_sites = [s if loc[3]["location"] == "weather" and not allow_distant_weather else None
+                     for s, loc in zip(sites, located)]
+    sources = [d.attrs.get("source", i) for d, i in zip(per_site, ids)]
     time = pd.DatetimeIndex(wx["time"].values)
     reached = STEPS.index(until)
     w = WindArrays.from_configs([s.wind for s in sites])
-    scale = _wind_scale(w, sites, wx, wind_scaling)
     u = _utilisation(utilisation, ids, time) if reached >= STEPS.index("facility") else None
     committed = None if it_committed_power is None or until != "availability" else \
         _committed(it_committed_power, ids, time)
@@ -528,14 +563,21 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
 
     def generation(rows):  # PV, wind and renewable power of the sites ``rows`` (a slice)
         block = sites[rows]
-        weather_rows = {k: v[rows] for k, v in arrays.items()}
+        weather_rows = fill_weather(wx, per_site, rows)
+        if not allow_missing:
+            _check_missing(weather_rows, ids[rows], time)
+        check_climate(weather_rows, time, climate_sites[rows], wind_height[rows], sources[rows])
+        weather_rows.update({k: arrays[k][rows] for k in ("latitude", "longitude", "altitude")})
+        scale = _wind_scale(w.subset(rows), block, weather_rows["wind_speed"], wind_height[rows],
+                            wind_scaling)
         report("solar")
         out = pv_power(PVArrays.from_configs([s.pv for s in block]), time, weather_rows)
         report("wind")
         out.update(wind_power(w.subset(rows),
                               weather_rows["wind_speed"], wind_height[rows],
-                              weather_rows["pressure"], weather_rows["temp_air"], scale[rows]))
+                              weather_rows["pressure"], weather_rows["temp_air"], scale))
         out["renewable_power"] = out["pv_power"] + out["wind_power"]
+        out["wind_speed_scale"] = scale
         return out
 
     # each step by blocks of sites into outputs allocated once: the temporaries of a block are
@@ -558,7 +600,6 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
         {**{k: (("site", "time")[:v.ndim], v) for k, v in results.items()},
          "pv_capacity": ("site", np.array([s.pv.capacity_wp for s in sites], dtype=float)),
          "wind_capacity": ("site", w.capacity_w),
-         "wind_speed_scale": ("site", scale),
          **{v: wx[v] for v in wx.data_vars}},
         coords={"site": ids, "time": wx["time"].values, "wind_height": wx["wind_height"],
                 "latitude": ("site", arrays["latitude"]),
@@ -583,7 +624,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     if "precipitation" not in wx and any(s.pv.soiling != "none" for s in sites):
         ds.attrs["soiling_note"] = ("no precipitation in the weather: rain never cleans the "
                                     "panels, only manual cleaning (pv.cleaning_interval_days)")
-    sheltered = [f"{i} (x{f:.1f})" for i, f in zip(ids, scale) if f > SHELTERED_SCALE]
+    sheltered = [f"{i} (x{f:.1f})" for i, f in zip(ids, results["wind_speed_scale"])
+                 if f > SHELTERED_SCALE]
     if sheltered:
         ds.attrs["wind_warning"] = (
             f"station wind scaled by more than {SHELTERED_SCALE:g} to meet the wind-farm mean at "
