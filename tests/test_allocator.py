@@ -169,3 +169,30 @@ def test_the_benchmarks_traced_peak_counts_the_outputs_after_runs_that_dropped_t
     finally:
         tracemalloc.stop()
     assert peak_mb == pytest.approx(alone_mb, rel=0.05)
+
+
+def test_the_benchmarks_scale_rows_bound_working_memory_by_the_blocks(tmp_path, monkeypatch,
+                                                                      capsys):
+    """benchmarks/generation.py's scale(): one run of 4 site-years against runs of 2, on blocks
+    of one site, prints the cost and working memory of each and one block's (in a run of two
+    on one thread), and judges the one run's working memory against the blocks in flight
+    (threads x one block's)."""
+    import importlib
+    import re
+
+    from benchmarks import generation
+
+    monkeypatch.setattr(generation, "BLOCK_ELEMENTS", 8760)
+    monkeypatch.setattr(importlib.import_module("twin.simulate"), "BLOCK_ELEMENTS", 8760)
+    sites, wx, _ = generation.build_sites(tmp_path, 4)  # no EPW files: synthetic years
+    lines = generation.scale(sites, wx, "as a library call", chunk=2)
+    printed = capsys.readouterr().out
+    block = float(re.search(r"one block of 1 sites \(a run of two on one thread\): working "
+                            r"(\d+) MB", printed)[1])
+    assert block > 0
+    cost, memory = lines
+    assert cost.startswith("target cost per site-year of one run of 4 within 1.25x of 2-site")
+    one, bound = map(float, re.search(r"\((\d+) vs (\d+) MB", memory).groups())
+    threads = generation.default_threads()
+    assert bound == pytest.approx(threads * block, abs=threads)  # each rounded to 1 MB
+    assert one > 0 and ("met" in memory) == (one <= 1.25 * bound)

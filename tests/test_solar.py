@@ -235,6 +235,31 @@ def test_kimber_soiling_grows_daily_and_is_cleaned_manually_and_by_rain(golmud_s
     assert float(dry_loss.isel(site=0).sel(time="2025-03-06 00:00")) > 0.2
 
 
+def test_kimber_soiling_shared_by_sites_and_runs_is_each_sites_own(golmud_site, golmud_weather):
+    """Sites and runs with the same hours, parameters and rain share one Kimber result
+    (twin.solar._KIMBER): each site's loss is still pvlib.soiling.kimber of its own inputs,
+    run after run, whatever ran before (no cleaning interval, 10 and 20 days, two rates)."""
+    from twin.simulate import simulate
+
+    rates = (0.004, 0.004, 0.002, 0.004)
+    intervals = (20, 20, 20, None)
+    sites = [with_pv(golmud_site, soiling="kimber", soiling_rate_per_day=r,
+                     cleaning_interval_days=d).model_copy(update={"id": f"g{i}"})
+             for i, (r, d) in enumerate(zip(rates, intervals))]
+    weather = {s.id: golmud_weather for s in sites}
+    index = pd.DatetimeIndex(golmud_weather.time.values)
+    for _ in range(2):
+        loss = simulate(weather, sites, until="generation").soiling_loss.values
+        for i, (s, d) in enumerate(zip(sites, intervals)):
+            wash = pd.DatetimeIndex([]) if d is None else pd.date_range(
+                index[0].normalize(), index[-1], freq=f"{d}D")[1:]
+            expected = pvlib.soiling.kimber(
+                pd.Series(0.0, index=index), cleaning_threshold=s.pv.cleaning_threshold_mm,
+                soiling_loss_rate=s.pv.soiling_rate_per_day, max_soiling=s.pv.max_soiling,
+                manual_wash_dates=wash)
+            np.testing.assert_array_equal(loss[i], expected.to_numpy(), err_msg=s.id)
+
+
 def test_hsu_soiling_needs_particulate_data(golmud_site, golmud_weather):
     site = with_pv(golmud_site, soiling="hsu")
     with pytest.raises(ValueError, match="pm2_5 and pm10"):

@@ -481,6 +481,12 @@ def cell_temperature(p: PVArrays, time, poa_global, temp_air, wind_speed, tilt) 
     return out
 
 
+# Kimber's loss of a site by its hours, parameters and rain (None: no rain data): the sites of a
+# run, and the runs, with the same inputs share one result (pandas, about 1 ms a site-year)
+_KIMBER: dict[tuple, np.ndarray] = {}
+KIMBER_KEPT = 64
+
+
 def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndarray:
     """Fraction of front irradiance lost to dust ``(S, T)``.
 
@@ -492,19 +498,19 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
     """
     index = pd.DatetimeIndex(time)
     loss = np.zeros((len(p.capacity_wp), len(index)))
-    kimber_done: dict[tuple, int] = {}  # sites with identical Kimber inputs share one result
+    hours = (index.asi8.tobytes(), str(index.tz))
     for i in range(len(loss)):
         model = check_name("soiling model", p.soiling[i], SOILING_MODELS)
         if model == "none":
             continue
         if model == "kimber":
-            key = (p.cleaning_threshold_mm[i], p.soiling_rate_per_day[i], p.max_soiling[i],
-                   p.cleaning_interval_days[i],
+            key = (hours, *(None if np.isnan(v) else float(v) for v in (
+                p.cleaning_threshold_mm[i], p.soiling_rate_per_day[i], p.max_soiling[i],
+                p.cleaning_interval_days[i])),
                    None if precipitation is None else precipitation[i].tobytes())
-            if key in kimber_done:
-                loss[i] = loss[kimber_done[key]]
+            if (done := _KIMBER.get(key)) is not None:
+                loss[i] = done
                 continue
-            kimber_done[key] = i
         rain = pd.Series(0.0 if precipitation is None else precipitation[i], index=index)
         wash = (pd.DatetimeIndex([]) if np.isnan(p.cleaning_interval_days[i]) else pd.date_range(
             index[0].normalize(), index[-1],
@@ -514,6 +520,9 @@ def soiling_loss(p: PVArrays, time, precipitation, pm2_5, pm10, tilt) -> np.ndar
                 rain, cleaning_threshold=p.cleaning_threshold_mm[i],
                 soiling_loss_rate=p.soiling_rate_per_day[i], max_soiling=p.max_soiling[i],
                 manual_wash_dates=wash.intersection(index)).to_numpy()
+            if len(_KIMBER) >= KIMBER_KEPT:
+                _KIMBER.clear()
+            _KIMBER[key] = loss[i].copy()
         else:
             if pm2_5 is None or pm10 is None:
                 raise ValueError("soiling model 'hsu' needs pm2_5 and pm10 in the weather")
