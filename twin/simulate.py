@@ -5,10 +5,11 @@
    site's location, then stacked on (site, time) and checked against its site's climate: a
    missing value is an error unless ``allow_missing`` (then only those hours are NaN);
 3. PV (twin.solar) and wind (twin.wind), vectorised over (site, time); the weather's stacking
-   and checks of values, this and the next three steps run on blocks of about BLOCK_ELEMENTS site-hours, one block through all of them at a
-   time on each thread (the facility's load curves never leave their block), written into
-   outputs allocated once (by_site_block), so that working memory and cost per site-year do not
-   grow with the number of sites;
+   and the checks of its values, this and the next three steps run on blocks of about
+   BLOCK_ELEMENTS site-hours, one block through all of them at a time on each thread (the
+   facility's load curves never leave their block), written into outputs allocated once
+   (by_site_block), so that working memory and cost per site-year do not grow with the number
+   of sites;
 4. the facility (twin.facility): IT load, losses and cooling at each site's control -> facility
    power, PUE, water use, cooling mode and ASHRAE envelope hours;
 5. the power balance (twin.storage): renewables, battery, grid import, curtailment, unserved
@@ -262,12 +263,11 @@ def weather_locations(datasets: list[xr.Dataset], sites, *, allow_distant_weathe
     return out
 
 
-def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str], *, fill: bool = True
-                  ) -> xr.Dataset:
-    """One (site, time) Dataset from per-site weather over the same hours; optional variables are
-    kept where every site has them; the wind measurement height becomes ``wind_height(site)``.
-    ``fill=False``: the variables' arrays are allocated, not written; ``fill_weather`` writes
-    them, a block of sites at a time (simulate: on each block's thread)."""
+def stacked_weather(datasets: Iterable[xr.Dataset], site_ids: list[str]) -> xr.Dataset:
+    """One (site, time) Dataset for per-site weather over the same hours, its variables'
+    arrays allocated, not yet written: ``fill_weather`` writes them, a block of sites at a time
+    (simulate: on each block's thread). Optional variables are kept where every site has them;
+    the wind measurement height becomes ``wind_height(site)``."""
     datasets = list(datasets)
     time = datasets[0].variables["time"].values
     for sid, ds in zip(site_ids, datasets):
@@ -292,15 +292,13 @@ def stack_weather(datasets: Iterable[xr.Dataset], site_ids: list[str], *, fill: 
     stacked.attrs["weather_source"] = json.dumps(
         {sid: d.attrs.get("source_file") or d.attrs.get("source", "") for sid, d in
          zip(site_ids, datasets)})
-    if fill:
-        fill_weather(stacked, datasets, slice(None))
     return annotate(stacked)
 
 
 def fill_weather(stacked: xr.Dataset, datasets: list[xr.Dataset], rows: slice
                  ) -> dict[str, np.ndarray]:
     """Writes the weather of the sites ``rows`` (a slice of ``datasets``) into the arrays of
-    ``stacked`` (stack_weather); returns those rows' arrays by variable name."""
+    ``stacked`` (stacked_weather); returns those rows' arrays by variable name."""
     out = {}
     for v, var in stacked.data_vars.items():
         out[v] = var.values[rows]
@@ -539,7 +537,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     # the weather's values are checked and stacked block by block, on the blocks' threads
     located = weather_locations(per_site, sites, allow_distant_weather=allow_distant_weather,
                                 climate=False)
-    wx = stack_weather(per_site, ids, fill=False)
+    wx = stacked_weather(per_site, ids)
     arrays = {v: wx[v].values for v in wx.data_vars}
     arrays.update(latitude=np.array([loc[0] for loc in located]),
                   longitude=np.array([loc[1] for loc in located]),
