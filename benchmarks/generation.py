@@ -159,36 +159,40 @@ def traced(sites, wx, threads=None) -> tuple[float, float]:
     return top, top - ds.nbytes / 2**20
 
 
-def scale(sites, wx, how: str, chunk: int = 100) -> list[str]:
-    """Prints one run of all sites against runs of ``chunk`` sites in turn (``how``: as a
-    library call or as the twin command runs it); returns the target lines: cost per site-year
-    of the one run within 1.25x of the chunks', and its working memory (peak less the result)
-    within 1.25x of the blocks' bound: one block's working memory (a run of two blocks' sites
-    on one thread) times the blocks in flight at once (the threads). A run of few blocks stays
-    below the bound where its blocks' peaks happen not to coincide."""
-    def runs(parts):
+def scale(sites, wx, how: str, chunk: int = 100, repeat: int = 1) -> list[str]:
+    """Prints one run of all sites against runs of ``chunk`` sites (``how``: as a library call
+    or as the twin command runs it), the two in turn ``repeat`` times (medians); returns the
+    target lines: cost per site-year of the one run within 1.25x of the chunks', and its
+    working memory (peak less the result) within 1.25x of the blocks' bound: one block's
+    working memory (a run of two blocks' sites on one thread) times the blocks in flight at once
+    (the threads). A run of few blocks stays below the bound where its blocks' peaks happen not
+    to coincide."""
+    def timed(parts):
         # the results are kept until all parts are done, as one run's are: both write the
         # same memory for the first time (about 0.7 ms per MB of page faults on this machine)
         faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
         kept = [simulate({s.id: wx[s.id] for s in part}, part, wind_scaling="weather")
                 for part in parts]
         seconds = time.perf_counter() - t0
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
         del kept
-        # traced apart: tracemalloc slows numpy's allocations
-        peak, working = (max(m) for m in zip(*(traced(part, wx) for part in parts)))
-        return seconds, faults, peak, working
+        return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
 
     n = len(sites)
-    rows = {f"1 run of {n}": runs([sites]),
-            f"{n // chunk} runs of {chunk}": runs([sites[i:i + chunk]
-                                                 for i in range(0, n, chunk)])}
+    parts = {f"1 run of {n}": [sites],
+             f"{n // chunk} runs of {chunk}": [sites[i:i + chunk] for i in range(0, n, chunk)]}
+    turns = [{name: timed(p) for name, p in parts.items()} for _ in range(repeat)]
+    rows = {}
+    for name, p in parts.items():
+        # traced apart: tracemalloc slows numpy's allocations
+        peak, working = (max(m) for m in zip(*(traced(part, wx) for part in p)))
+        rows[name] = (statistics.median(t[name][0] for t in turns),
+                      statistics.median(t[name][1] for t in turns), peak, working)
     # a block's working memory as every block after the first has it (the outputs then
     # allocated): that of a run of two blocks' sites on one thread
     size = max(1, BLOCK_ELEMENTS // len(wx[sites[0].id]["time"]))
     _, block_working = traced(sites[:2 * size], wx, threads=1)
-    print(f"\nScale, {how}: all steps on {n} site-years (one run each; peak: of one run, "
-          "traced)")
+    print(f"\nScale, {how}: all steps on {n} site-years (medians of {repeat} turns; peak: "
+          "of one run, traced)")
     print(f"{'runs':>18} {'ms per site-year':>17} {'page faults per site-year':>26} "
           f"{'peak MB':>8} {'working MB':>11}")
     for name, (seconds, faults, peak, working) in rows.items():
@@ -242,7 +246,7 @@ def main(argv=None) -> int:
         print("PySAM not installed (pip install nrel-pysam): its row is skipped", file=sys.stderr)
     full_seconds, twin_peak = rows.pop("twin simulate() (all steps)")
     twin_seconds = generation[0]
-    scaled = scale(sites, wx, "as a library call") if n > 100 else []
+    scaled = scale(sites, wx, "as a library call", repeat=args.repeat) if n > 100 else []
     # then as the twin's own commands and workers run it: freed memory kept for reuse (the
     # setting cannot be undone in this process, hence last)
     command = {}
@@ -253,7 +257,7 @@ def main(argv=None) -> int:
             "twin generation, as the twin command runs it": (measure(
                 generation_run, sites, wx, repeat=args.repeat, memory=False)[0], float("nan"))}
         if n > 100:
-            scaled += scale(sites, wx, "as the twin command runs it")
+            scaled += scale(sites, wx, "as the twin command runs it", repeat=args.repeat)
     rows = {f"twin simulate(), all steps ({default_threads()} threads)": (full_seconds, twin_peak),
             "twin simulate(), all steps, one thread": one_thread,
             "twin simulate(), all steps, every result kept": kept_results,

@@ -185,8 +185,9 @@ def test_the_benchmarks_scale_rows_bound_working_memory_by_the_blocks(tmp_path, 
     monkeypatch.setattr(generation, "BLOCK_ELEMENTS", 8760)
     monkeypatch.setattr(importlib.import_module("twin.simulate"), "BLOCK_ELEMENTS", 8760)
     sites, wx, _ = generation.build_sites(tmp_path, 4)  # no EPW files: synthetic years
-    lines = generation.scale(sites, wx, "as a library call", chunk=2)
+    lines = generation.scale(sites, wx, "as a library call", chunk=2, repeat=2)
     printed = capsys.readouterr().out
+    assert "medians of 2 turns" in printed
     block = float(re.search(r"one block of 1 sites \(a run of two on one thread\): working "
                             r"(\d+) MB", printed)[1])
     assert block > 0
