@@ -168,8 +168,10 @@ def scale(sites, wx, how: str, chunk: int = 100, repeat: int = 1) -> list[str]:
     (the threads). A run of few blocks stays below the bound where its blocks' peaks happen not
     to coincide."""
     def timed(parts):
-        # the results are kept until all parts are done, as one run's are: both write the
-        # same memory for the first time (about 0.7 ms per MB of page faults on this machine)
+        # the results are kept until all parts are done, as one run's are, so that both write
+        # as much memory; whether it is fresh (about 0.7 ms per MB of page faults on this
+        # machine) is the C library's choice: in a process that ran before, glibc's heap hands
+        # the small runs' outputs memory freed earlier, which the page-fault column shows
         faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
         kept = [simulate({s.id: wx[s.id] for s in part}, part, wind_scaling="weather")
                 for part in parts]
