@@ -566,13 +566,13 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
             _check_missing(weather_rows, ids[rows], time)
         check_climate(weather_rows, time, climate_sites[rows], wind_height[rows], sources[rows])
         weather_rows.update({k: arrays[k][rows] for k in ("latitude", "longitude", "altitude")})
-        scale = _wind_scale(w.subset(rows), block, weather_rows["wind_speed"], wind_height[rows],
+        turbines = w.subset(rows)
+        scale = _wind_scale(turbines, block, weather_rows["wind_speed"], wind_height[rows],
                             wind_scaling)
         report("solar")
         out = pv_power(PVArrays.from_configs([s.pv for s in block]), time, weather_rows)
         report("wind")
-        out.update(wind_power(w.subset(rows),
-                              weather_rows["wind_speed"], wind_height[rows],
+        out.update(wind_power(turbines, weather_rows["wind_speed"], wind_height[rows],
                               weather_rows["pressure"], weather_rows["temp_air"], scale))
         out["renewable_power"] = out["pv_power"] + out["wind_power"]
         out["wind_speed_scale"] = scale
