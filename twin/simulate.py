@@ -384,14 +384,16 @@ def default_threads() -> int:
                       MAX_DEFAULT_THREADS))
 
 
-def _plant_steps(sites, time, weather, results, utilisation, until, battery_policy,
-                 committed, report):
-    """The steps after generation for the sites ``rows`` (a slice), as a function of ``rows``
-    and their renewable power: the facility (twin.facility) under each site's control, then up
-    to ``until`` the power balance (twin.storage) with the sites' batteries, grid limits, carbon
-    intensity and tariff, and availability, inverting the facility's load curves, which never
-    leave the block. NaN where the weather the facility needs is missing. ``results``: the
-    outputs, to which the grid's hourly carbon intensity and price are added whole."""
+def _plant_steps(sites, time, results, utilisation, until, battery_policy, committed, report,
+                 allow_missing):
+    """The steps after generation for the sites ``rows`` (a slice), as a function of ``rows``,
+    their weather (arrays by name, the sites' ``altitude`` among them; NaN only where
+    ``allow_missing``) and their renewable power: the facility (twin.facility) under each
+    site's control, then up to ``until`` the power balance (twin.storage) with the sites'
+    batteries, grid limits, carbon intensity and tariff, and availability, inverting the
+    facility's load curves, which never leave the block. NaN where the weather the facility
+    needs is missing. ``results``: the outputs, to which the grid's hourly carbon intensity
+    and price are added whole."""
     ids = [s.id for s in sites]
     cooling_arrays = CoolingArrays.from_configs([s.cooling for s in sites])
     it_arrays = ITArrays.from_configs([s.it for s in sites], ids)
@@ -407,17 +409,17 @@ def _plant_steps(sites, time, weather, results, utilisation, until, battery_poli
             output_array((len(sites), len(time))))
         limit = np.array([s.grid.import_capacity_w for s in sites], dtype=float)
 
-    def steps(rows, renewable):
+    def steps(rows, w, renewable):
         report("facility")
-        w = {k: v[rows] for k, v in weather.items()}
         it = it_arrays.subset(rows)
         model = Facility(cooling_arrays.subset(rows), it, time, w, w["altitude"],
                          utilisation=it.hourly_utilisation(time, hour_of_day)
                          if utilisation is None else utilisation[rows])
         out, setpoints = model.run()
         curves = model.load_curves(setpoints) if until == "availability" else {}
-        missing = np.isnan(w["temp_air"] + w["temp_dew"] + w["pressure"])
-        if missing.any():
+        missing = np.isnan(w["temp_air"] + w["temp_dew"] + w["pressure"]) if allow_missing \
+            else None  # else checked: none missing
+        if missing is not None and missing.any():
             for part in (out, curves):
                 for k, v in part.items():
                     if v.dtype.kind == "f":
@@ -538,10 +540,8 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     located = weather_locations(per_site, sites, allow_distant_weather=allow_distant_weather,
                                 climate=False)
     wx = stacked_weather(per_site, ids)
-    arrays = {v: wx[v].values for v in wx.data_vars}
-    arrays.update(latitude=np.array([loc[0] for loc in located]),
-                  longitude=np.array([loc[1] for loc in located]),
-                  altitude=np.array([loc[2] for loc in located]))
+    location = {k: np.array([loc[i] for loc in located])
+                for i, k in enumerate(("latitude", "longitude", "altitude"))}
     # a file at its site must have its climate (check_climate), unless allow_distant_weather
     climate_sites = [s if loc[3]["location"] == "weather" and not allow_distant_weather else None
                      for s, loc in zip(sites, located)]
@@ -559,13 +559,16 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
 
     wind_height = wx["wind_height"].values
 
-    def generation(rows):  # PV, wind and renewable power of the sites ``rows`` (a slice)
-        block = sites[rows]
+    def block_weather(rows):  # the weather of the sites ``rows`` (a slice), stacked and checked
         weather_rows = fill_weather(wx, per_site, rows)
         if not allow_missing:
             _check_missing(weather_rows, ids[rows], time)
         check_climate(weather_rows, time, climate_sites[rows], wind_height[rows], sources[rows])
-        weather_rows.update({k: arrays[k][rows] for k in ("latitude", "longitude", "altitude")})
+        weather_rows.update({k: v[rows] for k, v in location.items()})
+        return weather_rows
+
+    def generation(rows, weather_rows):  # PV, wind and renewable power of the sites ``rows``
+        block = sites[rows]
         turbines = w.subset(rows)
         scale = _wind_scale(turbines, block, weather_rows["wind_speed"], wind_height[rows],
                             wind_scaling)
@@ -581,13 +584,14 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
     # each step by blocks of sites into outputs allocated once: the temporaries of a block are
     # reused from one block to the next instead of mapped afresh (README, speed)
     results = {}
-    plant = _plant_steps(sites, time, arrays, results, u, until, battery_policy, committed,
-                         report) if reached >= STEPS.index("facility") else None
+    plant = _plant_steps(sites, time, results, u, until, battery_policy, committed, report,
+                         allow_missing) if reached >= STEPS.index("facility") else None
 
     def chain(rows):  # every step of the sites ``rows``
-        out = generation(rows)
+        weather_rows = block_weather(rows)
+        out = generation(rows, weather_rows)
         if plant is not None:
-            out.update(plant(rows, out["renewable_power"]))
+            out.update(plant(rows, weather_rows, out["renewable_power"]))
         return out
 
     by_site_block(chain, len(sites), len(time), BLOCK_ELEMENTS, out=results,
@@ -600,9 +604,7 @@ def simulate(weather=None, sites=None, *, year: int = 2025, seed: int = 0,
          "wind_capacity": ("site", w.capacity_w),
          **{v: wx[v] for v in wx.data_vars}},
         coords={"site": ids, "time": wx["time"].values, "wind_height": wx["wind_height"],
-                "latitude": ("site", arrays["latitude"]),
-                "longitude": ("site", arrays["longitude"]),
-                "altitude": ("site", arrays["altitude"]),
+                **{k: ("site", v) for k, v in location.items()},
                 "name": ("site", [s.name for s in sites]),
                 "cooling_topology": ("site", [s.cooling.topology for s in sites]),
                 "cooling_control": ("site", [s.cooling.control for s in sites])})
