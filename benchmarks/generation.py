@@ -140,22 +140,25 @@ def measure(fn, sites, data, *, repeat: int, memory_sites: int | None = None,
     if not memory:
         return seconds, float("nan")
     subset = sites[:memory_sites] if memory_sites else sites
+    return seconds, traced(lambda: fn(subset, data if isinstance(data, dict)
+                                      else data[:len(subset)]))[0]
+
+
+def traced(call) -> tuple[float, object]:
+    """The peak traced memory [MB] of ``call()``, and its result."""
     OUTPUTS.clear()  # kept outputs were allocated before tracing: the traced run makes its own
     tracemalloc.start()
-    fn(subset, data if isinstance(data, dict) else data[:len(subset)])
-    peak = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
-    return seconds, peak
+    try:
+        result = call()
+        return tracemalloc.get_traced_memory()[1] / 2**20, result
+    finally:
+        tracemalloc.stop()
 
 
-def traced(sites, wx, threads=None) -> tuple[float, float]:
+def working(sites, wx, threads=None) -> tuple[float, float]:
     """One run's peak traced memory and its working memory (the peak less the result) [MB]."""
-    OUTPUTS.clear()  # kept outputs were allocated before tracing: the run makes its own
-    tracemalloc.start()
-    ds = simulate({s.id: wx[s.id] for s in sites}, sites, wind_scaling="weather",
-                  threads=threads)
-    top = tracemalloc.get_traced_memory()[1] / 2**20
-    tracemalloc.stop()
+    top, ds = traced(lambda: simulate({s.id: wx[s.id] for s in sites}, sites,
+                                      wind_scaling="weather", threads=threads))
     return top, top - ds.nbytes / 2**20
 
 
@@ -186,20 +189,20 @@ def scale(sites, wx, how: str, chunk: int = 100, repeat: int = 1) -> list[str]:
     rows = {}
     for name, p in parts.items():
         # traced apart: tracemalloc slows numpy's allocations
-        peak, working = (max(m) for m in zip(*(traced(part, wx) for part in p)))
+        peak, work = (max(m) for m in zip(*(working(part, wx) for part in p)))
         rows[name] = (statistics.median(t[name][0] for t in turns),
-                      statistics.median(t[name][1] for t in turns), peak, working)
+                      statistics.median(t[name][1] for t in turns), peak, work)
     # a block's working memory as every block after the first has it (the outputs then
     # allocated): that of a run of two blocks' sites on one thread
     size = max(1, BLOCK_ELEMENTS // len(wx[sites[0].id]["time"]))
-    _, block_working = traced(sites[:2 * size], wx, threads=1)
+    _, block_working = working(sites[:2 * size], wx, threads=1)
     print(f"\nScale, {how}: all steps on {n} site-years (medians of {repeat} turns; peak: "
           "of one run, traced)")
     print(f"{'runs':>18} {'ms per site-year':>17} {'page faults per site-year':>26} "
           f"{'peak MB':>8} {'working MB':>11}")
-    for name, (seconds, faults, peak, working) in rows.items():
+    for name, (seconds, faults, peak, work) in rows.items():
         print(f"{name:>18} {1000 * seconds / n:17.2f} {faults / n:26.0f} {peak:8.0f} "
-              f"{working:11.0f}")
+              f"{work:11.0f}")
     threads = default_threads()
     print(f"one block of {size} sites (a run of two on one thread): working "
           f"{block_working:.0f} MB; {threads} blocks at once: {threads * block_working:.0f} MB")
