@@ -16,9 +16,10 @@ freed memory kept for reuse (twin.allocator; it cannot be undone in the process,
 last).
 
 Above 100 site-years it also prints how cost scales: all steps on the N site-years in one run
-against N/100 runs of 100 (the same sites), seconds per site-year and peak traced memory, less
-the result's own size (the working memory, which the chain's blocks of sites bound: at most one
-block's per thread).
+against N/100 runs of 100 (the same sites), each in a fresh process (so that neither reuses
+memory the other's runs freed), as a library call and as the twin command runs it: seconds per
+site-year and peak traced memory, less the result's own size (the working memory, which the
+chain's blocks of sites bound: at most one block's per thread).
 
 Sites: the catalog's plants placed at the stations of the EPW files (cycled), so fixed and tracked
 PV, several turbine types and altitudes are mixed. Without EPW files, synthetic years are used.
@@ -26,8 +27,11 @@ PV, several turbine types and altitudes are mixed. Without EPW files, synthetic 
 
 from __future__ import annotations
 
+import argparse
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -162,65 +166,98 @@ def working(sites, wx, threads=None) -> tuple[float, float]:
     return top, top - ds.nbytes / 2**20
 
 
-def scale(sites, wx, how: str, chunk: int = 100, repeat: int = 1) -> list[str]:
-    """Prints one run of all sites against runs of ``chunk`` sites (``how``: as a library call
-    or as the twin command runs it), the two in turn ``repeat`` times (medians); returns the
-    target lines: cost per site-year of the one run within 1.25x of the chunks', and its
-    working memory (peak less the result) within 1.25x of the blocks' bound: one block's
-    working memory (a run of two blocks' sites on one thread) times the blocks in flight at once
-    (the threads). A run of few blocks stays below the bound where its blocks' peaks happen not
-    to coincide."""
-    def timed(parts):
-        # the results are kept until all parts are done, as one run's are, so that both write
-        # as much memory; whether it is fresh (about 0.7 ms per MB of page faults on this
-        # machine) is the C library's choice: in a process that ran before, glibc's heap hands
-        # the small runs' outputs memory freed earlier, which the page-fault column shows
-        faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-        kept = [simulate({s.id: wx[s.id] for s in part}, part, wind_scaling="weather")
-                for part in parts]
-        seconds = time.perf_counter() - t0
-        del kept
-        return seconds, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+HOW = {"library": "as a library call", "command": "as the twin command runs it"}
 
-    n = len(sites)
-    parts = {f"1 run of {n}": [sites],
-             f"{n // chunk} runs of {chunk}": [sites[i:i + chunk] for i in range(0, n, chunk)]}
-    turns = [{name: timed(p) for name, p in parts.items()} for _ in range(repeat)]
-    rows = {}
-    for name, p in parts.items():
-        # traced apart: tracemalloc slows numpy's allocations
-        peak, work = (max(m) for m in zip(*(working(part, wx) for part in p)))
-        rows[name] = (statistics.median(t[name][0] for t in turns),
-                      statistics.median(t[name][1] for t in turns), peak, work)
-    # a block's working memory as every block after the first has it (the outputs then
-    # allocated): that of a run of two blocks' sites on one thread
+
+def scale_part(weather_dir: Path, n: int, chunk: int, how: str) -> dict:
+    """In a process of its own (a child of :func:`scale`): all steps on ``n`` site-years as runs
+    of ``chunk`` sites, every result kept until all are done (as one run's are), after a
+    two-site run (one-time tables and imports); its seconds and page faults, then, traced
+    apart (tracemalloc slows numpy's allocations), the largest run's peak and working memory
+    [MB]. ``how``: "command" keeps freed memory first, as the twin's own processes do."""
+    if how == "command":
+        keep_freed_memory()
+    sites, wx, _ = build_sites(weather_dir, n)
+    twin_run(sites[:2], {s.id: wx[s.id] for s in sites[:2]})
+    parts = [sites[i:i + chunk] for i in range(0, n, chunk)]
+    faults, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    kept = [simulate({s.id: wx[s.id] for s in part}, part, wind_scaling="weather")
+            for part in parts]
+    seconds = time.perf_counter() - t0
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    del kept
+    peak, work = (max(m) for m in zip(*(working(part, wx) for part in parts)))
+    return {"seconds": seconds, "faults": faults, "peak": peak, "working": work}
+
+
+def block_bound(sites, wx) -> float:
+    """The working memory of the blocks in flight at once [MB]: one
+    block's as every block after the first has it (the outputs then allocated), that of a run
+    of two blocks' sites on one thread (its second run: the first makes one-time caches), times
+    the threads."""
     size = max(1, BLOCK_ELEMENTS // len(wx[sites[0].id]["time"]))
-    _, block_working = working(sites[:2 * size], wx, threads=1)
-    print(f"\nScale, {how}: all steps on {n} site-years (medians of {repeat} turns; peak: "
-          "of one run, traced)")
+    block_working = [working(sites[:2 * size], wx, threads=1)[1] for _ in range(2)][-1]
+    print(f"one block of {size} sites (a run of two on one thread): working "
+          f"{block_working:.0f} MB; {default_threads()} blocks at once: "
+          f"{default_threads() * block_working:.0f} MB")
+    return default_threads() * block_working
+
+
+def scale(weather_dir: Path, sites, how: str, bound: float, chunk: int = 100,
+          repeat: int = 1) -> list[str]:
+    """Prints one run of all sites against runs of ``chunk`` sites (``how``: "library", as a
+    library call, or "command", as the twin command runs it), each in a fresh process
+    (:func:`scale_part`; the two in turn ``repeat`` times, medians), so that neither gets memory
+    the other's runs freed; returns the target lines: cost per site-year of the one run within
+    1.25x of the chunks', and its working memory (peak less the result) within 1.25x of the
+    blocks' bound: one block's working memory (a run of two blocks' sites on one thread) times
+    the blocks in flight at once (the threads). A run of few blocks stays below the bound where
+    its blocks' peaks happen not to coincide."""
+    n = len(sites)
+    parts = {f"1 run of {n}": n, f"{n // chunk} runs of {chunk}": chunk}
+
+    def child(size):
+        done = subprocess.run(
+            [sys.executable, __file__, "--weather-dir", str(weather_dir), "--site-years",
+             str(n), "--scale-part", str(size), "--scale-how", how], capture_output=True,
+            text=True)
+        if done.returncode:
+            sys.exit(f"scale's child process failed:\n{done.stderr}")
+        return json.loads(done.stdout.splitlines()[-1])
+
+    turns = [{name: child(size) for name, size in parts.items()} for _ in range(repeat)]
+    rows = {name: {k: statistics.median(t[name][k] for t in turns) for k in turns[0][name]}
+            for name in parts}
+    print(f"\nScale, {HOW[how]}: all steps on {n} site-years, each way in a fresh process "
+          f"(medians of {repeat} turns; peak: of one run, traced)")
     print(f"{'runs':>18} {'ms per site-year':>17} {'page faults per site-year':>26} "
           f"{'peak MB':>8} {'working MB':>11}")
-    for name, (seconds, faults, peak, work) in rows.items():
-        print(f"{name:>18} {1000 * seconds / n:17.2f} {faults / n:26.0f} {peak:8.0f} "
-              f"{work:11.0f}")
-    threads = default_threads()
-    print(f"one block of {size} sites (a run of two on one thread): working "
-          f"{block_working:.0f} MB; {threads} blocks at once: {threads * block_working:.0f} MB")
-    (one, _, _, one_working), (chunks, _, _, chunks_working) = rows.values()
-    bound = threads * block_working
+    for name, r in rows.items():
+        print(f"{name:>18} {1000 * r['seconds'] / n:17.2f} {r['faults'] / n:26.0f} "
+              f"{r['peak']:8.0f} {r['working']:11.0f}")
+    one, chunks = rows.values()
+    ratio = one["seconds"] / chunks["seconds"]
     return [f"target cost per site-year of one run of {n} within 1.25x of {chunk}-site runs, "
-            f"{how}: {'met' if one <= 1.25 * chunks else 'missed'} ({one / chunks:.2f}x)",
+            f"{HOW[how]}: {'met' if ratio <= 1.25 else 'missed'} ({ratio:.2f}x)",
             f"target working memory of one run of {n} within 1.25x of the blocks' bound "
-            f"({threads} x one block's), {how}: "
-            f"{'met' if one_working <= 1.25 * bound else 'missed'} "
-            f"({one_working:.0f} vs {bound:.0f} MB; {chunk}-site runs {chunks_working:.0f})"]
+            f"({default_threads()} x one block's), {HOW[how]}: "
+            f"{'met' if one['working'] <= 1.25 * bound else 'missed'} "
+            f"({one['working']:.0f} vs {bound:.0f} MB; {chunk}-site runs "
+            f"{chunks['working']:.0f})"]
 
 
 def main(argv=None) -> int:
     parser = parser_with_weather_dir(__doc__)
     parser.add_argument("--site-years", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    # scale()'s child process: runs of this many sites, and how (library|command)
+    parser.add_argument("--scale-part", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--scale-how", choices=sorted(HOW), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.scale_part:
+        print(json.dumps(scale_part(args.weather_dir, args.site_years, args.scale_part,
+                                    args.scale_how)))
+        return 0
     sites, wx, source = build_sites(args.weather_dir, args.site_years)
     n = len(sites)
     twin_run(sites[:2], {s.id: wx[s.id] for s in sites[:2]})  # one-time tables and imports
@@ -251,7 +288,11 @@ def main(argv=None) -> int:
         print("PySAM not installed (pip install nrel-pysam): its row is skipped", file=sys.stderr)
     full_seconds, twin_peak = rows.pop("twin simulate() (all steps)")
     twin_seconds = generation[0]
-    scaled = scale(sites, wx, "as a library call", repeat=args.repeat) if n > 100 else []
+    scaled = []
+    if n > 100:
+        bound = block_bound(sites, wx)
+        scaled = [line for how in HOW
+                  for line in scale(args.weather_dir, sites, how, bound, repeat=args.repeat)]
     # then as the twin's own commands and workers run it: freed memory kept for reuse (the
     # setting cannot be undone in this process, hence last)
     command = {}
@@ -261,8 +302,6 @@ def main(argv=None) -> int:
                 twin_run, sites, wx, repeat=args.repeat, memory=False)[0], float("nan")),
             "twin generation, as the twin command runs it": (measure(
                 generation_run, sites, wx, repeat=args.repeat, memory=False)[0], float("nan"))}
-        if n > 100:
-            scaled += scale(sites, wx, "as the twin command runs it", repeat=args.repeat)
     rows = {f"twin simulate(), all steps ({default_threads()} threads)": (full_seconds, twin_peak),
             "twin simulate(), all steps, one thread": one_thread,
             "twin simulate(), all steps, every result kept": kept_results,

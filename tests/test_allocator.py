@@ -173,10 +173,11 @@ def test_the_benchmarks_traced_peak_counts_the_outputs_after_runs_that_dropped_t
 
 def test_the_benchmarks_scale_rows_bound_working_memory_by_the_blocks(tmp_path, monkeypatch,
                                                                       capsys):
-    """benchmarks/generation.py's scale(): one run of 4 site-years against runs of 2, on blocks
-    of one site, prints the cost and working memory of each and one block's (in a run of two
-    on one thread), and judges the one run's working memory against the blocks in flight
-    (threads x one block's)."""
+    """benchmarks/generation.py's scale(): one run of 4 site-years against runs of 2, each in a
+    process of its own (so that neither reuses memory the other freed), prints the cost and
+    working memory of each, and judges the one run's working memory against the blocks in
+    flight (block_bound: threads x one block's, here blocks of one site, in a run of two on
+    one thread)."""
     import importlib
     import re
 
@@ -185,15 +186,21 @@ def test_the_benchmarks_scale_rows_bound_working_memory_by_the_blocks(tmp_path, 
     monkeypatch.setattr(generation, "BLOCK_ELEMENTS", 8760)
     monkeypatch.setattr(importlib.import_module("twin.simulate"), "BLOCK_ELEMENTS", 8760)
     sites, wx, _ = generation.build_sites(tmp_path, 4)  # no EPW files: synthetic years
-    lines = generation.scale(sites, wx, "as a library call", chunk=2, repeat=2)
-    printed = capsys.readouterr().out
-    assert "medians of 2 turns" in printed
+    bound = generation.block_bound(sites, wx)
     block = float(re.search(r"one block of 1 sites \(a run of two on one thread\): working "
-                            r"(\d+) MB", printed)[1])
-    assert block > 0
+                            r"(\d+) MB", capsys.readouterr().out)[1])
+    assert block > 0 and bound == pytest.approx(generation.default_threads() * block, abs=1)
+    lines = generation.scale(tmp_path, sites, "library", bound, chunk=2)
+    printed = capsys.readouterr().out
+    assert "each way in a fresh process" in printed
+    rows = dict(re.findall(r"(1 run of 4|2 runs of 2) +([\d.]+) ", printed))
+    assert len(rows) == 2 and all(float(ms) > 0 for ms in rows.values())
     cost, memory = lines
     assert cost.startswith("target cost per site-year of one run of 4 within 1.25x of 2-site")
-    one, bound = map(float, re.search(r"\((\d+) vs (\d+) MB", memory).groups())
-    threads = generation.default_threads()
-    assert bound == pytest.approx(threads * block, abs=threads)  # each rounded to 1 MB
+    ratio = float(re.search(r"\(([\d.]+)x\)", cost)[1])
+    assert ratio == pytest.approx(float(rows["1 run of 4"]) / float(rows["2 runs of 2"]),
+                                  rel=0.02)
+    assert ("met" in cost) == (ratio <= 1.25)
+    one, printed_bound = map(float, re.search(r"\((\d+) vs (\d+) MB", memory).groups())
+    assert printed_bound == round(bound)
     assert one > 0 and ("met" in memory) == (one <= 1.25 * bound)
