@@ -249,8 +249,9 @@ def latent_heat(temp_degc):  # pragma: no cover (compiled)
 
 
 def _filter_interval(c):
-    """The filters' change interval [h] ``(S,)``, filter_change_days rounded to hours."""
-    return np.round(c.filter_change_days[:, 0] * 24).astype(np.int64)
+    """The filters' change interval [h] ``(S,)``, filter_change_days rounded to hours, at least
+    one (changed every hour)."""
+    return np.maximum(np.round(c.filter_change_days[:, 0] * 24), 1).astype(np.int64)
 
 
 @compiled
@@ -306,9 +307,13 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     ``filter_change_days`` or, where PM10 is known, as they fill with the dust captured
     (FILTER_CAPTURE) from the outside air they pass (``outside_air_kg_s``), whichever is
     further; changed at the interval or when full. Compiled (``_filter_hour``, which the direct
-    air side runs in its own loop)."""
+    air side runs in its own loop); without PM10 the filters age only, each hour's fraction its
+    age over the interval."""
     shape = np.shape(outside_air_kg_s)  # (S, T) or (K, S, T)
     hours = shape[-2:]
+    if pm10 is None:
+        interval = _filter_interval(c)[:, None]
+        return _filter_drop(c, np.broadcast_to(np.arange(hours[1]) % interval / interval, shape))
     outside = _contiguous([outside_air_kg_s], shape)[0].reshape((-1, *hours))
     fraction = np.empty(outside.shape)
     _filters_into(outside, _contiguous([0.0 if pm10 is None else pm10], hours)[0],
