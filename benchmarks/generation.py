@@ -321,7 +321,8 @@ def main(argv=None) -> int:
     checks = [("twin peak memory < 1024 MB", twin_peak < 1024, f"{twin_peak:.0f} MB"),
               ("facility steps <= generation steps (runs in turn)",
                step_seconds["facility"] <= paired_generation,
-               f"{step_seconds['facility']:.2f} s vs {paired_generation:.2f} s")]
+               f"{1000 * step_seconds['facility'] / n:.3f} vs "
+               f"{1000 * paired_generation / n:.3f} ms per site-year")]
     for name, generation_target, whole_target in (("pvlib ModelChain loop (PV only)", 15, 15),
                                                   ("PySAM Pvwattsv8 + Windpower loop", 10, 15)):
         if name in rows:
