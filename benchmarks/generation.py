@@ -318,11 +318,14 @@ def main(argv=None) -> int:
           "loops: one run each; peak: tracemalloc, loops over 5 site-years)")
     with pd.option_context("display.width", 200):
         print(table.round(2).to_string(index=False))
-    checks = [("twin peak memory < 1024 MB", twin_peak < 1024, f"{twin_peak:.0f} MB"),
-              ("facility steps <= generation steps (runs in turn)",
-               step_seconds["facility"] <= paired_generation,
-               f"{1000 * step_seconds['facility'] / n:.3f} vs "
-               f"{1000 * paired_generation / n:.3f} ms per site-year")]
+    # the memory target is for 100 site-years; above, the result alone grows with the
+    # site-years (3.3 MB each) and the scale lines judge the working memory
+    checks = [("twin peak memory < 1024 MB for 100 site-years", twin_peak < 1024,
+               f"{twin_peak:.0f} MB")] if n <= 100 else []
+    checks += [("facility steps <= generation steps (runs in turn)",
+                step_seconds["facility"] <= paired_generation,
+                f"{1000 * step_seconds['facility'] / n:.3f} vs "
+                f"{1000 * paired_generation / n:.3f} ms per site-year")]
     for name, generation_target, whole_target in (("pvlib ModelChain loop (PV only)", 15, 15),
                                                   ("PySAM Pvwattsv8 + Windpower loop", 10, 15)):
         if name in rows:
