@@ -191,10 +191,9 @@ def scale_part(weather_dir: Path, n: int, chunk: int, how: str) -> dict:
 
 
 def block_bound(sites, wx) -> float:
-    """The working memory of the blocks in flight at once [MB]: one
-    block's as every block after the first has it (the outputs then allocated), that of a run
-    of two blocks' sites on one thread (its second run: the first makes one-time caches), times
-    the threads."""
+    """The working memory of the blocks in flight at once [MB]: one block's as every block after
+    the first has it (the outputs then allocated), that of a run of two blocks' sites on one
+    thread (its second run: the first makes one-time caches), times the threads."""
     size = max(1, BLOCK_ELEMENTS // len(wx[sites[0].id]["time"]))
     block_working = [working(sites[:2 * size], wx, threads=1)[1] for _ in range(2)][-1]
     print(f"one block of {size} sites (a run of two on one thread): working "

@@ -316,7 +316,7 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
         return _filter_drop(c, np.broadcast_to(np.arange(hours[1]) % interval / interval, shape))
     outside = _contiguous([outside_air_kg_s], shape)[0].reshape((-1, *hours))
     fraction = np.empty(outside.shape)
-    _filters_into(outside, _contiguous([0.0 if pm10 is None else pm10], hours)[0],
+    _filters_into(outside, _contiguous([pm10], hours)[0],
                   *(np.broadcast_to(x, (hours[0], 1))[:, 0] for x in (
                       design_mass_flow, c.filter_dust_capacity_kg_per_m2)),
                   _filter_interval(c), fraction)
