@@ -411,6 +411,28 @@ def test_filter_pressure_fills_with_dust_at_the_captured_mass_rate():
 
 # --- 6. optimised control ------------------------------------------------------------------------
 
+def test_plants_reuse_their_weather_terms_only_at_the_same_state(hot_dry, monkeypatch):
+    """Facility._by_plant keeps each plant's rows of a state, and the terms its plant derives from
+    the weather alone (the indirect side's wetted secondary air, ageing filters), for the next
+    evaluation at the same state: the load curves', the optimised control's candidates. Every
+    output, baseline and optimised, every topology mixed in one run, is bit for bit what the
+    plants give when every evaluation computes them afresh."""
+    from twin import facility
+
+    site, wx = hot_dry
+    sites = {**variants(site), **{f"{k}_opt": s.model_copy(update={"id": f"{k}_opt"})
+                                  for k, s in variants(site, control="optimised").items()}}
+    kept = simulate({i: wx for i in sites}, sites)
+
+    def afresh(self, o):
+        return [({k: v[rows] for k, v in o.items()}, None) for _, rows, _ in self.plants]
+
+    monkeypatch.setattr(facility.Facility, "_by_plant", afresh)
+    fresh = simulate({i: wx for i in sites}, sites)
+    for name, v in fresh.data_vars.items():
+        np.testing.assert_array_equal(kept[name].values, v.values, err_msg=name)
+
+
 def test_optimised_control_never_costs_energy(hot_dry):
     site, wx = hot_dry
     sites = variants(site, control="optimised")

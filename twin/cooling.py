@@ -323,6 +323,25 @@ def filter_pressure(c, outside_air_kg_s, design_mass_flow, pm10=None):
     return _filter_drop(c, fraction.reshape(shape))
 
 
+def _ageing_filters(c, terms, hours, design_q_air):
+    """:func:`filter_pressure` of filters that pass no outside air (they age only), kept in
+    ``terms`` (:func:`weather_term`)."""
+    return weather_term(terms, "ageing_filter_pressure", lambda: filter_pressure(
+        c, np.zeros(hours), design_q_air / (CP_AIR * c.air_delta_t_k)))
+
+
+def weather_term(terms: dict | None, name: str, compute):
+    """``compute()``, a term of a plant's weather and parameters alone (not of its load or
+    setpoints), kept in ``terms[name]`` the first time where ``terms`` is a dict: twin.facility
+    passes one per plant and weather state, so that the load curves and the control's
+    candidates reuse the baseline's terms."""
+    if terms is None:
+        return compute()
+    if name not in terms:
+        terms[name] = compute()
+    return terms[name]
+
+
 def _filter_drop(c, fraction):
     return c.filter_clean_pa + (c.filter_final_pa - c.filter_clean_pa) * fraction
 
@@ -503,7 +522,8 @@ def _direct(c, out: dict, q_air, supply_air, design_q_air, lockout, pm10):
     return {**_parts(result, mode, shape), "hall_humidity_ratio": hall}
 
 
-def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None):
+def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, pm10=None,
+             terms=None):
     """An air-cooled hall (reference 6.2-6.4, 12 step 4): heat ``q_air`` [W] leaves in return air
     at supply + air_delta_t_k. ``direct``: outside air used while its humidity is within the
     envelope at the supply temperature (:func:`humidity_envelope`) and dust does not lock it out
@@ -517,9 +537,10 @@ def air_side(c, out: dict, q_air, supply_air, *, direct, design_q_air, lockout, 
     air-to-air heat exchanger, dry or with a wet secondary side (:func:`_indirect`). Mechanical
     cooling (``_mechanical_1``) removes what free cooling cannot. ``out``: outdoor temp_air,
     wet_bulb, humidity_ratio, pressure, density and, at ``supply_air``, the supply_density and
-    the envelope's supply_humidity_min and supply_humidity_max ``(S, T)``."""
+    the envelope's supply_humidity_min and supply_humidity_max ``(S, T)``. ``terms``: a dict
+    keeping the terms of the weather alone for the next call (:func:`weather_term`)."""
     if not direct:
-        return _indirect(c, out, q_air, supply_air, design_q_air)
+        return _indirect(c, out, q_air, supply_air, design_q_air, terms)
     return _direct(c, out, q_air, supply_air, design_q_air, lockout, pm10)
 
 
@@ -594,7 +615,7 @@ def _indirect_into(p, q_air, supply_air, temp_air, wet_bulb, humidity_ratio, den
                     PARTIAL if partial else MECHANICAL
 
 
-def _indirect(c, out: dict, q_air, supply_air, design_q_air):
+def _indirect(c, out: dict, q_air, supply_air, design_q_air, terms):
     """:func:`air_side` through an air-to-air heat exchanger (indirect evaporative cooler, IEC):
     the outdoor air cools the return air by iec_dry_effectiveness of their difference, or, with
     evaporative assist and a wet secondary side, by iec_wet_effectiveness of the return air's
@@ -610,12 +631,11 @@ def _indirect(c, out: dict, q_air, supply_air, design_q_air):
     # the secondary air wetted at constant wet bulb (pads of direct_evaporative_effectiveness, as
     # EnergyPlus's EvaporativeCooler:Indirect:CelDekPad wets it before a dry exchanger), which
     # then takes the primary air's heat sensibly
-    wetted = humidity_ratio_from_wet_bulb(
-        t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb), t_wb, out["pressure"])
-    filters = filter_pressure(c, np.zeros(hours), design_q_air / (CP_AIR * c.air_delta_t_k))
+    wetted = weather_term(terms, "iec_wetted_humidity_ratio", lambda: humidity_ratio_from_wet_bulb(
+        t_oa - c.direct_evaporative_effectiveness * (t_oa - t_wb), t_wb, out["pressure"]))
     _indirect_into(c.plant, q, *_contiguous(
         [supply_air, t_oa, t_wb, out["humidity_ratio"], out["density"], out["supply_density"],
-         filters, wetted], hours),
+         _ageing_filters(c, terms, hours, design_q_air), wetted], hours),
         np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)
     return _plant_result(result, mode, shape, out)
 
@@ -874,19 +894,20 @@ def _plant_result(result, mode, shape, out) -> dict[str, np.ndarray]:
                                            out["supply_humidity_max"])}
 
 
-def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air):
+def chilled_water(c, out: dict, q_air, supply_air, *, design_q_air, terms=None):
     """Chilled-water plant (reference 5.1, 5.2, 5.4, 4.4): CRAH coils with effectiveness
     coil_effectiveness need water at T_ra - (T_ra - T_sa) / HTE; cooling towers give wet bulb +
     approach, a plate heat exchanger its approach more (water-side economiser: all, part or none
     of the load free); water-cooled chillers with their towers carry the rest
     (:func:`_chillers`). The coils' load includes the latent share of the sensible
     heat ratio (1/SHR - 1 of it), made up by humidifiers; the CRAH fans move the air through
-    filters that age (:func:`filter_pressure`). Compiled (``_chilled_water_into``)."""
+    filters that age (:func:`filter_pressure`). Compiled (``_chilled_water_into``). ``terms``:
+    as :func:`air_side`'s."""
     hours = np.shape(out["temp_air"])
     q, shape = _loads(q_air, hours)
     result, mode = np.empty((4, *q.shape)), np.empty(q.shape, dtype=np.int8)
-    filters = filter_pressure(c, np.zeros(hours), design_q_air / (CP_AIR * c.air_delta_t_k))
     _chilled_water_into(c.plant, q, *_contiguous(
-        [supply_air, out["wet_bulb"], out["density"], out["supply_density"], filters], hours),
+        [supply_air, out["wet_bulb"], out["density"], out["supply_density"],
+         _ageing_filters(c, terms, hours, design_q_air)], hours),
         np.broadcast_to(design_q_air, (hours[0], 1))[:, 0], result, mode)
     return _plant_result(result, mode, shape, out)

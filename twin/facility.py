@@ -120,6 +120,7 @@ class Facility:
         self.utilisation = it.hourly_utilisation(self.time) if utilisation is None else \
             utilisation
         self._chosen = None, None  # the setpoints run() chose, and their supply state
+        self._split = None, []  # a state and, for each plant, its rows of it (_by_plant)
         self.outdoor = outdoor_state(weather["temp_air"], weather["temp_dew"],
                                      weather["pressure"])
         self.pm10 = weather.get("pm10")
@@ -232,18 +233,18 @@ class Facility:
         parts = {k: np.empty(shape) for k in (*names, "cooling_power")}
         mode, w_hall = (None, None) if power_only else (np.empty(shape, dtype=np.int8),
                                                         np.empty(shape))
-        for (topology, path), rows, cs in self.plants:
-            os_ = {k: v[rows] for k, v in o.items()}
+        for ((topology, path), rows, cs), (os_, terms) in zip(self.plants, self._by_plant(o),
+                                                             strict=True):
             sa, at = supply_air[rows], (..., rows, slice(None))  # the sites' rows of every load
             if topology == "chilled_water":
-                results = [cooling.chilled_water(cs, os_, q_air[at], sa,
+                results = [cooling.chilled_water(cs, os_, q_air[at], sa, terms=terms,
                                                  design_q_air=self.design_q_air[rows])]
             elif topology in ("airside_economizer", "liquid_dry_cooler"):
                 air = cooling.air_side(
                     cs, os_, q_air[at], sa, direct=(path == "direct" and topology !=
                                                     "liquid_dry_cooler"),
                     design_q_air=self.design_q_air[rows], lockout=self.lockout[rows],
-                    pm10=None if self.pm10 is None else self.pm10[rows])
+                    pm10=None if self.pm10 is None else self.pm10[rows], terms=terms)
                 results = [air]
                 if topology == "liquid_dry_cooler":
                     results.append(cooling.liquid_side(
@@ -260,6 +261,15 @@ class Facility:
                 mode[at] = functools.reduce(np.maximum, [r["mode"] for r in results])
                 w_hall[at] = results[0]["hall_humidity_ratio"]
         return parts, mode, w_hall
+
+    def _by_plant(self, o) -> list[tuple[dict, dict]]:
+        """The state ``o`` (:meth:`_supply_state`) at each plant's rows, and a dict in which the
+        plant keeps what it derives from the weather alone (twin.cooling.weather_term); both
+        kept for the next evaluation at the same state (the load curves', a candidate's)."""
+        if self._split[0] is not o:
+            self._split = o, [({k: v[rows] for k, v in o.items()}, {})
+                              for _, rows, _ in self.plants]
+        return self._split[1]
 
     def _envelopes(self, inlet, humidity_ratio):
         """Server inlet inside the recommended and the allowable envelope ``(S, T)`` bool; dew
