@@ -112,12 +112,16 @@ def _newton(residual, x, converged_step, *args):
     raise RuntimeError(f"Newton iteration did not converge for {index.size} element(s)")
 
 
-def _p_ws(temp_degc, ice):
-    def p_ws(over_ice, temp):  # as np.exp(_ln_pws(temp, c)), its arithmetic in one pass
-        t = temp + KELVIN
-        return np.exp(_ln_pws_of(t.ravel(), np.log(t).ravel(), LN_PWS[over_ice]).reshape(t.shape))
+def _exp_ln_pws(temp_degc, c):
+    """``np.exp(_ln_pws(temp_degc, c))`` of an array: numpy's vectorised ``log`` and ``exp``, the
+    arithmetic between them compiled in one pass (:func:`_ln_pws_of`, the same operations in the
+    same order, so the same numbers, instead of some fifteen numpy passes)."""
+    t = temp_degc + KELVIN
+    return np.exp(_ln_pws_of(t.ravel(), np.log(t).ravel(), c).reshape(t.shape))
 
-    return _by_phase(ice, p_ws, temp_degc)
+
+def _p_ws(temp_degc, ice):
+    return _by_phase(ice, lambda over_ice, t: _exp_ln_pws(t, LN_PWS[over_ice]), temp_degc)
 
 
 def saturation_vapour_pressure(temp_degc):
@@ -214,15 +218,13 @@ def _wet_bulb_residual(t_wb, p, c_w, ln_rhs, over_ice):
     """Eq. 33 (35 over ice) times its denominator is the energy balance
     h_s(t*) - C t* (W_s* - W) = h (eq. 32). Newton on the log of its sides (offset to stay > 0), as
     the left one grows about exponentially in t*: three steps where Newton on the sides themselves
-    takes four or five. Of 1-D arrays: numpy's vectorised ``log`` and ``exp``, the arithmetic
-    between them compiled in one pass each (:func:`_ln_pws_of`, :func:`_wet_bulb_sides`; the same
-    operations in the same order as :func:`_ln_pws` and :func:`_ln_pws_slope`, so the same
-    numbers, where some fifty numpy passes over the arrays took three quarters of the time)."""
+    takes four or five. Of 1-D arrays, the arithmetic compiled in one pass
+    (:func:`_exp_ln_pws`, :func:`_wet_bulb_sides`: the same operations in the same order, so the
+    same numbers, where some fifty numpy passes made the wet bulb of a block of 29 site-years
+    take 12.5 instead of 7.4 ms)."""
     a, b, _ = WET_BULB_ABC[over_ice]
     c = LN_PWS[over_ice]
-    t = t_wb + KELVIN
-    p_ws = np.exp(_ln_pws_of(t, np.log(t), c))
-    lhs, slope = _wet_bulb_sides(t_wb, p_ws, p, c_w, a, b, c)
+    lhs, slope = _wet_bulb_sides(t_wb, _exp_ln_pws(t_wb, c), p, c_w, a, b, c)
     return np.log(lhs) - ln_rhs, slope / lhs
 
 
