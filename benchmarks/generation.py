@@ -319,12 +319,15 @@ def main(argv=None) -> int:
         print(table.round(2).to_string(index=False))
     # the issue's memory target is for 100 site-years; above, the result alone grows with the
     # site-years (3.3 MB each) and the scale lines judge the working memory
-    checks = [("twin peak memory < 1024 MB for 100 site-years", twin_peak < 1024,
+    checks = [(f"twin peak memory < 1024 MB ({n} site-years)", twin_peak < 1024,
                f"{twin_peak:.0f} MB")] if n <= 100 else []
     checks += [("facility steps <= generation steps (runs in turn)",
                 step_seconds["facility"] <= paired_generation,
                 f"{1000 * step_seconds['facility'] / n:.3f} vs "
                 f"{1000 * paired_generation / n:.3f} ms per site-year")]
+    # the same ratio on one thread (the loops' terms) and with every result kept (a notebook's
+    # runs): printed, but beyond the issue's targets, which are on the library call's defaults
+    stricter = []
     for name, generation_target, whole_target in (("pvlib ModelChain loop (PV only)", 15, 15),
                                                   ("PySAM Pvwattsv8 + Windpower loop", 10, 15)):
         if name in rows:
@@ -337,15 +340,16 @@ def main(argv=None) -> int:
             for label, (seconds, _) in (("one thread", one_thread),
                                         ("every result kept", kept_results)):
                 ratio = rows[name][0] / seconds
-                checks.append((f"twin simulate() all steps, {label}, >= {whole_target}x {name}",
-                               ratio >= whole_target, f"{ratio:.1f}x"))
+                stricter.append((f"twin simulate() all steps, {label}, >= {whole_target}x "
+                                 f"{name}", ratio >= whole_target, f"{ratio:.1f}x"))
             if command:
                 ratio = rows[name][0] / command[
                     "twin simulate(), all steps, as the twin command runs it"][0]
                 checks.append((f"twin simulate() all steps, as the twin command runs it, >= "
                                f"{whole_target}x {name}", ratio >= whole_target, f"{ratio:.1f}x"))
-    for label, ok, value in checks:
-        print(f"target {label}: {'met' if ok else 'missed'} ({value})")
+    for prefix, lines in (("target", checks), ("stricter than issue 22's targets:", stricter)):
+        for label, ok, value in lines:
+            print(f"{prefix} {label}: {'met' if ok else 'missed'} ({value})")
     print("\n".join(scaled))
     return 0
 
